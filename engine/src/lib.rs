@@ -1,9 +1,125 @@
-//! The relance engine: compile scenarios, evaluate a portfolio as of a date, emit a plan.
-#![allow(missing_docs)]
+//! The relance engine: compile scenario files, evaluate a portfolio as of a date, and get an
+//! explained action plan.
+//!
+//! ```text
+//! scenario text ──relance_dsl::load──▶ ScenarioSet ──Engine::new──▶ Program (compiled once)
+//! Portfolio + as-of date + History ──Engine::evaluate──▶ Plan { actions, skipped, … }
+//! ```
+//!
+//! The engine knows no calendar, law or rate table by itself: they come through a
+//! [`Registry`]; `relance_stdlib::registry()` gives the standard ones.
+//!
+//! ```
+//! use relance_engine::{Engine, Registry, history::NoHistory, model::*};
+//! use chrono::NaiveDate;
+//! use rust_decimal::Decimal;
+//!
+//! let text = r#"
+//! scenario "Everyone" {
+//!   for others
+//!   D+1  email "reminder-1"
+//!   D+30 letter "reminder-2" with fee 40 EUR per invoice
+//! }"#;
+//! let sources = vec![relance_dsl::Source::new("policy.relance", text)];
+//! let engine = Engine::from_sources(sources, &Registry::new()).map_err(|e| format!("{e:?}"))?;
+//!
+//! let day = |m, d| NaiveDate::from_ymd_opt(2026, m, d).unwrap_or_default();
+//! let portfolio = Portfolio {
+//!     customers: vec![Customer::new("C1", "Boulangerie Martin", "sme")],
+//!     invoices: vec![Invoice::new("F-1", "C1", day(3, 1), Decimal::new(120000, 2), iso_currency::Currency::EUR)],
+//!     ..Portfolio::default()
+//! };
+//! let plan = engine.evaluate(&portfolio, day(3, 31), &NoHistory);
+//! assert_eq!(plan.actions.len(), 1);
+//! assert_eq!(plan.actions[0].step, "D+30");
+//! assert_eq!(plan.actions[0].fees.to_string(), "40.00");
+//! # Ok::<(), String>(())
+//! ```
 
 pub mod calendar;
+pub mod compile;
+mod cond;
+pub mod eval;
 pub mod history;
 pub mod law;
 pub mod model;
 pub mod money;
 pub mod plan;
+pub mod render;
+pub mod script;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+
+pub use compile::{CompileError, Program, Registry};
+pub use history::History;
+pub use model::Portfolio;
+pub use plan::Plan;
+
+/// Errors from building an [`Engine`]: every diagnostic of every file.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum EngineError {
+    /// Syntax or semantic errors in the scenario files.
+    #[error("the scenario files have {} error(s)", .0.len())]
+    Language(#[related] Vec<relance_dsl::Diagnostic>),
+    /// The files are valid but name something the registry does not provide.
+    #[error("the scenario files cannot be compiled ({} error(s))", .0.len())]
+    Compile(#[related] Vec<CompileError>),
+}
+
+/// A compiled policy, ready to evaluate portfolios. Cheap to clone and share across threads.
+#[derive(Clone, Debug)]
+pub struct Engine {
+    program: Arc<Program>,
+    set: Arc<relance_dsl::ScenarioSet>,
+}
+
+impl Engine {
+    /// Parses, checks and compiles scenario sources. `functions "x.rhai"` files are read
+    /// relative to the scenario file that names them, and must stay inside its folder.
+    pub fn from_sources(sources: Vec<relance_dsl::Source>, registry: &Registry) -> Result<Engine, EngineError> {
+        let known = known_names(registry);
+        let set = relance_dsl::load(sources, &known).map_err(EngineError::Language)?;
+        Self::new(set, registry)
+    }
+
+    /// Compiles an already checked [`relance_dsl::ScenarioSet`].
+    pub fn new(set: relance_dsl::ScenarioSet, registry: &Registry) -> Result<Engine, EngineError> {
+        let files: Vec<(&str, &str, &relance_dsl::ast::File)> =
+            set.files.iter().map(|(src, ast)| (src.name.as_str(), src.text.as_str(), ast)).collect();
+        let read = |scenario_file: &str, written: &str| -> Result<String, String> {
+            let path = script::resolve_functions_path(Path::new(scenario_file), written).map_err(|e| e.message)?;
+            std::fs::read_to_string(&path).map_err(|e| format!("cannot read functions file `{}`: {e}", path.display()))
+        };
+        let program = Program::compile(&files, &set.hash, registry, &read).map_err(EngineError::Compile)?;
+        Ok(Engine { program: Arc::new(program), set: Arc::new(set) })
+    }
+
+    /// Evaluates `portfolio` as of `as_of`, given what `history` says was already done.
+    /// Never fails as a whole: per-customer errors are in [`Plan::errors`].
+    pub fn evaluate(&self, portfolio: &Portfolio, as_of: NaiveDate, history: &dyn History) -> Plan {
+        eval::evaluate(&self.program, portfolio, as_of, history)
+    }
+
+    /// The compiled program.
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
+    /// The checked scenario files (with their warnings).
+    pub fn scenarios(&self) -> &relance_dsl::ScenarioSet {
+        &self.set
+    }
+}
+
+/// The names a registry provides, for the language checker.
+pub fn known_names(registry: &Registry) -> relance_dsl::KnownNames {
+    let mut known = relance_dsl::KnownNames::default();
+    known.calendars.extend(registry.calendars.keys().cloned());
+    known.laws.extend(registry.laws.keys().cloned());
+    known.reference_rates.extend(registry.reference_rates.keys().cloned());
+    known.channels.extend(registry.channels.iter().cloned());
+    known
+}

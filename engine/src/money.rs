@@ -12,9 +12,13 @@ pub fn minor_units(currency: Currency) -> u32 {
     currency.exponent().map(u32::from).unwrap_or(2)
 }
 
-/// Rounds `amount` to the currency's minor unit, half away from zero (10.125 → 10.13).
+/// Rounds `amount` to the currency's minor unit, half away from zero (10.125 → 10.13), and
+/// writes it with exactly that many decimals (`40` → `40.00` in EUR).
 pub fn round(amount: Decimal, currency: Currency) -> Decimal {
-    amount.round_dp_with_strategy(minor_units(currency), RoundingStrategy::MidpointAwayFromZero)
+    let units = minor_units(currency);
+    let mut r = amount.round_dp_with_strategy(units, RoundingStrategy::MidpointAwayFromZero);
+    r.rescale(units);
+    r
 }
 
 /// Simple interest, actual/365, on a piecewise-constant outstanding amount.

@@ -1,0 +1,89 @@
+//! `relance plan`: evaluate a portfolio as of a date and print the action plan.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chrono::NaiveDate;
+use relance_engine::history::NoHistory;
+use relance_engine::{render, Engine};
+
+use crate::scenarios::read_scenarios;
+
+/// Output formats of `relance plan`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum PlanFormat {
+    /// A readable terminal table.
+    Table,
+    /// JSON as documented in the README (SPEC section 5).
+    Json,
+    /// One CSV line per action, safe to open in a spreadsheet.
+    Csv,
+}
+
+/// Arguments of `relance plan`.
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// Scenario files or folders of `*.relance` files.
+    #[arg(long = "scenarios", required = true, num_args = 1..)]
+    pub scenarios: Vec<PathBuf>,
+    /// Folder with customers/invoices/payments (.csv or .json), or one .xlsx file.
+    #[arg(long)]
+    pub portfolio: PathBuf,
+    /// The day of the run (YYYY-MM-DD); defaults to today's local date.
+    #[arg(long, value_parser = parse_date)]
+    pub as_of: Option<NaiveDate>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: PlanFormat,
+    /// Accept `dd/mm/yyyy` dates in the portfolio.
+    #[arg(long)]
+    pub day_first: bool,
+    /// Accept decimal commas (`1 234,56`) in the portfolio.
+    #[arg(long)]
+    pub decimal_comma: bool,
+}
+
+/// Parses `YYYY-MM-DD` with a helpful message.
+pub fn parse_date(s: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("`{s}` is not a date: write it as YYYY-MM-DD, for example 2026-03-31"))
+}
+
+/// Runs `relance plan`.
+pub fn run(args: &PlanArgs) -> ExitCode {
+    let registry = relance_stdlib::registry();
+    let sources = match read_scenarios(&args.scenarios) {
+        Ok(s) => s,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            return ExitCode::from(2);
+        }
+    };
+    let engine = match Engine::from_sources(sources, &registry) {
+        Ok(e) => e,
+        Err(e) => {
+            crate::scenarios::report_engine_error(&e);
+            return ExitCode::from(1);
+        }
+    };
+    let mut options = relance_stdlib::load::LoadOptions::default();
+    options.decimal_comma = args.decimal_comma;
+    if args.day_first {
+        options.date_format = relance_stdlib::load::DateFormat::DayMonthYear;
+    }
+    let portfolio = match relance_stdlib::load::load_dir(&args.portfolio, &options) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let as_of = args.as_of.unwrap_or_else(|| chrono::Local::now().date_naive());
+    let plan = engine.evaluate(&portfolio, as_of, &NoHistory);
+    let text = match args.format {
+        PlanFormat::Table => render::to_table(&plan),
+        PlanFormat::Json => render::to_json(&plan),
+        PlanFormat::Csv => render::to_csv(&plan),
+    };
+    print!("{text}");
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,474 @@
+//! Conditions compiled from the AST into a small tree of resolved operations.
+//!
+//! Names are resolved once at compile time into [`Field`]s; evaluation walks the tree against
+//! an [`EvalCtx`] without looking at text again. Evaluation can record the value of every name
+//! it read, so that an action's reason says *why* a condition held.
+
+use std::cmp::Ordering;
+use std::fmt::Write as _;
+
+use iso_currency::Currency;
+use relance_dsl::ast::{self, CompareOp, ExprKind, Literal};
+use rust_decimal::Decimal;
+
+use crate::model::{Customer, Invoice};
+use crate::script::{CompiledScript, ScriptContext, ScriptEngine};
+
+/// A name of the condition language, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Field {
+    Amount,
+    Outstanding,
+    DaysLate,
+    Disputed,
+    Currency,
+    PromiseToPay,
+    PaymentPlan,
+    Reminded,
+    RemindersSent,
+    Balance,
+    OverdueBalance,
+    Segment,
+    AvgDaysLate,
+    CustomerId,
+    CustomerName,
+    CustomerLanguage,
+    CustomerTags,
+    CustomerExtra(String),
+    InvoiceId,
+    InvoiceExtra(String),
+}
+
+impl Field {
+    /// True for the names that need an invoice (not usable in `for customers where`).
+    pub(crate) fn needs_invoice(&self) -> bool {
+        matches!(
+            self,
+            Field::Amount
+                | Field::Outstanding
+                | Field::DaysLate
+                | Field::Disputed
+                | Field::Currency
+                | Field::PromiseToPay
+                | Field::PaymentPlan
+                | Field::Reminded
+                | Field::RemindersSent
+                | Field::InvoiceId
+                | Field::InvoiceExtra(_)
+        )
+    }
+
+    /// Resolves a dotted name as written.
+    pub(crate) fn resolve(path: &[String]) -> Result<Field, String> {
+        let parts: Vec<&str> = path.iter().map(String::as_str).collect();
+        Ok(match parts.as_slice() {
+            ["amount"] => Field::Amount,
+            ["outstanding"] => Field::Outstanding,
+            ["days_late"] => Field::DaysLate,
+            ["disputed"] => Field::Disputed,
+            ["currency"] => Field::Currency,
+            ["promise_to_pay"] => Field::PromiseToPay,
+            ["payment_plan"] => Field::PaymentPlan,
+            ["reminded"] => Field::Reminded,
+            ["reminders_sent"] => Field::RemindersSent,
+            ["balance"] => Field::Balance,
+            ["overdue_balance"] => Field::OverdueBalance,
+            ["segment"] | ["customer", "segment"] => Field::Segment,
+            ["avg_days_late"] | ["customer", "avg_days_late"] => Field::AvgDaysLate,
+            ["customer", "id"] => Field::CustomerId,
+            ["customer", "name"] => Field::CustomerName,
+            ["customer", "language"] => Field::CustomerLanguage,
+            ["customer", "tags"] => Field::CustomerTags,
+            ["customer", other] => Field::CustomerExtra((*other).to_owned()),
+            ["invoice", "id"] => Field::InvoiceId,
+            ["invoice", "amount"] => Field::Amount,
+            ["invoice", "outstanding"] => Field::Outstanding,
+            ["invoice", "days_late"] => Field::DaysLate,
+            ["invoice", "disputed"] => Field::Disputed,
+            ["invoice", "currency"] => Field::Currency,
+            ["invoice", other] => Field::InvoiceExtra((*other).to_owned()),
+            _ => return Err(format!("unknown name `{}`", parts.join("."))),
+        })
+    }
+}
+
+/// A compiled condition.
+#[derive(Debug, Clone)]
+pub(crate) enum Cond {
+    Or(Box<Cond>, Box<Cond>),
+    And(Box<Cond>, Box<Cond>),
+    Not(Box<Cond>),
+    Compare(Operand, CompareOp, Operand),
+    Has(Operand, Operand),
+    In(Operand, Vec<Operand>),
+    Truthy(Operand),
+    Rhai(usize),
+}
+
+/// An operand: a resolved name or a constant.
+#[derive(Debug, Clone)]
+pub(crate) enum Operand {
+    Field(Field, String),
+    Const(Const),
+}
+
+/// A literal of the condition language.
+#[derive(Debug, Clone)]
+pub(crate) enum Const {
+    Num(Decimal),
+    Str(String),
+    Money(Decimal, Currency),
+    Days(i64),
+    Bool(bool),
+}
+
+/// What the evaluation of a condition can read.
+pub(crate) struct EvalCtx<'a> {
+    pub customer: &'a Customer,
+    /// `None` when evaluating a customer selector.
+    pub invoice: Option<InvoiceFacts<'a>>,
+    /// Customer balance in the currency of the invoice (or of the customer's first invoice).
+    pub balance: Decimal,
+    pub overdue_balance: Decimal,
+    pub currency: Currency,
+    pub as_of: chrono::NaiveDate,
+    pub scripts: &'a ScriptEngine,
+    pub compiled_scripts: &'a [CompiledScript],
+}
+
+/// Facts about one invoice on the as-of date.
+#[derive(Clone, Copy)]
+pub(crate) struct InvoiceFacts<'a> {
+    pub invoice: &'a Invoice,
+    pub outstanding: Decimal,
+    pub days_late: i64,
+    pub reminded: bool,
+    pub reminders_sent: u32,
+    pub promise_to_pay: bool,
+}
+
+/// A runtime value.
+#[derive(Debug, Clone, PartialEq)]
+enum Val<'a> {
+    Bool(bool),
+    Num(Decimal),
+    Money(Decimal, Currency),
+    Days(i64),
+    Str(&'a str),
+    Tags(&'a [String]),
+    Null,
+}
+
+impl std::fmt::Display for Val<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Val::Bool(b) => write!(f, "{b}"),
+            Val::Num(n) => write!(f, "{n}"),
+            Val::Money(a, c) => write!(f, "{} {}", crate::money::round(*a, *c), c.code()),
+            Val::Days(d) => write!(f, "{d} days"),
+            Val::Str(s) => write!(f, "\"{s}\""),
+            Val::Tags(t) => write!(f, "[{}]", t.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ")),
+            Val::Null => write!(f, "(absent)"),
+        }
+    }
+}
+
+/// Records `name = value` for every name read, for reasons.
+#[derive(Default)]
+pub(crate) struct Trace {
+    pub entries: Vec<String>,
+}
+
+impl Trace {
+    fn push(&mut self, entry: String) {
+        if !self.entries.contains(&entry) {
+            self.entries.push(entry);
+        }
+    }
+}
+
+impl Cond {
+    /// Evaluates the condition. `trace`, when given, receives the values read.
+    pub(crate) fn eval(&self, ctx: &EvalCtx<'_>, trace: &mut Option<&mut Trace>) -> Result<bool, String> {
+        match self {
+            Cond::Or(a, b) => Ok(a.eval(ctx, trace)? || b.eval(ctx, trace)?),
+            Cond::And(a, b) => Ok(a.eval(ctx, trace)? && b.eval(ctx, trace)?),
+            Cond::Not(a) => Ok(!a.eval(ctx, trace)?),
+            Cond::Truthy(op) => match op.value(ctx, trace)? {
+                Val::Bool(b) => Ok(b),
+                Val::Str(s) => parse_bool(s).ok_or_else(|| format!("{} is `{s}`, which is not true or false", op.name())),
+                Val::Null => Ok(false),
+                other => Err(format!("{} is {other}, not true or false", op.name())),
+            },
+            Cond::Compare(l, op, r) => {
+                let lv = l.value(ctx, trace)?;
+                let rv = r.value(ctx, trace)?;
+                compare(&lv, *op, &rv).map_err(|e| format!("cannot compare {} with {}: {e}", l.describe(&lv), r.describe(&rv)))
+            }
+            Cond::Has(l, r) => {
+                let lv = l.value(ctx, trace)?;
+                let needle = match r.value(ctx, trace)? {
+                    Val::Str(s) => s.to_owned(),
+                    other => other.to_string(),
+                };
+                Ok(match lv {
+                    Val::Tags(tags) => tags.iter().any(|t| t == &needle),
+                    Val::Str(s) => s.split([';', ',', '|']).any(|t| t.trim() == needle),
+                    Val::Null => false,
+                    other => return Err(format!("`has` needs a list of tags, but {} is {other}", l.name())),
+                })
+            }
+            Cond::In(l, list) => {
+                let lv = l.value(ctx, trace)?;
+                for item in list {
+                    let iv = item.value(ctx, trace)?;
+                    if compare(&lv, CompareOp::Eq, &iv).unwrap_or(false) {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
+            Cond::Rhai(index) => {
+                let Some(script) = ctx.compiled_scripts.get(*index) else {
+                    return Err("internal: unknown script".to_owned());
+                };
+                let Some(facts) = ctx.invoice else {
+                    return Err("a `rhai` condition needs an invoice and cannot select customers".to_owned());
+                };
+                let sctx = ScriptContext {
+                    invoice: facts.invoice,
+                    customer: ctx.customer,
+                    as_of: ctx.as_of,
+                    outstanding: facts.outstanding,
+                    days_late: facts.days_late,
+                    balance: ctx.balance,
+                    overdue_balance: ctx.overdue_balance,
+                    reminders_sent: facts.reminders_sent,
+                    reminded: facts.reminded,
+                    promise_to_pay: facts.promise_to_pay,
+                };
+                let value = ctx.scripts.eval_bool(script, &sctx).map_err(|e| {
+                    let at = match (e.line, e.column) {
+                        (Some(l), Some(c)) => format!(" at script line {l}, column {c}"),
+                        _ => String::new(),
+                    };
+                    format!("rhai `{}` failed{at}: {}", ctx.scripts.describe(script), e.message)
+                })?;
+                if let Some(t) = trace.as_deref_mut() {
+                    t.push(format!("rhai `{}` = {value}", ctx.scripts.describe(script)));
+                }
+                Ok(value)
+            }
+        }
+    }
+}
+
+fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "1" | "oui" | "x" => Some(true),
+        "false" | "no" | "0" | "non" | "" => Some(false),
+        _ => None,
+    }
+}
+
+fn parse_number(s: &str) -> Option<Decimal> {
+    let cleaned: String = s.trim().chars().filter(|c| !c.is_whitespace() && *c != '\u{a0}' && *c != '\u{202f}').collect();
+    cleaned.parse::<Decimal>().ok().or_else(|| cleaned.replace(',', ".").parse::<Decimal>().ok())
+}
+
+fn compare(l: &Val<'_>, op: CompareOp, r: &Val<'_>) -> Result<bool, String> {
+    let ord: Option<Ordering> = match (l, r) {
+        (Val::Null, _) | (_, Val::Null) => {
+            return Ok(matches!(op, CompareOp::Ne));
+        }
+        (Val::Money(a, ca), Val::Money(b, cb)) => {
+            if ca != cb {
+                return Err(format!(
+                    "they are in different currencies (`{}` and `{}`) and no exchange rate is configured",
+                    ca.code(),
+                    cb.code()
+                ));
+            }
+            Some(a.cmp(b))
+        }
+        (Val::Money(a, _), Val::Num(b)) | (Val::Num(a), Val::Num(b)) => Some(a.cmp(b)),
+        (Val::Num(a), Val::Money(b, _)) => Some(a.cmp(b)),
+        (Val::Days(a), Val::Days(b)) => Some(a.cmp(b)),
+        (Val::Days(a), Val::Num(b)) => Some(Decimal::from(*a).cmp(b)),
+        (Val::Num(a), Val::Days(b)) => Some(a.cmp(&Decimal::from(*b))),
+        (Val::Bool(a), Val::Bool(b)) => Some(a.cmp(b)),
+        (Val::Str(a), Val::Str(b)) => Some(a.cmp(b)),
+        (Val::Str(s), other) if numeric(other).is_some() => match (parse_number(s), numeric(other)) {
+            (Some(a), Some(b)) => Some(a.cmp(&b)),
+            _ => return Err(format!("`{s}` is not a number")),
+        },
+        (Val::Str(s), Val::Bool(b)) => parse_bool(s).map(|v| v.cmp(b)),
+        _ => None,
+    };
+    let Some(ord) = ord else {
+        return Err("they are of different kinds".to_owned());
+    };
+    Ok(match op {
+        CompareOp::Eq => ord == Ordering::Equal,
+        CompareOp::Ne => ord != Ordering::Equal,
+        CompareOp::Lt => ord == Ordering::Less,
+        CompareOp::Le => ord != Ordering::Greater,
+        CompareOp::Gt => ord == Ordering::Greater,
+        CompareOp::Ge => ord != Ordering::Less,
+    })
+}
+
+fn numeric(v: &Val<'_>) -> Option<Decimal> {
+    match v {
+        Val::Num(n) | Val::Money(n, _) => Some(*n),
+        Val::Days(d) => Some(Decimal::from(*d)),
+        _ => None,
+    }
+}
+
+impl Operand {
+    fn name(&self) -> String {
+        match self {
+            Operand::Field(_, name) => format!("`{name}`"),
+            Operand::Const(c) => format!("`{}`", Val::from_const(c)),
+        }
+    }
+
+    fn describe(&self, v: &Val<'_>) -> String {
+        match self {
+            Operand::Field(_, name) => format!("`{name}` ({v})"),
+            Operand::Const(_) => format!("`{v}`"),
+        }
+    }
+
+    fn value<'a>(&'a self, ctx: &EvalCtx<'a>, trace: &mut Option<&mut Trace>) -> Result<Val<'a>, String> {
+        match self {
+            Operand::Const(c) => Ok(Val::from_const(c)),
+            Operand::Field(f, name) => {
+                let v = field_value(f, ctx)?;
+                if let Some(t) = trace.as_deref_mut() {
+                    let mut s = String::new();
+                    let _ = write!(s, "{name} = {v}");
+                    t.push(s);
+                }
+                Ok(v)
+            }
+        }
+    }
+}
+
+impl<'a> Val<'a> {
+    fn from_const(c: &'a Const) -> Val<'a> {
+        match c {
+            Const::Num(n) => Val::Num(*n),
+            Const::Str(s) => Val::Str(s),
+            Const::Money(a, cur) => Val::Money(*a, *cur),
+            Const::Days(d) => Val::Days(*d),
+            Const::Bool(b) => Val::Bool(*b),
+        }
+    }
+}
+
+fn field_value<'a>(f: &'a Field, ctx: &EvalCtx<'a>) -> Result<Val<'a>, String> {
+    let inv = || {
+        ctx.invoice.ok_or_else(|| "this name needs an invoice and cannot be used to select customers".to_owned())
+    };
+    Ok(match f {
+        Field::Amount => {
+            let i = inv()?;
+            Val::Money(i.invoice.amount, i.invoice.currency)
+        }
+        Field::Outstanding => {
+            let i = inv()?;
+            Val::Money(i.outstanding, i.invoice.currency)
+        }
+        Field::DaysLate => Val::Days(inv()?.days_late),
+        Field::Disputed => Val::Bool(inv()?.invoice.disputed),
+        Field::Currency => Val::Str(inv()?.invoice.currency.code()),
+        Field::PromiseToPay => Val::Bool(inv()?.promise_to_pay),
+        Field::PaymentPlan => Val::Bool(inv()?.invoice.payment_plan),
+        Field::Reminded => Val::Bool(inv()?.reminded),
+        Field::RemindersSent => Val::Num(Decimal::from(inv()?.reminders_sent)),
+        Field::Balance => Val::Money(ctx.balance, ctx.currency),
+        Field::OverdueBalance => Val::Money(ctx.overdue_balance, ctx.currency),
+        Field::Segment => Val::Str(&ctx.customer.segment),
+        Field::AvgDaysLate => match ctx.customer.avg_days_late {
+            Some(d) => Val::Num(d),
+            None => Val::Null,
+        },
+        Field::CustomerId => Val::Str(&ctx.customer.id),
+        Field::CustomerName => Val::Str(&ctx.customer.name),
+        Field::CustomerLanguage => ctx.customer.language.as_deref().map_or(Val::Null, Val::Str),
+        Field::CustomerTags => Val::Tags(&ctx.customer.tags),
+        Field::CustomerExtra(name) => ctx.customer.extra.get(name).map_or(Val::Null, |s| Val::Str(s)),
+        Field::InvoiceId => Val::Str(&inv()?.invoice.id),
+        Field::InvoiceExtra(name) => inv()?.invoice.extra.get(name).map_or(Val::Null, |s| Val::Str(s)),
+    })
+}
+
+/// Compiles an AST condition. `scripts` receives `rhai "…"` sources to compile; the returned
+/// tree refers to them by index.
+pub(crate) fn compile(
+    expr: &ast::Expr,
+    default_currency: Option<Currency>,
+    scripts: &mut Vec<(String, ast::Span)>,
+) -> Result<Cond, (ast::Span, String)> {
+    Ok(match &expr.kind {
+        ExprKind::Or(a, b) => Cond::Or(
+            Box::new(compile(a, default_currency, scripts)?),
+            Box::new(compile(b, default_currency, scripts)?),
+        ),
+        ExprKind::And(a, b) => Cond::And(
+            Box::new(compile(a, default_currency, scripts)?),
+            Box::new(compile(b, default_currency, scripts)?),
+        ),
+        ExprKind::Not(a) => Cond::Not(Box::new(compile(a, default_currency, scripts)?)),
+        ExprKind::Paren(a) => compile(a, default_currency, scripts)?,
+        ExprKind::Compare { lhs, op, rhs } => Cond::Compare(operand(lhs)?, op.node, operand(rhs)?),
+        ExprKind::Has { lhs, rhs } => Cond::Has(operand(lhs)?, operand(rhs)?),
+        ExprKind::In { lhs, list } => {
+            Cond::In(operand(lhs)?, list.iter().map(operand).collect::<Result<_, _>>()?)
+        }
+        ExprKind::Rhai(src) => {
+            scripts.push((src.node.clone(), src.span));
+            Cond::Rhai(scripts.len() - 1)
+        }
+        ExprKind::Literal(_) | ExprKind::Name(_) => Cond::Truthy(operand(expr)?),
+    })
+}
+
+fn operand(expr: &ast::Expr) -> Result<Operand, (ast::Span, String)> {
+    match &expr.kind {
+        ExprKind::Paren(inner) => operand(inner),
+        ExprKind::Name(path) => {
+            let names: Vec<String> = path.iter().map(|i| i.node.clone()).collect();
+            let field = Field::resolve(&names).map_err(|e| (expr.span, e))?;
+            Ok(Operand::Field(field, names.join(".")))
+        }
+        ExprKind::Literal(lit) => Ok(Operand::Const(match lit {
+            Literal::Number(n) => Const::Num(*n),
+            Literal::String(s) => Const::Str(s.clone()),
+            Literal::Money(m) => {
+                let cur = Currency::from_code(&m.currency.node)
+                    .ok_or_else(|| (m.currency.span, format!("unknown currency `{}`", m.currency.node)))?;
+                Const::Money(m.amount, cur)
+            }
+            Literal::Days(d) => Const::Days(*d),
+            Literal::Bool(b) => Const::Bool(*b),
+        })),
+        _ => Err((expr.span, "expected a name or a value here, not a condition".to_owned())),
+    }
+}
+
+/// True when the condition reads a name that needs an invoice.
+pub(crate) fn needs_invoice(c: &Cond) -> bool {
+    let op_needs = |o: &Operand| matches!(o, Operand::Field(f, _) if f.needs_invoice());
+    match c {
+        Cond::Or(a, b) | Cond::And(a, b) => needs_invoice(a) || needs_invoice(b),
+        Cond::Not(a) => needs_invoice(a),
+        Cond::Compare(l, _, r) | Cond::Has(l, r) => op_needs(l) || op_needs(r),
+        Cond::In(l, list) => op_needs(l) || list.iter().any(op_needs),
+        Cond::Truthy(o) => op_needs(o),
+        Cond::Rhai(_) => true,
+    }
+}
