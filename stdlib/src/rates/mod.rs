@@ -362,13 +362,13 @@ pub enum RateFileError {
         /// 1-based column (character position where the value starts).
         column: usize,
         /// The column's header name.
-        column_name: String,
+        column_name: &'static str,
         /// The value.
         value: String,
         /// What is wrong.
-        problem: String,
+        problem: &'static str,
         /// How to fix it.
-        help: String,
+        help: &'static str,
     },
 }
 
@@ -444,19 +444,19 @@ fn value_error(
     file: &str,
     line: &Line<'_>,
     index: usize,
-    column_name: &str,
-    problem: &str,
-    help: &str,
+    column_name: &'static str,
+    problem: &'static str,
+    help: &'static str,
 ) -> RateFileError {
     let (column, value) = line.fields.get(index).copied().unwrap_or((1, line.raw));
     RateFileError::Value {
         file: file.to_string(),
         line: line.number,
         column,
-        column_name: column_name.to_string(),
+        column_name,
         value: value.to_string(),
-        problem: problem.to_string(),
-        help: help.to_string(),
+        problem,
+        help,
     }
 }
 
@@ -480,7 +480,7 @@ fn parse_percent(file: &str, line: &Line<'_>, index: usize) -> Result<Decimal, R
     })
 }
 
-fn parse_date(file: &str, line: &Line<'_>, index: usize, name: &str) -> Result<NaiveDate, RateFileError> {
+fn parse_date(file: &str, line: &Line<'_>, index: usize, name: &'static str) -> Result<NaiveDate, RateFileError> {
     NaiveDate::parse_from_str(field(line, index), "%Y-%m-%d").map_err(|_| {
         value_error(file, line, index, name, "invalid date", "write the date as `YYYY-MM-DD`, e.g. `2026-07-01`")
     })
