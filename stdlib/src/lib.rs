@@ -1,1 +1,4 @@
 //! relance batteries.
+
+pub mod load;
+pub mod terms;
