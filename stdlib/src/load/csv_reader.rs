@@ -45,10 +45,8 @@ pub(crate) fn detect_delimiter(head: &[u8]) -> u8 {
     for &c in line {
         if c == b'"' {
             in_quotes = !in_quotes;
-        } else if !in_quotes {
-            if let Some(i) = cands.iter().position(|&d| d == c) {
-                counts[i] += 1;
-            }
+        } else if let Some(i) = cands.iter().position(|&d| d == c).filter(|_| !in_quotes) {
+            counts[i] += 1;
         }
     }
     let mut best = 0;

@@ -25,7 +25,7 @@
 
 use std::path::Path;
 
-use super::error::{LoadError, LoadErrorKind};
+use super::error::{LoadError, LoadErrorKind, LoadErrors};
 use super::parse::parse_currency;
 use super::{DateFormat, LoadOptions};
 use crate::terms::EomReading;
@@ -48,7 +48,7 @@ const INVOICE_FIELDS: &[&str] = &[
 const PAYMENT_FIELDS: &[&str] = &["id", "invoice_id", "date", "amount", "kind", "currency"];
 
 /// Reads a mapping file and applies its settings on top of `options`.
-pub fn apply_file(path: &Path, options: &mut LoadOptions) -> Result<(), LoadError> {
+pub fn apply_file(path: &Path, options: &mut LoadOptions) -> Result<(), LoadErrors> {
     let text = std::fs::read_to_string(path).map_err(|e| super::io_error(path, &e))?;
     apply_str(&text, &super::display_name(path), options)
 }
@@ -60,11 +60,15 @@ enum Value {
 }
 
 /// Applies the settings written in `text` (the content of a file named `file`).
-pub fn apply_str(text: &str, file: &str, options: &mut LoadOptions) -> Result<(), LoadError> {
+pub fn apply_str(text: &str, file: &str, options: &mut LoadOptions) -> Result<(), LoadErrors> {
+    apply_lines(text, file, options).map_err(|e| LoadErrors::from(*e))
+}
+
+fn apply_lines(text: &str, file: &str, options: &mut LoadOptions) -> Result<(), Box<LoadError>> {
     let mut section: Option<String> = None;
     for (i, raw) in text.lines().enumerate() {
         let line_no = i + 1;
-        let err = |message: String, help: &str| LoadError {
+        let err = |message: String, help: &str| Box::new(LoadError {
             kind: LoadErrorKind::Mapping,
             file: file.to_string(),
             sheet: None,
@@ -74,7 +78,7 @@ pub fn apply_str(text: &str, file: &str, options: &mut LoadOptions) -> Result<()
             value: Some(raw.trim().to_string()),
             message,
             help: Some(help.to_string()),
-        };
+        });
         let line = strip_comment(raw).trim();
         if line.is_empty() {
             continue;
@@ -276,7 +280,7 @@ amount = "Montant TTC # avec taxes"
         let mut o = LoadOptions::default();
         let e = apply_str("decimal_comma = true\n[invoices]\nmontant = \"Montant\"\n", "portfolio.toml", &mut o)
             .unwrap_err();
-        assert_eq!(e.line, Some(3));
+        assert_eq!(e.errors[0].line, Some(3));
         assert_eq!(e.to_string(), "portfolio.toml line 3: `montant` is not a field of invoices");
         let e = apply_str("date_format = \"mm/dd/yyyy\"", "portfolio.toml", &mut o).unwrap_err();
         assert_eq!(e.to_string(), "portfolio.toml line 1: `mm/dd/yyyy` is not a date format");

@@ -221,11 +221,11 @@ fn show(cell: Cell<'_>) -> String {
 }
 
 impl Conv<'_> {
-    fn err(&self, kind: LoadErrorKind, col: usize, cell: Cell<'_>, message: String, help: impl Into<String>) -> LoadError {
-        self.src.error(kind, Some(self.line), Some(col), Some(show(cell)), message, Some(help.into()))
+    fn err(&self, kind: LoadErrorKind, col: usize, cell: Cell<'_>, message: String, help: impl Into<String>) -> Box<LoadError> {
+        Box::new(self.src.error(kind, Some(self.line), Some(col), Some(show(cell)), message, Some(help.into())))
     }
 
-    fn cell_error(&self, col: usize, cell: Cell<'_>) -> LoadError {
+    fn cell_error(&self, col: usize, cell: Cell<'_>) -> Box<LoadError> {
         self.err(
             LoadErrorKind::CellError,
             col,
@@ -236,7 +236,7 @@ impl Conv<'_> {
     }
 
     /// Text of a cell, `None` when empty.
-    fn text<'c>(&self, cell: Cell<'c>, col: usize) -> Result<Option<Cow<'c, str>>, LoadError> {
+    fn text<'c>(&self, cell: Cell<'c>, col: usize) -> Result<Option<Cow<'c, str>>, Box<LoadError>> {
         Ok(match cell {
             Cell::Empty => None,
             Cell::Text(s) => {
@@ -249,29 +249,32 @@ impl Conv<'_> {
         })
     }
 
-    fn required_text<'c>(&self, cell: Cell<'c>, col: usize, table: Table) -> Result<Cow<'c, str>, LoadError> {
+    fn required_text<'c>(&self, cell: Cell<'c>, col: usize, table: Table) -> Result<Cow<'c, str>, Box<LoadError>> {
         match self.text(cell, col)? {
             Some(t) => Ok(t),
             None => Err(self.missing(col, table)),
         }
     }
 
-    fn missing(&self, col: usize, table: Table) -> LoadError {
+    fn missing(&self, col: usize, table: Table) -> Box<LoadError> {
         let name = self.src.headers.get(col).map(String::as_str).unwrap_or("");
-        self.src.error(
+        Box::new(self.src.error(
             LoadErrorKind::MissingValue,
             Some(self.line),
             Some(col),
             Some(String::new()),
             format!("`{name}` is empty"),
             Some(format!("every {} needs a `{name}`", table.row_name())),
-        )
+        ))
     }
 
-    fn date(&self, cell: Cell<'_>, col: usize) -> Result<Option<NaiveDate>, LoadError> {
-        let help = match self.opts.date_format {
-            DateFormat::Iso => "expected a date like `2026-03-31` (or set date format dd/mm/yyyy)",
-            DateFormat::DayMonthYear => "expected a date like `31/03/2026` (day/month/year) or `2026-03-31`",
+    fn date(&self, cell: Cell<'_>, col: usize) -> Result<Option<NaiveDate>, Box<LoadError>> {
+        let help = match (self.opts.date_format, cell) {
+            (DateFormat::Iso, Cell::Text(s)) if parse_date(s, DateFormat::DayMonthYear).is_some() => {
+                "expected a date like `2026-03-31` (or set date format dd/mm/yyyy)"
+            }
+            (DateFormat::Iso, _) => "expected a date like `2026-03-31`",
+            (DateFormat::DayMonthYear, _) => "expected a date like `31/03/2026` (day/month/year) or `2026-03-31`",
         };
         match cell {
             Cell::Empty => Ok(None),
@@ -294,11 +297,13 @@ impl Conv<'_> {
 
     /// An amount; floats from spreadsheets go through their shortest text form and are
     /// rounded to `currency`'s minor unit when it is known.
-    fn amount(&self, cell: Cell<'_>, col: usize, currency: Option<Currency>) -> Result<Option<Decimal>, LoadError> {
-        let help = if self.opts.decimal_comma {
-            "expected an amount like `1 234,56` or `1234,56` (decimal comma is set)"
-        } else {
-            "expected an amount like `1234.56` (or set decimal comma for `1 234,56`)"
+    fn amount(&self, cell: Cell<'_>, col: usize, currency: Option<Currency>) -> Result<Option<Decimal>, Box<LoadError>> {
+        let help = match (self.opts.decimal_comma, cell) {
+            (true, _) => "expected an amount like `1 234,56` or `1234,56` (decimal comma is set)",
+            (false, Cell::Text(s)) if parse_decimal(s, true).is_some() => {
+                "expected an amount like `1234.56` (or set decimal comma for `1 234,56`)"
+            }
+            (false, _) => "expected an amount like `1234.56`",
         };
         let value = match cell {
             Cell::Empty => return Ok(None),
@@ -325,7 +330,7 @@ impl Conv<'_> {
         }
     }
 
-    fn number(&self, cell: Cell<'_>, col: usize) -> Result<Option<Decimal>, LoadError> {
+    fn number(&self, cell: Cell<'_>, col: usize) -> Result<Option<Decimal>, Box<LoadError>> {
         let value = match cell {
             Cell::Empty => return Ok(None),
             Cell::Text(s) if s.trim().is_empty() => return Ok(None),
@@ -346,13 +351,13 @@ impl Conv<'_> {
         })
     }
 
-    fn boolean(&self, cell: Cell<'_>, col: usize) -> Result<bool, LoadError> {
+    fn boolean(&self, cell: Cell<'_>, col: usize) -> Result<bool, Box<LoadError>> {
         let v = match cell {
             Cell::Empty => Some(false),
             Cell::Bool(b) => Some(b),
             Cell::Text(s) => parse_bool(s),
-            Cell::Number(f) if f == 0.0 => Some(false),
-            Cell::Number(f) if f == 1.0 => Some(true),
+            Cell::Number(0.0) => Some(false),
+            Cell::Number(1.0) => Some(true),
             Cell::Numeric(s) => parse_bool(s),
             Cell::Error(_) => return Err(self.cell_error(col, cell)),
             _ => None,
@@ -368,7 +373,7 @@ impl Conv<'_> {
         })
     }
 
-    fn currency(&self, cell: Cell<'_>, col: usize) -> Result<Option<Currency>, LoadError> {
+    fn currency(&self, cell: Cell<'_>, col: usize) -> Result<Option<Currency>, Box<LoadError>> {
         match self.text(cell, col)? {
             None => Ok(None),
             Some(t) => parse_currency(&t).map(Some).ok_or_else(|| {
@@ -587,7 +592,7 @@ impl<'o> Builder<'o> {
                 }
                 Err((id, e)) => {
                     self.failed_customers.extend(id);
-                    self.errors.push(e);
+                    self.errors.push(*e);
                 }
             },
             Table::Invoices => match build_invoice(&conv, cols, row, &mut self.last_currency) {
@@ -597,7 +602,7 @@ impl<'o> Builder<'o> {
                 }
                 Err((id, e)) => {
                     self.failed_invoices.extend(id);
-                    self.errors.push(e);
+                    self.errors.push(*e);
                 }
             },
             Table::Payments => match build_payment(&conv, cols, row) {
@@ -608,7 +613,7 @@ impl<'o> Builder<'o> {
                     self.portfolio.payments.push(p);
                     self.payment_rows.push(at);
                 }
-                Err(e) => self.errors.push(e),
+                Err(e) => self.errors.push(*e),
             },
         }
     }
@@ -671,8 +676,8 @@ impl<'o> Builder<'o> {
         let mut paid: HashMap<&str, Decimal> = HashMap::new();
         let mut rounding = Vec::new();
         for (i, pay) in p.payments.iter().enumerate() {
-            if let Some(id) = &pay.id {
-                if let Some(first) = payment_ids.insert(id.as_str(), i) {
+            if let Some(id) = &pay.id
+                && let Some(first) = payment_ids.insert(id.as_str(), i) {
                     let first_line = self.payment_rows[first].line;
                     payment_ids.insert(id.as_str(), first);
                     errs.push(self.ref_error(
@@ -684,7 +689,6 @@ impl<'o> Builder<'o> {
                         "give each payment its own id, or remove the repeated row".to_string(),
                     ));
                 }
-            }
             match invoices.get(pay.invoice_id.as_str()) {
                 Some(&inv) => {
                     *paid.entry(pay.invoice_id.as_str()).or_default() += pay.amount;
@@ -705,14 +709,13 @@ impl<'o> Builder<'o> {
         }
         let mut warnings = Vec::new();
         for inv in &p.invoices {
-            if let Some(total) = paid.get(inv.id.as_str()) {
-                if *total > inv.amount {
+            if let Some(total) = paid.get(inv.id.as_str())
+                && *total > inv.amount {
                     warnings.push(format!(
                         "invoice `{}`: payments and credit notes ({total}) exceed its amount ({})",
                         inv.id, inv.amount
                     ));
                 }
-            }
         }
         errs.finish()?;
         for (i, currency) in rounding {
@@ -725,7 +728,7 @@ impl<'o> Builder<'o> {
     }
 }
 
-type RowResult<T> = Result<T, (Option<String>, LoadError)>;
+type RowResult<T> = Result<T, (Option<String>, Box<LoadError>)>;
 
 fn cell_at<'r>(row: &'r impl Row, cols: &Columns, f: usize) -> (Cell<'r>, usize) {
     match cols.get(f) {
@@ -734,7 +737,7 @@ fn cell_at<'r>(row: &'r impl Row, cols: &Columns, f: usize) -> (Cell<'r>, usize)
     }
 }
 
-fn extras(conv: &Conv<'_>, cols: &Columns, row: &impl Row) -> Result<BTreeMap<String, String>, LoadError> {
+fn extras(conv: &Conv<'_>, cols: &Columns, row: &impl Row) -> Result<BTreeMap<String, String>, Box<LoadError>> {
     let mut out = BTreeMap::new();
     for (key, i) in &cols.extras {
         if let Some(t) = conv.text(row.cell(*i), *i)? {
@@ -747,8 +750,8 @@ fn extras(conv: &Conv<'_>, cols: &Columns, row: &impl Row) -> Result<BTreeMap<St
 fn build_customer(conv: &Conv<'_>, cols: &Columns, row: &impl Row) -> RowResult<Customer> {
     let (cell, col) = cell_at(row, cols, C_ID);
     let id = conv.required_text(cell, col, Table::Customers).map_err(|e| (None, e))?.into_owned();
-    let fail = |e: LoadError| (Some(id.clone()), e);
-    let text = |f: usize| -> Result<Option<String>, LoadError> {
+    let fail = |e: Box<LoadError>| (Some(id.clone()), e);
+    let text = |f: usize| -> Result<Option<String>, Box<LoadError>> {
         let (cell, col) = cell_at(row, cols, f);
         Ok(conv.text(cell, col)?.map(Cow::into_owned))
     };
@@ -781,7 +784,7 @@ fn build_invoice(
 ) -> RowResult<Invoice> {
     let (cell, col) = cell_at(row, cols, I_ID);
     let id = conv.required_text(cell, col, Table::Invoices).map_err(|e| (None, e))?.into_owned();
-    let fail = |e: LoadError| (Some(id.clone()), e);
+    let fail = |e: Box<LoadError>| (Some(id.clone()), e);
     let (cell, col) = cell_at(row, cols, I_CUSTOMER);
     let customer_id = conv.required_text(cell, col, Table::Invoices).map_err(fail)?.into_owned();
 
@@ -835,14 +838,14 @@ fn build_invoice(
         })?,
         (None, _, _) => {
             let (_, due_col) = cell_at(row, cols, I_DUE);
-            return Err(fail(conv.src.error(
+            return Err(fail(Box::new(conv.src.error(
                 LoadErrorKind::MissingDueDate,
                 Some(conv.line),
                 (due_col != usize::MAX).then_some(due_col),
                 None,
                 format!("the invoice `{id}` has no due date, and no issue date and terms to compute it"),
                 Some("give `due_date`, or `issue_date` and `terms` like `30 days net`".to_string()),
-            )));
+            ))));
         }
     };
     Ok(Invoice {
@@ -862,7 +865,7 @@ fn build_invoice(
     })
 }
 
-fn build_payment(conv: &Conv<'_>, cols: &Columns, row: &impl Row) -> Result<(Payment, bool), LoadError> {
+fn build_payment(conv: &Conv<'_>, cols: &Columns, row: &impl Row) -> Result<(Payment, bool), Box<LoadError>> {
     let text = |f: usize| {
         let (cell, col) = cell_at(row, cols, f);
         conv.text(cell, col).map(|t| t.map(Cow::into_owned))
