@@ -138,4 +138,14 @@ fn the_examples_portfolio_loads() {
     assert!(p.invoices.len() >= 300);
     assert!(p.invoices.iter().any(|i| i.currency == Currency::GBP));
     assert!(p.payments.iter().any(|x| x.kind == PaymentKind::CreditNote));
+    let customer = |id: &str| p.customers.iter().find(|c| c.id == id).unwrap();
+    let invoice = |id: &str| p.invoices.iter().find(|i| i.id == id).unwrap();
+    assert!(customer("C017").tags.contains(&"legal-hold".to_string()));
+    assert_eq!(customer("C008").extra.get("region").map(String::as_str), Some("Auvergne-Rhône-Alpes"));
+    assert!(invoice("FA-2512-0032").disputed);
+    assert!(invoice("FA-2511-0041").payment_plan);
+    assert_eq!(invoice("FA-2601-0035").promise_date, Some(d(2026, 4, 5)));
+    assert_eq!(invoice("FA-2601-0040").outstanding, Some(dec!(12.40)));
+    // The export leaves this due date empty: 30 days net from 2026-02-27.
+    assert_eq!(invoice("FA-2602-0051").due_date, d(2026, 3, 29));
 }
