@@ -1,0 +1,213 @@
+//! Portfolio loaders: CSV, JSON and Excel into a [`Portfolio`] (SPEC 4).
+//!
+//! A portfolio folder holds one of:
+//! - `customers.csv`, `invoices.csv` and optionally `payments.csv`;
+//! - `customers.json`, `invoices.json` and optionally `payments.json` (arrays of objects), or
+//!   one `portfolio.json` object with the arrays `customers`, `invoices`, `payments`;
+//! - one `.xlsx` workbook with the sheets `customers`, `invoices` and optionally `payments`.
+//!
+//! Columns (any order, header names compared without case, spaces and dashes read as `_`):
+//! - customers: `id`, `name`, `segment`, `email`, `phone`, `language`, `tags` (separated by
+//!   `;` or `|`), `avg_days_late`, plus any extra column;
+//! - invoices: `id`, `customer_id`, `issue_date`, `due_date`, `amount`, `currency`,
+//!   `outstanding`, `disputed`, `promise_date`, `promise_amount`, `terms`, `payment_plan`,
+//!   plus any extra column;
+//! - payments: `id`, `invoice_id`, `date`, `amount`, `kind` (`payment` or `credit_note`).
+//!
+//! Extra columns are kept under their header lowercased, with spaces and dashes as `_`
+//! (`PO Number` → `po_number`). When `due_date` is empty it is computed from `issue_date` and
+//! `terms`. Every bad row is reported ([`LoadErrors`], file, line, column, value and a fix);
+//! when there is any error nothing is returned.
+//!
+//! [`load_dir`] also reads an optional `portfolio.toml` in the folder (see [`mapping`]).
+
+mod csv_reader;
+mod error;
+mod json_reader;
+pub mod mapping;
+pub mod parse;
+mod table;
+mod xlsx_reader;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use iso_currency::Currency;
+use relance_engine::model::Portfolio;
+
+pub use error::{LoadError, LoadErrorKind, LoadErrors};
+
+use crate::terms::EomReading;
+
+/// How dates are written in the input. ISO dates (`2026-03-31`) are always accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum DateFormat {
+    /// `YYYY-MM-DD` only.
+    #[default]
+    Iso,
+    /// `dd/mm/yyyy` (also `dd.mm.yyyy`, `dd-mm-yyyy`), as in French exports.
+    DayMonthYear,
+}
+
+/// Column names per table: our field name → the header in the file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ColumnMapping {
+    /// For the customers table (`"id"` → `"Code client"`).
+    pub customers: HashMap<String, String>,
+    /// For the invoices table (`"amount"` → `"Montant TTC"`).
+    pub invoices: HashMap<String, String>,
+    /// For the payments table.
+    pub payments: HashMap<String, String>,
+}
+
+impl ColumnMapping {
+    pub(crate) fn table(&self, table: table::Table) -> &HashMap<String, String> {
+        match table {
+            table::Table::Customers => &self.customers,
+            table::Table::Invoices => &self.invoices,
+            table::Table::Payments => &self.payments,
+        }
+    }
+}
+
+/// How to read a portfolio export.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Column names that differ from ours.
+    pub mapping: ColumnMapping,
+    /// Amounts use a decimal comma (`1 234,56`, `1.234,56`); spaces, no-break spaces and
+    /// dots group thousands.
+    pub decimal_comma: bool,
+    /// How dates are written.
+    pub date_format: DateFormat,
+    /// The CSV delimiter; `None` detects `,`, `;` or tab from the header line.
+    pub delimiter: Option<u8>,
+    /// The currency of invoices with no `currency` column or an empty cell.
+    pub default_currency: Option<Currency>,
+    /// How `N days end of month` terms are read when a due date is computed.
+    pub eom_reading: EomReading,
+}
+
+impl LoadOptions {
+    /// Options for French exports: `;`, decimal comma, `dd/mm/yyyy`, EUR by default.
+    pub fn french() -> Self {
+        Self {
+            decimal_comma: true,
+            date_format: DateFormat::DayMonthYear,
+            delimiter: Some(b';'),
+            default_currency: Some(Currency::EUR),
+            ..Self::default()
+        }
+    }
+}
+
+/// The name of the optional settings file in a portfolio folder.
+pub const MAPPING_FILE: &str = "portfolio.toml";
+
+/// Loads the portfolio in `dir`, whichever the format (CSV, JSON or Excel; see the module
+/// documentation). When `dir/portfolio.toml` exists, its settings are applied on top of
+/// `options`. `dir` may also be an `.xlsx` or `.json` file.
+pub fn load_dir(dir: &Path, options: &LoadOptions) -> Result<Portfolio, LoadErrors> {
+    if dir.is_file() {
+        let ext = dir.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+        return match ext.as_deref() {
+            Some("xlsx") | Some("xlsm") => load_xlsx(dir, options),
+            Some("json") => json_reader::load_portfolio_json(dir, options),
+            _ => Err(LoadError::file(
+                LoadErrorKind::NoPortfolio,
+                display_name(dir),
+                format!("`{}` is not a portfolio folder, workbook or JSON file", dir.display()),
+                Some("give the folder that holds customers.csv and invoices.csv".to_string()),
+            )
+            .into()),
+        };
+    }
+    let mut opts = options.clone();
+    let mapping_path = dir.join(MAPPING_FILE);
+    if mapping_path.is_file() {
+        mapping::apply_file(&mapping_path, &mut opts)?;
+    }
+    let has = |name: &str| dir.join(name).is_file();
+    if has("customers.csv") || has("invoices.csv") {
+        return load_csv_dir(dir, &opts);
+    }
+    if has("customers.json") || has("invoices.json") || has("portfolio.json") {
+        return load_json_dir(dir, &opts);
+    }
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        LoadError::file(
+            LoadErrorKind::Io,
+            dir.display().to_string(),
+            format!("cannot read the folder `{}`: {e}", dir.display()),
+            Some("check the portfolio path".to_string()),
+        )
+    })?;
+    let mut workbooks: Vec<_> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("xlsx"))
+                && !p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("~$"))
+        })
+        .collect();
+    workbooks.sort();
+    match workbooks.as_slice() {
+        [one] => load_xlsx(one, &opts),
+        [] => Err(LoadError::file(
+            LoadErrorKind::NoPortfolio,
+            dir.display().to_string(),
+            format!("no portfolio found in `{}`", dir.display()),
+            Some(
+                "put customers.csv and invoices.csv (or customers.json and invoices.json, or one .xlsx workbook with sheets `customers` and `invoices`) in the folder"
+                    .to_string(),
+            ),
+        )
+        .into()),
+        many => match many.iter().find(|p| p.file_name().is_some_and(|n| n == "portfolio.xlsx")) {
+            Some(p) => load_xlsx(p, &opts),
+            None => Err(LoadError::file(
+                LoadErrorKind::NoPortfolio,
+                dir.display().to_string(),
+                format!("the folder `{}` holds {} workbooks", dir.display(), many.len()),
+                Some("keep one .xlsx in the folder, or name the one to load `portfolio.xlsx`".to_string()),
+            )
+            .into()),
+        },
+    }
+}
+
+/// Loads `customers.csv`, `invoices.csv` and, when present, `payments.csv` from `dir`.
+pub fn load_csv_dir(dir: &Path, options: &LoadOptions) -> Result<Portfolio, LoadErrors> {
+    csv_reader::load(dir, options)
+}
+
+/// Loads `customers.json`, `invoices.json` and, when present, `payments.json` from `dir`, or
+/// `dir/portfolio.json` when it exists.
+pub fn load_json_dir(dir: &Path, options: &LoadOptions) -> Result<Portfolio, LoadErrors> {
+    let one = dir.join("portfolio.json");
+    if one.is_file() {
+        return json_reader::load_portfolio_json(&one, options);
+    }
+    json_reader::load_dir(dir, options)
+}
+
+/// Loads a workbook with the sheets `customers`, `invoices` and optionally `payments`.
+pub fn load_xlsx(path: &Path, options: &LoadOptions) -> Result<Portfolio, LoadErrors> {
+    xlsx_reader::load(path, options)
+}
+
+pub(crate) fn display_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string())
+}
+
+pub(crate) fn io_error(path: &Path, e: &std::io::Error) -> LoadError {
+    LoadError::file(
+        LoadErrorKind::Io,
+        display_name(path),
+        format!("cannot read `{}`: {e}", path.display()),
+        Some("check that the file exists and is readable".to_string()),
+    )
+}
+
+/// The mapping help text used in error messages.
+pub(crate) const MAPPING_HELP: &str = "portfolio.toml (or the loader's column mapping)";

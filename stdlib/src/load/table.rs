@@ -1,0 +1,902 @@
+//! Format-independent row handling: header resolution, cell conversion and building of
+//! customers, invoices and payments. The CSV, JSON and Excel readers feed rows into a
+//! [`Builder`]; [`Builder::finish`] checks ids and references and returns the portfolio.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::NaiveDate;
+use iso_currency::Currency;
+use relance_engine::model::{Customer, Invoice, Payment, PaymentKind, Portfolio};
+use relance_engine::money;
+use rust_decimal::Decimal;
+
+use super::error::{Collector, LoadError, LoadErrorKind};
+use super::parse::{parse_bool, parse_currency, parse_date, parse_decimal};
+use super::{DateFormat, LoadOptions, LoadErrors};
+use crate::terms::due_date_from_terms;
+
+/// The three tables of a portfolio.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Table {
+    Customers,
+    Invoices,
+    Payments,
+}
+
+impl Table {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Customers => "customers",
+            Self::Invoices => "invoices",
+            Self::Payments => "payments",
+        }
+    }
+
+    fn fields(self) -> &'static [&'static str] {
+        match self {
+            Self::Customers => &C_FIELDS,
+            Self::Invoices => &I_FIELDS,
+            Self::Payments => &P_FIELDS,
+        }
+    }
+
+    fn row_name(self) -> &'static str {
+        match self {
+            Self::Customers => "customer",
+            Self::Invoices => "invoice",
+            Self::Payments => "payment",
+        }
+    }
+}
+
+const C_FIELDS: [&str; 8] = ["id", "name", "segment", "email", "phone", "language", "tags", "avg_days_late"];
+const C_ID: usize = 0;
+const C_NAME: usize = 1;
+const C_SEGMENT: usize = 2;
+const C_EMAIL: usize = 3;
+const C_PHONE: usize = 4;
+const C_LANGUAGE: usize = 5;
+const C_TAGS: usize = 6;
+const C_AVG: usize = 7;
+
+const I_FIELDS: [&str; 12] = [
+    "id",
+    "customer_id",
+    "issue_date",
+    "due_date",
+    "amount",
+    "currency",
+    "outstanding",
+    "disputed",
+    "promise_date",
+    "promise_amount",
+    "terms",
+    "payment_plan",
+];
+const I_ID: usize = 0;
+const I_CUSTOMER: usize = 1;
+const I_ISSUE: usize = 2;
+const I_DUE: usize = 3;
+const I_AMOUNT: usize = 4;
+const I_CURRENCY: usize = 5;
+const I_OUTSTANDING: usize = 6;
+const I_DISPUTED: usize = 7;
+const I_PROMISE_DATE: usize = 8;
+const I_PROMISE_AMOUNT: usize = 9;
+const I_TERMS: usize = 10;
+const I_PLAN: usize = 11;
+
+const P_FIELDS: [&str; 6] = ["id", "invoice_id", "date", "amount", "kind", "currency"];
+const P_ID: usize = 0;
+const P_INVOICE: usize = 1;
+const P_DATE: usize = 2;
+const P_AMOUNT: usize = 3;
+const P_KIND: usize = 4;
+const P_CURRENCY: usize = 5;
+
+/// A cell as a reader sees it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Cell<'a> {
+    Empty,
+    Text(&'a str),
+    /// A float from a spreadsheet.
+    Number(f64),
+    /// A number as written in JSON (always with a decimal point).
+    Numeric(&'a str),
+    /// A date from a spreadsheet.
+    Date(NaiveDate),
+    Bool(bool),
+    /// A spreadsheet error value (`#DIV/0!`).
+    Error(&'a str),
+}
+
+/// One data row of a table.
+pub(crate) trait Row {
+    /// The cell in column `idx` of the header (missing trailing cells are empty).
+    fn cell(&self, idx: usize) -> Cell<'_>;
+    /// The 1-based line (or spreadsheet row) of the row.
+    fn line(&self) -> usize;
+}
+
+/// Where a table comes from, for error messages.
+#[derive(Debug, Clone)]
+pub(crate) struct Source {
+    pub(crate) file: String,
+    pub(crate) sheet: Option<String>,
+    /// The header, as written.
+    pub(crate) headers: Vec<String>,
+    /// The 0-based spreadsheet column of header 0, for Excel letters.
+    pub(crate) first_column: Option<u32>,
+}
+
+impl Source {
+    pub(crate) fn error(
+        &self,
+        kind: LoadErrorKind,
+        line: Option<usize>,
+        col: Option<usize>,
+        value: Option<String>,
+        message: String,
+        help: Option<String>,
+    ) -> LoadError {
+        let col = col.filter(|c| *c < self.headers.len());
+        LoadError {
+            kind,
+            file: self.file.clone(),
+            sheet: self.sheet.clone(),
+            line,
+            column: col.and_then(|c| self.headers.get(c).cloned()),
+            column_letter: match (col, self.first_column) {
+                (Some(c), Some(first)) => Some(column_letter(first as usize + c)),
+                _ => None,
+            },
+            value,
+            message,
+            help,
+        }
+    }
+
+    pub(crate) fn file_error(&self, kind: LoadErrorKind, message: String, help: Option<String>) -> LoadError {
+        self.error(kind, None, None, None, message, help)
+    }
+}
+
+/// `0` → `A`, `25` → `Z`, `26` → `AA`.
+pub(crate) fn column_letter(mut idx: usize) -> String {
+    let mut out = Vec::new();
+    loop {
+        out.push(b'A' + (idx % 26) as u8);
+        if idx < 26 {
+            break;
+        }
+        idx = idx / 26 - 1;
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// A header name made comparable: trimmed, lowercase, spaces and dashes as `_`.
+pub(crate) fn normalize_header(h: &str) -> String {
+    h.trim()
+        .trim_start_matches('\u{feff}')
+        .trim()
+        .chars()
+        .map(|c| if c == ' ' || c == '-' { '_' } else { c })
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// The header resolved against the fields of a table.
+#[derive(Debug, Clone)]
+pub(crate) struct Columns {
+    /// For each field of the table, the header index.
+    field: Vec<Option<usize>>,
+    /// Columns that are not fields: (key, header index).
+    extras: Vec<(String, usize)>,
+    width: usize,
+}
+
+impl Columns {
+    fn get(&self, f: usize) -> Option<usize> {
+        self.field.get(f).copied().flatten()
+    }
+}
+
+/// A column holding text and whether the conversion came from a float.
+struct Conv<'r> {
+    src: &'r Source,
+    line: usize,
+    opts: &'r LoadOptions,
+}
+
+fn show(cell: Cell<'_>) -> String {
+    match cell {
+        Cell::Empty => String::new(),
+        Cell::Text(s) | Cell::Error(s) | Cell::Numeric(s) => s.trim().to_string(),
+        Cell::Number(f) => f.to_string(),
+        Cell::Date(d) => d.to_string(),
+        Cell::Bool(b) => b.to_string(),
+    }
+}
+
+impl Conv<'_> {
+    fn err(&self, kind: LoadErrorKind, col: usize, cell: Cell<'_>, message: String, help: impl Into<String>) -> Box<LoadError> {
+        Box::new(self.src.error(kind, Some(self.line), Some(col), Some(show(cell)), message, Some(help.into())))
+    }
+
+    fn cell_error(&self, col: usize, cell: Cell<'_>) -> Box<LoadError> {
+        self.err(
+            LoadErrorKind::CellError,
+            col,
+            cell,
+            format!("the cell holds the error `{}`", show(cell)),
+            "fix the formula in the workbook, or type the value",
+        )
+    }
+
+    /// Text of a cell, `None` when empty.
+    fn text<'c>(&self, cell: Cell<'c>, col: usize) -> Result<Option<Cow<'c, str>>, Box<LoadError>> {
+        Ok(match cell {
+            Cell::Empty => None,
+            Cell::Text(s) => {
+                let s = s.trim();
+                if s.is_empty() { None } else { Some(Cow::Borrowed(s)) }
+            }
+            Cell::Numeric(s) => Some(Cow::Borrowed(s.trim())),
+            Cell::Error(_) => return Err(self.cell_error(col, cell)),
+            other => Some(Cow::Owned(show(other))),
+        })
+    }
+
+    fn required_text<'c>(&self, cell: Cell<'c>, col: usize, table: Table) -> Result<Cow<'c, str>, Box<LoadError>> {
+        match self.text(cell, col)? {
+            Some(t) => Ok(t),
+            None => Err(self.missing(col, table)),
+        }
+    }
+
+    fn missing(&self, col: usize, table: Table) -> Box<LoadError> {
+        let name = self.src.headers.get(col).map(String::as_str).unwrap_or("");
+        Box::new(self.src.error(
+            LoadErrorKind::MissingValue,
+            Some(self.line),
+            Some(col),
+            Some(String::new()),
+            format!("`{name}` is empty"),
+            Some(format!("every {} needs a `{name}`", table.row_name())),
+        ))
+    }
+
+    fn date(&self, cell: Cell<'_>, col: usize) -> Result<Option<NaiveDate>, Box<LoadError>> {
+        let help = match (self.opts.date_format, cell) {
+            (DateFormat::Iso, Cell::Text(s)) if parse_date(s, DateFormat::DayMonthYear).is_some() => {
+                "expected a date like `2026-03-31` (or set date format dd/mm/yyyy)"
+            }
+            (DateFormat::Iso, _) => "expected a date like `2026-03-31`",
+            (DateFormat::DayMonthYear, _) => "expected a date like `31/03/2026` (day/month/year) or `2026-03-31`",
+        };
+        match cell {
+            Cell::Empty => Ok(None),
+            Cell::Date(d) => Ok(Some(d)),
+            Cell::Text(s) if s.trim().is_empty() => Ok(None),
+            Cell::Text(s) => match parse_date(s, self.opts.date_format) {
+                Some(d) => Ok(Some(d)),
+                None => Err(self.err(LoadErrorKind::BadDate, col, cell, format!("`{}` is not a date", s.trim()), help)),
+            },
+            Cell::Error(_) => Err(self.cell_error(col, cell)),
+            other => Err(self.err(
+                LoadErrorKind::BadDate,
+                col,
+                other,
+                format!("`{}` is not a date", show(other)),
+                format!("{help}; in a workbook, format the cell as a date"),
+            )),
+        }
+    }
+
+    /// An amount; floats from spreadsheets go through their shortest text form and are
+    /// rounded to `currency`'s minor unit when it is known.
+    fn amount(&self, cell: Cell<'_>, col: usize, currency: Option<Currency>) -> Result<Option<Decimal>, Box<LoadError>> {
+        let help = match (self.opts.decimal_comma, cell) {
+            (true, _) => "expected an amount like `1 234,56` or `1234,56` (decimal comma is set)",
+            (false, Cell::Text(s)) if parse_decimal(s, true).is_some() => {
+                "expected an amount like `1234.56` (or set decimal comma for `1 234,56`)"
+            }
+            (false, _) => "expected an amount like `1234.56`",
+        };
+        let value = match cell {
+            Cell::Empty => return Ok(None),
+            Cell::Text(s) if s.trim().is_empty() => return Ok(None),
+            Cell::Text(s) => parse_decimal(s, self.opts.decimal_comma),
+            Cell::Numeric(s) => s.parse::<Decimal>().ok().or_else(|| Decimal::from_scientific(s).ok()),
+            Cell::Number(f) => float_to_decimal(f).map(|d| match currency {
+                Some(c) => money::round(d, c),
+                None => d,
+            }),
+            Cell::Error(_) => return Err(self.cell_error(col, cell)),
+            Cell::Date(_) | Cell::Bool(_) => None,
+        };
+        match value {
+            Some(v) if v.is_sign_negative() && !v.is_zero() => Err(self.err(
+                LoadErrorKind::NegativeAmount,
+                col,
+                cell,
+                format!("`{}` is negative", show(cell)),
+                "amounts are positive; record a credit note in payments with kind `credit_note`",
+            )),
+            Some(v) => Ok(Some(v)),
+            None => Err(self.err(LoadErrorKind::BadAmount, col, cell, format!("`{}` is not an amount", show(cell)), help)),
+        }
+    }
+
+    fn number(&self, cell: Cell<'_>, col: usize) -> Result<Option<Decimal>, Box<LoadError>> {
+        let value = match cell {
+            Cell::Empty => return Ok(None),
+            Cell::Text(s) if s.trim().is_empty() => return Ok(None),
+            Cell::Text(s) => parse_decimal(s, self.opts.decimal_comma),
+            Cell::Numeric(s) => s.parse::<Decimal>().ok().or_else(|| Decimal::from_scientific(s).ok()),
+            Cell::Number(f) => float_to_decimal(f),
+            Cell::Error(_) => return Err(self.cell_error(col, cell)),
+            Cell::Date(_) | Cell::Bool(_) => None,
+        };
+        value.map(Some).ok_or_else(|| {
+            self.err(
+                LoadErrorKind::BadNumber,
+                col,
+                cell,
+                format!("`{}` is not a number", show(cell)),
+                if self.opts.decimal_comma { "expected a number like `12,5`" } else { "expected a number like `12.5`" },
+            )
+        })
+    }
+
+    fn boolean(&self, cell: Cell<'_>, col: usize) -> Result<bool, Box<LoadError>> {
+        let v = match cell {
+            Cell::Empty => Some(false),
+            Cell::Bool(b) => Some(b),
+            Cell::Text(s) => parse_bool(s),
+            Cell::Number(0.0) => Some(false),
+            Cell::Number(1.0) => Some(true),
+            Cell::Numeric(s) => parse_bool(s),
+            Cell::Error(_) => return Err(self.cell_error(col, cell)),
+            _ => None,
+        };
+        v.ok_or_else(|| {
+            self.err(
+                LoadErrorKind::BadBoolean,
+                col,
+                cell,
+                format!("`{}` is not a yes/no value", show(cell)),
+                "use yes/no, true/false, oui/non, 1/0, `x` for yes, or leave the cell empty for no",
+            )
+        })
+    }
+
+    fn currency(&self, cell: Cell<'_>, col: usize) -> Result<Option<Currency>, Box<LoadError>> {
+        match self.text(cell, col)? {
+            None => Ok(None),
+            Some(t) => parse_currency(&t).map(Some).ok_or_else(|| {
+                self.err(
+                    LoadErrorKind::BadCurrency,
+                    col,
+                    cell,
+                    format!("`{t}` is not an ISO 4217 currency code"),
+                    "use a three-letter code like `EUR`, `GBP` or `USD`",
+                )
+            }),
+        }
+    }
+}
+
+/// A float from a spreadsheet as a decimal, through its shortest round-trip text.
+pub(crate) fn float_to_decimal(f: f64) -> Option<Decimal> {
+    if !f.is_finite() {
+        return None;
+    }
+    let s = f.to_string();
+    s.parse::<Decimal>().ok().or_else(|| Decimal::from_scientific(&format!("{f:e}")).ok())
+}
+
+/// Resolves a header against a table's fields and the mapping; reports missing columns.
+pub(crate) fn resolve(
+    table: Table,
+    src: &Source,
+    opts: &LoadOptions,
+    errors: &mut Collector,
+    mapping_help: &str,
+) -> Option<Columns> {
+    let normalized: Vec<String> = src.headers.iter().map(|h| normalize_header(h)).collect();
+    let mut index: HashMap<&str, usize> = HashMap::with_capacity(normalized.len());
+    let mut ok = true;
+    for (i, h) in normalized.iter().enumerate() {
+        if h.is_empty() {
+            continue;
+        }
+        if index.insert(h.as_str(), i).is_some() {
+            errors.push(src.error(
+                LoadErrorKind::DuplicateColumn,
+                Some(1),
+                Some(i),
+                None,
+                format!("the column `{}` appears twice in the header", src.headers[i].trim()),
+                Some("rename or remove one of the two columns".to_string()),
+            ));
+            ok = false;
+        }
+    }
+    let map = opts.mapping.table(table);
+    let fields = table.fields();
+    let mut field = vec![None; fields.len()];
+    let mut used = vec![false; normalized.len()];
+    for (f, name) in fields.iter().enumerate() {
+        let wanted = map.get(*name).map(|h| normalize_header(h));
+        let found = index.get(wanted.as_deref().unwrap_or(name)).copied();
+        if let (Some(theirs), None) = (map.get(*name), found) {
+            errors.push(src.file_error(
+                LoadErrorKind::MissingColumn,
+                format!("the mapping sends `{}` to the column `{theirs}`, which is not in the header", name),
+                Some(format!("the header has {}; fix `{}.{name}` in {mapping_help}", list(&src.headers), table.name())),
+            ));
+            ok = false;
+            continue;
+        }
+        if let Some(i) = found {
+            field[f] = Some(i);
+            used[i] = true;
+        }
+    }
+    // Required columns.
+    let require = |f: usize, extra_help: &str, errors: &mut Collector| {
+        if field[f].is_none() && !map.contains_key(fields[f]) {
+            errors.push(src.file_error(
+                LoadErrorKind::MissingColumn,
+                format!("the column `{}` is missing", fields[f]),
+                Some(format!(
+                    "the header has {}; name a column `{}`{extra_help}, or map yours with `{}.{} = \"Your header\"` in {mapping_help}",
+                    list(&src.headers),
+                    fields[f],
+                    table.name(),
+                    fields[f]
+                )),
+            ));
+            false
+        } else {
+            true
+        }
+    };
+    match table {
+        Table::Customers => {
+            for f in [C_ID, C_NAME, C_SEGMENT] {
+                ok &= require(f, "", errors);
+            }
+        }
+        Table::Invoices => {
+            for f in [I_ID, I_CUSTOMER, I_AMOUNT] {
+                ok &= require(f, "", errors);
+            }
+            if opts.default_currency.is_none() {
+                ok &= require(I_CURRENCY, " (or set a default currency)", errors);
+            }
+            let can_compute = field[I_ISSUE].is_some() && field[I_TERMS].is_some();
+            if !can_compute {
+                ok &= require(I_DUE, " (or give `issue_date` and `terms` to compute it)", errors);
+            }
+        }
+        Table::Payments => {
+            for f in [P_INVOICE, P_DATE, P_AMOUNT] {
+                ok &= require(f, "", errors);
+            }
+        }
+    }
+    let extras = normalized
+        .iter()
+        .enumerate()
+        .filter(|(i, h)| !used[*i] && !h.is_empty())
+        .map(|(i, h)| (h.clone(), i))
+        .collect();
+    ok.then_some(Columns { field, extras, width: src.headers.len() })
+}
+
+fn list(headers: &[String]) -> String {
+    if headers.is_empty() {
+        return "no columns".to_string();
+    }
+    headers.iter().map(|h| format!("`{}`", h.trim())).collect::<Vec<_>>().join(", ")
+}
+
+/// Where a row's ids live, to check references after all rows are read.
+#[derive(Debug, Clone, Copy)]
+struct RowRef {
+    table: usize,
+    line: usize,
+}
+
+/// Accumulates rows of all tables, then checks references.
+pub(crate) struct Builder<'o> {
+    opts: &'o LoadOptions,
+    pub(crate) errors: Collector,
+    portfolio: Portfolio,
+    sources: Vec<(Source, Table, Columns)>,
+    customer_rows: Vec<RowRef>,
+    invoice_rows: Vec<RowRef>,
+    payment_rows: Vec<RowRef>,
+    /// Payments whose amount came from a float, rounded once the invoice currency is known.
+    float_payments: Vec<usize>,
+    /// Ids of rows that failed to load (references to them are not reported again).
+    failed_customers: HashSet<String>,
+    failed_invoices: HashSet<String>,
+    mapping_help: String,
+    last_currency: Option<(String, Currency)>,
+}
+
+impl<'o> Builder<'o> {
+    pub(crate) fn new(opts: &'o LoadOptions, mapping_help: impl Into<String>) -> Self {
+        Self {
+            opts,
+            errors: Collector::default(),
+            portfolio: Portfolio::default(),
+            sources: Vec::new(),
+            customer_rows: Vec::new(),
+            invoice_rows: Vec::new(),
+            payment_rows: Vec::new(),
+            float_payments: Vec::new(),
+            failed_customers: HashSet::new(),
+            failed_invoices: HashSet::new(),
+            mapping_help: mapping_help.into(),
+            last_currency: None,
+        }
+    }
+
+    /// Registers a table's header. Returns a handle for [`Builder::row`], or `None` when the
+    /// header is unusable (errors are recorded).
+    pub(crate) fn table(&mut self, table: Table, src: Source) -> Option<usize> {
+        let cols = resolve(table, &src, self.opts, &mut self.errors, &self.mapping_help)?;
+        if table == Table::Payments {
+            for (key, i) in &cols.extras {
+                self.portfolio.warnings.push(format!(
+                    "{}: the column `{}` is not used (payments have no extra columns; `{key}` is ignored)",
+                    src.file,
+                    src.headers[*i].trim()
+                ));
+            }
+        }
+        self.sources.push((src, table, cols));
+        Some(self.sources.len() - 1)
+    }
+
+    /// Reports a row with a wrong number of fields.
+    pub(crate) fn field_count(&mut self, handle: usize, line: usize, got: usize) {
+        if let Some((src, _, cols)) = self.sources.get(handle) {
+            self.errors.push(src.error(
+                LoadErrorKind::FieldCount,
+                Some(line),
+                None,
+                None,
+                format!("the line has {got} fields but the header has {}", cols.width),
+                Some("check the delimiter (`,` or `;`) and that text with the delimiter is in double quotes".to_string()),
+            ));
+        }
+    }
+
+    /// Reads one data row.
+    pub(crate) fn row(&mut self, handle: usize, row: &impl Row) {
+        let Some((src, table, cols)) = self.sources.get(handle) else { return };
+        let conv = Conv { src, line: row.line(), opts: self.opts };
+        let at = RowRef { table: handle, line: row.line() };
+        match table {
+            Table::Customers => match build_customer(&conv, cols, row) {
+                Ok(c) => {
+                    self.portfolio.customers.push(c);
+                    self.customer_rows.push(at);
+                }
+                Err((id, e)) => {
+                    self.failed_customers.extend(id);
+                    self.errors.push(*e);
+                }
+            },
+            Table::Invoices => match build_invoice(&conv, cols, row, &mut self.last_currency) {
+                Ok(i) => {
+                    self.portfolio.invoices.push(i);
+                    self.invoice_rows.push(at);
+                }
+                Err((id, e)) => {
+                    self.failed_invoices.extend(id);
+                    self.errors.push(*e);
+                }
+            },
+            Table::Payments => match build_payment(&conv, cols, row) {
+                Ok((p, from_float)) => {
+                    if from_float {
+                        self.float_payments.push(self.portfolio.payments.len());
+                    }
+                    self.portfolio.payments.push(p);
+                    self.payment_rows.push(at);
+                }
+                Err(e) => self.errors.push(*e),
+            },
+        }
+    }
+
+    fn ref_error(&self, at: RowRef, field: usize, kind: LoadErrorKind, value: &str, message: String, help: String) -> LoadError {
+        match self.sources.get(at.table) {
+            Some((src, _, cols)) => {
+                src.error(kind, Some(at.line), cols.get(field), Some(value.to_string()), message, Some(help))
+            }
+            None => LoadError::file(kind, "", message, Some(help)),
+        }
+    }
+
+    /// Checks ids and references; the portfolio, or every error found.
+    pub(crate) fn finish(mut self) -> Result<Portfolio, LoadErrors> {
+        let p = &self.portfolio;
+        let mut errs = std::mem::take(&mut self.errors);
+
+        let mut customers: HashMap<&str, usize> = HashMap::with_capacity(p.customers.len());
+        for (i, c) in p.customers.iter().enumerate() {
+            if let Some(first) = customers.insert(c.id.as_str(), i) {
+                let first_line = self.customer_rows[first].line;
+                customers.insert(c.id.as_str(), first);
+                errs.push(self.ref_error(
+                    self.customer_rows[i],
+                    C_ID,
+                    LoadErrorKind::DuplicateId,
+                    &c.id,
+                    format!("the customer id `{}` is already used on line {first_line}", c.id),
+                    "give each customer its own id, or remove the repeated row".to_string(),
+                ));
+            }
+        }
+        let mut invoices: HashMap<&str, usize> = HashMap::with_capacity(p.invoices.len());
+        for (i, inv) in p.invoices.iter().enumerate() {
+            if let Some(first) = invoices.insert(inv.id.as_str(), i) {
+                let first_line = self.invoice_rows[first].line;
+                invoices.insert(inv.id.as_str(), first);
+                errs.push(self.ref_error(
+                    self.invoice_rows[i],
+                    I_ID,
+                    LoadErrorKind::DuplicateId,
+                    &inv.id,
+                    format!("the invoice id `{}` is already used on line {first_line}", inv.id),
+                    "give each invoice its own id, or remove the repeated row".to_string(),
+                ));
+            }
+            if !customers.contains_key(inv.customer_id.as_str()) && !self.failed_customers.contains(&inv.customer_id) {
+                errs.push(self.ref_error(
+                    self.invoice_rows[i],
+                    I_CUSTOMER,
+                    LoadErrorKind::UnknownCustomer,
+                    &inv.customer_id,
+                    format!("no customer has the id `{}`", inv.customer_id),
+                    "add the customer to the customers table, or fix the id".to_string(),
+                ));
+            }
+        }
+        let mut payment_ids: HashMap<&str, usize> = HashMap::new();
+        let mut paid: HashMap<&str, Decimal> = HashMap::new();
+        let mut rounding = Vec::new();
+        for (i, pay) in p.payments.iter().enumerate() {
+            if let Some(id) = &pay.id
+                && let Some(first) = payment_ids.insert(id.as_str(), i) {
+                    let first_line = self.payment_rows[first].line;
+                    payment_ids.insert(id.as_str(), first);
+                    errs.push(self.ref_error(
+                        self.payment_rows[i],
+                        P_ID,
+                        LoadErrorKind::DuplicateId,
+                        id,
+                        format!("the payment id `{id}` is already used on line {first_line}"),
+                        "give each payment its own id, or remove the repeated row".to_string(),
+                    ));
+                }
+            match invoices.get(pay.invoice_id.as_str()) {
+                Some(&inv) => {
+                    *paid.entry(pay.invoice_id.as_str()).or_default() += pay.amount;
+                    if self.float_payments.binary_search(&i).is_ok() {
+                        rounding.push((i, p.invoices[inv].currency));
+                    }
+                }
+                None if self.failed_invoices.contains(&pay.invoice_id) => {}
+                None => errs.push(self.ref_error(
+                    self.payment_rows[i],
+                    P_INVOICE,
+                    LoadErrorKind::UnknownInvoice,
+                    &pay.invoice_id,
+                    format!("no invoice has the id `{}`", pay.invoice_id),
+                    "add the invoice to the invoices table (paid invoices may stay there), or fix the id".to_string(),
+                )),
+            }
+        }
+        let mut warnings = Vec::new();
+        for inv in &p.invoices {
+            if let Some(total) = paid.get(inv.id.as_str())
+                && *total > inv.amount {
+                    warnings.push(format!(
+                        "invoice `{}`: payments and credit notes ({total}) exceed its amount ({})",
+                        inv.id, inv.amount
+                    ));
+                }
+        }
+        errs.finish()?;
+        for (i, currency) in rounding {
+            if let Some(pay) = self.portfolio.payments.get_mut(i) {
+                pay.amount = money::round(pay.amount, currency);
+            }
+        }
+        self.portfolio.warnings.extend(warnings);
+        Ok(self.portfolio)
+    }
+}
+
+type RowResult<T> = Result<T, (Option<String>, Box<LoadError>)>;
+
+fn cell_at<'r>(row: &'r impl Row, cols: &Columns, f: usize) -> (Cell<'r>, usize) {
+    match cols.get(f) {
+        Some(i) => (row.cell(i), i),
+        None => (Cell::Empty, usize::MAX),
+    }
+}
+
+fn extras(conv: &Conv<'_>, cols: &Columns, row: &impl Row) -> Result<BTreeMap<String, String>, Box<LoadError>> {
+    let mut out = BTreeMap::new();
+    for (key, i) in &cols.extras {
+        if let Some(t) = conv.text(row.cell(*i), *i)? {
+            out.insert(key.clone(), t.into_owned());
+        }
+    }
+    Ok(out)
+}
+
+fn build_customer(conv: &Conv<'_>, cols: &Columns, row: &impl Row) -> RowResult<Customer> {
+    let (cell, col) = cell_at(row, cols, C_ID);
+    let id = conv.required_text(cell, col, Table::Customers).map_err(|e| (None, e))?.into_owned();
+    let fail = |e: Box<LoadError>| (Some(id.clone()), e);
+    let text = |f: usize| -> Result<Option<String>, Box<LoadError>> {
+        let (cell, col) = cell_at(row, cols, f);
+        Ok(conv.text(cell, col)?.map(Cow::into_owned))
+    };
+    let name = text(C_NAME).map_err(fail)?.unwrap_or_else(|| id.clone());
+    let segment = text(C_SEGMENT).map_err(fail)?.unwrap_or_default();
+    let tags = text(C_TAGS)
+        .map_err(fail)?
+        .map(|t| t.split([';', '|']).map(str::trim).filter(|t| !t.is_empty()).map(str::to_string).collect())
+        .unwrap_or_default();
+    let (cell, col) = cell_at(row, cols, C_AVG);
+    let avg_days_late = conv.number(cell, col).map_err(fail)?;
+    Ok(Customer {
+        name,
+        segment,
+        email: text(C_EMAIL).map_err(fail)?,
+        phone: text(C_PHONE).map_err(fail)?,
+        language: text(C_LANGUAGE).map_err(fail)?,
+        tags,
+        avg_days_late,
+        extra: extras(conv, cols, row).map_err(fail)?,
+        id,
+    })
+}
+
+fn build_invoice(
+    conv: &Conv<'_>,
+    cols: &Columns,
+    row: &impl Row,
+    last_currency: &mut Option<(String, Currency)>,
+) -> RowResult<Invoice> {
+    let (cell, col) = cell_at(row, cols, I_ID);
+    let id = conv.required_text(cell, col, Table::Invoices).map_err(|e| (None, e))?.into_owned();
+    let fail = |e: Box<LoadError>| (Some(id.clone()), e);
+    let (cell, col) = cell_at(row, cols, I_CUSTOMER);
+    let customer_id = conv.required_text(cell, col, Table::Invoices).map_err(fail)?.into_owned();
+
+    let (cell, col) = cell_at(row, cols, I_CURRENCY);
+    let currency = match cell {
+        // Fast path: same code as the previous row.
+        Cell::Text(t) if last_currency.as_ref().is_some_and(|(s, _)| s == t) => last_currency.as_ref().map(|(_, c)| *c),
+        _ => {
+            let c = conv.currency(cell, col).map_err(fail)?;
+            if let (Cell::Text(t), Some(c)) = (cell, c) {
+                *last_currency = Some((t.to_string(), c));
+            }
+            c
+        }
+    };
+    let currency = match currency.or(conv.opts.default_currency) {
+        Some(c) => c,
+        None => return Err(fail(conv.missing(col, Table::Invoices))),
+    };
+
+    let (cell, col) = cell_at(row, cols, I_AMOUNT);
+    let amount = match conv.amount(cell, col, Some(currency)).map_err(fail)? {
+        Some(a) => a,
+        None => return Err(fail(conv.missing(col, Table::Invoices))),
+    };
+    let date = |f: usize| {
+        let (cell, col) = cell_at(row, cols, f);
+        conv.date(cell, col)
+    };
+    let amount_of = |f: usize| {
+        let (cell, col) = cell_at(row, cols, f);
+        conv.amount(cell, col, Some(currency))
+    };
+    let flag = |f: usize| {
+        let (cell, col) = cell_at(row, cols, f);
+        conv.boolean(cell, col)
+    };
+    let issue_date = date(I_ISSUE).map_err(fail)?;
+    let (terms_cell, terms_col) = cell_at(row, cols, I_TERMS);
+    let terms = conv.text(terms_cell, terms_col).map_err(fail)?.map(Cow::into_owned);
+    let due_date = match (date(I_DUE).map_err(fail)?, issue_date, &terms) {
+        (Some(d), _, _) => d,
+        (None, Some(issue), Some(t)) => due_date_from_terms(t, issue, conv.opts.eom_reading).map_err(|e| {
+            fail(conv.err(
+                LoadErrorKind::BadTerms,
+                terms_col,
+                terms_cell,
+                format!("cannot compute the due date from the terms `{t}`: {e}"),
+                "write terms like `30 days net`, `45 days end of month` or `60 days`, or give the due date",
+            ))
+        })?,
+        (None, _, _) => {
+            let (_, due_col) = cell_at(row, cols, I_DUE);
+            return Err(fail(Box::new(conv.src.error(
+                LoadErrorKind::MissingDueDate,
+                Some(conv.line),
+                (due_col != usize::MAX).then_some(due_col),
+                None,
+                format!("the invoice `{id}` has no due date, and no issue date and terms to compute it"),
+                Some("give `due_date`, or `issue_date` and `terms` like `30 days net`".to_string()),
+            ))));
+        }
+    };
+    Ok(Invoice {
+        customer_id,
+        issue_date,
+        due_date,
+        amount,
+        currency,
+        outstanding: amount_of(I_OUTSTANDING).map_err(fail)?,
+        disputed: flag(I_DISPUTED).map_err(fail)?,
+        promise_date: date(I_PROMISE_DATE).map_err(fail)?,
+        promise_amount: amount_of(I_PROMISE_AMOUNT).map_err(fail)?,
+        payment_plan: flag(I_PLAN).map_err(fail)?,
+        terms,
+        extra: extras(conv, cols, row).map_err(fail)?,
+        id,
+    })
+}
+
+fn build_payment(conv: &Conv<'_>, cols: &Columns, row: &impl Row) -> Result<(Payment, bool), Box<LoadError>> {
+    let text = |f: usize| {
+        let (cell, col) = cell_at(row, cols, f);
+        conv.text(cell, col).map(|t| t.map(Cow::into_owned))
+    };
+    let id = text(P_ID)?;
+    let (cell, col) = cell_at(row, cols, P_INVOICE);
+    let invoice_id = conv.required_text(cell, col, Table::Payments)?.into_owned();
+    let (cell, col) = cell_at(row, cols, P_DATE);
+    let Some(date) = conv.date(cell, col)? else { return Err(conv.missing(col, Table::Payments)) };
+    let (amount_cell, col) = cell_at(row, cols, P_AMOUNT);
+    let Some(amount) = conv.amount(amount_cell, col, None)? else { return Err(conv.missing(col, Table::Payments)) };
+    let (cell, col) = cell_at(row, cols, P_KIND);
+    let kind = match conv.text(cell, col)? {
+        None => PaymentKind::Payment,
+        Some(k) => match normalize_header(&k).as_str() {
+            "payment" | "paiement" | "reglement" | "règlement" => PaymentKind::Payment,
+            "credit_note" | "creditnote" | "credit" | "avoir" => PaymentKind::CreditNote,
+            _ => {
+                return Err(conv.err(
+                    LoadErrorKind::BadPaymentKind,
+                    col,
+                    cell,
+                    format!("`{k}` is not a kind of payment"),
+                    "use `payment` or `credit_note` (or leave empty for a payment)",
+                ));
+            }
+        },
+    };
+    // A `currency` column on payments is read only to catch garbage; amounts are in the
+    // invoice's currency.
+    let (cell, col) = cell_at(row, cols, P_CURRENCY);
+    conv.currency(cell, col)?;
+    Ok((Payment { id, invoice_id, date, amount, kind }, matches!(amount_cell, Cell::Number(_))))
+}

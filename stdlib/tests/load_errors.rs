@@ -1,0 +1,261 @@
+//! Bad inputs: each error names the file, line, column and value and says how to fix it.
+//! The rendered messages are snapshots (review them: a wrong snapshot is a bug).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+
+use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme};
+use relance_stdlib::load::{LoadErrorKind, LoadErrors, LoadOptions, load_dir};
+
+const CUSTOMERS: &str = "id,name,segment\nC1,Boulangerie Martin SARL,micro\nC2,Mairie de Lyon,public\n";
+const INVOICES: &str = "id,customer_id,issue_date,due_date,amount,currency\nF1,C1,2026-01-15,2026-02-14,1200.00,EUR\n";
+
+fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, content) in files {
+        std::fs::write(dir.path().join(name), content).unwrap();
+    }
+    dir
+}
+
+fn render(e: &dyn Diagnostic) -> String {
+    let mut out = String::new();
+    GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor())
+        .with_width(100)
+        .render_report(&mut out, e)
+        .unwrap();
+    out
+}
+
+fn errors_of(dir: &Path, options: &LoadOptions) -> LoadErrors {
+    match load_dir(dir, options) {
+        Ok(p) => panic!("expected errors, loaded {} invoices", p.invoices.len()),
+        Err(e) => e,
+    }
+}
+
+/// Loads `files` (customers and invoices default to good ones) and renders the errors.
+fn fail(files: &[(&str, &str)], options: &LoadOptions) -> (LoadErrors, String) {
+    let mut all: Vec<(&str, &str)> = vec![("customers.csv", CUSTOMERS), ("invoices.csv", INVOICES)];
+    for f in files {
+        all.retain(|(n, _)| n != &f.0);
+        all.push(*f);
+    }
+    let dir = dir_with(&all);
+    let e = errors_of(dir.path(), options);
+    let text = render(&e);
+    (e, text)
+}
+
+fn invoices(rows: &str) -> String {
+    format!("id,customer_id,issue_date,due_date,amount,currency\n{rows}")
+}
+
+#[test]
+fn bad_date() {
+    let inv = invoices("F1,C1,2026-01-15,31/03/2026,1200.00,EUR\n");
+    let (e, text) = fail(&[("invoices.csv", &inv)], &LoadOptions::default());
+    assert_eq!(e.errors[0].kind, LoadErrorKind::BadDate);
+    assert_eq!(e.errors[0].line, Some(2));
+    assert_eq!(e.errors[0].column.as_deref(), Some("due_date"));
+    assert_eq!(e.errors[0].value.as_deref(), Some("31/03/2026"));
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn bad_amount() {
+    let inv = invoices("F1,C1,2026-01-15,2026-02-14,\"1 200,50\",EUR\n");
+    let (e, text) = fail(&[("invoices.csv", &inv)], &LoadOptions::default());
+    assert_eq!(e.errors[0].kind, LoadErrorKind::BadAmount);
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn bad_amount_with_decimal_comma() {
+    let inv = "id;customer_id;due_date;amount;currency\nF1;C1;14/02/2026;1234.56;EUR\n";
+    let options = LoadOptions { delimiter: None, ..LoadOptions::french() };
+    let (e, text) = fail(&[("invoices.csv", inv)], &options);
+    assert_eq!(e.errors[0].kind, LoadErrorKind::BadAmount);
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn unknown_customer() {
+    let inv = invoices("F1,C1,2026-01-15,2026-02-14,1200.00,EUR\nF2,C9,2026-01-15,2026-02-14,80,EUR\n");
+    let (e, text) = fail(&[("invoices.csv", &inv)], &LoadOptions::default());
+    assert_eq!(e.errors[0].kind, LoadErrorKind::UnknownCustomer);
+    assert_eq!(e.errors[0].line, Some(3));
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn duplicate_id() {
+    let inv = invoices("F1,C1,2026-01-15,2026-02-14,1200.00,EUR\nF2,C1,2026-01-15,2026-02-14,80,EUR\nF1,C2,2026-01-20,2026-02-19,95.5,EUR\n");
+    let (e, text) = fail(&[("invoices.csv", &inv)], &LoadOptions::default());
+    assert_eq!(e.errors[0].kind, LoadErrorKind::DuplicateId);
+    assert_eq!(e.errors[0].line, Some(4));
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn missing_column() {
+    let inv = "id,customer_id,due_date,total,currency\nF1,C1,2026-02-14,1200.00,EUR\n";
+    let (e, text) = fail(&[("invoices.csv", inv)], &LoadOptions::default());
+    assert_eq!(e.errors[0].kind, LoadErrorKind::MissingColumn);
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn mapped_column_not_in_the_header() {
+    let mapping = "[invoices]\namount = \"Montant TTC\"\n";
+    let (e, text) = fail(&[("portfolio.toml", mapping)], &LoadOptions::default());
+    assert_eq!(e.errors[0].kind, LoadErrorKind::MissingColumn);
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn unknown_currency() {
+    let inv = invoices("F1,C1,2026-01-15,2026-02-14,1200.00,EUX\n");
+    let (e, text) = fail(&[("invoices.csv", &inv)], &LoadOptions::default());
+    assert_eq!(e.errors[0].kind, LoadErrorKind::BadCurrency);
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn bad_boolean() {
+    let inv = "id,customer_id,due_date,amount,currency,disputed\nF1,C1,2026-02-14,1200.00,EUR,peut-être\n";
+    let (e, text) = fail(&[("invoices.csv", inv)], &LoadOptions::default());
+    assert_eq!(e.errors[0].kind, LoadErrorKind::BadBoolean);
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn payment_for_unknown_invoice() {
+    let pay = "invoice_id,date,amount,kind\nF1,2026-02-20,200,payment\nF7,2026-02-21,50,credit_note\n";
+    let (e, text) = fail(&[("payments.csv", pay)], &LoadOptions::default());
+    assert_eq!(e.errors[0].kind, LoadErrorKind::UnknownInvoice);
+    assert_eq!(e.errors[0].file, "payments.csv");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn missing_due_date_and_terms() {
+    let inv = "id,customer_id,issue_date,due_date,amount,currency,terms\nF1,C1,2026-01-15,,1200.00,EUR,\n";
+    let (e, text) = fail(&[("invoices.csv", inv)], &LoadOptions::default());
+    assert_eq!(e.errors[0].kind, LoadErrorKind::MissingDueDate);
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn bad_terms() {
+    let inv = "id,customer_id,issue_date,amount,currency,terms\nF1,C1,2026-01-15,1200.00,EUR,whenever you like\n";
+    let (e, _) = fail(&[("invoices.csv", inv)], &LoadOptions::default());
+    assert_eq!(e.errors[0].kind, LoadErrorKind::BadTerms);
+    // The terms module's own explanation is part of the message; snapshot only our part.
+    assert!(e.errors[0].message.starts_with("cannot compute the due date from the terms `whenever you like`: "));
+    assert_eq!(
+        e.errors[0].location(),
+        "invoices.csv line 2, column `terms`"
+    );
+    assert_eq!(
+        e.errors[0].help.as_deref(),
+        Some("write terms like `30 days net`, `45 days end of month` or `60 days`, or give the due date")
+    );
+}
+
+#[test]
+fn negative_amount() {
+    let inv = invoices("F1,C1,2026-01-15,2026-02-14,-120.00,EUR\n");
+    let (e, text) = fail(&[("invoices.csv", &inv)], &LoadOptions::default());
+    assert_eq!(e.errors[0].kind, LoadErrorKind::NegativeAmount);
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn wrong_number_of_fields() {
+    let cust = "id;name;segment\nC1;Boulangerie Martin, SARL;micro\nC2;Mairie de Lyon;public;extra\n";
+    let (e, text) = fail(&[("customers.csv", cust)], &LoadOptions::default());
+    assert_eq!(e.errors[0].kind, LoadErrorKind::FieldCount);
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn excel_bad_cells() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/xlsx_bad");
+    let e = errors_of(&dir, &LoadOptions::default());
+    let kinds: Vec<_> = e.errors.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            LoadErrorKind::BadDate,
+            LoadErrorKind::CellError,
+            LoadErrorKind::UnknownCustomer,
+            LoadErrorKind::BadCurrency,
+            LoadErrorKind::BadDate
+        ]
+    );
+    assert_eq!(e.errors[0].sheet.as_deref(), Some("invoices"));
+    assert_eq!(e.errors[0].column_letter.as_deref(), Some("D"));
+    insta::assert_snapshot!(render(&e));
+}
+
+#[test]
+fn errors_of_all_files_are_collected_and_nothing_is_half_loaded() {
+    // One bad row in each file, among good ones: the whole load fails, every error is listed.
+    let cust = "id,name,segment,avg_days_late\nC1,Boulangerie Martin SARL,micro,3\nC2,Mairie de Lyon,public,lots\n";
+    let inv = invoices("F1,C1,2026-01-15,2026-02-14,1200.00,EUR\nF2,C2,2026-01-15,2026-02-14,80,EUR\nF3,C1,2026-01-15,2026-13-14,80,EUR\n");
+    let pay = "invoice_id,date,amount\nF1,2026-02-20,200\nF1,2026-02-21,abc\nF3,2026-02-21,10\n";
+    let (e, text) = fail(&[("customers.csv", cust), ("invoices.csv", &inv), ("payments.csv", pay)], &LoadOptions::default());
+    let found: Vec<_> = e.errors.iter().map(|e| (e.file.as_str(), e.line, e.kind)).collect();
+    // C2 and F3 failed to load: the invoice of C2 and the payment of F3 are not reported again.
+    assert_eq!(
+        found,
+        vec![
+            ("customers.csv", Some(3), LoadErrorKind::BadNumber),
+            ("invoices.csv", Some(4), LoadErrorKind::BadDate),
+            ("payments.csv", Some(3), LoadErrorKind::BadAmount),
+        ]
+    );
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn errors_are_capped_with_a_count() {
+    let mut inv = String::from("id,customer_id,due_date,amount,currency\n");
+    for i in 0..150 {
+        inv.push_str(&format!("F{i},C1,2026-02-14,not-a-number,EUR\n"));
+    }
+    let (e, _) = fail(&[("invoices.csv", &inv)], &LoadOptions::default());
+    assert_eq!(e.errors.len(), LoadErrors::CAP);
+    assert_eq!(e.not_shown, 50);
+    assert_eq!(e.total(), 150);
+    assert_eq!(e.to_string(), "the portfolio has 150 errors; nothing was loaded");
+    assert_eq!(e.help().map(|h| h.to_string()).as_deref(), Some("the first 100 are listed; 50 more are not shown"));
+}
+
+#[test]
+fn missing_files_and_empty_folder() {
+    let dir = dir_with(&[("invoices.csv", INVOICES)]);
+    let e = errors_of(dir.path(), &LoadOptions::default());
+    assert_eq!(e.errors[0].kind, LoadErrorKind::NoPortfolio);
+    assert_eq!(e.errors[0].message, "the file `customers.csv` is missing");
+    let empty = tempfile::tempdir().unwrap();
+    let e = errors_of(empty.path(), &LoadOptions::default());
+    assert_eq!(e.errors[0].kind, LoadErrorKind::NoPortfolio);
+}
+
+#[test]
+fn json_errors_have_lines() {
+    let cust = "[\n  {\"id\": \"C1\", \"name\": \"A\", \"segment\": \"sme\"}\n]\n";
+    let inv = "[\n  {\"id\": \"F1\", \"customer_id\": \"C1\", \"due_date\": \"2026-02-14\", \"amount\": 10, \"currency\": \"EUR\"},\n  {\n    \"id\": \"F2\", \"customer_id\": \"C1\",\n    \"due_date\": \"2026-02-14\", \"amount\": \"ten\", \"currency\": \"EUR\"\n  }\n]\n";
+    let dir = dir_with(&[("customers.json", cust), ("invoices.json", inv)]);
+    let e = errors_of(dir.path(), &LoadOptions::default());
+    assert_eq!(e.errors.len(), 1);
+    assert_eq!(e.errors[0].line, Some(3), "the line where the record starts");
+    assert_eq!(e.to_string(), "invoices.json line 3, column `amount`: `ten` is not an amount");
+    let dir = dir_with(&[("customers.json", cust), ("invoices.json", "[{\"id\": \"F1\",]")]);
+    let e = errors_of(dir.path(), &LoadOptions::default());
+    assert_eq!(e.errors[0].kind, LoadErrorKind::Syntax);
+    assert_eq!(e.errors[0].line, Some(1));
+}
+

@@ -1,0 +1,151 @@
+//! The loaders on real files: one portfolio written four ways (French CSV with a mapping file,
+//! JSON files, one JSON file, an Excel workbook) must load to the same thing.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use iso_currency::Currency;
+use relance_engine::model::{PaymentKind, Portfolio};
+use relance_stdlib::load::{LoadOptions, load_csv_dir, load_dir, load_json_dir, load_xlsx};
+use rust_decimal_macros::dec;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, day).unwrap()
+}
+
+fn load(name: &str) -> Portfolio {
+    match load_dir(&fixture(name), &LoadOptions::default()) {
+        Ok(p) => p,
+        Err(e) => panic!("{name}: {e:#?}"),
+    }
+}
+
+/// What every version of the fixture holds.
+fn check(p: &Portfolio) {
+    assert_eq!(p.customers.len(), 3);
+    let c1 = &p.customers[0];
+    assert_eq!(c1.id, "C001");
+    assert_eq!(c1.name, "Boulangerie Martin SARL");
+    assert_eq!(c1.segment, "micro");
+    assert_eq!(c1.email.as_deref(), Some("compta@boulangerie-martin.fr"));
+    assert_eq!(c1.phone.as_deref(), Some("01 23 45 67 89"));
+    assert_eq!(c1.language.as_deref(), Some("fr"));
+    assert_eq!(c1.tags, vec!["vip".to_string(), "legal-hold".to_string()]);
+    assert_eq!(c1.avg_days_late, Some(dec!(12.5)));
+    assert_eq!(c1.extra, BTreeMap::from([("region".to_string(), "Île-de-France".to_string())]));
+    let c2 = &p.customers[1];
+    assert_eq!(c2.name, "Mairie de Saint-Ouen; service finances");
+    assert_eq!(c2.phone, None);
+    assert!(c2.tags.is_empty());
+    assert_eq!(p.customers[2].tags, vec!["export".to_string()]);
+
+    assert_eq!(p.invoices.len(), 4);
+    let f1 = &p.invoices[0];
+    assert_eq!((f1.id.as_str(), f1.customer_id.as_str()), ("F001", "C001"));
+    assert_eq!(f1.issue_date, Some(d(2026, 1, 15)));
+    assert_eq!(f1.due_date, d(2026, 2, 14));
+    assert_eq!(f1.amount, dec!(1234.56));
+    assert_eq!(f1.currency, Currency::EUR);
+    assert_eq!(f1.outstanding, None);
+    assert!(!f1.disputed && !f1.payment_plan);
+    assert_eq!(f1.terms.as_deref(), Some("30 days net"));
+    assert_eq!(f1.extra.get("po_number").map(String::as_str), Some("PO-1"));
+    let f2 = &p.invoices[1];
+    assert_eq!(f2.due_date, d(2026, 3, 18), "computed from 45 days after 2026-02-01");
+    assert_eq!(f2.amount, dec!(2400));
+    assert_eq!(f2.outstanding, Some(dec!(1000)));
+    assert!(f2.disputed);
+    assert!(f2.extra.is_empty());
+    let f3 = &p.invoices[2];
+    assert_eq!(f3.due_date, d(2026, 3, 12));
+    assert_eq!(f3.amount, dec!(12345));
+    assert_eq!(f3.promise_date, Some(d(2026, 3, 20)));
+    assert_eq!(f3.promise_amount, Some(dec!(5000)));
+    assert!(f3.payment_plan && !f3.disputed);
+    let f4 = &p.invoices[3];
+    assert_eq!(f4.currency, Currency::GBP);
+    assert_eq!(f4.amount, dec!(8500.50));
+    assert_eq!(f4.terms, None);
+
+    assert_eq!(p.payments.len(), 3);
+    let amounts: Vec<_> = p.payments.iter().map(|x| (x.invoice_id.as_str(), x.date, x.amount, x.kind)).collect();
+    assert_eq!(
+        amounts,
+        vec![
+            ("F002", d(2026, 2, 20), dec!(1400), PaymentKind::Payment),
+            ("F001", d(2026, 3, 1), dec!(100), PaymentKind::CreditNote),
+            ("F003", d(2026, 3, 5), dec!(999.99), PaymentKind::Payment),
+        ]
+    );
+    assert_eq!(p.payments[0].id.as_deref(), Some("P1"));
+    // The amounts print as written: no float noise anywhere.
+    assert_eq!(p.payments[2].amount.to_string(), "999.99");
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+}
+
+#[test]
+fn french_csv_with_a_mapping_file() {
+    check(&load("csv_fr"));
+}
+
+#[test]
+fn json_files() {
+    check(&load("json_dir"));
+}
+
+#[test]
+fn one_json_file() {
+    check(&load("json_one"));
+    check(&load_dir(&fixture("json_one/portfolio.json"), &LoadOptions::default()).unwrap());
+}
+
+#[test]
+fn excel_workbook() {
+    check(&load("xlsx"));
+    check(&load_xlsx(&fixture("xlsx/portfolio.xlsx"), &LoadOptions::default()).unwrap());
+}
+
+#[test]
+fn all_formats_load_the_same_portfolio() {
+    let csv = load("csv_fr");
+    assert_eq!(csv, load("json_dir"));
+    assert_eq!(csv, load("json_one"));
+    assert_eq!(csv, load("xlsx"));
+}
+
+#[test]
+fn format_loaders_called_directly() {
+    // Without the mapping file the French CSV cannot be read: the loader says which column.
+    let err = load_csv_dir(&fixture("csv_fr"), &LoadOptions::default()).unwrap_err();
+    assert!(err.errors.iter().any(|e| e.message == "the column `id` is missing"), "{err:#?}");
+    let mut options = LoadOptions::french();
+    relance_stdlib::load::mapping::apply_file(&fixture("csv_fr/portfolio.toml"), &mut options).unwrap();
+    check(&load_csv_dir(&fixture("csv_fr"), &options).unwrap());
+    check(&load_json_dir(&fixture("json_dir"), &LoadOptions::default()).unwrap());
+}
+
+#[test]
+fn the_examples_portfolio_loads() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/portfolio");
+    let p = load_dir(&dir, &LoadOptions::default()).unwrap_or_else(|e| panic!("{e:#?}"));
+    assert!(p.customers.len() >= 55);
+    assert!(p.invoices.len() >= 300);
+    assert!(p.invoices.iter().any(|i| i.currency == Currency::GBP));
+    assert!(p.payments.iter().any(|x| x.kind == PaymentKind::CreditNote));
+    let customer = |id: &str| p.customers.iter().find(|c| c.id == id).unwrap();
+    let invoice = |id: &str| p.invoices.iter().find(|i| i.id == id).unwrap();
+    assert!(customer("C017").tags.contains(&"legal-hold".to_string()));
+    assert_eq!(customer("C008").extra.get("region").map(String::as_str), Some("Auvergne-Rhône-Alpes"));
+    assert!(invoice("FA-2512-0032").disputed);
+    assert!(invoice("FA-2511-0041").payment_plan);
+    assert_eq!(invoice("FA-2601-0035").promise_date, Some(d(2026, 4, 5)));
+    assert_eq!(invoice("FA-2601-0040").outstanding, Some(dec!(12.40)));
+    // The export leaves this due date empty: 30 days net from 2026-02-27.
+    assert_eq!(invoice("FA-2602-0051").due_date, d(2026, 3, 29));
+}
