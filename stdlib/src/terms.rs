@@ -5,7 +5,7 @@
 //!
 //! | form | examples | due date |
 //! |------|----------|----------|
-//! | N days (net) | `30 days net`, `60 days`, `net 30`, `30 jours net`, `30 jours`, `30j` | issue + N days |
+//! | N days (net) | `30 days net`, `60 days`, `net 30`, `30 jours net`, `30 jours`, `30j`, `30` | issue + N days |
 //! | N days end of month | `45 days end of month`, `45 jours fin de mois`, `45j fdm`, `45 days eom` | see [`EomReading`] |
 //! | end of month + N | `end of month + 10`, `fin de mois + 10`, `end of month`, `fin de mois` | last day of the issue month + N days |
 //! | end of month, on day N | `fin de mois le 10`, `end of month the 10th` | day N of the month after the issue month (the month's last day when shorter) |

@@ -10,7 +10,8 @@
 //!   Whit Monday is kept as a holiday even though many firms work it as the "journée de
 //!   solidarité": banks and courts are closed.
 //! - `FR-ALSACE` (Alsace-Moselle, Code du travail art. L3134-13): `FR` plus Good Friday and
-//!   26 December.
+//!   26 December (the law makes Good Friday a holiday in communes with a Protestant or mixed
+//!   church; it is applied region-wide here — use `FR` with closing days for a finer choice).
 //! - `UK` (England and Wales, Banking and Financial Dealings Act 1971 and royal
 //!   proclamations): New Year's Day, Good Friday, Easter Monday, early May bank holiday (first
 //!   Monday of May, since 1978; 8 May in 1995 and 2020 for VE Day), spring bank holiday (last

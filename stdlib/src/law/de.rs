@@ -1,8 +1,8 @@
 //! Germany: Bürgerliches Gesetzbuch (BGB) §288, with §247 for the base rate.
 //!
-//! - **Rate** (§288 Abs. 2): for a claim for payment in a transaction where no consumer is
-//!   involved, "Der Zinssatz für Entgeltforderungen beträgt neun Prozentpunkte über dem
-//!   Basiszinssatz". The Basiszinssatz (§247) changes on 1 January and 1 July of each year and
+//! - **Rate** (§288 Abs. 2): "Bei Rechtsgeschäften, an denen ein Verbraucher nicht beteiligt
+//!   ist, beträgt der Zinssatz für Entgeltforderungen neun Prozentpunkte über dem
+//!   Basiszinssatz." The Basiszinssatz (§247) changes on 1 January and 1 July of each year and
 //!   is published by the Deutsche Bundesbank; the interest is therefore **split by half-year**,
 //!   each day at the Basiszinssatz of its half-year + 9 points.
 //! - **Fixed sum** (§288 Abs. 5): "eine Pauschale in Höhe von 40 Euro" when the debtor is not a

@@ -1,10 +1,10 @@
 //! European Union: Directive 2011/7/EU on combating late payment in commercial transactions.
 //!
-//! - **Rate** (art. 2(6) and 2(7), art. 3(4)): statutory interest at the reference rate plus
-//!   at least 8 percentage points; for euro-area Member States the reference rate is the ECB
-//!   rate on its most recent main refinancing operations, "the reference rate in force on the
-//!   first calendar day of the half-year in question" applying for the following six months.
-//!   relance applies the minimum: ECB MRO in force on 1 January / 1 July + 8 points, **split by
+//! - **Rate** (art. 2 points 6 and 7, art. 3): statutory interest at the reference rate plus
+//!   at least 8 percentage points. For euro-area Member States the reference rate is the ECB
+//!   rate on its most recent main refinancing operations; the rate in force on 1 January
+//!   applies to the first half-year and the rate in force on 1 July to the second. relance
+//!   applies the minimum: ECB MRO in force on 1 January / 1 July + 8 points, **split by
 //!   half-year**.
 //! - **Fixed sum** (art. 6(1)): "a minimum fixed sum of EUR 40" per late payment (per invoice).
 //!

@@ -3,7 +3,7 @@
 //! | name | module  | legal source                                             | rate                         | fixed sum              |
 //! |------|---------|----------------------------------------------------------|------------------------------|------------------------|
 //! | `FR` | [`fr`]  | Code de commerce art. L441-10 and D441-5                  | ECB MRO + 10 points, per half-year | 40 EUR per invoice |
-//! | `EU` | [`eu`]  | Directive 2011/7/EU (art. 2, 3, 6)                         | ECB MRO + 8 points, per half-year  | 40 EUR per invoice |
+//! | `EU` | [`eu`]  | Directive 2011/7/EU (art. 2, 3, 6)                        | ECB MRO + 8 points, per half-year  | 40 EUR per invoice |
 //! | `UK` | [`uk`]  | Late Payment of Commercial Debts (Interest) Act 1998      | BoE Bank Rate + 8 points, fixed when interest starts | £40 / £70 / £100 |
 //! | `DE` | [`de`]  | BGB §288 (with §247 for the Basiszinssatz)                | Basiszinssatz + 9 points, per half-year | 40 EUR per invoice |
 //!
@@ -29,8 +29,8 @@ use crate::rates::RateTables;
 pub struct LawOptions {
     /// FR only: one rate for the whole debt — the rate of the half-year in which interest
     /// starts — instead of the default split by half-year. The text of L441-10 supports the
-    /// split (each half-year has its own rate); some creditors and courts apply a single rate,
-    /// hence the option.
+    /// split (each half-year has its own rate); some contracts and practitioners apply a single
+    /// rate, hence the option.
     pub fr_single_rate: bool,
 }
 

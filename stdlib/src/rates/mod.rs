@@ -26,7 +26,8 @@
 //!
 //! ```text
 //! # Lines starting with `#` are comments; blank lines are ignored.
-//! # The first other line is the header, exactly these three columns:
+//! # The first other line is the header, exactly these three columns.
+//! # (Illustrative values below, not facts.)
 //! table,effective,percent
 //! ECB,2026-06-17,2.40
 //! ECB,2026-09-30,2.40
@@ -49,10 +50,10 @@
 //!
 //! # How a rate applies over time
 //!
-//! [`reference`] gives the schedules for `with interest ECB + N points` (and `BOE`, `BASE`):
+//! [`reference()`] gives the schedules for `with interest ECB + N points` (and `BOE`, `BASE`):
 //! the rate changes at each half-year boundary, and each half-year bears the reference rate of
 //! its reference date — the rate in force on 1 January / 1 July for `ECB` (the French and EU
-//! convention, Code de commerce L441-10 and Directive 2011/7/EU art. 2(7)), the rate at close
+//! convention, Code de commerce L441-10 and Directive 2011/7/EU art. 2 and 3), the rate at close
 //! of business on 31 December / 30 June for `BOE` (the UK Late Payment Act convention), and the
 //! published half-year value for `BASE`. The laws in [`crate::law`] reuse these schedules with
 //! their own margin and their own rule (split by half-year or fixed at the start).

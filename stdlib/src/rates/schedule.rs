@@ -40,7 +40,7 @@ pub struct ReferenceSchedule {
     application: Application,
 }
 
-/// The names accepted by [`reference`].
+/// The names accepted by [`reference()`].
 pub fn reference_names() -> &'static [&'static str] {
     &["ECB", "BOE", "BASE"]
 }
