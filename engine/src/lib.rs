@@ -47,6 +47,7 @@ pub mod money;
 pub mod plan;
 pub mod render;
 pub mod script;
+pub mod source;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -57,6 +58,7 @@ pub use compile::{CompileError, Program, Registry};
 pub use history::History;
 pub use model::Portfolio;
 pub use plan::Plan;
+pub use source::PortfolioSource;
 
 /// Errors from building an [`Engine`]: every diagnostic of every file.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]

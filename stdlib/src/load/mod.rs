@@ -211,3 +211,23 @@ pub(crate) fn io_error(path: &Path, e: &std::io::Error) -> LoadError {
 
 /// The mapping help text used in error messages.
 pub(crate) const MAPPING_HELP: &str = "portfolio.toml (or the loader's column mapping)";
+
+/// A portfolio folder (or `.xlsx` file) read with [`load_dir`], as a
+/// [`relance_engine::PortfolioSource`].
+#[derive(Debug, Clone)]
+pub struct PortfolioDir {
+    /// The folder (or `.xlsx` file).
+    pub path: std::path::PathBuf,
+    /// How to read it.
+    pub options: LoadOptions,
+}
+
+impl relance_engine::PortfolioSource for PortfolioDir {
+    type Error = LoadErrors;
+    fn describe(&self) -> String {
+        format!("portfolio `{}`", self.path.display())
+    }
+    fn load(&self) -> Result<Portfolio, LoadErrors> {
+        load_dir(&self.path, &self.options)
+    }
+}
