@@ -259,3 +259,18 @@ fn json_errors_have_lines() {
     assert_eq!(e.errors[0].line, Some(1));
 }
 
+
+#[test]
+fn accepted_with_warnings() {
+    // Overpaid invoices and unused payment columns load, with a warning each (never silently).
+    let pay = "invoice_id,date,amount,kind,note\nF1,2026-02-20,1000,payment,virement\nF1,2026-02-21,300,credit_note,\n";
+    let dir = dir_with(&[("customers.csv", CUSTOMERS), ("invoices.csv", INVOICES), ("payments.csv", pay)]);
+    let p = load_dir(dir.path(), &LoadOptions::default()).unwrap();
+    assert_eq!(
+        p.warnings,
+        vec![
+            "payments.csv: the column `note` is not used (payments have no extra columns; `note` is ignored)".to_string(),
+            "invoice `F1`: payments and credit notes (1300) exceed its amount (1200.00)".to_string(),
+        ]
+    );
+}
