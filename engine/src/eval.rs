@@ -724,7 +724,7 @@ impl<'a> CustomerEval<'a> {
                 outstanding: money::round(outstanding, cur),
                 currency: cur,
                 fees: money::round(fees, cur),
-                interest,
+                interest: money::round(interest, cur),
                 carried,
                 reason,
                 warnings,

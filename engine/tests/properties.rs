@@ -119,7 +119,7 @@ proptest! {
         for (n, (_, due, _, paid)) in rows.iter().enumerate() {
             let id = format!("F{n:03}");
             let open = paid.is_none_or(|pd| pd > 90);
-            let reached = *due + i64::from(OFFSETS[1]) <= 90; // D reached
+            let reached = *due + i64::from(OFFSETS[0]) <= 90; // D-5 or a later step reached
             let expected = usize::from(open && reached);
             prop_assert_eq!(per_invoice.get(id.as_str()).copied().unwrap_or(0), expected, "invoice {}", id);
         }
