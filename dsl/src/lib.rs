@@ -149,8 +149,8 @@ pub fn content_hash(sources: &[Source]) -> String {
 }
 
 /// Parses and checks a set of files. Returns the set with its warnings, or every error
-/// (syntax errors of all files, then, when all files parse, the check errors) together
-/// with the warnings.
+/// of every file together with the warnings: the syntax errors of the files that do not
+/// parse, and the check errors of those that do (checked together).
 pub fn load(sources: Vec<Source>, known: &KnownNames) -> Result<ScenarioSet, Vec<Diagnostic>> {
     let hash = content_hash(&sources);
     let mut errors = Vec::new();
@@ -162,6 +162,9 @@ pub fn load(sources: Vec<Source>, known: &KnownNames) -> Result<ScenarioSet, Vec
         }
     }
     if !errors.is_empty() {
+        // Check what parsed, but keep only errors: set-wide warnings (no fallback…)
+        // would be misleading while some files are missing.
+        errors.extend(check(&files, known).into_iter().filter(Diagnostic::is_error));
         return Err(errors);
     }
     let diags = check(&files, known);
