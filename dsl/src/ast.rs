@@ -199,7 +199,8 @@ pub enum ScenarioEntry {
     Stop(Rule),
     /// `count business days`
     CountBusinessDays(Span),
-    /// `catch up latest|stepwise` inside a scenario overrides the setting.
+    /// `catch up latest|stepwise` inside a scenario overrides the setting (the span covers
+    /// the whole line).
     CatchUp(Spanned<CatchUp>),
 }
 
