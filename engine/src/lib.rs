@@ -7,3 +7,4 @@ pub mod law;
 pub mod model;
 pub mod money;
 pub mod plan;
+pub mod script;
