@@ -349,7 +349,12 @@ fn tempfile_dir() -> PathBuf {
 #[test]
 fn diagnostic_has_code_and_help() {
     use miette::Diagnostic;
-    let e = err("loop {}");
+    // A generous time budget, so that the operation limit is what stops the loop even in a
+    // slow debug build.
+    let limits = ScriptLimits { time_budget: std::time::Duration::from_secs(60), ..ScriptLimits::default() };
+    let engine = ScriptEngine::new(limits);
+    let (i, c) = (invoice(), customer());
+    let e = engine.eval_bool(&engine.compile("loop {}").unwrap(), &ctx(&i, &c)).unwrap_err();
     assert_eq!(e.kind, ScriptErrorKind::LimitOperations);
     assert_eq!(e.code().unwrap().to_string(), "relance::script::limit_operations");
     assert!(e.help().is_some());
