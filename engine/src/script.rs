@@ -41,7 +41,7 @@ use rhai::{
 use rust_decimal::{Decimal, RoundingStrategy};
 
 pub use error::{ScriptError, ScriptErrorKind};
-use view::{CustomerView, InvoiceView, ScriptDate};
+use view::{CustomerView, InvoiceView, Needs, ScriptDate};
 
 /// Keywords refused when compiling (`eval` would compile code at run time, `import` would load
 /// files).
@@ -137,6 +137,7 @@ pub struct ScriptContext<'a> {
 pub struct CompiledScript {
     ast: AST,
     source: String,
+    needs: Needs,
 }
 
 impl CompiledScript {
@@ -152,6 +153,8 @@ pub struct ScriptEngine {
     limits: ScriptLimits,
     /// Functions defined by `functions` files: (name, parameters, file).
     functions: Vec<(String, usize, String)>,
+    /// What the functions of `functions` files can read of the objects given to them.
+    functions_need: Needs,
 }
 
 impl std::fmt::Debug for ScriptEngine {
@@ -267,7 +270,7 @@ impl ScriptEngine {
         register_helpers(&mut engine);
         register_strict_comparisons(&mut engine);
 
-        Self { engine, limits, functions: Vec::new() }
+        Self { engine, limits, functions: Vec::new(), functions_need: Needs::default() }
     }
 
     /// The limits this engine applies.
@@ -309,6 +312,8 @@ impl ScriptEngine {
         module.set_id(name);
         self.engine.register_global_module(module.into());
         self.functions.extend(defined);
+        let n = needs(source);
+        self.functions_need = self.functions_need.union(Needs { invoice: false, customer: false, ..n });
         Ok(())
     }
 
@@ -322,7 +327,7 @@ impl ScriptEngine {
             .engine
             .compile_with_scope(&names, source)
             .map_err(|e| ScriptError::from_parse(&e, &self.limits))?;
-        Ok(CompiledScript { ast, source: source.to_owned() })
+        Ok(CompiledScript { ast, source: source.to_owned(), needs: needs(source) })
     }
 
     /// Evaluates a condition for one invoice: `true` or `false`, or an error (including a
@@ -346,21 +351,22 @@ impl ScriptEngine {
         ctx: &ScriptContext<'_>,
     ) -> Result<Dynamic, ScriptError> {
         start_run(Some(ctx.as_of));
+        let need = script.needs.union(self.functions_need);
         let result = SCOPE.with(|cell| match cell.try_borrow_mut() {
             Ok(mut slot) => {
-                let warm = slot.as_mut().is_some_and(|scope| refresh_scope(scope, ctx));
+                let warm = slot.as_mut().is_some_and(|scope| refresh_scope(scope, ctx, need));
                 if !warm {
-                    *slot = Some(new_scope(ctx));
+                    *slot = Some(new_scope(ctx, need));
                 }
                 let Some(scope) = slot.as_mut() else {
-                    return self.engine.eval_ast_with_scope::<Dynamic>(&mut new_scope(ctx), &script.ast);
+                    return self.engine.eval_ast_with_scope::<Dynamic>(&mut new_scope(ctx, need), &script.ast);
                 };
                 let r = self.engine.eval_ast_with_scope::<Dynamic>(scope, &script.ast);
                 scope.rewind(VARIABLES.len());
                 r
             }
             // Re-entered (a native helper evaluating a script): use a fresh scope.
-            Err(_) => self.engine.eval_ast_with_scope::<Dynamic>(&mut new_scope(ctx), &script.ast),
+            Err(_) => self.engine.eval_ast_with_scope::<Dynamic>(&mut new_scope(ctx, need), &script.ast),
         });
         start_run(None);
         result.map_err(|e| ScriptError::from_eval(&e, &self.limits))
@@ -372,10 +378,14 @@ impl ScriptEngine {
     }
 }
 
-fn new_scope(ctx: &ScriptContext<'_>) -> Scope<'static> {
+fn new_scope(ctx: &ScriptContext<'_>, need: Needs) -> Scope<'static> {
     let mut s = Scope::with_capacity(VARIABLES.len() + 8);
-    s.push_constant("invoice", InvoiceView::new(ctx));
-    s.push_constant("customer", CustomerView::new(ctx.customer));
+    let mut invoice = InvoiceView::new(ctx);
+    invoice.refresh(ctx, need);
+    let mut customer = CustomerView::new(ctx.customer);
+    customer.refresh(ctx.customer, need);
+    s.push_constant("invoice", invoice);
+    s.push_constant("customer", customer);
     s.push_constant("balance", ctx.balance);
     s.push_constant("overdue_balance", ctx.overdue_balance);
     s.push_constant("outstanding", ctx.outstanding);
@@ -388,7 +398,7 @@ fn new_scope(ctx: &ScriptContext<'_>) -> Scope<'static> {
 
 /// Overwrites the values of a scope made by [`new_scope`]; `false` when it does not look like
 /// one any more (then the caller builds a new one).
-fn refresh_scope(s: &mut Scope<'static>, ctx: &ScriptContext<'_>) -> bool {
+fn refresh_scope(s: &mut Scope<'static>, ctx: &ScriptContext<'_>, need: Needs) -> bool {
     fn set<T: Clone + Send + Sync + 'static>(s: &mut Scope<'static>, name: &str, v: T) -> bool {
         match s.get_value_mut::<T>(name) {
             Some(slot) => {
@@ -401,13 +411,18 @@ fn refresh_scope(s: &mut Scope<'static>, ctx: &ScriptContext<'_>) -> bool {
     if s.len() != VARIABLES.len() {
         return false;
     }
-    match s.get_value_mut::<InvoiceView>("invoice") {
-        Some(v) => v.refresh(ctx),
-        None => return false,
+    // A view the script does not name cannot be reached: it is left as it is.
+    if need.invoice {
+        match s.get_value_mut::<InvoiceView>("invoice") {
+            Some(v) => v.refresh(ctx, need),
+            None => return false,
+        }
     }
-    match s.get_value_mut::<CustomerView>("customer") {
-        Some(v) => v.refresh(ctx.customer),
-        None => return false,
+    if need.customer {
+        match s.get_value_mut::<CustomerView>("customer") {
+            Some(v) => v.refresh(ctx.customer, need),
+            None => return false,
+        }
     }
     set(s, "balance", ctx.balance)
         && set(s, "overdue_balance", ctx.overdue_balance)
@@ -540,6 +555,99 @@ fn register_helpers(engine: &mut Engine) {
         .register_fn("percent", |x: i64, p: Decimal| percent(Decimal::from(x), p))
         .register_fn("percent", |x: Decimal, p: i64| percent(x, Decimal::from(p)))
         .register_fn("percent", |x: i64, p: i64| percent(Decimal::from(x), Decimal::from(p)));
+}
+
+/// Getters of the views that read only scalar fields.
+const SCALAR_GETTERS: &[&str] = &[
+    "amount", "outstanding", "days_late", "disputed", "currency", "payment_plan", "promise_date",
+    "promise_amount", "issue_date", "due_date", "avg_days_late", "year", "month", "day", "weekday",
+];
+/// Getters and methods that read string fields.
+const STRING_GETTERS: &[&str] = &[
+    "id", "customer_id", "terms", "name", "segment", "email", "phone", "language", "tags", "has_tag",
+];
+/// Words that are never a property name.
+const KEYWORDS: &[&str] = &[
+    "true", "false", "let", "const", "if", "else", "fn", "return", "while", "loop", "for", "in",
+    "do", "until", "break", "continue", "throw", "try", "catch", "switch", "private", "this",
+];
+
+/// What a script (or a `functions` file) can read, found from its text, conservatively.
+/// A variable can only be read by naming it, so `invoice` and `customer` are needed only when
+/// named in code. String fields are needed when one of their names appears anywhere (code,
+/// strings, comments); extra columns when the text indexes something (`[`), names `extra`,
+/// has a `$` in a string (`Fn("index$get$")`), or has in code a name that is not a known
+/// getter, keyword or variable and is not a call (an unknown property of `invoice` reads an
+/// extra column). Backtick strings are scanned as code (they interpolate `${…}`).
+/// Should the analysis ever miss something, the getters refuse to answer
+/// (see `view::not_copied`) rather than show a value of another invoice.
+fn needs(source: &str) -> Needs {
+    let mut n = Needs::default();
+    if source.contains('[') {
+        n.extras = true;
+    }
+    let bytes = source.as_bytes();
+    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || !b.is_ascii();
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if c == b'"' || c == b'\'' {
+            // A plain string or character: only names matter, not as variables.
+            let quote = c;
+            i += 1;
+            let start = i;
+            while i < bytes.len() && bytes[i] != quote {
+                i += if bytes[i] == b'\\' { 2 } else { 1 };
+            }
+            let content = source.get(start..i.min(bytes.len())).unwrap_or_default();
+            if content.contains('$') {
+                n.extras = true;
+                n.strings = true;
+            }
+            for w in content.split(|ch: char| !(ch.is_alphanumeric() || ch == '_')) {
+                if w == "extra" {
+                    n.extras = true;
+                } else if STRING_GETTERS.contains(&w) {
+                    n.strings = true;
+                }
+            }
+            i += 1;
+            continue;
+        }
+        if c.is_ascii_digit() {
+            // A number (and letters glued to it, like `0x1f` or `1_000`).
+            while i < bytes.len() && is_word(bytes[i]) {
+                i += 1;
+            }
+            continue;
+        }
+        if !is_word(c) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && is_word(bytes[i]) {
+            i += 1;
+        }
+        let word = source.get(start..i).unwrap_or_default();
+        let mut j = i;
+        while j < bytes.len() && bytes[j].is_ascii_whitespace() {
+            j += 1;
+        }
+        let is_call = bytes.get(j) == Some(&b'(');
+        match word {
+            "invoice" => n.invoice = true,
+            "customer" => n.customer = true,
+            "extra" => n.extras = true,
+            w if STRING_GETTERS.contains(&w) => n.strings = true,
+            w if is_call
+                || SCALAR_GETTERS.contains(&w)
+                || KEYWORDS.contains(&w)
+                || VARIABLES.contains(&w) => {}
+            _ => n.extras = true,
+        }
+    }
+    n
 }
 
 /// Makes comparisons between values of different kinds an error instead of rhai's `false`.

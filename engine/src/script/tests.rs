@@ -360,3 +360,76 @@ fn diagnostic_has_code_and_help() {
     assert!(e.help().is_some());
     assert_eq!(e.to_string(), "the script ran more than 100000 operations");
 }
+
+#[test]
+fn needs_are_found_from_the_text() {
+    let n = needs("invoice.amount > 500 && days_late > 10");
+    assert_eq!(n, Needs { invoice: true, customer: false, strings: false, extras: false });
+    let n = needs("customer.tags.contains(\"vip\") && balance > 1_000");
+    assert_eq!(n, Needs { invoice: false, customer: true, strings: true, extras: false });
+    // An unknown property of `invoice` reads an extra column.
+    assert!(needs("invoice.po_number == \"PO-1\"").extras);
+    assert!(needs("invoice[\"po_number\"] == ()").extras);
+    assert!(needs("call(Fn(\"extra\"), invoice, \"po\") == ()").extras);
+    assert!(needs("let x = 1; x > 0").extras, "an unknown name is assumed to be a property");
+    assert!(needs("`${invoice.id}` == \"F\"").strings);
+    assert!(needs("`${invoice.po}` == \"F\"").extras);
+    assert!(needs("call(Fn(\"index$get$\"), invoice, \"po\") == ()").extras);
+    assert!(needs("call(Fn(\"has_tag\"), customer, \"vip\")").strings);
+    assert!(!needs("invoice.currency == \"EUR\" && \"a \\\" b\" != \"\"").extras);
+}
+
+#[test]
+fn unknown_property_reads_the_extra_column() {
+    is_true("invoice.po_number == \"PO-77\" && customer.region == \"north\"");
+}
+
+#[test]
+fn scripts_with_different_needs_never_see_another_invoice() {
+    let e = ScriptEngine::default();
+    let scalar = e.compile("invoice.amount > 0").unwrap();
+    let strings = e.compile("invoice.id + \"|\" + customer.name + \"|\" + invoice.po_number").unwrap();
+    let c1 = customer();
+    let mut c2 = customer();
+    c2.name = "Other".to_owned();
+    let mut invoices = Vec::new();
+    for k in 0..4 {
+        let mut i = invoice();
+        i.id = format!("F{k}");
+        i.extra.insert("po_number".to_owned(), format!("PO-{k}"));
+        invoices.push(i);
+    }
+    for (k, i) in invoices.iter().enumerate() {
+        let c = if k % 2 == 0 { &c1 } else { &c2 };
+        assert!(e.eval_bool(&scalar, &ctx(i, c)).unwrap());
+        let got = e.eval(&strings, &ctx(i, c)).unwrap().into_string().unwrap();
+        assert_eq!(got, format!("F{k}|{}|PO-{k}", c.name));
+        assert!(e.eval_bool(&scalar, &ctx(i, c)).unwrap());
+    }
+}
+
+#[test]
+fn functions_file_needs_count_for_every_condition() {
+    let mut e = ScriptEngine::default();
+    let s = e.compile("describe(invoice) != \"\"").unwrap();
+    // Added after compiling: what the file reads is still copied.
+    e.add_functions("d.rhai", "fn describe(i) { i.id + \"/\" + i[\"po_number\"] }").unwrap();
+    let probe = e.compile("describe(invoice)").unwrap();
+    let (i, c) = (invoice(), customer());
+    assert!(e.eval_bool(&s, &ctx(&i, &c)).unwrap());
+    let got = e.eval(&probe, &ctx(&i, &c)).unwrap().into_string().unwrap();
+    assert_eq!(got, "F-2025-001/PO-77");
+}
+
+#[test]
+fn a_field_the_analysis_missed_is_an_error_not_a_stale_value() {
+    // The function name is built at run time, so the text does not show that `extra` is read.
+    let e = ScriptEngine::default();
+    let s = e.compile("call(Fn(\"ex\" + \"tra\"), invoice, \"po_number\") == \"PO-77\"").unwrap();
+    assert!(!s.needs.extras);
+    let (i, c) = (invoice(), customer());
+    for _ in 0..2 {
+        let err = e.eval_bool(&s, &ctx(&i, &c)).unwrap_err();
+        assert!(err.message.contains("was not made available"), "{}", err.message);
+    }
+}

@@ -18,6 +18,42 @@ use crate::model::{Customer, Invoice};
 
 use super::ScriptContext;
 
+/// What a script can read beyond the scalar fields, found by [`super::needs`] when compiling:
+/// the views copy only that (the hot path then reads no string of the invoice or customer).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Needs {
+    /// The script names `invoice`.
+    pub(super) invoice: bool,
+    /// The script names `customer`.
+    pub(super) customer: bool,
+    /// Identifiers, names, segments, tags… (string fields).
+    pub(super) strings: bool,
+    /// Extra columns (indexing, `extra(…)`, or an unknown property name).
+    pub(super) extras: bool,
+}
+
+impl Needs {
+    pub(super) fn union(self, other: Self) -> Self {
+        Self {
+            invoice: self.invoice || other.invoice,
+            customer: self.customer || other.customer,
+            strings: self.strings || other.strings,
+            extras: self.extras || other.extras,
+        }
+    }
+}
+
+/// A field the analysis said the script could not read was read after all: an error, never a
+/// value left from another invoice.
+fn not_copied(what: &str) -> Box<rhai::EvalAltResult> {
+    super::helper_error(
+        format!("`{what}` was not made available to this script"),
+        "name the field (or `extra`) literally in the script: a function name built at run time hides what the script reads",
+    )
+}
+
+type Got<T> = Result<T, Box<rhai::EvalAltResult>>;
+
 /// A calendar date in a script (`invoice.due_date`, `today()`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(super) struct ScriptDate(pub(super) NaiveDate);
@@ -105,6 +141,8 @@ pub(super) struct InvoiceData {
     promise_amount: Option<Decimal>,
     terms: Option<ImmutableString>,
     extra: Extras,
+    strings_ok: bool,
+    extras_ok: bool,
 }
 
 /// `invoice` in a script.
@@ -129,18 +167,18 @@ impl InvoiceView {
             promise_amount: i.promise_amount,
             terms: i.terms.as_deref().map(ImmutableString::from),
             extra: Extras::from_map(&i.extra),
+            strings_ok: true,
+            extras_ok: true,
         }))
     }
 
-    pub(super) fn refresh(&mut self, ctx: &ScriptContext<'_>) {
+    pub(super) fn refresh(&mut self, ctx: &ScriptContext<'_>, needs: Needs) {
         let Some(d) = Arc::get_mut(&mut self.0) else {
             // Still shared (a value escaped an earlier run): start afresh.
             *self = Self::new(ctx);
             return;
         };
         let i = ctx.invoice;
-        set_str(&mut d.id, &i.id);
-        set_str(&mut d.customer_id, &i.customer_id);
         d.issue_date = i.issue_date;
         d.due_date = i.due_date;
         d.amount = i.amount;
@@ -151,15 +189,27 @@ impl InvoiceView {
         d.payment_plan = i.payment_plan;
         d.promise_date = i.promise_date;
         d.promise_amount = i.promise_amount;
-        set_opt_str(&mut d.terms, i.terms.as_deref());
-        d.extra.refresh(&i.extra);
+        d.strings_ok = needs.strings;
+        if needs.strings {
+            set_str(&mut d.id, &i.id);
+            set_str(&mut d.customer_id, &i.customer_id);
+            set_opt_str(&mut d.terms, i.terms.as_deref());
+        }
+        d.extras_ok = needs.extras;
+        if needs.extras {
+            d.extra.refresh(&i.extra);
+        }
     }
 
-    pub(super) fn id(&mut self) -> ImmutableString {
-        self.0.id.clone()
+    fn strings(&self, what: &str) -> Got<&InvoiceData> {
+        if self.0.strings_ok { Ok(&self.0) } else { Err(not_copied(what)) }
     }
-    pub(super) fn customer_id(&mut self) -> ImmutableString {
-        self.0.customer_id.clone()
+
+    pub(super) fn id(&mut self) -> Got<ImmutableString> {
+        Ok(self.strings("invoice.id")?.id.clone())
+    }
+    pub(super) fn customer_id(&mut self) -> Got<ImmutableString> {
+        Ok(self.strings("invoice.customer_id")?.customer_id.clone())
     }
     pub(super) fn issue_date(&mut self) -> Dynamic {
         opt_dynamic(self.0.issue_date.map(ScriptDate))
@@ -191,11 +241,11 @@ impl InvoiceView {
     pub(super) fn promise_amount(&mut self) -> Dynamic {
         opt_dynamic(self.0.promise_amount)
     }
-    pub(super) fn terms(&mut self) -> Dynamic {
-        opt_dynamic(self.0.terms.clone())
+    pub(super) fn terms(&mut self) -> Got<Dynamic> {
+        Ok(opt_dynamic(self.strings("invoice.terms")?.terms.clone()))
     }
-    pub(super) fn extra(&mut self, name: &str) -> Dynamic {
-        self.0.extra.get(name)
+    pub(super) fn extra(&mut self, name: &str) -> Got<Dynamic> {
+        if self.0.extras_ok { Ok(self.0.extra.get(name)) } else { Err(not_copied(name)) }
     }
 }
 
@@ -210,6 +260,8 @@ pub(super) struct CustomerData {
     tags: Vec<ImmutableString>,
     avg_days_late: Option<Decimal>,
     extra: Extras,
+    strings_ok: bool,
+    extras_ok: bool,
 }
 
 /// `customer` in a script.
@@ -228,14 +280,25 @@ impl CustomerView {
             tags: c.tags.iter().map(|t| ImmutableString::from(t.as_str())).collect(),
             avg_days_late: c.avg_days_late,
             extra: Extras::from_map(&c.extra),
+            strings_ok: true,
+            extras_ok: true,
         }))
     }
 
-    pub(super) fn refresh(&mut self, c: &Customer) {
+    pub(super) fn refresh(&mut self, c: &Customer, needs: Needs) {
         let Some(d) = Arc::get_mut(&mut self.0) else {
             *self = Self::new(c);
             return;
         };
+        d.avg_days_late = c.avg_days_late;
+        d.strings_ok = needs.strings;
+        d.extras_ok = needs.extras;
+        if needs.extras {
+            d.extra.refresh(&c.extra);
+        }
+        if !needs.strings {
+            return;
+        }
         set_str(&mut d.id, &c.id);
         set_str(&mut d.name, &c.name);
         set_str(&mut d.segment, &c.segment);
@@ -249,38 +312,40 @@ impl CustomerView {
         } else {
             d.tags = c.tags.iter().map(|t| ImmutableString::from(t.as_str())).collect();
         }
-        d.avg_days_late = c.avg_days_late;
-        d.extra.refresh(&c.extra);
     }
 
-    pub(super) fn id(&mut self) -> ImmutableString {
-        self.0.id.clone()
+    fn strings(&self, what: &str) -> Got<&CustomerData> {
+        if self.0.strings_ok { Ok(&self.0) } else { Err(not_copied(what)) }
     }
-    pub(super) fn name(&mut self) -> ImmutableString {
-        self.0.name.clone()
+
+    pub(super) fn id(&mut self) -> Got<ImmutableString> {
+        Ok(self.strings("customer.id")?.id.clone())
     }
-    pub(super) fn segment(&mut self) -> ImmutableString {
-        self.0.segment.clone()
+    pub(super) fn name(&mut self) -> Got<ImmutableString> {
+        Ok(self.strings("customer.name")?.name.clone())
     }
-    pub(super) fn email(&mut self) -> Dynamic {
-        opt_dynamic(self.0.email.clone())
+    pub(super) fn segment(&mut self) -> Got<ImmutableString> {
+        Ok(self.strings("customer.segment")?.segment.clone())
     }
-    pub(super) fn phone(&mut self) -> Dynamic {
-        opt_dynamic(self.0.phone.clone())
+    pub(super) fn email(&mut self) -> Got<Dynamic> {
+        Ok(opt_dynamic(self.strings("customer.email")?.email.clone()))
     }
-    pub(super) fn language(&mut self) -> Dynamic {
-        opt_dynamic(self.0.language.clone())
+    pub(super) fn phone(&mut self) -> Got<Dynamic> {
+        Ok(opt_dynamic(self.strings("customer.phone")?.phone.clone()))
     }
-    pub(super) fn tags(&mut self) -> Array {
-        self.0.tags.iter().cloned().map(Dynamic::from).collect()
+    pub(super) fn language(&mut self) -> Got<Dynamic> {
+        Ok(opt_dynamic(self.strings("customer.language")?.language.clone()))
     }
-    pub(super) fn has_tag(&mut self, tag: &str) -> bool {
-        self.0.tags.iter().any(|t| t.as_str() == tag)
+    pub(super) fn tags(&mut self) -> Got<Array> {
+        Ok(self.strings("customer.tags")?.tags.iter().cloned().map(Dynamic::from).collect())
+    }
+    pub(super) fn has_tag(&mut self, tag: &str) -> Got<bool> {
+        Ok(self.strings("customer.tags")?.tags.iter().any(|t| t.as_str() == tag))
     }
     pub(super) fn avg_days_late(&mut self) -> Dynamic {
         opt_dynamic(self.0.avg_days_late)
     }
-    pub(super) fn extra(&mut self, name: &str) -> Dynamic {
-        self.0.extra.get(name)
+    pub(super) fn extra(&mut self, name: &str) -> Got<Dynamic> {
+        if self.0.extras_ok { Ok(self.0.extra.get(name)) } else { Err(not_copied(name)) }
     }
 }
