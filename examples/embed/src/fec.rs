@@ -1353,6 +1353,8 @@ mod tests {
         let open: Decimal = outstanding(&l.portfolio).values().sum();
         let unapplied: Decimal = l.summary.unapplied_credit.values().sum();
         assert_eq!(open, dec!(52596.37));
+        let open_invoices = outstanding(&l.portfolio).values().filter(|o| **o > Decimal::ZERO).count();
+        assert_eq!(open_invoices, 23);
         assert_eq!(unapplied, dec!(79.13));
         assert_eq!(d - c, open - unapplied);
         assert_eq!(l.summary.open_amount, open);
