@@ -205,16 +205,24 @@ fn rule5_cooldown_defers_with_the_date_it_becomes_possible() {
 fn rule6_fees_once_per_invoice_and_step_and_legal_fee_once_per_invoice() {
     let policy = r#"
 settings { calendar none law FR }
-scenario "A" { for others D+30 letter "n1" with fee legal D+45 registered_letter "n2" with fee legal with fee 15 EUR }"#;
+scenario "A" {
+  for others
+  D+30 letter "n1" with fee legal
+  D+45 registered_letter "n2" with fee legal
+  D+60 escalate "agency" with fee 15 EUR
+}"#;
     let p = portfolio(&[("C1", "sme")], vec![inv("F1", "C1", "2026-01-01", dec!(100)), inv("F2", "C1", "2026-01-01", dec!(100))]);
     let e = engine(policy);
     let mut h = MemoryHistory::new();
     let p30 = e.evaluate(&p, d("2026-01-31"), &h);
     assert_eq!(p30.actions[0].fees, dec!(80.00), "40 EUR per invoice, two invoices");
     h.record(&p30);
-    assert!(e.evaluate(&p, d("2026-02-01"), &h).actions.is_empty());
+    assert!(e.evaluate(&p, d("2026-02-01"), &h).actions.is_empty(), "a step is charged once");
     let p45 = e.evaluate(&p, d("2026-02-15"), &h);
-    assert_eq!(p45.actions[0].fees, dec!(30.00), "the legal 40 EUR is owed once per invoice; 15 EUR each remains");
+    assert_eq!(p45.actions[0].fees, dec!(0.00), "the legal 40 EUR is owed once per invoice");
+    h.record(&p45);
+    let p60 = e.evaluate(&p, d("2026-03-02"), &h);
+    assert_eq!(p60.actions[0].fees, dec!(30.00), "15 EUR per invoice");
 }
 
 #[test]
