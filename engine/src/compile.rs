@@ -148,6 +148,30 @@ pub(crate) struct InterestRule {
     pub label: String,
 }
 
+/// The span in the scenario file of the script position `line:column` (1-based, inside the
+/// `rhai "…"` string whose literal spans `literal`). Falls back to the whole literal.
+fn script_position(file_text: &str, literal: Span, line: Option<usize>, column: Option<usize>) -> Span {
+    let (Some(line), Some(column)) = (line, column) else { return literal };
+    let Some(body) = file_text.get(literal.start..literal.end) else { return literal };
+    // Skip `rhai`, spaces and the opening quote.
+    let Some(open) = body.find('"') else { return literal };
+    let mut offset = literal.start + open + 1;
+    let script = &body[open + 1..];
+    let mut current = 1;
+    for (i, ch) in script.char_indices() {
+        if current == line {
+            let col_off: usize = script[i..].chars().take(column.saturating_sub(1)).map(char::len_utf8).sum();
+            offset += i + col_off;
+            let end = (offset + 1).min(literal.end);
+            return Span::new(offset.min(literal.end), end);
+        }
+        if ch == '\n' {
+            current += 1;
+        }
+    }
+    literal
+}
+
 /// `D-10`, `D`, `D+3`.
 pub fn offset_label(offset: i32) -> String {
     match offset.cmp(&0) {
@@ -224,12 +248,15 @@ impl Program {
         for (src, span, file) in &sources {
             match scripts.compile(src) {
                 Ok(c) => compiled_scripts.push(c),
-                Err(e) => errors.push(CompileError {
-                    file: file.clone(),
-                    span: *span,
-                    message: format!("rhai syntax error: {}", e.message),
-                    help: Some("fix the script between the quotes; it is rhai code".to_owned()),
-                }),
+                Err(e) => {
+                    let text = files.iter().find(|(f, _, _)| f == file).map_or("", |(_, t, _)| *t);
+                    errors.push(CompileError {
+                        file: file.clone(),
+                        span: script_position(text, *span, e.line, e.column),
+                        message: format!("rhai script does not compile: {}", e.message),
+                        help: Some(e.help.clone()),
+                    });
+                }
             }
         }
         if !errors.is_empty() {

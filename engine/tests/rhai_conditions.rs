@@ -1,0 +1,87 @@
+//! rhai conditions inside scenarios: reasons, per-customer errors, compile errors with positions.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use chrono::NaiveDate;
+use iso_currency::Currency;
+use relance_engine::history::NoHistory;
+use relance_engine::model::{Customer, Invoice, Portfolio};
+use relance_engine::{Engine, EngineError};
+use rust_decimal_macros::dec;
+
+fn d(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+fn compile(policy: &str) -> Result<Engine, EngineError> {
+    Engine::from_sources(vec![relance_dsl::Source::new("policy.relance", policy)], &relance_stdlib::registry())
+}
+
+fn portfolio() -> Portfolio {
+    let mut big = Customer::new("C1", "Grossiste Martin", "sme");
+    big.extra.insert("yearly_revenue".into(), "100000".into());
+    big.avg_days_late = Some(dec!(25));
+    let mut small = Customer::new("C2", "Épicerie Durand", "sme");
+    small.extra.insert("yearly_revenue".into(), "not known".into());
+    small.avg_days_late = Some(dec!(30));
+    Portfolio {
+        customers: vec![big, small],
+        invoices: vec![
+            Invoice::new("F1", "C1", d("2026-03-01"), dec!(6000), Currency::EUR),
+            Invoice::new("F2", "C2", d("2026-03-01"), dec!(6000), Currency::EUR),
+        ],
+        ..Portfolio::default()
+    }
+}
+
+const POLICY: &str = r#"
+settings { calendar none }
+scenario "Call first" {
+  for others
+  D+3 call "early-call"
+      when rhai "customer.avg_days_late > 20 && invoice.amount > to_decimal(customer[\"yearly_revenue\"]) * 0.05"
+}
+"#;
+
+#[test]
+fn a_rhai_condition_is_shown_verbatim_with_its_value() {
+    let e = compile(POLICY).unwrap();
+    let plan = e.evaluate(&portfolio(), d("2026-03-04"), &NoHistory);
+    let a = plan.actions.iter().find(|a| a.customer == "C1").unwrap();
+    assert!(a.reason.contains("rhai `customer.avg_days_late > 20 && invoice.amount"), "{}", a.reason);
+    assert!(a.reason.contains("` = true"), "{}", a.reason);
+}
+
+#[test]
+fn a_failing_script_fails_its_customer_only_and_names_scenario_step_invoice() {
+    let e = compile(POLICY).unwrap();
+    let plan = e.evaluate(&portfolio(), d("2026-03-04"), &NoHistory);
+    assert_eq!(plan.actions.len(), 1, "C1 still gets its action");
+    assert_eq!(plan.errors.len(), 1);
+    let err = &plan.errors[0];
+    assert_eq!(err.customer, "C2");
+    assert_eq!(err.invoice.as_deref(), Some("F2"));
+    assert_eq!(err.scenario.as_deref(), Some("Call first"));
+    assert_eq!(err.step.as_deref(), Some("D+3"));
+    assert!(err.message.contains("script line 1"), "{}", err.message);
+}
+
+#[test]
+fn an_infinite_loop_is_stopped_and_reported() {
+    let policy = r#"settings { calendar none } scenario "A" { for others D+3 email "r" when rhai "loop { }" }"#;
+    let e = compile(policy).unwrap();
+    let plan = e.evaluate(&portfolio(), d("2026-03-04"), &NoHistory);
+    assert!(plan.actions.is_empty());
+    assert_eq!(plan.errors.len(), 2);
+    assert!(plan.errors.iter().all(|e| e.message.contains("rhai `loop { }` failed")), "{:?}", plan.errors);
+}
+
+#[test]
+fn a_rhai_syntax_error_points_into_the_scenario_file() {
+    let policy = "settings { calendar none }\nscenario \"A\" {\n  for others\n  D+3 email \"r\" when rhai \"invoice.amount >\"\n}\n";
+    let Err(EngineError::Compile(errors)) = compile(policy) else { panic!("expected a compile error") };
+    assert_eq!(errors.len(), 1);
+    let e = &errors[0];
+    let (line, _) = relance_dsl::line_col(policy, e.span.start);
+    assert_eq!(line, 4);
+    assert!(e.message.contains("rhai script does not compile"), "{}", e.message);
+}
