@@ -219,14 +219,17 @@ impl Printer<'_> {
         from
     }
 
-    fn open_block(&mut self, header: String, brace: usize) {
+    fn open_block(&mut self, header: String, brace: usize, first_elem: Option<usize>) {
         self.top_comments_before(brace);
-        let end = self.line_end(brace);
+        // A comment after `{` on the same line belongs to the header, unless an element
+        // starts on that line before it.
+        let end = self.line_end(brace).min(first_elem.unwrap_or(usize::MAX));
         let trailing = self.take_in(brace, end);
         self.new_group();
         let mut it = trailing.into_iter();
         let first = it.next();
         self.line(header, first);
+        self.new_group();
         for extra in it {
             self.line(format!("  {extra}"), None);
         }
@@ -239,6 +242,7 @@ impl Printer<'_> {
         let trailing = self.take_in(close, end);
         let mut it = trailing.into_iter();
         let first = it.next();
+        self.new_group();
         self.line("}".to_string(), first);
         for extra in it {
             self.line(extra, None);
@@ -248,7 +252,7 @@ impl Printer<'_> {
 
     fn settings(&mut self, s: &Settings) {
         let brace = self.brace_after(s.span.start + "settings".len());
-        self.open_block("settings {".to_string(), brace);
+        self.open_block("settings {".to_string(), brace, s.entries.first().map(|e| e.span.start));
         let mut first = true;
         for e in &s.entries {
             let text = format!("  {}", setting_text(&e.kind));
@@ -259,7 +263,7 @@ impl Printer<'_> {
 
     fn scenario(&mut self, sc: &Scenario) {
         let brace = self.brace_after(sc.name.span.end);
-        self.open_block(format!("scenario {} {{", quote(&sc.name.node)), brace);
+        self.open_block(format!("scenario {} {{", quote(&sc.name.node)), brace, Some(sc.selector.span.start));
         let mut first = true;
         self.element(sc.selector.span, &[sc.selector.span.start], vec![format!("  {}", selector_text(&sc.selector))], "  ", &mut first);
         let width = sc
@@ -322,29 +326,35 @@ impl Printer<'_> {
     }
 
     fn render(self) -> String {
-        let mut widths: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
-        for l in &self.lines {
-            if l.comment.is_some() {
-                let w = l.text.chars().count();
-                let e = widths.entry(l.group).or_insert(0);
-                *e = (*e).max(w);
-            }
-        }
-        let mut out = String::new();
         let mut lines = self.lines;
         while lines.last().is_some_and(|l| l.text.is_empty() && l.comment.is_none()) {
             lines.pop();
         }
-        for l in &lines {
-            match &l.comment {
-                Some(c) => {
-                    let w = widths.get(&l.group).copied().unwrap_or(0);
-                    let pad = w - l.text.chars().count() + 2;
-                    out.push_str(&l.text);
-                    out.push_str(&" ".repeat(pad));
-                    out.push_str(c);
-                }
-                None => out.push_str(&l.text),
+        // Trailing comments are aligned within runs of consecutive commented lines of
+        // one block.
+        let mut col = vec![0usize; lines.len()];
+        let mut i = 0;
+        while i < lines.len() {
+            if lines[i].comment.is_none() {
+                i += 1;
+                continue;
+            }
+            let mut j = i;
+            while j < lines.len() && lines[j].comment.is_some() && lines[j].group == lines[i].group {
+                j += 1;
+            }
+            let w = lines[i..j].iter().map(|l| l.text.chars().count()).max().unwrap_or(0);
+            for c in &mut col[i..j] {
+                *c = w;
+            }
+            i = j;
+        }
+        let mut out = String::new();
+        for (l, w) in lines.iter().zip(col) {
+            out.push_str(&l.text);
+            if let Some(c) = &l.comment {
+                out.push_str(&" ".repeat(w - l.text.chars().count() + 2));
+                out.push_str(c);
             }
             out.push('\n');
         }
