@@ -5,7 +5,7 @@
 //!   scenario, and `with …` clauses on continuation lines aligned under the channel;
 //! - comments stay where they were: a comment on its own line stays on its own line
 //!   before the next element, a comment at the end of a line stays at the end of the
-//!   same element's line (trailing comments of a block are aligned);
+//!   same element's line (trailing comments of a block are aligned in one column);
 //! - one blank line inside a block is kept where the source had one or more.
 
 use crate::ast::*;
@@ -330,25 +330,24 @@ impl Printer<'_> {
         while lines.last().is_some_and(|l| l.text.is_empty() && l.comment.is_none()) {
             lines.pop();
         }
-        // Trailing comments are aligned within runs of consecutive commented lines of
-        // one block.
-        let mut col = vec![0usize; lines.len()];
-        let mut i = 0;
-        while i < lines.len() {
-            if lines[i].comment.is_none() {
-                i += 1;
-                continue;
+        // Trailing comments of one block are aligned in one column, after the longest
+        // commented line of at most ALIGN_MAX characters; longer lines get two spaces.
+        const ALIGN_MAX: usize = 60;
+        let mut widths: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
+        for l in &lines {
+            let w = l.text.chars().count();
+            if l.comment.is_some() && w <= ALIGN_MAX {
+                let e = widths.entry(l.group).or_insert(0);
+                *e = (*e).max(w);
             }
-            let mut j = i;
-            while j < lines.len() && lines[j].comment.is_some() && lines[j].group == lines[i].group {
-                j += 1;
-            }
-            let w = lines[i..j].iter().map(|l| l.text.chars().count()).max().unwrap_or(0);
-            for c in &mut col[i..j] {
-                *c = w;
-            }
-            i = j;
         }
+        let col: Vec<usize> = lines
+            .iter()
+            .map(|l| {
+                let w = l.text.chars().count();
+                widths.get(&l.group).copied().unwrap_or(0).max(w)
+            })
+            .collect();
         let mut out = String::new();
         for (l, w) in lines.iter().zip(col) {
             out.push_str(&l.text);
