@@ -1,1 +1,64 @@
-fn main() {}
+//! `relance`: the command-line tool of the relance dunning engine.
+//!
+//! Each subcommand lives in its own module and returns an [`ExitCode`]-like status:
+//! 0 success, 1 problems found (errors, or a `fmt --check` difference), 2 usage errors
+//! (bad arguments, missing paths, unreadable files).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod check;
+mod files;
+mod fmt;
+mod plan;
+
+/// Exit status of a subcommand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Everything is fine.
+    Ok,
+    /// The command ran and found problems.
+    Problems,
+    /// The command could not run as asked.
+    Usage,
+}
+
+impl From<Status> for ExitCode {
+    fn from(s: Status) -> Self {
+        match s {
+            Status::Ok => ExitCode::SUCCESS,
+            Status::Problems => ExitCode::from(1),
+            Status::Usage => ExitCode::from(2),
+        }
+    }
+}
+
+/// relance — an embeddable dunning rules engine.
+#[derive(Debug, Parser)]
+#[command(name = "relance", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands; each one maps to a module.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check scenario files (or folders of `*.relance` files) for errors and warnings.
+    Check(check::Args),
+    /// Rewrite scenario files in the canonical layout.
+    Fmt(fmt::Args),
+    /// Evaluate a portfolio as of a date and print the action plan.
+    Plan(plan::PlanArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let status = match cli.command {
+        Command::Check(args) => check::run(&args),
+        Command::Fmt(args) => fmt::run(&args),
+        Command::Plan(args) => plan::run(&args),
+    };
+    status.into()
+}

@@ -1,13 +1,14 @@
 //! `relance plan`: evaluate a portfolio as of a date and print the action plan.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use chrono::NaiveDate;
 use relance_engine::history::NoHistory;
 use relance_engine::{render, Engine};
 
-use crate::scenarios::read_scenarios;
+use std::io::IsTerminal;
+
+use crate::{Status, files};
 
 /// Output formats of `relance plan`.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -49,20 +50,17 @@ pub fn parse_date(s: &str) -> Result<NaiveDate, String> {
 }
 
 /// Runs `relance plan`.
-pub fn run(args: &PlanArgs) -> ExitCode {
+pub fn run(args: &PlanArgs) -> Status {
     let registry = relance_stdlib::registry();
-    let sources = match read_scenarios(&args.scenarios) {
+    let sources = match files::collect(&args.scenarios).and_then(|p| files::read(&p)) {
         Ok(s) => s,
-        Err(msg) => {
-            eprintln!("error: {msg}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return files::usage(&e),
     };
     let engine = match Engine::from_sources(sources, &registry) {
         Ok(e) => e,
         Err(e) => {
-            crate::scenarios::report_engine_error(&e);
-            return ExitCode::from(1);
+            eprint!("{}", relance_dsl::render_human(e.diagnostics(), std::io::stderr().is_terminal()));
+            return Status::Problems;
         }
     };
     let mut options = relance_stdlib::load::LoadOptions::default();
@@ -73,8 +71,8 @@ pub fn run(args: &PlanArgs) -> ExitCode {
     let portfolio = match relance_stdlib::load::load_dir(&args.portfolio, &options) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(1);
+            eprint!("{}", render_load_errors(&e));
+            return Status::Problems;
         }
     };
     let as_of = args.as_of.unwrap_or_else(|| chrono::Local::now().date_naive());
@@ -85,5 +83,21 @@ pub fn run(args: &PlanArgs) -> ExitCode {
         PlanFormat::Csv => render::to_csv(&plan),
     };
     print!("{text}");
-    ExitCode::SUCCESS
+    Status::Ok
+}
+
+/// Every load error on its own line, then the count of those not shown.
+fn render_load_errors(e: &relance_stdlib::load::LoadErrors) -> String {
+    let mut out = String::new();
+    for err in &e.errors {
+        out.push_str(&format!("error: {err}\n"));
+        if let Some(help) = &err.help {
+            out.push_str(&format!("  help: {help}\n"));
+        }
+    }
+    if e.not_shown > 0 {
+        out.push_str(&format!("… and {} more error(s)\n", e.not_shown));
+    }
+    out.push_str("nothing was loaded: fix the portfolio files and run again\n");
+    out
 }

@@ -333,8 +333,8 @@ impl Checker<'_> {
                 self.scenario(sc, &mut uses_legal);
             }
         }
-        if others.is_none() {
-            if let Some((fi, span)) = last_scenario {
+        if others.is_none()
+            && let Some((fi, span)) = last_scenario {
                 self.cur = fi;
                 let d = self
                     .warning(codes::NO_FALLBACK, "no scenario is `for others`")
@@ -344,7 +344,6 @@ impl Checker<'_> {
                     );
                 self.push(d);
             }
-        }
         if !self.has_law {
             for (fi, span) in uses_legal {
                 self.cur = fi;
@@ -504,9 +503,9 @@ impl Checker<'_> {
         if !self.currency_code(&m.currency) {
             return;
         }
-        if let Some(cur) = iso_currency::Currency::from_code(&m.currency.node) {
-            if let Some(exp) = cur.exponent() {
-                if m.amount.normalize().scale() > u32::from(exp) {
+        if let Some(cur) = iso_currency::Currency::from_code(&m.currency.node)
+            && let Some(exp) = cur.exponent()
+                && m.amount.normalize().scale() > u32::from(exp) {
                     let d = self
                         .warning(
                             codes::TOO_MANY_DECIMALS,
@@ -520,8 +519,6 @@ impl Checker<'_> {
                         ));
                     self.push(d);
                 }
-            }
-        }
     }
 
     fn scenario(&mut self, sc: &Scenario, uses_legal: &mut Vec<(usize, Span)>) {
@@ -535,8 +532,8 @@ impl Checker<'_> {
             match e {
                 ScenarioEntry::Step(st) => {
                     steps += 1;
-                    if let Some(p) = prev {
-                        if st.offset.node < p.offset.node {
+                    if let Some(p) = prev
+                        && st.offset.node < p.offset.node {
                             let d = self
                                 .error(
                                     codes::STEPS_OUT_OF_ORDER,
@@ -555,7 +552,6 @@ impl Checker<'_> {
                                 ));
                             self.push(d);
                         }
-                    }
                     let key = (st.offset.node, st.action.channel.node.as_str());
                     if let Some(first) = seen.get(&key) {
                         let d = self
@@ -654,15 +650,14 @@ impl Checker<'_> {
                 .with_help("name the template the channel renders, e.g. `\"reminder-1\"`");
             self.push(d);
         }
-        if let Some(who) = &a.assign {
-            if who.node.trim().is_empty() {
+        if let Some(who) = &a.assign
+            && who.node.trim().is_empty() {
                 let d = self
                     .error(codes::EMPTY_TEXT, "`assign` needs a person or a team")
                     .with_label(who.span, "empty")
                     .with_help("write who handles the task, e.g. `assign \"ar-team\"`");
                 self.push(d);
             }
-        }
         if let Some(c) = &a.condition {
             self.condition(c, CondCtx { selector: false });
         }
@@ -692,15 +687,14 @@ impl Checker<'_> {
                             .with_label(m.span, "zero or negative")
                             .with_help("write a positive amount such as `with fee 40 EUR`, or remove the line");
                         self.push(d);
-                    } else if let Some(cur) = &self.settings_currency {
-                        if &m.currency.node != cur {
+                    } else if let Some(cur) = &self.settings_currency
+                        && &m.currency.node != cur {
                             let d = self
                                 .warning(codes::FOREIGN_CURRENCY, format!("fee in `{}` while the settings currency is `{cur}`", m.currency.node))
                                 .with_label(m.currency.span, "other currency")
                                 .with_help(format!("invoices in `{cur}` cannot carry a `{}` fee without an FX table: write the fee in `{cur}`", m.currency.node));
                             self.push(d);
                         }
-                    }
                 }
                 ChargeKind::InterestFixed(r) => {
                     if r.node < Decimal::ZERO {
@@ -724,15 +718,14 @@ impl Checker<'_> {
                     }
                 }
             }
-            if let Some(off) = offset {
-                if off <= 0 {
+            if let Some(off) = offset
+                && off <= 0 {
                     let d = self
                         .warning(codes::CHARGE_BEFORE_DUE, format!("fees and interest at `{}`, before the invoice is late", offset_text(off)))
                         .with_label(ch.span, "nothing is owed yet")
                         .with_help("late-payment fees and interest apply only after the due date: move the charge to a step after `D`");
                     self.push(d);
                 }
-            }
             if event == Some(EventKind::AfterPayment) {
                 let d = self
                     .warning(codes::CHARGE_AFTER_PAYMENT, "a charge on `after payment` bills an invoice that is already paid")
@@ -769,8 +762,8 @@ impl Checker<'_> {
                 .with_help("compare a name such as `balance` or `days_late`, or remove the condition");
             self.push(d);
         }
-        if let Some(cur) = self.settings_currency.clone() {
-            if !mentions_currency(e) {
+        if let Some(cur) = self.settings_currency.clone()
+            && !mentions_currency(e) {
                 let mut foreign = Vec::new();
                 collect_foreign(e, &cur, &mut foreign);
                 for (span, code) in foreign {
@@ -783,7 +776,6 @@ impl Checker<'_> {
                     self.push(d);
                 }
             }
-        }
     }
 
     fn ty(&mut self, e: &Expr, ctx: CondCtx) -> Ty {
@@ -1101,11 +1093,10 @@ fn collect_foreign(e: &Expr, cur: &str, out: &mut Vec<(Span, String)>) {
                 collect_foreign(x, cur, out);
             }
         }
-        ExprKind::Literal(Literal::Money(m)) => {
-            if m.currency.node != cur && iso_currency::Currency::from_code(&m.currency.node).is_some() {
+        ExprKind::Literal(Literal::Money(m))
+            if m.currency.node != cur && iso_currency::Currency::from_code(&m.currency.node).is_some() => {
                 out.push((m.span, m.currency.node.clone()));
             }
-        }
         _ => {}
     }
 }

@@ -317,11 +317,10 @@ fn render_one(out: &mut String, d: &Diagnostic, st: &Style) {
     let lines: Vec<&str> = text.split('\n').collect();
     let mut prev: Option<usize> = None;
     for (ln, labels) in &shown {
-        if let Some(p) = prev {
-            if *ln > p + 1 {
+        if let Some(p) = prev
+            && *ln > p + 1 {
                 out.push_str(&format!("{}\n", gutter("...")));
             }
-        }
         prev = Some(*ln);
         let src = lines
             .get(ln - 1)

@@ -5,7 +5,7 @@
 //!   scenario, and `with …` clauses on continuation lines aligned under the channel;
 //! - comments stay where they were: a comment on its own line stays on its own line
 //!   before the next element, a comment at the end of a line stays at the end of the
-//!   same element's line (trailing comments of a block are aligned);
+//!   same element's line (trailing comments of a block are aligned in one column);
 //! - one blank line inside a block is kept where the source had one or more.
 
 use crate::ast::*;
@@ -219,14 +219,17 @@ impl Printer<'_> {
         from
     }
 
-    fn open_block(&mut self, header: String, brace: usize) {
+    fn open_block(&mut self, header: String, brace: usize, first_elem: Option<usize>) {
         self.top_comments_before(brace);
-        let end = self.line_end(brace);
+        // A comment after `{` on the same line belongs to the header, unless an element
+        // starts on that line before it.
+        let end = self.line_end(brace).min(first_elem.unwrap_or(usize::MAX));
         let trailing = self.take_in(brace, end);
         self.new_group();
         let mut it = trailing.into_iter();
         let first = it.next();
         self.line(header, first);
+        self.new_group();
         for extra in it {
             self.line(format!("  {extra}"), None);
         }
@@ -239,6 +242,7 @@ impl Printer<'_> {
         let trailing = self.take_in(close, end);
         let mut it = trailing.into_iter();
         let first = it.next();
+        self.new_group();
         self.line("}".to_string(), first);
         for extra in it {
             self.line(extra, None);
@@ -248,7 +252,7 @@ impl Printer<'_> {
 
     fn settings(&mut self, s: &Settings) {
         let brace = self.brace_after(s.span.start + "settings".len());
-        self.open_block("settings {".to_string(), brace);
+        self.open_block("settings {".to_string(), brace, s.entries.first().map(|e| e.span.start));
         let mut first = true;
         for e in &s.entries {
             let text = format!("  {}", setting_text(&e.kind));
@@ -259,7 +263,7 @@ impl Printer<'_> {
 
     fn scenario(&mut self, sc: &Scenario) {
         let brace = self.brace_after(sc.name.span.end);
-        self.open_block(format!("scenario {} {{", quote(&sc.name.node)), brace);
+        self.open_block(format!("scenario {} {{", quote(&sc.name.node)), brace, Some(sc.selector.span.start));
         let mut first = true;
         self.element(sc.selector.span, &[sc.selector.span.start], vec![format!("  {}", selector_text(&sc.selector))], "  ", &mut first);
         let width = sc
@@ -322,29 +326,34 @@ impl Printer<'_> {
     }
 
     fn render(self) -> String {
-        let mut widths: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
-        for l in &self.lines {
-            if l.comment.is_some() {
-                let w = l.text.chars().count();
-                let e = widths.entry(l.group).or_insert(0);
-                *e = (*e).max(w);
-            }
-        }
-        let mut out = String::new();
         let mut lines = self.lines;
         while lines.last().is_some_and(|l| l.text.is_empty() && l.comment.is_none()) {
             lines.pop();
         }
+        // Trailing comments of one block are aligned in one column, after the longest
+        // commented line of at most ALIGN_MAX characters; longer lines get two spaces.
+        const ALIGN_MAX: usize = 60;
+        let mut widths: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
         for l in &lines {
-            match &l.comment {
-                Some(c) => {
-                    let w = widths.get(&l.group).copied().unwrap_or(0);
-                    let pad = w - l.text.chars().count() + 2;
-                    out.push_str(&l.text);
-                    out.push_str(&" ".repeat(pad));
-                    out.push_str(c);
-                }
-                None => out.push_str(&l.text),
+            let w = l.text.chars().count();
+            if l.comment.is_some() && w <= ALIGN_MAX {
+                let e = widths.entry(l.group).or_insert(0);
+                *e = (*e).max(w);
+            }
+        }
+        let col: Vec<usize> = lines
+            .iter()
+            .map(|l| {
+                let w = l.text.chars().count();
+                widths.get(&l.group).copied().unwrap_or(0).max(w)
+            })
+            .collect();
+        let mut out = String::new();
+        for (l, w) in lines.iter().zip(col) {
+            out.push_str(&l.text);
+            if let Some(c) = &l.comment {
+                out.push_str(&" ".repeat(w - l.text.chars().count() + 2));
+                out.push_str(c);
             }
             out.push('\n');
         }

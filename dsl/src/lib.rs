@@ -31,6 +31,7 @@ use sha2::{Digest, Sha256};
 pub mod ast;
 mod check;
 mod diagnostic;
+mod erase;
 mod format;
 mod parser;
 pub mod suggest;

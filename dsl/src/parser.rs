@@ -907,9 +907,9 @@ impl Builder<'_> {
         // Literal punctuation the parser expected (pest only lists rules in `positives`).
         let mut tokens: Vec<String> = Vec::new();
         pest::set_error_detail(true);
-        if let Err(e2) = Grammar::parse(Rule::item_at, rest) {
-            if let Some(att) = e2.parse_attempts() {
-                if att.max_position == pos {
+        if let Err(e2) = Grammar::parse(Rule::item_at, rest)
+            && let Some(att) = e2.parse_attempts()
+                && att.max_position == pos {
                     for t in att.expected_tokens() {
                         let s = t.to_string();
                         if !s.is_empty()
@@ -920,8 +920,6 @@ impl Builder<'_> {
                         }
                     }
                 }
-            }
-        }
         pest::set_error_detail(false);
         let found = Found::at(rest, pos);
         let at = base + pos;
@@ -1278,11 +1276,10 @@ fn help_for(positives: &[Rule], tokens: &[String], found: &Found) -> Option<Stri
             return Some("add a `}` to close the block above before starting a new one".to_string());
         }
         let kws = expected_keywords(positives);
-        if let Some(k) = closest(w, kws.iter().copied()) {
-            if k != w {
+        if let Some(k) = closest(w, kws.iter().copied())
+            && k != w {
                 return Some(format!("did you mean `{k}`?"));
             }
-        }
         if has(Rule::string) {
             return Some(format!("put the text in double quotes: `\"{w}\"`"));
         }
@@ -1311,11 +1308,10 @@ fn help_for(positives: &[Rule], tokens: &[String], found: &Found) -> Option<Stri
             _ => {}
         }
     }
-    if let FoundKind::Number(n) = &found.kind {
-        if has(Rule::offset) || has(Rule::step) {
+    if let FoundKind::Number(n) = &found.kind
+        && (has(Rule::offset) || has(Rule::step)) {
             return Some(format!("an offset starts with `D`: write `D+{n}`"));
         }
-    }
     if matches!(found.kind, FoundKind::Eof) && tok("}") {
         return Some("add the missing `}` to close the block".to_string());
     }

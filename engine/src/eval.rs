@@ -255,7 +255,14 @@ impl<'a> CustomerEval<'a> {
 
         // 1. Scenario selection: the first whose selector matches.
         let mut chosen: Option<&'a CompiledScenario> = None;
-        for s in &self.program.scenarios {
+        // In file order; `for others` is the fallback wherever it is written.
+        let ordered = self
+            .program
+            .scenarios
+            .iter()
+            .filter(|s| !matches!(s.selector, Selector::Others))
+            .chain(self.program.scenarios.iter().filter(|s| matches!(s.selector, Selector::Others)));
+        for s in ordered {
             let matches = match &s.selector {
                 Selector::Segments(set) => set.contains(&self.customer.segment),
                 Selector::Others => true,

@@ -64,11 +64,21 @@ pub use source::PortfolioSource;
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum EngineError {
     /// Syntax or semantic errors in the scenario files.
-    #[error("the scenario files have {} error(s)", .0.len())]
+    #[error("the scenario files have {} error(s)", .0.iter().filter(|d| d.is_error()).count())]
     Language(#[related] Vec<relance_dsl::Diagnostic>),
-    /// The files are valid but name something the registry does not provide.
+    /// The files are valid but name something the registry does not provide, or a rhai
+    /// script does not compile.
     #[error("the scenario files cannot be compiled ({} error(s))", .0.len())]
-    Compile(#[related] Vec<CompileError>),
+    Compile(#[related] Vec<relance_dsl::Diagnostic>),
+}
+
+impl EngineError {
+    /// The diagnostics, to print with [`relance_dsl::render_human`] or `render_json`.
+    pub fn diagnostics(&self) -> &[relance_dsl::Diagnostic] {
+        match self {
+            EngineError::Language(d) | EngineError::Compile(d) => d,
+        }
+    }
 }
 
 /// A compiled policy, ready to evaluate portfolios. Cheap to clone and share across threads.
@@ -95,7 +105,25 @@ impl Engine {
             let path = script::resolve_functions_path(Path::new(scenario_file), written).map_err(|e| e.message)?;
             std::fs::read_to_string(&path).map_err(|e| format!("cannot read functions file `{}`: {e}", path.display()))
         };
-        let program = Program::compile(&files, &set.hash, registry, &read).map_err(EngineError::Compile)?;
+        let program = Program::compile(&files, &set.hash, registry, &read).map_err(|errors| {
+            let diags = errors
+                .into_iter()
+                .map(|e| {
+                    let text: Arc<str> = set
+                        .files
+                        .iter()
+                        .find(|(src, _)| src.name == e.file)
+                        .map_or_else(|| Arc::from(""), |(src, _)| Arc::from(src.text.as_str()));
+                    let d = relance_dsl::Diagnostic::error("relance::compile", e.message, &e.file, &text)
+                        .with_label(e.span, "here");
+                    match e.help {
+                        Some(h) => d.with_help(h),
+                        None => d,
+                    }
+                })
+                .collect();
+            EngineError::Compile(diags)
+        })?;
         Ok(Engine { program: Arc::new(program), set: Arc::new(set) })
     }
 

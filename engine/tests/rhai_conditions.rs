@@ -81,7 +81,7 @@ fn a_rhai_syntax_error_points_into_the_scenario_file() {
     let Err(EngineError::Compile(errors)) = compile(policy) else { panic!("expected a compile error") };
     assert_eq!(errors.len(), 1);
     let e = &errors[0];
-    let (line, _) = relance_dsl::line_col(policy, e.span.start);
+    let (line, _) = e.line_col();
     assert_eq!(line, 4);
     assert!(e.message.contains("rhai script does not compile"), "{}", e.message);
 }

@@ -309,6 +309,7 @@ fn rule_grouping_per_customer_and_per_invoice() {
 fn rule_first_matching_scenario_wins_and_unassigned_are_listed() {
     let policy = r#"
 settings { calendar none }
+scenario "Fallback" { for others D+3 letter "x" when segment = "nobody" }
 scenario "Big" { for customers where balance >= 1000 EUR D+3 call "big" }
 scenario "SME" { for segment "sme" D+3 email "sme" }"#;
     let p = portfolio(
@@ -317,7 +318,10 @@ scenario "SME" { for segment "sme" D+3 email "sme" }"#;
     );
     let plan = run(policy, &p, "2026-03-04", &NoHistory);
     let got: Vec<_> = plan.actions.iter().map(|a| (a.customer.as_str(), a.scenario.as_str())).collect();
-    assert_eq!(got, vec![("C1", "Big"), ("C2", "SME")]);
+    assert_eq!(got, vec![("C1", "Big"), ("C2", "SME")], "`for others` is tried last wherever it is written");
+    assert_eq!(plan.skipped.iter().filter(|s| s.scenario == "Fallback").count(), 1, "C3 falls back");
+    let strict = policy.replace("scenario \"Fallback\" { for others D+3 letter \"x\" when segment = \"nobody\" }", "");
+    let plan = run(&strict, &p, "2026-03-04", &NoHistory);
     assert_eq!(plan.unassigned.len(), 1);
     assert_eq!(plan.unassigned[0].customer, "C3");
     assert!(plan.unassigned[0].reason.contains("`public`"));
