@@ -1,0 +1,118 @@
+//! `relance plan` on the bundled examples: snapshots at three dates, determinism, formats,
+//! and bad inputs.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use relance_tests::{relance, stderr, stdout};
+
+const DATES: [&str; 3] = ["2026-03-16", "2026-04-15", "2026-06-15"];
+
+fn plan(date: &str, format: &str) -> String {
+    let out = relance(&[
+        "plan", "--scenarios", "examples/scenarios", "--portfolio", "examples/portfolio", "--as-of", date, "--format", format,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    stdout(&out)
+}
+
+#[test]
+fn example_plan_json_at_three_dates() {
+    for date in DATES {
+        let json = plan(date, "json");
+        insta::assert_snapshot!(format!("plan_json_{date}"), json);
+    }
+}
+
+#[test]
+fn example_plan_table_at_three_dates() {
+    for date in DATES {
+        insta::assert_snapshot!(format!("plan_table_{date}"), plan(date, "table"));
+    }
+}
+
+#[test]
+fn same_inputs_give_a_byte_identical_json_plan() {
+    let a = plan("2026-04-15", "json");
+    let b = plan("2026-04-15", "json");
+    assert_eq!(a, b);
+}
+
+#[test]
+fn example_plan_shows_every_case() {
+    let v: serde_json::Value = serde_json::from_str(&plan("2026-04-15", "json")).unwrap();
+    let statuses: Vec<&str> = v["skipped"].as_array().unwrap().iter().map(|s| s["status"].as_str().unwrap()).collect();
+    for s in ["superseded", "paused", "stopped", "expired", "below-minimum"] {
+        assert!(statuses.contains(&s), "no `{s}` entry in the example plan");
+    }
+    let actions = v["actions"].as_array().unwrap();
+    let steps: Vec<&str> = actions.iter().map(|a| a["step"].as_str().unwrap()).collect();
+    assert!(steps.iter().any(|s| s.starts_with("D-")), "a pre-due step");
+    assert!(steps.contains(&"on broken promise"), "C015's broken promise");
+    assert!(actions.iter().any(|a| a["fees"] != "0.00" && a["interest"] != "0.00"), "fees and interest");
+    assert!(actions.iter().any(|a| a["currency"] == "GBP"), "the export customer in GBP");
+    // C017 is on legal hold, C013's disputed invoice is paused.
+    let skipped = v["skipped"].as_array().unwrap();
+    assert!(skipped.iter().any(|s| s["customer"] == "C017" && s["status"] == "stopped"));
+    assert!(skipped.iter().any(|s| s["invoice"] == "FA-2512-0032" && s["status"] == "paused"));
+    assert!(v["next"].as_array().unwrap().iter().any(|n| n["next_action_on"].is_string()));
+    for key in ["as_of", "scenarios_hash", "actions", "skipped", "unassigned", "errors"] {
+        assert!(v.get(key).is_some(), "SPEC 5 key `{key}`");
+    }
+}
+
+#[test]
+fn csv_plan_has_a_header_and_one_line_per_action() {
+    let csv = plan("2026-04-15", "csv");
+    let json: serde_json::Value = serde_json::from_str(&plan("2026-04-15", "json")).unwrap();
+    let mut lines = csv.lines();
+    assert!(lines.next().unwrap().starts_with("id,date,customer,"));
+    // Reasons contain no newline, so one line per action.
+    assert_eq!(lines.count(), json["actions"].as_array().unwrap().len());
+}
+
+#[test]
+fn a_bad_portfolio_is_reported_with_file_line_column_and_nothing_is_planned() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["customers.csv", "payments.csv"] {
+        std::fs::copy(relance_tests::root().join("examples/portfolio").join(f), dir.path().join(f)).unwrap();
+    }
+    let invoices = std::fs::read_to_string(relance_tests::root().join("examples/portfolio/invoices.csv")).unwrap();
+    let mut lines: Vec<String> = invoices.lines().map(str::to_owned).collect();
+    lines[3] = lines[3].replacen("2026-", "2026/", 1);
+    std::fs::write(dir.path().join("invoices.csv"), lines.join("\n") + "\n").unwrap();
+    let out = relance(&[
+        "plan", "--scenarios", "examples/scenarios", "--portfolio", dir.path().to_str().unwrap(), "--as-of", "2026-04-15",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("invoices.csv line 4"), "{err}");
+    assert!(err.contains("nothing was loaded"), "{err}");
+    assert!(stdout(&out).is_empty(), "no partial plan");
+}
+
+#[test]
+fn a_bad_scenario_file_stops_the_plan_with_a_diagnostic() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bad.relance");
+    std::fs::write(&p, "scenario \"A\" {\n  for others\n  D+3 emial \"r\"\n}\n").unwrap();
+    let out = relance(&["plan", "--scenarios", p.to_str().unwrap(), "--portfolio", "examples/portfolio", "--as-of", "2026-04-15"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("bad.relance:3:7"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("did you mean `email`?"));
+}
+
+#[test]
+fn bad_arguments_are_usage_errors() {
+    let out = relance(&["plan", "--scenarios", "examples/scenarios", "--portfolio", "examples/portfolio", "--as-of", "15/04/2026"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("YYYY-MM-DD"), "{}", stderr(&out));
+    let out = relance(&["plan", "--scenarios", "no/such/dir", "--portfolio", "examples/portfolio", "--as-of", "2026-04-15"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn check_passes_on_the_example_policy() {
+    let out = relance(&["check", "--deny-warnings", "examples/scenarios"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = relance(&["fmt", "--check", "examples/scenarios"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
