@@ -42,6 +42,43 @@ pub struct PlanArgs {
     /// Accept decimal commas (`1 234,56`) in the portfolio.
     #[arg(long)]
     pub decimal_comma: bool,
+    /// A rate override file (`table,effective,percent`) that adds or corrects ECB, BOE or
+    /// BASE rates without rebuilding.
+    #[arg(long, value_name = "FILE")]
+    pub rates: Option<PathBuf>,
+    /// Company closing days (one `YYYY-MM-DD` per line), added to every calendar.
+    #[arg(long, value_name = "FILE")]
+    pub closing_days: Option<PathBuf>,
+    /// FR law: one interest rate for the whole debt (the rate of the half-year in which
+    /// interest starts) instead of one rate per half-year.
+    #[arg(long)]
+    pub fr_single_rate: bool,
+}
+
+/// The standard registry with the user's rate overrides, closing days and law options.
+pub fn registry(rates: Option<&PathBuf>, closing_days: Option<&PathBuf>, fr_single_rate: bool) -> Result<relance_engine::Registry, String> {
+    let mut tables = relance_stdlib::rates::RateTables::builtin();
+    if let Some(path) = rates {
+        tables.load_overrides(path).map_err(|e| render_diagnostic(&e))?;
+    }
+    let options = relance_stdlib::law::LawOptions { fr_single_rate };
+    let mut registry = relance_stdlib::registry_with(std::sync::Arc::new(tables), options);
+    if let Some(path) = closing_days {
+        let days = relance_stdlib::calendar::load_closing_days(path).map_err(|e| render_diagnostic(&e))?;
+        for cal in registry.calendars.values_mut() {
+            let wrapped = relance_stdlib::calendar::WithClosures::new(cal.clone(), days.iter().copied());
+            *cal = std::sync::Arc::new(wrapped);
+        }
+    }
+    Ok(registry)
+}
+
+fn render_diagnostic(e: &dyn miette::Diagnostic) -> String {
+    let mut s = format!("error: {e}");
+    if let Some(help) = e.help() {
+        s.push_str(&format!("\n  help: {help}"));
+    }
+    s
 }
 
 /// Parses `YYYY-MM-DD` with a helpful message.
@@ -51,7 +88,13 @@ pub fn parse_date(s: &str) -> Result<NaiveDate, String> {
 
 /// Runs `relance plan`.
 pub fn run(args: &PlanArgs) -> Status {
-    let registry = relance_stdlib::registry();
+    let registry = match registry(args.rates.as_ref(), args.closing_days.as_ref(), args.fr_single_rate) {
+        Ok(r) => r,
+        Err(msg) => {
+            eprintln!("{msg}");
+            return Status::Problems;
+        }
+    };
     let sources = match files::collect(&args.scenarios).and_then(|p| files::read(&p)) {
         Ok(s) => s,
         Err(e) => return files::usage(&e),

@@ -625,7 +625,10 @@ impl<'a> CustomerEval<'a> {
                 let periods = rule
                     .schedule
                     .periods(first, last, self.program.settings.assume_unchanged)
-                    .map_err(|e| self.err(Some(&s.name), Some(&inv.id), Some(&em.label), format!("interest {}: {e}", rule.label)))?;
+                    .map_err(|e| {
+                        let help = miette::Diagnostic::help(&e).map(|h| format!("; {h}")).unwrap_or_default();
+                        self.err(Some(&s.name), Some(&inv.id), Some(&em.label), format!("interest {}: {e}{help}", rule.label))
+                    })?;
                 let mut shifted = periods;
                 for p in &mut shifted {
                     p.percent += rule.points;

@@ -27,7 +27,7 @@ pub enum RateError {
     #[error("no `{table}` rate is known for {date}: the table covers {covered}")]
     #[diagnostic(
         code(relance::rate::unknown),
-        help("add the rate in force on that date to the rate file (see `relance rates --help`), or write `rates assume unchanged` in settings to reuse the last known rate with a warning")
+        help("add the rate in force on that date to a rate override file and pass it with `--rates FILE` (format in the README, section rates), or write `rates assume unchanged` in settings to reuse the last known rate with a warning")
     )]
     Unknown {
         /// The table's name (`ECB`).

@@ -116,3 +116,47 @@ fn check_passes_on_the_example_policy() {
     let out = relance(&["fmt", "--check", "examples/scenarios"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }
+
+#[test]
+fn an_unknown_rate_is_an_error_per_customer_until_the_user_adds_it() {
+    let args = ["plan", "--scenarios", "examples/scenarios", "--portfolio", "examples/portfolio", "--as-of", "2026-08-14", "--format", "json"];
+    let out = relance(&args);
+    assert_eq!(out.status.code(), Some(0), "the plan is still produced");
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let errors = v["errors"].as_array().unwrap();
+    assert!(!errors.is_empty());
+    assert!(errors.iter().all(|e| e["message"].as_str().unwrap().contains("--rates FILE")), "{errors:?}");
+    assert!(!v["actions"].as_array().unwrap().is_empty(), "customers without interest still get their actions");
+
+    let dir = tempfile::tempdir().unwrap();
+    let rates = dir.path().join("rates.csv");
+    std::fs::write(&rates, "# ECB decision, checked on 2026-07-01\ntable,effective,percent\nECB,2026-07-01,2.15\n").unwrap();
+    let mut with = args.to_vec();
+    with.extend(["--rates", rates.to_str().unwrap()]);
+    let out = relance(&with);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["errors"].as_array().unwrap().len(), 0, "{}", v["errors"]);
+
+    std::fs::write(&rates, "table,effective,percent\nECB,2026-07-01,2,15\n").unwrap();
+    let out = relance(&with);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("rates.csv:2"), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty());
+}
+
+#[test]
+fn company_closing_days_move_trigger_dates() {
+    // FA-2603-0095 (C032, public) is due 2026-04-05: D+10 falls on Wednesday 15 April.
+    let base = ["plan", "--scenarios", "examples/scenarios", "--portfolio", "examples/portfolio", "--as-of", "2026-04-15", "--format", "json"];
+    let has_c032 = |json: &str| {
+        let v: serde_json::Value = serde_json::from_str(json).unwrap();
+        v["actions"].as_array().unwrap().iter().any(|a| a["customer"] == "C032" && a["step"] == "D+10")
+    };
+    assert!(has_c032(&stdout(&relance(&base))));
+    let dir = tempfile::tempdir().unwrap();
+    let days = dir.path().join("closing.txt");
+    std::fs::write(&days, "# spring closing\n2026-04-15\n2026-04-16\n").unwrap();
+    let mut with = base.to_vec();
+    with.extend(["--closing-days", days.to_str().unwrap()]);
+    assert!(!has_c032(&stdout(&relance(&with))), "moved to 17 April");
+}
