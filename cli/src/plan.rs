@@ -106,11 +106,15 @@ pub fn run(args: &PlanArgs) -> Status {
             return Status::Problems;
         }
     };
-    let mut options = relance_stdlib::load::LoadOptions::default();
-    options.decimal_comma = args.decimal_comma;
-    if args.day_first {
-        options.date_format = relance_stdlib::load::DateFormat::DayMonthYear;
-    }
+    let options = relance_stdlib::load::LoadOptions {
+        decimal_comma: args.decimal_comma,
+        date_format: if args.day_first {
+            relance_stdlib::load::DateFormat::DayMonthYear
+        } else {
+            relance_stdlib::load::DateFormat::Iso
+        },
+        ..relance_stdlib::load::LoadOptions::default()
+    };
     let portfolio = match relance_stdlib::load::load_dir(&args.portfolio, &options) {
         Ok(p) => p,
         Err(e) => {
@@ -118,6 +122,11 @@ pub fn run(args: &PlanArgs) -> Status {
             return Status::Problems;
         }
     };
+    let mut portfolio = portfolio;
+    if engine.program().law_name() == Some("FR") {
+        let warnings = relance_stdlib::terms::fr_cap_warnings(&portfolio, options.eom_reading);
+        portfolio.warnings.extend(warnings);
+    }
     let as_of = args.as_of.unwrap_or_else(|| chrono::Local::now().date_naive());
     let plan = engine.evaluate(&portfolio, as_of, &NoHistory);
     let text = match args.format {

@@ -270,6 +270,11 @@ impl Program {
         &self.hash
     }
 
+    /// The name of the law the settings name (`law FR`), if any.
+    pub fn law_name(&self) -> Option<&str> {
+        self.settings.law.as_ref().map(|l| l.name())
+    }
+
     /// Scenario names in selection order.
     pub fn scenario_names(&self) -> impl Iterator<Item = &str> {
         self.scenarios.iter().map(|s| s.name.as_str())

@@ -96,7 +96,7 @@ proptest! {
                 let trigger = due + i64::from(off);
                 let label = match off { 0 => "D".to_owned(), o if o > 0 => format!("D+{o}"), o => format!("D{o}") };
                 let still_open = paid.is_none_or(|pd| pd > trigger);
-                if trigger >= 1 && trigger < 120 && still_open {
+                if (1..120).contains(&trigger) && still_open {
                     let got = seen.get(&(format!("F{n:03}"), label.clone()));
                     prop_assert_eq!(got, Some(&vec![add(base(), trigger)]), "F{:03} {} should happen once on its trigger date", n, label);
                 }

@@ -111,3 +111,23 @@ proptest! {
         prop_assert!(a >= net);
     }
 }
+
+/// Code de commerce L441-10 I: 60 days from the invoice date (or 45 days end of month).
+#[test]
+fn portfolio_invoices_beyond_the_fr_cap_get_a_warning() {
+    use relance_engine::model::{Invoice, Portfolio};
+    let issue = chrono::NaiveDate::from_ymd_opt(2026, 1, 15).unwrap();
+    let mk = |id: &str, terms: &str| {
+        let mut i = Invoice::new(id, "C1", issue, rust_decimal::Decimal::ONE, iso_currency::Currency::EUR);
+        i.issue_date = Some(issue);
+        i.terms = Some(terms.to_owned());
+        i
+    };
+    let p = Portfolio {
+        invoices: vec![mk("OK", "60 days"), mk("LONG", "90 days net"), mk("EOM", "45 jours fin de mois"), mk("BAD", "whenever")],
+        ..Portfolio::default()
+    };
+    let w = relance_stdlib::terms::fr_cap_warnings(&p, relance_stdlib::terms::EomReading::default());
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].starts_with("invoice `LONG`: payment terms `90 days net`"), "{}", w[0]);
+}
