@@ -153,3 +153,8 @@ pub fn known_names(registry: &Registry) -> relance_dsl::KnownNames {
     known.channels.extend(registry.channels.iter().cloned());
     known
 }
+
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
