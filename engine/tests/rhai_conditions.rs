@@ -85,3 +85,22 @@ fn a_rhai_syntax_error_points_into_the_scenario_file() {
     assert_eq!(line, 4);
     assert!(e.message.contains("rhai script does not compile"), "{}", e.message);
 }
+
+#[test]
+fn a_functions_file_next_to_the_scenarios_is_callable_and_cannot_escape_its_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("helpers.rhai"), "fn big_share(amount, revenue) { amount > revenue * 0.05 }\n").unwrap();
+    let policy_path = dir.path().join("policy.relance");
+    let policy = r#"settings { calendar none functions "helpers.rhai" }
+scenario "A" { for others D+3 call "c" when rhai "big_share(invoice.amount, to_decimal(customer[\"yearly_revenue\"]))" }"#;
+    let src = relance_dsl::Source::new(policy_path.display().to_string(), policy);
+    let e = Engine::from_sources(vec![src], &relance_stdlib::registry()).unwrap();
+    let plan = e.evaluate(&portfolio(), d("2026-03-04"), &NoHistory);
+    assert_eq!(plan.actions.iter().map(|a| a.customer.as_str()).collect::<Vec<_>>(), vec!["C1"]);
+
+    let escaping = policy.replace("helpers.rhai", "../../etc/passwd");
+    let src = relance_dsl::Source::new(policy_path.display().to_string(), escaping);
+    let Err(err) = Engine::from_sources(vec![src], &relance_stdlib::registry()) else { panic!("must refuse") };
+    let msg = format!("{:?}", err.diagnostics());
+    assert!(msg.contains("outside"), "{msg}");
+}
