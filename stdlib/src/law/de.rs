@@ -12,38 +12,16 @@
 
 use std::sync::Arc;
 
-use iso_currency::Currency;
 use rust_decimal::Decimal;
 
-use super::{Law, RateSchedule};
+use super::EuroLaw;
 use crate::rates::{Application, RateTables, Reference, ReferenceSchedule};
 
-/// German late-payment law between businesses (`law DE`).
-#[derive(Debug, Clone)]
-pub struct Germany {
-    schedule: ReferenceSchedule,
-}
-
-impl Germany {
-    /// The law with the given rate tables.
-    pub fn new(tables: Arc<RateTables>) -> Germany {
-        Germany {
-            schedule: ReferenceSchedule::new("DE", tables, Reference::Base, Decimal::from(9), Application::PerHalfYear),
-        }
-    }
-}
-
-impl Law for Germany {
-    fn name(&self) -> &str {
-        "DE"
-    }
-    fn currency(&self) -> Currency {
-        Currency::EUR
-    }
-    fn recovery_fee(&self, invoice_amount: Decimal) -> Decimal {
-        super::forty_euros(invoice_amount)
-    }
-    fn interest(&self) -> &dyn RateSchedule {
-        &self.schedule
+/// German late-payment law between businesses (`law DE`): Basiszinssatz + 9 points, split by
+/// half-year; 40 EUR per invoice.
+pub fn law(tables: Arc<RateTables>) -> EuroLaw {
+    EuroLaw {
+        name: "DE",
+        schedule: ReferenceSchedule::new("DE", tables, Reference::Base, Decimal::from(9), Application::PerHalfYear),
     }
 }

@@ -13,38 +13,16 @@
 
 use std::sync::Arc;
 
-use iso_currency::Currency;
 use rust_decimal::Decimal;
 
-use super::{Law, RateSchedule};
+use super::EuroLaw;
 use crate::rates::{Application, RateTables, Reference, ReferenceSchedule};
 
-/// The Directive's minimum (`law EU`).
-#[derive(Debug, Clone)]
-pub struct EuDirective {
-    schedule: ReferenceSchedule,
-}
-
-impl EuDirective {
-    /// The law with the given rate tables.
-    pub fn new(tables: Arc<RateTables>) -> EuDirective {
-        EuDirective {
-            schedule: ReferenceSchedule::new("EU", tables, Reference::Ecb, Decimal::from(8), Application::PerHalfYear),
-        }
-    }
-}
-
-impl Law for EuDirective {
-    fn name(&self) -> &str {
-        "EU"
-    }
-    fn currency(&self) -> Currency {
-        Currency::EUR
-    }
-    fn recovery_fee(&self, invoice_amount: Decimal) -> Decimal {
-        super::forty_euros(invoice_amount)
-    }
-    fn interest(&self) -> &dyn RateSchedule {
-        &self.schedule
+/// The Directive's minimum (`law EU`): ECB reference rate + 8 points, split by half-year;
+/// 40 EUR per invoice.
+pub fn law(tables: Arc<RateTables>) -> EuroLaw {
+    EuroLaw {
+        name: "EU",
+        schedule: ReferenceSchedule::new("EU", tables, Reference::Ecb, Decimal::from(8), Application::PerHalfYear),
     }
 }

@@ -18,38 +18,14 @@
 
 use std::sync::Arc;
 
-use iso_currency::Currency;
 use rust_decimal::Decimal;
 
-use super::{Law, LawOptions, RateSchedule};
+use super::{EuroLaw, LawOptions};
 use crate::rates::{Application, RateTables, Reference, ReferenceSchedule};
 
-/// French late-payment law (`law FR`).
-#[derive(Debug, Clone)]
-pub struct France {
-    schedule: ReferenceSchedule,
-}
-
-impl France {
-    /// The law with the given rate tables and options.
-    pub fn new(tables: Arc<RateTables>, options: LawOptions) -> France {
-        let application =
-            if options.fr_single_rate { Application::FixedAtStart } else { Application::PerHalfYear };
-        France { schedule: ReferenceSchedule::new("FR", tables, Reference::Ecb, Decimal::from(10), application) }
-    }
-}
-
-impl Law for France {
-    fn name(&self) -> &str {
-        "FR"
-    }
-    fn currency(&self) -> Currency {
-        Currency::EUR
-    }
-    fn recovery_fee(&self, invoice_amount: Decimal) -> Decimal {
-        super::forty_euros(invoice_amount)
-    }
-    fn interest(&self) -> &dyn RateSchedule {
-        &self.schedule
-    }
+/// French late-payment law (`law FR`): ECB rate + 10 points, split by half-year unless
+/// `options.fr_single_rate`; 40 EUR per invoice.
+pub fn law(tables: Arc<RateTables>, options: LawOptions) -> EuroLaw {
+    let application = if options.fr_single_rate { Application::FixedAtStart } else { Application::PerHalfYear };
+    EuroLaw { name: "FR", schedule: ReferenceSchedule::new("FR", tables, Reference::Ecb, Decimal::from(10), application) }
 }

@@ -42,16 +42,36 @@ pub fn names() -> &'static [&'static str] {
 /// The law named `name` (`FR`, `EU`, `UK`, `DE`, any case).
 pub fn by_name(name: &str, tables: Arc<RateTables>, options: LawOptions) -> Option<Arc<dyn Law>> {
     match name.trim().to_ascii_uppercase().as_str() {
-        "FR" => Some(Arc::new(fr::France::new(tables, options))),
-        "EU" => Some(Arc::new(eu::EuDirective::new(tables))),
+        "FR" => Some(Arc::new(fr::law(tables, options))),
+        "EU" => Some(Arc::new(eu::law(tables))),
         "UK" => Some(Arc::new(uk::UnitedKingdom::new(tables))),
-        "DE" => Some(Arc::new(de::Germany::new(tables))),
+        "DE" => Some(Arc::new(de::law(tables))),
         _ => None,
     }
 }
 
-/// The 40 EUR fixed compensation per invoice of FR, EU and DE; nothing for an invoice whose
-/// amount is not positive (a credit note owes no recovery compensation).
-pub(crate) fn forty_euros(invoice_amount: Decimal) -> Decimal {
-    if invoice_amount > Decimal::ZERO { Decimal::from(40) } else { Decimal::ZERO }
+/// A law whose fixed compensation is 40 EUR per invoice (FR, EU, DE: Directive 2011/7/EU
+/// art. 6 and its transpositions) and whose interest follows a reference schedule. The
+/// modules [`fr`], [`eu`] and [`de`] build it with their own rate rule and cite their source.
+#[derive(Debug, Clone)]
+pub struct EuroLaw {
+    name: &'static str,
+    schedule: crate::rates::ReferenceSchedule,
+}
+
+impl Law for EuroLaw {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn currency(&self) -> iso_currency::Currency {
+        iso_currency::Currency::EUR
+    }
+    /// 40 EUR; nothing for an invoice whose amount is not positive (a credit note owes no
+    /// recovery compensation).
+    fn recovery_fee(&self, invoice_amount: Decimal) -> Decimal {
+        if invoice_amount > Decimal::ZERO { Decimal::from(40) } else { Decimal::ZERO }
+    }
+    fn interest(&self) -> &dyn RateSchedule {
+        &self.schedule
+    }
 }
