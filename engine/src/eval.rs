@@ -97,8 +97,9 @@ pub(crate) struct Evaluator<'p> {
     inv_idx: Vec<u32>,
     /// Payment indices sorted by invoice id, then date.
     pay_idx: Vec<u32>,
-    /// Invoice id → range in `pay_idx`.
-    pay_of: HashMap<&'p str, (u32, u32), Fx>,
+    /// For each invoice (by index), its range in `pay_idx`: looked up once, in invoice order
+    /// (cache-friendly), instead of hashing ids in the customers' random order.
+    pay_of: Vec<(u32, u32)>,
     /// Some customer ids repeat: batches are then sorted as a whole.
     duplicates: bool,
     /// Invoices that name an unknown customer.
@@ -215,6 +216,11 @@ impl<'p> Evaluator<'p> {
             pay_of.insert(id, (start as u32, end as u32));
             start = end;
         }
+        let pay_of: Vec<(u32, u32)> = if pay_of.is_empty() {
+            Vec::new()
+        } else {
+            portfolio.invoices.par_iter().map(|inv| pay_of.get(inv.id.as_str()).copied().unwrap_or((0, 0))).collect()
+        };
         let calendar = DayCache::new(program.settings.calendar.as_ref(), &portfolio.invoices, as_of);
         Evaluator {
             program,
@@ -255,8 +261,8 @@ impl<'p> Evaluator<'p> {
         out
     }
 
-    fn payments(&self, invoice_id: &str) -> impl Iterator<Item = &'p Payment> + '_ {
-        let (a, b) = self.pay_of.get(invoice_id).copied().unwrap_or((0, 0));
+    fn payments(&self, invoice: u32) -> impl Iterator<Item = &'p Payment> + '_ {
+        let (a, b) = self.pay_of.get(invoice as usize).copied().unwrap_or((0, 0));
         let pays = &self.portfolio.payments;
         self.pay_idx[a as usize..b as usize].iter().map(move |i| &pays[*i as usize])
     }
@@ -377,10 +383,11 @@ impl<'a> CustomerEval<'a> {
         }
     }
 
-    fn facts(&self, inv: &'a Invoice, balance: &mut Vec<(NaiveDate, Decimal)>) -> Facts<'a> {
+    fn facts(&self, index: u32, balance: &mut Vec<(NaiveDate, Decimal)>) -> Facts<'a> {
+        let inv = &self.ev.portfolio.invoices[index as usize];
         let t = self.as_of;
         let first = balance.len() as u32;
-        let mut list = self.ev.payments(&inv.id).peekable();
+        let mut list = self.ev.payments(index).peekable();
         let (outstanding, paid_on, paid_by_promise) = match list.peek() {
             Some(_) => {
                 let mut open = inv.amount;
@@ -450,9 +457,8 @@ impl<'a> CustomerEval<'a> {
 
     fn run(&self, invoices: &[u32], out: &mut Outcome) -> Res<()> {
         let t = self.as_of;
-        let all = &self.ev.portfolio.invoices;
         let mut balances = Vec::with_capacity(invoices.len() + 2);
-        let facts: Vec<Facts<'a>> = invoices.iter().map(|i| self.facts(&all[*i as usize], &mut balances)).collect();
+        let facts: Vec<Facts<'a>> = invoices.iter().map(|i| self.facts(*i, &mut balances)).collect();
         let mut book = BalanceBook::default();
         for f in facts.iter().filter(|f| f.outstanding > Decimal::ZERO) {
             book.add(f.invoice.currency, f.outstanding, f.invoice.due_date < t);
@@ -542,10 +548,10 @@ impl<'a> CustomerEval<'a> {
                         Some(pd) if open => {
                             let promised = inv.promise_amount.unwrap_or(inv.amount);
                             let kept = f.paid_by_promise >= promised;
-                            if pd >= t {
-                                if let Some(d) = pd.succ_opt() {
-                                    bump_next(d, &mut next_on);
-                                }
+                            if pd >= t
+                                && let Some(d) = pd.succ_opt()
+                            {
+                                bump_next(d, &mut next_on);
                             }
                             (pd < t && !kept, format!("{} {pd}", ev.key))
                         }
@@ -689,10 +695,10 @@ impl<'a> CustomerEval<'a> {
                     ),
                 };
                 self.skip(out, scenario, inv, &step.label, SkipStatus::Superseded, reason, None);
-                if scenario.catch_up == CatchUp::Stepwise {
-                    if let Some(d) = t.succ_opt() {
-                        bump_next(d, &mut next_on);
-                    }
+                if scenario.catch_up == CatchUp::Stepwise
+                    && let Some(d) = t.succ_opt()
+                {
+                    bump_next(d, &mut next_on);
                 }
             }
             let (step, trigger, trace) = due.swap_remove(emit_idx);

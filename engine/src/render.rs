@@ -320,7 +320,7 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
         for i in 0..customers {
             let n = (i * 7919) % customers;
             let mut c = Customer::new(format!("C{n:05}"), format!("Client \"{n}\" é"), segments[n % 4]);
-            if n % 13 == 0 {
+            if n.is_multiple_of(13) {
                 c.tags.push("hold".into());
             }
             p.customers.push(c);
@@ -335,11 +335,11 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
             let due = base.checked_add_days(Days::new(x % 90)).unwrap();
             let cust = if k == 5 { "NOBODY".to_string() } else { format!("C{:05}", (x >> 20) as usize % customers) };
             let mut inv = Invoice::new(format!("F{k:06}"), cust, due, Decimal::new((x % 200_000) as i64 + 100, 2), Currency::EUR);
-            inv.disputed = x % 17 == 0;
-            if x % 11 == 0 {
+            inv.disputed = x.is_multiple_of(17);
+            if x.is_multiple_of(11) {
                 inv.promise_date = Some(day(2026, 2, 20 + (x % 20) as u32 % 8));
             }
-            if x % 7 == 0 {
+            if x.is_multiple_of(7) {
                 p.payments.push(Payment {
                     id: None,
                     invoice_id: inv.id.clone(),
