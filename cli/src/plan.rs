@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use relance_engine::history::NoHistory;
 use relance_engine::{render, Engine};
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 
 use crate::{Status, files};
 
@@ -128,14 +128,22 @@ pub fn run(args: &PlanArgs) -> Status {
         portfolio.warnings.extend(warnings);
     }
     let as_of = args.as_of.unwrap_or_else(|| chrono::Local::now().date_naive());
-    let plan = engine.evaluate(&portfolio, as_of, &NoHistory);
-    let text = match args.format {
-        PlanFormat::Table => render::to_table(&plan),
-        PlanFormat::Json => render::to_json(&plan),
-        PlanFormat::Csv => render::to_csv(&plan),
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    let written = match args.format {
+        // Streamed: evaluated and written in batches, never held whole in memory.
+        PlanFormat::Json => render::write_plan_json(engine.program(), &portfolio, as_of, &NoHistory, &mut out),
+        PlanFormat::Table => out.write_all(render::to_table(&engine.evaluate(&portfolio, as_of, &NoHistory)).as_bytes()),
+        PlanFormat::Csv => out.write_all(render::to_csv(&engine.evaluate(&portfolio, as_of, &NoHistory)).as_bytes()),
     };
-    print!("{text}");
-    Status::Ok
+    match written.and_then(|()| out.flush()) {
+        Ok(()) => Status::Ok,
+        // `relance plan … | head`: the reader has what it wanted.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Status::Ok,
+        Err(e) => {
+            eprintln!("error: cannot write the plan: {e}\n  help: check that the output can be written (disk space, pipe)");
+            Status::Problems
+        }
+    }
 }
 
 /// Every load error on its own line, then the count of those not shown.

@@ -46,3 +46,15 @@ fn evaluate_native(bencher: divan::Bencher, n: usize) {
     let as_of = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
     bencher.counter(ItemsCount::new(n)).bench(|| engine.evaluate(&p, as_of, &NoHistory));
 }
+
+/// Evaluation and JSON output together, streamed into a sink (what `relance plan --format json`
+/// does after loading).
+#[divan::bench(args = [10_000, 100_000, 1_000_000], sample_count = 5)]
+fn evaluate_to_json(bencher: divan::Bencher, n: usize) {
+    let engine = Engine::from_sources(vec![relance_dsl::Source::new("p.relance", POLICY_NATIVE)], &Registry::new()).unwrap();
+    let p = portfolio(n);
+    let as_of = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
+    bencher.counter(ItemsCount::new(n)).bench(|| {
+        relance_engine::render::write_plan_json(engine.program(), &p, as_of, &NoHistory, &mut std::io::sink()).unwrap()
+    });
+}

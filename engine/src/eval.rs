@@ -12,7 +12,7 @@ use relance_dsl::ast::{CatchUp, EventKind};
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 
-use crate::calendar::{add_business_days, next_business_day};
+use crate::calendar::{Calendar, add_business_days, next_business_day};
 use crate::compile::{CompiledAction, CompiledScenario, CompiledStep, FeeRule, Program, Selector};
 use crate::cond::{EvalCtx, InvoiceFacts, Trace};
 use crate::history::History;
@@ -22,85 +22,290 @@ use crate::plan::{Action, NextAction, Plan, PlanError, SkipStatus, Skipped, Unas
 
 /// Evaluates `portfolio` as of `as_of` (see [`crate::Engine::evaluate`]).
 pub fn evaluate(program: &Program, portfolio: &Portfolio, as_of: NaiveDate, history: &dyn History) -> Plan {
-    let mut by_customer: HashMap<&str, Vec<&Invoice>> = HashMap::with_capacity(portfolio.customers.len());
-    for c in &portfolio.customers {
-        by_customer.entry(c.id.as_str()).or_default();
-    }
-    let mut errors = Vec::new();
-    for inv in &portfolio.invoices {
-        match by_customer.get_mut(inv.customer_id.as_str()) {
-            Some(list) => list.push(inv),
-            None => errors.push(PlanError {
-                customer: inv.customer_id.clone(),
-                invoice: Some(inv.id.clone()),
-                scenario: None,
-                step: None,
-                message: format!("invoice `{}` names customer `{}`, which is not in the portfolio", inv.id, inv.customer_id),
-            }),
-        }
-    }
-    let mut payments: HashMap<&str, Vec<&Payment>> = HashMap::new();
-    for p in &portfolio.payments {
-        payments.entry(p.invoice_id.as_str()).or_default().push(p);
-    }
-    for list in payments.values_mut() {
-        list.sort_by_key(|p| p.date);
-    }
-
-    let outcomes: Vec<Outcome> = portfolio
-        .customers
-        .par_iter()
-        .map(|c| {
-            let invoices = by_customer.get(c.id.as_str()).map(Vec::as_slice).unwrap_or(&[]);
-            let e = CustomerEval { program, customer: c, as_of, history };
-            let mut out = Outcome::default();
-            match e.run(invoices, &payments, &mut out) {
-                Ok(()) => out,
-                Err(err) => Outcome { errors: vec![err], ..Outcome::default() },
-            }
-        })
-        .collect();
-
+    let ev = Evaluator::new(program, portfolio, as_of, history);
+    let all = ev.batch(0..ev.len(), Mode::ALL);
     let mut plan = Plan {
         as_of,
         scenarios_hash: program.hash.clone(),
-        actions: Vec::new(),
-        skipped: Vec::new(),
-        unassigned: Vec::new(),
-        errors,
-        next: Vec::new(),
+        actions: all.actions,
+        skipped: all.skipped,
+        unassigned: all.unassigned,
+        errors: all.errors,
+        next: all.next,
         warnings: portfolio.warnings.clone(),
     };
-    for o in outcomes {
-        plan.actions.extend(o.actions);
-        plan.skipped.extend(o.skipped);
-        plan.unassigned.extend(o.unassigned);
-        plan.errors.extend(o.errors);
-        plan.next.extend(o.next);
-    }
-    plan.actions.sort_by(|a, b| {
-        (a.date, &a.customer, step_order(&a.step), &a.channel, &a.template, &a.id).cmp(&(
-            b.date,
-            &b.customer,
-            step_order(&b.step),
-            &b.channel,
-            &b.template,
-            &b.id,
-        ))
-    });
-    plan.skipped.sort_by(|a, b| {
-        (&a.customer, &a.invoice, step_order(&a.step), &a.scenario, a.status).cmp(&(
-            &b.customer,
-            &b.invoice,
-            step_order(&b.step),
-            &b.scenario,
-            b.status,
-        ))
-    });
-    plan.unassigned.sort_by(|a, b| a.customer.cmp(&b.customer));
-    plan.errors.sort_by(|a, b| (&a.customer, &a.invoice, &a.message).cmp(&(&b.customer, &b.invoice, &b.message)));
-    plan.next.sort_by(|a, b| a.customer.cmp(&b.customer));
+    plan.errors.extend(ev.input_errors.iter().cloned());
+    finish_lists(&mut plan.unassigned, &mut plan.errors, &mut plan.next);
     plan
+}
+
+/// Sorts the customer-level lists of a plan (actions and skipped come out of
+/// [`Evaluator::batch`] already in plan order).
+pub(crate) fn finish_lists(unassigned: &mut [Unassigned], errors: &mut [PlanError], next: &mut [NextAction]) {
+    unassigned.sort_by(|a, b| a.customer.cmp(&b.customer));
+    errors.sort_by(|a, b| (&a.customer, &a.invoice, &a.message).cmp(&(&b.customer, &b.invoice, &b.message)));
+    next.sort_by(|a, b| a.customer.cmp(&b.customer));
+}
+
+fn action_cmp(a: &Action, b: &Action) -> std::cmp::Ordering {
+    (a.date, &a.customer, step_order(&a.step), &a.channel, &a.template, &a.id).cmp(&(
+        b.date,
+        &b.customer,
+        step_order(&b.step),
+        &b.channel,
+        &b.template,
+        &b.id,
+    ))
+}
+
+fn skipped_cmp(a: &Skipped, b: &Skipped) -> std::cmp::Ordering {
+    (&a.customer, &a.invoice, step_order(&a.step), &a.scenario, a.status).cmp(&(
+        &b.customer,
+        &b.invoice,
+        step_order(&b.step),
+        &b.scenario,
+        b.status,
+    ))
+}
+
+/// Which parts of the outcome to build. Streaming output evaluates twice (actions first, then
+/// skipped steps) so that neither list of a large portfolio is held whole in memory.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Mode {
+    pub(crate) actions: bool,
+    pub(crate) skipped: bool,
+}
+
+impl Mode {
+    pub(crate) const ALL: Mode = Mode { actions: true, skipped: true };
+}
+
+/// A portfolio indexed for evaluation: customers in id order, each with its invoices, and
+/// payments grouped by invoice. Built once; [`Evaluator::batch`] evaluates any range of
+/// customers (in id order), so a caller can stream the plan in bounded memory.
+pub(crate) struct Evaluator<'p> {
+    program: &'p Program,
+    portfolio: &'p Portfolio,
+    as_of: NaiveDate,
+    history: &'p dyn History,
+    /// Customer indices sorted by id (stable: equal ids keep portfolio order).
+    order: Vec<u32>,
+    /// For each customer index, the group (first customer with that id) holding its invoices.
+    group_of: Vec<u32>,
+    /// Invoice indices of group `g` are `inv_idx[inv_start[g]..inv_start[g + 1]]`.
+    inv_start: Vec<u32>,
+    inv_idx: Vec<u32>,
+    /// Payment indices sorted by invoice id, then date.
+    pay_idx: Vec<u32>,
+    /// For each invoice (by index), its range in `pay_idx`: looked up once, in invoice order
+    /// (cache-friendly), instead of hashing ids in the customers' random order.
+    pay_of: Vec<(u32, u32)>,
+    /// Some customer ids repeat: batches are then sorted as a whole.
+    duplicates: bool,
+    /// Invoices that name an unknown customer.
+    pub(crate) input_errors: Vec<PlanError>,
+    /// The program's calendar, with business days precomputed around the invoices' due dates.
+    calendar: DayCache<'p>,
+}
+
+/// A calendar whose answers are precomputed over a window of days (real calendars compute
+/// the year's holidays on every question); outside the window it asks the calendar.
+#[derive(Debug)]
+struct DayCache<'p> {
+    inner: &'p dyn Calendar,
+    first: NaiveDate,
+    business: Vec<bool>,
+}
+
+impl<'p> DayCache<'p> {
+    fn new(inner: &'p dyn Calendar, invoices: &[Invoice], as_of: NaiveDate) -> Self {
+        let lo = invoices.iter().map(|i| i.due_date).min().unwrap_or(as_of).min(as_of);
+        let hi = invoices.iter().map(|i| i.due_date).max().unwrap_or(as_of).max(as_of);
+        let first = lo.checked_sub_days(Days::new(400)).unwrap_or(lo);
+        let last = hi.checked_add_days(Days::new(1200)).unwrap_or(hi);
+        let span = (last - first).num_days();
+        let business = if (0..=40_000).contains(&span) {
+            first.iter_days().take(span as usize + 1).map(|d| inner.is_business_day(d)).collect()
+        } else {
+            Vec::new()
+        };
+        DayCache { inner, first, business }
+    }
+}
+
+impl Calendar for DayCache<'_> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn is_business_day(&self, date: NaiveDate) -> bool {
+        let i = (date - self.first).num_days();
+        match usize::try_from(i).ok().and_then(|i| self.business.get(i)) {
+            Some(b) => *b,
+            None => self.inner.is_business_day(date),
+        }
+    }
+}
+
+impl<'p> Evaluator<'p> {
+    pub(crate) fn new(program: &'p Program, portfolio: &'p Portfolio, as_of: NaiveDate, history: &'p dyn History) -> Self {
+        let customers = &portfolio.customers;
+        let mut group: HashMap<&str, u32, Fx> = HashMap::with_capacity_and_hasher(customers.len(), Fx);
+        let mut group_of = Vec::with_capacity(customers.len());
+        let mut duplicates = false;
+        for (i, c) in customers.iter().enumerate() {
+            let g = *group.entry(c.id.as_str()).or_insert(i as u32);
+            duplicates |= g != i as u32;
+            group_of.push(g);
+        }
+        // Counting sort of invoices by group, keeping portfolio order within a group.
+        let mut inv_group: Vec<u32> = Vec::with_capacity(portfolio.invoices.len());
+        let mut counts = vec![0u32; customers.len() + 1];
+        let mut input_errors = Vec::new();
+        for inv in &portfolio.invoices {
+            match group.get(inv.customer_id.as_str()) {
+                Some(&g) => {
+                    counts[g as usize + 1] += 1;
+                    inv_group.push(g);
+                }
+                None => {
+                    inv_group.push(u32::MAX);
+                    input_errors.push(PlanError {
+                        customer: inv.customer_id.clone(),
+                        invoice: Some(inv.id.clone()),
+                        scenario: None,
+                        step: None,
+                        message: format!(
+                            "invoice `{}` names customer `{}`, which is not in the portfolio",
+                            inv.id, inv.customer_id
+                        ),
+                    });
+                }
+            }
+        }
+        for i in 1..counts.len() {
+            counts[i] += counts[i - 1];
+        }
+        let inv_start = counts.clone();
+        let mut fill = counts;
+        let mut inv_idx = vec![0u32; inv_start.last().copied().unwrap_or(0) as usize];
+        for (i, g) in inv_group.iter().enumerate() {
+            if *g != u32::MAX {
+                let slot = &mut fill[*g as usize];
+                inv_idx[*slot as usize] = i as u32;
+                *slot += 1;
+            }
+        }
+        drop(inv_group);
+        let mut order: Vec<u32> = (0..customers.len() as u32).collect();
+        order.par_sort_by(|a, b| customers[*a as usize].id.cmp(&customers[*b as usize].id).then(a.cmp(b)));
+
+        let pays = &portfolio.payments;
+        let mut pay_idx: Vec<u32> = (0..pays.len() as u32).collect();
+        pay_idx.par_sort_by(|a, b| {
+            let (pa, pb) = (&pays[*a as usize], &pays[*b as usize]);
+            (pa.invoice_id.as_str(), pa.date, a).cmp(&(pb.invoice_id.as_str(), pb.date, b))
+        });
+        let mut pay_of: HashMap<&str, (u32, u32), Fx> = HashMap::with_capacity_and_hasher(pays.len(), Fx);
+        let mut start = 0usize;
+        while start < pay_idx.len() {
+            let id = pays[pay_idx[start] as usize].invoice_id.as_str();
+            let mut end = start + 1;
+            while end < pay_idx.len() && pays[pay_idx[end] as usize].invoice_id == id {
+                end += 1;
+            }
+            pay_of.insert(id, (start as u32, end as u32));
+            start = end;
+        }
+        let pay_of: Vec<(u32, u32)> = if pay_of.is_empty() {
+            Vec::new()
+        } else {
+            portfolio.invoices.par_iter().map(|inv| pay_of.get(inv.id.as_str()).copied().unwrap_or((0, 0))).collect()
+        };
+        let calendar = DayCache::new(program.settings.calendar.as_ref(), &portfolio.invoices, as_of);
+        Evaluator {
+            program,
+            portfolio,
+            as_of,
+            history,
+            order,
+            group_of,
+            inv_start,
+            inv_idx,
+            pay_idx,
+            pay_of,
+            duplicates,
+            input_errors,
+            calendar,
+        }
+    }
+
+    /// Number of customers.
+    pub(crate) fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Splits the customers (in id order) into ranges of about `size`, never splitting
+    /// customers that share an id.
+    pub(crate) fn batches(&self, size: usize) -> Vec<std::ops::Range<usize>> {
+        let id = |k: usize| self.portfolio.customers[self.order[k] as usize].id.as_str();
+        let mut out = Vec::new();
+        let mut start = 0;
+        while start < self.order.len() {
+            let mut end = (start + size.max(1)).min(self.order.len());
+            while end < self.order.len() && id(end) == id(end - 1) {
+                end += 1;
+            }
+            out.push(start..end);
+            start = end;
+        }
+        out
+    }
+
+    fn payments(&self, invoice: u32) -> impl Iterator<Item = &'p Payment> + '_ {
+        let (a, b) = self.pay_of.get(invoice as usize).copied().unwrap_or((0, 0));
+        let pays = &self.portfolio.payments;
+        self.pay_idx[a as usize..b as usize].iter().map(move |i| &pays[*i as usize])
+    }
+
+    /// Evaluates customers `range` (positions in id order), in parallel. The actions and
+    /// skipped steps come out in plan order.
+    pub(crate) fn batch(&self, range: std::ops::Range<usize>, mode: Mode) -> Outcome {
+        let outcomes: Vec<Outcome> = self.order[range]
+            .par_iter()
+            .map(|&ci| {
+                let c = &self.portfolio.customers[ci as usize];
+                let g = self.group_of[ci as usize] as usize;
+                let idx = &self.inv_idx[self.inv_start[g] as usize..self.inv_start[g + 1] as usize];
+                let e = CustomerEval { program: self.program, customer: c, as_of: self.as_of, history: self.history, mode, ev: self };
+                let mut out = Outcome::default();
+                match e.run(idx, &mut out) {
+                    Ok(()) => {
+                        out.actions.sort_by(action_cmp);
+                        out.skipped.sort_by(skipped_cmp);
+                        out
+                    }
+                    Err(err) => Outcome { errors: vec![err], ..Outcome::default() },
+                }
+            })
+            .collect();
+        let mut all = Outcome {
+            actions: Vec::with_capacity(outcomes.iter().map(|o| o.actions.len()).sum()),
+            skipped: Vec::with_capacity(outcomes.iter().map(|o| o.skipped.len()).sum()),
+            ..Outcome::default()
+        };
+        for o in outcomes {
+            all.actions.extend(o.actions);
+            all.skipped.extend(o.skipped);
+            all.unassigned.extend(o.unassigned);
+            all.errors.extend(o.errors);
+            all.next.extend(o.next);
+        }
+        if self.duplicates {
+            all.actions.sort_by(action_cmp);
+            all.skipped.sort_by(skipped_cmp);
+        }
+        all
+    }
 }
 
 /// Sort key of a step label: offsets in numeric order, events after them.
@@ -114,21 +319,23 @@ fn step_order(step: &str) -> (i64, &str) {
     }
 }
 
+/// What the evaluation of some customers produced.
 #[derive(Default)]
-struct Outcome {
-    actions: Vec<Action>,
-    skipped: Vec<Skipped>,
-    unassigned: Vec<Unassigned>,
-    errors: Vec<PlanError>,
-    next: Vec<NextAction>,
+pub(crate) struct Outcome {
+    pub(crate) actions: Vec<Action>,
+    pub(crate) skipped: Vec<Skipped>,
+    pub(crate) unassigned: Vec<Unassigned>,
+    pub(crate) errors: Vec<PlanError>,
+    pub(crate) next: Vec<NextAction>,
 }
 
 /// Facts about one invoice on the as-of date.
 struct Facts<'a> {
     invoice: &'a Invoice,
     outstanding: Decimal,
-    /// `(from, amount)` changes of the outstanding amount, for interest.
-    balance: Vec<(NaiveDate, Decimal)>,
+    /// `(from, amount)` changes of the outstanding amount, for interest: a range of the
+    /// customer's balance buffer (one allocation per customer, not per invoice).
+    balance: (u32, u32),
     /// The date the invoice became fully paid, when it is.
     paid_on: Option<NaiveDate>,
     days_late: i64,
@@ -159,6 +366,8 @@ struct CustomerEval<'a> {
     customer: &'a Customer,
     as_of: NaiveDate,
     history: &'a dyn History,
+    mode: Mode,
+    ev: &'a Evaluator<'a>,
 }
 
 type Res<T> = Result<T, PlanError>;
@@ -174,16 +383,18 @@ impl<'a> CustomerEval<'a> {
         }
     }
 
-    fn facts(&self, inv: &'a Invoice, payments: &HashMap<&str, Vec<&Payment>>) -> Facts<'a> {
+    fn facts(&self, index: u32, balance: &mut Vec<(NaiveDate, Decimal)>) -> Facts<'a> {
+        let inv = &self.ev.portfolio.invoices[index as usize];
         let t = self.as_of;
-        let mut balance = Vec::new();
-        let (outstanding, paid_on, paid_by_promise) = match payments.get(inv.id.as_str()) {
-            Some(list) if !list.is_empty() => {
+        let first = balance.len() as u32;
+        let mut list = self.ev.payments(index).peekable();
+        let (outstanding, paid_on, paid_by_promise) = match list.peek() {
+            Some(_) => {
                 let mut open = inv.amount;
                 let mut paid_on = None;
                 let mut paid_by_promise = Decimal::ZERO;
                 balance.push((inv.issue_date.unwrap_or(inv.due_date).min(inv.due_date), open));
-                for p in list.iter().filter(|p| p.date <= t) {
+                for p in list.filter(|p| p.date <= t) {
                     open -= p.amount;
                     if inv.promise_date.is_some_and(|d| p.date <= d) && p.kind == PaymentKind::Payment {
                         paid_by_promise += p.amount;
@@ -206,7 +417,7 @@ impl<'a> CustomerEval<'a> {
         Facts {
             invoice: inv,
             outstanding,
-            balance,
+            balance: (first, balance.len() as u32),
             paid_on,
             days_late,
             reminders_sent: self.history.reminders_sent(&inv.id),
@@ -244,9 +455,10 @@ impl<'a> CustomerEval<'a> {
         }
     }
 
-    fn run(&self, invoices: &[&'a Invoice], payments: &HashMap<&str, Vec<&Payment>>, out: &mut Outcome) -> Res<()> {
+    fn run(&self, invoices: &[u32], out: &mut Outcome) -> Res<()> {
         let t = self.as_of;
-        let facts: Vec<Facts<'a>> = invoices.iter().map(|i| self.facts(i, payments)).collect();
+        let mut balances = Vec::with_capacity(invoices.len() + 2);
+        let facts: Vec<Facts<'a>> = invoices.iter().map(|i| self.facts(*i, &mut balances)).collect();
         let mut book = BalanceBook::default();
         for f in facts.iter().filter(|f| f.outstanding > Decimal::ZERO) {
             book.add(f.invoice.currency, f.outstanding, f.invoice.due_date < t);
@@ -310,6 +522,9 @@ impl<'a> CustomerEval<'a> {
         };
 
         let mut emissions: Vec<Emission<'a>> = Vec::new();
+        // Scratch buffers reused across the customer's invoices.
+        let mut done: Vec<bool> = Vec::with_capacity(scenario.steps.len());
+        let mut reached: Vec<(&'a CompiledStep, NaiveDate)> = Vec::with_capacity(scenario.steps.len());
         let mut next_on: Option<NaiveDate> = None;
         let bump_next = |d: NaiveDate, next_on: &mut Option<NaiveDate>| {
             if d > t && next_on.is_none_or(|n| d < n) {
@@ -333,10 +548,10 @@ impl<'a> CustomerEval<'a> {
                         Some(pd) if open => {
                             let promised = inv.promise_amount.unwrap_or(inv.amount);
                             let kept = f.paid_by_promise >= promised;
-                            if pd >= t {
-                                if let Some(d) = pd.succ_opt() {
-                                    bump_next(d, &mut next_on);
-                                }
+                            if pd >= t
+                                && let Some(d) = pd.succ_opt()
+                            {
+                                bump_next(d, &mut next_on);
                             }
                             (pd < t && !kept, format!("{} {pd}", ev.key))
                         }
@@ -372,7 +587,7 @@ impl<'a> CustomerEval<'a> {
                     warnings: Vec::new(),
                     trace: trace.entries,
                 };
-                self.charge(scenario, f, &mut em)?;
+                self.charge(scenario, f, &balances, &mut em)?;
                 emissions.push(em);
             }
 
@@ -381,14 +596,11 @@ impl<'a> CustomerEval<'a> {
             }
 
             // Steps: which are reached (trigger ≤ T) and not done.
-            let cal = self.program.settings.calendar.as_ref();
-            let done: Vec<bool> = scenario
-                .steps
-                .iter()
-                .map(|s| self.history.step_done(&inv.id, &scenario.name, &s.key).is_some())
-                .collect();
+            let cal = &self.ev.calendar;
+            done.clear();
+            done.extend(scenario.steps.iter().map(|s| self.history.step_done(&inv.id, &scenario.name, &s.key).is_some()));
             let last_done = scenario.steps.iter().zip(&done).filter(|(_, d)| **d).map(|(s, _)| s.offset).max();
-            let mut reached: Vec<(&'a CompiledStep, NaiveDate)> = Vec::new();
+            reached.clear();
             for (step, is_done) in scenario.steps.iter().zip(&done) {
                 if *is_done || last_done.is_some_and(|l| step.offset < l) {
                     continue;
@@ -404,7 +616,7 @@ impl<'a> CustomerEval<'a> {
                     continue;
                 }
                 if step.offset < 0 && t > inv.due_date {
-                    self.skip(out, scenario, inv, &step.label, SkipStatus::Expired, format!(
+                    self.skip(out, scenario, inv, &step.label, SkipStatus::Expired, || format!(
                         "{} {} \"{}\" was planned for {trigger}, before the due date {}; the due date has passed",
                         step.label, step.action.channel, step.action.template, inv.due_date
                     ), None);
@@ -421,7 +633,7 @@ impl<'a> CustomerEval<'a> {
             }
             if let Some((min, cur, bal)) = below_minimum {
                 for (step, _) in &reached {
-                    self.skip(out, scenario, inv, &step.label, SkipStatus::BelowMinimum, format!(
+                    self.skip(out, scenario, inv, &step.label, SkipStatus::BelowMinimum, || format!(
                         "customer balance {} {} is below the minimum balance {} {}",
                         money::round(bal, cur), cur.code(), min, cur.code()
                     ), None);
@@ -429,15 +641,15 @@ impl<'a> CustomerEval<'a> {
                 continue;
             }
             // Conditions.
-            let mut due: Vec<(&'a CompiledStep, NaiveDate, Vec<String>)> = Vec::new();
-            for (step, trigger) in reached {
+            let mut due: Vec<(&'a CompiledStep, NaiveDate, Vec<String>)> = Vec::with_capacity(reached.len());
+            for &(step, trigger) in &reached {
                 let mut trace = Trace::default();
                 if let Some((c, text)) = &step.action.condition {
                     let holds = c.eval(&ctx, &mut Some(&mut trace)).map_err(|e| {
                         self.err(Some(&scenario.name), Some(&inv.id), Some(&step.label), format!("condition `{text}`: {e}"))
                     })?;
                     if !holds {
-                        self.skip(out, scenario, inv, &step.label, SkipStatus::ConditionFalse, format!(
+                        self.skip(out, scenario, inv, &step.label, SkipStatus::ConditionFalse, || format!(
                             "condition `{text}` does not hold ({})", trace.entries.join(", ")
                         ), None);
                         continue;
@@ -451,7 +663,7 @@ impl<'a> CustomerEval<'a> {
             // Cooldown.
             if let Some((last, until)) = deferred_until {
                 for (step, _, _) in &due {
-                    self.skip(out, scenario, inv, &step.label, SkipStatus::Deferred, format!(
+                    self.skip(out, scenario, inv, &step.label, SkipStatus::Deferred, || format!(
                         "customer was contacted on {last}; cooldown of {cooldown} days allows a new contact from {until}"
                     ), Some(until));
                 }
@@ -469,24 +681,24 @@ impl<'a> CustomerEval<'a> {
                     continue;
                 }
                 let (emitted, _, _) = &due[emit_idx];
-                let reason = match scenario.catch_up {
-                    CatchUp::Latest => {
-                        carried.push(*step);
-                        format!(
-                            "{superseded_reason}: {} (due {trigger}) is replaced by {}; its fees and interest are carried into it",
-                            step.label, emitted.label
-                        )
-                    }
+                if scenario.catch_up == CatchUp::Latest {
+                    carried.push(*step);
+                }
+                let reason = || match scenario.catch_up {
+                    CatchUp::Latest => format!(
+                        "{superseded_reason}: {} (due {trigger}) is replaced by {}; its fees and interest are carried into it",
+                        step.label, emitted.label
+                    ),
                     CatchUp::Stepwise => format!(
                         "{superseded_reason}: {} goes first; {} (due {trigger}) follows on a later run",
                         emitted.label, step.label
                     ),
                 };
                 self.skip(out, scenario, inv, &step.label, SkipStatus::Superseded, reason, None);
-                if scenario.catch_up == CatchUp::Stepwise {
-                    if let Some(d) = t.succ_opt() {
-                        bump_next(d, &mut next_on);
-                    }
+                if scenario.catch_up == CatchUp::Stepwise
+                    && let Some(d) = t.succ_opt()
+                {
+                    bump_next(d, &mut next_on);
                 }
             }
             let (step, trigger, trace) = due.swap_remove(emit_idx);
@@ -505,7 +717,7 @@ impl<'a> CustomerEval<'a> {
                 trace,
             };
             em.trace.insert(0, format!("triggered on {trigger}"));
-            self.charge(scenario, f, &mut em)?;
+            self.charge(scenario, f, &balances, &mut em)?;
             emissions.push(em);
         }
 
@@ -518,13 +730,18 @@ impl<'a> CustomerEval<'a> {
     fn rules_block(&self, out: &mut Outcome, s: &'a CompiledScenario, f: &Facts<'a>, ctx: &EvalCtx<'_>, label: &str) -> Res<bool> {
         for (status, rules) in [(SkipStatus::Stopped, &s.stops), (SkipStatus::Paused, &s.pauses)] {
             for (c, text) in rules {
-                let mut trace = Trace::default();
                 let holds = c
-                    .eval(ctx, &mut Some(&mut trace))
+                    .eval(ctx, &mut None)
                     .map_err(|e| self.err(Some(&s.name), Some(&f.invoice.id), Some(label), format!("rule `{text}`: {e}")))?;
                 if holds {
+                    // The values read, for the reason (conditions have no side effects).
+                    let mut trace = Trace::default();
+                    if self.mode.skipped {
+                        c.eval(ctx, &mut Some(&mut trace))
+                            .map_err(|e| self.err(Some(&s.name), Some(&f.invoice.id), Some(label), format!("rule `{text}`: {e}")))?;
+                    }
                     let verb = if status == SkipStatus::Stopped { "stop" } else { "pause" };
-                    self.skip(out, s, f.invoice, label, status, format!("{verb} when `{text}` holds ({})", trace.entries.join(", ")), None);
+                    self.skip(out, s, f.invoice, label, status, || format!("{verb} when `{text}` holds ({})", trace.entries.join(", ")), None);
                     return Ok(true);
                 }
             }
@@ -542,14 +759,19 @@ impl<'a> CustomerEval<'a> {
     ) -> Res<bool> {
         for (status, rules) in [(SkipStatus::Stopped, &s.stops), (SkipStatus::Paused, &s.pauses)] {
             for (c, text) in rules {
-                let mut trace = Trace::default();
                 let holds = c
-                    .eval(ctx, &mut Some(&mut trace))
+                    .eval(ctx, &mut None)
                     .map_err(|e| self.err(Some(&s.name), Some(&f.invoice.id), None, format!("rule `{text}`: {e}")))?;
                 if holds {
+                    // The values read, for the reason (conditions have no side effects).
+                    let mut trace = Trace::default();
+                    if self.mode.skipped {
+                        c.eval(ctx, &mut Some(&mut trace))
+                            .map_err(|e| self.err(Some(&s.name), Some(&f.invoice.id), None, format!("rule `{text}`: {e}")))?;
+                    }
                     let verb = if status == SkipStatus::Stopped { "stop" } else { "pause" };
                     for (step, _) in reached {
-                        self.skip(out, s, f.invoice, &step.label, status, format!(
+                        self.skip(out, s, f.invoice, &step.label, status, || format!(
                             "{verb} when `{text}` holds ({})", trace.entries.join(", ")
                         ), None);
                     }
@@ -560,7 +782,22 @@ impl<'a> CustomerEval<'a> {
         Ok(false)
     }
 
-    fn skip(&self, out: &mut Outcome, s: &CompiledScenario, inv: &Invoice, step: &str, status: SkipStatus, reason: String, until: Option<NaiveDate>) {
+    /// Lists a skipped step. The reason is only built when skipped steps are wanted.
+    #[allow(clippy::too_many_arguments)]
+    fn skip(
+        &self,
+        out: &mut Outcome,
+        s: &CompiledScenario,
+        inv: &Invoice,
+        step: &str,
+        status: SkipStatus,
+        reason: impl FnOnce() -> String,
+        until: Option<NaiveDate>,
+    ) {
+        if !self.mode.skipped {
+            return;
+        }
+        let reason = reason();
         out.skipped.push(Skipped {
             customer: self.customer.id.clone(),
             invoice: inv.id.clone(),
@@ -573,7 +810,7 @@ impl<'a> CustomerEval<'a> {
     }
 
     /// Fees and interest of the emitted step and of the steps it carries.
-    fn charge(&self, s: &CompiledScenario, f: &Facts<'a>, em: &mut Emission<'a>) -> Res<()> {
+    fn charge(&self, s: &CompiledScenario, f: &Facts<'a>, balances: &[(NaiveDate, Decimal)], em: &mut Emission<'a>) -> Res<()> {
         let inv = f.invoice;
         let cur = inv.currency;
         let mut legal_charged = s.steps.iter().any(|st| {
@@ -599,7 +836,9 @@ impl<'a> CustomerEval<'a> {
                         }
                         let fee = law.recovery_fee(inv.amount);
                         em.fees += fee;
-                        em.fee_notes.push(format!("{} {} legal recovery fee ({}, {label})", money::round(fee, cur), cur.code(), law.name()));
+                        if self.mode.actions {
+                            em.fee_notes.push(format!("{} {} legal recovery fee ({}, {label})", money::round(fee, cur), cur.code(), law.name()));
+                        }
                         legal_charged = true;
                     }
                     FeeRule::Amount(a, fc) => {
@@ -610,7 +849,9 @@ impl<'a> CustomerEval<'a> {
                             )));
                         }
                         em.fees += *a;
-                        em.fee_notes.push(format!("{} {} fee ({label})", money::round(*a, cur), cur.code()));
+                        if self.mode.actions {
+                            em.fee_notes.push(format!("{} {} fee ({label})", money::round(*a, cur), cur.code()));
+                        }
                     }
                 }
             }
@@ -636,7 +877,10 @@ impl<'a> CustomerEval<'a> {
                         em.warnings.push(w.clone());
                     }
                 }
-                let raw = money::simple_interest(first, last, &f.balance, &shifted);
+                if !self.mode.actions {
+                    return Ok(());
+                }
+                let raw = money::simple_interest(first, last, &balances[f.balance.0 as usize..f.balance.1 as usize], &shifted);
                 em.interest = money::round(raw, cur);
                 let rates: Vec<String> = shifted.iter().map(|p| format!("{}% from {} to {}", p.percent, p.from, p.to)).collect();
                 em.interest_note = Some(format!(
@@ -649,6 +893,9 @@ impl<'a> CustomerEval<'a> {
     }
 
     fn group(&self, out: &mut Outcome, s: &CompiledScenario, facts: &[Facts<'a>], emissions: Vec<Emission<'a>>) {
+        if !self.mode.actions {
+            return;
+        }
         let mut groups: BTreeMap<(String, Currency, Option<usize>), Vec<Emission<'a>>> = BTreeMap::new();
         for em in emissions {
             let cur = facts.get(em.invoice).map(|f| f.invoice.currency).unwrap_or(Currency::EUR);
@@ -796,5 +1043,64 @@ impl BalanceBook {
     }
     fn of(&self, cur: Currency) -> (Decimal, Decimal) {
         self.entries.iter().find(|(c, _, _)| *c == cur).map_or((Decimal::ZERO, Decimal::ZERO), |(_, b, o)| (*b, *o))
+    }
+}
+
+/// The Fx hash (as in rustc) with a final mix, for id lookups: much faster than SipHash on
+/// short ids. Ids come from the user's own files, so hash flooding is not a concern.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Fx;
+
+/// The hasher of [`Fx`].
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct FxHasher(u64);
+
+impl std::hash::BuildHasher for Fx {
+    type Hasher = FxHasher;
+    fn build_hasher(&self) -> FxHasher {
+        FxHasher(0)
+    }
+}
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl std::hash::Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w));
+        }
+    }
+
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
     }
 }

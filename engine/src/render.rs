@@ -1,14 +1,165 @@
 //! Plan output: JSON (SPEC section 5), CSV (safe to open in a spreadsheet) and a terminal table.
 
 use std::fmt::Write as _;
+use std::io::{self, Write};
 
-use crate::plan::{Plan, SkipStatus};
+use chrono::NaiveDate;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::compile::Program;
+use crate::eval::{Evaluator, Mode, finish_lists};
+use crate::history::History;
+use crate::model::Portfolio;
+use crate::plan::{NextAction, Plan, PlanError, SkipStatus, Unassigned};
 
 /// The plan as pretty-printed JSON, with a final newline. Byte-identical for identical plans.
 pub fn to_json(plan: &Plan) -> String {
     let mut s = serde_json::to_string_pretty(plan).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     s.push('\n');
     s
+}
+
+/// Writes the plan as [`to_json`] does (the same bytes), without building the whole text in
+/// memory: the lists are serialised in parallel chunks and written in order.
+pub fn write_json(plan: &Plan, w: &mut impl Write) -> io::Result<()> {
+    let mut j = JsonPlan::begin(w, plan.as_of, &plan.scenarios_hash)?;
+    j.list(&plan.actions)?;
+    j.next_list("skipped")?;
+    j.list(&plan.skipped)?;
+    j.end(&plan.unassigned, &plan.errors, &plan.next, &plan.warnings)
+}
+
+/// Evaluates `portfolio` and writes its plan as JSON: the same bytes as
+/// `to_json(&engine.evaluate(portfolio, as_of, history))`, in bounded memory. Customers are
+/// evaluated in batches (in parallel within a batch) and each batch is written before the next
+/// is computed; the portfolio is evaluated twice, once for the actions and once for the
+/// skipped steps, because the JSON lists all actions before the first skipped step.
+pub fn write_plan_json(
+    program: &Program,
+    portfolio: &Portfolio,
+    as_of: NaiveDate,
+    history: &dyn History,
+    w: &mut impl Write,
+) -> io::Result<()> {
+    write_plan_json_batched(program, portfolio, as_of, history, w, 16_384)
+}
+
+fn write_plan_json_batched(
+    program: &Program,
+    portfolio: &Portfolio,
+    as_of: NaiveDate,
+    history: &dyn History,
+    w: &mut impl Write,
+    batch: usize,
+) -> io::Result<()> {
+    let ev = Evaluator::new(program, portfolio, as_of, history);
+    let batches = ev.batches(batch);
+    let (mut unassigned, mut errors, mut next) = (Vec::new(), Vec::new(), Vec::new());
+    let mut j = JsonPlan::begin(w, as_of, &program.hash)?;
+    for r in &batches {
+        let o = ev.batch(r.clone(), Mode { actions: true, skipped: false });
+        j.list(&o.actions)?;
+        unassigned.extend(o.unassigned);
+        errors.extend(o.errors);
+        next.extend(o.next);
+    }
+    j.next_list("skipped")?;
+    for r in &batches {
+        let o = ev.batch(r.clone(), Mode { actions: false, skipped: true });
+        j.list(&o.skipped)?;
+    }
+    errors.extend(ev.input_errors.iter().cloned());
+    finish_lists(&mut unassigned, &mut errors, &mut next);
+    j.end(&unassigned, &errors, &next, &portfolio.warnings)
+}
+
+/// Writes the JSON of a plan piece by piece, in the exact layout of
+/// `serde_json::to_string_pretty` (two-space indent, `[]` for an empty list).
+struct JsonPlan<'w, W: Write> {
+    w: &'w mut W,
+    /// No element written yet in the current list.
+    empty: bool,
+}
+
+impl<'w, W: Write> JsonPlan<'w, W> {
+    fn begin(w: &'w mut W, as_of: NaiveDate, hash: &str) -> io::Result<Self> {
+        w.write_all(b"{\n  \"as_of\": ")?;
+        serde_json::to_writer(&mut *w, &as_of)?;
+        w.write_all(b",\n  \"scenarios_hash\": ")?;
+        serde_json::to_writer(&mut *w, hash)?;
+        w.write_all(b",\n  \"actions\": ")?;
+        Ok(Self { w, empty: true })
+    }
+
+    /// Appends elements to the current list; chunks are serialised in parallel.
+    fn list<T: Serialize + Sync>(&mut self, items: &[T]) -> io::Result<()> {
+        const CHUNK: usize = 2048;
+        for group in items.chunks(CHUNK * 16) {
+            let parts: Vec<io::Result<Vec<u8>>> = group.par_chunks(CHUNK).map(serialize_elements).collect();
+            for part in parts {
+                let part = part?;
+                if part.is_empty() {
+                    continue;
+                }
+                // Each part starts with ",\n"; the first element of the list opens it instead.
+                if self.empty {
+                    self.w.write_all(b"[\n")?;
+                    self.w.write_all(&part[2..])?;
+                    self.empty = false;
+                } else {
+                    self.w.write_all(&part)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn close_list(&mut self) -> io::Result<()> {
+        if self.empty { self.w.write_all(b"[]") } else { self.w.write_all(b"\n  ]") }
+    }
+
+    fn next_list(&mut self, name: &str) -> io::Result<()> {
+        self.close_list()?;
+        write!(self.w, ",\n  \"{name}\": ")?;
+        self.empty = true;
+        Ok(())
+    }
+
+    fn end(mut self, unassigned: &[Unassigned], errors: &[PlanError], next: &[NextAction], warnings: &[String]) -> io::Result<()> {
+        self.next_list("unassigned")?;
+        self.list(unassigned)?;
+        self.next_list("errors")?;
+        self.list(errors)?;
+        self.next_list("next")?;
+        self.list(next)?;
+        self.next_list("warnings")?;
+        self.list(warnings)?;
+        self.close_list()?;
+        self.w.write_all(b"\n}\n")?;
+        self.w.flush()
+    }
+}
+
+/// Elements as they appear inside a top-level list: each preceded by `,\n` and indented by
+/// four spaces. JSON strings cannot hold a raw newline, so every newline of an element's
+/// pretty form is a line break of the layout and gets the extra indent.
+fn serialize_elements<T: Serialize>(items: &[T]) -> io::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(items.len() * 512);
+    let mut one = Vec::with_capacity(1024);
+    for item in items {
+        one.clear();
+        serde_json::to_writer_pretty(&mut one, item)?;
+        out.extend_from_slice(b",\n    ");
+        let mut rest = one.as_slice();
+        while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+            out.extend_from_slice(&rest[..=i]);
+            out.extend_from_slice(b"    ");
+            rest = &rest[i + 1..];
+        }
+        out.extend_from_slice(rest);
+    }
+    Ok(out)
 }
 
 /// Quotes a CSV field and neutralises spreadsheet formulas: a text cell starting with `=`,
@@ -135,8 +286,102 @@ pub fn to_table(plan: &Plan) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
-    use super::csv_field;
+    use super::*;
+    use crate::Engine;
+    use crate::compile::Registry;
+    use crate::history::{MemoryHistory, NoHistory};
+    use crate::model::{Customer, Invoice, Payment, PaymentKind};
+    use chrono::Days;
+    use iso_currency::Currency;
+    use rust_decimal::Decimal;
+
+    const POLICY: &str = r#"
+settings { currency EUR calendar none cooldown 3 days minimum balance 20 EUR catch up latest }
+scenario "Key" { for segment "key" D-5 call "check" D+3 call "follow" D+10 email "r1" D+45 registered_letter "notice" when balance >= 1000 EUR with fee 40 EUR
+  after payment email "thanks" when reminders_sent >= 1
+  on broken promise call "promise" }
+scenario "Step" { for segment "step" catch up stepwise D+1 email "a" D+20 letter "b" with fee 10 EUR pause when promise_to_pay }
+scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount > 500 EUR and days_late > 2 D+15 letter "r2"
+  D+30 registered_letter "notice" with fee 40 EUR with interest 12.15% per year pause when disputed stop when customer.tags has "hold" }
+"#;
+
+    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    /// A varied portfolio: every segment, payments, promises, disputes, tags, a repeated
+    /// customer id, an invoice of an unknown customer, customers in shuffled order.
+    fn portfolio(invoices: usize) -> Portfolio {
+        let customers = (invoices / 4).max(2);
+        let segments = ["key", "step", "sme", "micro"];
+        let mut p = Portfolio::default();
+        for i in 0..customers {
+            let n = (i * 7919) % customers;
+            let mut c = Customer::new(format!("C{n:05}"), format!("Client \"{n}\" é"), segments[n % 4]);
+            if n.is_multiple_of(13) {
+                c.tags.push("hold".into());
+            }
+            p.customers.push(c);
+        }
+        p.customers.push(Customer::new("C00001", "Twin", "others"));
+        let base = day(2026, 1, 1);
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for k in 0..invoices {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let due = base.checked_add_days(Days::new(x % 90)).unwrap();
+            let cust = if k == 5 { "NOBODY".to_string() } else { format!("C{:05}", (x >> 20) as usize % customers) };
+            let mut inv = Invoice::new(format!("F{k:06}"), cust, due, Decimal::new((x % 200_000) as i64 + 100, 2), Currency::EUR);
+            inv.disputed = x.is_multiple_of(17);
+            if x.is_multiple_of(11) {
+                inv.promise_date = Some(day(2026, 2, 20 + (x % 20) as u32 % 8));
+            }
+            if x.is_multiple_of(7) {
+                p.payments.push(Payment {
+                    id: None,
+                    invoice_id: inv.id.clone(),
+                    date: due.checked_add_days(Days::new(x % 30)).unwrap(),
+                    amount: inv.amount / Decimal::from(1 + x % 2),
+                    kind: PaymentKind::Payment,
+                });
+            }
+            p.invoices.push(inv);
+        }
+        p.warnings.push("a loader warning".into());
+        p
+    }
+
+    #[test]
+    fn written_json_is_the_same_bytes_as_to_json() {
+        let engine = Engine::from_sources(vec![relance_dsl::Source::new("p.relance", POLICY)], &Registry::new()).unwrap();
+        let p = portfolio(600);
+        let mut history = MemoryHistory::new();
+        for (t, batch) in [(day(2026, 2, 10), 1), (day(2026, 3, 1), 3), (day(2026, 3, 4), 1000)] {
+            let plan = engine.evaluate(&p, t, &history);
+            assert!(!plan.actions.is_empty() && !plan.skipped.is_empty() && !plan.errors.is_empty());
+            let want = to_json(&plan);
+            let mut got = Vec::new();
+            write_json(&plan, &mut got).unwrap();
+            assert_eq!(String::from_utf8(got).unwrap(), want);
+            let mut streamed = Vec::new();
+            write_plan_json_batched(engine.program(), &p, t, &history, &mut streamed, batch).unwrap();
+            assert_eq!(String::from_utf8(streamed).unwrap(), want, "batch size {batch}");
+            history.record(&plan);
+        }
+    }
+
+    #[test]
+    fn an_empty_plan_is_written_like_to_json() {
+        let engine = Engine::from_sources(vec![relance_dsl::Source::new("p.relance", POLICY)], &Registry::new()).unwrap();
+        let p = Portfolio::default();
+        let plan = engine.evaluate(&p, day(2026, 3, 1), &NoHistory);
+        let mut got = Vec::new();
+        write_plan_json(engine.program(), &p, day(2026, 3, 1), &NoHistory, &mut got).unwrap();
+        assert_eq!(String::from_utf8(got).unwrap(), to_json(&plan));
+    }
 
     #[test]
     fn csv_cells_cannot_start_a_formula() {

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# End-to-end benchmark of `relance plan` (CSV in, JSON out) and of the CSV loader.
+#
+#   scripts/bench-e2e.sh [SIZES…]          default sizes: 10000 100000 1000000
+#   scripts/bench-e2e.sh 10000000          10^7 invoices (needs ~1 GB of disk, ~8 GB of RAM)
+#
+# Generates the portfolios with `xtask gen-portfolio` (5 invoices per customer, seed 42) under
+# target/bench-e2e/ (never in git), then prints one table line per size: load time (best of
+# 3, `load_timing` example), end-to-end time (best of 3) and peak RSS of
+# `relance plan --format json > /dev/null`, bytes of peak RSS per invoice and of JSON output.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+sizes=("$@")
+[ ${#sizes[@]} -eq 0 ] && sizes=(10000 100000 1000000)
+out=target/bench-e2e
+mkdir -p "$out"
+cargo build --release -q -p relance-cli -p xtask
+cargo build --release -q -p relance-stdlib --example load_timing
+bin=target/release
+as_of=2026-03-01
+printf '| invoices | CSV MB | load s | plan→JSON s | peak RSS MB | RSS B/invoice | JSON MB |\n'
+printf '|---:|---:|---:|---:|---:|---:|---:|\n'
+for n in "${sizes[@]}"; do
+  dir="$out/p$n"
+  if [ ! -f "$dir/invoices.csv" ]; then
+    "$bin/xtask" gen-portfolio --invoices "$n" --customers $((n / 5)) --seed 42 --as-of "$as_of" --out "$dir" >/dev/null
+  fi
+  csv_mb=$(du -cm "$dir"/*.csv | tail -1 | cut -f1)
+  load=$("$bin/examples/load_timing" "$dir" 3 | sed -E 's/.* in ([0-9.]+) s/\1/' | sort -n | head -1)
+  best=""; rss=0
+  for _ in 1 2 3; do
+    t=$( { /usr/bin/time -f '%e %M' "$bin/relance" plan --scenarios examples/scenarios --portfolio "$dir" \
+           --as-of "$as_of" --format json >/dev/null; } 2>&1 | tail -1)
+    secs=${t% *}; kb=${t#* }
+    if [ -z "$best" ] || awk "BEGIN{exit !($secs < $best)}"; then best=$secs; fi
+    [ "$kb" -gt "$rss" ] && rss=$kb
+  done
+  json=$("$bin/relance" plan --scenarios examples/scenarios --portfolio "$dir" --as-of "$as_of" --format json | wc -c)
+  printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$n" "$csv_mb" "$load" "$best" $((rss / 1024)) $((rss * 1024 / n)) $((json / 1048576))
+done
