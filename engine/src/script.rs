@@ -740,10 +740,10 @@ pub fn resolve_functions_path(scenario_file: &Path, written: &str) -> Result<Pat
     }
     let path = base.join(&rel);
     // A symbolic link may still lead outside: compare the real paths when the file exists.
-    if let (Ok(real_base), Ok(real)) = (base.canonicalize(), path.canonicalize()) {
-        if !real.starts_with(&real_base) {
-            return Err(outside("leads outside the scenario folder"));
-        }
+    if let (Ok(real_base), Ok(real)) = (base.canonicalize(), path.canonicalize())
+        && !real.starts_with(&real_base)
+    {
+        return Err(outside("leads outside the scenario folder"));
     }
     Ok(path)
 }

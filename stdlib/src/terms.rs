@@ -324,6 +324,22 @@ pub fn end_of_month_of(date: NaiveDate) -> NaiveDate {
     first_next.and_then(|d| d.pred_opt()).unwrap_or(NaiveDate::MAX)
 }
 
+/// One warning per invoice of `portfolio` whose payment terms exceed the French legal cap
+/// (see [`Terms::exceeds_fr_cap`]); invoices without terms or issue date, or with terms that
+/// do not parse, are not concerned. `relance plan` adds these to the plan when the scenarios
+/// say `law FR`.
+pub fn fr_cap_warnings(portfolio: &relance_engine::Portfolio, reading: EomReading) -> Vec<String> {
+    portfolio
+        .invoices
+        .iter()
+        .filter_map(|inv| {
+            let issue = inv.issue_date?;
+            let terms = Terms::parse(inv.terms.as_deref()?).ok()?;
+            terms.exceeds_fr_cap(issue, reading).map(|w| format!("invoice `{}`: {w}", inv.id))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
@@ -379,18 +395,3 @@ mod tests {
     }
 }
 
-/// One warning per invoice of `portfolio` whose payment terms exceed the French legal cap
-/// (see [`Terms::exceeds_fr_cap`]); invoices without terms or issue date, or with terms that
-/// do not parse, are not concerned. `relance plan` adds these to the plan when the scenarios
-/// say `law FR`.
-pub fn fr_cap_warnings(portfolio: &relance_engine::Portfolio, reading: EomReading) -> Vec<String> {
-    portfolio
-        .invoices
-        .iter()
-        .filter_map(|inv| {
-            let issue = inv.issue_date?;
-            let terms = Terms::parse(inv.terms.as_deref()?).ok()?;
-            terms.exceeds_fr_cap(issue, reading).map(|w| format!("invoice `{}`: {w}", inv.id))
-        })
-        .collect()
-}

@@ -437,10 +437,10 @@ pub(super) fn type_name(raw: &str) -> String {
     let raw = raw.trim().trim_start_matches("&mut ").trim_start_matches('&');
     if raw.contains('|') {
         let names: Vec<String> = raw.split('|').map(type_name).collect();
-        if let Some(first) = names.first() {
-            if names.iter().all(|n| n == first) {
-                return first.clone();
-            }
+        if let Some(first) = names.first()
+            && names.iter().all(|n| n == first)
+        {
+            return first.clone();
         }
         return names.join(" or ");
     }
