@@ -115,14 +115,13 @@ pub fn run(args: &PlanArgs) -> Status {
         },
         ..relance_stdlib::load::LoadOptions::default()
     };
-    let portfolio = match relance_stdlib::load::load_dir(&args.portfolio, &options) {
+    let mut portfolio = match relance_stdlib::load::load_dir(&args.portfolio, &options) {
         Ok(p) => p,
         Err(e) => {
             eprint!("{}", render_load_errors(&e));
             return Status::Problems;
         }
     };
-    let mut portfolio = portfolio;
     if engine.program().law_name() == Some("FR") {
         let warnings = relance_stdlib::terms::fr_cap_warnings(&portfolio, options.eom_reading);
         portfolio.warnings.extend(warnings);

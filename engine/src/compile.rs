@@ -333,10 +333,10 @@ fn compile_setting(
     }
 }
 
-fn compile_cond(ctx: &mut Ctx<'_>, settings: &Settings, expr: &ast::Expr) -> Option<(Cond, String)> {
+fn compile_cond(ctx: &mut Ctx<'_>, expr: &ast::Expr) -> Option<(Cond, String)> {
     let mut srcs = Vec::new();
     let text = ctx.text(expr.span);
-    match cond::compile(expr, settings.default_currency, &mut srcs) {
+    match cond::compile(expr, &mut srcs) {
         Ok(c) => {
             // Re-number scripts to their global index.
             let base = ctx.scripts.len();
@@ -367,7 +367,7 @@ fn compile_scenario(ctx: &mut Ctx<'_>, settings: &Settings, registry: &Registry,
     let selector = match &s.selector.kind {
         SelectorKind::Segments(list) => Selector::Segments(list.iter().map(|l| l.node.clone()).collect()),
         SelectorKind::Others => Selector::Others,
-        SelectorKind::Where(e) => match compile_cond(ctx, settings, e) {
+        SelectorKind::Where(e) => match compile_cond(ctx, e) {
             Some((c, text)) => {
                 if cond::needs_invoice(&c) {
                     ctx.error(
@@ -406,12 +406,12 @@ fn compile_scenario(ctx: &mut Ctx<'_>, settings: &Settings, registry: &Registry,
                 events.push(CompiledEvent { kind: ev.kind.node, label, key, action });
             }
             ScenarioEntry::Pause(rule) => {
-                if let Some(c) = compile_cond(ctx, settings, &rule.condition) {
+                if let Some(c) = compile_cond(ctx, &rule.condition) {
                     pauses.push(c);
                 }
             }
             ScenarioEntry::Stop(rule) => {
-                if let Some(c) = compile_cond(ctx, settings, &rule.condition) {
+                if let Some(c) = compile_cond(ctx, &rule.condition) {
                     stops.push(c);
                 }
             }
@@ -431,7 +431,7 @@ fn compile_action(ctx: &mut Ctx<'_>, settings: &Settings, registry: &Registry, a
             Some("use a built-in channel (email, sms, letter, registered_letter, call, webhook, escalate, notify) or register the custom channel in the embedding program".into()),
         );
     }
-    let condition = a.condition.as_ref().and_then(|c| compile_cond(ctx, settings, c));
+    let condition = a.condition.as_ref().and_then(|c| compile_cond(ctx, c));
     let mut fees = Vec::new();
     let mut interest = None;
     for charge in &a.charges {

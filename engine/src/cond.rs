@@ -410,20 +410,19 @@ fn field_value<'a>(f: &'a Field, ctx: &EvalCtx<'a>) -> Result<Val<'a>, String> {
 /// tree refers to them by index.
 pub(crate) fn compile(
     expr: &ast::Expr,
-    default_currency: Option<Currency>,
     scripts: &mut Vec<(String, ast::Span)>,
 ) -> Result<Cond, (ast::Span, String)> {
     Ok(match &expr.kind {
         ExprKind::Or(a, b) => Cond::Or(
-            Box::new(compile(a, default_currency, scripts)?),
-            Box::new(compile(b, default_currency, scripts)?),
+            Box::new(compile(a, scripts)?),
+            Box::new(compile(b, scripts)?),
         ),
         ExprKind::And(a, b) => Cond::And(
-            Box::new(compile(a, default_currency, scripts)?),
-            Box::new(compile(b, default_currency, scripts)?),
+            Box::new(compile(a, scripts)?),
+            Box::new(compile(b, scripts)?),
         ),
-        ExprKind::Not(a) => Cond::Not(Box::new(compile(a, default_currency, scripts)?)),
-        ExprKind::Paren(a) => compile(a, default_currency, scripts)?,
+        ExprKind::Not(a) => Cond::Not(Box::new(compile(a, scripts)?)),
+        ExprKind::Paren(a) => compile(a, scripts)?,
         ExprKind::Compare { lhs, op, rhs } => Cond::Compare(operand(lhs)?, op.node, operand(rhs)?),
         ExprKind::Has { lhs, rhs } => Cond::Has(operand(lhs)?, operand(rhs)?),
         ExprKind::In { lhs, list } => {
