@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::calendar::{Calendar, add_business_days, next_business_day};
 use crate::compile::{CompiledAction, CompiledScenario, CompiledStep, FeeRule, Program, Selector};
 use crate::cond::{EvalCtx, InvoiceFacts, Trace};
+use crate::datefmt::Ymd;
 use crate::history::History;
 use crate::model::{Customer, Invoice, Payment, PaymentKind, Portfolio};
 use crate::money;
@@ -617,8 +618,8 @@ impl<'a> CustomerEval<'a> {
                 }
                 if step.offset < 0 && t > inv.due_date {
                     self.skip(out, scenario, inv, &step.label, SkipStatus::Expired, || format!(
-                        "{} {} \"{}\" was planned for {trigger}, before the due date {}; the due date has passed",
-                        step.label, step.action.channel, step.action.template, inv.due_date
+                        "{} {} \"{}\" was planned for {}, before the due date {}; the due date has passed",
+                        step.label, step.action.channel, step.action.template, Ymd(trigger), Ymd(inv.due_date)
                     ), None);
                     continue;
                 }
@@ -684,6 +685,7 @@ impl<'a> CustomerEval<'a> {
                 if scenario.catch_up == CatchUp::Latest {
                     carried.push(*step);
                 }
+                let trigger = Ymd(*trigger);
                 let reason = || match scenario.catch_up {
                     CatchUp::Latest => format!(
                         "{superseded_reason}: {} (due {trigger}) is replaced by {}; its fees and interest are carried into it",
@@ -716,7 +718,7 @@ impl<'a> CustomerEval<'a> {
                 warnings: Vec::new(),
                 trace,
             };
-            em.trace.insert(0, format!("triggered on {trigger}"));
+            em.trace.insert(0, format!("triggered on {}", Ymd(trigger)));
             self.charge(scenario, f, &balances, &mut em)?;
             emissions.push(em);
         }
@@ -882,10 +884,10 @@ impl<'a> CustomerEval<'a> {
                 }
                 let raw = money::simple_interest(first, last, &balances[f.balance.0 as usize..f.balance.1 as usize], &shifted);
                 em.interest = money::round(raw, cur);
-                let rates: Vec<String> = shifted.iter().map(|p| format!("{}% from {} to {}", p.percent, p.from, p.to)).collect();
+                let rates: Vec<String> = shifted.iter().map(|p| format!("{}% from {} to {}", p.percent, Ymd(p.from), Ymd(p.to))).collect();
                 em.interest_note = Some(format!(
-                    "{} {} interest at {} from {first} to {last} ({})",
-                    em.interest, cur.code(), rule.label, rates.join(", ")
+                    "{} {} interest at {} from {} to {} ({})",
+                    em.interest, cur.code(), rule.label, Ymd(first), Ymd(last), rates.join(", ")
                 ));
             }
         }
@@ -940,7 +942,7 @@ impl<'a> CustomerEval<'a> {
                     reason,
                     "; invoice {} due {}, {} days late, outstanding {} {}",
                     f.invoice.id,
-                    f.invoice.due_date,
+                    Ymd(f.invoice.due_date),
                     f.days_late,
                     money::round(f.outstanding, cur),
                     cur.code()

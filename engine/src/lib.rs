@@ -39,6 +39,7 @@
 pub mod calendar;
 pub mod compile;
 mod cond;
+pub mod datefmt;
 pub mod eval;
 pub mod history;
 pub mod law;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     /// The date the plan was computed for.
+    #[serde(serialize_with = "crate::datefmt::ser_date")]
     pub as_of: NaiveDate,
     /// SHA-256 of the scenario files' contents (hex), so an auditor knows which policy ran.
     pub scenarios_hash: String,
@@ -32,6 +33,7 @@ pub struct Action {
     /// Stable identifier: the same action in two runs has the same id (journal key).
     pub id: String,
     /// The date it is planned for (the as-of date).
+    #[serde(serialize_with = "crate::datefmt::ser_date")]
     pub date: NaiveDate,
     /// Customer id.
     pub customer: String,
@@ -118,6 +120,7 @@ pub struct Skipped {
     /// Plain-text reason.
     pub reason: String,
     /// For `deferred`: the first date the action becomes possible.
+    #[serde(serialize_with = "crate::datefmt::ser_opt_date")]
     pub until: Option<NaiveDate>,
 }
 
@@ -155,5 +158,6 @@ pub struct NextAction {
     /// Customer id.
     pub customer: String,
     /// The first date after the as-of date on which a step triggers (None: nothing planned).
+    #[serde(serialize_with = "crate::datefmt::ser_opt_date")]
     pub next_action_on: Option<NaiveDate>,
 }
