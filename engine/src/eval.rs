@@ -16,6 +16,7 @@ use crate::calendar::{Calendar, add_business_days, next_business_day};
 use crate::compile::{CompiledAction, CompiledScenario, CompiledStep, FeeRule, Program, Selector};
 use crate::cond::{EvalCtx, InvoiceFacts, Trace};
 use crate::datefmt::Ymd;
+use crate::fxhash::Fx;
 use crate::history::History;
 use crate::model::{Customer, Invoice, Payment, PaymentKind, Portfolio};
 use crate::money;
@@ -1045,64 +1046,5 @@ impl BalanceBook {
     }
     fn of(&self, cur: Currency) -> (Decimal, Decimal) {
         self.entries.iter().find(|(c, _, _)| *c == cur).map_or((Decimal::ZERO, Decimal::ZERO), |(_, b, o)| (*b, *o))
-    }
-}
-
-/// The Fx hash (as in rustc) with a final mix, for id lookups: much faster than SipHash on
-/// short ids. Ids come from the user's own files, so hash flooding is not a concern.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Fx;
-
-/// The hasher of [`Fx`].
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct FxHasher(u64);
-
-impl std::hash::BuildHasher for Fx {
-    type Hasher = FxHasher;
-    fn build_hasher(&self) -> FxHasher {
-        FxHasher(0)
-    }
-}
-
-impl FxHasher {
-    #[inline]
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-}
-
-impl std::hash::Hasher for FxHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.add(u64::from_le_bytes(w));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            w[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(w));
-        }
-    }
-
-    #[inline]
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-
-    #[inline]
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
     }
 }

@@ -41,6 +41,7 @@ pub mod compile;
 mod cond;
 pub mod datefmt;
 pub mod eval;
+pub mod fxhash;
 pub mod history;
 pub mod law;
 pub mod model;
