@@ -28,24 +28,9 @@ use std::path::Path;
 use super::error::{LoadError, LoadErrorKind, LoadErrors};
 use super::parse::parse_currency;
 use super::{DateFormat, LoadOptions};
+use super::table::{C_FIELDS, I_FIELDS, P_FIELDS};
 use crate::terms::EomReading;
 
-const CUSTOMER_FIELDS: &[&str] = &["id", "name", "segment", "email", "phone", "language", "tags", "avg_days_late"];
-const INVOICE_FIELDS: &[&str] = &[
-    "id",
-    "customer_id",
-    "issue_date",
-    "due_date",
-    "amount",
-    "currency",
-    "outstanding",
-    "disputed",
-    "promise_date",
-    "promise_amount",
-    "terms",
-    "payment_plan",
-];
-const PAYMENT_FIELDS: &[&str] = &["id", "invoice_id", "date", "amount", "kind", "currency"];
 
 /// Reads a mapping file and applies its settings on top of `options`.
 pub fn apply_file(path: &Path, options: &mut LoadOptions) -> Result<(), LoadErrors> {
@@ -114,9 +99,9 @@ fn apply_lines(text: &str, file: &str, options: &mut LoadOptions) -> Result<(), 
         match table {
             Some(table) => {
                 let (fields, map) = match table {
-                    "customers" => (CUSTOMER_FIELDS, &mut options.mapping.customers),
-                    "invoices" => (INVOICE_FIELDS, &mut options.mapping.invoices),
-                    "payments" => (PAYMENT_FIELDS, &mut options.mapping.payments),
+                    "customers" => (&C_FIELDS[..], &mut options.mapping.customers),
+                    "invoices" => (&I_FIELDS[..], &mut options.mapping.invoices),
+                    "payments" => (&P_FIELDS[..], &mut options.mapping.payments),
                     other => {
                         return Err(err(
                             format!("`{other}` is not a table"),

@@ -51,7 +51,8 @@ impl Table {
     }
 }
 
-const C_FIELDS: [&str; 8] = ["id", "name", "segment", "email", "phone", "language", "tags", "avg_days_late"];
+/// The fields of this table, in column-index order (also the names `portfolio.toml` maps).
+pub(crate) const C_FIELDS: [&str; 8] = ["id", "name", "segment", "email", "phone", "language", "tags", "avg_days_late"];
 const C_ID: usize = 0;
 const C_NAME: usize = 1;
 const C_SEGMENT: usize = 2;
@@ -61,7 +62,8 @@ const C_LANGUAGE: usize = 5;
 const C_TAGS: usize = 6;
 const C_AVG: usize = 7;
 
-const I_FIELDS: [&str; 12] = [
+/// The fields of this table, in column-index order (also the names `portfolio.toml` maps).
+pub(crate) const I_FIELDS: [&str; 12] = [
     "id",
     "customer_id",
     "issue_date",
@@ -88,7 +90,8 @@ const I_PROMISE_AMOUNT: usize = 9;
 const I_TERMS: usize = 10;
 const I_PLAN: usize = 11;
 
-const P_FIELDS: [&str; 6] = ["id", "invoice_id", "date", "amount", "kind", "currency"];
+/// The fields of this table, in column-index order (also the names `portfolio.toml` maps).
+pub(crate) const P_FIELDS: [&str; 6] = ["id", "invoice_id", "date", "amount", "kind", "currency"];
 const P_ID: usize = 0;
 const P_INVOICE: usize = 1;
 const P_DATE: usize = 2;
