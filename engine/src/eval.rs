@@ -563,7 +563,8 @@ impl<'a> CustomerEval<'a> {
                 if !fires || self.history.step_done(&inv.id, &scenario.name, &key).is_some() {
                     continue;
                 }
-                if self.rules_block(out, scenario, f, &ctx, &ev.label)? {
+                if let Some((status, reason)) = self.blocking_rule(scenario, f, &ctx, Some(&ev.label))? {
+                    self.skip(out, scenario, inv, &ev.label, status, || reason, None);
                     continue;
                 }
                 let mut trace = Trace::default();
@@ -630,7 +631,10 @@ impl<'a> CustomerEval<'a> {
                 continue;
             }
             // Stop and pause rules, then the minimum balance.
-            if self.rules_block_steps(out, scenario, f, &ctx, &reached)? {
+            if let Some((status, reason)) = self.blocking_rule(scenario, f, &ctx, None)? {
+                for (step, _) in &reached {
+                    self.skip(out, scenario, inv, &step.label, status, || reason.clone(), None);
+                }
                 continue;
             }
             if let Some((min, cur, bal)) = below_minimum {
@@ -729,60 +733,33 @@ impl<'a> CustomerEval<'a> {
         Ok(())
     }
 
-    /// Applies `stop when` / `pause when` to events; true when blocked (and listed).
-    fn rules_block(&self, out: &mut Outcome, s: &'a CompiledScenario, f: &Facts<'a>, ctx: &EvalCtx<'_>, label: &str) -> Res<bool> {
-        for (status, rules) in [(SkipStatus::Stopped, &s.stops), (SkipStatus::Paused, &s.pauses)] {
-            for (c, text) in rules {
-                let holds = c
-                    .eval(ctx, &mut None)
-                    .map_err(|e| self.err(Some(&s.name), Some(&f.invoice.id), Some(label), format!("rule `{text}`: {e}")))?;
-                if holds {
-                    // The values read, for the reason (conditions have no side effects).
-                    let mut trace = Trace::default();
-                    if self.mode.skipped {
-                        c.eval(ctx, &mut Some(&mut trace))
-                            .map_err(|e| self.err(Some(&s.name), Some(&f.invoice.id), Some(label), format!("rule `{text}`: {e}")))?;
-                    }
-                    let verb = if status == SkipStatus::Stopped { "stop" } else { "pause" };
-                    self.skip(out, s, f.invoice, label, status, || format!("{verb} when `{text}` holds ({})", trace.entries.join(", ")), None);
-                    return Ok(true);
-                }
-            }
-        }
-        Ok(false)
-    }
-
-    fn rules_block_steps(
+    /// The first `stop when` / `pause when` rule that holds for this invoice, with its status
+    /// and reason (the values it read; only built when skipped steps are wanted). `step` names
+    /// the event or step in an error message.
+    fn blocking_rule(
         &self,
-        out: &mut Outcome,
         s: &'a CompiledScenario,
         f: &Facts<'a>,
         ctx: &EvalCtx<'_>,
-        reached: &[(&'a CompiledStep, NaiveDate)],
-    ) -> Res<bool> {
+        step: Option<&str>,
+    ) -> Res<Option<(SkipStatus, String)>> {
         for (status, rules) in [(SkipStatus::Stopped, &s.stops), (SkipStatus::Paused, &s.pauses)] {
             for (c, text) in rules {
-                let holds = c
-                    .eval(ctx, &mut None)
-                    .map_err(|e| self.err(Some(&s.name), Some(&f.invoice.id), None, format!("rule `{text}`: {e}")))?;
-                if holds {
-                    // The values read, for the reason (conditions have no side effects).
-                    let mut trace = Trace::default();
-                    if self.mode.skipped {
-                        c.eval(ctx, &mut Some(&mut trace))
-                            .map_err(|e| self.err(Some(&s.name), Some(&f.invoice.id), None, format!("rule `{text}`: {e}")))?;
-                    }
-                    let verb = if status == SkipStatus::Stopped { "stop" } else { "pause" };
-                    for (step, _) in reached {
-                        self.skip(out, s, f.invoice, &step.label, status, || format!(
-                            "{verb} when `{text}` holds ({})", trace.entries.join(", ")
-                        ), None);
-                    }
-                    return Ok(true);
+                let fail = |e: String| self.err(Some(&s.name), Some(&f.invoice.id), step, format!("rule `{text}`: {e}"));
+                if !c.eval(ctx, &mut None).map_err(fail)? {
+                    continue;
                 }
+                if !self.mode.skipped {
+                    return Ok(Some((status, String::new())));
+                }
+                // The values read, for the reason (conditions have no side effects).
+                let mut trace = Trace::default();
+                c.eval(ctx, &mut Some(&mut trace)).map_err(fail)?;
+                let verb = if status == SkipStatus::Stopped { "stop" } else { "pause" };
+                return Ok(Some((status, format!("{verb} when `{text}` holds ({})", trace.entries.join(", ")))));
             }
         }
-        Ok(false)
+        Ok(None)
     }
 
     /// Lists a skipped step. The reason is only built when skipped steps are wanted.
