@@ -2,25 +2,24 @@
 //! (SPEC section 3). Customers are independent: each is evaluated on its own (in parallel),
 //! and an error for one customer goes into the plan without touching the others.
 
-use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
+use std::borrow::Cow;
+use std::collections::HashMap;
 
 use chrono::{Days, NaiveDate};
 use iso_currency::Currency;
 use rayon::prelude::*;
 use relance_dsl::ast::{CatchUp, EventKind};
 use rust_decimal::Decimal;
-use sha2::{Digest, Sha256};
 
 use crate::calendar::{Calendar, add_business_days, next_business_day};
-use crate::compile::{CompiledAction, CompiledScenario, CompiledStep, FeeRule, Program, Selector};
+use crate::compile::{CompiledScenario, CompiledStep, FeeRule, Program, Selector};
 use crate::cond::{EvalCtx, InvoiceFacts, Trace};
-use crate::datefmt::Ymd;
 use crate::fxhash::Fx;
 use crate::history::History;
 use crate::model::{Customer, Invoice, Payment, PaymentKind, Portfolio};
 use crate::money;
-use crate::plan::{Action, NextAction, Plan, PlanError, SkipStatus, Skipped, Unassigned};
+use crate::outcome::{ActionRec, CustomerOutcome, Emission, FeeNote, InterestNote, SkipRec, Why, step_order};
+use crate::plan::{NextAction, Plan, PlanError, SkipStatus, Unassigned};
 
 /// Evaluates `portfolio` as of `as_of` (see [`crate::Engine::evaluate`]).
 pub fn evaluate(program: &Program, portfolio: &Portfolio, as_of: NaiveDate, history: &dyn History) -> Plan {
@@ -29,8 +28,8 @@ pub fn evaluate(program: &Program, portfolio: &Portfolio, as_of: NaiveDate, hist
     let mut plan = Plan {
         as_of,
         scenarios_hash: program.hash.clone(),
-        actions: all.actions,
-        skipped: all.skipped,
+        actions: all.customers.iter().flat_map(|c| c.actions.iter().map(ActionRec::to_action)).collect(),
+        skipped: all.customers.iter().flat_map(|c| c.skipped.iter().map(|s| s.to_skipped(&c.texts))).collect(),
         unassigned: all.unassigned,
         errors: all.errors,
         next: all.next,
@@ -47,27 +46,6 @@ pub(crate) fn finish_lists(unassigned: &mut [Unassigned], errors: &mut [PlanErro
     unassigned.sort_by(|a, b| a.customer.cmp(&b.customer));
     errors.sort_by(|a, b| (&a.customer, &a.invoice, &a.message).cmp(&(&b.customer, &b.invoice, &b.message)));
     next.sort_by(|a, b| a.customer.cmp(&b.customer));
-}
-
-fn action_cmp(a: &Action, b: &Action) -> std::cmp::Ordering {
-    (a.date, &a.customer, step_order(&a.step), &a.channel, &a.template, &a.id).cmp(&(
-        b.date,
-        &b.customer,
-        step_order(&b.step),
-        &b.channel,
-        &b.template,
-        &b.id,
-    ))
-}
-
-fn skipped_cmp(a: &Skipped, b: &Skipped) -> std::cmp::Ordering {
-    (&a.customer, &a.invoice, step_order(&a.step), &a.scenario, a.status).cmp(&(
-        &b.customer,
-        &b.invoice,
-        step_order(&b.step),
-        &b.scenario,
-        b.status,
-    ))
 }
 
 /// Which parts of the outcome to build. Streaming output evaluates twice (actions first, then
@@ -108,6 +86,8 @@ pub(crate) struct Evaluator<'p> {
     pub(crate) input_errors: Vec<PlanError>,
     /// The program's calendar, with business days precomputed around the invoices' due dates.
     calendar: DayCache<'p>,
+    /// The first 12 characters of the scenarios hash (quoted in every action's reason).
+    hash: &'p str,
 }
 
 /// A calendar whose answers are precomputed over a window of days (real calendars compute
@@ -238,6 +218,7 @@ impl<'p> Evaluator<'p> {
             duplicates,
             input_errors,
             calendar,
+            hash: program.hash.get(..12).unwrap_or(&program.hash),
         }
     }
 
@@ -269,66 +250,72 @@ impl<'p> Evaluator<'p> {
         self.pay_idx[a as usize..b as usize].iter().map(move |i| &pays[*i as usize])
     }
 
-    /// Evaluates customers `range` (positions in id order), in parallel. The actions and
-    /// skipped steps come out in plan order.
-    pub(crate) fn batch(&self, range: std::ops::Range<usize>, mode: Mode) -> Outcome {
-        let outcomes: Vec<Outcome> = self.order[range]
+    /// Evaluates customers `range` (positions in id order), in parallel. Each customer's
+    /// records come out in plan order; customers sharing an id are merged into one outcome.
+    pub(crate) fn batch(&self, range: std::ops::Range<usize>, mode: Mode) -> Batch<'p> {
+        let results: Vec<(CustomerOutcome<'p>, Side)> = self.order[range]
             .par_iter()
             .map(|&ci| {
                 let c = &self.portfolio.customers[ci as usize];
                 let g = self.group_of[ci as usize] as usize;
                 let idx = &self.inv_idx[self.inv_start[g] as usize..self.inv_start[g + 1] as usize];
                 let e = CustomerEval { program: self.program, customer: c, as_of: self.as_of, history: self.history, mode, ev: self };
-                let mut out = Outcome::default();
-                match e.run(idx, &mut out) {
+                let mut out = CustomerOutcome::default();
+                let mut side = Side::default();
+                match e.run(idx, &mut out, &mut side) {
                     Ok(()) => {
-                        out.actions.sort_by(action_cmp);
-                        out.skipped.sort_by(skipped_cmp);
-                        out
+                        out.sort();
+                        (out, side)
                     }
-                    Err(err) => Outcome { errors: vec![err], ..Outcome::default() },
+                    Err(err) => (CustomerOutcome::default(), Side { error: Some(err), ..Side::default() }),
                 }
             })
             .collect();
-        let mut all = Outcome {
-            actions: Vec::with_capacity(outcomes.iter().map(|o| o.actions.len()).sum()),
-            skipped: Vec::with_capacity(outcomes.iter().map(|o| o.skipped.len()).sum()),
-            ..Outcome::default()
+        let mut batch = Batch {
+            customers: Vec::with_capacity(results.len()),
+            unassigned: Vec::new(),
+            errors: Vec::new(),
+            next: Vec::with_capacity(results.len()),
         };
-        for o in outcomes {
-            all.actions.extend(o.actions);
-            all.skipped.extend(o.skipped);
-            all.unassigned.extend(o.unassigned);
-            all.errors.extend(o.errors);
-            all.next.extend(o.next);
+        let mut last_id: Option<&str> = None;
+        for (out, side) in results {
+            batch.unassigned.extend(side.unassigned);
+            batch.errors.extend(side.error);
+            batch.next.extend(side.next);
+            let id = out.actions.first().map(|a| a.customer.id.as_str()).or(out.skipped.first().map(|s| s.customer.id.as_str()));
+            if out.actions.is_empty() && out.skipped.is_empty() {
+                continue;
+            }
+            match batch.customers.last_mut() {
+                Some(prev) if self.duplicates && id.is_some() && id == last_id => {
+                    prev.append(out);
+                    prev.sort();
+                }
+                _ => {
+                    last_id = id;
+                    batch.customers.push(out);
+                }
+            }
         }
-        if self.duplicates {
-            all.actions.sort_by(action_cmp);
-            all.skipped.sort_by(skipped_cmp);
-        }
-        all
+        batch
     }
 }
 
-/// Sort key of a step label: offsets in numeric order, events after them.
-fn step_order(step: &str) -> (i64, &str) {
-    let n = step
-        .strip_prefix('D')
-        .and_then(|rest| if rest.is_empty() { Some(0) } else { rest.trim_start_matches('+').parse::<i64>().ok() });
-    match n {
-        Some(n) => (n, ""),
-        None => (i64::MAX, step),
-    }
-}
-
-/// What the evaluation of some customers produced.
-#[derive(Default)]
-pub(crate) struct Outcome {
-    pub(crate) actions: Vec<Action>,
-    pub(crate) skipped: Vec<Skipped>,
+/// What the evaluation of a range of customers produced.
+pub(crate) struct Batch<'p> {
+    /// Customers with actions or skipped steps, in id order.
+    pub(crate) customers: Vec<CustomerOutcome<'p>>,
     pub(crate) unassigned: Vec<Unassigned>,
     pub(crate) errors: Vec<PlanError>,
     pub(crate) next: Vec<NextAction>,
+}
+
+/// The customer-level results of one customer.
+#[derive(Default)]
+struct Side {
+    unassigned: Option<Unassigned>,
+    error: Option<PlanError>,
+    next: Option<NextAction>,
 }
 
 /// Facts about one invoice on the as-of date.
@@ -347,37 +334,21 @@ struct Facts<'a> {
     paid_by_promise: Decimal,
 }
 
-/// One step (or event) emitted for one invoice, before grouping.
-struct Emission<'a> {
-    invoice: usize,
-    label: String,
-    key: String,
-    offset: i64,
-    action: &'a CompiledAction,
-    carried: Vec<&'a CompiledStep>,
-    fees: Decimal,
-    fee_notes: Vec<String>,
-    interest: Decimal,
-    interest_note: Option<String>,
-    warnings: Vec<String>,
-    trace: Vec<String>,
-}
-
-struct CustomerEval<'a> {
+struct CustomerEval<'a, 'e> {
     program: &'a Program,
     customer: &'a Customer,
     as_of: NaiveDate,
     history: &'a dyn History,
     mode: Mode,
-    ev: &'a Evaluator<'a>,
+    ev: &'e Evaluator<'a>,
 }
 
 type Res<T> = Result<T, PlanError>;
 
-impl<'a> CustomerEval<'a> {
+impl<'a> CustomerEval<'a, '_> {
     fn err(&self, scenario: Option<&str>, invoice: Option<&str>, step: Option<&str>, message: String) -> PlanError {
         PlanError {
-            customer: self.customer.id.clone(),
+            customer: self.customer.id.to_string(),
             invoice: invoice.map(str::to_owned),
             scenario: scenario.map(str::to_owned),
             step: step.map(str::to_owned),
@@ -457,7 +428,28 @@ impl<'a> CustomerEval<'a> {
         }
     }
 
-    fn run(&self, invoices: &[u32], out: &mut Outcome) -> Res<()> {
+    /// A new emission of `label` for invoice `f` (position `index`).
+    fn emission(&self, f: &Facts<'a>, index: usize, label: &'a str, key: Cow<'a, str>, action: &'a crate::compile::CompiledAction) -> Emission<'a> {
+        Emission {
+            invoice: f.invoice,
+            index,
+            outstanding: f.outstanding,
+            days_late: f.days_late,
+            label,
+            key,
+            action,
+            carried: Vec::new(),
+            fees: Decimal::ZERO,
+            fee_notes: Vec::new(),
+            interest: Decimal::ZERO,
+            interest_note: None,
+            warnings: Vec::new(),
+            triggered: None,
+            trace: Vec::new(),
+        }
+    }
+
+    fn run(&self, invoices: &[u32], out: &mut CustomerOutcome<'a>, side: &mut Side) -> Res<()> {
         let t = self.as_of;
         let mut balances = Vec::with_capacity(invoices.len() + 2);
         let facts: Vec<Facts<'a>> = invoices.iter().map(|i| self.facts(*i, &mut balances)).collect();
@@ -478,7 +470,7 @@ impl<'a> CustomerEval<'a> {
             .chain(self.program.scenarios.iter().filter(|s| matches!(s.selector, Selector::Others)));
         for s in ordered {
             let matches = match &s.selector {
-                Selector::Segments(set) => set.contains(&self.customer.segment),
+                Selector::Segments(set) => set.contains(self.customer.segment.as_str()),
                 Selector::Others => true,
                 Selector::Where(c, text) => {
                     let ctx = self.ctx(None, &book);
@@ -494,9 +486,9 @@ impl<'a> CustomerEval<'a> {
         }
         let Some(scenario) = chosen else {
             if open_count > 0 {
-                out.unassigned.push(Unassigned {
-                    customer: self.customer.id.clone(),
-                    segment: self.customer.segment.clone(),
+                side.unassigned = Some(Unassigned {
+                    customer: self.customer.id.to_string(),
+                    segment: self.customer.segment.to_string(),
                     open_invoices: open_count,
                     reason: format!(
                         "no scenario selects segment `{}`; add it to a `for segment` list or add a `for others` scenario",
@@ -512,6 +504,7 @@ impl<'a> CustomerEval<'a> {
             Some((min, cur)) if book.has(cur) && book.of(cur).0 < min => Some((min, cur, book.of(cur).0)),
             _ => None,
         };
+        let mut below_minimum_text: Option<u32> = None;
 
         // 3. Cooldown.
         let cooldown = self.program.settings.cooldown_days;
@@ -522,11 +515,13 @@ impl<'a> CustomerEval<'a> {
             }
             _ => None,
         };
+        let mut deferred_text: Option<u32> = None;
 
         let mut emissions: Vec<Emission<'a>> = Vec::new();
         // Scratch buffers reused across the customer's invoices.
         let mut done: Vec<bool> = Vec::with_capacity(scenario.steps.len());
         let mut reached: Vec<(&'a CompiledStep, NaiveDate)> = Vec::with_capacity(scenario.steps.len());
+        let mut due: Vec<(&'a CompiledStep, NaiveDate, Vec<String>)> = Vec::with_capacity(scenario.steps.len());
         let mut next_on: Option<NaiveDate> = None;
         let bump_next = |d: NaiveDate, next_on: &mut Option<NaiveDate>| {
             if d > t && next_on.is_none_or(|n| d < n) {
@@ -541,10 +536,10 @@ impl<'a> CustomerEval<'a> {
 
             // Events first: they concern paid invoices too.
             for ev in &scenario.events {
-                let (fires, key) = match ev.kind {
+                let (fires, key): (bool, Cow<'a, str>) = match ev.kind {
                     EventKind::AfterPayment => {
                         let fires = !open && f.reminders_sent > 0 && f.paid_on.is_some_and(|d| d <= t);
-                        (fires, ev.key.clone())
+                        (fires, Cow::Borrowed(ev.key.as_str()))
                     }
                     EventKind::BrokenPromise => match inv.promise_date {
                         Some(pd) if open => {
@@ -555,16 +550,17 @@ impl<'a> CustomerEval<'a> {
                             {
                                 bump_next(d, &mut next_on);
                             }
-                            (pd < t && !kept, format!("{} {pd}", ev.key))
+                            let fires = pd < t && !kept;
+                            (fires, if fires { Cow::Owned(format!("{} {pd}", ev.key)) } else { Cow::Borrowed("") })
                         }
-                        _ => (false, String::new()),
+                        _ => (false, Cow::Borrowed("")),
                     },
                 };
                 if !fires || self.history.step_done(&inv.id, &scenario.name, &key).is_some() {
                     continue;
                 }
                 if let Some((status, reason)) = self.blocking_rule(scenario, f, &ctx, Some(&ev.label))? {
-                    self.skip(out, scenario, inv, &ev.label, status, || reason, None);
+                    self.skip(out, scenario, inv, &ev.label, status, |texts| text(texts, reason), None);
                     continue;
                 }
                 let mut trace = Trace::default();
@@ -576,20 +572,8 @@ impl<'a> CustomerEval<'a> {
                         continue;
                     }
                 }
-                let mut em = Emission {
-                    invoice: idx,
-                    label: ev.label.clone(),
-                    key,
-                    offset: i64::MAX,
-                    action: &ev.action,
-                    carried: Vec::new(),
-                    fees: Decimal::ZERO,
-                    fee_notes: Vec::new(),
-                    interest: Decimal::ZERO,
-                    interest_note: None,
-                    warnings: Vec::new(),
-                    trace: trace.entries,
-                };
+                let mut em = self.emission(f, idx, &ev.label, key, &ev.action);
+                em.trace = trace.entries;
                 self.charge(scenario, f, &balances, &mut em)?;
                 emissions.push(em);
             }
@@ -619,10 +603,7 @@ impl<'a> CustomerEval<'a> {
                     continue;
                 }
                 if step.offset < 0 && t > inv.due_date {
-                    self.skip(out, scenario, inv, &step.label, SkipStatus::Expired, || format!(
-                        "{} {} \"{}\" was planned for {}, before the due date {}; the due date has passed",
-                        step.label, step.action.channel, step.action.template, Ymd(trigger), Ymd(inv.due_date)
-                    ), None);
+                    self.skip(out, scenario, inv, &step.label, SkipStatus::Expired, |_| Why::Expired { step, trigger }, None);
                     continue;
                 }
                 reached.push((step, trigger));
@@ -632,22 +613,30 @@ impl<'a> CustomerEval<'a> {
             }
             // Stop and pause rules, then the minimum balance.
             if let Some((status, reason)) = self.blocking_rule(scenario, f, &ctx, None)? {
+                let mut shared: Option<u32> = None;
                 for (step, _) in &reached {
-                    self.skip(out, scenario, inv, &step.label, status, || reason.clone(), None);
+                    self.skip(out, scenario, inv, &step.label, status, |texts| shared_text(texts, &mut shared, || reason.clone()), None);
                 }
                 continue;
             }
             if let Some((min, cur, bal)) = below_minimum {
                 for (step, _) in &reached {
-                    self.skip(out, scenario, inv, &step.label, SkipStatus::BelowMinimum, || format!(
-                        "customer balance {} {} is below the minimum balance {} {}",
-                        money::round(bal, cur), cur.code(), min, cur.code()
-                    ), None);
+                    self.skip(out, scenario, inv, &step.label, SkipStatus::BelowMinimum, |texts| {
+                        shared_text(texts, &mut below_minimum_text, || {
+                            format!(
+                                "customer balance {} {} is below the minimum balance {} {}",
+                                money::round(bal, cur),
+                                cur.code(),
+                                min,
+                                cur.code()
+                            )
+                        })
+                    }, None);
                 }
                 continue;
             }
             // Conditions.
-            let mut due: Vec<(&'a CompiledStep, NaiveDate, Vec<String>)> = Vec::with_capacity(reached.len());
+            due.clear();
             for &(step, trigger) in &reached {
                 let mut trace = Trace::default();
                 if let Some((c, text)) = &step.action.condition {
@@ -655,9 +644,9 @@ impl<'a> CustomerEval<'a> {
                         self.err(Some(&scenario.name), Some(&inv.id), Some(&step.label), format!("condition `{text}`: {e}"))
                     })?;
                     if !holds {
-                        self.skip(out, scenario, inv, &step.label, SkipStatus::ConditionFalse, || format!(
-                            "condition `{text}` does not hold ({})", trace.entries.join(", ")
-                        ), None);
+                        self.skip(out, scenario, inv, &step.label, SkipStatus::ConditionFalse, |texts| {
+                            self::text(texts, format!("condition `{text}` does not hold ({})", trace.entries.join(", ")))
+                        }, None);
                         continue;
                     }
                 }
@@ -669,39 +658,31 @@ impl<'a> CustomerEval<'a> {
             // Cooldown.
             if let Some((last, until)) = deferred_until {
                 for (step, _, _) in &due {
-                    self.skip(out, scenario, inv, &step.label, SkipStatus::Deferred, || format!(
-                        "customer was contacted on {last}; cooldown of {cooldown} days allows a new contact from {until}"
-                    ), Some(until));
+                    self.skip(out, scenario, inv, &step.label, SkipStatus::Deferred, |texts| {
+                        shared_text(texts, &mut deferred_text, || {
+                            format!("customer was contacted on {last}; cooldown of {cooldown} days allows a new contact from {until}")
+                        })
+                    }, Some(until));
                 }
                 bump_next(until, &mut next_on);
                 continue;
             }
             // Catch-up.
-            let (emit_idx, superseded_reason): (usize, &str) = match scenario.catch_up {
-                CatchUp::Latest => (due.len() - 1, "catch up latest"),
-                CatchUp::Stepwise => (0, "catch up stepwise"),
+            let emit_idx = match scenario.catch_up {
+                CatchUp::Latest => due.len() - 1,
+                CatchUp::Stepwise => 0,
             };
+            let emitted: &'a CompiledStep = due[emit_idx].0;
             let mut carried = Vec::new();
             for (i, (step, trigger, _)) in due.iter().enumerate() {
                 if i == emit_idx {
                     continue;
                 }
-                let (emitted, _, _) = &due[emit_idx];
                 if scenario.catch_up == CatchUp::Latest {
                     carried.push(*step);
                 }
-                let trigger = Ymd(*trigger);
-                let reason = || match scenario.catch_up {
-                    CatchUp::Latest => format!(
-                        "{superseded_reason}: {} (due {trigger}) is replaced by {}; its fees and interest are carried into it",
-                        step.label, emitted.label
-                    ),
-                    CatchUp::Stepwise => format!(
-                        "{superseded_reason}: {} goes first; {} (due {trigger}) follows on a later run",
-                        emitted.label, step.label
-                    ),
-                };
-                self.skip(out, scenario, inv, &step.label, SkipStatus::Superseded, reason, None);
+                let why = Why::Superseded { step: &step.label, trigger: *trigger, by: &emitted.label, mode: scenario.catch_up };
+                self.skip(out, scenario, inv, &step.label, SkipStatus::Superseded, |_| why, None);
                 if scenario.catch_up == CatchUp::Stepwise
                     && let Some(d) = t.succ_opt()
                 {
@@ -709,27 +690,16 @@ impl<'a> CustomerEval<'a> {
                 }
             }
             let (step, trigger, trace) = due.swap_remove(emit_idx);
-            let mut em = Emission {
-                invoice: idx,
-                label: step.label.clone(),
-                key: step.key.clone(),
-                offset: i64::from(step.offset),
-                action: &step.action,
-                carried,
-                fees: Decimal::ZERO,
-                fee_notes: Vec::new(),
-                interest: Decimal::ZERO,
-                interest_note: None,
-                warnings: Vec::new(),
-                trace,
-            };
-            em.trace.insert(0, format!("triggered on {}", Ymd(trigger)));
+            let mut em = self.emission(f, idx, &step.label, Cow::Borrowed(step.key.as_str()), &step.action);
+            em.carried = carried;
+            em.triggered = Some(trigger);
+            em.trace = trace;
             self.charge(scenario, f, &balances, &mut em)?;
             emissions.push(em);
         }
 
-        self.group(out, scenario, &facts, emissions);
-        out.next.push(NextAction { customer: self.customer.id.clone(), next_action_on: next_on });
+        self.group(out, scenario, emissions);
+        side.next = Some(NextAction { customer: self.customer.id.to_string(), next_action_on: next_on });
         Ok(())
     }
 
@@ -762,35 +732,37 @@ impl<'a> CustomerEval<'a> {
         Ok(None)
     }
 
-    /// Lists a skipped step. The reason is only built when skipped steps are wanted.
+    /// Lists a skipped step. `why` is only called when skipped steps are wanted; it may
+    /// store a text in the outcome and point at it.
     #[allow(clippy::too_many_arguments)]
     fn skip(
         &self,
-        out: &mut Outcome,
-        s: &CompiledScenario,
-        inv: &Invoice,
-        step: &str,
+        out: &mut CustomerOutcome<'a>,
+        s: &'a CompiledScenario,
+        inv: &'a Invoice,
+        step: &'a str,
         status: SkipStatus,
-        reason: impl FnOnce() -> String,
+        why: impl FnOnce(&mut Vec<String>) -> Why<'a>,
         until: Option<NaiveDate>,
     ) {
         if !self.mode.skipped {
             return;
         }
-        let reason = reason();
-        out.skipped.push(Skipped {
-            customer: self.customer.id.clone(),
-            invoice: inv.id.clone(),
-            scenario: s.name.clone(),
-            step: step.to_owned(),
+        let why = why(&mut out.texts);
+        out.skipped.push(SkipRec {
+            customer: self.customer,
+            invoice: inv,
+            scenario: &s.name,
+            step,
+            order: step_order(step),
             status,
-            reason,
+            why,
             until,
         });
     }
 
     /// Fees and interest of the emitted step and of the steps it carries.
-    fn charge(&self, s: &CompiledScenario, f: &Facts<'a>, balances: &[(NaiveDate, Decimal)], em: &mut Emission<'a>) -> Res<()> {
+    fn charge(&self, s: &'a CompiledScenario, f: &Facts<'a>, balances: &[(NaiveDate, Decimal)], em: &mut Emission<'a>) -> Res<()> {
         let inv = f.invoice;
         let cur = inv.currency;
         let mut legal_charged = s.steps.iter().any(|st| {
@@ -798,10 +770,9 @@ impl<'a> CustomerEval<'a> {
                 && self.history.step_done(&inv.id, &s.name, &st.key).is_some()
         });
         let mut interest_rule = None;
-        let sources: Vec<(&str, &CompiledAction)> = std::iter::once((em.label.as_str(), em.action))
-            .chain(em.carried.iter().map(|c| (c.label.as_str(), &c.action)))
-            .collect();
-        for (label, action) in &sources {
+        let sources = std::iter::once((em.label, em.action)).chain(em.carried.iter().map(|c| (c.label.as_str(), &c.action)));
+        let mut fee_notes = Vec::new();
+        for (label, action) in sources {
             for fee in &action.fees {
                 match fee {
                     FeeRule::Legal(law) => {
@@ -809,7 +780,7 @@ impl<'a> CustomerEval<'a> {
                             continue;
                         }
                         if law.currency() != cur {
-                            return Err(self.err(Some(&s.name), Some(&inv.id), Some(&em.label), format!(
+                            return Err(self.err(Some(&s.name), Some(&inv.id), Some(em.label), format!(
                                 "`fee legal` of law `{}` is in {} but invoice `{}` is in {}; no exchange rate is configured",
                                 law.name(), law.currency().code(), inv.id, cur.code()
                             )));
@@ -817,20 +788,20 @@ impl<'a> CustomerEval<'a> {
                         let fee = law.recovery_fee(inv.amount);
                         em.fees += fee;
                         if self.mode.actions {
-                            em.fee_notes.push(format!("{} {} legal recovery fee ({}, {label})", money::round(fee, cur), cur.code(), law.name()));
+                            fee_notes.push(FeeNote { amount: money::round(fee, cur), law: Some(law.name()), label });
                         }
                         legal_charged = true;
                     }
                     FeeRule::Amount(a, fc) => {
                         if *fc != cur {
-                            return Err(self.err(Some(&s.name), Some(&inv.id), Some(&em.label), format!(
+                            return Err(self.err(Some(&s.name), Some(&inv.id), Some(em.label), format!(
                                 "fee of {a} {} cannot be charged on invoice `{}` in {}; no exchange rate is configured",
                                 fc.code(), inv.id, cur.code()
                             )));
                         }
                         em.fees += *a;
                         if self.mode.actions {
-                            em.fee_notes.push(format!("{} {} fee ({label})", money::round(*a, cur), cur.code()));
+                            fee_notes.push(FeeNote { amount: money::round(*a, cur), law: None, label });
                         }
                     }
                 }
@@ -839,6 +810,7 @@ impl<'a> CustomerEval<'a> {
                 interest_rule = action.interest.as_ref();
             }
         }
+        em.fee_notes = fee_notes;
         if let Some(rule) = interest_rule {
             let first = inv.due_date.succ_opt().unwrap_or(inv.due_date);
             let last = self.as_of;
@@ -848,7 +820,7 @@ impl<'a> CustomerEval<'a> {
                     .periods(first, last, self.program.settings.assume_unchanged)
                     .map_err(|e| {
                         let help = miette::Diagnostic::help(&e).map(|h| format!("; {h}")).unwrap_or_default();
-                        self.err(Some(&s.name), Some(&inv.id), Some(&em.label), format!("interest {}: {e}{help}", rule.label))
+                        self.err(Some(&s.name), Some(&inv.id), Some(em.label), format!("interest {}: {e}{help}", rule.label))
                     })?;
                 let mut shifted = periods;
                 for p in &mut shifted {
@@ -862,110 +834,50 @@ impl<'a> CustomerEval<'a> {
                 }
                 let raw = money::simple_interest(first, last, &balances[f.balance.0 as usize..f.balance.1 as usize], &shifted);
                 em.interest = money::round(raw, cur);
-                let rates: Vec<String> = shifted.iter().map(|p| format!("{}% from {} to {}", p.percent, Ymd(p.from), Ymd(p.to))).collect();
-                em.interest_note = Some(format!(
-                    "{} {} interest at {} from {} to {} ({})",
-                    em.interest, cur.code(), rule.label, Ymd(first), Ymd(last), rates.join(", ")
-                ));
+                em.interest_note = Some(InterestNote { rule: &rule.label, first, last, periods: shifted });
             }
         }
         Ok(())
     }
 
-    fn group(&self, out: &mut Outcome, s: &CompiledScenario, facts: &[Facts<'a>], emissions: Vec<Emission<'a>>) {
-        if !self.mode.actions {
+    /// Groups the emissions into actions: one per step key, currency (and invoice, for
+    /// `per invoice` steps), in the order of those keys.
+    fn group(&self, out: &mut CustomerOutcome<'a>, s: &'a CompiledScenario, mut emissions: Vec<Emission<'a>>) {
+        if !self.mode.actions || emissions.is_empty() {
             return;
         }
-        let mut groups: BTreeMap<(String, Currency, Option<usize>), Vec<Emission<'a>>> = BTreeMap::new();
-        for em in emissions {
-            let cur = facts.get(em.invoice).map(|f| f.invoice.currency).unwrap_or(Currency::EUR);
-            let per = em.action.per_invoice.then_some(em.invoice);
-            groups.entry((em.key.clone(), cur, per)).or_default().push(em);
-        }
-        for ((key, cur, _), mut ems) in groups {
-            ems.sort_by(|a, b| {
-                let ia = facts.get(a.invoice).map(|f| f.invoice.id.as_str());
-                let ib = facts.get(b.invoice).map(|f| f.invoice.id.as_str());
-                ia.cmp(&ib)
-            });
-            let Some(first) = ems.first() else { continue };
-            let action = first.action;
-            let label = first.label.clone();
-            let offset = first.offset;
-            let mut invoices = Vec::new();
-            let mut outstanding = Decimal::ZERO;
-            let mut fees = Decimal::ZERO;
-            let mut interest = Decimal::ZERO;
-            let mut carried: Vec<String> = Vec::new();
-            let mut warnings: Vec<String> = Vec::new();
-            let mut reason = String::new();
-            let _ = write!(reason, "scenario \"{}\", step {label} {} \"{}\"", s.name, action.channel, action.template);
-            for em in &ems {
-                let Some(f) = facts.get(em.invoice) else { continue };
-                invoices.push(f.invoice.id.clone());
-                outstanding += f.outstanding;
-                fees += em.fees;
-                interest += em.interest;
-                for c in &em.carried {
-                    if !carried.contains(&c.key) {
-                        carried.push(c.key.clone());
-                    }
-                }
-                for w in &em.warnings {
-                    if !warnings.contains(w) {
-                        warnings.push(w.clone());
-                    }
-                }
-                let _ = write!(
-                    reason,
-                    "; invoice {} due {}, {} days late, outstanding {} {}",
-                    f.invoice.id,
-                    Ymd(f.invoice.due_date),
-                    f.days_late,
-                    money::round(f.outstanding, cur),
-                    cur.code()
-                );
-                if !em.trace.is_empty() {
-                    let _ = write!(reason, " ({})", em.trace.join(", "));
-                }
-                if let Some((_, text)) = &action.condition {
-                    let _ = write!(reason, "; condition `{text}` holds");
-                }
-                if !em.carried.is_empty() {
-                    let labels: Vec<&str> = em.carried.iter().map(|c| c.label.as_str()).collect();
-                    let _ = write!(reason, "; carries superseded {}", labels.join(", "));
-                }
-                for n in &em.fee_notes {
-                    let _ = write!(reason, "; {n}");
-                }
-                if let Some(n) = &em.interest_note {
-                    let _ = write!(reason, "; {n}");
-                }
+        let slot = |em: &Emission<'a>| em.action.per_invoice.then_some(em.index);
+        emissions.sort_by(|a, b| (&a.key, a.invoice.currency, slot(a)).cmp(&(&b.key, b.invoice.currency, slot(b))));
+        let mut rest = emissions.into_iter().peekable();
+        while let Some(first) = rest.next() {
+            let (cur, per) = (first.invoice.currency, slot(&first));
+            let mut group = vec![first];
+            while let Some(next) = rest.next_if(|n| n.key == group[0].key && n.invoice.currency == cur && slot(n) == per) {
+                group.push(next);
             }
-            let hash_short: String = self.program.hash.chars().take(12).collect();
-            let _ = write!(reason, "; scenarios {hash_short}");
-            let id = action_id(&self.customer.id, &s.name, &key, &invoices);
-            let _ = offset;
-            out.actions.push(Action {
-                id,
-                date: self.as_of,
-                customer: self.customer.id.clone(),
-                customer_name: self.customer.name.clone(),
-                scenario: s.name.clone(),
-                step: label,
-                step_key: key,
-                channel: action.channel.clone(),
-                template: action.template.clone(),
-                assign: action.assign.clone(),
-                invoices,
-                outstanding: money::round(outstanding, cur),
-                currency: cur,
-                fees: money::round(fees, cur),
-                interest: money::round(interest, cur),
-                carried,
-                reason,
-                warnings,
-            });
+            if let Some(a) = ActionRec::new(self.as_of, self.customer, &s.name, cur, group, self.ev.hash) {
+                out.actions.push(a);
+            }
+        }
+    }
+}
+
+/// Stores a reason text and points at it.
+fn text<'a>(texts: &mut Vec<String>, reason: String) -> Why<'a> {
+    texts.push(reason);
+    Why::Text(texts.len() as u32 - 1)
+}
+
+/// Stores a reason text once for several skipped steps and points at it.
+fn shared_text<'a>(texts: &mut Vec<String>, slot: &mut Option<u32>, reason: impl FnOnce() -> String) -> Why<'a> {
+    match *slot {
+        Some(i) => Why::Text(i),
+        None => {
+            let why = text(texts, reason());
+            if let Why::Text(i) = why {
+                *slot = Some(i);
+            }
+            why
         }
     }
 }
@@ -977,24 +889,6 @@ fn shift(date: NaiveDate, offset: i32) -> NaiveDate {
         date.checked_sub_days(Days::new(u64::from(offset.unsigned_abs())))
     };
     r.unwrap_or(date)
-}
-
-/// A stable id: the same customer, scenario, step and invoices give the same id on every run.
-fn action_id(customer: &str, scenario: &str, step_key: &str, invoices: &[String]) -> String {
-    let mut h = Sha256::new();
-    for part in [customer, scenario, step_key] {
-        h.update(part.as_bytes());
-        h.update([0u8]);
-    }
-    for i in invoices {
-        h.update(i.as_bytes());
-        h.update([0u8]);
-    }
-    let digest = h.finalize();
-    digest.iter().take(8).fold(String::with_capacity(16), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 /// A customer's open balances per currency.

@@ -9,15 +9,23 @@ use serde::Serialize;
 
 use crate::compile::Program;
 use crate::eval::{Evaluator, Mode, finish_lists};
+use crate::outcome;
 use crate::history::History;
 use crate::model::Portfolio;
 use crate::plan::{NextAction, Plan, PlanError, SkipStatus, Unassigned};
 
-/// The plan as pretty-printed JSON, with a final newline. Byte-identical for identical plans.
+/// The plan as JSON, with a final newline. Byte-identical for identical plans.
+///
+/// Layout: the top-level object is indented, and each element of a list (an action, a
+/// skipped step, …) is written compactly on a line of its own, so that plans of millions
+/// of entries stay small, and can be read with `grep`, compared with `diff` and loaded by
+/// any JSON parser.
 pub fn to_json(plan: &Plan) -> String {
-    let mut s = serde_json::to_string_pretty(plan).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
-    s.push('\n');
-    s
+    let mut out = Vec::new();
+    match write_json(plan, &mut out) {
+        Ok(()) => String::from_utf8(out).unwrap_or_default(),
+        Err(e) => format!("{{\"error\": \"{e}\"}}\n"),
+    }
 }
 
 /// Writes the plan as [`to_json`] does (the same bytes), without building the whole text in
@@ -31,10 +39,12 @@ pub fn write_json(plan: &Plan, w: &mut impl Write) -> io::Result<()> {
 }
 
 /// Evaluates `portfolio` and writes its plan as JSON: the same bytes as
-/// `to_json(&engine.evaluate(portfolio, as_of, history))`, in bounded memory. Customers are
-/// evaluated in batches (in parallel within a batch) and each batch is written before the next
-/// is computed; the portfolio is evaluated twice, once for the actions and once for the
-/// skipped steps, because the JSON lists all actions before the first skipped step.
+/// `to_json(&engine.evaluate(portfolio, as_of, history))`, in bounded memory and without
+/// building the plan's values: the evaluator's records are written straight into the output.
+/// Customers are evaluated in batches (in parallel within a batch) and each batch is written
+/// before the next is computed; the portfolio is evaluated twice, once for the actions and
+/// once for the skipped steps, because the JSON lists all actions before the first skipped
+/// step.
 pub fn write_plan_json(
     program: &Program,
     portfolio: &Portfolio,
@@ -44,6 +54,9 @@ pub fn write_plan_json(
 ) -> io::Result<()> {
     write_plan_json_batched(program, portfolio, as_of, history, w, 16_384)
 }
+
+/// Customers rendered per parallel task.
+const RENDER_CHUNK: usize = 512;
 
 fn write_plan_json_batched(
     program: &Program,
@@ -58,24 +71,47 @@ fn write_plan_json_batched(
     let (mut unassigned, mut errors, mut next) = (Vec::new(), Vec::new(), Vec::new());
     let mut j = JsonPlan::begin(w, as_of, &program.hash)?;
     for r in &batches {
-        let o = ev.batch(r.clone(), Mode { actions: true, skipped: false });
-        j.list(&o.actions)?;
-        unassigned.extend(o.unassigned);
-        errors.extend(o.errors);
-        next.extend(o.next);
+        let b = ev.batch(r.clone(), Mode { actions: true, skipped: false });
+        let parts: Vec<Vec<u8>> = b
+            .customers
+            .par_chunks(RENDER_CHUNK)
+            .map(|chunk| {
+                let mut out = Vec::with_capacity(chunk.len() * 1024);
+                for a in chunk.iter().flat_map(|c| &c.actions) {
+                    outcome::element(&mut out, |o| a.write_json(o));
+                }
+                out
+            })
+            .collect();
+        j.parts(&parts)?;
+        unassigned.extend(b.unassigned);
+        errors.extend(b.errors);
+        next.extend(b.next);
     }
     j.next_list("skipped")?;
     for r in &batches {
-        let o = ev.batch(r.clone(), Mode { actions: false, skipped: true });
-        j.list(&o.skipped)?;
+        let b = ev.batch(r.clone(), Mode { actions: false, skipped: true });
+        let parts: Vec<Vec<u8>> = b
+            .customers
+            .par_chunks(RENDER_CHUNK)
+            .map(|chunk| {
+                let mut out = Vec::with_capacity(chunk.len() * 512);
+                for c in chunk {
+                    for s in &c.skipped {
+                        outcome::element(&mut out, |o| s.write_json(&c.texts, o));
+                    }
+                }
+                out
+            })
+            .collect();
+        j.parts(&parts)?;
     }
     errors.extend(ev.input_errors.iter().cloned());
     finish_lists(&mut unassigned, &mut errors, &mut next);
     j.end(&unassigned, &errors, &next, &portfolio.warnings)
 }
 
-/// Writes the JSON of a plan piece by piece, in the exact layout of
-/// `serde_json::to_string_pretty` (two-space indent, `[]` for an empty list).
+/// Writes the JSON of a plan piece by piece (see [`to_json`] for the layout).
 struct JsonPlan<'w, W: Write> {
     w: &'w mut W,
     /// No element written yet in the current list.
@@ -96,20 +132,35 @@ impl<'w, W: Write> JsonPlan<'w, W> {
     fn list<T: Serialize + Sync>(&mut self, items: &[T]) -> io::Result<()> {
         const CHUNK: usize = 2048;
         for group in items.chunks(CHUNK * 16) {
-            let parts: Vec<io::Result<Vec<u8>>> = group.par_chunks(CHUNK).map(serialize_elements).collect();
-            for part in parts {
-                let part = part?;
-                if part.is_empty() {
-                    continue;
-                }
-                // Each part starts with ",\n"; the first element of the list opens it instead.
-                if self.empty {
-                    self.w.write_all(b"[\n")?;
-                    self.w.write_all(&part[2..])?;
-                    self.empty = false;
-                } else {
-                    self.w.write_all(&part)?;
-                }
+            let parts: Vec<io::Result<Vec<u8>>> = group
+                .par_chunks(CHUNK)
+                .map(|chunk| {
+                    let mut out = Vec::with_capacity(chunk.len() * 256);
+                    for item in chunk {
+                        outcome::serde_element(&mut out, item)?;
+                    }
+                    Ok(out)
+                })
+                .collect();
+            let parts = parts.into_iter().collect::<io::Result<Vec<_>>>()?;
+            self.parts(&parts)?;
+        }
+        Ok(())
+    }
+
+    /// Appends serialised elements, each preceded by `,\n    `.
+    fn parts(&mut self, parts: &[Vec<u8>]) -> io::Result<()> {
+        for part in parts {
+            if part.is_empty() {
+                continue;
+            }
+            // The first element of the list opens it instead of the separator.
+            if self.empty {
+                self.w.write_all(b"[\n    ")?;
+                self.w.write_all(&part[6..])?;
+                self.empty = false;
+            } else {
+                self.w.write_all(part)?;
             }
         }
         Ok(())
@@ -139,27 +190,6 @@ impl<'w, W: Write> JsonPlan<'w, W> {
         self.w.write_all(b"\n}\n")?;
         self.w.flush()
     }
-}
-
-/// Elements as they appear inside a top-level list: each preceded by `,\n` and indented by
-/// four spaces. JSON strings cannot hold a raw newline, so every newline of an element's
-/// pretty form is a line break of the layout and gets the extra indent.
-fn serialize_elements<T: Serialize>(items: &[T]) -> io::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(items.len() * 512);
-    let mut one = Vec::with_capacity(1024);
-    for item in items {
-        one.clear();
-        serde_json::to_writer_pretty(&mut one, item)?;
-        out.extend_from_slice(b",\n    ");
-        let mut rest = one.as_slice();
-        while let Some(i) = rest.iter().position(|&b| b == b'\n') {
-            out.extend_from_slice(&rest[..=i]);
-            out.extend_from_slice(b"    ");
-            rest = &rest[i + 1..];
-        }
-        out.extend_from_slice(rest);
-    }
-    Ok(out)
 }
 
 /// Quotes a CSV field and neutralises spreadsheet formulas: a text cell starting with `=`,

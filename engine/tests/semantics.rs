@@ -385,5 +385,5 @@ fn same_inputs_give_a_byte_identical_plan() {
     let a = relance_engine::render::to_json(&e.evaluate(&p, d("2026-02-10"), &NoHistory));
     let b = relance_engine::render::to_json(&e.evaluate(&p, d("2026-02-10"), &NoHistory));
     assert_eq!(a, b);
-    assert!(a.contains("\"fees\": \"200.00\""), "five invoices × 40 EUR legal fee");
+    assert!(a.contains("\"fees\":\"200.00\""), "five invoices × 40 EUR legal fee");
 }

@@ -1,0 +1,448 @@
+//! What the evaluation of customers produced, before any text is written.
+//!
+//! The evaluator ([`crate::eval`]) fills light records that borrow the program and the
+//! portfolio — no `String` per field, reasons not yet formatted. They become either the owned
+//! [`Plan`](crate::plan::Plan) types ([`ActionRec::to_action`], [`SkipRec::to_skipped`]) or
+//! JSON bytes written straight into the output ([`ActionRec::write_json`],
+//! [`SkipRec::write_json`]); both take their text from the same `Display` implementations, so
+//! the two forms cannot drift apart (a unit test checks they give the same bytes).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use chrono::NaiveDate;
+use iso_currency::Currency;
+use relance_dsl::ast::CatchUp;
+use rust_decimal::Decimal;
+use sha2::{Digest, Sha256};
+
+use crate::compile::{CompiledAction, CompiledStep};
+use crate::datefmt::Ymd;
+use crate::json::Obj;
+use crate::law::RatePeriod;
+use crate::model::{Customer, Invoice};
+use crate::money;
+use crate::plan::{Action, SkipStatus, Skipped};
+
+/// The records of one customer (or of several customers sharing an id), in plan order.
+#[derive(Default)]
+pub(crate) struct CustomerOutcome<'a> {
+    pub(crate) actions: Vec<ActionRec<'a>>,
+    pub(crate) skipped: Vec<SkipRec<'a>>,
+    /// Reasons that are not derived from the program (rule values, cooldown, minimum), shared
+    /// by the skipped steps that point at them with [`Why::Text`].
+    pub(crate) texts: Vec<String>,
+}
+
+impl<'a> CustomerOutcome<'a> {
+    /// Appends the records of `other` (a customer with the same id), keeping text references.
+    pub(crate) fn append(&mut self, other: CustomerOutcome<'a>) {
+        let base = self.texts.len() as u32;
+        self.texts.extend(other.texts);
+        self.actions.extend(other.actions);
+        self.skipped.extend(other.skipped.into_iter().map(|mut s| {
+            if let Why::Text(i) = &mut s.why {
+                *i += base;
+            }
+            s
+        }));
+    }
+
+    /// Puts the records in plan order (actions by date, customer, offset, channel, template,
+    /// id; skipped steps by customer, invoice, offset, scenario, status). Stable.
+    pub(crate) fn sort(&mut self) {
+        self.actions.sort_by(|a, b| {
+            (a.date, a.customer.id.as_str(), a.order, &a.action.channel, &a.action.template, &a.id).cmp(&(
+                b.date,
+                b.customer.id.as_str(),
+                b.order,
+                &b.action.channel,
+                &b.action.template,
+                &b.id,
+            ))
+        });
+        self.skipped.sort_by(|a, b| {
+            (a.customer.id.as_str(), a.invoice.id.as_str(), a.order, a.scenario, a.status).cmp(&(
+                b.customer.id.as_str(),
+                b.invoice.id.as_str(),
+                b.order,
+                b.scenario,
+                b.status,
+            ))
+        });
+    }
+}
+
+/// Sort key of a step label: offsets in numeric order, events after them (by label).
+pub(crate) fn step_order(step: &str) -> (i64, &str) {
+    let n = step
+        .strip_prefix('D')
+        .and_then(|rest| if rest.is_empty() { Some(0) } else { rest.trim_start_matches('+').parse::<i64>().ok() });
+    match n {
+        Some(n) => (n, ""),
+        None => (i64::MAX, step),
+    }
+}
+
+/// A step that is not done today.
+pub(crate) struct SkipRec<'a> {
+    pub(crate) customer: &'a Customer,
+    pub(crate) invoice: &'a Invoice,
+    pub(crate) scenario: &'a str,
+    pub(crate) step: &'a str,
+    pub(crate) order: (i64, &'a str),
+    pub(crate) status: SkipStatus,
+    pub(crate) why: Why<'a>,
+    pub(crate) until: Option<NaiveDate>,
+}
+
+/// Why a step is skipped; the text is written only when the plan is output.
+pub(crate) enum Why<'a> {
+    /// A step before the due date whose due date has passed.
+    Expired { step: &'a CompiledStep, trigger: NaiveDate },
+    /// A due step replaced by another one of the same run (catch-up).
+    Superseded { step: &'a str, trigger: NaiveDate, by: &'a str, mode: CatchUp },
+    /// One of the outcome's [`CustomerOutcome::texts`].
+    Text(u32),
+}
+
+/// The reason of a skipped step, as text.
+pub(crate) struct SkipReason<'r, 'a> {
+    rec: &'r SkipRec<'a>,
+    texts: &'r [String],
+}
+
+impl fmt::Display for SkipReason<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.rec.why {
+            Why::Expired { step, trigger } => write!(
+                f,
+                "{} {} \"{}\" was planned for {}, before the due date {}; the due date has passed",
+                step.label,
+                step.action.channel,
+                step.action.template,
+                Ymd(*trigger),
+                Ymd(self.rec.invoice.due_date)
+            ),
+            Why::Superseded { step, trigger, by, mode: CatchUp::Latest } => write!(
+                f,
+                "catch up latest: {step} (due {}) is replaced by {by}; its fees and interest are carried into it",
+                Ymd(*trigger)
+            ),
+            Why::Superseded { step, trigger, by, mode: CatchUp::Stepwise } => write!(
+                f,
+                "catch up stepwise: {by} goes first; {step} (due {}) follows on a later run",
+                Ymd(*trigger)
+            ),
+            Why::Text(i) => f.write_str(self.texts.get(*i as usize).map_or("", String::as_str)),
+        }
+    }
+}
+
+impl<'a> SkipRec<'a> {
+    pub(crate) fn reason<'r>(&'r self, texts: &'r [String]) -> SkipReason<'r, 'a> {
+        SkipReason { rec: self, texts }
+    }
+
+    pub(crate) fn to_skipped(&self, texts: &[String]) -> Skipped {
+        Skipped {
+            customer: self.customer.id.to_string(),
+            invoice: self.invoice.id.to_string(),
+            scenario: self.scenario.to_owned(),
+            step: self.step.to_owned(),
+            status: self.status,
+            reason: self.reason(texts).to_string(),
+            until: self.until,
+        }
+    }
+
+    /// The same bytes as `serde_json::to_writer(&self.to_skipped(texts))`.
+    pub(crate) fn write_json(&self, texts: &[String], out: &mut Vec<u8>) {
+        let mut o = Obj::begin(out);
+        o.str("customer", &self.customer.id);
+        o.str("invoice", &self.invoice.id);
+        o.str("scenario", self.scenario);
+        o.str("step", self.step);
+        o.str("status", self.status.as_str());
+        o.display("reason", &self.reason(texts));
+        match self.until {
+            Some(d) => o.display("until", &Ymd(d)),
+            None => o.key("until").extend_from_slice(b"null"),
+        }
+        o.end();
+    }
+}
+
+/// A fee charged by an emitted step (or a step it carries).
+pub(crate) struct FeeNote<'a> {
+    /// Rounded to the currency's minor unit.
+    pub(crate) amount: Decimal,
+    /// `Some(law name)` for the legal recovery fee.
+    pub(crate) law: Option<&'a str>,
+    /// The step that charges it.
+    pub(crate) label: &'a str,
+}
+
+/// How the interest of an emitted step was computed.
+pub(crate) struct InterestNote<'a> {
+    pub(crate) rule: &'a str,
+    pub(crate) first: NaiveDate,
+    pub(crate) last: NaiveDate,
+    /// Rates with the law's points added.
+    pub(crate) periods: Vec<RatePeriod>,
+}
+
+/// One step (or event) emitted for one invoice, before grouping into actions.
+pub(crate) struct Emission<'a> {
+    pub(crate) invoice: &'a Invoice,
+    /// Position of the invoice among the customer's (for `per invoice` grouping).
+    pub(crate) index: usize,
+    pub(crate) outstanding: Decimal,
+    pub(crate) days_late: i64,
+    pub(crate) label: &'a str,
+    pub(crate) key: Cow<'a, str>,
+    pub(crate) action: &'a CompiledAction,
+    pub(crate) carried: Vec<&'a CompiledStep>,
+    pub(crate) fees: Decimal,
+    pub(crate) fee_notes: Vec<FeeNote<'a>>,
+    pub(crate) interest: Decimal,
+    pub(crate) interest_note: Option<InterestNote<'a>>,
+    pub(crate) warnings: Vec<String>,
+    /// The trigger date of a step (events have none).
+    pub(crate) triggered: Option<NaiveDate>,
+    /// The condition values that held.
+    pub(crate) trace: Vec<String>,
+}
+
+/// One action: emissions of one step grouped per customer, currency (and invoice, for
+/// `per invoice` steps).
+pub(crate) struct ActionRec<'a> {
+    pub(crate) date: NaiveDate,
+    pub(crate) customer: &'a Customer,
+    pub(crate) scenario: &'a str,
+    pub(crate) label: &'a str,
+    pub(crate) key: Cow<'a, str>,
+    pub(crate) action: &'a CompiledAction,
+    pub(crate) order: (i64, &'a str),
+    pub(crate) currency: Currency,
+    /// Sorted by invoice id.
+    pub(crate) ems: Vec<Emission<'a>>,
+    pub(crate) outstanding: Decimal,
+    pub(crate) fees: Decimal,
+    pub(crate) interest: Decimal,
+    pub(crate) carried: Vec<&'a str>,
+    pub(crate) warnings: Vec<String>,
+    /// Hex of the first 8 bytes of the SHA-256 of customer, scenario, step key and invoices.
+    pub(crate) id: [u8; 16],
+    /// The first 12 characters of the scenarios hash.
+    pub(crate) hash: &'a str,
+}
+
+impl<'a> ActionRec<'a> {
+    /// Groups `ems` (same step key, currency and `per invoice` slot; not empty) into an action.
+    pub(crate) fn new(
+        date: NaiveDate,
+        customer: &'a Customer,
+        scenario: &'a str,
+        currency: Currency,
+        mut ems: Vec<Emission<'a>>,
+        hash: &'a str,
+    ) -> Option<Self> {
+        ems.sort_by(|a, b| a.invoice.id.as_str().cmp(b.invoice.id.as_str()));
+        let first = ems.first()?;
+        let (label, key, action) = (first.label, first.key.clone(), first.action);
+        let (mut outstanding, mut fees, mut interest) = (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
+        let mut carried: Vec<&'a str> = Vec::new();
+        let mut warnings: Vec<String> = Vec::new();
+        for em in &ems {
+            outstanding += em.outstanding;
+            fees += em.fees;
+            interest += em.interest;
+            for c in &em.carried {
+                if !carried.contains(&c.key.as_str()) {
+                    carried.push(&c.key);
+                }
+            }
+            for w in &em.warnings {
+                if !warnings.contains(w) {
+                    warnings.push(w.clone());
+                }
+            }
+        }
+        let id = action_id(&customer.id, scenario, &key, ems.iter().map(|e| e.invoice.id.as_str()));
+        Some(ActionRec {
+            date,
+            customer,
+            scenario,
+            label,
+            key,
+            action,
+            order: step_order(label),
+            currency,
+            ems,
+            outstanding: money::round(outstanding, currency),
+            fees: money::round(fees, currency),
+            interest: money::round(interest, currency),
+            carried,
+            warnings,
+            id,
+            hash,
+        })
+    }
+
+    fn id_str(&self) -> &str {
+        std::str::from_utf8(&self.id).unwrap_or("")
+    }
+
+    pub(crate) fn reason(&self) -> ActionReason<'_, 'a> {
+        ActionReason(self)
+    }
+
+    pub(crate) fn to_action(&self) -> Action {
+        Action {
+            id: self.id_str().to_owned(),
+            date: self.date,
+            customer: self.customer.id.to_string(),
+            customer_name: self.customer.name.to_string(),
+            scenario: self.scenario.to_owned(),
+            step: self.label.to_owned(),
+            step_key: self.key.to_string(),
+            channel: self.action.channel.clone(),
+            template: self.action.template.clone(),
+            assign: self.action.assign.clone(),
+            invoices: self.ems.iter().map(|e| e.invoice.id.to_string()).collect(),
+            outstanding: self.outstanding,
+            currency: self.currency,
+            fees: self.fees,
+            interest: self.interest,
+            carried: self.carried.iter().map(|c| (*c).to_owned()).collect(),
+            reason: self.reason().to_string(),
+            warnings: self.warnings.clone(),
+        }
+    }
+
+    /// The same bytes as `serde_json::to_writer(&self.to_action())`.
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
+        let mut o = Obj::begin(out);
+        o.str("id", self.id_str());
+        o.display("date", &Ymd(self.date));
+        o.str("customer", &self.customer.id);
+        o.str("customer_name", &self.customer.name);
+        o.str("scenario", self.scenario);
+        o.str("step", self.label);
+        o.str("step_key", &self.key);
+        o.str("channel", &self.action.channel);
+        o.str("template", &self.action.template);
+        o.opt_str("assign", self.action.assign.as_deref());
+        o.str_list("invoices", self.ems.iter().map(|e| e.invoice.id.as_str()));
+        o.display("outstanding", &self.outstanding);
+        o.str("currency", self.currency.code());
+        o.display("fees", &self.fees);
+        o.display("interest", &self.interest);
+        o.str_list("carried", self.carried.iter().copied());
+        o.display("reason", &self.reason());
+        o.str_list("warnings", self.warnings.iter().map(String::as_str));
+        o.end();
+    }
+}
+
+/// The reason of an action: the invoices, due dates, days late, the step, the condition
+/// values that held, fees, interest and the scenarios hash (SPEC 3.7).
+pub(crate) struct ActionReason<'r, 'a>(&'r ActionRec<'a>);
+
+impl fmt::Display for ActionReason<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let a = self.0;
+        let cur = a.currency;
+        let code = cur.code();
+        write!(f, "scenario \"{}\", step {} {} \"{}\"", a.scenario, a.label, a.action.channel, a.action.template)?;
+        for em in &a.ems {
+            let inv = em.invoice;
+            write!(
+                f,
+                "; invoice {} due {}, {} days late, outstanding {} {code}",
+                inv.id,
+                Ymd(inv.due_date),
+                em.days_late,
+                money::round(em.outstanding, cur)
+            )?;
+            if em.triggered.is_some() || !em.trace.is_empty() {
+                f.write_str(" (")?;
+                let mut sep = "";
+                if let Some(t) = em.triggered {
+                    write!(f, "triggered on {}", Ymd(t))?;
+                    sep = ", ";
+                }
+                for entry in &em.trace {
+                    write!(f, "{sep}{entry}")?;
+                    sep = ", ";
+                }
+                f.write_str(")")?;
+            }
+            if let Some((_, text)) = &a.action.condition {
+                write!(f, "; condition `{text}` holds")?;
+            }
+            if !em.carried.is_empty() {
+                f.write_str("; carries superseded ")?;
+                for (i, c) in em.carried.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    f.write_str(&c.label)?;
+                }
+            }
+            for n in &em.fee_notes {
+                match n.law {
+                    Some(law) => write!(f, "; {} {code} legal recovery fee ({law}, {})", n.amount, n.label)?,
+                    None => write!(f, "; {} {code} fee ({})", n.amount, n.label)?,
+                }
+            }
+            if let Some(n) = &em.interest_note {
+                write!(f, "; {} {code} interest at {} from {} to {} (", em.interest, n.rule, Ymd(n.first), Ymd(n.last))?;
+                for (i, p) in n.periods.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{}% from {} to {}", p.percent, Ymd(p.from), Ymd(p.to))?;
+                }
+                f.write_str(")")?;
+            }
+        }
+        write!(f, "; scenarios {}", a.hash)
+    }
+}
+
+/// A stable id: the same customer, scenario, step and invoices give the same id on every run.
+fn action_id<'i>(customer: &str, scenario: &str, step_key: &str, invoices: impl Iterator<Item = &'i str>) -> [u8; 16] {
+    let mut h = Sha256::new();
+    for part in [customer, scenario, step_key] {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    for i in invoices {
+        h.update(i.as_bytes());
+        h.update([0u8]);
+    }
+    let digest = h.finalize();
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 16];
+    for (i, b) in digest.iter().take(8).enumerate() {
+        out[2 * i] = HEX[(b >> 4) as usize];
+        out[2 * i + 1] = HEX[(b & 0xf) as usize];
+    }
+    out
+}
+
+/// Writes `items` as elements of a top-level list of the plan layout: each on its own line,
+/// preceded by `,\n    ` (the caller turns the first separator into the list's opening).
+pub(crate) fn element(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
+    out.extend_from_slice(b",\n    ");
+    write(out);
+}
+
+/// Writes a value serialised by serde as one element (see [`element`]).
+pub(crate) fn serde_element<T: serde::Serialize>(out: &mut Vec<u8>, item: &T) -> std::io::Result<()> {
+    out.extend_from_slice(b",\n    ");
+    serde_json::to_writer(&mut *out, item)?;
+    Ok(())
+}
