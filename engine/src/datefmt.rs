@@ -13,7 +13,7 @@ pub struct Ymd(pub NaiveDate);
 
 impl Ymd {
     /// The ten bytes `YYYY-MM-DD`, for years 0 to 9999 (chrono's own format elsewhere).
-    fn bytes(self) -> Option<[u8; 10]> {
+    pub(crate) fn ascii(self) -> Option<[u8; 10]> {
         let (y, m, d) = (self.0.year(), self.0.month(), self.0.day());
         if !(0..=9999).contains(&y) {
             return None;
@@ -37,7 +37,7 @@ impl Ymd {
 
 impl fmt::Display for Ymd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.bytes() {
+        match self.ascii() {
             // The bytes are ASCII digits and dashes.
             Some(b) => f.write_str(std::str::from_utf8(&b).map_err(|_| fmt::Error)?),
             None => write!(f, "{}", self.0),

@@ -12,27 +12,27 @@ use relance_dsl::ast::{CatchUp, EventKind};
 use rust_decimal::Decimal;
 
 use crate::calendar::{Calendar, add_business_days, next_business_day};
-use crate::compile::{CompiledScenario, CompiledStep, FeeRule, Program, Selector};
+use crate::compile::{CompiledAction, CompiledScenario, CompiledStep, FeeRule, Program, Selector};
 use crate::cond::{EvalCtx, InvoiceFacts, Trace};
 use crate::fxhash::Fx;
 use crate::history::History;
 use crate::model::{Customer, Invoice, Payment, PaymentKind, Portfolio};
 use crate::money;
-use crate::outcome::{ActionRec, CustomerOutcome, Emission, FeeNote, InterestNote, SkipRec, Why, step_order};
+use crate::outcome::{ActionRec, Emission, FeeNote, InterestNote, Records, SkipRec, Why, next_action, step_order};
 use crate::plan::{NextAction, Plan, PlanError, SkipStatus, Unassigned};
 
 /// Evaluates `portfolio` as of `as_of` (see [`crate::Engine::evaluate`]).
 pub fn evaluate(program: &Program, portfolio: &Portfolio, as_of: NaiveDate, history: &dyn History) -> Plan {
     let ev = Evaluator::new(program, portfolio, as_of, history);
-    let all = ev.batch(0..ev.len(), Mode::ALL);
+    let runs = ev.batch(0..ev.len(), Mode::ALL);
     let mut plan = Plan {
         as_of,
         scenarios_hash: program.hash.clone(),
-        actions: all.customers.iter().flat_map(|c| c.actions.iter().map(ActionRec::to_action)).collect(),
-        skipped: all.customers.iter().flat_map(|c| c.skipped.iter().map(|s| s.to_skipped(&c.texts))).collect(),
-        unassigned: all.unassigned,
-        errors: all.errors,
-        next: all.next,
+        actions: runs.iter().flat_map(|r| r.actions.iter().map(ActionRec::to_action)).collect(),
+        skipped: runs.iter().flat_map(|r| r.skipped.iter().map(|s| s.to_skipped(&r.texts))).collect(),
+        unassigned: runs.iter().flat_map(|r| r.unassigned.iter().cloned()).collect(),
+        errors: runs.iter().flat_map(|r| r.errors.iter().cloned()).collect(),
+        next: runs.iter().flat_map(|r| r.next.iter().map(next_action)).collect(),
         warnings: portfolio.warnings.clone(),
     };
     plan.errors.extend(ev.input_errors.iter().cloned());
@@ -178,6 +178,23 @@ impl<'p> Evaluator<'p> {
             }
         }
         drop(inv_group);
+        // Each customer's invoices in id order (then portfolio order): the plan lists them so,
+        // and records then come out of the evaluation already nearly sorted.
+        {
+            let invoices = &portfolio.invoices;
+            let mut rest: &mut [u32] = &mut inv_idx;
+            let mut groups: Vec<&mut [u32]> = Vec::with_capacity(customers.len());
+            for w in inv_start.windows(2) {
+                let (head, tail) = std::mem::take(&mut rest).split_at_mut((w[1] - w[0]) as usize);
+                if head.len() > 1 {
+                    groups.push(head);
+                }
+                rest = tail;
+            }
+            groups.par_iter_mut().with_min_len(256).for_each(|g| {
+                g.sort_unstable_by(|a, b| invoices[*a as usize].id.cmp(&invoices[*b as usize].id).then(a.cmp(b)));
+            });
+        }
         let mut order: Vec<u32> = (0..customers.len() as u32).collect();
         order.par_sort_by(|a, b| customers[*a as usize].id.cmp(&customers[*b as usize].id).then(a.cmp(b)));
 
@@ -250,72 +267,54 @@ impl<'p> Evaluator<'p> {
         self.pay_idx[a as usize..b as usize].iter().map(move |i| &pays[*i as usize])
     }
 
-    /// Evaluates customers `range` (positions in id order), in parallel. Each customer's
-    /// records come out in plan order; customers sharing an id are merged into one outcome.
-    pub(crate) fn batch(&self, range: std::ops::Range<usize>, mode: Mode) -> Batch<'p> {
-        let results: Vec<(CustomerOutcome<'p>, Side)> = self.order[range]
+    /// Evaluates customers `range` (positions in id order), in parallel. The records come
+    /// out in runs of customers, in id order; within each customer, in plan order. When
+    /// customer ids repeat, the batch is one run sorted as a whole.
+    pub(crate) fn batch(&self, range: std::ops::Range<usize>, mode: Mode) -> Vec<Records<'p>> {
+        let runs: Vec<Records<'p>> = self.order[range]
             .par_iter()
-            .map(|&ci| {
-                let c = &self.portfolio.customers[ci as usize];
-                let g = self.group_of[ci as usize] as usize;
-                let idx = &self.inv_idx[self.inv_start[g] as usize..self.inv_start[g + 1] as usize];
-                let e = CustomerEval { program: self.program, customer: c, as_of: self.as_of, history: self.history, mode, ev: self };
-                let mut out = CustomerOutcome::default();
-                let mut side = Side::default();
-                match e.run(idx, &mut out, &mut side) {
-                    Ok(()) => {
-                        out.sort();
-                        (out, side)
+            .with_min_len(64)
+            .fold(
+                || (Records::default(), Scratch::default()),
+                |(mut out, mut scratch), &ci| {
+                    let c = &self.portfolio.customers[ci as usize];
+                    let g = self.group_of[ci as usize] as usize;
+                    let idx = &self.inv_idx[self.inv_start[g] as usize..self.inv_start[g + 1] as usize];
+                    let e = CustomerEval { program: self.program, customer: c, as_of: self.as_of, history: self.history, mode, ev: self };
+                    let mark = out.mark();
+                    match e.run(idx, &mut out, &mut scratch) {
+                        Ok(()) => out.sort_since(mark),
+                        Err(err) => {
+                            out.truncate(mark);
+                            out.errors.push(err);
+                        }
                     }
-                    Err(err) => (CustomerOutcome::default(), Side { error: Some(err), ..Side::default() }),
-                }
-            })
+                    (out, scratch)
+                },
+            )
+            .map(|(out, _)| out)
             .collect();
-        let mut batch = Batch {
-            customers: Vec::with_capacity(results.len()),
-            unassigned: Vec::new(),
-            errors: Vec::new(),
-            next: Vec::with_capacity(results.len()),
-        };
-        let mut last_id: Option<&str> = None;
-        for (out, side) in results {
-            batch.unassigned.extend(side.unassigned);
-            batch.errors.extend(side.error);
-            batch.next.extend(side.next);
-            let id = out.actions.first().map(|a| a.customer.id.as_str()).or(out.skipped.first().map(|s| s.customer.id.as_str()));
-            if out.actions.is_empty() && out.skipped.is_empty() {
-                continue;
-            }
-            match batch.customers.last_mut() {
-                Some(prev) if self.duplicates && id.is_some() && id == last_id => {
-                    prev.append(out);
-                    prev.sort();
-                }
-                _ => {
-                    last_id = id;
-                    batch.customers.push(out);
-                }
-            }
+        if !self.duplicates {
+            return runs;
         }
-        batch
+        let mut all = Records::default();
+        for r in runs {
+            all.append(r);
+        }
+        all.sort_all();
+        vec![all]
     }
 }
 
-/// What the evaluation of a range of customers produced.
-pub(crate) struct Batch<'p> {
-    /// Customers with actions or skipped steps, in id order.
-    pub(crate) customers: Vec<CustomerOutcome<'p>>,
-    pub(crate) unassigned: Vec<Unassigned>,
-    pub(crate) errors: Vec<PlanError>,
-    pub(crate) next: Vec<NextAction>,
-}
-
-/// The customer-level results of one customer.
+/// Buffers reused from one customer to the next.
 #[derive(Default)]
-struct Side {
-    unassigned: Option<Unassigned>,
-    error: Option<PlanError>,
-    next: Option<NextAction>,
+struct Scratch<'a> {
+    facts: Vec<Facts<'a>>,
+    balances: Vec<(NaiveDate, Decimal)>,
+    emissions: Vec<Emission<'a>>,
+    done: Vec<bool>,
+    reached: Vec<(&'a CompiledStep, NaiveDate)>,
+    due: Vec<(&'a CompiledStep, NaiveDate)>,
 }
 
 /// Facts about one invoice on the as-of date.
@@ -332,6 +331,8 @@ struct Facts<'a> {
     promise_to_pay: bool,
     /// Amount paid on or before the promise date.
     paid_by_promise: Decimal,
+    /// Position of the first of the customer's invoices with this id (they are in id order).
+    rank: u32,
 }
 
 struct CustomerEval<'a, 'e> {
@@ -396,6 +397,7 @@ impl<'a> CustomerEval<'a, '_> {
             reminders_sent: self.history.reminders_sent(&inv.id),
             promise_to_pay: inv.promise_date.is_some_and(|d| d >= t) && outstanding > Decimal::ZERO,
             paid_by_promise,
+            rank: 0,
         }
     }
 
@@ -429,7 +431,7 @@ impl<'a> CustomerEval<'a, '_> {
     }
 
     /// A new emission of `label` for invoice `f` (position `index`).
-    fn emission(&self, f: &Facts<'a>, index: usize, label: &'a str, key: Cow<'a, str>, action: &'a crate::compile::CompiledAction) -> Emission<'a> {
+    fn emission(&self, f: &Facts<'a>, index: usize, label: &'a str, key: Cow<'a, str>, action: &'a CompiledAction) -> Emission<'a> {
         Emission {
             invoice: f.invoice,
             index,
@@ -449,10 +451,21 @@ impl<'a> CustomerEval<'a, '_> {
         }
     }
 
-    fn run(&self, invoices: &[u32], out: &mut CustomerOutcome<'a>, side: &mut Side) -> Res<()> {
+    fn run(&self, invoices: &[u32], out: &mut Records<'a>, scratch: &mut Scratch<'a>) -> Res<()> {
         let t = self.as_of;
-        let mut balances = Vec::with_capacity(invoices.len() + 2);
-        let facts: Vec<Facts<'a>> = invoices.iter().map(|i| self.facts(*i, &mut balances)).collect();
+        let Scratch { facts, balances, emissions, done, reached, due } = scratch;
+        balances.clear();
+        facts.clear();
+        emissions.clear();
+        for i in invoices {
+            let mut f = self.facts(*i, balances);
+            f.rank = match facts.last() {
+                Some(prev) if prev.invoice.id == f.invoice.id => prev.rank,
+                _ => facts.len() as u32,
+            };
+            facts.push(f);
+        }
+        let balances = &*balances;
         let mut book = BalanceBook::default();
         for f in facts.iter().filter(|f| f.outstanding > Decimal::ZERO) {
             book.add(f.invoice.currency, f.outstanding, f.invoice.due_date < t);
@@ -486,7 +499,7 @@ impl<'a> CustomerEval<'a, '_> {
         }
         let Some(scenario) = chosen else {
             if open_count > 0 {
-                side.unassigned = Some(Unassigned {
+                out.unassigned.push(Unassigned {
                     customer: self.customer.id.to_string(),
                     segment: self.customer.segment.to_string(),
                     open_invoices: open_count,
@@ -517,11 +530,6 @@ impl<'a> CustomerEval<'a, '_> {
         };
         let mut deferred_text: Option<u32> = None;
 
-        let mut emissions: Vec<Emission<'a>> = Vec::new();
-        // Scratch buffers reused across the customer's invoices.
-        let mut done: Vec<bool> = Vec::with_capacity(scenario.steps.len());
-        let mut reached: Vec<(&'a CompiledStep, NaiveDate)> = Vec::with_capacity(scenario.steps.len());
-        let mut due: Vec<(&'a CompiledStep, NaiveDate, Vec<String>)> = Vec::with_capacity(scenario.steps.len());
         let mut next_on: Option<NaiveDate> = None;
         let bump_next = |d: NaiveDate, next_on: &mut Option<NaiveDate>| {
             if d > t && next_on.is_none_or(|n| d < n) {
@@ -560,21 +568,17 @@ impl<'a> CustomerEval<'a, '_> {
                     continue;
                 }
                 if let Some((status, reason)) = self.blocking_rule(scenario, f, &ctx, Some(&ev.label))? {
-                    self.skip(out, scenario, inv, &ev.label, status, |texts| text(texts, reason), None);
+                    self.skip(out, scenario, f, &ev.label, status, |texts| text(texts, reason), None);
                     continue;
                 }
-                let mut trace = Trace::default();
-                if let Some((c, text)) = &ev.action.condition {
-                    let holds = c.eval(&ctx, &mut Some(&mut trace)).map_err(|e| {
-                        self.err(Some(&scenario.name), Some(&inv.id), Some(&ev.label), format!("condition `{text}`: {e}"))
-                    })?;
-                    if !holds {
-                        continue;
-                    }
+                if !self.holds(scenario, f, &ctx, &ev.label, &ev.action)? {
+                    continue;
                 }
                 let mut em = self.emission(f, idx, &ev.label, key, &ev.action);
-                em.trace = trace.entries;
-                self.charge(scenario, f, &balances, &mut em)?;
+                if self.mode.actions {
+                    em.trace = self.trace_of(scenario, f, &ctx, &ev.label, &ev.action)?;
+                }
+                self.charge(scenario, f, balances, &mut em)?;
                 emissions.push(em);
             }
 
@@ -586,9 +590,9 @@ impl<'a> CustomerEval<'a, '_> {
             let cal = &self.ev.calendar;
             done.clear();
             done.extend(scenario.steps.iter().map(|s| self.history.step_done(&inv.id, &scenario.name, &s.key).is_some()));
-            let last_done = scenario.steps.iter().zip(&done).filter(|(_, d)| **d).map(|(s, _)| s.offset).max();
+            let last_done = scenario.steps.iter().zip(done.iter()).filter(|(_, d)| **d).map(|(s, _)| s.offset).max();
             reached.clear();
-            for (step, is_done) in scenario.steps.iter().zip(&done) {
+            for (step, is_done) in scenario.steps.iter().zip(done.iter()) {
                 if *is_done || last_done.is_some_and(|l| step.offset < l) {
                     continue;
                 }
@@ -603,7 +607,7 @@ impl<'a> CustomerEval<'a, '_> {
                     continue;
                 }
                 if step.offset < 0 && t > inv.due_date {
-                    self.skip(out, scenario, inv, &step.label, SkipStatus::Expired, |_| Why::Expired { step, trigger }, None);
+                    self.skip(out, scenario, f, &step.label, SkipStatus::Expired, |_| Why::Expired { step, trigger }, None);
                     continue;
                 }
                 reached.push((step, trigger));
@@ -614,14 +618,14 @@ impl<'a> CustomerEval<'a, '_> {
             // Stop and pause rules, then the minimum balance.
             if let Some((status, reason)) = self.blocking_rule(scenario, f, &ctx, None)? {
                 let mut shared: Option<u32> = None;
-                for (step, _) in &reached {
-                    self.skip(out, scenario, inv, &step.label, status, |texts| shared_text(texts, &mut shared, || reason.clone()), None);
+                for (step, _) in reached.iter() {
+                    self.skip(out, scenario, f, &step.label, status, |texts| shared_text(texts, &mut shared, || reason.clone()), None);
                 }
                 continue;
             }
             if let Some((min, cur, bal)) = below_minimum {
-                for (step, _) in &reached {
-                    self.skip(out, scenario, inv, &step.label, SkipStatus::BelowMinimum, |texts| {
+                for (step, _) in reached.iter() {
+                    self.skip(out, scenario, f, &step.label, SkipStatus::BelowMinimum, |texts| {
                         shared_text(texts, &mut below_minimum_text, || {
                             format!(
                                 "customer balance {} {} is below the minimum balance {} {}",
@@ -637,28 +641,27 @@ impl<'a> CustomerEval<'a, '_> {
             }
             // Conditions.
             due.clear();
-            for &(step, trigger) in &reached {
-                let mut trace = Trace::default();
-                if let Some((c, text)) = &step.action.condition {
-                    let holds = c.eval(&ctx, &mut Some(&mut trace)).map_err(|e| {
-                        self.err(Some(&scenario.name), Some(&inv.id), Some(&step.label), format!("condition `{text}`: {e}"))
-                    })?;
-                    if !holds {
-                        self.skip(out, scenario, inv, &step.label, SkipStatus::ConditionFalse, |texts| {
-                            self::text(texts, format!("condition `{text}` does not hold ({})", trace.entries.join(", ")))
+            for &(step, trigger) in reached.iter() {
+                if !self.holds(scenario, f, &ctx, &step.label, &step.action)? {
+                    if self.mode.skipped
+                        && let Some((_, text)) = &step.action.condition
+                    {
+                        let values = self.trace_of(scenario, f, &ctx, &step.label, &step.action)?.join(", ");
+                        self.skip(out, scenario, f, &step.label, SkipStatus::ConditionFalse, |texts| {
+                            self::text(texts, format!("condition `{text}` does not hold ({values})"))
                         }, None);
-                        continue;
                     }
+                    continue;
                 }
-                due.push((step, trigger, trace.entries));
+                due.push((step, trigger));
             }
             if due.is_empty() {
                 continue;
             }
             // Cooldown.
             if let Some((last, until)) = deferred_until {
-                for (step, _, _) in &due {
-                    self.skip(out, scenario, inv, &step.label, SkipStatus::Deferred, |texts| {
+                for (step, _) in due.iter() {
+                    self.skip(out, scenario, f, &step.label, SkipStatus::Deferred, |texts| {
                         shared_text(texts, &mut deferred_text, || {
                             format!("customer was contacted on {last}; cooldown of {cooldown} days allows a new contact from {until}")
                         })
@@ -674,7 +677,7 @@ impl<'a> CustomerEval<'a, '_> {
             };
             let emitted: &'a CompiledStep = due[emit_idx].0;
             let mut carried = Vec::new();
-            for (i, (step, trigger, _)) in due.iter().enumerate() {
+            for (i, (step, trigger)) in due.iter().enumerate() {
                 if i == emit_idx {
                     continue;
                 }
@@ -682,25 +685,48 @@ impl<'a> CustomerEval<'a, '_> {
                     carried.push(*step);
                 }
                 let why = Why::Superseded { step: &step.label, trigger: *trigger, by: &emitted.label, mode: scenario.catch_up };
-                self.skip(out, scenario, inv, &step.label, SkipStatus::Superseded, |_| why, None);
+                self.skip(out, scenario, f, &step.label, SkipStatus::Superseded, |_| why, None);
                 if scenario.catch_up == CatchUp::Stepwise
                     && let Some(d) = t.succ_opt()
                 {
                     bump_next(d, &mut next_on);
                 }
             }
-            let (step, trigger, trace) = due.swap_remove(emit_idx);
+            let (step, trigger) = due[emit_idx];
             let mut em = self.emission(f, idx, &step.label, Cow::Borrowed(step.key.as_str()), &step.action);
             em.carried = carried;
             em.triggered = Some(trigger);
-            em.trace = trace;
-            self.charge(scenario, f, &balances, &mut em)?;
+            if self.mode.actions {
+                em.trace = self.trace_of(scenario, f, &ctx, &step.label, &step.action)?;
+            }
+            self.charge(scenario, f, balances, &mut em)?;
             emissions.push(em);
         }
 
         self.group(out, scenario, emissions);
-        side.next = Some(NextAction { customer: self.customer.id.to_string(), next_action_on: next_on });
+        out.next.push((self.customer, next_on));
         Ok(())
+    }
+
+    /// Whether the condition of `action` (of the event or step `label`) holds.
+    fn holds(&self, s: &CompiledScenario, f: &Facts<'a>, ctx: &EvalCtx<'_>, label: &str, action: &CompiledAction) -> Res<bool> {
+        match &action.condition {
+            None => Ok(true),
+            Some((c, text)) => c.eval(ctx, &mut None).map_err(|e| {
+                self.err(Some(&s.name), Some(&f.invoice.id), Some(label), format!("condition `{text}`: {e}"))
+            }),
+        }
+    }
+
+    /// The values the condition of `action` reads, for a reason. Evaluated again (conditions
+    /// have no side effects) and only when the reason is written: the values are text.
+    fn trace_of(&self, s: &CompiledScenario, f: &Facts<'a>, ctx: &EvalCtx<'_>, label: &str, action: &CompiledAction) -> Res<Vec<String>> {
+        let Some((c, text)) = &action.condition else { return Ok(Vec::new()) };
+        let mut trace = Trace::default();
+        c.eval(ctx, &mut Some(&mut trace)).map_err(|e| {
+            self.err(Some(&s.name), Some(&f.invoice.id), Some(label), format!("condition `{text}`: {e}"))
+        })?;
+        Ok(trace.entries)
     }
 
     /// The first `stop when` / `pause when` rule that holds for this invoice, with its status
@@ -737,9 +763,9 @@ impl<'a> CustomerEval<'a, '_> {
     #[allow(clippy::too_many_arguments)]
     fn skip(
         &self,
-        out: &mut CustomerOutcome<'a>,
+        out: &mut Records<'a>,
         s: &'a CompiledScenario,
-        inv: &'a Invoice,
+        f: &Facts<'a>,
         step: &'a str,
         status: SkipStatus,
         why: impl FnOnce(&mut Vec<String>) -> Why<'a>,
@@ -751,7 +777,8 @@ impl<'a> CustomerEval<'a, '_> {
         let why = why(&mut out.texts);
         out.skipped.push(SkipRec {
             customer: self.customer,
-            invoice: inv,
+            invoice: f.invoice,
+            rank: f.rank,
             scenario: &s.name,
             step,
             order: step_order(step),
@@ -842,13 +869,13 @@ impl<'a> CustomerEval<'a, '_> {
 
     /// Groups the emissions into actions: one per step key, currency (and invoice, for
     /// `per invoice` steps), in the order of those keys.
-    fn group(&self, out: &mut CustomerOutcome<'a>, s: &'a CompiledScenario, mut emissions: Vec<Emission<'a>>) {
+    fn group(&self, out: &mut Records<'a>, s: &'a CompiledScenario, emissions: &mut Vec<Emission<'a>>) {
         if !self.mode.actions || emissions.is_empty() {
             return;
         }
         let slot = |em: &Emission<'a>| em.action.per_invoice.then_some(em.index);
         emissions.sort_by(|a, b| (&a.key, a.invoice.currency, slot(a)).cmp(&(&b.key, b.invoice.currency, slot(b))));
-        let mut rest = emissions.into_iter().peekable();
+        let mut rest = emissions.drain(..).peekable();
         while let Some(first) = rest.next() {
             let (cur, per) = (first.invoice.currency, slot(&first));
             let mut group = vec![first];

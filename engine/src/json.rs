@@ -2,7 +2,10 @@
 //! value written here and the same value serialised by serde give the same bytes). Plans of
 //! millions of invoices are written this way: no intermediate `String` per field or reason.
 
-use std::fmt;
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+
+use crate::datefmt::Ymd;
 
 /// How each byte is escaped: 0 = as is, `u` = `\u00XX`, otherwise `\` + that byte.
 const ESCAPE: [u8; 256] = {
@@ -22,9 +25,32 @@ const ESCAPE: [u8; 256] = {
     t
 };
 
-/// Appends the contents of a JSON string (without the quotes) for `s`.
+/// Appends the contents of a JSON string (without the quotes) for `s`. Most texts of a plan
+/// have nothing to escape: they are checked eight bytes at a time and copied at once.
+#[inline]
 pub(crate) fn escape_into(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
+    if is_clean(bytes) {
+        out.extend_from_slice(bytes);
+    } else {
+        escape_slow(out, bytes);
+    }
+}
+
+#[inline]
+fn is_clean(bytes: &[u8]) -> bool {
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(c);
+        if needs_escape(u64::from_le_bytes(word)) {
+            return false;
+        }
+    }
+    chunks.remainder().iter().all(|&b| ESCAPE[b as usize] == 0)
+}
+
+fn escape_slow(out: &mut Vec<u8>, bytes: &[u8]) {
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let esc = ESCAPE[b as usize];
@@ -43,15 +69,124 @@ pub(crate) fn escape_into(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&bytes[start..]);
 }
 
-/// A `fmt::Write` that escapes what it is given into a JSON string's contents, so that a
-/// `Display` value (a reason) is written into the output without an intermediate `String`.
-pub(crate) struct Escaped<'v>(pub(crate) &'v mut Vec<u8>);
+/// Whether any of the eight bytes of `w` is a control character, `"` or `\`.
+fn needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    (below_space | has_zero(w ^ (ONES * u64::from(b'"'))) | has_zero(w ^ (ONES * u64::from(b'\\')))) != 0
+}
 
-impl fmt::Write for Escaped<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        escape_into(self.0, s);
-        Ok(())
+/// Where the text of a reason goes: a `String` (the plan's values) or the contents of a JSON
+/// string (escaped). Reasons are written once, through this trait, for both.
+pub(crate) trait TextOut {
+    /// Any text.
+    fn text(&mut self, s: &str);
+    /// ASCII digits and punctuation that never need escaping.
+    fn ascii(&mut self, b: &[u8]);
+
+    fn date(&mut self, d: NaiveDate) {
+        match Ymd(d).ascii() {
+            Some(b) => self.ascii(&b),
+            None => self.text(&d.to_string()),
+        }
     }
+
+    fn int(&mut self, n: i64) {
+        let mut buf = [0u8; 20];
+        self.ascii(int_ascii(n, &mut buf));
+    }
+
+    /// The same text as `Decimal`'s `Display`.
+    fn decimal(&mut self, d: Decimal) {
+        let mut buf = [0u8; 64];
+        match decimal_ascii(d, &mut buf) {
+            Some(b) => self.ascii(b),
+            None => self.text(&d.to_string()),
+        }
+    }
+}
+
+impl TextOut for String {
+    fn text(&mut self, s: &str) {
+        self.push_str(s);
+    }
+    fn ascii(&mut self, b: &[u8]) {
+        self.extend(b.iter().map(|&c| char::from(c)));
+    }
+}
+
+/// Writes escaped text into JSON bytes.
+pub(crate) struct JsonText<'v>(pub(crate) &'v mut Vec<u8>);
+
+impl TextOut for JsonText<'_> {
+    fn text(&mut self, s: &str) {
+        escape_into(self.0, s);
+    }
+    fn ascii(&mut self, b: &[u8]) {
+        self.0.extend_from_slice(b);
+    }
+}
+
+/// `n` in decimal, at the end of `buf`.
+fn int_ascii(n: i64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut v = n.unsigned_abs();
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    &buf[i..]
+}
+
+/// `d` as its `Display` writes it, or `None` for mantissas beyond 64 bits (rare: the caller
+/// falls back to `Display`).
+fn decimal_ascii(d: Decimal, buf: &mut [u8; 64]) -> Option<&[u8]> {
+    let mut m = u64::try_from(d.mantissa().unsigned_abs()).ok()?;
+    let scale = d.scale() as usize;
+    // Digits, least significant first, padded with zeros to the scale.
+    let mut digits = [0u8; 40];
+    let mut n = 0;
+    while m != 0 {
+        digits[n] = b'0' + (m % 10) as u8;
+        m /= 10;
+        n += 1;
+    }
+    if scale > 28 {
+        return None;
+    }
+    while n < scale {
+        digits[n] = b'0';
+        n += 1;
+    }
+    let mut len = 0;
+    if d.is_sign_negative() {
+        buf[len] = b'-';
+        len += 1;
+    }
+    let whole = n - scale;
+    if whole == 0 {
+        buf[len] = b'0';
+        len += 1;
+    }
+    for k in 0..n {
+        if k == whole && scale > 0 {
+            buf[len] = b'.';
+            len += 1;
+        }
+        buf[len] = digits[n - 1 - k];
+        len += 1;
+    }
+    Some(&buf[..len])
 }
 
 /// One JSON object being written, key by key, in the compact layout of `serde_json::to_writer`.
@@ -90,11 +225,19 @@ impl<'v> Obj<'v> {
         }
     }
 
-    /// A string field whose text is a `Display` value, escaped on the fly.
-    pub(crate) fn display(&mut self, name: &str, value: &dyn fmt::Display) {
+    /// A date field (`"YYYY-MM-DD"`).
+    pub(crate) fn date(&mut self, name: &str, d: NaiveDate) {
         let out = self.key(name);
         out.push(b'"');
-        let _ = fmt::write(&mut Escaped(out), format_args!("{value}"));
+        JsonText(out).date(d);
+        out.push(b'"');
+    }
+
+    /// A decimal field, as a string (as `rust_decimal`'s serde support writes it).
+    pub(crate) fn decimal(&mut self, name: &str, d: Decimal) {
+        let out = self.key(name);
+        out.push(b'"');
+        JsonText(out).decimal(d);
         out.push(b'"');
     }
 
@@ -134,6 +277,33 @@ mod tests {
             let mut out = Vec::new();
             string(&mut out, &s);
             prop_assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&s).unwrap());
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn decimals_as_display(m in any::<i64>(), scale in 0u32..=28, negative in any::<bool>()) {
+            let mut d = Decimal::new(m, scale);
+            d.set_sign_negative(negative);
+            let mut s = String::new();
+            s.decimal(d);
+            prop_assert_eq!(s, d.to_string());
+        }
+
+        #[test]
+        fn integers_as_display(n in any::<i64>()) {
+            let mut s = String::new();
+            s.int(n);
+            prop_assert_eq!(s, n.to_string());
+        }
+    }
+
+    #[test]
+    fn wide_decimals_fall_back_to_display() {
+        for d in [Decimal::MAX, Decimal::MIN, Decimal::new(0, 0), Decimal::new(-5, 3), Decimal::new(12345, 2)] {
+            let mut s = String::new();
+            s.decimal(d);
+            assert_eq!(s, d.to_string());
         }
     }
 

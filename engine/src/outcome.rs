@@ -8,7 +8,6 @@
 //! the two forms cannot drift apart (a unit test checks they give the same bytes).
 
 use std::borrow::Cow;
-use std::fmt;
 
 use chrono::NaiveDate;
 use iso_currency::Currency;
@@ -17,26 +16,67 @@ use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 
 use crate::compile::{CompiledAction, CompiledStep};
-use crate::datefmt::Ymd;
-use crate::json::Obj;
+use crate::json::{JsonText, Obj, TextOut};
 use crate::law::RatePeriod;
 use crate::model::{Customer, Invoice};
 use crate::money;
-use crate::plan::{Action, SkipStatus, Skipped};
+use crate::plan::{Action, NextAction, PlanError, SkipStatus, Skipped, Unassigned};
 
-/// The records of one customer (or of several customers sharing an id), in plan order.
+/// The records of a run of customers (in id order), in plan order within each customer.
 #[derive(Default)]
-pub(crate) struct CustomerOutcome<'a> {
+pub(crate) struct Records<'a> {
     pub(crate) actions: Vec<ActionRec<'a>>,
     pub(crate) skipped: Vec<SkipRec<'a>>,
     /// Reasons that are not derived from the program (rule values, cooldown, minimum), shared
     /// by the skipped steps that point at them with [`Why::Text`].
     pub(crate) texts: Vec<String>,
+    /// Per customer handled by a scenario, the next date something happens.
+    pub(crate) next: Vec<(&'a Customer, Option<NaiveDate>)>,
+    pub(crate) unassigned: Vec<Unassigned>,
+    pub(crate) errors: Vec<PlanError>,
 }
 
-impl<'a> CustomerOutcome<'a> {
-    /// Appends the records of `other` (a customer with the same id), keeping text references.
-    pub(crate) fn append(&mut self, other: CustomerOutcome<'a>) {
+/// Where a customer's records start in [`Records`], to sort or drop them.
+#[derive(Clone, Copy)]
+pub(crate) struct Mark {
+    actions: usize,
+    skipped: usize,
+    texts: usize,
+}
+
+impl<'a> Records<'a> {
+    pub(crate) fn mark(&self) -> Mark {
+        Mark { actions: self.actions.len(), skipped: self.skipped.len(), texts: self.texts.len() }
+    }
+
+    /// Drops the records written since `m` (a customer whose evaluation failed).
+    pub(crate) fn truncate(&mut self, m: Mark) {
+        self.actions.truncate(m.actions);
+        self.skipped.truncate(m.skipped);
+        self.texts.truncate(m.texts);
+    }
+
+    /// Puts the records written since `m` in plan order.
+    /// Puts the records of one customer, written since `m`, in plan order. Within a
+    /// customer the date, customer and scenario are the same, and the rank of an invoice
+    /// orders as its id (see [`SkipRec::rank`]).
+    pub(crate) fn sort_since(&mut self, m: Mark) {
+        if let Some(a) = self.actions.get_mut(m.actions..) {
+            a.sort_by(|a, b| (a.order, &a.action.channel, &a.action.template, &a.id).cmp(&(b.order, &b.action.channel, &b.action.template, &b.id)));
+        }
+        if let Some(s) = self.skipped.get_mut(m.skipped..) {
+            s.sort_by(|a, b| (a.rank, a.order, a.status).cmp(&(b.rank, b.order, b.status)));
+        }
+    }
+
+    /// Puts all records in plan order (customers sharing an id were evaluated apart).
+    pub(crate) fn sort_all(&mut self) {
+        self.actions.sort_by(action_cmp);
+        self.skipped.sort_by(skipped_cmp);
+    }
+
+    /// Appends the records of the customers after these, keeping text references.
+    pub(crate) fn append(&mut self, other: Records<'a>) {
         let base = self.texts.len() as u32;
         self.texts.extend(other.texts);
         self.actions.extend(other.actions);
@@ -46,31 +86,33 @@ impl<'a> CustomerOutcome<'a> {
             }
             s
         }));
+        self.next.extend(other.next);
+        self.unassigned.extend(other.unassigned);
+        self.errors.extend(other.errors);
     }
+}
 
-    /// Puts the records in plan order (actions by date, customer, offset, channel, template,
-    /// id; skipped steps by customer, invoice, offset, scenario, status). Stable.
-    pub(crate) fn sort(&mut self) {
-        self.actions.sort_by(|a, b| {
-            (a.date, a.customer.id.as_str(), a.order, &a.action.channel, &a.action.template, &a.id).cmp(&(
-                b.date,
-                b.customer.id.as_str(),
-                b.order,
-                &b.action.channel,
-                &b.action.template,
-                &b.id,
-            ))
-        });
-        self.skipped.sort_by(|a, b| {
-            (a.customer.id.as_str(), a.invoice.id.as_str(), a.order, a.scenario, a.status).cmp(&(
-                b.customer.id.as_str(),
-                b.invoice.id.as_str(),
-                b.order,
-                b.scenario,
-                b.status,
-            ))
-        });
-    }
+/// Plan order of actions: date, customer, offset, channel, template, id.
+fn action_cmp(a: &ActionRec<'_>, b: &ActionRec<'_>) -> std::cmp::Ordering {
+    (a.date, a.customer.id.as_str(), a.order, &a.action.channel, &a.action.template, &a.id).cmp(&(
+        b.date,
+        b.customer.id.as_str(),
+        b.order,
+        &b.action.channel,
+        &b.action.template,
+        &b.id,
+    ))
+}
+
+/// Plan order of skipped steps: customer, invoice, offset, scenario, status.
+fn skipped_cmp(a: &SkipRec<'_>, b: &SkipRec<'_>) -> std::cmp::Ordering {
+    (a.customer.id.as_str(), a.invoice.id.as_str(), a.order, a.scenario, a.status).cmp(&(
+        b.customer.id.as_str(),
+        b.invoice.id.as_str(),
+        b.order,
+        b.scenario,
+        b.status,
+    ))
 }
 
 /// Sort key of a step label: offsets in numeric order, events after them (by label).
@@ -88,6 +130,8 @@ pub(crate) fn step_order(step: &str) -> (i64, &str) {
 pub(crate) struct SkipRec<'a> {
     pub(crate) customer: &'a Customer,
     pub(crate) invoice: &'a Invoice,
+    /// Position, among the customer's invoices in id order, of the first with this id.
+    pub(crate) rank: u32,
     pub(crate) scenario: &'a str,
     pub(crate) step: &'a str,
     pub(crate) order: (i64, &'a str),
@@ -106,52 +150,54 @@ pub(crate) enum Why<'a> {
     Text(u32),
 }
 
-/// The reason of a skipped step, as text.
-pub(crate) struct SkipReason<'r, 'a> {
-    rec: &'r SkipRec<'a>,
-    texts: &'r [String],
-}
-
-impl fmt::Display for SkipReason<'_, '_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.rec.why {
-            Why::Expired { step, trigger } => write!(
-                f,
-                "{} {} \"{}\" was planned for {}, before the due date {}; the due date has passed",
-                step.label,
-                step.action.channel,
-                step.action.template,
-                Ymd(*trigger),
-                Ymd(self.rec.invoice.due_date)
-            ),
-            Why::Superseded { step, trigger, by, mode: CatchUp::Latest } => write!(
-                f,
-                "catch up latest: {step} (due {}) is replaced by {by}; its fees and interest are carried into it",
-                Ymd(*trigger)
-            ),
-            Why::Superseded { step, trigger, by, mode: CatchUp::Stepwise } => write!(
-                f,
-                "catch up stepwise: {by} goes first; {step} (due {}) follows on a later run",
-                Ymd(*trigger)
-            ),
-            Why::Text(i) => f.write_str(self.texts.get(*i as usize).map_or("", String::as_str)),
-        }
-    }
-}
-
 impl<'a> SkipRec<'a> {
-    pub(crate) fn reason<'r>(&'r self, texts: &'r [String]) -> SkipReason<'r, 'a> {
-        SkipReason { rec: self, texts }
+    /// Writes the reason (`texts`: the run's [`Records::texts`]).
+    pub(crate) fn write_reason(&self, texts: &[String], o: &mut impl TextOut) {
+        match &self.why {
+            Why::Expired { step, trigger } => {
+                o.text(&step.label);
+                o.text(" ");
+                o.text(&step.action.channel);
+                o.text(" \"");
+                o.text(&step.action.template);
+                o.text("\" was planned for ");
+                o.date(*trigger);
+                o.text(", before the due date ");
+                o.date(self.invoice.due_date);
+                o.text("; the due date has passed");
+            }
+            Why::Superseded { step, trigger, by, mode: CatchUp::Latest } => {
+                o.text("catch up latest: ");
+                o.text(step);
+                o.text(" (due ");
+                o.date(*trigger);
+                o.text(") is replaced by ");
+                o.text(by);
+                o.text("; its fees and interest are carried into it");
+            }
+            Why::Superseded { step, trigger, by, mode: CatchUp::Stepwise } => {
+                o.text("catch up stepwise: ");
+                o.text(by);
+                o.text(" goes first; ");
+                o.text(step);
+                o.text(" (due ");
+                o.date(*trigger);
+                o.text(") follows on a later run");
+            }
+            Why::Text(i) => o.text(texts.get(*i as usize).map_or("", String::as_str)),
+        }
     }
 
     pub(crate) fn to_skipped(&self, texts: &[String]) -> Skipped {
+        let mut reason = String::new();
+        self.write_reason(texts, &mut reason);
         Skipped {
             customer: self.customer.id.to_string(),
             invoice: self.invoice.id.to_string(),
             scenario: self.scenario.to_owned(),
             step: self.step.to_owned(),
             status: self.status,
-            reason: self.reason(texts).to_string(),
+            reason,
             until: self.until,
         }
     }
@@ -164,9 +210,12 @@ impl<'a> SkipRec<'a> {
         o.str("scenario", self.scenario);
         o.str("step", self.step);
         o.str("status", self.status.as_str());
-        o.display("reason", &self.reason(texts));
+        let out = o.key("reason");
+        out.push(b'"');
+        self.write_reason(texts, &mut JsonText(out));
+        out.push(b'"');
         match self.until {
-            Some(d) => o.display("until", &Ymd(d)),
+            Some(d) => o.date("until", d),
             None => o.key("until").extend_from_slice(b"null"),
         }
         o.end();
@@ -294,10 +343,6 @@ impl<'a> ActionRec<'a> {
         std::str::from_utf8(&self.id).unwrap_or("")
     }
 
-    pub(crate) fn reason(&self) -> ActionReason<'_, 'a> {
-        ActionReason(self)
-    }
-
     pub(crate) fn to_action(&self) -> Action {
         Action {
             id: self.id_str().to_owned(),
@@ -316,7 +361,11 @@ impl<'a> ActionRec<'a> {
             fees: self.fees,
             interest: self.interest,
             carried: self.carried.iter().map(|c| (*c).to_owned()).collect(),
-            reason: self.reason().to_string(),
+            reason: {
+                let mut r = String::new();
+                self.write_reason(&mut r);
+                r
+            },
             warnings: self.warnings.clone(),
         }
     }
@@ -325,7 +374,7 @@ impl<'a> ActionRec<'a> {
     pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
         let mut o = Obj::begin(out);
         o.str("id", self.id_str());
-        o.display("date", &Ymd(self.date));
+        o.date("date", self.date);
         o.str("customer", &self.customer.id);
         o.str("customer_name", &self.customer.name);
         o.str("scenario", self.scenario);
@@ -335,80 +384,119 @@ impl<'a> ActionRec<'a> {
         o.str("template", &self.action.template);
         o.opt_str("assign", self.action.assign.as_deref());
         o.str_list("invoices", self.ems.iter().map(|e| e.invoice.id.as_str()));
-        o.display("outstanding", &self.outstanding);
+        o.decimal("outstanding", self.outstanding);
         o.str("currency", self.currency.code());
-        o.display("fees", &self.fees);
-        o.display("interest", &self.interest);
+        o.decimal("fees", self.fees);
+        o.decimal("interest", self.interest);
         o.str_list("carried", self.carried.iter().copied());
-        o.display("reason", &self.reason());
+        let out = o.key("reason");
+        out.push(b'"');
+        self.write_reason(&mut JsonText(out));
+        out.push(b'"');
         o.str_list("warnings", self.warnings.iter().map(String::as_str));
         o.end();
     }
 }
 
-/// The reason of an action: the invoices, due dates, days late, the step, the condition
-/// values that held, fees, interest and the scenarios hash (SPEC 3.7).
-pub(crate) struct ActionReason<'r, 'a>(&'r ActionRec<'a>);
-
-impl fmt::Display for ActionReason<'_, '_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let a = self.0;
-        let cur = a.currency;
+impl ActionRec<'_> {
+    /// Writes the reason: the invoices, due dates, days late, the step, the condition values
+    /// that held, fees, interest and the scenarios hash (SPEC 3.7).
+    pub(crate) fn write_reason(&self, o: &mut impl TextOut) {
+        let cur = self.currency;
         let code = cur.code();
-        write!(f, "scenario \"{}\", step {} {} \"{}\"", a.scenario, a.label, a.action.channel, a.action.template)?;
-        for em in &a.ems {
+        o.text("scenario \"");
+        o.text(self.scenario);
+        o.text("\", step ");
+        o.text(self.label);
+        o.text(" ");
+        o.text(&self.action.channel);
+        o.text(" \"");
+        o.text(&self.action.template);
+        o.text("\"");
+        for em in &self.ems {
             let inv = em.invoice;
-            write!(
-                f,
-                "; invoice {} due {}, {} days late, outstanding {} {code}",
-                inv.id,
-                Ymd(inv.due_date),
-                em.days_late,
-                money::round(em.outstanding, cur)
-            )?;
+            o.text("; invoice ");
+            o.text(&inv.id);
+            o.text(" due ");
+            o.date(inv.due_date);
+            o.text(", ");
+            o.int(em.days_late);
+            o.text(" days late, outstanding ");
+            o.decimal(money::round(em.outstanding, cur));
+            o.text(" ");
+            o.text(code);
             if em.triggered.is_some() || !em.trace.is_empty() {
-                f.write_str(" (")?;
+                o.text(" (");
                 let mut sep = "";
                 if let Some(t) = em.triggered {
-                    write!(f, "triggered on {}", Ymd(t))?;
+                    o.text("triggered on ");
+                    o.date(t);
                     sep = ", ";
                 }
                 for entry in &em.trace {
-                    write!(f, "{sep}{entry}")?;
+                    o.text(sep);
+                    o.text(entry);
                     sep = ", ";
                 }
-                f.write_str(")")?;
+                o.text(")");
             }
-            if let Some((_, text)) = &a.action.condition {
-                write!(f, "; condition `{text}` holds")?;
+            if let Some((_, text)) = &self.action.condition {
+                o.text("; condition `");
+                o.text(text);
+                o.text("` holds");
             }
             if !em.carried.is_empty() {
-                f.write_str("; carries superseded ")?;
+                o.text("; carries superseded ");
                 for (i, c) in em.carried.iter().enumerate() {
                     if i > 0 {
-                        f.write_str(", ")?;
+                        o.text(", ");
                     }
-                    f.write_str(&c.label)?;
+                    o.text(&c.label);
                 }
             }
             for n in &em.fee_notes {
+                o.text("; ");
+                o.decimal(n.amount);
+                o.text(" ");
+                o.text(code);
                 match n.law {
-                    Some(law) => write!(f, "; {} {code} legal recovery fee ({law}, {})", n.amount, n.label)?,
-                    None => write!(f, "; {} {code} fee ({})", n.amount, n.label)?,
+                    Some(law) => {
+                        o.text(" legal recovery fee (");
+                        o.text(law);
+                        o.text(", ");
+                    }
+                    None => o.text(" fee ("),
                 }
+                o.text(n.label);
+                o.text(")");
             }
             if let Some(n) = &em.interest_note {
-                write!(f, "; {} {code} interest at {} from {} to {} (", em.interest, n.rule, Ymd(n.first), Ymd(n.last))?;
+                o.text("; ");
+                o.decimal(em.interest);
+                o.text(" ");
+                o.text(code);
+                o.text(" interest at ");
+                o.text(n.rule);
+                o.text(" from ");
+                o.date(n.first);
+                o.text(" to ");
+                o.date(n.last);
+                o.text(" (");
                 for (i, p) in n.periods.iter().enumerate() {
                     if i > 0 {
-                        f.write_str(", ")?;
+                        o.text(", ");
                     }
-                    write!(f, "{}% from {} to {}", p.percent, Ymd(p.from), Ymd(p.to))?;
+                    o.decimal(p.percent);
+                    o.text("% from ");
+                    o.date(p.from);
+                    o.text(" to ");
+                    o.date(p.to);
                 }
-                f.write_str(")")?;
+                o.text(")");
             }
         }
-        write!(f, "; scenarios {}", a.hash)
+        o.text("; scenarios ");
+        o.text(self.hash);
     }
 }
 
@@ -431,6 +519,11 @@ fn action_id<'i>(customer: &str, scenario: &str, step_key: &str, invoices: impl 
         out[2 * i + 1] = HEX[(b & 0xf) as usize];
     }
     out
+}
+
+/// The owned form of a `next` entry.
+pub(crate) fn next_action((customer, on): &(&Customer, Option<NaiveDate>)) -> NextAction {
+    NextAction { customer: customer.id.to_string(), next_action_on: *on }
 }
 
 /// Writes `items` as elements of a top-level list of the plan layout: each on its own line,

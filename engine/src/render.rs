@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::compile::Program;
 use crate::eval::{Evaluator, Mode, finish_lists};
-use crate::outcome;
+use crate::outcome::{self, Records};
 use crate::history::History;
 use crate::model::Portfolio;
 use crate::plan::{NextAction, Plan, PlanError, SkipStatus, Unassigned};
@@ -55,8 +55,16 @@ pub fn write_plan_json(
     write_plan_json_batched(program, portfolio, as_of, history, w, 16_384)
 }
 
-/// Customers rendered per parallel task.
-const RENDER_CHUNK: usize = 512;
+/// Renders the runs in parallel into `parts` (one buffer per run, in order), reusing the
+/// buffers' memory from one batch to the next.
+fn render_runs<'p>(runs: &[Records<'p>], parts: &mut Vec<Vec<u8>>, write: impl Fn(&Records<'p>, &mut Vec<u8>) + Sync) {
+    parts.resize_with(runs.len().max(parts.len()), Vec::new);
+    parts.truncate(runs.len());
+    parts.par_iter_mut().zip(runs).for_each(|(out, run)| {
+        out.clear();
+        write(run, out);
+    });
+}
 
 fn write_plan_json_batched(
     program: &Program,
@@ -70,40 +78,29 @@ fn write_plan_json_batched(
     let batches = ev.batches(batch);
     let (mut unassigned, mut errors, mut next) = (Vec::new(), Vec::new(), Vec::new());
     let mut j = JsonPlan::begin(w, as_of, &program.hash)?;
+    let mut parts: Vec<Vec<u8>> = Vec::new();
     for r in &batches {
-        let b = ev.batch(r.clone(), Mode { actions: true, skipped: false });
-        let parts: Vec<Vec<u8>> = b
-            .customers
-            .par_chunks(RENDER_CHUNK)
-            .map(|chunk| {
-                let mut out = Vec::with_capacity(chunk.len() * 1024);
-                for a in chunk.iter().flat_map(|c| &c.actions) {
-                    outcome::element(&mut out, |o| a.write_json(o));
-                }
-                out
-            })
-            .collect();
+        let runs = ev.batch(r.clone(), Mode { actions: true, skipped: false });
+        render_runs(&runs, &mut parts, |run, out| {
+            for a in &run.actions {
+                outcome::element(out, |o| a.write_json(o));
+            }
+        });
         j.parts(&parts)?;
-        unassigned.extend(b.unassigned);
-        errors.extend(b.errors);
-        next.extend(b.next);
+        for run in runs {
+            unassigned.extend(run.unassigned);
+            errors.extend(run.errors);
+            next.extend(run.next.iter().map(outcome::next_action));
+        }
     }
     j.next_list("skipped")?;
     for r in &batches {
-        let b = ev.batch(r.clone(), Mode { actions: false, skipped: true });
-        let parts: Vec<Vec<u8>> = b
-            .customers
-            .par_chunks(RENDER_CHUNK)
-            .map(|chunk| {
-                let mut out = Vec::with_capacity(chunk.len() * 512);
-                for c in chunk {
-                    for s in &c.skipped {
-                        outcome::element(&mut out, |o| s.write_json(&c.texts, o));
-                    }
-                }
-                out
-            })
-            .collect();
+        let runs = ev.batch(r.clone(), Mode { actions: false, skipped: true });
+        render_runs(&runs, &mut parts, |run, out| {
+            for s in &run.skipped {
+                outcome::element(out, |o| s.write_json(&run.texts, o));
+            }
+        });
         j.parts(&parts)?;
     }
     errors.extend(ev.input_errors.iter().cloned());

@@ -31,6 +31,7 @@
 //! [`Terms::exceeds_fr_cap`] warns when the due date of the terms is later than both. Sector
 //! exceptions (transport, perishable goods, export…) are not modelled.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use chrono::{Datelike, Days, NaiveDate};
@@ -329,13 +330,16 @@ pub fn end_of_month_of(date: NaiveDate) -> NaiveDate {
 /// do not parse, are not concerned. `relance plan` adds these to the plan when the scenarios
 /// say `law FR`.
 pub fn fr_cap_warnings(portfolio: &relance_engine::Portfolio, reading: EomReading) -> Vec<String> {
+    // Exports repeat a handful of terms texts: each is parsed once.
+    let mut parsed: HashMap<&str, Option<Terms>, relance_engine::fxhash::Fx> = HashMap::default();
     portfolio
         .invoices
         .iter()
         .filter_map(|inv| {
             let issue = inv.issue_date?;
-            let terms = Terms::parse(inv.terms.as_deref()?).ok()?;
-            terms.exceeds_fr_cap(issue, reading).map(|w| format!("invoice `{}`: {w}", inv.id))
+            let text: &str = inv.terms.as_deref()?;
+            let terms = *parsed.entry(text).or_insert_with(|| Terms::parse(text).ok());
+            terms?.exceeds_fr_cap(issue, reading).map(|w| format!("invoice `{}`: {w}", inv.id))
         })
         .collect()
 }
