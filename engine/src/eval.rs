@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{Days, NaiveDate};
 use iso_currency::Currency;
@@ -16,10 +17,11 @@ use crate::compile::{CompiledAction, CompiledScenario, CompiledStep, FeeRule, Pr
 use crate::cond::{EvalCtx, InvoiceFacts, Trace};
 use crate::fxhash::Fx;
 use crate::history::History;
+use crate::law::RatePeriod;
 use crate::model::{Customer, Invoice, Payment, PaymentKind, Portfolio};
 use crate::money;
 use crate::outcome::{ActionRec, Emission, FeeNote, InterestNote, Records, SkipRec, Why, next_action, step_order};
-use crate::plan::{NextAction, Plan, PlanError, SkipStatus, Unassigned};
+use crate::plan::{NextAction, Plan, PlanError, PlanSummary, SkipStatus, Unassigned};
 
 /// Evaluates `portfolio` as of `as_of` (see [`crate::Engine::evaluate`]).
 pub fn evaluate(program: &Program, portfolio: &Portfolio, as_of: NaiveDate, history: &dyn History) -> Plan {
@@ -40,6 +42,38 @@ pub fn evaluate(program: &Program, portfolio: &Portfolio, as_of: NaiveDate, hist
     plan
 }
 
+/// The figures of the plan of `portfolio` as of `as_of`, without writing any text (see
+/// [`crate::Engine::summarize`]). Customers are evaluated in batches, in bounded memory.
+pub fn summarize(program: &Program, portfolio: &Portfolio, as_of: NaiveDate, history: &dyn History) -> PlanSummary {
+    let ev = Evaluator::new(program, portfolio, as_of, history);
+    let mut sum = PlanSummary { errors: ev.input_errors.len(), ..PlanSummary::default() };
+    for r in ev.batches(BATCH) {
+        // Counted and dropped in parallel, run by run.
+        let parts: Vec<PlanSummary> = ev
+            .batch(r, Mode::FIGURES)
+            .into_par_iter()
+            .map(|run| {
+                let mut s = PlanSummary { unassigned: run.unassigned.len(), errors: run.errors.len(), ..PlanSummary::default() };
+                for a in &run.actions {
+                    s.add_action(&a.action.channel, a.currency, a.outstanding, a.fees, a.interest);
+                }
+                for k in &run.skipped {
+                    *s.skipped.entry(k.status).or_default() += 1;
+                }
+                s
+            })
+            .collect();
+        for p in parts {
+            sum.merge(p);
+        }
+    }
+    sum
+}
+
+/// Customers evaluated per batch when a plan is streamed or summarised: enough to keep both
+/// cores busy, few enough to bound the memory of the batch's records.
+pub(crate) const BATCH: usize = 16_384;
+
 /// Sorts the customer-level lists of a plan (actions and skipped come out of
 /// [`Evaluator::batch`] already in plan order).
 pub(crate) fn finish_lists(unassigned: &mut [Unassigned], errors: &mut [PlanError], next: &mut [NextAction]) {
@@ -54,10 +88,18 @@ pub(crate) fn finish_lists(unassigned: &mut [Unassigned], errors: &mut [PlanErro
 pub(crate) struct Mode {
     pub(crate) actions: bool,
     pub(crate) skipped: bool,
+    /// Whether reasons are wanted (everything but [`summarize`]).
+    pub(crate) text: bool,
 }
 
 impl Mode {
-    pub(crate) const ALL: Mode = Mode { actions: true, skipped: true };
+    pub(crate) const ALL: Mode = Mode { actions: true, skipped: true, text: true };
+    /// Actions only, with their reasons.
+    pub(crate) const ACTIONS: Mode = Mode { actions: true, skipped: false, text: true };
+    /// Skipped steps only, with their reasons.
+    pub(crate) const SKIPPED: Mode = Mode { actions: false, skipped: true, text: true };
+    /// Every decision and amount, no text.
+    pub(crate) const FIGURES: Mode = Mode { actions: true, skipped: true, text: false };
 }
 
 /// A portfolio indexed for evaluation: customers in id order, each with its invoices, and
@@ -75,6 +117,8 @@ pub(crate) struct Evaluator<'p> {
     /// Invoice indices of group `g` are `inv_idx[inv_start[g]..inv_start[g + 1]]`.
     inv_start: Vec<u32>,
     inv_idx: Vec<u32>,
+    /// Whether `inv_idx[k]` has the same id as `inv_idx[k - 1]` (same customer).
+    repeats: Vec<bool>,
     /// Payment indices sorted by invoice id, then date.
     pay_idx: Vec<u32>,
     /// For each invoice (by index), its range in `pay_idx`: looked up once, in invoice order
@@ -139,18 +183,19 @@ impl<'p> Evaluator<'p> {
             duplicates |= g != i as u32;
             group_of.push(g);
         }
-        // Counting sort of invoices by group, keeping portfolio order within a group.
-        let mut inv_group: Vec<u32> = Vec::with_capacity(portfolio.invoices.len());
+        // Counting sort of invoices by group, keeping portfolio order within a group (the
+        // id lookups, the costly part, in parallel).
+        let inv_group: Vec<u32> = portfolio
+            .invoices
+            .par_iter()
+            .with_min_len(4096)
+            .map(|inv| group.get(inv.customer_id.as_str()).copied().unwrap_or(u32::MAX))
+            .collect();
         let mut counts = vec![0u32; customers.len() + 1];
         let mut input_errors = Vec::new();
-        for inv in &portfolio.invoices {
-            match group.get(inv.customer_id.as_str()) {
-                Some(&g) => {
-                    counts[g as usize + 1] += 1;
-                    inv_group.push(g);
-                }
-                None => {
-                    inv_group.push(u32::MAX);
+        for (inv, g) in portfolio.invoices.iter().zip(&inv_group) {
+            match *g {
+                u32::MAX => {
                     input_errors.push(PlanError {
                         customer: inv.customer_id.clone(),
                         invoice: Some(inv.id.clone()),
@@ -162,6 +207,7 @@ impl<'p> Evaluator<'p> {
                         ),
                     });
                 }
+                g => counts[g as usize + 1] += 1,
             }
         }
         for i in 1..counts.len() {
@@ -195,6 +241,24 @@ impl<'p> Evaluator<'p> {
                 g.sort_unstable_by(|a, b| invoices[*a as usize].id.cmp(&invoices[*b as usize].id).then(a.cmp(b)));
             });
         }
+        // Invoices whose id repeats the previous one of the same customer (the rank of a
+        // skipped step's invoice is then that of the first).
+        let repeats: Vec<bool> = {
+            let invoices = &portfolio.invoices;
+            let mut r = vec![false; inv_idx.len()];
+            r.par_iter_mut().enumerate().with_min_len(4096).for_each(|(k, slot)| {
+                *slot = k > 0 && invoices[inv_idx[k] as usize].id == invoices[inv_idx[k - 1] as usize].id;
+            });
+            // A repeat across two customers does not count: their ranks start afresh.
+            for w in inv_start.windows(2) {
+                if let Some(first) = r.get_mut(w[0] as usize)
+                    && w[0] < w[1]
+                {
+                    *first = false;
+                }
+            }
+            r
+        };
         let mut order: Vec<u32> = (0..customers.len() as u32).collect();
         order.par_sort_by(|a, b| customers[*a as usize].id.cmp(&customers[*b as usize].id).then(a.cmp(b)));
 
@@ -230,6 +294,7 @@ impl<'p> Evaluator<'p> {
             group_of,
             inv_start,
             inv_idx,
+            repeats,
             pay_idx,
             pay_of,
             duplicates,
@@ -279,10 +344,11 @@ impl<'p> Evaluator<'p> {
                 |(mut out, mut scratch), &ci| {
                     let c = &self.portfolio.customers[ci as usize];
                     let g = self.group_of[ci as usize] as usize;
-                    let idx = &self.inv_idx[self.inv_start[g] as usize..self.inv_start[g + 1] as usize];
+                    let range = self.inv_start[g] as usize..self.inv_start[g + 1] as usize;
+                    let (idx, repeats) = (&self.inv_idx[range.clone()], &self.repeats[range]);
                     let e = CustomerEval { program: self.program, customer: c, as_of: self.as_of, history: self.history, mode, ev: self };
                     let mark = out.mark();
-                    match e.run(idx, &mut out, &mut scratch) {
+                    match e.run(idx, repeats, &mut out, &mut scratch) {
                         Ok(()) => out.sort_since(mark),
                         Err(err) => {
                             out.truncate(mark);
@@ -315,7 +381,11 @@ struct Scratch<'a> {
     done: Vec<bool>,
     reached: Vec<(&'a CompiledStep, NaiveDate)>,
     due: Vec<(&'a CompiledStep, NaiveDate)>,
+    rates: RateCache,
 }
+
+/// Interest rate periods by interest rule (its address) and first day of interest.
+type RateCache = HashMap<(usize, NaiveDate), Arc<[RatePeriod]>, Fx>;
 
 /// Facts about one invoice on the as-of date.
 struct Facts<'a> {
@@ -451,16 +521,16 @@ impl<'a> CustomerEval<'a, '_> {
         }
     }
 
-    fn run(&self, invoices: &[u32], out: &mut Records<'a>, scratch: &mut Scratch<'a>) -> Res<()> {
+    fn run(&self, invoices: &[u32], repeats: &[bool], out: &mut Records<'a>, scratch: &mut Scratch<'a>) -> Res<()> {
         let t = self.as_of;
-        let Scratch { facts, balances, emissions, done, reached, due } = scratch;
+        let Scratch { facts, balances, emissions, done, reached, due, rates } = scratch;
         balances.clear();
         facts.clear();
         emissions.clear();
-        for i in invoices {
+        for (i, repeat) in invoices.iter().zip(repeats) {
             let mut f = self.facts(*i, balances);
             f.rank = match facts.last() {
-                Some(prev) if prev.invoice.id == f.invoice.id => prev.rank,
+                Some(prev) if *repeat => prev.rank,
                 _ => facts.len() as u32,
             };
             facts.push(f);
@@ -575,10 +645,10 @@ impl<'a> CustomerEval<'a, '_> {
                     continue;
                 }
                 let mut em = self.emission(f, idx, &ev.label, key, &ev.action);
-                if self.mode.actions {
+                if self.mode.actions && self.mode.text {
                     em.trace = self.trace_of(scenario, f, &ctx, &ev.label, &ev.action)?;
                 }
-                self.charge(scenario, f, balances, &mut em)?;
+                self.charge(scenario, f, balances, rates, &mut em)?;
                 emissions.push(em);
             }
 
@@ -646,7 +716,11 @@ impl<'a> CustomerEval<'a, '_> {
                     if self.mode.skipped
                         && let Some((_, text)) = &step.action.condition
                     {
-                        let values = self.trace_of(scenario, f, &ctx, &step.label, &step.action)?.join(", ");
+                        let values = if self.mode.text {
+                            self.trace_of(scenario, f, &ctx, &step.label, &step.action)?.join(", ")
+                        } else {
+                            String::new()
+                        };
                         self.skip(out, scenario, f, &step.label, SkipStatus::ConditionFalse, |texts| {
                             self::text(texts, format!("condition `{text}` does not hold ({values})"))
                         }, None);
@@ -696,10 +770,10 @@ impl<'a> CustomerEval<'a, '_> {
             let mut em = self.emission(f, idx, &step.label, Cow::Borrowed(step.key.as_str()), &step.action);
             em.carried = carried;
             em.triggered = Some(trigger);
-            if self.mode.actions {
+            if self.mode.actions && self.mode.text {
                 em.trace = self.trace_of(scenario, f, &ctx, &step.label, &step.action)?;
             }
-            self.charge(scenario, f, balances, &mut em)?;
+            self.charge(scenario, f, balances, rates, &mut em)?;
             emissions.push(em);
         }
 
@@ -745,7 +819,7 @@ impl<'a> CustomerEval<'a, '_> {
                 if !c.eval(ctx, &mut None).map_err(fail)? {
                     continue;
                 }
-                if !self.mode.skipped {
+                if !self.mode.skipped || !self.mode.text {
                     return Ok(Some((status, String::new())));
                 }
                 // The values read, for the reason (conditions have no side effects).
@@ -774,7 +848,7 @@ impl<'a> CustomerEval<'a, '_> {
         if !self.mode.skipped {
             return;
         }
-        let why = why(&mut out.texts);
+        let why = if self.mode.text { why(&mut out.texts) } else { Why::Text(u32::MAX) };
         out.skipped.push(SkipRec {
             customer: self.customer,
             invoice: f.invoice,
@@ -789,7 +863,7 @@ impl<'a> CustomerEval<'a, '_> {
     }
 
     /// Fees and interest of the emitted step and of the steps it carries.
-    fn charge(&self, s: &'a CompiledScenario, f: &Facts<'a>, balances: &[(NaiveDate, Decimal)], em: &mut Emission<'a>) -> Res<()> {
+    fn charge(&self, s: &'a CompiledScenario, f: &Facts<'a>, balances: &[(NaiveDate, Decimal)], rates: &mut RateCache, em: &mut Emission<'a>) -> Res<()> {
         let inv = f.invoice;
         let cur = inv.currency;
         let mut legal_charged = s.steps.iter().any(|st| {
@@ -814,7 +888,7 @@ impl<'a> CustomerEval<'a, '_> {
                         }
                         let fee = law.recovery_fee(inv.amount);
                         em.fees += fee;
-                        if self.mode.actions {
+                        if self.mode.actions && self.mode.text {
                             fee_notes.push(FeeNote { amount: money::round(fee, cur), law: Some(law.name()), label });
                         }
                         legal_charged = true;
@@ -827,7 +901,7 @@ impl<'a> CustomerEval<'a, '_> {
                             )));
                         }
                         em.fees += *a;
-                        if self.mode.actions {
+                        if self.mode.actions && self.mode.text {
                             fee_notes.push(FeeNote { amount: money::round(*a, cur), law: None, label });
                         }
                     }
@@ -842,16 +916,28 @@ impl<'a> CustomerEval<'a, '_> {
             let first = inv.due_date.succ_opt().unwrap_or(inv.due_date);
             let last = self.as_of;
             if last >= first {
-                let periods = rule
-                    .schedule
-                    .periods(first, last, self.program.settings.assume_unchanged)
-                    .map_err(|e| {
-                        let help = miette::Diagnostic::help(&e).map(|h| format!("; {h}")).unwrap_or_default();
-                        self.err(Some(&s.name), Some(&inv.id), Some(em.label), format!("interest {}: {e}{help}", rule.label))
-                    })?;
-                let mut shifted = periods;
-                for p in &mut shifted {
-                    p.percent += rule.points;
+                // Periods (with the law's points added) depend only on the rule and the
+                // first day: computed once per thread for each.
+                let key = (std::ptr::from_ref(rule) as usize, first);
+                let shifted = match rates.get(&key) {
+                    Some(p) => Arc::clone(p),
+                    None => {
+                        let mut periods = rule
+                            .schedule
+                            .periods(first, last, self.program.settings.assume_unchanged)
+                            .map_err(|e| {
+                                let help = miette::Diagnostic::help(&e).map(|h| format!("; {h}")).unwrap_or_default();
+                                self.err(Some(&s.name), Some(&inv.id), Some(em.label), format!("interest {}: {e}{help}", rule.label))
+                            })?;
+                        for p in &mut periods {
+                            p.percent += rule.points;
+                        }
+                        let periods: Arc<[RatePeriod]> = periods.into();
+                        rates.insert(key, Arc::clone(&periods));
+                        periods
+                    }
+                };
+                for p in shifted.iter() {
                     if let Some(w) = &p.assumed {
                         em.warnings.push(w.clone());
                     }
@@ -861,7 +947,9 @@ impl<'a> CustomerEval<'a, '_> {
                 }
                 let raw = money::simple_interest(first, last, &balances[f.balance.0 as usize..f.balance.1 as usize], &shifted);
                 em.interest = money::round(raw, cur);
-                em.interest_note = Some(InterestNote { rule: &rule.label, first, last, periods: shifted });
+                if self.mode.text {
+                    em.interest_note = Some(InterestNote { rule: &rule.label, first, last, periods: shifted });
+                }
             }
         }
         Ok(())

@@ -137,6 +137,13 @@ impl Engine {
         eval::evaluate(&self.program, portfolio, as_of, history)
     }
 
+    /// The figures of the plan [`Engine::evaluate`] would return (actions per channel,
+    /// skipped steps per status, amounts per currency), without building its texts: for a
+    /// dashboard or a dry run over millions of invoices, in bounded memory.
+    pub fn summarize(&self, portfolio: &Portfolio, as_of: NaiveDate, history: &dyn History) -> plan::PlanSummary {
+        eval::summarize(&self.program, portfolio, as_of, history)
+    }
+
     /// The compiled program.
     pub fn program(&self) -> &Program {
         &self.program

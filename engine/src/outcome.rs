@@ -238,7 +238,7 @@ pub(crate) struct InterestNote<'a> {
     pub(crate) first: NaiveDate,
     pub(crate) last: NaiveDate,
     /// Rates with the law's points added.
-    pub(crate) periods: Vec<RatePeriod>,
+    pub(crate) periods: std::sync::Arc<[RatePeriod]>,
 }
 
 /// One step (or event) emitted for one invoice, before grouping into actions.

@@ -161,3 +161,82 @@ pub struct NextAction {
     #[serde(serialize_with = "crate::datefmt::ser_opt_date")]
     pub next_action_on: Option<NaiveDate>,
 }
+
+/// The figures of a plan without its texts (what [`crate::Engine::summarize`] returns):
+/// how many actions per channel, skipped steps per status, and the amounts per currency.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PlanSummary {
+    /// Number of actions.
+    pub actions: usize,
+    /// Number of actions per channel.
+    pub channels: std::collections::BTreeMap<String, usize>,
+    /// Number of skipped steps per status.
+    pub skipped: std::collections::BTreeMap<SkipStatus, usize>,
+    /// Number of customers that no scenario handles.
+    pub unassigned: usize,
+    /// Number of errors (customers whose evaluation failed, invoices of unknown customers).
+    pub errors: usize,
+    /// Totals of the actions per currency code.
+    pub totals: std::collections::BTreeMap<String, Totals>,
+}
+
+/// Amounts of the actions in one currency.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    /// Sum of the actions' outstanding amounts (an invoice in several actions counts in each).
+    pub outstanding: Decimal,
+    /// Sum of the fees.
+    pub fees: Decimal,
+    /// Sum of the interest.
+    pub interest: Decimal,
+}
+
+impl PlanSummary {
+    /// The summary of a whole plan.
+    pub fn of(plan: &Plan) -> PlanSummary {
+        let mut s = PlanSummary { unassigned: plan.unassigned.len(), errors: plan.errors.len(), ..PlanSummary::default() };
+        for a in &plan.actions {
+            s.add_action(&a.channel, a.currency, a.outstanding, a.fees, a.interest);
+        }
+        for k in &plan.skipped {
+            *s.skipped.entry(k.status).or_default() += 1;
+        }
+        s
+    }
+
+    /// Adds the figures of `other` (another part of the same plan).
+    pub(crate) fn merge(&mut self, other: PlanSummary) {
+        self.actions += other.actions;
+        self.unassigned += other.unassigned;
+        self.errors += other.errors;
+        for (c, n) in other.channels {
+            *self.channels.entry(c).or_default() += n;
+        }
+        for (s, n) in other.skipped {
+            *self.skipped.entry(s).or_default() += n;
+        }
+        for (c, t) in other.totals {
+            let mine = self.totals.entry(c).or_default();
+            mine.outstanding += t.outstanding;
+            mine.fees += t.fees;
+            mine.interest += t.interest;
+        }
+    }
+
+    pub(crate) fn add_action(&mut self, channel: &str, currency: Currency, outstanding: Decimal, fees: Decimal, interest: Decimal) {
+        self.actions += 1;
+        match self.channels.get_mut(channel) {
+            Some(n) => *n += 1,
+            None => {
+                self.channels.insert(channel.to_owned(), 1);
+            }
+        }
+        let t = match self.totals.get_mut(currency.code()) {
+            Some(t) => t,
+            None => self.totals.entry(currency.code().to_owned()).or_default(),
+        };
+        t.outstanding += outstanding;
+        t.fees += fees;
+        t.interest += interest;
+    }
+}

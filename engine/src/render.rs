@@ -52,17 +52,18 @@ pub fn write_plan_json(
     history: &dyn History,
     w: &mut impl Write,
 ) -> io::Result<()> {
-    write_plan_json_batched(program, portfolio, as_of, history, w, 16_384)
+    write_plan_json_batched(program, portfolio, as_of, history, w, crate::eval::BATCH)
 }
 
 /// Renders the runs in parallel into `parts` (one buffer per run, in order), reusing the
-/// buffers' memory from one batch to the next.
-fn render_runs<'p>(runs: &[Records<'p>], parts: &mut Vec<Vec<u8>>, write: impl Fn(&Records<'p>, &mut Vec<u8>) + Sync) {
+/// buffers' memory from one batch to the next. Each run is dropped by the thread that
+/// rendered it: freeing millions of small records is work too, and must not be serial.
+fn render_runs<'p>(runs: Vec<Records<'p>>, parts: &mut Vec<Vec<u8>>, write: impl Fn(&Records<'p>, &mut Vec<u8>) + Sync) {
     parts.resize_with(runs.len().max(parts.len()), Vec::new);
     parts.truncate(runs.len());
     parts.par_iter_mut().zip(runs).for_each(|(out, run)| {
         out.clear();
-        write(run, out);
+        write(&run, out);
     });
 }
 
@@ -80,23 +81,23 @@ fn write_plan_json_batched(
     let mut j = JsonPlan::begin(w, as_of, &program.hash)?;
     let mut parts: Vec<Vec<u8>> = Vec::new();
     for r in &batches {
-        let runs = ev.batch(r.clone(), Mode { actions: true, skipped: false });
-        render_runs(&runs, &mut parts, |run, out| {
+        let mut runs = ev.batch(r.clone(), Mode::ACTIONS);
+        for run in &mut runs {
+            unassigned.append(&mut run.unassigned);
+            errors.append(&mut run.errors);
+            next.extend(run.next.iter().map(outcome::next_action));
+        }
+        render_runs(runs, &mut parts, |run, out| {
             for a in &run.actions {
                 outcome::element(out, |o| a.write_json(o));
             }
         });
         j.parts(&parts)?;
-        for run in runs {
-            unassigned.extend(run.unassigned);
-            errors.extend(run.errors);
-            next.extend(run.next.iter().map(outcome::next_action));
-        }
     }
     j.next_list("skipped")?;
     for r in &batches {
-        let runs = ev.batch(r.clone(), Mode { actions: false, skipped: true });
-        render_runs(&runs, &mut parts, |run, out| {
+        let runs = ev.batch(r.clone(), Mode::SKIPPED);
+        render_runs(runs, &mut parts, |run, out| {
             for s in &run.skipped {
                 outcome::element(out, |o| s.write_json(&run.texts, o));
             }
@@ -396,6 +397,20 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
             let mut streamed = Vec::new();
             write_plan_json_batched(engine.program(), &p, t, &history, &mut streamed, batch).unwrap();
             assert_eq!(String::from_utf8(streamed).unwrap(), want, "batch size {batch}");
+            history.record(&plan);
+        }
+    }
+
+    #[test]
+    fn the_summary_has_the_figures_of_the_plan() {
+        let engine = Engine::from_sources(vec![relance_dsl::Source::new("p.relance", POLICY)], &Registry::new()).unwrap();
+        let p = portfolio(600);
+        let mut history = MemoryHistory::new();
+        for t in [day(2026, 2, 10), day(2026, 3, 1), day(2026, 3, 4)] {
+            let plan = engine.evaluate(&p, t, &history);
+            let summary = engine.summarize(&p, t, &history);
+            assert_eq!(summary, crate::plan::PlanSummary::of(&plan));
+            assert!(summary.actions > 0 && summary.skipped.len() >= 3 && summary.errors > 0, "{summary:?}");
             history.record(&plan);
         }
     }

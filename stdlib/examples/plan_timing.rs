@@ -1,0 +1,97 @@
+//! Where the time of `relance plan` goes, phase by phase, on a portfolio folder (for example
+//! one written by `cargo run -p xtask --release -- gen-portfolio ...`):
+//!
+//! `cargo run -p relance-stdlib --release --example plan_timing -- SCENARIOS DIR AS_OF [RUNS]`
+//!
+//! Prints, for each run: loading the CSV, evaluating alone (`Engine::summarize`: every
+//! decision and amount, no text) and evaluating + writing the JSON plan into a sink
+//! (`render::write_plan_json`), with invoices per second.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use relance_engine::Engine;
+use relance_engine::history::NoHistory;
+use relance_stdlib::load::{LoadOptions, load_dir};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [scenarios, dir, as_of, rest @ ..] = args.as_slice() else {
+        eprintln!("usage: plan_timing SCENARIOS DIR AS_OF [RUNS]");
+        std::process::exit(2);
+    };
+    let runs: usize = rest.first().and_then(|r| r.parse().ok()).unwrap_or(3);
+    let Ok(as_of) = as_of.parse::<chrono::NaiveDate>() else {
+        eprintln!("error: `{as_of}` is not a date (YYYY-MM-DD)");
+        std::process::exit(2);
+    };
+    let mut sources = Vec::new();
+    let path = PathBuf::from(scenarios);
+    let files: Vec<PathBuf> = if path.is_dir() {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(&path)
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "relance")).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    } else {
+        vec![path]
+    };
+    for f in files {
+        match std::fs::read_to_string(&f) {
+            Ok(text) => sources.push(relance_dsl::Source::new(f.display().to_string(), text)),
+            Err(e) => {
+                eprintln!("error: cannot read `{}`: {e}", f.display());
+                std::process::exit(2);
+            }
+        }
+    }
+    let engine = match Engine::from_sources(sources, &relance_stdlib::registry()) {
+        Ok(e) => e,
+        Err(e) => {
+            eprint!("{}", relance_dsl::render_human(e.diagnostics(), false));
+            std::process::exit(1);
+        }
+    };
+    for run in 1..=runs {
+        let start = Instant::now();
+        let portfolio = match load_dir(std::path::Path::new(dir), &LoadOptions::default()) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(1);
+            }
+        };
+        let load = start.elapsed().as_secs_f64();
+        let n = portfolio.invoices.len() as f64;
+        let start = Instant::now();
+        let summary = engine.summarize(&portfolio, as_of, &NoHistory);
+        let eval = start.elapsed().as_secs_f64();
+        let start = Instant::now();
+        let mut sink = Counter(0);
+        if let Err(e) = relance_engine::render::write_plan_json(engine.program(), &portfolio, as_of, &NoHistory, &mut sink) {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+        let json = start.elapsed().as_secs_f64();
+        println!(
+            "run {run}: {} invoices; load {load:.3} s; evaluation alone {eval:.3} s ({:.2} M invoices/s, {} actions); evaluation + JSON {json:.3} s ({} MB)",
+            portfolio.invoices.len(),
+            n / eval / 1e6,
+            summary.actions,
+            sink.0 / 1_000_000
+        );
+    }
+}
+
+/// Counts the bytes written.
+struct Counter(usize);
+
+impl std::io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
