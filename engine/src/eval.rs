@@ -132,6 +132,10 @@ pub(crate) struct Evaluator<'p> {
     calendar: DayCache<'p>,
     /// The first 12 characters of the scenarios hash (quoted in every action's reason).
     hash: &'p str,
+    /// The history has nothing: its questions are not asked.
+    history_empty: bool,
+    /// Step trigger dates by scenario and due date.
+    triggers: Triggers,
 }
 
 /// A calendar whose answers are precomputed over a window of days (real calendars compute
@@ -141,6 +145,8 @@ struct DayCache<'p> {
     inner: &'p dyn Calendar,
     first: NaiveDate,
     business: Vec<bool>,
+    /// The earliest and latest due dates of the portfolio.
+    due_range: Option<(NaiveDate, NaiveDate)>,
 }
 
 impl<'p> DayCache<'p> {
@@ -155,7 +161,8 @@ impl<'p> DayCache<'p> {
         } else {
             Vec::new()
         };
-        DayCache { inner, first, business }
+        let due_range = invoices.iter().map(|i| i.due_date).min().zip(invoices.iter().map(|i| i.due_date).max());
+        DayCache { inner, first, business, due_range }
     }
 }
 
@@ -169,6 +176,59 @@ impl Calendar for DayCache<'_> {
             Some(b) => *b,
             None => self.inner.is_business_day(date),
         }
+    }
+}
+
+/// The trigger date of a step of `offset` days (business days when `business_days`) for an
+/// invoice due on `due` (SPEC 3.2: moved to the next business day).
+fn trigger_date(cal: &dyn Calendar, business_days: bool, due: NaiveDate, offset: i32) -> NaiveDate {
+    let raw = if business_days { add_business_days(cal, due, offset) } else { shift(due, offset) };
+    next_business_day(cal, raw)
+}
+
+/// Trigger dates of every step of every scenario for each due date of the portfolio,
+/// computed once (invoices share due dates; date arithmetic and calendars are not free).
+struct Triggers {
+    first: NaiveDate,
+    days: i64,
+    /// For each scenario (program order), where its block starts in `dates` and its number
+    /// of steps; a block holds `days × steps` dates, day by day.
+    blocks: Vec<(usize, usize)>,
+    dates: Vec<NaiveDate>,
+}
+
+impl Triggers {
+    /// No table beyond this many dates (a portfolio with due dates over centuries).
+    const MAX_DATES: usize = 4_000_000;
+
+    fn new(program: &Program, cal: &DayCache<'_>) -> Self {
+        let empty = Triggers { first: NaiveDate::MIN, days: 0, blocks: Vec::new(), dates: Vec::new() };
+        let Some((lo, hi)) = cal.due_range else { return empty };
+        let days = (hi - lo).num_days() + 1;
+        let steps: usize = program.scenarios.iter().map(|s| s.steps.len()).sum();
+        if days <= 0 || (days as usize).saturating_mul(steps) > Self::MAX_DATES {
+            return empty;
+        }
+        let mut blocks = Vec::with_capacity(program.scenarios.len());
+        let mut dates = Vec::with_capacity(days as usize * steps);
+        for s in &program.scenarios {
+            blocks.push((dates.len(), s.steps.len()));
+            for due in lo.iter_days().take(days as usize) {
+                dates.extend(s.steps.iter().map(|st| trigger_date(cal, s.business_days, due, st.offset)));
+            }
+        }
+        Triggers { first: lo, days, blocks, dates }
+    }
+
+    /// The trigger dates of the steps of scenario number `scenario` for an invoice due on `due`.
+    fn of(&self, scenario: usize, due: NaiveDate) -> Option<&[NaiveDate]> {
+        let day = (due - self.first).num_days();
+        if !(0..self.days).contains(&day) {
+            return None;
+        }
+        let (start, n) = *self.blocks.get(scenario)?;
+        let from = start + day as usize * n;
+        self.dates.get(from..from + n)
     }
 }
 
@@ -285,6 +345,7 @@ impl<'p> Evaluator<'p> {
             portfolio.invoices.par_iter().map(|inv| pay_of.get(inv.id.as_str()).copied().unwrap_or((0, 0))).collect()
         };
         let calendar = DayCache::new(program.settings.calendar.as_ref(), &portfolio.invoices, as_of);
+        let triggers = Triggers::new(program, &calendar);
         Evaluator {
             program,
             portfolio,
@@ -301,6 +362,8 @@ impl<'p> Evaluator<'p> {
             input_errors,
             calendar,
             hash: program.hash.get(..12).unwrap_or(&program.hash),
+            history_empty: history.is_empty(),
+            triggers,
         }
     }
 
@@ -464,7 +527,7 @@ impl<'a> CustomerEval<'a, '_> {
             balance: (first, balance.len() as u32),
             paid_on,
             days_late,
-            reminders_sent: self.history.reminders_sent(&inv.id),
+            reminders_sent: if self.ev.history_empty { 0 } else { self.history.reminders_sent(&inv.id) },
             promise_to_pay: inv.promise_date.is_some_and(|d| d >= t) && outstanding > Decimal::ZERO,
             paid_by_promise,
             rank: 0,
@@ -543,15 +606,14 @@ impl<'a> CustomerEval<'a, '_> {
         let open_count = facts.iter().filter(|f| f.outstanding > Decimal::ZERO).count();
 
         // 1. Scenario selection: the first whose selector matches.
-        let mut chosen: Option<&'a CompiledScenario> = None;
+        let mut chosen: Option<(usize, &'a CompiledScenario)> = None;
         // In file order; `for others` is the fallback wherever it is written.
-        let ordered = self
-            .program
-            .scenarios
-            .iter()
-            .filter(|s| !matches!(s.selector, Selector::Others))
-            .chain(self.program.scenarios.iter().filter(|s| matches!(s.selector, Selector::Others)));
-        for s in ordered {
+        let all = self.program.scenarios.iter().enumerate();
+        let ordered = all
+            .clone()
+            .filter(|(_, s)| !matches!(s.selector, Selector::Others))
+            .chain(all.filter(|(_, s)| matches!(s.selector, Selector::Others)));
+        for (number, s) in ordered {
             let matches = match &s.selector {
                 Selector::Segments(set) => set.contains(self.customer.segment.as_str()),
                 Selector::Others => true,
@@ -563,11 +625,11 @@ impl<'a> CustomerEval<'a, '_> {
                 }
             };
             if matches {
-                chosen = Some(s);
+                chosen = Some((number, s));
                 break;
             }
         }
-        let Some(scenario) = chosen else {
+        let Some((number, scenario)) = chosen else {
             if open_count > 0 {
                 out.unassigned.push(Unassigned {
                     customer: self.customer.id.to_string(),
@@ -591,7 +653,7 @@ impl<'a> CustomerEval<'a, '_> {
 
         // 3. Cooldown.
         let cooldown = self.program.settings.cooldown_days;
-        let deferred_until = match self.history.last_contact(&self.customer.id) {
+        let deferred_until = match self.last_contact() {
             Some(last) if cooldown > 0 => {
                 let until = last.checked_add_days(Days::new(u64::from(cooldown))).unwrap_or(last);
                 (until > t).then_some((last, until))
@@ -634,7 +696,7 @@ impl<'a> CustomerEval<'a, '_> {
                         _ => (false, Cow::Borrowed("")),
                     },
                 };
-                if !fires || self.history.step_done(&inv.id, &scenario.name, &key).is_some() {
+                if !fires || self.step_done(inv, scenario, &key) {
                     continue;
                 }
                 if let Some((status, reason)) = self.blocking_rule(scenario, f, &ctx, Some(&ev.label))? {
@@ -659,19 +721,18 @@ impl<'a> CustomerEval<'a, '_> {
             // Steps: which are reached (trigger ≤ T) and not done.
             let cal = &self.ev.calendar;
             done.clear();
-            done.extend(scenario.steps.iter().map(|s| self.history.step_done(&inv.id, &scenario.name, &s.key).is_some()));
+            done.extend(scenario.steps.iter().map(|s| self.step_done(inv, scenario, &s.key)));
             let last_done = scenario.steps.iter().zip(done.iter()).filter(|(_, d)| **d).map(|(s, _)| s.offset).max();
             reached.clear();
-            for (step, is_done) in scenario.steps.iter().zip(done.iter()) {
+            let triggers = self.ev.triggers.of(number, inv.due_date);
+            for (k, (step, is_done)) in scenario.steps.iter().zip(done.iter()).enumerate() {
                 if *is_done || last_done.is_some_and(|l| step.offset < l) {
                     continue;
                 }
-                let raw = if scenario.business_days {
-                    add_business_days(cal, inv.due_date, step.offset)
-                } else {
-                    shift(inv.due_date, step.offset)
+                let trigger = match triggers.and_then(|t| t.get(k)) {
+                    Some(d) => *d,
+                    None => trigger_date(cal, scenario.business_days, inv.due_date, step.offset),
                 };
-                let trigger = next_business_day(cal, raw);
                 if trigger > t {
                     bump_next(trigger, &mut next_on);
                     continue;
@@ -782,6 +843,16 @@ impl<'a> CustomerEval<'a, '_> {
         Ok(())
     }
 
+    /// Whether the step with key `key` of scenario `s` was done for `inv`.
+    fn step_done(&self, inv: &Invoice, s: &CompiledScenario, key: &str) -> bool {
+        !self.ev.history_empty && self.history.step_done(&inv.id, &s.name, key).is_some()
+    }
+
+    /// The last date the customer was contacted.
+    fn last_contact(&self) -> Option<NaiveDate> {
+        if self.ev.history_empty { None } else { self.history.last_contact(&self.customer.id) }
+    }
+
     /// Whether the condition of `action` (of the event or step `label`) holds.
     fn holds(&self, s: &CompiledScenario, f: &Facts<'a>, ctx: &EvalCtx<'_>, label: &str, action: &CompiledAction) -> Res<bool> {
         match &action.condition {
@@ -868,7 +939,7 @@ impl<'a> CustomerEval<'a, '_> {
         let cur = inv.currency;
         let mut legal_charged = s.steps.iter().any(|st| {
             st.action.fees.iter().any(|r| matches!(r, FeeRule::Legal(_)))
-                && self.history.step_done(&inv.id, &s.name, &st.key).is_some()
+                && self.step_done(inv, s, &st.key)
         });
         let mut interest_rule = None;
         let sources = std::iter::once((em.label, em.action)).chain(em.carried.iter().map(|c| (c.label.as_str(), &c.action)));

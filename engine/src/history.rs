@@ -16,6 +16,11 @@ pub trait History: Sync {
     fn last_contact(&self, customer: &str) -> Option<NaiveDate>;
     /// How many actions reached `invoice` so far.
     fn reminders_sent(&self, invoice: &str) -> u32;
+    /// Whether nothing was ever done (every question above has the empty answer). The
+    /// evaluator then skips its questions; the default `false` is always correct.
+    fn is_empty(&self) -> bool {
+        false
+    }
 }
 
 /// No history: every step is new.
@@ -31,6 +36,9 @@ impl History for NoHistory {
     }
     fn reminders_sent(&self, _: &str) -> u32 {
         0
+    }
+    fn is_empty(&self) -> bool {
+        true
     }
 }
 

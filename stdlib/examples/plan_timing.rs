@@ -14,6 +14,10 @@ use relance_engine::Engine;
 use relance_engine::history::NoHistory;
 use relance_stdlib::load::{LoadOptions, load_dir};
 
+/// The allocator of the `relance` binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [scenarios, dir, as_of, rest @ ..] = args.as_slice() else {
