@@ -83,6 +83,11 @@ fn needs_escape(w: u64) -> bool {
 pub(crate) trait TextOut {
     /// Any text.
     fn text(&mut self, s: &str);
+    /// A literal of the program that needs no escaping (no quote, backslash or control
+    /// character: checked in debug builds).
+    fn lit(&mut self, s: &'static str);
+    /// A double quote.
+    fn quote(&mut self);
     /// ASCII digits and punctuation that never need escaping.
     fn ascii(&mut self, b: &[u8]);
 
@@ -112,17 +117,70 @@ impl TextOut for String {
     fn text(&mut self, s: &str) {
         self.push_str(s);
     }
+    fn lit(&mut self, s: &'static str) {
+        self.push_str(s);
+    }
+    fn quote(&mut self) {
+        self.push('"');
+    }
     fn ascii(&mut self, b: &[u8]) {
         self.extend(b.iter().map(|&c| char::from(c)));
     }
 }
 
-/// Writes escaped text into JSON bytes.
+/// Writes escaped text into JSON bytes; also writes the JSON around it.
 pub(crate) struct JsonText<'v>(pub(crate) &'v mut Vec<u8>);
+
+impl JsonText<'_> {
+    /// JSON syntax or text known to need no escaping.
+    #[inline(always)]
+    pub(crate) fn raw(&mut self, b: &[u8]) {
+        self.0.extend_from_slice(b);
+    }
+
+    /// A quoted string.
+    pub(crate) fn string(&mut self, s: &str) {
+        string(self.0, s);
+    }
+
+    /// A date as a quoted `YYYY-MM-DD` string.
+    pub(crate) fn quoted_date(&mut self, d: NaiveDate) {
+        self.0.push(b'"');
+        self.date(d);
+        self.0.push(b'"');
+    }
+
+    /// A decimal as a quoted string (as `rust_decimal`'s serde support writes it).
+    pub(crate) fn quoted_decimal(&mut self, d: Decimal) {
+        self.0.push(b'"');
+        self.decimal(d);
+        self.0.push(b'"');
+    }
+
+    /// A list of quoted strings.
+    pub(crate) fn string_list<'s>(&mut self, values: impl IntoIterator<Item = &'s str>) {
+        self.0.push(b'[');
+        for (i, v) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.0.push(b',');
+            }
+            string(self.0, v);
+        }
+        self.0.push(b']');
+    }
+}
 
 impl TextOut for JsonText<'_> {
     fn text(&mut self, s: &str) {
         escape_into(self.0, s);
+    }
+    #[inline(always)]
+    fn lit(&mut self, s: &'static str) {
+        debug_assert!(is_clean(s.as_bytes()), "literal `{s}` needs escaping");
+        self.0.extend_from_slice(s.as_bytes());
+    }
+    fn quote(&mut self) {
+        self.0.extend_from_slice(b"\\\"");
     }
     fn ascii(&mut self, b: &[u8]) {
         self.0.extend_from_slice(b);
@@ -187,75 +245,6 @@ fn decimal_ascii(d: Decimal, buf: &mut [u8; 64]) -> Option<&[u8]> {
         len += 1;
     }
     Some(&buf[..len])
-}
-
-/// One JSON object being written, key by key, in the compact layout of `serde_json::to_writer`.
-pub(crate) struct Obj<'v> {
-    pub(crate) out: &'v mut Vec<u8>,
-    first: bool,
-}
-
-impl<'v> Obj<'v> {
-    pub(crate) fn begin(out: &'v mut Vec<u8>) -> Self {
-        out.push(b'{');
-        Obj { out, first: true }
-    }
-
-    /// Writes `"name":` (with the comma before it when needed).
-    pub(crate) fn key(&mut self, name: &str) -> &mut Vec<u8> {
-        if !self.first {
-            self.out.push(b',');
-        }
-        self.first = false;
-        self.out.push(b'"');
-        self.out.extend_from_slice(name.as_bytes());
-        self.out.extend_from_slice(b"\":");
-        self.out
-    }
-
-    pub(crate) fn str(&mut self, name: &str, value: &str) {
-        let out = self.key(name);
-        string(out, value);
-    }
-
-    pub(crate) fn opt_str(&mut self, name: &str, value: Option<&str>) {
-        match value {
-            Some(v) => self.str(name, v),
-            None => self.key(name).extend_from_slice(b"null"),
-        }
-    }
-
-    /// A date field (`"YYYY-MM-DD"`).
-    pub(crate) fn date(&mut self, name: &str, d: NaiveDate) {
-        let out = self.key(name);
-        out.push(b'"');
-        JsonText(out).date(d);
-        out.push(b'"');
-    }
-
-    /// A decimal field, as a string (as `rust_decimal`'s serde support writes it).
-    pub(crate) fn decimal(&mut self, name: &str, d: Decimal) {
-        let out = self.key(name);
-        out.push(b'"');
-        JsonText(out).decimal(d);
-        out.push(b'"');
-    }
-
-    pub(crate) fn str_list<'s>(&mut self, name: &str, values: impl IntoIterator<Item = &'s str>) {
-        let out = self.key(name);
-        out.push(b'[');
-        for (i, v) in values.into_iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            string(out, v);
-        }
-        out.push(b']');
-    }
-
-    pub(crate) fn end(self) {
-        self.out.push(b'}');
-    }
 }
 
 /// Appends `s` as a quoted JSON string.

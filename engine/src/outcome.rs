@@ -16,7 +16,7 @@ use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 
 use crate::compile::{CompiledAction, CompiledStep};
-use crate::json::{JsonText, Obj, TextOut};
+use crate::json::{JsonText, TextOut};
 use crate::law::RatePeriod;
 use crate::model::{Customer, Invoice};
 use crate::money;
@@ -156,33 +156,35 @@ impl<'a> SkipRec<'a> {
         match &self.why {
             Why::Expired { step, trigger } => {
                 o.text(&step.label);
-                o.text(" ");
+                o.lit(" ");
                 o.text(&step.action.channel);
-                o.text(" \"");
+                o.lit(" ");
+                o.quote();
                 o.text(&step.action.template);
-                o.text("\" was planned for ");
+                o.quote();
+                o.lit(" was planned for ");
                 o.date(*trigger);
-                o.text(", before the due date ");
+                o.lit(", before the due date ");
                 o.date(self.invoice.due_date);
-                o.text("; the due date has passed");
+                o.lit("; the due date has passed");
             }
             Why::Superseded { step, trigger, by, mode: CatchUp::Latest } => {
-                o.text("catch up latest: ");
+                o.lit("catch up latest: ");
                 o.text(step);
-                o.text(" (due ");
+                o.lit(" (due ");
                 o.date(*trigger);
-                o.text(") is replaced by ");
+                o.lit(") is replaced by ");
                 o.text(by);
-                o.text("; its fees and interest are carried into it");
+                o.lit("; its fees and interest are carried into it");
             }
             Why::Superseded { step, trigger, by, mode: CatchUp::Stepwise } => {
-                o.text("catch up stepwise: ");
+                o.lit("catch up stepwise: ");
                 o.text(by);
-                o.text(" goes first; ");
+                o.lit(" goes first; ");
                 o.text(step);
-                o.text(" (due ");
+                o.lit(" (due ");
                 o.date(*trigger);
-                o.text(") follows on a later run");
+                o.lit(") follows on a later run");
             }
             Why::Text(i) => o.text(texts.get(*i as usize).map_or("", String::as_str)),
         }
@@ -204,21 +206,25 @@ impl<'a> SkipRec<'a> {
 
     /// The same bytes as `serde_json::to_writer(&self.to_skipped(texts))`.
     pub(crate) fn write_json(&self, texts: &[String], out: &mut Vec<u8>) {
-        let mut o = Obj::begin(out);
-        o.str("customer", &self.customer.id);
-        o.str("invoice", &self.invoice.id);
-        o.str("scenario", self.scenario);
-        o.str("step", self.step);
-        o.str("status", self.status.as_str());
-        let out = o.key("reason");
-        out.push(b'"');
-        self.write_reason(texts, &mut JsonText(out));
-        out.push(b'"');
+        let mut o = JsonText(out);
+        o.raw(b"{\"customer\":");
+        o.string(&self.customer.id);
+        o.raw(b",\"invoice\":");
+        o.string(&self.invoice.id);
+        o.raw(b",\"scenario\":");
+        o.string(self.scenario);
+        o.raw(b",\"step\":");
+        o.string(self.step);
+        o.raw(b",\"status\":\"");
+        o.raw(self.status.as_str().as_bytes());
+        o.raw(b"\",\"reason\":\"");
+        self.write_reason(texts, &mut o);
+        o.raw(b"\",\"until\":");
         match self.until {
-            Some(d) => o.date("until", d),
-            None => o.key("until").extend_from_slice(b"null"),
+            Some(d) => o.quoted_date(d),
+            None => o.raw(b"null"),
         }
-        o.end();
+        o.raw(b"}");
     }
 }
 
@@ -372,29 +378,47 @@ impl<'a> ActionRec<'a> {
 
     /// The same bytes as `serde_json::to_writer(&self.to_action())`.
     pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
-        let mut o = Obj::begin(out);
-        o.str("id", self.id_str());
-        o.date("date", self.date);
-        o.str("customer", &self.customer.id);
-        o.str("customer_name", &self.customer.name);
-        o.str("scenario", self.scenario);
-        o.str("step", self.label);
-        o.str("step_key", &self.key);
-        o.str("channel", &self.action.channel);
-        o.str("template", &self.action.template);
-        o.opt_str("assign", self.action.assign.as_deref());
-        o.str_list("invoices", self.ems.iter().map(|e| e.invoice.id.as_str()));
-        o.decimal("outstanding", self.outstanding);
-        o.str("currency", self.currency.code());
-        o.decimal("fees", self.fees);
-        o.decimal("interest", self.interest);
-        o.str_list("carried", self.carried.iter().copied());
-        let out = o.key("reason");
-        out.push(b'"');
-        self.write_reason(&mut JsonText(out));
-        out.push(b'"');
-        o.str_list("warnings", self.warnings.iter().map(String::as_str));
-        o.end();
+        let mut o = JsonText(out);
+        o.raw(b"{\"id\":\"");
+        o.raw(&self.id);
+        o.raw(b"\",\"date\":");
+        o.quoted_date(self.date);
+        o.raw(b",\"customer\":");
+        o.string(&self.customer.id);
+        o.raw(b",\"customer_name\":");
+        o.string(&self.customer.name);
+        o.raw(b",\"scenario\":");
+        o.string(self.scenario);
+        o.raw(b",\"step\":");
+        o.string(self.label);
+        o.raw(b",\"step_key\":");
+        o.string(&self.key);
+        o.raw(b",\"channel\":");
+        o.string(&self.action.channel);
+        o.raw(b",\"template\":");
+        o.string(&self.action.template);
+        o.raw(b",\"assign\":");
+        match &self.action.assign {
+            Some(a) => o.string(a),
+            None => o.raw(b"null"),
+        }
+        o.raw(b",\"invoices\":");
+        o.string_list(self.ems.iter().map(|e| e.invoice.id.as_str()));
+        o.raw(b",\"outstanding\":");
+        o.quoted_decimal(self.outstanding);
+        o.raw(b",\"currency\":\"");
+        o.raw(self.currency.code().as_bytes());
+        o.raw(b"\",\"fees\":");
+        o.quoted_decimal(self.fees);
+        o.raw(b",\"interest\":");
+        o.quoted_decimal(self.interest);
+        o.raw(b",\"carried\":");
+        o.string_list(self.carried.iter().copied());
+        o.raw(b",\"reason\":\"");
+        self.write_reason(&mut o);
+        o.raw(b"\",\"warnings\":");
+        o.string_list(self.warnings.iter().map(String::as_str));
+        o.raw(b"}");
     }
 }
 
@@ -404,98 +428,101 @@ impl ActionRec<'_> {
     pub(crate) fn write_reason(&self, o: &mut impl TextOut) {
         let cur = self.currency;
         let code = cur.code();
-        o.text("scenario \"");
+        o.lit("scenario ");
+        o.quote();
         o.text(self.scenario);
-        o.text("\", step ");
+        o.quote();
+        o.lit(", step ");
         o.text(self.label);
-        o.text(" ");
+        o.lit(" ");
         o.text(&self.action.channel);
-        o.text(" \"");
+        o.lit(" ");
+        o.quote();
         o.text(&self.action.template);
-        o.text("\"");
+        o.quote();
         for em in &self.ems {
             let inv = em.invoice;
-            o.text("; invoice ");
+            o.lit("; invoice ");
             o.text(&inv.id);
-            o.text(" due ");
+            o.lit(" due ");
             o.date(inv.due_date);
-            o.text(", ");
+            o.lit(", ");
             o.int(em.days_late);
-            o.text(" days late, outstanding ");
+            o.lit(" days late, outstanding ");
             o.decimal(money::round(em.outstanding, cur));
-            o.text(" ");
+            o.lit(" ");
             o.text(code);
             if em.triggered.is_some() || !em.trace.is_empty() {
-                o.text(" (");
+                o.lit(" (");
                 let mut sep = "";
                 if let Some(t) = em.triggered {
-                    o.text("triggered on ");
+                    o.lit("triggered on ");
                     o.date(t);
                     sep = ", ";
                 }
                 for entry in &em.trace {
-                    o.text(sep);
+                    o.lit(sep);
                     o.text(entry);
                     sep = ", ";
                 }
-                o.text(")");
+                o.lit(")");
             }
             if let Some((_, text)) = &self.action.condition {
-                o.text("; condition `");
+                o.lit("; condition `");
                 o.text(text);
-                o.text("` holds");
+                o.lit("` holds");
             }
             if !em.carried.is_empty() {
-                o.text("; carries superseded ");
+                o.lit("; carries superseded ");
                 for (i, c) in em.carried.iter().enumerate() {
                     if i > 0 {
-                        o.text(", ");
+                        o.lit(", ");
                     }
                     o.text(&c.label);
                 }
             }
             for n in &em.fee_notes {
-                o.text("; ");
+                o.lit("; ");
                 o.decimal(n.amount);
-                o.text(" ");
+                o.lit(" ");
                 o.text(code);
                 match n.law {
                     Some(law) => {
-                        o.text(" legal recovery fee (");
+                        o.lit(" legal recovery fee (");
                         o.text(law);
-                        o.text(", ");
+                        o.lit(", ");
                     }
-                    None => o.text(" fee ("),
+                    None => o.lit(" fee ("),
                 }
                 o.text(n.label);
-                o.text(")");
+                o.lit(")");
             }
             if let Some(n) = &em.interest_note {
-                o.text("; ");
+                o.lit("; ");
                 o.decimal(em.interest);
-                o.text(" ");
+                o.lit(" ");
                 o.text(code);
-                o.text(" interest at ");
+                o.lit(" interest at ");
                 o.text(n.rule);
-                o.text(" from ");
+                o.lit(" from ");
                 o.date(n.first);
-                o.text(" to ");
+                o.lit(" to ");
                 o.date(n.last);
-                o.text(" (");
+                o.lit(" (");
                 for (i, p) in n.periods.iter().enumerate() {
                     if i > 0 {
-                        o.text(", ");
+                        o.lit(", ");
                     }
                     o.decimal(p.percent);
-                    o.text("% from ");
+                    o.lit("% from ");
                     o.date(p.from);
-                    o.text(" to ");
+                    o.lit(" to ");
                     o.date(p.to);
                 }
-                o.text(")");
+                o.lit(")");
             }
         }
-        o.text("; scenarios ");
+        o.lit("; scenarios ");
         o.text(self.hash);
     }
 }
