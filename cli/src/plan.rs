@@ -127,7 +127,9 @@ pub fn run(args: &PlanArgs) -> Status {
         portfolio.warnings.extend(warnings);
     }
     let as_of = args.as_of.unwrap_or_else(|| chrono::Local::now().date_naive());
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    // The JSON plan arrives in parts of hundreds of KB: a small buffer lets them go to stdout
+    // directly instead of being copied through it.
+    let mut out = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
     let written = match args.format {
         // Streamed: evaluated and written in batches, never held whole in memory.
         PlanFormat::Json => render::write_plan_json(engine.program(), &portfolio, as_of, &NoHistory, &mut out),

@@ -10,6 +10,10 @@ use relance_engine::model::{Customer, Invoice, Portfolio};
 use relance_engine::{Engine, Registry};
 use rust_decimal::Decimal;
 
+/// The allocator of the `relance` binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     divan::main();
 }
@@ -39,12 +43,23 @@ pub(crate) fn portfolio(invoices: usize) -> Portfolio {
     p
 }
 
+/// Evaluation into the plan's values (`Engine::evaluate`: every action and skipped step with
+/// its reason as a `String`).
 #[divan::bench(args = [10_000, 100_000, 1_000_000], sample_count = 5)]
 fn evaluate_native(bencher: divan::Bencher, n: usize) {
     let engine = Engine::from_sources(vec![relance_dsl::Source::new("p.relance", POLICY_NATIVE)], &Registry::new()).unwrap();
     let p = portfolio(n);
     let as_of = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
     bencher.counter(ItemsCount::new(n)).bench(|| engine.evaluate(&p, as_of, &NoHistory));
+}
+
+/// Evaluation alone: every decision and amount of the plan, no text (`Engine::summarize`).
+#[divan::bench(args = [10_000, 100_000, 1_000_000], sample_count = 5)]
+fn summarize_native(bencher: divan::Bencher, n: usize) {
+    let engine = Engine::from_sources(vec![relance_dsl::Source::new("p.relance", POLICY_NATIVE)], &Registry::new()).unwrap();
+    let p = portfolio(n);
+    let as_of = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
+    bencher.counter(ItemsCount::new(n)).bench(|| engine.summarize(&p, as_of, &NoHistory));
 }
 
 /// Evaluation and JSON output together, streamed into a sink (what `relance plan --format json`

@@ -403,7 +403,7 @@ impl<'p> Evaluator<'p> {
             .par_iter()
             .with_min_len(64)
             .fold(
-                || (Records::default(), Scratch::default()),
+                || (Records::with_capacity(mode), Scratch::default()),
                 |(mut out, mut scratch), &ci| {
                     let c = &self.portfolio.customers[ci as usize];
                     let g = self.group_of[ci as usize] as usize;
@@ -811,7 +811,7 @@ impl<'a> CustomerEval<'a, '_> {
                 CatchUp::Stepwise => 0,
             };
             let emitted: &'a CompiledStep = due[emit_idx].0;
-            let mut carried = Vec::new();
+            let mut carried = Vec::with_capacity(due.len().saturating_sub(1));
             for (i, (step, trigger)) in due.iter().enumerate() {
                 if i == emit_idx {
                     continue;

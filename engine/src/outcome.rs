@@ -45,6 +45,16 @@ pub(crate) struct Mark {
 }
 
 impl<'a> Records<'a> {
+    /// Empty records with room for a run of a few hundred customers.
+    pub(crate) fn with_capacity(mode: crate::eval::Mode) -> Self {
+        Records {
+            actions: Vec::with_capacity(if mode.actions { 256 } else { 0 }),
+            skipped: Vec::with_capacity(if mode.skipped { 1024 } else { 0 }),
+            next: Vec::with_capacity(256),
+            ..Records::default()
+        }
+    }
+
     pub(crate) fn mark(&self) -> Mark {
         Mark { actions: self.actions.len(), skipped: self.skipped.len(), texts: self.texts.len() }
     }
