@@ -304,16 +304,18 @@ pub(crate) struct ActionRec<'a> {
 }
 
 impl<'a> ActionRec<'a> {
-    /// Groups `ems` (same step key, currency and `per invoice` slot; not empty) into an action.
+    /// Groups `ems` (same step key, currency and `per invoice` slot; not empty; in invoice id
+    /// order) into an action.
     pub(crate) fn new(
         date: NaiveDate,
         customer: &'a Customer,
         scenario: &'a str,
         currency: Currency,
-        mut ems: Vec<Emission<'a>>,
+        ems: Vec<Emission<'a>>,
         hash: &'a str,
     ) -> Option<Self> {
-        ems.sort_by(|a, b| a.invoice.id.as_str().cmp(b.invoice.id.as_str()));
+        // The evaluator emits in invoice id order (a customer's invoices are indexed so).
+        debug_assert!(ems.is_sorted_by(|a, b| a.invoice.id.as_str() <= b.invoice.id.as_str()));
         let first = ems.first()?;
         let (label, key, action) = (first.label, first.key.clone(), first.action);
         let (mut outstanding, mut fees, mut interest) = (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
