@@ -172,8 +172,8 @@ impl<'p> Evaluator<'p> {
                 None => {
                     inv_group.push(u32::MAX);
                     input_errors.push(PlanError {
-                        customer: inv.customer_id.clone(),
-                        invoice: Some(inv.id.clone()),
+                        customer: inv.customer_id.to_string(),
+                        invoice: Some(inv.id.to_string()),
                         scenario: None,
                         step: None,
                         message: format!(
@@ -377,7 +377,7 @@ type Res<T> = Result<T, PlanError>;
 impl<'a> CustomerEval<'a> {
     fn err(&self, scenario: Option<&str>, invoice: Option<&str>, step: Option<&str>, message: String) -> PlanError {
         PlanError {
-            customer: self.customer.id.clone(),
+            customer: self.customer.id.to_string(),
             invoice: invoice.map(str::to_owned),
             scenario: scenario.map(str::to_owned),
             step: step.map(str::to_owned),
@@ -478,7 +478,7 @@ impl<'a> CustomerEval<'a> {
             .chain(self.program.scenarios.iter().filter(|s| matches!(s.selector, Selector::Others)));
         for s in ordered {
             let matches = match &s.selector {
-                Selector::Segments(set) => set.contains(&self.customer.segment),
+                Selector::Segments(set) => set.contains(self.customer.segment.as_str()),
                 Selector::Others => true,
                 Selector::Where(c, text) => {
                     let ctx = self.ctx(None, &book);
@@ -495,8 +495,8 @@ impl<'a> CustomerEval<'a> {
         let Some(scenario) = chosen else {
             if open_count > 0 {
                 out.unassigned.push(Unassigned {
-                    customer: self.customer.id.clone(),
-                    segment: self.customer.segment.clone(),
+                    customer: self.customer.id.to_string(),
+                    segment: self.customer.segment.to_string(),
                     open_invoices: open_count,
                     reason: format!(
                         "no scenario selects segment `{}`; add it to a `for segment` list or add a `for others` scenario",
@@ -729,7 +729,7 @@ impl<'a> CustomerEval<'a> {
         }
 
         self.group(out, scenario, &facts, emissions);
-        out.next.push(NextAction { customer: self.customer.id.clone(), next_action_on: next_on });
+        out.next.push(NextAction { customer: self.customer.id.to_string(), next_action_on: next_on });
         Ok(())
     }
 
@@ -779,8 +779,8 @@ impl<'a> CustomerEval<'a> {
         }
         let reason = reason();
         out.skipped.push(Skipped {
-            customer: self.customer.id.clone(),
-            invoice: inv.id.clone(),
+            customer: self.customer.id.to_string(),
+            invoice: inv.id.to_string(),
             scenario: s.name.clone(),
             step: step.to_owned(),
             status,
@@ -902,7 +902,7 @@ impl<'a> CustomerEval<'a> {
             let _ = write!(reason, "scenario \"{}\", step {label} {} \"{}\"", s.name, action.channel, action.template);
             for em in &ems {
                 let Some(f) = facts.get(em.invoice) else { continue };
-                invoices.push(f.invoice.id.clone());
+                invoices.push(f.invoice.id.to_string());
                 outstanding += f.outstanding;
                 fees += em.fees;
                 interest += em.interest;
@@ -949,8 +949,8 @@ impl<'a> CustomerEval<'a> {
             out.actions.push(Action {
                 id,
                 date: self.as_of,
-                customer: self.customer.id.clone(),
-                customer_name: self.customer.name.clone(),
+                customer: self.customer.id.to_string(),
+                customer_name: self.customer.name.to_string(),
                 scenario: s.name.clone(),
                 step: label,
                 step_key: key,

@@ -3,11 +3,12 @@
 //! [`Builder`]; [`Builder::finish`] checks ids and references and returns the portfolio.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use iso_currency::Currency;
-use relance_engine::model::{Customer, Invoice, Payment, PaymentKind, Portfolio};
+use relance_engine::model::{CompactString, Customer, Extra, Invoice, Payment, PaymentKind, Portfolio};
 use relance_engine::money;
 use rust_decimal::Decimal;
 
@@ -196,8 +197,9 @@ pub(crate) fn normalize_header(h: &str) -> String {
 pub(crate) struct Columns {
     /// For each field of the table, the header index.
     field: Vec<Option<usize>>,
-    /// Columns that are not fields: (key, header index).
-    extras: Vec<(String, usize)>,
+    /// Columns that are not fields: (key, header index), sorted by key; each key is
+    /// allocated once and shared by every row's [`Extra`].
+    extras: Vec<(Arc<str>, usize)>,
     width: usize,
 }
 
@@ -493,12 +495,13 @@ pub(crate) fn resolve(
             }
         }
     }
-    let extras = normalized
+    let mut extras: Vec<(Arc<str>, usize)> = normalized
         .iter()
         .enumerate()
         .filter(|(i, h)| !used[*i] && !h.is_empty())
-        .map(|(i, h)| (h.clone(), i))
+        .map(|(i, h)| (Arc::from(h.as_str()), i))
         .collect();
+    extras.sort();
     ok.then_some(Columns { field, extras, width: src.headers.len() })
 }
 
@@ -528,8 +531,8 @@ pub(crate) struct Builder<'o> {
     /// Payments whose amount came from a float, rounded once the invoice currency is known.
     float_payments: Vec<usize>,
     /// Ids of rows that failed to load (references to them are not reported again).
-    failed_customers: HashSet<String>,
-    failed_invoices: HashSet<String>,
+    failed_customers: HashSet<CompactString>,
+    failed_invoices: HashSet<CompactString>,
     mapping_help: String,
     last_currency: Option<(String, Currency)>,
 }
@@ -759,7 +762,7 @@ impl Arena {
 }
 
 
-type RowResult<T> = Result<T, (Option<String>, Box<LoadError>)>;
+type RowResult<T> = Result<T, (Option<CompactString>, Box<LoadError>)>;
 
 fn cell_at<'r>(row: &'r impl Row, cols: &Columns, f: usize) -> (Cell<'r>, usize) {
     match cols.get(f) {
@@ -768,29 +771,34 @@ fn cell_at<'r>(row: &'r impl Row, cols: &Columns, f: usize) -> (Cell<'r>, usize)
     }
 }
 
-fn extras(conv: &Conv<'_>, cols: &Columns, row: &impl Row) -> Result<BTreeMap<String, String>, Box<LoadError>> {
-    let mut out = BTreeMap::new();
-    for (key, i) in &cols.extras {
+/// The extra cells of a row; no allocation when they are all empty, one exactly sized one
+/// otherwise (the keys are shared, sorted).
+fn extras(conv: &Conv<'_>, cols: &Columns, row: &impl Row) -> Result<Extra, Box<LoadError>> {
+    let mut out = Vec::new();
+    for (n, (key, i)) in cols.extras.iter().enumerate() {
         if let Some(t) = conv.text(row.cell(*i), *i)? {
-            out.insert(key.clone(), t.into_owned());
+            if out.is_empty() {
+                out.reserve_exact(cols.extras.len() - n);
+            }
+            out.push((Arc::clone(key), CompactString::from(t)));
         }
     }
-    Ok(out)
+    Ok(Extra::from_vec(out))
 }
 
 fn build_customer(conv: &Conv<'_>, cols: &Columns, row: &impl Row) -> RowResult<Customer> {
     let (cell, col) = cell_at(row, cols, C_ID);
-    let id = conv.required_text(cell, col, Table::Customers).map_err(|e| (None, e))?.into_owned();
+    let id = CompactString::from(conv.required_text(cell, col, Table::Customers).map_err(|e| (None, e))?);
     let fail = |e: Box<LoadError>| (Some(id.clone()), e);
-    let text = |f: usize| -> Result<Option<String>, Box<LoadError>> {
+    let text = |f: usize| -> Result<Option<CompactString>, Box<LoadError>> {
         let (cell, col) = cell_at(row, cols, f);
-        Ok(conv.text(cell, col)?.map(Cow::into_owned))
+        Ok(conv.text(cell, col)?.map(CompactString::from))
     };
     let name = text(C_NAME).map_err(fail)?.unwrap_or_else(|| id.clone());
     let segment = text(C_SEGMENT).map_err(fail)?.unwrap_or_default();
     let tags = text(C_TAGS)
         .map_err(fail)?
-        .map(|t| t.split([';', '|']).map(str::trim).filter(|t| !t.is_empty()).map(str::to_string).collect())
+        .map(|t| t.split([';', '|']).map(str::trim).filter(|t| !t.is_empty()).map(CompactString::from).collect())
         .unwrap_or_default();
     let (cell, col) = cell_at(row, cols, C_AVG);
     let avg_days_late = conv.number(cell, col).map_err(fail)?;
@@ -814,10 +822,10 @@ fn build_invoice(
     last_currency: &mut Option<(String, Currency)>,
 ) -> RowResult<Invoice> {
     let (cell, col) = cell_at(row, cols, I_ID);
-    let id = conv.required_text(cell, col, Table::Invoices).map_err(|e| (None, e))?.into_owned();
+    let id = CompactString::from(conv.required_text(cell, col, Table::Invoices).map_err(|e| (None, e))?);
     let fail = |e: Box<LoadError>| (Some(id.clone()), e);
     let (cell, col) = cell_at(row, cols, I_CUSTOMER);
-    let customer_id = conv.required_text(cell, col, Table::Invoices).map_err(fail)?.into_owned();
+    let customer_id = CompactString::from(conv.required_text(cell, col, Table::Invoices).map_err(fail)?);
 
     let (cell, col) = cell_at(row, cols, I_CURRENCY);
     let currency = match cell {
@@ -855,7 +863,7 @@ fn build_invoice(
     };
     let issue_date = date(I_ISSUE).map_err(fail)?;
     let (terms_cell, terms_col) = cell_at(row, cols, I_TERMS);
-    let terms = conv.text(terms_cell, terms_col).map_err(fail)?.map(Cow::into_owned);
+    let terms = conv.text(terms_cell, terms_col).map_err(fail)?.map(CompactString::from);
     let due_date = match (date(I_DUE).map_err(fail)?, issue_date, &terms) {
         (Some(d), _, _) => d,
         (None, Some(issue), Some(t)) => due_date_from_terms(t, issue, conv.opts.eom_reading).map_err(|e| {
@@ -899,11 +907,11 @@ fn build_invoice(
 fn build_payment(conv: &Conv<'_>, cols: &Columns, row: &impl Row) -> Result<(Payment, bool), Box<LoadError>> {
     let text = |f: usize| {
         let (cell, col) = cell_at(row, cols, f);
-        conv.text(cell, col).map(|t| t.map(Cow::into_owned))
+        conv.text(cell, col).map(|t| t.map(CompactString::from))
     };
     let id = text(P_ID)?;
     let (cell, col) = cell_at(row, cols, P_INVOICE);
-    let invoice_id = conv.required_text(cell, col, Table::Payments)?.into_owned();
+    let invoice_id = CompactString::from(conv.required_text(cell, col, Table::Payments)?);
     let (cell, col) = cell_at(row, cols, P_DATE);
     let Some(date) = conv.date(cell, col)? else { return Err(conv.missing(col, Table::Payments)) };
     let (amount_cell, col) = cell_at(row, cols, P_AMOUNT);
