@@ -4,12 +4,15 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::NaiveDate;
 use iso_currency::Currency;
 use relance_engine::model::{CompactString, Customer, Extra, Invoice, Payment, PaymentKind, Portfolio};
 use relance_engine::money;
+use rayon::prelude::*;
 use rust_decimal::Decimal;
 
 use super::error::{Collector, LoadError, LoadErrorKind};
@@ -515,11 +518,20 @@ fn list(headers: &[String]) -> String {
 /// Where a row's ids live, to check references after all rows are read.
 #[derive(Debug, Clone, Copy)]
 struct RowRef {
-    table: usize,
-    line: usize,
+    table: u32,
+    line: u32,
+}
+
+impl RowRef {
+    fn new(table: usize, line: usize) -> Self {
+        Self { table: u32::try_from(table).unwrap_or(u32::MAX), line: u32::try_from(line).unwrap_or(u32::MAX) }
+    }
 }
 
 /// Accumulates rows of all tables, then checks references.
+///
+/// Rows are converted by [`RowSink`]s (one per chunk of a file, on any thread) and merged
+/// in file order with [`Builder::merge`].
 pub(crate) struct Builder<'o> {
     opts: &'o LoadOptions,
     pub(crate) errors: Collector,
@@ -531,10 +543,114 @@ pub(crate) struct Builder<'o> {
     /// Payments whose amount came from a float, rounded once the invoice currency is known.
     float_payments: Vec<usize>,
     /// Ids of rows that failed to load (references to them are not reported again).
-    failed_customers: HashSet<CompactString>,
-    failed_invoices: HashSet<CompactString>,
+    failed_customers: HashSet<CompactString, Fx>,
+    failed_invoices: HashSet<CompactString, Fx>,
     mapping_help: String,
-    last_currency: Option<(String, Currency)>,
+}
+
+/// The rows of one chunk of one table, converted; merged into a [`Builder`] in file order.
+#[derive(Debug, Default)]
+pub(crate) struct Part {
+    handle: usize,
+    customers: Vec<Customer>,
+    invoices: Vec<Invoice>,
+    payments: Vec<Payment>,
+    /// The line of each accepted row, relative to the chunk (see [`Builder::merge`]).
+    lines: Vec<usize>,
+    /// Indices in `payments` of amounts that came from a float.
+    float_payments: Vec<usize>,
+    /// Ids of rows that failed.
+    failed: Vec<CompactString>,
+    /// The first [`LoadErrors::CAP`] errors of the chunk, in line order.
+    errors: Vec<LoadError>,
+    /// Errors not kept.
+    not_shown: usize,
+}
+
+impl Part {
+    /// Rows accepted so far.
+    pub(crate) fn len(&self) -> usize {
+        self.lines.len()
+    }
+}
+
+/// Converts the rows of one table into a [`Part`]. Borrows the table's header resolution
+/// only, so several sinks of one table can run on several threads.
+pub(crate) struct RowSink<'b> {
+    opts: &'b LoadOptions,
+    src: &'b Source,
+    table: Table,
+    cols: &'b Columns,
+    part: Part,
+    last_currency: Option<(CompactString, Currency)>,
+}
+
+impl RowSink<'_> {
+    /// Reads one data row.
+    pub(crate) fn row(&mut self, row: &impl Row) {
+        let conv = Conv { src: self.src, line: row.line(), opts: self.opts };
+        let part = &mut self.part;
+        let failed = match self.table {
+            Table::Customers => match build_customer(&conv, self.cols, row) {
+                Ok(c) => {
+                    part.customers.push(c);
+                    None
+                }
+                Err(e) => Some(e),
+            },
+            Table::Invoices => match build_invoice(&conv, self.cols, row, &mut self.last_currency) {
+                Ok(i) => {
+                    part.invoices.push(i);
+                    None
+                }
+                Err(e) => Some(e),
+            },
+            Table::Payments => match build_payment(&conv, self.cols, row) {
+                Ok((p, from_float)) => {
+                    if from_float {
+                        part.float_payments.push(part.payments.len());
+                    }
+                    part.payments.push(p);
+                    None
+                }
+                Err(e) => Some((None, e)),
+            },
+        };
+        match failed {
+            None => part.lines.push(row.line()),
+            Some((id, e)) => {
+                part.failed.extend(id);
+                self.error(*e);
+            }
+        }
+    }
+
+    /// Records an error of this chunk.
+    pub(crate) fn error(&mut self, e: LoadError) {
+        if self.part.errors.len() < LoadErrors::CAP {
+            self.part.errors.push(e);
+        } else {
+            self.part.not_shown += 1;
+        }
+    }
+
+    /// Reports a row with a wrong number of fields.
+    pub(crate) fn field_count(&mut self, line: usize, got: usize) {
+        let e = self.src.error(
+            LoadErrorKind::FieldCount,
+            Some(line),
+            None,
+            None,
+            format!("the line has {got} fields but the header has {}", self.cols.width),
+            Some("check the delimiter (`,` or `;`) and that text with the delimiter is in double quotes".to_string()),
+        );
+        self.error(e);
+    }
+
+    /// The converted rows.
+    pub(crate) fn finish(self) -> Part {
+        self.part
+    }
 }
 
 impl<'o> Builder<'o> {
@@ -548,15 +664,14 @@ impl<'o> Builder<'o> {
             invoice_rows: Vec::new(),
             payment_rows: Vec::new(),
             float_payments: Vec::new(),
-            failed_customers: HashSet::new(),
-            failed_invoices: HashSet::new(),
+            failed_customers: HashSet::default(),
+            failed_invoices: HashSet::default(),
             mapping_help: mapping_help.into(),
-            last_currency: None,
         }
     }
 
-    /// Registers a table's header. Returns a handle for [`Builder::row`], or `None` when the
-    /// header is unusable (errors are recorded).
+    /// Registers a table's header. Returns a handle for [`Builder::sink`], or `None` when
+    /// the header is unusable (errors are recorded).
     pub(crate) fn table(&mut self, table: Table, src: Source) -> Option<usize> {
         let cols = resolve(table, &src, self.opts, &mut self.errors, &self.mapping_help)?;
         if table == Table::Payments {
@@ -572,63 +687,78 @@ impl<'o> Builder<'o> {
         Some(self.sources.len() - 1)
     }
 
-    /// Reports a row with a wrong number of fields.
-    pub(crate) fn field_count(&mut self, handle: usize, line: usize, got: usize) {
-        if let Some((src, _, cols)) = self.sources.get(handle) {
-            self.errors.push(src.error(
-                LoadErrorKind::FieldCount,
-                Some(line),
-                None,
-                None,
-                format!("the line has {got} fields but the header has {}", cols.width),
-                Some("check the delimiter (`,` or `;`) and that text with the delimiter is in double quotes".to_string()),
-            ));
+    /// Where the rows of the table `handle` go: one sink per chunk, on any thread.
+    pub(crate) fn sink(&self, handle: usize) -> Option<RowSink<'_>> {
+        let (src, table, cols) = self.sources.get(handle)?;
+        Some(RowSink {
+            opts: self.opts,
+            src,
+            table: *table,
+            cols,
+            part: Part { handle, ..Part::default() },
+            last_currency: None,
+        })
+    }
+
+    /// Makes room for `rows` more rows of the table `handle` (an estimate; unused capacity
+    /// is never touched, so costs no memory).
+    pub(crate) fn reserve(&mut self, handle: usize, rows: usize) {
+        let p = &mut self.portfolio;
+        match self.sources.get(handle).map(|s| s.1) {
+            Some(Table::Customers) => {
+                p.customers.reserve(rows);
+                self.customer_rows.reserve(rows);
+            }
+            Some(Table::Invoices) => {
+                p.invoices.reserve(rows);
+                self.invoice_rows.reserve(rows);
+            }
+            Some(Table::Payments) => {
+                p.payments.reserve(rows);
+                self.payment_rows.reserve(rows);
+            }
+            None => {}
         }
     }
 
-    /// Reads one data row.
-    pub(crate) fn row(&mut self, handle: usize, row: &impl Row) {
-        let Some((src, table, cols)) = self.sources.get(handle) else { return };
-        let conv = Conv { src, line: row.line(), opts: self.opts };
-        let at = RowRef { table: handle, line: row.line() };
+    /// Appends the rows and errors of a chunk, whose lines are counted from `line_offset`
+    /// (each line `l` of the part is line `l + line_offset` of the file). Parts must be
+    /// merged in file order.
+    pub(crate) fn merge(&mut self, part: Part, line_offset: usize) {
+        let Part { handle, mut customers, mut invoices, mut payments, lines, float_payments, failed, errors, not_shown } =
+            part;
+        let Some(table) = self.sources.get(handle).map(|s| s.1) else { return };
+        let refs = lines.into_iter().map(|l| RowRef::new(handle, l + line_offset));
+        let p = &mut self.portfolio;
         match table {
-            Table::Customers => match build_customer(&conv, cols, row) {
-                Ok(c) => {
-                    self.portfolio.customers.push(c);
-                    self.customer_rows.push(at);
-                }
-                Err((id, e)) => {
-                    self.failed_customers.extend(id);
-                    self.errors.push(*e);
-                }
-            },
-            Table::Invoices => match build_invoice(&conv, cols, row, &mut self.last_currency) {
-                Ok(i) => {
-                    self.portfolio.invoices.push(i);
-                    self.invoice_rows.push(at);
-                }
-                Err((id, e)) => {
-                    self.failed_invoices.extend(id);
-                    self.errors.push(*e);
-                }
-            },
-            Table::Payments => match build_payment(&conv, cols, row) {
-                Ok((p, from_float)) => {
-                    if from_float {
-                        self.float_payments.push(self.portfolio.payments.len());
-                    }
-                    self.portfolio.payments.push(p);
-                    self.payment_rows.push(at);
-                }
-                Err(e) => self.errors.push(*e),
-            },
+            Table::Customers => {
+                p.customers.append(&mut customers);
+                self.customer_rows.extend(refs);
+                self.failed_customers.extend(failed);
+            }
+            Table::Invoices => {
+                p.invoices.append(&mut invoices);
+                self.invoice_rows.extend(refs);
+                self.failed_invoices.extend(failed);
+            }
+            Table::Payments => {
+                let base = p.payments.len();
+                self.float_payments.extend(float_payments.into_iter().map(|i| base + i));
+                p.payments.append(&mut payments);
+                self.payment_rows.extend(refs);
+            }
         }
+        for mut e in errors {
+            e.line = e.line.map(|l| l + line_offset);
+            self.errors.push(e);
+        }
+        self.errors.skip(not_shown);
     }
 
     fn ref_error(&self, at: RowRef, field: usize, kind: LoadErrorKind, value: &str, message: String, help: String) -> LoadError {
-        match self.sources.get(at.table) {
+        match self.sources.get(at.table as usize) {
             Some((src, _, cols)) => {
-                src.error(kind, Some(at.line), cols.get(field), Some(value.to_string()), message, Some(help))
+                src.error(kind, Some(at.line as usize), cols.get(field), Some(value.to_string()), message, Some(help))
             }
             None => LoadError::file(kind, "", message, Some(help)),
         }
@@ -638,29 +768,61 @@ impl<'o> Builder<'o> {
     pub(crate) fn finish(mut self) -> Result<Portfolio, LoadErrors> {
         let p = &self.portfolio;
         let mut errs = std::mem::take(&mut self.errors);
-
+        // Customer ids are looked up once per invoice: compare them in one compact buffer
+        // rather than across the customers. Invoice ids are only compared when 32 bits of
+        // their hashes match.
         let customer_ids = Arena::new(p.customers.iter().map(|c| c.id.as_str()));
-        let mut customers: HashMap<&str, usize, Fx> = HashMap::with_capacity_and_hasher(p.customers.len(), Fx);
-        for (i, c) in p.customers.iter().enumerate() {
-            if let Some(first) = customers.insert(customer_ids.get(i), i) {
-                let first_line = self.customer_rows[first].line;
-                customers.insert(customer_ids.get(i), first);
-                errs.push(self.ref_error(
-                    self.customer_rows[i],
-                    C_ID,
-                    LoadErrorKind::DuplicateId,
-                    &c.id,
-                    format!("the customer id `{}` is already used on line {first_line}", c.id),
-                    "give each customer its own id, or remove the repeated row".to_string(),
-                ));
-            }
+        let customer_id = |i: usize| customer_ids.get(i);
+        let invoice_id = |i: usize| p.invoices[i].id.as_str();
+        let (customers, repeated) = IdIndex::build(p.customers.len(), customer_id);
+
+        // Customers: repeated ids (each reported against the first row with that id).
+        for i in repeated {
+            let c = &p.customers[i];
+            let first = customers.get(&c.id, customer_id).unwrap_or(i);
+            let first_line = self.customer_rows[first].line;
+            errs.push(self.ref_error(
+                self.customer_rows[i],
+                C_ID,
+                LoadErrorKind::DuplicateId,
+                &c.id,
+                format!("the customer id `{}` is already used on line {first_line}", c.id),
+                "give each customer its own id, or remove the repeated row".to_string(),
+            ));
         }
-        let invoice_ids = Arena::new(p.invoices.iter().map(|i| i.id.as_str()));
-        let mut invoices: HashMap<&str, usize, Fx> = HashMap::with_capacity_and_hasher(p.invoices.len(), Fx);
-        for (i, inv) in p.invoices.iter().enumerate() {
-            if let Some(first) = invoices.insert(invoice_ids.get(i), i) {
+
+        // Invoices: repeated ids, unknown customers; one pass that also fills the index.
+        let failed_customers = &self.failed_customers;
+        let invoices = IdIndex::with_capacity(p.invoices.len());
+        let repeated = std::sync::Mutex::new(Vec::new());
+        let unknown: Vec<usize> = (0..p.invoices.len())
+            .into_par_iter()
+            .with_min_len(4096)
+            .filter(|&i| {
+                let inv = &p.invoices[i];
+                if let Some(dup) = invoices.insert(i, &invoice_id)
+                    && let Ok(mut r) = repeated.lock()
+                {
+                    r.push(dup);
+                }
+                customers.get(&inv.customer_id, customer_id).is_none() && !failed_customers.contains(&inv.customer_id)
+            })
+            .collect();
+        let mut repeated = repeated.into_inner().unwrap_or_default();
+        repeated.sort_unstable();
+        let mut repeated = repeated.into_iter().peekable();
+        let mut unknown = unknown.into_iter().peekable();
+        loop {
+            let i = match (repeated.peek(), unknown.peek()) {
+                (Some(&r), Some(&u)) => r.min(u),
+                (Some(&r), None) => r,
+                (None, Some(&u)) => u,
+                (None, None) => break,
+            };
+            let inv = &p.invoices[i];
+            if repeated.next_if_eq(&i).is_some() {
+                let first = invoices.get(&inv.id, invoice_id).unwrap_or(i);
                 let first_line = self.invoice_rows[first].line;
-                invoices.insert(invoice_ids.get(i), first);
                 errs.push(self.ref_error(
                     self.invoice_rows[i],
                     I_ID,
@@ -670,7 +832,7 @@ impl<'o> Builder<'o> {
                     "give each invoice its own id, or remove the repeated row".to_string(),
                 ));
             }
-            if !customers.contains_key(inv.customer_id.as_str()) && !self.failed_customers.contains(&inv.customer_id) {
+            if unknown.next_if_eq(&i).is_some() {
                 errs.push(self.ref_error(
                     self.invoice_rows[i],
                     I_CUSTOMER,
@@ -681,25 +843,36 @@ impl<'o> Builder<'o> {
                 ));
             }
         }
+        drop(customers);
+        drop(customer_ids);
+
+        // Payments: repeated ids, unknown invoices, totals.
+        let targets: Vec<Option<usize>> = p
+            .payments
+            .par_iter()
+            .map(|pay| invoices.get(&pay.invoice_id, invoice_id))
+            .collect();
+        drop(invoices);
         let mut payment_ids: HashMap<&str, usize, Fx> = HashMap::default();
         let mut paid: HashMap<usize, Decimal, Fx> = HashMap::default();
         let mut rounding = Vec::new();
-        for (i, pay) in p.payments.iter().enumerate() {
+        for (i, (pay, target)) in p.payments.iter().zip(targets).enumerate() {
             if let Some(id) = &pay.id
-                && let Some(first) = payment_ids.insert(id.as_str(), i) {
-                    let first_line = self.payment_rows[first].line;
-                    payment_ids.insert(id.as_str(), first);
-                    errs.push(self.ref_error(
-                        self.payment_rows[i],
-                        P_ID,
-                        LoadErrorKind::DuplicateId,
-                        id,
-                        format!("the payment id `{id}` is already used on line {first_line}"),
-                        "give each payment its own id, or remove the repeated row".to_string(),
-                    ));
-                }
-            match invoices.get(pay.invoice_id.as_str()) {
-                Some(&inv) => {
+                && let Some(first) = payment_ids.insert(id.as_str(), i)
+            {
+                let first_line = self.payment_rows[first].line;
+                payment_ids.insert(id.as_str(), first);
+                errs.push(self.ref_error(
+                    self.payment_rows[i],
+                    P_ID,
+                    LoadErrorKind::DuplicateId,
+                    id,
+                    format!("the payment id `{id}` is already used on line {first_line}"),
+                    "give each payment its own id, or remove the repeated row".to_string(),
+                ));
+            }
+            match target {
+                Some(inv) => {
                     *paid.entry(inv).or_default() += pay.amount;
                     if self.float_payments.binary_search(&i).is_ok() {
                         rounding.push((i, p.invoices[inv].currency));
@@ -737,7 +910,7 @@ impl<'o> Builder<'o> {
 }
 
 /// Ids copied into one buffer, so that hash lookups compare against compact memory instead
-/// of one heap allocation per id (a large share of load time on big portfolios).
+/// of reading across the rows.
 struct Arena {
     text: String,
     ends: Vec<usize>,
@@ -756,11 +929,100 @@ impl Arena {
     }
 
     fn get(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.text[start..self.ends[i]]
+        let start = if i == 0 { 0 } else { self.ends.get(i - 1).copied().unwrap_or(0) };
+        let end = self.ends.get(i).copied().unwrap_or(start);
+        self.text.get(start..end).unwrap_or_default()
     }
 }
 
+/// An id → first row index table, filled in parallel: open addressing over one `u64` per
+/// slot (32 bits of hash, 32 bits of row index + 1; 0 is empty), so 8 to 16 bytes per row
+/// instead of a `HashMap<&str, usize>`'s 24 to 48, and no id is copied. Of rows sharing an
+/// id, the slot keeps the smallest index, whatever the order threads insert them in.
+struct IdIndex {
+    slots: Vec<AtomicU64>,
+    mask: usize,
+}
+
+impl IdIndex {
+    fn hash(id: &str) -> u64 {
+        let mut h = Fx.build_hasher();
+        h.write(id.as_bytes());
+        h.finish()
+    }
+
+    /// An empty index for `n` rows (at most `u32::MAX - 1`).
+    fn with_capacity(n: usize) -> Self {
+        let cap = (n.max(1) * 2).next_power_of_two();
+        Self { slots: (0..cap).map(|_| AtomicU64::new(0)).collect(), mask: cap - 1 }
+    }
+
+    /// The index of the rows `0..n`, whose ids `id(i)` gives, and the rows whose id an
+    /// earlier row has, in order.
+    fn build<'a>(n: usize, id: impl Fn(usize) -> &'a str + Sync) -> (Self, Vec<usize>) {
+        let index = Self::with_capacity(n);
+        let mut repeated: Vec<usize> =
+            (0..n).into_par_iter().with_min_len(4096).filter_map(|i| index.insert(i, &id)).collect();
+        repeated.sort_unstable();
+        (index, repeated)
+    }
+
+    /// Adds row `i`. When another row has the same id, returns the one of the two that is
+    /// not the first (the index keeps the first): each row that repeats an earlier id is
+    /// returned exactly once over all insertions, whatever their order.
+    fn insert<'a>(&self, i: usize, id: &impl Fn(usize) -> &'a str) -> Option<usize> {
+        let key = id(i);
+        let h = Self::hash(key);
+        let tag = h >> 32;
+        let Ok(row) = u32::try_from(i + 1) else { return None };
+        let entry = (tag << 32) | u64::from(row);
+        let mut pos = (h as usize) & self.mask;
+        loop {
+            let slot = self.slots.get(pos)?;
+            let mut cur = slot.load(Ordering::Acquire);
+            loop {
+                if cur == 0 {
+                    match slot.compare_exchange(0, entry, Ordering::AcqRel, Ordering::Acquire) {
+                        Ok(_) => return None,
+                        Err(now) => cur = now,
+                    }
+                    continue;
+                }
+                let j = (cur & 0xffff_ffff) as usize - 1;
+                if cur >> 32 != tag || id(j) != key {
+                    break;
+                }
+                // Same id: keep the first row.
+                if j < i {
+                    return Some(i);
+                }
+                match slot.compare_exchange(cur, entry, Ordering::AcqRel, Ordering::Acquire) {
+                    Ok(_) => return Some(j),
+                    Err(now) => cur = now,
+                }
+            }
+            pos = (pos + 1) & self.mask;
+        }
+    }
+
+    /// The first row with the id `key`.
+    fn get<'a>(&self, key: &str, id: impl Fn(usize) -> &'a str) -> Option<usize> {
+        let h = Self::hash(key);
+        let tag = h >> 32;
+        let mut pos = (h as usize) & self.mask;
+        loop {
+            let cur = self.slots.get(pos)?.load(Ordering::Acquire);
+            if cur == 0 {
+                return None;
+            }
+            let j = (cur & 0xffff_ffff) as usize - 1;
+            if cur >> 32 == tag && id(j) == key {
+                return Some(j);
+            }
+            pos = (pos + 1) & self.mask;
+        }
+    }
+}
 
 type RowResult<T> = Result<T, (Option<CompactString>, Box<LoadError>)>;
 
@@ -819,7 +1081,7 @@ fn build_invoice(
     conv: &Conv<'_>,
     cols: &Columns,
     row: &impl Row,
-    last_currency: &mut Option<(String, Currency)>,
+    last_currency: &mut Option<(CompactString, Currency)>,
 ) -> RowResult<Invoice> {
     let (cell, col) = cell_at(row, cols, I_ID);
     let id = CompactString::from(conv.required_text(cell, col, Table::Invoices).map_err(|e| (None, e))?);
@@ -834,7 +1096,7 @@ fn build_invoice(
         _ => {
             let c = conv.currency(cell, col).map_err(fail)?;
             if let (Cell::Text(t), Some(c)) = (cell, c) {
-                *last_currency = Some((t.to_string(), c));
+                *last_currency = Some((t.into(), c));
             }
             c
         }
