@@ -6,7 +6,6 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::NaiveDate;
 use iso_currency::Currency;
@@ -793,23 +792,15 @@ impl<'o> Builder<'o> {
 
         // Invoices: repeated ids, unknown customers; one pass that also fills the index.
         let failed_customers = &self.failed_customers;
-        let invoices = IdIndex::with_capacity(p.invoices.len());
-        let repeated = std::sync::Mutex::new(Vec::new());
+        let (invoices, repeated) = IdIndex::build(p.invoices.len(), invoice_id);
         let unknown: Vec<usize> = (0..p.invoices.len())
             .into_par_iter()
             .with_min_len(4096)
             .filter(|&i| {
                 let inv = &p.invoices[i];
-                if let Some(dup) = invoices.insert(i, &invoice_id)
-                    && let Ok(mut r) = repeated.lock()
-                {
-                    r.push(dup);
-                }
                 customers.get(&inv.customer_id, customer_id).is_none() && !failed_customers.contains(&inv.customer_id)
             })
             .collect();
-        let mut repeated = repeated.into_inner().unwrap_or_default();
-        repeated.sort_unstable();
         let mut repeated = repeated.into_iter().peekable();
         let mut unknown = unknown.into_iter().peekable();
         loop {
@@ -935,13 +926,15 @@ impl Arena {
     }
 }
 
-/// An id → first row index table, filled in parallel: open addressing over one `u64` per
-/// slot (32 bits of hash, 32 bits of row index + 1; 0 is empty), so 8 to 16 bytes per row
-/// instead of a `HashMap<&str, usize>`'s 24 to 48, and no id is copied. Of rows sharing an
-/// id, the slot keeps the smallest index, whatever the order threads insert them in.
+/// An id → first row index table, built in parallel without random memory access: rows
+/// are sorted by the top bits of their id's hash into buckets of a few thousand (a counting
+/// sort), then each bucket gets a small open-addressing table (one `u64` per slot: 32 bits
+/// of hash, 32 bits of row index + 1; 0 is empty) that fits in a core's cache. Ids are
+/// compared only when 32 bits of their hashes match, and never copied.
 struct IdIndex {
-    slots: Vec<AtomicU64>,
-    mask: usize,
+    /// How many top bits of the hash pick the bucket.
+    bits: u32,
+    tables: Vec<Box<[u64]>>,
 }
 
 impl IdIndex {
@@ -951,67 +944,79 @@ impl IdIndex {
         h.finish()
     }
 
-    /// An empty index for `n` rows (at most `u32::MAX - 1`).
-    fn with_capacity(n: usize) -> Self {
-        let cap = (n.max(1) * 2).next_power_of_two();
-        Self { slots: (0..cap).map(|_| AtomicU64::new(0)).collect(), mask: cap - 1 }
+    fn bucket(&self, h: u64) -> usize {
+        if self.bits == 0 { 0 } else { (h >> (64 - self.bits)) as usize }
     }
 
-    /// The index of the rows `0..n`, whose ids `id(i)` gives, and the rows whose id an
-    /// earlier row has, in order.
+    /// The index of the rows `0..n` (at most `u32::MAX - 1`), whose ids `id(i)` gives, and
+    /// the rows whose id an earlier row has, in order. The index gives the first row of an id.
     fn build<'a>(n: usize, id: impl Fn(usize) -> &'a str + Sync) -> (Self, Vec<usize>) {
-        let index = Self::with_capacity(n);
-        let mut repeated: Vec<usize> =
-            (0..n).into_par_iter().with_min_len(4096).filter_map(|i| index.insert(i, &id)).collect();
+        let n = n.min(u32::MAX as usize - 1);
+        let buckets = (n / 2048).max(1).next_power_of_two();
+        let mut index = Self { bits: buckets.trailing_zeros(), tables: Vec::new() };
+        let hashes: Vec<u64> = (0..n).into_par_iter().with_min_len(4096).map(|i| Self::hash(id(i))).collect();
+        let mut starts = vec![0usize; buckets + 1];
+        for &h in &hashes {
+            starts[index.bucket(h) + 1] += 1;
+        }
+        for b in 0..buckets {
+            starts[b + 1] += starts[b];
+        }
+        // Rows in bucket order, each bucket in row order.
+        let mut sorted = vec![(0u64, 0u32); n];
+        let mut next = starts.clone();
+        for (i, &h) in hashes.iter().enumerate() {
+            let b = index.bucket(h);
+            sorted[next[b]] = (h, i as u32);
+            next[b] += 1;
+        }
+        drop(hashes);
+        let built: Vec<(Box<[u64]>, Vec<usize>)> = (0..buckets)
+            .into_par_iter()
+            .map(|b| {
+                let rows = &sorted[starts[b]..starts[b + 1]];
+                let cap = (rows.len() * 2).max(2).next_power_of_two();
+                let mask = cap - 1;
+                let mut slots = vec![0u64; cap];
+                let mut repeated = Vec::new();
+                for &(h, i) in rows {
+                    let tag = h & 0xffff_ffff;
+                    let mut pos = (h >> 32) as usize & mask;
+                    loop {
+                        let cur = slots[pos];
+                        if cur == 0 {
+                            slots[pos] = (tag << 32) | (u64::from(i) + 1);
+                            break;
+                        }
+                        if cur >> 32 == tag && id((cur & 0xffff_ffff) as usize - 1) == id(i as usize) {
+                            repeated.push(i as usize);
+                            break;
+                        }
+                        pos = (pos + 1) & mask;
+                    }
+                }
+                (slots.into_boxed_slice(), repeated)
+            })
+            .collect();
+        drop(sorted);
+        let mut repeated = Vec::new();
+        for (table, r) in built {
+            index.tables.push(table);
+            repeated.extend(r);
+        }
         repeated.sort_unstable();
         (index, repeated)
-    }
-
-    /// Adds row `i`. When another row has the same id, returns the one of the two that is
-    /// not the first (the index keeps the first): each row that repeats an earlier id is
-    /// returned exactly once over all insertions, whatever their order.
-    fn insert<'a>(&self, i: usize, id: &impl Fn(usize) -> &'a str) -> Option<usize> {
-        let key = id(i);
-        let h = Self::hash(key);
-        let tag = h >> 32;
-        let Ok(row) = u32::try_from(i + 1) else { return None };
-        let entry = (tag << 32) | u64::from(row);
-        let mut pos = (h as usize) & self.mask;
-        loop {
-            let slot = self.slots.get(pos)?;
-            let mut cur = slot.load(Ordering::Acquire);
-            loop {
-                if cur == 0 {
-                    match slot.compare_exchange(0, entry, Ordering::AcqRel, Ordering::Acquire) {
-                        Ok(_) => return None,
-                        Err(now) => cur = now,
-                    }
-                    continue;
-                }
-                let j = (cur & 0xffff_ffff) as usize - 1;
-                if cur >> 32 != tag || id(j) != key {
-                    break;
-                }
-                // Same id: keep the first row.
-                if j < i {
-                    return Some(i);
-                }
-                match slot.compare_exchange(cur, entry, Ordering::AcqRel, Ordering::Acquire) {
-                    Ok(_) => return Some(j),
-                    Err(now) => cur = now,
-                }
-            }
-            pos = (pos + 1) & self.mask;
-        }
     }
 
     /// The first row with the id `key`.
     fn get<'a>(&self, key: &str, id: impl Fn(usize) -> &'a str) -> Option<usize> {
         let h = Self::hash(key);
-        let tag = h >> 32;
-        let mut pos = (h as usize) & self.mask;
+        let slots = self.tables.get(self.bucket(h))?;
+        let mask = slots.len().checked_sub(1)?;
+        let tag = h & 0xffff_ffff;
+        let mut pos = (h >> 32) as usize & mask;
         loop {
-            let cur = self.slots.get(pos)?.load(Ordering::Acquire);
+            let cur = *slots.get(pos)?;
             if cur == 0 {
                 return None;
             }
@@ -1019,7 +1024,7 @@ impl IdIndex {
             if cur >> 32 == tag && id(j) == key {
                 return Some(j);
             }
-            pos = (pos + 1) & self.mask;
+            pos = (pos + 1) & mask;
         }
     }
 }
@@ -1200,4 +1205,25 @@ fn build_payment(conv: &Conv<'_>, cols: &Columns, row: &impl Row) -> Result<(Pay
     let (cell, col) = cell_at(row, cols, P_CURRENCY);
     conv.currency(cell, col)?;
     Ok((Payment { id, invoice_id, date, amount, kind }, matches!(amount_cell, Cell::Number(_))))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_id_index_keeps_the_first_row_and_lists_the_repeats() {
+        // 12,000 rows over several buckets; ids repeat every 5,000 rows.
+        let ids: Vec<String> = (0..12_000).map(|i| format!("INV-{:07}", i % 5_000)).collect();
+        let (index, repeated) = IdIndex::build(ids.len(), |i| ids[i].as_str());
+        assert!(index.tables.len() > 1);
+        assert_eq!(repeated, (5_000..12_000).collect::<Vec<_>>());
+        for (i, id) in ids.iter().enumerate() {
+            assert_eq!(index.get(id, |j| ids[j].as_str()), Some(i % 5_000));
+        }
+        assert_eq!(index.get("INV-0005000", |j| ids[j].as_str()), None);
+        let (empty, repeated) = IdIndex::build(0, |j| ids[j].as_str());
+        assert_eq!((empty.get("x", |j| ids[j].as_str()), repeated.len()), (None, 0));
+    }
 }
