@@ -844,15 +844,19 @@ impl<'o> Builder<'o> {
             .map(|pay| invoices.get(&pay.invoice_id, invoice_id))
             .collect();
         drop(invoices);
-        let mut payment_ids: HashMap<&str, usize, Fx> = HashMap::default();
-        let mut paid: HashMap<usize, Decimal, Fx> = HashMap::default();
+        // Payment ids are optional: index those given.
+        let with_id: Vec<usize> = p.payments.iter().enumerate().filter(|(_, x)| x.id.is_some()).map(|(i, _)| i).collect();
+        let payment_id = |k: usize| p.payments[with_id[k]].id.as_deref().unwrap_or_default();
+        let (payment_ids, repeated) = IdIndex::build(with_id.len(), payment_id);
+        let mut repeated = repeated.into_iter().map(|k| with_id[k]).peekable();
+        let mut paid: Vec<(usize, Decimal)> = Vec::with_capacity(p.payments.len());
         let mut rounding = Vec::new();
         for (i, (pay, target)) in p.payments.iter().zip(targets).enumerate() {
-            if let Some(id) = &pay.id
-                && let Some(first) = payment_ids.insert(id.as_str(), i)
+            if repeated.next_if_eq(&i).is_some()
+                && let Some(id) = &pay.id
             {
+                let first = payment_ids.get(id, payment_id).and_then(|k| with_id.get(k).copied()).unwrap_or(i);
                 let first_line = self.payment_rows[first].line;
-                payment_ids.insert(id.as_str(), first);
                 errs.push(self.ref_error(
                     self.payment_rows[i],
                     P_ID,
@@ -864,7 +868,7 @@ impl<'o> Builder<'o> {
             }
             match target {
                 Some(inv) => {
-                    *paid.entry(inv).or_default() += pay.amount;
+                    paid.push((inv, pay.amount));
                     if self.float_payments.binary_search(&i).is_ok() {
                         rounding.push((i, p.invoices[inv].currency));
                     }
@@ -880,15 +884,19 @@ impl<'o> Builder<'o> {
                 )),
             }
         }
-        let mut overpaid: Vec<_> = paid.into_iter().filter(|(i, total)| *total > p.invoices[*i].amount).collect();
-        overpaid.sort_by_key(|(i, _)| *i);
-        let warnings: Vec<String> = overpaid
-            .into_iter()
-            .map(|(i, total)| {
-                let inv = &p.invoices[i];
-                format!("invoice `{}`: payments and credit notes ({total}) exceed its amount ({})", inv.id, inv.amount)
-            })
-            .collect();
+        // Totals per invoice, added in payment order.
+        paid.sort_by_key(|(inv, _)| *inv);
+        let mut warnings: Vec<String> = Vec::new();
+        for run in paid.chunk_by(|a, b| a.0 == b.0) {
+            let inv = &p.invoices[run[0].0];
+            let total: Decimal = run.iter().map(|(_, amount)| *amount).sum();
+            if total > inv.amount {
+                warnings.push(format!(
+                    "invoice `{}`: payments and credit notes ({total}) exceed its amount ({})",
+                    inv.id, inv.amount
+                ));
+            }
+        }
         errs.finish()?;
         for (i, currency) in rounding {
             if let Some(pay) = self.portfolio.payments.get_mut(i) {
