@@ -473,6 +473,24 @@ mod tests {
     }
 
     #[test]
+    fn repeated_payment_ids_and_unknown_invoices_are_reported_against_the_first_row() {
+        let invoices = "id,customer_id,due_date,amount,currency\nF1,C1,2026-01-10,10.00,EUR\n";
+        let payments = "id,invoice_id,date,amount\nP1,F1,2026-02-01,1.00\n,F1,2026-02-02,1.00\nP2,F9,2026-02-02,1.00\n,F1,2026-02-03,1.00\nP1,F1,2026-02-04,1.00\n";
+        let dir = dir_with(&[("customers.csv", CUSTOMERS), ("invoices.csv", invoices), ("payments.csv", payments)]);
+        let whole = load_in(&dir, WHOLE.block, WHOLE.chunk).unwrap_err();
+        let found: Vec<(Option<usize>, LoadErrorKind, &str)> =
+            whole.errors.iter().map(|e| (e.line, e.kind, e.message.as_str())).collect();
+        assert_eq!(
+            found,
+            [
+                (Some(4), LoadErrorKind::UnknownInvoice, "no invoice has the id `F9`"),
+                (Some(6), LoadErrorKind::DuplicateId, "the payment id `P1` is already used on line 2"),
+            ]
+        );
+        assert_eq!(load_in(&dir, 3, 2).unwrap_err(), whole);
+    }
+
+    #[test]
     fn crlf_and_blank_lines_count_as_lines() {
         let invoices = "id,customer_id,due_date,amount,currency\r\n\
                         F1,C1,2026-01-10,10.00,EUR\r\n\
