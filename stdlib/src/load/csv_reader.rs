@@ -45,7 +45,7 @@ impl Default for Sizes {
         // Per block, one chunk per core and then some (for balance); a block is small next
         // to the portfolio it becomes.
         let threads = rayon::current_num_threads().max(1);
-        Self { block: (threads * 4) << 20, chunk: 1 << 20 }
+        Self { block: threads << 20, chunk: 1 << 18 }
     }
 }
 
@@ -345,7 +345,7 @@ fn read(path: &Path, table: Table, required: bool, opts: &LoadOptions, b: &mut B
             reserved = true;
             let rows: usize = parts.iter().map(|(p, _)| p.len()).sum();
             let rest = file_len.saturating_sub(consumed);
-            b.reserve(handle, rest / end * rows + rest % end * rows / end + rows / 16 + 16);
+            b.reserve(handle, rows + rest / end * rows + rest % end * rows / end + rows / 16 + 16);
         }
         for (part, lines) in parts {
             b.merge(part, lines_before);
