@@ -702,22 +702,14 @@ impl<'o> Builder<'o> {
     /// Makes room for `rows` more rows of the table `handle` (an estimate; unused capacity
     /// is never touched, so costs no memory).
     pub(crate) fn reserve(&mut self, handle: usize, rows: usize) {
+        // `try_reserve`: an estimate too large for the machine is not worth an abort.
         let p = &mut self.portfolio;
-        match self.sources.get(handle).map(|s| s.1) {
-            Some(Table::Customers) => {
-                p.customers.reserve(rows);
-                self.customer_rows.reserve(rows);
-            }
-            Some(Table::Invoices) => {
-                p.invoices.reserve(rows);
-                self.invoice_rows.reserve(rows);
-            }
-            Some(Table::Payments) => {
-                p.payments.reserve(rows);
-                self.payment_rows.reserve(rows);
-            }
-            None => {}
-        }
+        let _ = match self.sources.get(handle).map(|s| s.1) {
+            Some(Table::Customers) => p.customers.try_reserve(rows).and_then(|()| self.customer_rows.try_reserve(rows)),
+            Some(Table::Invoices) => p.invoices.try_reserve(rows).and_then(|()| self.invoice_rows.try_reserve(rows)),
+            Some(Table::Payments) => p.payments.try_reserve(rows).and_then(|()| self.payment_rows.try_reserve(rows)),
+            None => Ok(()),
+        };
     }
 
     /// Appends the rows and errors of a chunk, whose lines are counted from `line_offset`
@@ -904,6 +896,17 @@ impl<'o> Builder<'o> {
             }
         }
         self.portfolio.warnings.extend(warnings);
+        // Give back capacity reserved from an estimate that was too high.
+        let p = &mut self.portfolio;
+        if p.customers.capacity() > p.customers.len() + p.customers.len() / 8 {
+            p.customers.shrink_to_fit();
+        }
+        if p.invoices.capacity() > p.invoices.len() + p.invoices.len() / 8 {
+            p.invoices.shrink_to_fit();
+        }
+        if p.payments.capacity() > p.payments.len() + p.payments.len() / 8 {
+            p.payments.shrink_to_fit();
+        }
         Ok(self.portfolio)
     }
 }
