@@ -507,6 +507,22 @@ mod tests {
         }
     }
 
+    #[test]
+    fn french_exports_with_a_mapping_load_the_same_in_tiny_chunks() {
+        // `;`, decimal comma, dd/mm/yyyy, mapped headers, CRLF in payments.csv.
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/csv_fr");
+        let mut options = LoadOptions::default();
+        super::super::mapping::apply_file(&dir.join("portfolio.toml"), &mut options).unwrap();
+        let whole = load_with(&dir, &options, WHOLE).unwrap();
+        assert!(!whole.invoices.is_empty() && !whole.payments.is_empty());
+        for (block, chunk) in [(1, 1), (13, 7), (200, 64)] {
+            assert_eq!(load_with(&dir, &options, Sizes { block, chunk }).unwrap(), whole, "block {block}, chunk {chunk}");
+        }
+        // Detected delimiter, same result.
+        options.delimiter = None;
+        assert_eq!(load_with(&dir, &options, Sizes { block: 5, chunk: 3 }).unwrap(), whole);
+    }
+
     /// A field: a plausible value or text with delimiters, quotes and line breaks, written
     /// bare or quoted.
     fn field(values: &'static [&'static str]) -> impl Strategy<Value = String> {
