@@ -3,13 +3,12 @@
 //! Divan reports the time for the whole million: divide by 1,000,000 for ns per invoice.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use chrono::NaiveDate;
 use divan::{Bencher, black_box};
 use iso_currency::Currency;
-use relance_engine::model::{Customer, Invoice};
+use relance_engine::model::{Customer, Extra, Invoice};
 use relance_engine::script::{ScriptContext, ScriptEngine, ScriptLimits};
 use rust_decimal::Decimal;
 
@@ -27,9 +26,9 @@ static DATA: LazyLock<Data> = LazyLock::new(|| {
     let customers = (0..CUSTOMERS)
         .map(|i| {
             let mut c = Customer::new(format!("C{i:05}"), format!("Customer {i}"), ["smb", "key"][i % 2]);
-            c.tags = if i % 3 == 0 { vec!["vip".to_owned()] } else { Vec::new() };
+            c.tags = if i % 3 == 0 { vec!["vip".into()] } else { Vec::new() };
             c.avg_days_late = Some(Decimal::from(i % 40));
-            c.extra = BTreeMap::from([
+            c.extra = Extra::from([
                 ("region".to_owned(), ["north", "south"][i % 2].to_owned()),
                 ("yearly_revenue".to_owned(), format!("{}", 10_000 + (i % 50) * 1000)),
             ]);
@@ -41,7 +40,7 @@ static DATA: LazyLock<Data> = LazyLock::new(|| {
             let due = as_of - chrono::Duration::days((i % 90) as i64 - 30);
             let amount = Decimal::new(((i * 7919) % 200_000) as i64, 2);
             let mut inv = Invoice::new(format!("F{i:07}"), format!("C{:05}", i % CUSTOMERS), due, amount, Currency::EUR);
-            inv.extra = BTreeMap::from([("po_number".to_owned(), format!("PO-{i}"))]);
+            inv.extra = Extra::from([("po_number".to_owned(), format!("PO-{i}"))]);
             inv
         })
         .collect();

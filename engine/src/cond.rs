@@ -11,7 +11,7 @@ use iso_currency::Currency;
 use relance_dsl::ast::{self, CompareOp, ExprKind, Literal};
 use rust_decimal::Decimal;
 
-use crate::model::{Customer, Invoice};
+use crate::model::{CompactString, Customer, Invoice};
 use crate::script::{CompiledScript, ScriptContext, ScriptEngine};
 
 /// A name of the condition language, resolved.
@@ -155,7 +155,7 @@ enum Val<'a> {
     Money(Decimal, Currency),
     Days(i64),
     Str(&'a str),
-    Tags(&'a [String]),
+    Tags(&'a [CompactString]),
     Null,
 }
 
@@ -212,7 +212,7 @@ impl Cond {
                     other => other.to_string(),
                 };
                 Ok(match lv {
-                    Val::Tags(tags) => tags.iter().any(|t| t == &needle),
+                    Val::Tags(tags) => tags.iter().any(|t| *t == needle),
                     Val::Str(s) => s.split([';', ',', '|']).any(|t| t.trim() == needle),
                     Val::Null => false,
                     other => return Err(format!("`has` needs a list of tags, but {} is {other}", l.name())),
@@ -400,9 +400,9 @@ fn field_value<'a>(f: &'a Field, ctx: &EvalCtx<'a>) -> Result<Val<'a>, String> {
         Field::CustomerName => Val::Str(&ctx.customer.name),
         Field::CustomerLanguage => ctx.customer.language.as_deref().map_or(Val::Null, Val::Str),
         Field::CustomerTags => Val::Tags(&ctx.customer.tags),
-        Field::CustomerExtra(name) => ctx.customer.extra.get(name).map_or(Val::Null, |s| Val::Str(s)),
+        Field::CustomerExtra(name) => ctx.customer.extra.get(name).map_or(Val::Null, Val::Str),
         Field::InvoiceId => Val::Str(&inv()?.invoice.id),
-        Field::InvoiceExtra(name) => inv()?.invoice.extra.get(name).map_or(Val::Null, |s| Val::Str(s)),
+        Field::InvoiceExtra(name) => inv()?.invoice.extra.get(name).map_or(Val::Null, Val::Str),
     })
 }
 

@@ -257,8 +257,8 @@ impl<'p> Evaluator<'p> {
             match *g {
                 u32::MAX => {
                     input_errors.push(PlanError {
-                        customer: inv.customer_id.clone(),
-                        invoice: Some(inv.id.clone()),
+                        customer: inv.customer_id.to_string(),
+                        invoice: Some(inv.id.to_string()),
                         scenario: None,
                         step: None,
                         message: format!(

@@ -4,11 +4,17 @@
 //! embedding program can also build it by hand.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use iso_currency::Currency;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+
+/// The string type of the model's text fields: up to 24 bytes inline (no heap allocation for
+/// typical ids, names and codes), otherwise on the heap; dereferences to `&str`.
+pub use compact_str::CompactString;
 
 /// Everything the engine knows about receivables at one point in time.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -28,32 +34,32 @@ pub struct Portfolio {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Customer {
     /// Unique identifier, as in the accounting system.
-    pub id: String,
+    pub id: CompactString,
     /// Display name.
-    pub name: String,
+    pub name: CompactString,
     /// Segment used by `for segment "…"` selectors.
-    pub segment: String,
+    pub segment: CompactString,
     /// E-mail address, when known.
-    pub email: Option<String>,
+    pub email: Option<CompactString>,
     /// Phone number, when known.
-    pub phone: Option<String>,
+    pub phone: Option<CompactString>,
     /// Preferred language (`fr`, `en`) for templates.
-    pub language: Option<String>,
+    pub language: Option<CompactString>,
     /// Free tags (`legal-hold`, `vip`), tested with `customer.tags has "…"`.
-    pub tags: Vec<String>,
+    pub tags: Vec<CompactString>,
     /// Average days late from payment history, when the export gives it.
     pub avg_days_late: Option<Decimal>,
     /// Any other column, available as `customer.NAME`.
-    pub extra: BTreeMap<String, String>,
+    pub extra: Extra,
 }
 
 /// An invoice (or any receivable) of a customer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Invoice {
     /// Unique identifier.
-    pub id: String,
+    pub id: CompactString,
     /// The customer it is owed by.
-    pub customer_id: String,
+    pub customer_id: CompactString,
     /// Issue date, when known.
     pub issue_date: Option<NaiveDate>,
     /// Due date (computed from `terms` by the loader when the export has none).
@@ -73,18 +79,18 @@ pub struct Invoice {
     /// The invoice is under an agreed payment plan.
     pub payment_plan: bool,
     /// Payment terms as written (`30 days net`).
-    pub terms: Option<String>,
+    pub terms: Option<CompactString>,
     /// Any other column, available as `invoice.NAME`.
-    pub extra: BTreeMap<String, String>,
+    pub extra: Extra,
 }
 
 /// A payment or credit note applied to an invoice.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Payment {
     /// Identifier, when the export gives one.
-    pub id: Option<String>,
+    pub id: Option<CompactString>,
     /// The invoice it settles (in part or whole).
-    pub invoice_id: String,
+    pub invoice_id: CompactString,
     /// The date it was received; known on that date.
     pub date: NaiveDate,
     /// Amount, in the invoice's currency.
@@ -107,8 +113,8 @@ pub enum PaymentKind {
 impl Invoice {
     /// A new invoice with only the mandatory fields set.
     pub fn new(
-        id: impl Into<String>,
-        customer_id: impl Into<String>,
+        id: impl Into<CompactString>,
+        customer_id: impl Into<CompactString>,
         due_date: NaiveDate,
         amount: Decimal,
         currency: Currency,
@@ -126,14 +132,221 @@ impl Invoice {
             promise_amount: None,
             payment_plan: false,
             terms: None,
-            extra: BTreeMap::new(),
+            extra: Extra::default(),
         }
     }
 }
 
 impl Customer {
     /// A new customer with only the mandatory fields set.
-    pub fn new(id: impl Into<String>, name: impl Into<String>, segment: impl Into<String>) -> Self {
+    pub fn new(
+        id: impl Into<CompactString>,
+        name: impl Into<CompactString>,
+        segment: impl Into<CompactString>,
+    ) -> Self {
         Self { id: id.into(), name: name.into(), segment: segment.into(), ..Self::default() }
+    }
+}
+
+/// The extra columns of a customer or an invoice: `(name, value)` pairs sorted by name, each
+/// name once.
+///
+/// Names are shared [`Arc<str>`]s (a loader creates each column name once and clones it per
+/// row), values are [`CompactString`]s; the pairs live in one exactly sized boxed slice
+/// (16 bytes inline, no allocation when empty). It reads like the `BTreeMap<String, String>`
+/// it replaces and serialises the same way, as a JSON object with sorted keys.
+///
+/// ```
+/// use relance_engine::model::Extra;
+///
+/// let mut extra = Extra::from([("region", "north"), ("po_number", "PO-1")]);
+/// assert_eq!(extra.get("region"), Some("north"));
+/// assert_eq!(extra.get("missing"), None);
+/// extra.insert("region", "south");
+/// let pairs: Vec<(&str, &str)> = extra.iter().collect();
+/// assert_eq!(pairs, [("po_number", "PO-1"), ("region", "south")]);
+/// assert_eq!(serde_json::to_string(&extra).unwrap(), r#"{"po_number":"PO-1","region":"south"}"#);
+/// ```
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct Extra {
+    entries: Box<[(Arc<str>, CompactString)]>,
+}
+
+impl Extra {
+    /// No extra columns.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The value of the column `name`, if any.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.position(name).ok().and_then(|i| self.entries.get(i)).map(|(_, v)| v.as_str())
+    }
+
+    /// Whether there is a column `name`.
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.position(name).is_ok()
+    }
+
+    /// Sets the column `name` to `value`, keeping the names sorted; returns the value it
+    /// replaces.
+    pub fn insert(&mut self, name: impl Into<Arc<str>>, value: impl Into<CompactString>) -> Option<CompactString> {
+        let name = name.into();
+        let value = value.into();
+        match self.position(&name) {
+            Ok(i) => self.entries.get_mut(i).map(|(_, v)| std::mem::replace(v, value)),
+            Err(i) => {
+                let mut v = std::mem::take(&mut self.entries).into_vec();
+                v.insert(i, (name, value));
+                self.entries = v.into_boxed_slice();
+                None
+            }
+        }
+    }
+
+    /// The `(name, value)` pairs, sorted by name.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + DoubleEndedIterator + Clone + '_ {
+        self.entries.iter().map(|(k, v)| (&**k, v.as_str()))
+    }
+
+    /// The names, sorted.
+    pub fn keys(&self) -> impl ExactSizeIterator<Item = &str> + Clone + '_ {
+        self.entries.iter().map(|(k, _)| &**k)
+    }
+
+    /// The number of columns.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there is no column.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// From pairs already sorted by name with no name twice (checked; unsorted input is
+    /// sorted, and of a repeated name the last value is kept).
+    pub fn from_vec(mut entries: Vec<(Arc<str>, CompactString)>) -> Self {
+        if !entries.windows(2).all(|w| w[0].0 < w[1].0) {
+            // Stable sort, then keep the last of equal names (as repeated map inserts would).
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut out: Vec<(Arc<str>, CompactString)> = Vec::with_capacity(entries.len());
+            for e in entries {
+                match out.last_mut() {
+                    Some(last) if last.0 == e.0 => *last = e,
+                    _ => out.push(e),
+                }
+            }
+            entries = out;
+        }
+        Self { entries: entries.into_boxed_slice() }
+    }
+
+    fn position(&self, name: &str) -> Result<usize, usize> {
+        self.entries.binary_search_by(|(k, _)| (**k).cmp(name))
+    }
+}
+
+impl fmt::Debug for Extra {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl<K: Into<Arc<str>>, V: Into<CompactString>> FromIterator<(K, V)> for Extra {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        Self::from_vec(iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+    }
+}
+
+impl<K: Into<Arc<str>>, V: Into<CompactString>, const N: usize> From<[(K, V); N]> for Extra {
+    fn from(pairs: [(K, V); N]) -> Self {
+        pairs.into_iter().collect()
+    }
+}
+
+impl From<BTreeMap<String, String>> for Extra {
+    fn from(map: BTreeMap<String, String>) -> Self {
+        Self { entries: map.into_iter().map(|(k, v)| (Arc::from(k), CompactString::from(v))).collect() }
+    }
+}
+
+impl<'a> IntoIterator for &'a Extra {
+    type Item = (&'a str, &'a str);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (Arc<str>, CompactString)>,
+        fn(&'a (Arc<str>, CompactString)) -> (&'a str, &'a str),
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        fn pair(e: &(Arc<str>, CompactString)) -> (&str, &str) {
+            (&e.0, e.1.as_str())
+        }
+        self.entries.iter().map(pair)
+    }
+}
+
+impl Serialize for Extra {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Extra {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Extra;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of text values")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Extra, A::Error> {
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
+                while let Some((k, v)) = map.next_entry::<CompactString, CompactString>()? {
+                    entries.push((Arc::from(k.as_str()), v));
+                }
+                Ok(Extra::from_vec(entries))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extra_reads_like_a_sorted_map() {
+        let mut e = Extra::new();
+        assert!(e.is_empty());
+        assert_eq!(e.insert("b", "2"), None);
+        assert_eq!(e.insert("a", "1"), None);
+        assert_eq!(e.insert("c", "3"), None);
+        assert_eq!(e.insert("b", "two").as_deref(), Some("2"));
+        assert_eq!(e.len(), 3);
+        assert_eq!(e.iter().collect::<Vec<_>>(), [("a", "1"), ("b", "two"), ("c", "3")]);
+        assert_eq!(e.get("b"), Some("two"));
+        assert!(e.contains_key("c") && !e.contains_key("d"));
+        assert_eq!(format!("{e:?}"), r#"{"a": "1", "b": "two", "c": "3"}"#);
+    }
+
+    #[test]
+    fn extra_from_unsorted_pairs_keeps_the_last_of_a_repeated_name() {
+        let e: Extra = [("z", "1"), ("a", "2"), ("z", "3")].into_iter().collect();
+        assert_eq!(e.iter().collect::<Vec<_>>(), [("a", "2"), ("z", "3")]);
+        let map = BTreeMap::from([("z".to_string(), "1".to_string()), ("a".to_string(), "2".to_string())]);
+        assert_eq!(Extra::from(map), Extra::from([("a", "2"), ("z", "1")]));
+    }
+
+    #[test]
+    fn extra_serialises_as_the_map_did() {
+        let map = BTreeMap::from([("region".to_string(), "Nord".to_string()), ("po".to_string(), "P\"1".to_string())]);
+        let extra = Extra::from(map.clone());
+        assert_eq!(serde_json::to_string(&extra).unwrap(), serde_json::to_string(&map).unwrap());
+        let back: Extra = serde_json::from_str(r#"{"z":"1","a":"2","z":"3"}"#).unwrap();
+        assert_eq!(back, Extra::from([("a", "2"), ("z", "3")]));
+        assert_eq!(serde_json::from_str::<Extra>("{}").unwrap(), Extra::new());
+        assert!(serde_json::from_str::<Extra>(r#"{"a":1}"#).is_err());
     }
 }

@@ -55,7 +55,7 @@ fn build(rows: &[Row], customers: usize) -> Portfolio {
         let id = format!("F{n:03}");
         p.invoices.push(Invoice::new(&id, format!("C{:02}", c % customers), add(base(), *due), Decimal::new(*cents, 2), Currency::EUR));
         if let Some(paid) = paid {
-            p.payments.push(Payment { id: None, invoice_id: id, date: add(base(), *paid), amount: Decimal::new(*cents, 2), kind: PaymentKind::Payment });
+            p.payments.push(Payment { id: None, invoice_id: id.into(), date: add(base(), *paid), amount: Decimal::new(*cents, 2), kind: PaymentKind::Payment });
         }
     }
     p
@@ -194,10 +194,10 @@ fn naive(p: &Portfolio, t: NaiveDate, done: &BTreeSet<(String, i32)>) -> BTreeSe
         }
         let label = |o: i32| match o { 0 => "D".to_owned(), o if o > 0 => format!("D+{o}"), o => format!("D{o}") };
         // A step earlier than a step already done is over.
-        let last_done = OFFSETS.iter().filter(|o| done.contains(&(inv.id.clone(), **o))).max().copied();
+        let last_done = OFFSETS.iter().filter(|o| done.contains(&(inv.id.to_string(), **o))).max().copied();
         let mut due_steps = Vec::new();
         for off in OFFSETS {
-            if done.contains(&(inv.id.clone(), off)) || last_done.is_some_and(|l| off < l) {
+            if done.contains(&(inv.id.to_string(), off)) || last_done.is_some_and(|l| off < l) {
                 continue;
             }
             let trigger = add(inv.due_date, i64::from(off));
@@ -205,15 +205,15 @@ fn naive(p: &Portfolio, t: NaiveDate, done: &BTreeSet<(String, i32)>) -> BTreeSe
                 continue;
             }
             if off < 0 && t > inv.due_date {
-                out.insert((inv.id.clone(), label(off), "expired"));
+                out.insert((inv.id.to_string(), label(off), "expired"));
                 continue;
             }
             due_steps.push(off);
         }
         if let Some((last, earlier)) = due_steps.split_last() {
-            out.insert((inv.id.clone(), label(*last), "emit"));
+            out.insert((inv.id.to_string(), label(*last), "emit"));
             for o in earlier {
-                out.insert((inv.id.clone(), label(*o), "superseded"));
+                out.insert((inv.id.to_string(), label(*o), "superseded"));
             }
         }
     }

@@ -18,10 +18,10 @@ fn compile(policy: &str) -> Result<Engine, EngineError> {
 
 fn portfolio() -> Portfolio {
     let mut big = Customer::new("C1", "Grossiste Martin", "sme");
-    big.extra.insert("yearly_revenue".into(), "100000".into());
+    big.extra.insert("yearly_revenue", "100000");
     big.avg_days_late = Some(dec!(25));
     let mut small = Customer::new("C2", "Épicerie Durand", "sme");
-    small.extra.insert("yearly_revenue".into(), "not known".into());
+    small.extra.insert("yearly_revenue", "not known");
     small.avg_days_late = Some(dec!(30));
     Portfolio {
         customers: vec![big, small],

@@ -354,8 +354,8 @@ fn rule_condition_values_are_in_the_reason() {
 fn one_bad_customer_does_not_abort_the_plan() {
     let policy = r#"settings { calendar none } scenario "A" { for others D+3 letter "r" when customer.limit > 500 }"#;
     let mut p = portfolio(&[("C1", "sme"), ("C2", "sme")], vec![inv("F1", "C1", "2026-03-01", dec!(100)), inv("F2", "C2", "2026-03-01", dec!(100))]);
-    p.customers[0].extra.insert("limit".into(), "a lot".into());
-    p.customers[1].extra.insert("limit".into(), "1000".into());
+    p.customers[0].extra.insert("limit", "a lot");
+    p.customers[1].extra.insert("limit", "1000");
     let plan = run(policy, &p, "2026-03-04", &NoHistory);
     assert_eq!(plan.actions.len(), 1);
     assert_eq!(plan.errors.len(), 1);

@@ -1,10 +1,8 @@
-use std::collections::BTreeMap;
-
 use iso_currency::Currency;
 use rust_decimal_macros::dec;
 
 use super::*;
-use crate::model::{Customer, Invoice};
+use crate::model::{Customer, Extra, Invoice};
 
 fn d(y: i32, m: u32, day: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, day).unwrap()
@@ -13,15 +11,15 @@ fn d(y: i32, m: u32, day: u32) -> NaiveDate {
 fn invoice() -> Invoice {
     let mut i = Invoice::new("F-2025-001", "C1", d(2025, 3, 1), dec!(1200.00), Currency::EUR);
     i.issue_date = Some(d(2025, 1, 30));
-    i.extra = BTreeMap::from([("po_number".to_owned(), "PO-77".to_owned())]);
+    i.extra = Extra::from([("po_number".to_owned(), "PO-77".to_owned())]);
     i
 }
 
 fn customer() -> Customer {
     let mut c = Customer::new("C1", "Acme SARL", "smb");
-    c.tags = vec!["vip".to_owned(), "export".to_owned()];
+    c.tags = vec!["vip".into(), "export".into()];
     c.avg_days_late = Some(dec!(24.5));
-    c.extra = BTreeMap::from([
+    c.extra = Extra::from([
         ("region".to_owned(), "north".to_owned()),
         ("yearly_revenue".to_owned(), "18000.00".to_owned()),
     ]);
@@ -257,10 +255,10 @@ fn scope_is_clean_between_evaluations() {
     // Values follow the context, also for strings and extra columns of another shape.
     let probe = e.compile("invoice.id + \"/\" + customer.name + \"/\" + invoice[\"po_number\"]").unwrap();
     let mut j = invoice();
-    j.id = "a-much-longer-invoice-identifier-than-before".to_owned();
-    j.extra = BTreeMap::from([("a".to_owned(), "1".to_owned()), ("po_number".to_owned(), "PO-9".to_owned())]);
+    j.id = "a-much-longer-invoice-identifier-than-before".into();
+    j.extra = Extra::from([("a".to_owned(), "1".to_owned()), ("po_number".to_owned(), "PO-9".to_owned())]);
     let mut k = customer();
-    k.name = "B".to_owned();
+    k.name = "B".into();
     let got = |i: &Invoice, c: &Customer| e.eval(&probe, &ctx(i, c)).unwrap().into_string().unwrap();
     assert_eq!(got(&i, &c), "F-2025-001/Acme SARL/PO-77");
     assert_eq!(got(&j, &k), "a-much-longer-invoice-identifier-than-before/B/PO-9");
@@ -391,11 +389,11 @@ fn scripts_with_different_needs_never_see_another_invoice() {
     let strings = e.compile("invoice.id + \"|\" + customer.name + \"|\" + invoice.po_number").unwrap();
     let c1 = customer();
     let mut c2 = customer();
-    c2.name = "Other".to_owned();
+    c2.name = "Other".into();
     let mut invoices = Vec::new();
     for k in 0..4 {
         let mut i = invoice();
-        i.id = format!("F{k}");
+        i.id = format!("F{k}").into();
         i.extra.insert("po_number".to_owned(), format!("PO-{k}"));
         invoices.push(i);
     }

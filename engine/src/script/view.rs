@@ -6,7 +6,6 @@
 //! allocate once the scope is warm. A view is an `Arc`, so passing `invoice` to a function of a
 //! `functions` file clones a pointer, not the data.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{Datelike, NaiveDate};
@@ -14,7 +13,7 @@ use iso_currency::Currency;
 use rhai::{Array, Dynamic, ImmutableString};
 use rust_decimal::Decimal;
 
-use crate::model::{Customer, Invoice};
+use crate::model::{Customer, Extra, Invoice};
 
 use super::ScriptContext;
 
@@ -99,17 +98,17 @@ fn opt_dynamic<T: Clone + Send + Sync + 'static>(value: Option<T>) -> Dynamic {
 pub(super) struct Extras(Vec<(ImmutableString, ImmutableString)>);
 
 impl Extras {
-    fn from_map(map: &BTreeMap<String, String>) -> Self {
-        Self(map.iter().map(|(k, v)| (k.as_str().into(), v.as_str().into())).collect())
+    fn from_map(map: &Extra) -> Self {
+        Self(map.iter().map(|(k, v)| (k.into(), v.into())).collect())
     }
 
     /// Same columns as before (the usual case: every row of an export has the same columns):
     /// only the values are overwritten.
-    fn refresh(&mut self, map: &BTreeMap<String, String>) {
+    fn refresh(&mut self, map: &Extra) {
         let same_keys = self.0.len() == map.len()
             && self.0.iter().zip(map.keys()).all(|((k, _), key)| k.as_str() == key);
         if same_keys {
-            for ((_, v), value) in self.0.iter_mut().zip(map.values()) {
+            for ((_, v), (_, value)) in self.0.iter_mut().zip(map.iter()) {
                 set_str(v, value);
             }
         } else {

@@ -879,7 +879,7 @@ pub fn parse_fec(text: &str, file: &str, options: &FecOptions) -> Result<FecLoad
             let (currency, amount) = d.line.fx.unwrap_or((book, d.amount));
             let mut inv = Invoice::new(d.id.clone(), aux.clone(), due, amount, currency);
             inv.issue_date = Some(d.issue);
-            inv.terms = Some(options.terms.clone());
+            inv.terms = Some(options.terms.as_str().into());
             inv.extra
                 .insert("journal".to_owned(), d.line.journal.clone());
             inv.extra
@@ -924,8 +924,8 @@ pub fn parse_fec(text: &str, file: &str, options: &FecOptions) -> Result<FecLoad
                     format!("{}/{}", credit.id, d.id)
                 };
                 portfolio.payments.push(Payment {
-                    id: Some(id),
-                    invoice_id: d.id.clone(),
+                    id: Some(id.into()),
+                    invoice_id: d.id.as_str().into(),
                     date: credit.line.entry_date,
                     amount: x_cur,
                     kind,
@@ -1003,7 +1003,7 @@ mod tests {
                     .filter(|x| x.invoice_id == i.id)
                     .map(|x| x.amount)
                     .sum();
-                (i.id.clone(), i.amount - paid)
+                (i.id.to_string(), i.amount - paid)
             })
             .collect()
     }
@@ -1375,7 +1375,7 @@ mod tests {
         let o = outstanding(&l.portfolio);
         let mut per_customer: BTreeMap<&str, Decimal> = BTreeMap::new();
         for i in &l.portfolio.invoices {
-            *per_customer.entry(i.customer_id.as_str()).or_default() += o[&i.id];
+            *per_customer.entry(i.customer_id.as_str()).or_default() += o[i.id.as_str()];
         }
         let owing: Vec<(&str, Decimal)> = per_customer
             .into_iter()
@@ -1417,13 +1417,13 @@ mod tests {
         let prosol: Vec<&Invoice> = p
             .invoices
             .iter()
-            .filter(|i| i.customer_id == "CPRO00" && o[&i.id] > Decimal::ZERO)
+            .filter(|i| i.customer_id == "CPRO00" && o[i.id.as_str()] > Decimal::ZERO)
             .collect();
         assert_eq!(prosol.len(), 18);
         assert!(
             prosol
                 .iter()
-                .all(|i| i.issue_date >= Some(day(2022, 8, 11)) && o[&i.id] == i.amount)
+                .all(|i| i.issue_date >= Some(day(2022, 8, 11)) && o[i.id.as_str()] == i.amount)
         );
         let ran: Vec<&Payment> = p
             .payments
@@ -1468,7 +1468,7 @@ mod tests {
         let retay: Vec<(&str, Decimal, NaiveDate)> = p
             .invoices
             .iter()
-            .filter(|i| i.customer_id == "CRETAY" && o[&i.id] > Decimal::ZERO)
+            .filter(|i| i.customer_id == "CRETAY" && o[i.id.as_str()] > Decimal::ZERO)
             .map(|i| (i.id.as_str(), i.amount, i.due_date))
             .collect();
         assert_eq!(

@@ -1,13 +1,18 @@
-//! CSV folder reader: one record buffer reused per file, header resolved once.
+//! CSV folder reader, parallel: each file is read in blocks of a few MiB; a block is cut at
+//! record boundaries into chunks that are parsed and converted on all cores (one record
+//! buffer per chunk, header resolved once), and the chunks are merged in file order. The
+//! result, errors included, is the same as reading the file in one piece.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::Read;
 use std::path::Path;
 
+use memchr::{memchr, memchr_iter, memrchr};
+use rayon::prelude::*;
 use relance_engine::model::Portfolio;
 
-use super::error::LoadErrorKind;
-use super::table::{Builder, Cell, Row, Source, Table};
+use super::error::{LoadError, LoadErrorKind};
+use super::table::{Builder, Cell, Part, Row, RowSink, Source, Table};
 use super::{LoadErrors, LoadOptions, MAPPING_HELP, display_name, io_error};
 
 struct CsvRow<'a> {
@@ -28,11 +33,31 @@ impl Row for CsvRow<'_> {
     }
 }
 
+/// How a file is cut: bytes read at a time, and the size of a chunk parsed by one task.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sizes {
+    pub(crate) block: usize,
+    pub(crate) chunk: usize,
+}
+
+impl Default for Sizes {
+    fn default() -> Self {
+        // Per block, one chunk per core and then some (for balance); a block is small next
+        // to the portfolio it becomes.
+        let threads = rayon::current_num_threads().max(1);
+        Self { block: threads << 20, chunk: 1 << 18 }
+    }
+}
+
 pub(crate) fn load(dir: &Path, opts: &LoadOptions) -> Result<Portfolio, LoadErrors> {
+    load_with(dir, opts, Sizes::default())
+}
+
+pub(crate) fn load_with(dir: &Path, opts: &LoadOptions, sizes: Sizes) -> Result<Portfolio, LoadErrors> {
     let mut b = Builder::new(opts, MAPPING_HELP);
-    read(&dir.join("customers.csv"), Table::Customers, true, opts, &mut b);
-    read(&dir.join("invoices.csv"), Table::Invoices, true, opts, &mut b);
-    read(&dir.join("payments.csv"), Table::Payments, false, opts, &mut b);
+    read(&dir.join("customers.csv"), Table::Customers, true, opts, &mut b, sizes);
+    read(&dir.join("invoices.csv"), Table::Invoices, true, opts, &mut b, sizes);
+    read(&dir.join("payments.csv"), Table::Payments, false, opts, &mut b, sizes);
     b.finish()
 }
 
@@ -58,8 +83,150 @@ pub(crate) fn detect_delimiter(head: &[u8]) -> u8 {
     cands[best]
 }
 
-fn read(path: &Path, table: Table, required: bool, opts: &LoadOptions, b: &mut Builder<'_>) {
-    let file = match File::open(path) {
+const BOM: &[u8] = b"\xef\xbb\xbf";
+
+/// Where to cut `data`, which starts at the start of a record, into chunks of about `chunk`
+/// bytes: the cut points (each just after a line feed that ends a record), and the end of
+/// the last record that is known to be complete (`None` when there is none).
+///
+/// Quotes are followed as the `csv` crate reads them: a quote opens a quoted field only at
+/// the start of a field, `""` inside one is a quote, and elsewhere a quote is a character.
+/// A cut is never placed before a byte-order mark (a fresh reader would drop it).
+pub(crate) fn cut_points(data: &[u8], delimiter: u8, chunk: usize) -> (Vec<usize>, Option<usize>) {
+    let len = data.len();
+    let chunk = chunk.max(1);
+    let mut cuts = Vec::new();
+    let mut last_end = None;
+    let mut next = chunk;
+    let mut pos = 0;
+    while pos <= len {
+        // Outside quotes: every line feed before the next quote ends a record.
+        let q = data.get(pos..).and_then(|rest| memchr(b'"', rest)).map_or(len, |i| pos + i);
+        let outside = data.get(pos..q).unwrap_or_default();
+        if let Some(n) = memrchr(b'\n', outside) {
+            last_end = Some(pos + n + 1);
+        }
+        while next < q {
+            let from = next.max(pos);
+            match data.get(from..q).and_then(|s| memchr(b'\n', s)) {
+                Some(n) => {
+                    let cut = from + n + 1;
+                    if data.get(cut..).is_some_and(|rest| rest.starts_with(BOM)) {
+                        next = cut + 1;
+                    } else {
+                        cuts.push(cut);
+                        next = cut + chunk;
+                    }
+                }
+                None => break,
+            }
+        }
+        if q >= len {
+            break;
+        }
+        let field_start = q == 0 || matches!(data.get(q - 1), Some(b'\n' | b'\r')) || data.get(q - 1) == Some(&delimiter);
+        pos = q + 1;
+        if !field_start {
+            continue;
+        }
+        // Inside a quoted field: skip to its closing quote.
+        loop {
+            let Some(i) = data.get(pos..).and_then(|rest| memchr(b'"', rest)) else { return (cuts, last_end) };
+            let close = pos + i;
+            match data.get(close + 1) {
+                Some(b'"') => pos = close + 2,
+                Some(_) => {
+                    pos = close + 1;
+                    break;
+                }
+                None => return (cuts, last_end),
+            }
+        }
+    }
+    (cuts, last_end)
+}
+
+/// The line of a record whose reading started at `pos`: the `csv` crate counts from where
+/// the previous record stopped, before the line feed of a `\r\n` and before blank lines.
+fn record_line(data: &[u8], pos: &csv::Position) -> usize {
+    let mut line = pos.line() as usize;
+    for &c in data.get(pos.byte() as usize..).unwrap_or_default() {
+        match c {
+            b'\n' => line += 1,
+            b'\r' => {}
+            _ => break,
+        }
+    }
+    line
+}
+
+fn syntax_error(file: &str, e: &csv::Error, data: &[u8]) -> LoadError {
+    let (message, help) = match e.kind() {
+        csv::ErrorKind::Utf8 { .. } => (
+            "the line is not valid UTF-8 text".to_string(),
+            "save the file as UTF-8 (in Excel: CSV UTF-8)".to_string(),
+        ),
+        _ => (format!("cannot read the CSV: {e}"), "check that the file is a CSV export".to_string()),
+    };
+    let mut err = LoadError::file(LoadErrorKind::Syntax, file.to_string(), message, Some(help));
+    err.line = e.position().map(|p| record_line(data, p));
+    err
+}
+
+fn csv_reader(data: &[u8], delimiter: u8) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).flexible(true).from_reader(data)
+}
+
+/// Reads until `buf` holds `want` bytes or the file ends; whether it ended.
+fn fill(file: &mut File, buf: &mut Vec<u8>, want: usize) -> std::io::Result<bool> {
+    if buf.len() >= want {
+        return Ok(false);
+    }
+    let missing = want - buf.len();
+    buf.reserve(missing.min(64 << 20));
+    let read = file.by_ref().take(missing as u64).read_to_end(buf)?;
+    Ok(read < missing)
+}
+
+/// Reads up to `block` more bytes into `buf`; whether the file ended.
+fn fill_more(file: &mut File, buf: &mut Vec<u8>, block: usize) -> std::io::Result<bool> {
+    let want = buf.len() + block;
+    fill(file, buf, want)
+}
+
+/// Parses one chunk (a run of whole records); lines are counted from the chunk's start.
+/// Also returns the number of line feeds in the chunk.
+fn parse_chunk(data: &[u8], delimiter: u8, width: usize, file: &str, mut sink: RowSink<'_>) -> (Part, usize) {
+    let mut rdr = csv_reader(data, delimiter);
+    let mut record = csv::StringRecord::new();
+    loop {
+        match rdr.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                let fatal = matches!(e.kind(), csv::ErrorKind::Io(_));
+                sink.error(syntax_error(file, &e, data));
+                if fatal {
+                    break;
+                }
+                continue;
+            }
+        }
+        let line = record.position().map_or(0, |p| record_line(data, p));
+        if record.iter().all(|f| f.trim().is_empty()) {
+            continue;
+        }
+        if record.len() != width {
+            sink.field_count(line, record.len());
+            continue;
+        }
+        sink.row(&CsvRow { record: &record, line });
+    }
+    (sink.finish(), memchr_iter(b'\n', data).count())
+}
+
+fn read(path: &Path, table: Table, required: bool, opts: &LoadOptions, b: &mut Builder<'_>, sizes: Sizes) {
+    let mut file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return,
         Err(e) => {
@@ -76,80 +243,126 @@ fn read(path: &Path, table: Table, required: bool, opts: &LoadOptions, b: &mut B
             return;
         }
     };
-    let mut reader = BufReader::with_capacity(1 << 16, file);
-    let delimiter = match opts.delimiter {
-        Some(d) => d,
-        None => match reader.fill_buf() {
-            Ok(head) => detect_delimiter(head),
+    let file_len = file.metadata().map_or(0, |m| m.len() as usize);
+    let block = sizes.block.max(1);
+    let mut buf = Vec::new();
+    let mut eof = match fill(&mut file, &mut buf, block) {
+        Ok(eof) => eof,
+        Err(e) => {
+            b.errors.push(io_error(path, &e));
+            return;
+        }
+    };
+    let file_name = display_name(path);
+    // The first line whole, to detect the delimiter.
+    while !eof && memchr(b'\n', &buf).is_none() {
+        match fill_more(&mut file, &mut buf, block) {
+            Ok(e) => eof = e,
             Err(e) => {
                 b.errors.push(io_error(path, &e));
                 return;
             }
-        },
-    };
-    let mut rdr = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(reader);
-    let file_name = display_name(path);
-    let mut record = csv::StringRecord::new();
-    let syntax = |e: &csv::Error| {
-        let line = e.position().map(|p| p.line() as usize);
-        let (message, help) = match e.kind() {
-            csv::ErrorKind::Utf8 { .. } => (
-                "the line is not valid UTF-8 text".to_string(),
-                "save the file as UTF-8 (in Excel: CSV UTF-8)".to_string(),
-            ),
-            _ => (format!("cannot read the CSV: {e}"), "check that the file is a CSV export".to_string()),
-        };
-        let mut err = super::LoadError::file(LoadErrorKind::Syntax, file_name.clone(), message, Some(help));
-        err.line = line;
-        err
-    };
-    // Header.
-    match rdr.read_record(&mut record) {
-        Ok(true) => {}
-        Ok(false) => {
-            b.errors.push(super::LoadError::file(
-                LoadErrorKind::MissingColumn,
-                file_name.clone(),
-                "the file is empty".to_string(),
-                Some(format!("the first line must name the columns of the {} table", table.name())),
-            ));
-            return;
-        }
-        Err(e) => {
-            b.errors.push(syntax(&e));
-            return;
         }
     }
+    let delimiter = opts.delimiter.unwrap_or_else(|| detect_delimiter(&buf));
+
+    // Header (read again with more bytes when it may not be whole).
+    let mut record = csv::StringRecord::new();
+    let data_start = loop {
+        let mut rdr = csv_reader(&buf, delimiter);
+        let read = rdr.read_record(&mut record);
+        let end = rdr.position().byte() as usize;
+        let whole = eof || matches!(read, Ok(true)) && end < buf.len();
+        if !whole {
+            match fill_more(&mut file, &mut buf, block) {
+                Ok(e) => eof = e,
+                Err(e) => {
+                    b.errors.push(io_error(path, &e));
+                    return;
+                }
+            }
+            continue;
+        }
+        match read {
+            Ok(true) => break end,
+            Ok(false) => {
+                b.errors.push(LoadError::file(
+                    LoadErrorKind::MissingColumn,
+                    file_name.clone(),
+                    "the file is empty".to_string(),
+                    Some(format!("the first line must name the columns of the {} table", table.name())),
+                ));
+                return;
+            }
+            Err(e) => {
+                b.errors.push(syntax_error(&file_name, &e, &buf));
+                return;
+            }
+        }
+    };
     let headers: Vec<String> = record.iter().map(|h| h.trim_start_matches('\u{feff}').trim().to_string()).collect();
     let width = headers.len();
     let src = Source { file: file_name.clone(), sheet: None, headers, first_column: None };
     let Some(handle) = b.table(table, src) else { return };
+
+    // Rows, block by block; `buf[start..]` starts at a record.
+    let mut start = data_start;
+    let mut lines_before = memchr_iter(b'\n', buf.get(..data_start).unwrap_or_default()).count();
+    let mut consumed = 0;
+    let mut reserved = false;
     loop {
-        match rdr.read_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => {
-                let fatal = matches!(e.kind(), csv::ErrorKind::Io(_));
-                b.errors.push(syntax(&e));
-                if fatal {
-                    break;
+        let region = buf.get(start..).unwrap_or_default();
+        let (cuts, last_end) = cut_points(region, delimiter, sizes.chunk);
+        let end = match (eof, last_end) {
+            (true, _) => region.len(),
+            (false, Some(end)) => end,
+            (false, None) => {
+                // No whole record yet (a very long one): read more.
+                match fill_more(&mut file, &mut buf, block) {
+                    Ok(e) => eof = e,
+                    Err(e) => {
+                        b.errors.push(io_error(path, &e));
+                        return;
+                    }
                 }
                 continue;
             }
+        };
+        let mut bounds = Vec::with_capacity(cuts.len() + 2);
+        bounds.push(0);
+        bounds.extend(cuts.into_iter().filter(|&c| c < end));
+        bounds.push(end);
+        let chunks: Vec<&[u8]> = bounds.windows(2).filter_map(|w| region.get(w[0]..w[1])).collect();
+        let builder: &Builder<'_> = b;
+        let parts: Vec<(Part, usize)> = chunks
+            .par_iter()
+            .filter_map(|data| Some(parse_chunk(data, delimiter, width, &file_name, builder.sink(handle)?)))
+            .collect();
+        consumed += start + end;
+        if !reserved && end > 0 {
+            // The capacity the whole file needs, estimated from this block; capacity that
+            // ends up unused is never touched, so it costs address space only.
+            reserved = true;
+            let rows: usize = parts.iter().map(|(p, _)| p.len()).sum();
+            let rest = file_len.saturating_sub(consumed);
+            b.reserve(handle, rows + rest / end * rows + rest % end * rows / end + rows / 16 + 16);
         }
-        let line = record.position().map(|p| p.line() as usize).unwrap_or(0);
-        if record.iter().all(|f| f.trim().is_empty()) {
-            continue;
+        for (part, lines) in parts {
+            b.merge(part, lines_before);
+            lines_before += lines;
         }
-        if record.len() != width {
-            b.field_count(handle, line, record.len());
-            continue;
+        if eof {
+            break;
         }
-        b.row(handle, &CsvRow { record: &record, line });
+        buf.drain(..start + end);
+        start = 0;
+        match fill(&mut file, &mut buf, block) {
+            Ok(e) => eof = e,
+            Err(e) => {
+                b.errors.push(io_error(path, &e));
+                return;
+            }
+        }
     }
 }
 
@@ -157,6 +370,35 @@ fn read(path: &Path, table: Table, required: bool, opts: &LoadOptions, b: &mut B
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// One chunk for the whole file.
+    const WHOLE: Sizes = Sizes { block: 1 << 24, chunk: 1 << 24 };
+
+    fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        dir
+    }
+
+    fn load_in(dir: &tempfile::TempDir, block: usize, chunk: usize) -> Result<Portfolio, LoadErrors> {
+        load_with(dir.path(), &LoadOptions::default(), Sizes { block, chunk })
+    }
+
+    /// Where `csv` starts reading each record after the first, plus the end.
+    fn record_starts(data: &[u8]) -> Vec<usize> {
+        let mut rdr = csv_reader(data, b',');
+        let mut rec = csv::ByteRecord::new();
+        let mut out = Vec::new();
+        while rdr.read_byte_record(&mut rec).unwrap() {
+            out.push(rec.position().unwrap().byte() as usize);
+        }
+        out.remove(0);
+        out.push(data.len());
+        out
+    }
 
     #[test]
     fn detects_the_delimiter_outside_quotes() {
@@ -164,5 +406,162 @@ mod tests {
         assert_eq!(detect_delimiter(b"id,name,segment"), b',');
         assert_eq!(detect_delimiter(b"id\tname\tsegment"), b'\t');
         assert_eq!(detect_delimiter(b"id"), b',');
+    }
+
+    #[test]
+    fn cuts_only_between_records() {
+        // A quoted field with line feeds and `""`, a quote inside an unquoted field, a quote
+        // right after a closing one.
+        let data = b"id,name\n1,\"a\nb \"\"c\"\"\n,d\"\n2,x\"y\n3,\"\"\"\n\"\"\"\n4,\"q\"z\n";
+        let (cuts, last) = cut_points(data, b',', 1);
+        assert_eq!(cuts, record_starts(data));
+        assert_eq!(last, Some(data.len()));
+        // A chunk is at least `chunk` bytes long.
+        let (cuts, _) = cut_points(data, b',', 12);
+        assert_eq!(cuts, [25, 41]);
+        // Unterminated quoted field: the last complete record ends before it.
+        let (cuts, last) = cut_points(b"a\n\"b\nc\nd", b',', 1);
+        assert_eq!((cuts, last), (vec![2], Some(2)));
+        // Never before a byte-order mark.
+        let (cuts, _) = cut_points(b"a\n\xef\xbb\xbfb\nc\n", b',', 1);
+        assert_eq!(cuts, [7, 9]);
+    }
+
+    const CUSTOMERS: &str = "id,name,segment\nC1,\"Dupont, \"\"le grand\"\"\nsecond line\",smb\nC2,Martin,key\nC3,\"x\n\ny\",smb\n";
+
+    #[test]
+    fn a_quoted_field_across_chunks_loads_as_in_one_piece() {
+        let invoices = "id,customer_id,due_date,amount,currency,po\nF1,C1,2026-01-10,10.00,EUR,\"P\nO\"\nF2,C3,2026-01-11,20.00,EUR,\n";
+        let dir = dir_with(&[("customers.csv", CUSTOMERS), ("invoices.csv", invoices)]);
+        let whole = load_in(&dir, WHOLE.block, WHOLE.chunk).unwrap();
+        assert_eq!(whole.customers[0].name, "Dupont, \"le grand\"\nsecond line");
+        assert_eq!(whole.customers[2].name, "x\n\ny");
+        assert_eq!(whole.invoices[0].extra.get("po"), Some("P\nO"));
+        for (block, chunk) in [(1, 1), (3, 2), (7, 5), (16, 1), (64, 8)] {
+            assert_eq!(load_in(&dir, block, chunk).unwrap(), whole, "block {block}, chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn errors_in_several_chunks_keep_their_lines() {
+        let invoices = "id,customer_id,due_date,amount,currency\n\
+                        F1,C1,2026-01-10,10.00,EUR\n\
+                        F2,C1,not a date,10.00,EUR\n\
+                        F3,C2,2026-01-10,10.00,EUR\n\
+                        F4,C2,2026-01-10,10.00,EUR\n\
+                        F5,\"C\n2\",2026-01-10,10.00,EUR\n\
+                        F6,C2,2026-01-10,ten,EUR\n\
+                        F7,C2,2026-01-10\n\
+                        F3,C3,2026-01-10,10.00,EUR\n";
+        let dir = dir_with(&[("customers.csv", CUSTOMERS), ("invoices.csv", invoices)]);
+        let whole = load_in(&dir, WHOLE.block, WHOLE.chunk).unwrap_err();
+        let found: Vec<(Option<usize>, LoadErrorKind)> = whole.errors.iter().map(|e| (e.line, e.kind)).collect();
+        assert_eq!(
+            found,
+            [
+                (Some(3), LoadErrorKind::BadDate),
+                (Some(6), LoadErrorKind::UnknownCustomer),
+                (Some(8), LoadErrorKind::BadAmount),
+                (Some(9), LoadErrorKind::FieldCount),
+                (Some(10), LoadErrorKind::DuplicateId),
+            ]
+        );
+        assert_eq!(whole.errors[4].message, "the invoice id `F3` is already used on line 4");
+        for (block, chunk) in [(1, 1), (5, 3), (40, 30), (100, 1)] {
+            assert_eq!(load_in(&dir, block, chunk).unwrap_err(), whole, "block {block}, chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn repeated_payment_ids_and_unknown_invoices_are_reported_against_the_first_row() {
+        let invoices = "id,customer_id,due_date,amount,currency\nF1,C1,2026-01-10,10.00,EUR\n";
+        let payments = "id,invoice_id,date,amount\nP1,F1,2026-02-01,1.00\n,F1,2026-02-02,1.00\nP2,F9,2026-02-02,1.00\n,F1,2026-02-03,1.00\nP1,F1,2026-02-04,1.00\n";
+        let dir = dir_with(&[("customers.csv", CUSTOMERS), ("invoices.csv", invoices), ("payments.csv", payments)]);
+        let whole = load_in(&dir, WHOLE.block, WHOLE.chunk).unwrap_err();
+        let found: Vec<(Option<usize>, LoadErrorKind, &str)> =
+            whole.errors.iter().map(|e| (e.line, e.kind, e.message.as_str())).collect();
+        assert_eq!(
+            found,
+            [
+                (Some(4), LoadErrorKind::UnknownInvoice, "no invoice has the id `F9`"),
+                (Some(6), LoadErrorKind::DuplicateId, "the payment id `P1` is already used on line 2"),
+            ]
+        );
+        assert_eq!(load_in(&dir, 3, 2).unwrap_err(), whole);
+    }
+
+    #[test]
+    fn crlf_and_blank_lines_count_as_lines() {
+        let invoices = "id,customer_id,due_date,amount,currency\r\n\
+                        F1,C1,2026-01-10,10.00,EUR\r\n\
+                        \r\n\
+                        \r\n\
+                        F2,C1,2026-13-10,10.00,EUR\r\n\
+                        F3,C1,2026-01-10,-1,EUR\r\n";
+        let dir = dir_with(&[("customers.csv", CUSTOMERS), ("invoices.csv", invoices)]);
+        let whole = load_in(&dir, WHOLE.block, WHOLE.chunk).unwrap_err();
+        let lines: Vec<Option<usize>> = whole.errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [Some(5), Some(6)]);
+        for (block, chunk) in [(1, 1), (9, 4), (50, 20)] {
+            assert_eq!(load_in(&dir, block, chunk).unwrap_err(), whole, "block {block}, chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn french_exports_with_a_mapping_load_the_same_in_tiny_chunks() {
+        // `;`, decimal comma, dd/mm/yyyy, mapped headers, CRLF in payments.csv.
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/csv_fr");
+        let mut options = LoadOptions::default();
+        super::super::mapping::apply_file(&dir.join("portfolio.toml"), &mut options).unwrap();
+        let whole = load_with(&dir, &options, WHOLE).unwrap();
+        assert!(!whole.invoices.is_empty() && !whole.payments.is_empty());
+        for (block, chunk) in [(1, 1), (13, 7), (200, 64)] {
+            assert_eq!(load_with(&dir, &options, Sizes { block, chunk }).unwrap(), whole, "block {block}, chunk {chunk}");
+        }
+        // Detected delimiter, same result.
+        options.delimiter = None;
+        assert_eq!(load_with(&dir, &options, Sizes { block: 5, chunk: 3 }).unwrap(), whole);
+    }
+
+    /// A field: a plausible value or text with delimiters, quotes and line breaks, written
+    /// bare or quoted.
+    fn field(values: &'static [&'static str]) -> impl Strategy<Value = String> {
+        let text = prop_oneof![
+            proptest::sample::select(values).prop_map(str::to_string),
+            "[a1 ,\"\n\r;é]{0,6}",
+        ];
+        (text, any::<bool>()).prop_map(|(t, quoted)| if quoted { format!("\"{}\"", t.replace('"', "\"\"")) } else { t })
+    }
+
+    fn table(header: &'static str, columns: Vec<&'static [&'static str]>) -> impl Strategy<Value = String> {
+        let row = columns.into_iter().map(field).collect::<Vec<_>>();
+        let line = (row, prop_oneof![Just("\n"), Just("\r\n"), Just("\n\n")]);
+        proptest::collection::vec(line, 0..12).prop_map(move |rows| {
+            let mut out = format!("{header}\n");
+            for (fields, end) in rows {
+                out.push_str(&fields.join(","));
+                out.push_str(end);
+            }
+            out
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+        #[test]
+        fn chunked_parsing_gives_the_same_result_as_one_chunk(
+            customers in table("id,name,segment,region", vec![&["C1", "C2", "C3"], &["Name", "A, B"], &["smb", ""], &["north", ""]]),
+            invoices in table("id,customer_id,due_date,amount,currency,po_number", vec![
+                &["F1", "F2", "F3", "F4"], &["C1", "C2", "C4"], &["2026-01-10", "10/01/2026"], &["12.50", "7"], &["EUR", "XXX"], &["PO-1", ""],
+            ]),
+            payments in table("invoice_id,date,amount", vec![&["F1", "F2", "F9"], &["2026-02-01"], &["1.00", "x"]]),
+            block in 1usize..80,
+            chunk in 1usize..40,
+        ) {
+            let dir = dir_with(&[("customers.csv", &customers), ("invoices.csv", &invoices), ("payments.csv", &payments)]);
+            let whole = load_in(&dir, WHOLE.block, WHOLE.chunk);
+            let chunked = load_in(&dir, block, chunk);
+            prop_assert_eq!(chunked, whole);
+        }
     }
 }

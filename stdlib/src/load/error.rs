@@ -249,6 +249,11 @@ impl Collector {
         }
     }
 
+    /// Counts `n` errors that were found but not kept.
+    pub(crate) fn skip(&mut self, n: usize) {
+        self.not_shown += n;
+    }
+
     /// `Ok(())` when nothing was collected; the errors sorted by file, sheet and line otherwise.
     pub(crate) fn finish(mut self) -> Result<(), LoadErrors> {
         if self.errors.is_empty() {

@@ -169,6 +169,7 @@ fn read_records(text: &str, records: &[&RawValue], file: &str, table: Table, b: 
     let src = Source { file: file.to_string(), sheet: None, headers, first_column: None };
     let width = src.headers.len();
     let Some(handle) = b.table(table, src) else { return };
+    let Some(mut sink) = b.sink(handle) else { return };
     for (line, map) in parsed {
         let mut cells: Vec<JsonCell> = (0..width).map(|_| JsonCell::Empty).collect();
         for (k, raw) in map {
@@ -176,8 +177,10 @@ fn read_records(text: &str, records: &[&RawValue], file: &str, table: Table, b: 
                 cells[i] = convert(raw);
             }
         }
-        b.row(handle, &JsonRow { cells, line });
+        sink.row(&JsonRow { cells, line });
     }
+    let part = sink.finish();
+    b.merge(part, 0);
 }
 
 fn convert(raw: &RawValue) -> JsonCell {

@@ -3,12 +3,15 @@
 //! [`Builder`]; [`Builder::finish`] checks ids and references and returns the portfolio.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use iso_currency::Currency;
-use relance_engine::model::{Customer, Invoice, Payment, PaymentKind, Portfolio};
+use relance_engine::model::{CompactString, Customer, Extra, Invoice, Payment, PaymentKind, Portfolio};
 use relance_engine::money;
+use rayon::prelude::*;
 use rust_decimal::Decimal;
 
 use super::error::{Collector, LoadError, LoadErrorKind};
@@ -196,8 +199,9 @@ pub(crate) fn normalize_header(h: &str) -> String {
 pub(crate) struct Columns {
     /// For each field of the table, the header index.
     field: Vec<Option<usize>>,
-    /// Columns that are not fields: (key, header index).
-    extras: Vec<(String, usize)>,
+    /// Columns that are not fields: (key, header index), sorted by key; each key is
+    /// allocated once and shared by every row's [`Extra`].
+    extras: Vec<(Arc<str>, usize)>,
     width: usize,
 }
 
@@ -493,12 +497,13 @@ pub(crate) fn resolve(
             }
         }
     }
-    let extras = normalized
+    let mut extras: Vec<(Arc<str>, usize)> = normalized
         .iter()
         .enumerate()
         .filter(|(i, h)| !used[*i] && !h.is_empty())
-        .map(|(i, h)| (h.clone(), i))
+        .map(|(i, h)| (Arc::from(h.as_str()), i))
         .collect();
+    extras.sort();
     ok.then_some(Columns { field, extras, width: src.headers.len() })
 }
 
@@ -512,11 +517,20 @@ fn list(headers: &[String]) -> String {
 /// Where a row's ids live, to check references after all rows are read.
 #[derive(Debug, Clone, Copy)]
 struct RowRef {
-    table: usize,
-    line: usize,
+    table: u32,
+    line: u32,
+}
+
+impl RowRef {
+    fn new(table: usize, line: usize) -> Self {
+        Self { table: u32::try_from(table).unwrap_or(u32::MAX), line: u32::try_from(line).unwrap_or(u32::MAX) }
+    }
 }
 
 /// Accumulates rows of all tables, then checks references.
+///
+/// Rows are converted by [`RowSink`]s (one per chunk of a file, on any thread) and merged
+/// in file order with [`Builder::merge`].
 pub(crate) struct Builder<'o> {
     opts: &'o LoadOptions,
     pub(crate) errors: Collector,
@@ -528,10 +542,114 @@ pub(crate) struct Builder<'o> {
     /// Payments whose amount came from a float, rounded once the invoice currency is known.
     float_payments: Vec<usize>,
     /// Ids of rows that failed to load (references to them are not reported again).
-    failed_customers: HashSet<String>,
-    failed_invoices: HashSet<String>,
+    failed_customers: HashSet<CompactString, Fx>,
+    failed_invoices: HashSet<CompactString, Fx>,
     mapping_help: String,
-    last_currency: Option<(String, Currency)>,
+}
+
+/// The rows of one chunk of one table, converted; merged into a [`Builder`] in file order.
+#[derive(Debug, Default)]
+pub(crate) struct Part {
+    handle: usize,
+    customers: Vec<Customer>,
+    invoices: Vec<Invoice>,
+    payments: Vec<Payment>,
+    /// The line of each accepted row, relative to the chunk (see [`Builder::merge`]).
+    lines: Vec<usize>,
+    /// Indices in `payments` of amounts that came from a float.
+    float_payments: Vec<usize>,
+    /// Ids of rows that failed.
+    failed: Vec<CompactString>,
+    /// The first [`LoadErrors::CAP`] errors of the chunk, in line order.
+    errors: Vec<LoadError>,
+    /// Errors not kept.
+    not_shown: usize,
+}
+
+impl Part {
+    /// Rows accepted so far.
+    pub(crate) fn len(&self) -> usize {
+        self.lines.len()
+    }
+}
+
+/// Converts the rows of one table into a [`Part`]. Borrows the table's header resolution
+/// only, so several sinks of one table can run on several threads.
+pub(crate) struct RowSink<'b> {
+    opts: &'b LoadOptions,
+    src: &'b Source,
+    table: Table,
+    cols: &'b Columns,
+    part: Part,
+    last_currency: Option<(CompactString, Currency)>,
+}
+
+impl RowSink<'_> {
+    /// Reads one data row.
+    pub(crate) fn row(&mut self, row: &impl Row) {
+        let conv = Conv { src: self.src, line: row.line(), opts: self.opts };
+        let part = &mut self.part;
+        let failed = match self.table {
+            Table::Customers => match build_customer(&conv, self.cols, row) {
+                Ok(c) => {
+                    part.customers.push(c);
+                    None
+                }
+                Err(e) => Some(e),
+            },
+            Table::Invoices => match build_invoice(&conv, self.cols, row, &mut self.last_currency) {
+                Ok(i) => {
+                    part.invoices.push(i);
+                    None
+                }
+                Err(e) => Some(e),
+            },
+            Table::Payments => match build_payment(&conv, self.cols, row) {
+                Ok((p, from_float)) => {
+                    if from_float {
+                        part.float_payments.push(part.payments.len());
+                    }
+                    part.payments.push(p);
+                    None
+                }
+                Err(e) => Some((None, e)),
+            },
+        };
+        match failed {
+            None => part.lines.push(row.line()),
+            Some((id, e)) => {
+                part.failed.extend(id);
+                self.error(*e);
+            }
+        }
+    }
+
+    /// Records an error of this chunk.
+    pub(crate) fn error(&mut self, e: LoadError) {
+        if self.part.errors.len() < LoadErrors::CAP {
+            self.part.errors.push(e);
+        } else {
+            self.part.not_shown += 1;
+        }
+    }
+
+    /// Reports a row with a wrong number of fields.
+    pub(crate) fn field_count(&mut self, line: usize, got: usize) {
+        let e = self.src.error(
+            LoadErrorKind::FieldCount,
+            Some(line),
+            None,
+            None,
+            format!("the line has {got} fields but the header has {}", self.cols.width),
+            Some("check the delimiter (`,` or `;`) and that text with the delimiter is in double quotes".to_string()),
+        );
+        self.error(e);
+    }
+
+    /// The converted rows.
+    pub(crate) fn finish(self) -> Part {
+        self.part
+    }
 }
 
 impl<'o> Builder<'o> {
@@ -545,15 +663,14 @@ impl<'o> Builder<'o> {
             invoice_rows: Vec::new(),
             payment_rows: Vec::new(),
             float_payments: Vec::new(),
-            failed_customers: HashSet::new(),
-            failed_invoices: HashSet::new(),
+            failed_customers: HashSet::default(),
+            failed_invoices: HashSet::default(),
             mapping_help: mapping_help.into(),
-            last_currency: None,
         }
     }
 
-    /// Registers a table's header. Returns a handle for [`Builder::row`], or `None` when the
-    /// header is unusable (errors are recorded).
+    /// Registers a table's header. Returns a handle for [`Builder::sink`], or `None` when
+    /// the header is unusable (errors are recorded).
     pub(crate) fn table(&mut self, table: Table, src: Source) -> Option<usize> {
         let cols = resolve(table, &src, self.opts, &mut self.errors, &self.mapping_help)?;
         if table == Table::Payments {
@@ -569,63 +686,70 @@ impl<'o> Builder<'o> {
         Some(self.sources.len() - 1)
     }
 
-    /// Reports a row with a wrong number of fields.
-    pub(crate) fn field_count(&mut self, handle: usize, line: usize, got: usize) {
-        if let Some((src, _, cols)) = self.sources.get(handle) {
-            self.errors.push(src.error(
-                LoadErrorKind::FieldCount,
-                Some(line),
-                None,
-                None,
-                format!("the line has {got} fields but the header has {}", cols.width),
-                Some("check the delimiter (`,` or `;`) and that text with the delimiter is in double quotes".to_string()),
-            ));
-        }
+    /// Where the rows of the table `handle` go: one sink per chunk, on any thread.
+    pub(crate) fn sink(&self, handle: usize) -> Option<RowSink<'_>> {
+        let (src, table, cols) = self.sources.get(handle)?;
+        Some(RowSink {
+            opts: self.opts,
+            src,
+            table: *table,
+            cols,
+            part: Part { handle, ..Part::default() },
+            last_currency: None,
+        })
     }
 
-    /// Reads one data row.
-    pub(crate) fn row(&mut self, handle: usize, row: &impl Row) {
-        let Some((src, table, cols)) = self.sources.get(handle) else { return };
-        let conv = Conv { src, line: row.line(), opts: self.opts };
-        let at = RowRef { table: handle, line: row.line() };
+    /// Makes room for `rows` more rows of the table `handle` (an estimate; unused capacity
+    /// is never touched, so costs no memory).
+    pub(crate) fn reserve(&mut self, handle: usize, rows: usize) {
+        // `try_reserve`: an estimate too large for the machine is not worth an abort.
+        let p = &mut self.portfolio;
+        let _ = match self.sources.get(handle).map(|s| s.1) {
+            Some(Table::Customers) => p.customers.try_reserve(rows).and_then(|()| self.customer_rows.try_reserve(rows)),
+            Some(Table::Invoices) => p.invoices.try_reserve(rows).and_then(|()| self.invoice_rows.try_reserve(rows)),
+            Some(Table::Payments) => p.payments.try_reserve(rows).and_then(|()| self.payment_rows.try_reserve(rows)),
+            None => Ok(()),
+        };
+    }
+
+    /// Appends the rows and errors of a chunk, whose lines are counted from `line_offset`
+    /// (each line `l` of the part is line `l + line_offset` of the file). Parts must be
+    /// merged in file order.
+    pub(crate) fn merge(&mut self, part: Part, line_offset: usize) {
+        let Part { handle, mut customers, mut invoices, mut payments, lines, float_payments, failed, errors, not_shown } =
+            part;
+        let Some(table) = self.sources.get(handle).map(|s| s.1) else { return };
+        let refs = lines.into_iter().map(|l| RowRef::new(handle, l + line_offset));
+        let p = &mut self.portfolio;
         match table {
-            Table::Customers => match build_customer(&conv, cols, row) {
-                Ok(c) => {
-                    self.portfolio.customers.push(c);
-                    self.customer_rows.push(at);
-                }
-                Err((id, e)) => {
-                    self.failed_customers.extend(id);
-                    self.errors.push(*e);
-                }
-            },
-            Table::Invoices => match build_invoice(&conv, cols, row, &mut self.last_currency) {
-                Ok(i) => {
-                    self.portfolio.invoices.push(i);
-                    self.invoice_rows.push(at);
-                }
-                Err((id, e)) => {
-                    self.failed_invoices.extend(id);
-                    self.errors.push(*e);
-                }
-            },
-            Table::Payments => match build_payment(&conv, cols, row) {
-                Ok((p, from_float)) => {
-                    if from_float {
-                        self.float_payments.push(self.portfolio.payments.len());
-                    }
-                    self.portfolio.payments.push(p);
-                    self.payment_rows.push(at);
-                }
-                Err(e) => self.errors.push(*e),
-            },
+            Table::Customers => {
+                p.customers.append(&mut customers);
+                self.customer_rows.extend(refs);
+                self.failed_customers.extend(failed);
+            }
+            Table::Invoices => {
+                p.invoices.append(&mut invoices);
+                self.invoice_rows.extend(refs);
+                self.failed_invoices.extend(failed);
+            }
+            Table::Payments => {
+                let base = p.payments.len();
+                self.float_payments.extend(float_payments.into_iter().map(|i| base + i));
+                p.payments.append(&mut payments);
+                self.payment_rows.extend(refs);
+            }
         }
+        for mut e in errors {
+            e.line = e.line.map(|l| l + line_offset);
+            self.errors.push(e);
+        }
+        self.errors.skip(not_shown);
     }
 
     fn ref_error(&self, at: RowRef, field: usize, kind: LoadErrorKind, value: &str, message: String, help: String) -> LoadError {
-        match self.sources.get(at.table) {
+        match self.sources.get(at.table as usize) {
             Some((src, _, cols)) => {
-                src.error(kind, Some(at.line), cols.get(field), Some(value.to_string()), message, Some(help))
+                src.error(kind, Some(at.line as usize), cols.get(field), Some(value.to_string()), message, Some(help))
             }
             None => LoadError::file(kind, "", message, Some(help)),
         }
@@ -635,29 +759,53 @@ impl<'o> Builder<'o> {
     pub(crate) fn finish(mut self) -> Result<Portfolio, LoadErrors> {
         let p = &self.portfolio;
         let mut errs = std::mem::take(&mut self.errors);
-
+        // Customer ids are looked up once per invoice: compare them in one compact buffer
+        // rather than across the customers. Invoice ids are only compared when 32 bits of
+        // their hashes match.
         let customer_ids = Arena::new(p.customers.iter().map(|c| c.id.as_str()));
-        let mut customers: HashMap<&str, usize, Fx> = HashMap::with_capacity_and_hasher(p.customers.len(), Fx);
-        for (i, c) in p.customers.iter().enumerate() {
-            if let Some(first) = customers.insert(customer_ids.get(i), i) {
-                let first_line = self.customer_rows[first].line;
-                customers.insert(customer_ids.get(i), first);
-                errs.push(self.ref_error(
-                    self.customer_rows[i],
-                    C_ID,
-                    LoadErrorKind::DuplicateId,
-                    &c.id,
-                    format!("the customer id `{}` is already used on line {first_line}", c.id),
-                    "give each customer its own id, or remove the repeated row".to_string(),
-                ));
-            }
+        let customer_id = |i: usize| customer_ids.get(i);
+        let invoice_id = |i: usize| p.invoices[i].id.as_str();
+        let (customers, repeated) = IdIndex::build(p.customers.len(), customer_id);
+
+        // Customers: repeated ids (each reported against the first row with that id).
+        for i in repeated {
+            let c = &p.customers[i];
+            let first = customers.get(&c.id, customer_id).unwrap_or(i);
+            let first_line = self.customer_rows[first].line;
+            errs.push(self.ref_error(
+                self.customer_rows[i],
+                C_ID,
+                LoadErrorKind::DuplicateId,
+                &c.id,
+                format!("the customer id `{}` is already used on line {first_line}", c.id),
+                "give each customer its own id, or remove the repeated row".to_string(),
+            ));
         }
-        let invoice_ids = Arena::new(p.invoices.iter().map(|i| i.id.as_str()));
-        let mut invoices: HashMap<&str, usize, Fx> = HashMap::with_capacity_and_hasher(p.invoices.len(), Fx);
-        for (i, inv) in p.invoices.iter().enumerate() {
-            if let Some(first) = invoices.insert(invoice_ids.get(i), i) {
+
+        // Invoices: repeated ids, unknown customers; one pass that also fills the index.
+        let failed_customers = &self.failed_customers;
+        let (invoices, repeated) = IdIndex::build(p.invoices.len(), invoice_id);
+        let unknown: Vec<usize> = (0..p.invoices.len())
+            .into_par_iter()
+            .with_min_len(4096)
+            .filter(|&i| {
+                let inv = &p.invoices[i];
+                customers.get(&inv.customer_id, customer_id).is_none() && !failed_customers.contains(&inv.customer_id)
+            })
+            .collect();
+        let mut repeated = repeated.into_iter().peekable();
+        let mut unknown = unknown.into_iter().peekable();
+        loop {
+            let i = match (repeated.peek(), unknown.peek()) {
+                (Some(&r), Some(&u)) => r.min(u),
+                (Some(&r), None) => r,
+                (None, Some(&u)) => u,
+                (None, None) => break,
+            };
+            let inv = &p.invoices[i];
+            if repeated.next_if_eq(&i).is_some() {
+                let first = invoices.get(&inv.id, invoice_id).unwrap_or(i);
                 let first_line = self.invoice_rows[first].line;
-                invoices.insert(invoice_ids.get(i), first);
                 errs.push(self.ref_error(
                     self.invoice_rows[i],
                     I_ID,
@@ -667,7 +815,7 @@ impl<'o> Builder<'o> {
                     "give each invoice its own id, or remove the repeated row".to_string(),
                 ));
             }
-            if !customers.contains_key(inv.customer_id.as_str()) && !self.failed_customers.contains(&inv.customer_id) {
+            if unknown.next_if_eq(&i).is_some() {
                 errs.push(self.ref_error(
                     self.invoice_rows[i],
                     I_CUSTOMER,
@@ -678,26 +826,41 @@ impl<'o> Builder<'o> {
                 ));
             }
         }
-        let mut payment_ids: HashMap<&str, usize, Fx> = HashMap::default();
-        let mut paid: HashMap<usize, Decimal, Fx> = HashMap::default();
+        drop(customers);
+        drop(customer_ids);
+
+        // Payments: repeated ids, unknown invoices, totals.
+        let targets: Vec<Option<usize>> = p
+            .payments
+            .par_iter()
+            .map(|pay| invoices.get(&pay.invoice_id, invoice_id))
+            .collect();
+        drop(invoices);
+        // Payment ids are optional: index those given.
+        let with_id: Vec<usize> = p.payments.iter().enumerate().filter(|(_, x)| x.id.is_some()).map(|(i, _)| i).collect();
+        let payment_id = |k: usize| p.payments[with_id[k]].id.as_deref().unwrap_or_default();
+        let (payment_ids, repeated) = IdIndex::build(with_id.len(), payment_id);
+        let mut repeated = repeated.into_iter().map(|k| with_id[k]).peekable();
+        let mut paid: Vec<(usize, Decimal)> = Vec::with_capacity(p.payments.len());
         let mut rounding = Vec::new();
-        for (i, pay) in p.payments.iter().enumerate() {
-            if let Some(id) = &pay.id
-                && let Some(first) = payment_ids.insert(id.as_str(), i) {
-                    let first_line = self.payment_rows[first].line;
-                    payment_ids.insert(id.as_str(), first);
-                    errs.push(self.ref_error(
-                        self.payment_rows[i],
-                        P_ID,
-                        LoadErrorKind::DuplicateId,
-                        id,
-                        format!("the payment id `{id}` is already used on line {first_line}"),
-                        "give each payment its own id, or remove the repeated row".to_string(),
-                    ));
-                }
-            match invoices.get(pay.invoice_id.as_str()) {
-                Some(&inv) => {
-                    *paid.entry(inv).or_default() += pay.amount;
+        for (i, (pay, target)) in p.payments.iter().zip(targets).enumerate() {
+            if repeated.next_if_eq(&i).is_some()
+                && let Some(id) = &pay.id
+            {
+                let first = payment_ids.get(id, payment_id).and_then(|k| with_id.get(k).copied()).unwrap_or(i);
+                let first_line = self.payment_rows[first].line;
+                errs.push(self.ref_error(
+                    self.payment_rows[i],
+                    P_ID,
+                    LoadErrorKind::DuplicateId,
+                    id,
+                    format!("the payment id `{id}` is already used on line {first_line}"),
+                    "give each payment its own id, or remove the repeated row".to_string(),
+                ));
+            }
+            match target {
+                Some(inv) => {
+                    paid.push((inv, pay.amount));
                     if self.float_payments.binary_search(&i).is_ok() {
                         rounding.push((i, p.invoices[inv].currency));
                     }
@@ -713,15 +876,19 @@ impl<'o> Builder<'o> {
                 )),
             }
         }
-        let mut overpaid: Vec<_> = paid.into_iter().filter(|(i, total)| *total > p.invoices[*i].amount).collect();
-        overpaid.sort_by_key(|(i, _)| *i);
-        let warnings: Vec<String> = overpaid
-            .into_iter()
-            .map(|(i, total)| {
-                let inv = &p.invoices[i];
-                format!("invoice `{}`: payments and credit notes ({total}) exceed its amount ({})", inv.id, inv.amount)
-            })
-            .collect();
+        // Totals per invoice, added in payment order.
+        paid.sort_by_key(|(inv, _)| *inv);
+        let mut warnings: Vec<String> = Vec::new();
+        for run in paid.chunk_by(|a, b| a.0 == b.0) {
+            let inv = &p.invoices[run[0].0];
+            let total: Decimal = run.iter().map(|(_, amount)| *amount).sum();
+            if total > inv.amount {
+                warnings.push(format!(
+                    "invoice `{}`: payments and credit notes ({total}) exceed its amount ({})",
+                    inv.id, inv.amount
+                ));
+            }
+        }
         errs.finish()?;
         for (i, currency) in rounding {
             if let Some(pay) = self.portfolio.payments.get_mut(i) {
@@ -729,12 +896,23 @@ impl<'o> Builder<'o> {
             }
         }
         self.portfolio.warnings.extend(warnings);
+        // Give back capacity reserved from an estimate that was too high.
+        let p = &mut self.portfolio;
+        if p.customers.capacity() > p.customers.len() + p.customers.len() / 8 {
+            p.customers.shrink_to_fit();
+        }
+        if p.invoices.capacity() > p.invoices.len() + p.invoices.len() / 8 {
+            p.invoices.shrink_to_fit();
+        }
+        if p.payments.capacity() > p.payments.len() + p.payments.len() / 8 {
+            p.payments.shrink_to_fit();
+        }
         Ok(self.portfolio)
     }
 }
 
 /// Ids copied into one buffer, so that hash lookups compare against compact memory instead
-/// of one heap allocation per id (a large share of load time on big portfolios).
+/// of reading across the rows.
 struct Arena {
     text: String,
     ends: Vec<usize>,
@@ -753,13 +931,116 @@ impl Arena {
     }
 
     fn get(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.text[start..self.ends[i]]
+        let start = if i == 0 { 0 } else { self.ends.get(i - 1).copied().unwrap_or(0) };
+        let end = self.ends.get(i).copied().unwrap_or(start);
+        self.text.get(start..end).unwrap_or_default()
     }
 }
 
+/// An id → first row index table, built in parallel without random memory access: rows
+/// are sorted by the top bits of their id's hash into buckets of a few thousand (a counting
+/// sort), then each bucket gets a small open-addressing table (one `u64` per slot: 32 bits
+/// of hash, 32 bits of row index + 1; 0 is empty) that fits in a core's cache. Ids are
+/// compared only when 32 bits of their hashes match, and never copied.
+struct IdIndex {
+    /// How many top bits of the hash pick the bucket.
+    bits: u32,
+    tables: Vec<Box<[u64]>>,
+}
 
-type RowResult<T> = Result<T, (Option<String>, Box<LoadError>)>;
+impl IdIndex {
+    fn hash(id: &str) -> u64 {
+        let mut h = Fx.build_hasher();
+        h.write(id.as_bytes());
+        h.finish()
+    }
+
+    fn bucket(&self, h: u64) -> usize {
+        if self.bits == 0 { 0 } else { (h >> (64 - self.bits)) as usize }
+    }
+
+    /// The index of the rows `0..n` (at most `u32::MAX - 1`), whose ids `id(i)` gives, and
+    /// the rows whose id an earlier row has, in order. The index gives the first row of an id.
+    fn build<'a>(n: usize, id: impl Fn(usize) -> &'a str + Sync) -> (Self, Vec<usize>) {
+        let n = n.min(u32::MAX as usize - 1);
+        let buckets = (n / 2048).max(1).next_power_of_two();
+        let mut index = Self { bits: buckets.trailing_zeros(), tables: Vec::new() };
+        let hashes: Vec<u64> = (0..n).into_par_iter().with_min_len(4096).map(|i| Self::hash(id(i))).collect();
+        let mut starts = vec![0usize; buckets + 1];
+        for &h in &hashes {
+            starts[index.bucket(h) + 1] += 1;
+        }
+        for b in 0..buckets {
+            starts[b + 1] += starts[b];
+        }
+        // Rows in bucket order, each bucket in row order.
+        let mut sorted = vec![(0u64, 0u32); n];
+        let mut next = starts.clone();
+        for (i, &h) in hashes.iter().enumerate() {
+            let b = index.bucket(h);
+            sorted[next[b]] = (h, i as u32);
+            next[b] += 1;
+        }
+        drop(hashes);
+        let built: Vec<(Box<[u64]>, Vec<usize>)> = (0..buckets)
+            .into_par_iter()
+            .map(|b| {
+                let rows = &sorted[starts[b]..starts[b + 1]];
+                let cap = (rows.len() * 2).max(2).next_power_of_two();
+                let mask = cap - 1;
+                let mut slots = vec![0u64; cap];
+                let mut repeated = Vec::new();
+                for &(h, i) in rows {
+                    let tag = h & 0xffff_ffff;
+                    let mut pos = (h >> 32) as usize & mask;
+                    loop {
+                        let cur = slots[pos];
+                        if cur == 0 {
+                            slots[pos] = (tag << 32) | (u64::from(i) + 1);
+                            break;
+                        }
+                        if cur >> 32 == tag && id((cur & 0xffff_ffff) as usize - 1) == id(i as usize) {
+                            repeated.push(i as usize);
+                            break;
+                        }
+                        pos = (pos + 1) & mask;
+                    }
+                }
+                (slots.into_boxed_slice(), repeated)
+            })
+            .collect();
+        drop(sorted);
+        let mut repeated = Vec::new();
+        for (table, r) in built {
+            index.tables.push(table);
+            repeated.extend(r);
+        }
+        repeated.sort_unstable();
+        (index, repeated)
+    }
+
+    /// The first row with the id `key`.
+    fn get<'a>(&self, key: &str, id: impl Fn(usize) -> &'a str) -> Option<usize> {
+        let h = Self::hash(key);
+        let slots = self.tables.get(self.bucket(h))?;
+        let mask = slots.len().checked_sub(1)?;
+        let tag = h & 0xffff_ffff;
+        let mut pos = (h >> 32) as usize & mask;
+        loop {
+            let cur = *slots.get(pos)?;
+            if cur == 0 {
+                return None;
+            }
+            let j = (cur & 0xffff_ffff) as usize - 1;
+            if cur >> 32 == tag && id(j) == key {
+                return Some(j);
+            }
+            pos = (pos + 1) & mask;
+        }
+    }
+}
+
+type RowResult<T> = Result<T, (Option<CompactString>, Box<LoadError>)>;
 
 fn cell_at<'r>(row: &'r impl Row, cols: &Columns, f: usize) -> (Cell<'r>, usize) {
     match cols.get(f) {
@@ -768,29 +1049,34 @@ fn cell_at<'r>(row: &'r impl Row, cols: &Columns, f: usize) -> (Cell<'r>, usize)
     }
 }
 
-fn extras(conv: &Conv<'_>, cols: &Columns, row: &impl Row) -> Result<BTreeMap<String, String>, Box<LoadError>> {
-    let mut out = BTreeMap::new();
-    for (key, i) in &cols.extras {
+/// The extra cells of a row; no allocation when they are all empty, one exactly sized one
+/// otherwise (the keys are shared, sorted).
+fn extras(conv: &Conv<'_>, cols: &Columns, row: &impl Row) -> Result<Extra, Box<LoadError>> {
+    let mut out = Vec::new();
+    for (n, (key, i)) in cols.extras.iter().enumerate() {
         if let Some(t) = conv.text(row.cell(*i), *i)? {
-            out.insert(key.clone(), t.into_owned());
+            if out.is_empty() {
+                out.reserve_exact(cols.extras.len() - n);
+            }
+            out.push((Arc::clone(key), CompactString::from(t)));
         }
     }
-    Ok(out)
+    Ok(Extra::from_vec(out))
 }
 
 fn build_customer(conv: &Conv<'_>, cols: &Columns, row: &impl Row) -> RowResult<Customer> {
     let (cell, col) = cell_at(row, cols, C_ID);
-    let id = conv.required_text(cell, col, Table::Customers).map_err(|e| (None, e))?.into_owned();
+    let id = CompactString::from(conv.required_text(cell, col, Table::Customers).map_err(|e| (None, e))?);
     let fail = |e: Box<LoadError>| (Some(id.clone()), e);
-    let text = |f: usize| -> Result<Option<String>, Box<LoadError>> {
+    let text = |f: usize| -> Result<Option<CompactString>, Box<LoadError>> {
         let (cell, col) = cell_at(row, cols, f);
-        Ok(conv.text(cell, col)?.map(Cow::into_owned))
+        Ok(conv.text(cell, col)?.map(CompactString::from))
     };
     let name = text(C_NAME).map_err(fail)?.unwrap_or_else(|| id.clone());
     let segment = text(C_SEGMENT).map_err(fail)?.unwrap_or_default();
     let tags = text(C_TAGS)
         .map_err(fail)?
-        .map(|t| t.split([';', '|']).map(str::trim).filter(|t| !t.is_empty()).map(str::to_string).collect())
+        .map(|t| t.split([';', '|']).map(str::trim).filter(|t| !t.is_empty()).map(CompactString::from).collect())
         .unwrap_or_default();
     let (cell, col) = cell_at(row, cols, C_AVG);
     let avg_days_late = conv.number(cell, col).map_err(fail)?;
@@ -811,13 +1097,13 @@ fn build_invoice(
     conv: &Conv<'_>,
     cols: &Columns,
     row: &impl Row,
-    last_currency: &mut Option<(String, Currency)>,
+    last_currency: &mut Option<(CompactString, Currency)>,
 ) -> RowResult<Invoice> {
     let (cell, col) = cell_at(row, cols, I_ID);
-    let id = conv.required_text(cell, col, Table::Invoices).map_err(|e| (None, e))?.into_owned();
+    let id = CompactString::from(conv.required_text(cell, col, Table::Invoices).map_err(|e| (None, e))?);
     let fail = |e: Box<LoadError>| (Some(id.clone()), e);
     let (cell, col) = cell_at(row, cols, I_CUSTOMER);
-    let customer_id = conv.required_text(cell, col, Table::Invoices).map_err(fail)?.into_owned();
+    let customer_id = CompactString::from(conv.required_text(cell, col, Table::Invoices).map_err(fail)?);
 
     let (cell, col) = cell_at(row, cols, I_CURRENCY);
     let currency = match cell {
@@ -826,7 +1112,7 @@ fn build_invoice(
         _ => {
             let c = conv.currency(cell, col).map_err(fail)?;
             if let (Cell::Text(t), Some(c)) = (cell, c) {
-                *last_currency = Some((t.to_string(), c));
+                *last_currency = Some((t.into(), c));
             }
             c
         }
@@ -855,7 +1141,7 @@ fn build_invoice(
     };
     let issue_date = date(I_ISSUE).map_err(fail)?;
     let (terms_cell, terms_col) = cell_at(row, cols, I_TERMS);
-    let terms = conv.text(terms_cell, terms_col).map_err(fail)?.map(Cow::into_owned);
+    let terms = conv.text(terms_cell, terms_col).map_err(fail)?.map(CompactString::from);
     let due_date = match (date(I_DUE).map_err(fail)?, issue_date, &terms) {
         (Some(d), _, _) => d,
         (None, Some(issue), Some(t)) => due_date_from_terms(t, issue, conv.opts.eom_reading).map_err(|e| {
@@ -899,11 +1185,11 @@ fn build_invoice(
 fn build_payment(conv: &Conv<'_>, cols: &Columns, row: &impl Row) -> Result<(Payment, bool), Box<LoadError>> {
     let text = |f: usize| {
         let (cell, col) = cell_at(row, cols, f);
-        conv.text(cell, col).map(|t| t.map(Cow::into_owned))
+        conv.text(cell, col).map(|t| t.map(CompactString::from))
     };
     let id = text(P_ID)?;
     let (cell, col) = cell_at(row, cols, P_INVOICE);
-    let invoice_id = conv.required_text(cell, col, Table::Payments)?.into_owned();
+    let invoice_id = CompactString::from(conv.required_text(cell, col, Table::Payments)?);
     let (cell, col) = cell_at(row, cols, P_DATE);
     let Some(date) = conv.date(cell, col)? else { return Err(conv.missing(col, Table::Payments)) };
     let (amount_cell, col) = cell_at(row, cols, P_AMOUNT);
@@ -930,4 +1216,25 @@ fn build_payment(conv: &Conv<'_>, cols: &Columns, row: &impl Row) -> Result<(Pay
     let (cell, col) = cell_at(row, cols, P_CURRENCY);
     conv.currency(cell, col)?;
     Ok((Payment { id, invoice_id, date, amount, kind }, matches!(amount_cell, Cell::Number(_))))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_id_index_keeps_the_first_row_and_lists_the_repeats() {
+        // 12,000 rows over several buckets; ids repeat every 5,000 rows.
+        let ids: Vec<String> = (0..12_000).map(|i| format!("INV-{:07}", i % 5_000)).collect();
+        let (index, repeated) = IdIndex::build(ids.len(), |i| ids[i].as_str());
+        assert!(index.tables.len() > 1);
+        assert_eq!(repeated, (5_000..12_000).collect::<Vec<_>>());
+        for (i, id) in ids.iter().enumerate() {
+            assert_eq!(index.get(id, |j| ids[j].as_str()), Some(i % 5_000));
+        }
+        assert_eq!(index.get("INV-0005000", |j| ids[j].as_str()), None);
+        let (empty, repeated) = IdIndex::build(0, |j| ids[j].as_str());
+        assert_eq!((empty.get("x", |j| ids[j].as_str()), repeated.len()), (None, 0));
+    }
 }

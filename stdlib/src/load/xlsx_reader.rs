@@ -121,11 +121,14 @@ fn read_sheet(range: &Range<Data>, file: &str, sheet: &str, table: Table, b: &mu
         .collect();
     let src = Source { file: file.to_string(), sheet: Some(sheet.to_string()), headers, first_column: Some(first_col) };
     let Some(handle) = b.table(table, src) else { return };
+    let Some(mut sink) = b.sink(handle) else { return };
     for (i, cells) in rows.enumerate() {
         if cells.iter().all(|c| matches!(c, Data::Empty) || matches!(c, Data::String(s) if s.trim().is_empty())) {
             continue;
         }
         let line = first_row as usize + 2 + i;
-        b.row(handle, &XlsxRow { cells, line });
+        sink.row(&XlsxRow { cells, line });
     }
+    let part = sink.finish();
+    b.merge(part, 0);
 }
