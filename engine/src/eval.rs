@@ -72,7 +72,7 @@ pub fn summarize(program: &Program, portfolio: &Portfolio, as_of: NaiveDate, his
 
 /// Customers evaluated per batch when a plan is streamed or summarised: enough to keep both
 /// cores busy, few enough to bound the memory of the batch's records.
-pub(crate) const BATCH: usize = 16_384;
+pub(crate) const BATCH: usize = 2048;
 
 /// Sorts the customer-level lists of a plan (actions and skipped come out of
 /// [`Evaluator::batch`] already in plan order).
@@ -121,9 +121,9 @@ pub(crate) struct Evaluator<'p> {
     repeats: Vec<bool>,
     /// Payment indices sorted by invoice id, then date.
     pay_idx: Vec<u32>,
-    /// For each invoice (by index), its range in `pay_idx`: looked up once, in invoice order
-    /// (cache-friendly), instead of hashing ids in the customers' random order.
-    pay_of: Vec<(u32, u32)>,
+    /// For each invoice (by index) that has payments, its range in `pay_idx` (ids are looked
+    /// up once; only the invoices with payments take room).
+    pay_of: HashMap<u32, (u32, u32), Fx>,
     /// Some customer ids repeat: batches are then sorted as a whole.
     duplicates: bool,
     /// Invoices that name an unknown customer.
@@ -339,10 +339,19 @@ impl<'p> Evaluator<'p> {
             pay_of.insert(id, (start as u32, end as u32));
             start = end;
         }
-        let pay_of: Vec<(u32, u32)> = if pay_of.is_empty() {
-            Vec::new()
+        let pay_of: HashMap<u32, (u32, u32), Fx> = if pay_of.is_empty() {
+            HashMap::default()
         } else {
-            portfolio.invoices.par_iter().map(|inv| pay_of.get(inv.id.as_str()).copied().unwrap_or((0, 0))).collect()
+            let found: Vec<(u32, (u32, u32))> = portfolio
+                .invoices
+                .par_iter()
+                .enumerate()
+                .with_min_len(4096)
+                .filter_map(|(i, inv)| pay_of.get(inv.id.as_str()).map(|r| (i as u32, *r)))
+                .collect();
+            let mut map = HashMap::with_capacity_and_hasher(found.len(), Fx);
+            map.extend(found);
+            map
         };
         let calendar = DayCache::new(program.settings.calendar.as_ref(), &portfolio.invoices, as_of);
         let triggers = Triggers::new(program, &calendar);
@@ -390,7 +399,7 @@ impl<'p> Evaluator<'p> {
     }
 
     fn payments(&self, invoice: u32) -> impl Iterator<Item = &'p Payment> + '_ {
-        let (a, b) = self.pay_of.get(invoice as usize).copied().unwrap_or((0, 0));
+        let (a, b) = self.pay_of.get(&invoice).copied().unwrap_or((0, 0));
         let pays = &self.portfolio.payments;
         self.pay_idx[a as usize..b as usize].iter().map(move |i| &pays[*i as usize])
     }

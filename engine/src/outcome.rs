@@ -565,6 +565,19 @@ pub(crate) fn next_action((customer, on): &(&Customer, Option<NaiveDate>)) -> Ne
     NextAction { customer: customer.id.to_string(), next_action_on: *on }
 }
 
+/// The same bytes as `serde_json::to_writer(&next_action(n))`.
+pub(crate) fn write_next_json((customer, on): &(&Customer, Option<NaiveDate>), out: &mut Vec<u8>) {
+    let mut o = JsonText(out);
+    o.raw(b"{\"customer\":");
+    o.string(&customer.id);
+    o.raw(b",\"next_action_on\":");
+    match on {
+        Some(d) => o.quoted_date(*d),
+        None => o.raw(b"null"),
+    }
+    o.raw(b"}");
+}
+
 /// Writes `items` as elements of a top-level list of the plan layout: each on its own line,
 /// preceded by `,\n    ` (the caller turns the first separator into the list's opening).
 pub(crate) fn element(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {

@@ -11,7 +11,7 @@ use crate::compile::Program;
 use crate::eval::{Evaluator, Mode, finish_lists};
 use crate::outcome::{self, Records};
 use crate::history::History;
-use crate::model::Portfolio;
+use crate::model::{Customer, Portfolio};
 use crate::plan::{NextAction, Plan, PlanError, SkipStatus, Unassigned};
 
 /// The plan as JSON, with a final newline. Byte-identical for identical plans.
@@ -35,7 +35,7 @@ pub fn write_json(plan: &Plan, w: &mut impl Write) -> io::Result<()> {
     j.list(&plan.actions)?;
     j.next_list("skipped")?;
     j.list(&plan.skipped)?;
-    j.end(&plan.unassigned, &plan.errors, &plan.next, &plan.warnings)
+    j.end(&plan.unassigned, &plan.errors, Next::Plan(&plan.next), &plan.warnings)
 }
 
 /// Evaluates `portfolio` and writes its plan as JSON: the same bytes as
@@ -85,7 +85,7 @@ fn write_plan_json_batched(
         for run in &mut runs {
             unassigned.append(&mut run.unassigned);
             errors.append(&mut run.errors);
-            next.extend(run.next.iter().map(outcome::next_action));
+            next.append(&mut run.next);
         }
         render_runs(runs, &mut parts, |run, out| {
             for a in &run.actions {
@@ -105,8 +105,16 @@ fn write_plan_json_batched(
         j.parts(&parts)?;
     }
     errors.extend(ev.input_errors.iter().cloned());
-    finish_lists(&mut unassigned, &mut errors, &mut next);
-    j.end(&unassigned, &errors, &next, &portfolio.warnings)
+    finish_lists(&mut unassigned, &mut errors, &mut []);
+    next.sort_by(|a, b| a.0.id.as_str().cmp(b.0.id.as_str()));
+    j.end(&unassigned, &errors, Next::Records(&next), &portfolio.warnings)
+}
+
+/// The `next` list: the plan's values, or the evaluator's records (one per customer,
+/// written without a `String` each).
+enum Next<'n, 'p> {
+    Plan(&'n [NextAction]),
+    Records(&'n [(&'p Customer, Option<NaiveDate>)]),
 }
 
 /// Writes the JSON of a plan piece by piece (see [`to_json`] for the layout).
@@ -175,13 +183,28 @@ impl<'w, W: Write> JsonPlan<'w, W> {
         Ok(())
     }
 
-    fn end(mut self, unassigned: &[Unassigned], errors: &[PlanError], next: &[NextAction], warnings: &[String]) -> io::Result<()> {
+    fn end(mut self, unassigned: &[Unassigned], errors: &[PlanError], next: Next<'_, '_>, warnings: &[String]) -> io::Result<()> {
         self.next_list("unassigned")?;
         self.list(unassigned)?;
         self.next_list("errors")?;
         self.list(errors)?;
         self.next_list("next")?;
-        self.list(next)?;
+        match next {
+            Next::Plan(next) => self.list(next)?,
+            Next::Records(next) => {
+                let parts: Vec<Vec<u8>> = next
+                    .par_chunks(4096)
+                    .map(|chunk| {
+                        let mut out = Vec::with_capacity(chunk.len() * 64);
+                        for n in chunk {
+                            outcome::element(&mut out, |o| outcome::write_next_json(n, o));
+                        }
+                        out
+                    })
+                    .collect();
+                self.parts(&parts)?;
+            }
+        }
         self.next_list("warnings")?;
         self.list(warnings)?;
         self.close_list()?;
