@@ -63,19 +63,22 @@ enum Command {
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// Tells mimalloc to keep the memory it frees for reuse instead of returning it to the
-/// system 10 ms later: `relance plan` frees and reallocates the records of each batch of
-/// customers, and on a virtual machine returning then touching again those pages cost more
-/// than half of the run (10^6 invoices: 7.1 s → 3.8 s; PERFORMANCE.md). The process is short
-/// lived, its peak memory is unchanged, and all is returned at exit.
-fn keep_freed_memory() {
-    #[expect(unsafe_code, reason = "mimalloc's option setter is a C function; it is called once, before any other thread exists, with a valid option and value")]
+/// system 10 ms later. `relance plan` calls it once the portfolio is loaded: evaluation frees
+/// and reallocates the records of each batch of customers, and on a virtual machine
+/// returning then touching again those pages cost more than half of the run (10^6 invoices:
+/// 7.1 s → 3.8 s; PERFORMANCE.md). Loading keeps the default, so that its temporary memory is
+/// given back before evaluation starts. The process is short lived; all is returned at exit.
+pub(crate) fn keep_freed_memory() {
+    #[expect(
+        unsafe_code,
+        reason = "mimalloc's option setter is a C function taking plain integers; it writes one word, and is called while no other thread runs (the loader's workers are idle)"
+    )]
     unsafe {
         libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1);
     }
 }
 
 fn main() -> ExitCode {
-    keep_freed_memory();
     let cli = Cli::parse();
     let status = match cli.command {
         Command::Check(args) => check::run(&args),

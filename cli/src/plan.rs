@@ -126,6 +126,7 @@ pub fn run(args: &PlanArgs) -> Status {
         let warnings = relance_stdlib::terms::fr_cap_warnings(&portfolio, options.eom_reading);
         portfolio.warnings.extend(warnings);
     }
+    crate::keep_freed_memory();
     let as_of = args.as_of.unwrap_or_else(|| chrono::Local::now().date_naive());
     // The JSON plan arrives in parts of hundreds of KB: a small buffer lets them go to stdout
     // directly instead of being copied through it.
