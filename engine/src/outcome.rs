@@ -4,8 +4,9 @@
 //! portfolio — no `String` per field, reasons not yet formatted. They become either the owned
 //! [`Plan`](crate::plan::Plan) types ([`ActionRec::to_action`], [`SkipRec::to_skipped`]) or
 //! JSON bytes written straight into the output ([`ActionRec::write_json`],
-//! [`SkipRec::write_json`]); both take their text from the same `Display` implementations, so
-//! the two forms cannot drift apart (a unit test checks they give the same bytes).
+//! [`SkipRec::write_json`]); both take their reasons from the same `write_reason` functions
+//! (through [`TextOut`]), so the two forms cannot drift apart (unit tests check that the
+//! streamed JSON and the serialised plan are the same bytes).
 
 use std::borrow::Cow;
 
@@ -156,7 +157,7 @@ pub(crate) enum Why<'a> {
     Expired { step: &'a CompiledStep, trigger: NaiveDate },
     /// A due step replaced by another one of the same run (catch-up).
     Superseded { step: &'a str, trigger: NaiveDate, by: &'a str, mode: CatchUp },
-    /// One of the outcome's [`CustomerOutcome::texts`].
+    /// One of the run's [`Records::texts`].
     Text(u32),
 }
 

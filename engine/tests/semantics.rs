@@ -387,3 +387,32 @@ fn same_inputs_give_a_byte_identical_plan() {
     assert_eq!(a, b);
     assert!(a.contains("\"fees\":\"200.00\""), "five invoices × 40 EUR legal fee");
 }
+
+/// An export may repeat an invoice id within a customer (two lines of one invoice): both are
+/// evaluated, and the plan lists their skipped steps in plan order (invoice id, offset).
+#[test]
+fn repeated_invoice_ids_are_listed_in_plan_order() {
+    let policy = r#"settings { calendar none } scenario "A" { for others D-5 email "pre" D+3 email "r1" D+10 letter "r2" D+20 letter "r3" }"#;
+    let invoices = vec![
+        inv("F2", "C1", "2026-01-10", dec!(100)),
+        inv("F1", "C1", "2026-01-05", dec!(100)),
+        inv("F2", "C1", "2026-01-02", dec!(50)),
+        inv("F0", "C1", "2026-01-20", dec!(10)),
+    ];
+    let p = portfolio(&[("C1", "sme")], invoices);
+    let plan = run(policy, &p, "2026-02-15", &NoHistory);
+    let keys: Vec<(String, i64)> = plan
+        .skipped
+        .iter()
+        .map(|s| (s.invoice.clone(), s.step.trim_start_matches('D').parse::<i64>().unwrap()))
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted, "skipped steps in invoice id then offset order");
+    // Both lines of F2 are there: two expired D-5 and two superseded D+3.
+    assert_eq!(keys.iter().filter(|k| **k == ("F2".to_string(), -5)).count(), 2);
+    assert_eq!(keys.iter().filter(|k| **k == ("F2".to_string(), 3)).count(), 2);
+    let mut streamed = Vec::new();
+    relance_engine::render::write_plan_json(engine(policy).program(), &p, d("2026-02-15"), &NoHistory, &mut streamed).unwrap();
+    assert_eq!(String::from_utf8(streamed).unwrap(), relance_engine::render::to_json(&plan));
+}
