@@ -126,6 +126,8 @@ pub fn run(args: &PlanArgs) -> Status {
         let warnings = relance_stdlib::terms::fr_cap_warnings(&portfolio, options.eom_reading);
         portfolio.warnings.extend(warnings);
     }
+    // Each customer's invoices side by side: the evaluator then reads memory in order.
+    portfolio.sort_for_evaluation();
     crate::keep_freed_memory();
     let as_of = args.as_of.unwrap_or_else(|| chrono::Local::now().date_naive());
     // The JSON plan arrives in parts of hundreds of KB: a small buffer lets them go to stdout

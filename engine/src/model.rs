@@ -30,6 +30,68 @@ pub struct Portfolio {
     pub warnings: Vec<String>,
 }
 
+impl Portfolio {
+    /// Puts the invoices in customer id order, then invoice id order (equal ids keep their
+    /// order), and the customers in id order. Plans do not depend on the order of the
+    /// portfolio; the evaluator, which works customer by customer in id order, then reads
+    /// memory sequentially instead of jumping across the whole portfolio (at 10^6 invoices
+    /// this saves more time than it takes). Sorts in place: no copy of the invoices.
+    pub fn sort_for_evaluation(&mut self) {
+        use rayon::prelude::*;
+        // Keys read in one sequential pass: the first 8 bytes of both ids, so that the sort
+        // itself rarely has to read an invoice (only when both prefixes are equal).
+        let keys: Vec<(u64, u64, u32)> = self
+            .invoices
+            .par_iter()
+            .enumerate()
+            .map(|(i, inv)| (prefix(&inv.customer_id), prefix(&inv.id), i as u32))
+            .collect();
+        let invoices = &self.invoices;
+        let mut keys = keys;
+        keys.par_sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then(a.1.cmp(&b.1))
+                .then_with(|| {
+                    let (x, y) = (&invoices[a.2 as usize], &invoices[b.2 as usize]);
+                    (x.customer_id.as_str(), x.id.as_str()).cmp(&(y.customer_id.as_str(), y.id.as_str()))
+                })
+                .then(a.2.cmp(&b.2))
+        });
+        let order: Vec<u32> = keys.into_iter().map(|k| k.2).collect();
+        permute(&mut self.invoices, order);
+        let customers = &self.customers;
+        let mut order: Vec<u32> = (0..customers.len() as u32).collect();
+        order.par_sort_by(|a, b| customers[*a as usize].id.cmp(&customers[*b as usize].id));
+        permute(&mut self.customers, order);
+    }
+}
+
+/// The first 8 bytes of `s`, big-endian (zero-padded), for ordering: `prefix(a) < prefix(b)`
+/// implies `a < b`, and equal prefixes leave the order to the whole strings.
+fn prefix(s: &str) -> u64 {
+    let mut b = [0u8; 8];
+    let n = s.len().min(8);
+    b[..n].copy_from_slice(&s.as_bytes()[..n]);
+    u64::from_be_bytes(b)
+}
+
+/// Rearranges `items` in place so that position `i` holds the item that was at `order[i]`
+/// (`order` is a permutation), following each cycle with swaps.
+fn permute<T>(items: &mut [T], mut order: Vec<u32>) {
+    for start in 0..order.len() {
+        let mut cur = start;
+        loop {
+            let next = order[cur] as usize;
+            order[cur] = cur as u32;
+            if next == start || next == cur {
+                break;
+            }
+            items.swap(cur, next);
+            cur = next;
+        }
+    }
+}
+
 /// A customer (a debtor).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Customer {
@@ -315,6 +377,19 @@ impl<'de> Deserialize<'de> for Extra {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn permute_moves_each_item_to_its_place(keys in prop::collection::vec(any::<u16>(), 0..200)) {
+            let mut order: Vec<u32> = (0..keys.len() as u32).collect();
+            order.sort_by_key(|i| keys[*i as usize]);
+            let mut items: Vec<(u16, usize)> = keys.iter().copied().zip(0..).collect();
+            let want: Vec<(u16, usize)> = order.iter().map(|i| items[*i as usize]).collect();
+            permute(&mut items, order);
+            prop_assert_eq!(items, want);
+        }
+    }
 
     #[test]
     fn extra_reads_like_a_sorted_map() {

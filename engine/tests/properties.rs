@@ -136,6 +136,12 @@ proptest! {
         let e = engine(&policy(false));
         let t = add(base(), day);
         prop_assert_eq!(render::to_json(&e.evaluate(&p, t, &NoHistory)), render::to_json(&e.evaluate(&shuffled, t, &NoHistory)));
+        // What `relance plan` does before evaluating: the same plan.
+        let mut sorted = shuffled.clone();
+        sorted.sort_for_evaluation();
+        prop_assert!(sorted.invoices.windows(2).all(|w| (&w[0].customer_id, &w[0].id) <= (&w[1].customer_id, &w[1].id)));
+        prop_assert_eq!(sorted.invoices.len(), p.invoices.len());
+        prop_assert_eq!(render::to_json(&e.evaluate(&p, t, &NoHistory)), render::to_json(&e.evaluate(&sorted, t, &NoHistory)));
     }
 
     /// Differential test: the engine agrees with the naive reference on what is emitted,

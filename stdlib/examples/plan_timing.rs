@@ -3,7 +3,8 @@
 //!
 //! `cargo run -p relance-stdlib --release --example plan_timing -- SCENARIOS DIR AS_OF [RUNS]`
 //!
-//! Prints, for each run: loading the CSV, evaluating alone (`Engine::summarize`: every
+//! Prints, for each run: loading the CSV (and sorting it for evaluation, as `relance plan`
+//! does), evaluating alone (`Engine::summarize`: every
 //! decision and amount, no text) and evaluating + writing the JSON plan into a sink
 //! (`render::write_plan_json`), with invoices per second.
 
@@ -58,13 +59,15 @@ fn main() {
     };
     for run in 1..=runs {
         let start = Instant::now();
-        let portfolio = match load_dir(std::path::Path::new(dir), &LoadOptions::default()) {
+        let mut portfolio = match load_dir(std::path::Path::new(dir), &LoadOptions::default()) {
             Ok(p) => p,
             Err(e) => {
                 eprintln!("{e}");
                 std::process::exit(1);
             }
         };
+        // As `relance plan` does before evaluating.
+        portfolio.sort_for_evaluation();
         let load = start.elapsed().as_secs_f64();
         let n = portfolio.invoices.len() as f64;
         let start = Instant::now();
