@@ -151,8 +151,8 @@ struct DayCache<'p> {
 
 impl<'p> DayCache<'p> {
     fn new(inner: &'p dyn Calendar, invoices: &[Invoice], as_of: NaiveDate) -> Self {
-        let lo = invoices.iter().map(|i| i.due_date).min().unwrap_or(as_of).min(as_of);
-        let hi = invoices.iter().map(|i| i.due_date).max().unwrap_or(as_of).max(as_of);
+        let due_range = invoices.iter().map(|i| i.due_date).min().zip(invoices.iter().map(|i| i.due_date).max());
+        let (lo, hi) = due_range.map_or((as_of, as_of), |(lo, hi)| (lo.min(as_of), hi.max(as_of)));
         let first = lo.checked_sub_days(Days::new(400)).unwrap_or(lo);
         let last = hi.checked_add_days(Days::new(1200)).unwrap_or(hi);
         let span = (last - first).num_days();
@@ -161,7 +161,6 @@ impl<'p> DayCache<'p> {
         } else {
             Vec::new()
         };
-        let due_range = invoices.iter().map(|i| i.due_date).min().zip(invoices.iter().map(|i| i.due_date).max());
         DayCache { inner, first, business, due_range }
     }
 }
