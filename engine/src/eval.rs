@@ -1113,3 +1113,57 @@ impl BalanceBook {
         self.entries.iter().find(|(c, _, _)| *c == cur).map_or((Decimal::ZERO, Decimal::ZERO), |(_, b, o)| (*b, *o))
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::Engine;
+    use crate::compile::Registry;
+    use crate::history::NoHistory;
+
+    /// Weekends and 1 May off, as a test calendar.
+    #[derive(Debug)]
+    struct Weekdays;
+
+    impl Calendar for Weekdays {
+        fn name(&self) -> &str {
+            "WEEKDAYS"
+        }
+        fn is_business_day(&self, d: NaiveDate) -> bool {
+            use chrono::Datelike;
+            d.weekday().number_from_monday() <= 5 && !(d.month() == 5 && d.day() == 1)
+        }
+    }
+
+    #[test]
+    fn the_trigger_table_gives_the_dates_computed_one_by_one() {
+        let mut registry = Registry::new();
+        registry.calendars.insert("WEEKDAYS".to_owned(), Arc::new(Weekdays));
+        let policy = r#"settings { calendar WEEKDAYS }
+scenario "Calendar days" { for segment "a" D-10 email "pre" D+3 email "r1" D+30 letter "r2" }
+scenario "Business days" { for others count business days D-2 email "pre" D+1 call "c" D+15 letter "r2" }"#;
+        let engine = Engine::from_sources(vec![relance_dsl::Source::new("p.relance", policy)], &registry).unwrap();
+        let first = NaiveDate::from_ymd_opt(2026, 3, 20).unwrap();
+        let mut p = Portfolio::default();
+        p.customers.push(crate::model::Customer::new("C1", "One", "a"));
+        for k in 0..60u64 {
+            let due = first.checked_add_days(Days::new(k)).unwrap();
+            p.invoices.push(Invoice::new(format!("F{k}"), "C1", due, Decimal::ONE, Currency::EUR));
+        }
+        let as_of = NaiveDate::from_ymd_opt(2026, 5, 4).unwrap();
+        let ev = Evaluator::new(engine.program(), &p, as_of, &NoHistory);
+        assert_eq!(ev.triggers.days, 60);
+        for (number, s) in engine.program().scenarios.iter().enumerate() {
+            for inv in &p.invoices {
+                let table = ev.triggers.of(number, inv.due_date).unwrap();
+                let direct: Vec<NaiveDate> =
+                    s.steps.iter().map(|st| trigger_date(&Weekdays, s.business_days, inv.due_date, st.offset)).collect();
+                assert_eq!(table, direct.as_slice(), "scenario {} due {}", s.name, inv.due_date);
+            }
+            // Outside the portfolio's due dates the table has nothing (the caller computes).
+            assert!(ev.triggers.of(number, first.pred_opt().unwrap()).is_none());
+            assert!(ev.triggers.of(number, first.checked_add_days(Days::new(60)).unwrap()).is_none());
+        }
+    }
+}
