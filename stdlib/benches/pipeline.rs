@@ -1,0 +1,73 @@
+//! The stages of `relance plan` on generated portfolios (the generator of
+//! `cargo run -p xtask -- gen-portfolio`, 5 invoices per customer, seed 42, as of 2026-03-01,
+//! the example policy): loading the CSV, evaluation alone (`Engine::summarize`), and the
+//! whole plan from CSV to JSON. Portfolios are written once under `target/bench-e2e/` (the
+//! folder `scripts/bench-e2e.sh` uses) and reused.
+//!
+//! `cargo bench -p relance-stdlib --bench pipeline`. The `relance` binary also tells its
+//! allocator to keep freed memory once loading is done; to measure the same here, run with
+//! `MIMALLOC_PURGE_DELAY=-1`. 10^7 invoices: `scripts/bench-e2e.sh 10000000`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use divan::counter::ItemsCount;
+use relance_engine::Engine;
+use relance_engine::history::NoHistory;
+use relance_stdlib::load::{LoadOptions, load_dir};
+
+/// The allocator of the `relance` binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() {
+    divan::main();
+}
+
+const SIZES: [u64; 3] = [10_000, 100_000, 1_000_000];
+
+fn as_of() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 3, 1).unwrap()
+}
+
+/// The folder of a generated portfolio of `n` invoices, written if missing.
+fn portfolio_dir(n: u64) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench-e2e").join(format!("p{n}"));
+    if !dir.join("invoices.csv").exists() {
+        xtask::Gen::new(n, n / 5, 42, as_of(), dir.clone()).run().unwrap();
+    }
+    dir
+}
+
+fn engine() -> Engine {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/scenarios/policy.relance");
+    let text = std::fs::read_to_string(&path).unwrap();
+    Engine::from_sources(vec![relance_dsl::Source::new(path.display().to_string(), text)], &relance_stdlib::registry()).unwrap()
+}
+
+#[divan::bench(args = SIZES, sample_count = 5)]
+fn load_csv(bencher: divan::Bencher, n: u64) {
+    let dir = portfolio_dir(n);
+    bencher.counter(ItemsCount::new(n)).bench(|| load_dir(&dir, &LoadOptions::default()).unwrap());
+}
+
+#[divan::bench(args = SIZES, sample_count = 5)]
+fn evaluation_alone(bencher: divan::Bencher, n: u64) {
+    let engine = engine();
+    let mut p = load_dir(&portfolio_dir(n), &LoadOptions::default()).unwrap();
+    p.sort_for_evaluation();
+    bencher.counter(ItemsCount::new(n)).bench(|| engine.summarize(&p, as_of(), &NoHistory));
+}
+
+/// What `relance plan --format json` does after compiling the scenarios, into a sink.
+#[divan::bench(args = SIZES, sample_count = 5)]
+fn plan_csv_to_json(bencher: divan::Bencher, n: u64) {
+    let engine = engine();
+    let dir = portfolio_dir(n);
+    bencher.counter(ItemsCount::new(n)).bench(|| {
+        let mut p = load_dir(&dir, &LoadOptions::default()).unwrap();
+        p.sort_for_evaluation();
+        relance_engine::render::write_plan_json(engine.program(), &p, as_of(), &NoHistory, &mut std::io::sink()).unwrap();
+    });
+}

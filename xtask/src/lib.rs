@@ -1,0 +1,368 @@
+//! Development tasks for relance: the synthetic portfolio generator, as a library (used by
+//! the benchmarks) and as the `xtask` command.
+//!
+//! `cargo run -p xtask --release -- gen-portfolio --invoices N --customers M --seed S
+//! --as-of YYYY-MM-DD --out DIR` writes a synthetic portfolio (customers.csv, invoices.csv,
+//! payments.csv) of any size, deterministic for a seed, streamed to disk.
+//!
+//! ```no_run
+//! let summary = xtask::Gen::new(10_000, 2_000, 42, chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(), "target/p10k".into())
+//!     .run()
+//!     .unwrap();
+//! println!("{summary}");
+//! ```
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+
+use chrono::{Days, NaiveDate};
+
+/// How to call `gen-portfolio`.
+pub const USAGE: &str = "usage: cargo run -p xtask --release -- gen-portfolio --invoices N --customers M \
+[--seed S] [--as-of YYYY-MM-DD] --out DIR";
+
+/// splitmix64: small, fast, good enough for synthetic data.
+#[derive(Debug, Clone)]
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        mix(self.0)
+    }
+
+    /// Uniform in `0..n` (n > 0).
+    fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next()) * u128::from(n)) >> 64) as u64
+    }
+
+    /// True with probability `per_mille / 1000`.
+    fn chance(&mut self, per_mille: u64) -> bool {
+        self.below(1000) < per_mille
+    }
+}
+
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Segment {
+    KeyAccount,
+    Sme,
+    Micro,
+    Public,
+    Export,
+    Other,
+}
+
+impl Segment {
+    fn name(self) -> &'static str {
+        match self {
+            Self::KeyAccount => "key-account",
+            Self::Sme => "sme",
+            Self::Micro => "micro",
+            Self::Public => "public",
+            Self::Export => "export",
+            Self::Other => "other",
+        }
+    }
+
+    /// Invoice amount range in cents.
+    fn cents(self) -> (u64, u64) {
+        match self {
+            Self::KeyAccount => (400_000, 6_000_000),
+            Self::Sme => (30_000, 900_000),
+            Self::Micro => (8_000, 250_000),
+            Self::Public => (80_000, 3_000_000),
+            Self::Export => (100_000, 1_200_000),
+            Self::Other => (8_000, 200_000),
+        }
+    }
+}
+
+/// What an invoice needs to know of its customer, derived from the customer's number alone
+/// (so invoices never need the customers in memory).
+#[derive(Debug, Clone, Copy)]
+struct CustomerTraits {
+    segment: Segment,
+    currency: &'static str,
+}
+
+fn traits(seed: u64, k: u64) -> CustomerTraits {
+    let h = mix(seed ^ mix(k.wrapping_add(0x00C0_FFEE)));
+    let segment = match h % 100 {
+        0..=4 => Segment::KeyAccount,
+        5..=39 => Segment::Sme,
+        40..=79 => Segment::Micro,
+        80..=91 => Segment::Public,
+        92..=96 => Segment::Export,
+        _ => Segment::Other,
+    };
+    let currency = match (segment, (h >> 32) % 10) {
+        (Segment::Export, 0..=4) => "GBP",
+        (Segment::Export, 5..=7) => "USD",
+        (Segment::Export, 8) => "CHF",
+        _ => "EUR",
+    };
+    CustomerTraits { segment, currency }
+}
+
+const FAMILY: [&str; 24] = [
+    "Martin", "Bernard", "Thomas", "Petit", "Robert", "Richard", "Durand", "Leroy", "Moreau", "Simon", "Laurent",
+    "Lefebvre", "Michel", "Garcia", "David", "Bertrand", "Roux", "Vincent", "Fournier", "Morel", "Girard",
+    "Mercier", "Dupont", "Lambert",
+];
+const TRADE: [&str; 12] = [
+    "Boulangerie", "Garage", "Menuiserie", "Transports", "Imprimerie", "Pharmacie", "Électricité", "Plomberie",
+    "Traiteur", "Charpente", "Informatique", "Maçonnerie",
+];
+const TOWN: [&str; 12] = [
+    "Lyon", "Bron", "Annecy", "Valence", "Grenoble", "Chambéry", "Vienne", "Roanne", "Nantes", "Rennes", "Lille",
+    "Reims",
+];
+const REGION: [&str; 8] = [
+    "Auvergne-Rhône-Alpes",
+    "Île-de-France",
+    "Occitanie",
+    "Nouvelle-Aquitaine",
+    "Hauts-de-France",
+    "Grand Est",
+    "Bretagne",
+    "Pays de la Loire",
+];
+const FORM: [&str; 4] = ["SARL", "SAS", "SA", "EURL"];
+
+/// A portfolio to generate.
+#[derive(Debug)]
+pub struct Gen {
+    invoices: u64,
+    customers: u64,
+    seed: u64,
+    as_of: NaiveDate,
+    out: PathBuf,
+}
+
+impl Gen {
+    /// `invoices` invoices of `customers` customers (at least 1), due around `as_of`, written
+    /// to the folder `out`; the same `seed` gives the same files.
+    pub fn new(invoices: u64, customers: u64, seed: u64, as_of: NaiveDate, out: PathBuf) -> Self {
+        Gen { invoices, customers: customers.max(1), seed, as_of, out }
+    }
+
+    /// Reads the options of `gen-portfolio`.
+    pub fn from_args(args: &[String]) -> Result<Self, String> {
+        let mut invoices = None;
+        let mut customers = None;
+        let mut seed = 42u64;
+        let mut as_of = NaiveDate::from_ymd_opt(2026, 3, 16).ok_or("bad default date")?;
+        let mut out = None;
+        let mut it = args.iter();
+        while let Some(flag) = it.next() {
+            let value = it.next().ok_or_else(|| format!("`{flag}` needs a value\n{USAGE}"))?;
+            let number = || value.replace('_', "").parse::<u64>().map_err(|_| format!("`{value}` is not a number"));
+            match flag.as_str() {
+                "--invoices" => invoices = Some(number()?),
+                "--customers" => customers = Some(number()?),
+                "--seed" => seed = number()?,
+                "--as-of" => {
+                    as_of = NaiveDate::parse_from_str(value, "%Y-%m-%d")
+                        .map_err(|_| format!("`{value}` is not a date like `2026-03-16`"))?
+                }
+                "--out" => out = Some(PathBuf::from(value)),
+                other => return Err(format!("unknown option `{other}`\n{USAGE}")),
+            }
+        }
+        let customers = customers.ok_or(format!("--customers is required\n{USAGE}"))?;
+        if customers == 0 {
+            return Err("--customers must be at least 1".to_string());
+        }
+        Ok(Self {
+            invoices: invoices.ok_or(format!("--invoices is required\n{USAGE}"))?,
+            customers,
+            seed,
+            as_of,
+            out: out.ok_or(format!("--out is required\n{USAGE}"))?,
+        })
+    }
+
+    fn writer(&self, name: &str) -> Result<BufWriter<File>, String> {
+        let path = self.out.join(name);
+        File::create(&path)
+            .map(|f| BufWriter::with_capacity(1 << 20, f))
+            .map_err(|e| format!("cannot create `{}`: {e}", path.display()))
+    }
+
+    /// Writes the files; a one-line summary.
+    pub fn run(&self) -> Result<String, String> {
+        std::fs::create_dir_all(&self.out).map_err(|e| format!("cannot create `{}`: {e}", self.out.display()))?;
+        let io = |e: std::io::Error| format!("cannot write: {e}");
+        self.write_customers().map_err(io)?;
+        let (payments, non_eur) = self.write_invoices().map_err(io)?;
+        Ok(format!(
+            "wrote {} customers, {} invoices ({non_eur} not in EUR), {payments} payments to {}",
+            self.customers,
+            self.invoices,
+            self.out.display()
+        ))
+    }
+
+    fn write_customers(&self) -> std::io::Result<()> {
+        let mut w = self.writer("customers.csv").map_err(std::io::Error::other)?;
+        let mut rng = Rng(self.seed ^ 0xA5A5_A5A5);
+        writeln!(w, "id,name,segment,email,phone,language,tags,avg_days_late,region")?;
+        for k in 0..self.customers {
+            let t = traits(self.seed, k);
+            let family = FAMILY[rng.below(FAMILY.len() as u64) as usize];
+            let town = TOWN[rng.below(TOWN.len() as u64) as usize];
+            let form = FORM[rng.below(FORM.len() as u64) as usize];
+            let trade = TRADE[rng.below(TRADE.len() as u64) as usize];
+            let (name, lang) = match t.segment {
+                Segment::Public if rng.chance(500) => (format!("Mairie de {town}"), "fr"),
+                Segment::Public => (format!("Centre hospitalier de {town}"), "fr"),
+                Segment::KeyAccount => (format!("Groupe {family} {trade} {form}"), "fr"),
+                Segment::Export => (format!("{family} Trading Ltd"), "en"),
+                Segment::Other => (format!("Association {family} de {town}"), "fr"),
+                _ => (format!("{trade} {family} {form}"), "fr"),
+            };
+            let tags = match rng.below(100) {
+                0 => "legal-hold",
+                1..=5 => "vip",
+                6..=8 => "new",
+                _ => "",
+            };
+            let region = if t.segment == Segment::Export { "Export" } else { REGION[rng.below(8) as usize] };
+            write!(w, "C{k:07},{name},{},c{k}@example.fr,0{} {:02} {:02} {:02} {:02},{lang},{tags},", t.segment.name(),
+                1 + rng.below(5), rng.below(100), rng.below(100), rng.below(100), rng.below(100))?;
+            if rng.chance(500) {
+                write!(w, "{}", rng.below(60))?;
+            }
+            writeln!(w, ",{region}")?;
+        }
+        w.flush()
+    }
+
+    /// Writes invoices.csv and payments.csv side by side; returns (payments, invoices not in EUR).
+    fn write_invoices(&self) -> std::io::Result<(u64, u64)> {
+        let mut w = self.writer("invoices.csv").map_err(std::io::Error::other)?;
+        let mut p = self.writer("payments.csv").map_err(std::io::Error::other)?;
+        writeln!(
+            w,
+            "id,customer_id,issue_date,due_date,amount,currency,outstanding,disputed,promise_date,promise_amount,terms,payment_plan,po_number"
+        )?;
+        writeln!(p, "id,invoice_id,date,amount,kind")?;
+        // Dates as text, by offset from the as-of date: -800 ..= +200 days.
+        const BACK: i64 = 800;
+        let dates: Vec<String> = (-BACK..=200)
+            .map(|o| {
+                let d = if o < 0 {
+                    self.as_of.checked_sub_days(Days::new(o.unsigned_abs()))
+                } else {
+                    self.as_of.checked_add_days(Days::new(o as u64))
+                };
+                d.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default()
+            })
+            .collect();
+        let date = |offset: i64| dates[(offset + BACK).clamp(0, dates.len() as i64 - 1) as usize].as_str();
+        let mut rng = Rng(self.seed);
+        let mut payments = 0u64;
+        let mut non_eur = 0u64;
+        for i in 0..self.invoices {
+            let k = rng.below(self.customers);
+            let t = traits(self.seed, k);
+            // Due date relative to the as-of date: 15 % not yet due, 75 % up to 120 days late,
+            // 10 % very late (imported for catch-up).
+            let due = match rng.below(100) {
+                0..=14 => 1 + rng.below(60) as i64,
+                15..=89 => -(rng.below(121) as i64),
+                _ => -(121 + rng.below(480) as i64),
+            };
+            let terms = match t.segment {
+                Segment::KeyAccount => 45,
+                Segment::Export => 60,
+                _ if rng.chance(250) => 45,
+                _ => 30,
+            };
+            let issue = due - terms;
+            let (lo, hi) = t.segment.cents();
+            let cents = lo + rng.below(hi - lo);
+            if t.currency != "EUR" {
+                non_eur += 1;
+            }
+            write!(w, "F{i:09},C{k:07},{},{},{}.{:02},{},,", date(issue), date(due), cents / 100, cents % 100, t.currency)?;
+            w.write_all(if rng.chance(30) { b"yes," } else { b"," })?;
+            if rng.chance(30) {
+                let promised = if rng.chance(500) { cents } else { cents / 2 };
+                write!(w, "{},{}.{:02},", date(-10 + rng.below(31) as i64), promised / 100, promised % 100)?;
+            } else {
+                w.write_all(b",,")?;
+            }
+            write!(w, "{terms} days net,")?;
+            w.write_all(if rng.chance(5) { b"yes," } else { b"," })?;
+            if matches!(t.segment, Segment::KeyAccount | Segment::Public) {
+                write!(w, "BC-{:06}", rng.below(1_000_000))?;
+            }
+            w.write_all(b"\n")?;
+            // ~10 % partly paid, ~1 % with a credit note; dated between issue and as-of.
+            let r = rng.below(1000);
+            if r < 110 && issue < 0 {
+                let part = cents * (20 + rng.below(61)) / 100;
+                let when = issue + 1 + rng.below(issue.unsigned_abs()) as i64;
+                let kind = if r < 100 { "payment" } else { "credit_note" };
+                payments += 1;
+                writeln!(p, "P{payments:09},F{i:09},{},{}.{:02},{kind}", date(when), part / 100, part % 100)?;
+            }
+        }
+        w.flush()?;
+        p.flush()?;
+        Ok((payments, non_eur))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn generator(dir: &std::path::Path, seed: u64) -> Gen {
+        Gen {
+            invoices: 2000,
+            customers: 300,
+            seed,
+            as_of: NaiveDate::from_ymd_opt(2026, 3, 16).unwrap(),
+            out: dir.to_path_buf(),
+        }
+    }
+
+    #[test]
+    fn same_seed_same_files_other_seed_other_files() {
+        let base = std::env::temp_dir().join(format!("xtask-gen-{}", std::process::id()));
+        let read = |d: &std::path::Path| {
+            ["customers.csv", "invoices.csv", "payments.csv"].map(|f| std::fs::read(d.join(f)).unwrap())
+        };
+        generator(&base.join("a"), 7).run().unwrap();
+        generator(&base.join("b"), 7).run().unwrap();
+        generator(&base.join("c"), 8).run().unwrap();
+        let (a, b, c) = (read(&base.join("a")), read(&base.join("b")), read(&base.join("c")));
+        assert_eq!(a, b);
+        assert_ne!(a[1], c[1]);
+        let invoices = String::from_utf8(a[1].clone()).unwrap();
+        assert_eq!(invoices.lines().count(), 2001);
+        let eur = invoices.lines().skip(1).filter(|l| l.contains(",EUR,")).count();
+        assert!((1800..2000).contains(&eur), "{eur} invoices in EUR");
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn rng_below_stays_in_range() {
+        let mut r = Rng(1);
+        for n in [1u64, 2, 7, 1000] {
+            for _ in 0..1000 {
+                assert!(r.below(n) < n);
+            }
+        }
+    }
+}
