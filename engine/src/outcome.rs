@@ -67,7 +67,6 @@ impl<'a> Records<'a> {
         self.texts.truncate(m.texts);
     }
 
-    /// Puts the records written since `m` in plan order.
     /// Puts the records of one customer, written since `m`, in plan order. Within a
     /// customer the date, customer and scenario are the same, and the rank of an invoice
     /// orders as its id (see [`SkipRec::rank`]).
