@@ -827,7 +827,7 @@ impl<'a> CustomerEval<'a, '_> {
                 if scenario.catch_up == CatchUp::Latest {
                     carried.push(*step);
                 }
-                let why = Why::Superseded { step: &step.label, trigger: *trigger, by: &emitted.label, mode: scenario.catch_up };
+                let why = Why::Superseded { trigger: *trigger, by: emitted };
                 self.skip(out, scenario, f, &step.label, SkipStatus::Superseded, |_| why, None);
                 if scenario.catch_up == CatchUp::Stepwise
                     && let Some(d) = t.succ_opt()
@@ -932,9 +932,9 @@ impl<'a> CustomerEval<'a, '_> {
             customer: self.customer,
             invoice: f.invoice,
             rank: f.rank,
-            scenario: &s.name,
+            scenario: s,
             step,
-            order: step_order(step),
+            order: step_order(step).0,
             status,
             why,
             until,

@@ -16,7 +16,7 @@ use relance_dsl::ast::CatchUp;
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 
-use crate::compile::{CompiledAction, CompiledStep};
+use crate::compile::{CompiledAction, CompiledScenario, CompiledStep};
 use crate::json::{JsonText, TextOut};
 use crate::law::RatePeriod;
 use crate::model::{Customer, Invoice};
@@ -75,7 +75,7 @@ impl<'a> Records<'a> {
             a.sort_by(|a, b| (a.order, &a.action.channel, &a.action.template, &a.id).cmp(&(b.order, &b.action.channel, &b.action.template, &b.id)));
         }
         if let Some(s) = self.skipped.get_mut(m.skipped..) {
-            s.sort_by(|a, b| (a.rank, a.order, a.status).cmp(&(b.rank, b.order, b.status)));
+            s.sort_by(|a, b| (a.rank, a.step_key(), a.status).cmp(&(b.rank, b.step_key(), b.status)));
         }
     }
 
@@ -116,11 +116,11 @@ fn action_cmp(a: &ActionRec<'_>, b: &ActionRec<'_>) -> std::cmp::Ordering {
 
 /// Plan order of skipped steps: customer, invoice, offset, scenario, status.
 fn skipped_cmp(a: &SkipRec<'_>, b: &SkipRec<'_>) -> std::cmp::Ordering {
-    (a.customer.id.as_str(), a.invoice.id.as_str(), a.order, a.scenario, a.status).cmp(&(
+    (a.customer.id.as_str(), a.invoice.id.as_str(), a.step_key(), a.scenario.name.as_str(), a.status).cmp(&(
         b.customer.id.as_str(),
         b.invoice.id.as_str(),
-        b.order,
-        b.scenario,
+        b.step_key(),
+        b.scenario.name.as_str(),
         b.status,
     ))
 }
@@ -142,20 +142,28 @@ pub(crate) struct SkipRec<'a> {
     pub(crate) invoice: &'a Invoice,
     /// Position, among the customer's invoices in id order, of the first with this id.
     pub(crate) rank: u32,
-    pub(crate) scenario: &'a str,
+    pub(crate) scenario: &'a CompiledScenario,
     pub(crate) step: &'a str,
-    pub(crate) order: (i64, &'a str),
+    /// The offset of the step (`i64::MAX` for events: see [`step_order`]).
+    pub(crate) order: i64,
     pub(crate) status: SkipStatus,
     pub(crate) why: Why<'a>,
     pub(crate) until: Option<NaiveDate>,
+}
+
+impl<'a> SkipRec<'a> {
+    /// The step's place in plan order: its offset, events after steps by label.
+    fn step_key(&self) -> (i64, &'a str) {
+        (self.order, if self.order == i64::MAX { self.step } else { "" })
+    }
 }
 
 /// Why a step is skipped; the text is written only when the plan is output.
 pub(crate) enum Why<'a> {
     /// A step before the due date whose due date has passed.
     Expired { step: &'a CompiledStep, trigger: NaiveDate },
-    /// A due step replaced by another one of the same run (catch-up).
-    Superseded { step: &'a str, trigger: NaiveDate, by: &'a str, mode: CatchUp },
+    /// A due step replaced by step `by` of the same run (catch-up, the scenario's mode).
+    Superseded { trigger: NaiveDate, by: &'a CompiledStep },
     /// One of the run's [`Records::texts`].
     Text(u32),
 }
@@ -178,24 +186,26 @@ impl<'a> SkipRec<'a> {
                 o.date(self.invoice.due_date);
                 o.lit("; the due date has passed");
             }
-            Why::Superseded { step, trigger, by, mode: CatchUp::Latest } => {
-                o.lit("catch up latest: ");
-                o.text(step);
-                o.lit(" (due ");
-                o.date(*trigger);
-                o.lit(") is replaced by ");
-                o.text(by);
-                o.lit("; its fees and interest are carried into it");
-            }
-            Why::Superseded { step, trigger, by, mode: CatchUp::Stepwise } => {
-                o.lit("catch up stepwise: ");
-                o.text(by);
-                o.lit(" goes first; ");
-                o.text(step);
-                o.lit(" (due ");
-                o.date(*trigger);
-                o.lit(") follows on a later run");
-            }
+            Why::Superseded { trigger, by } => match self.scenario.catch_up {
+                CatchUp::Latest => {
+                    o.lit("catch up latest: ");
+                    o.text(self.step);
+                    o.lit(" (due ");
+                    o.date(*trigger);
+                    o.lit(") is replaced by ");
+                    o.text(&by.label);
+                    o.lit("; its fees and interest are carried into it");
+                }
+                CatchUp::Stepwise => {
+                    o.lit("catch up stepwise: ");
+                    o.text(&by.label);
+                    o.lit(" goes first; ");
+                    o.text(self.step);
+                    o.lit(" (due ");
+                    o.date(*trigger);
+                    o.lit(") follows on a later run");
+                }
+            },
             Why::Text(i) => o.text(texts.get(*i as usize).map_or("", String::as_str)),
         }
     }
@@ -206,7 +216,7 @@ impl<'a> SkipRec<'a> {
         Skipped {
             customer: self.customer.id.to_string(),
             invoice: self.invoice.id.to_string(),
-            scenario: self.scenario.to_owned(),
+            scenario: self.scenario.name.clone(),
             step: self.step.to_owned(),
             status: self.status,
             reason,
@@ -222,7 +232,7 @@ impl<'a> SkipRec<'a> {
         o.raw(b",\"invoice\":");
         o.string(&self.invoice.id);
         o.raw(b",\"scenario\":");
-        o.string(self.scenario);
+        o.string(&self.scenario.name);
         o.raw(b",\"step\":");
         o.string(self.step);
         o.raw(b",\"status\":\"");
