@@ -134,10 +134,10 @@ pub fn run(args: &PlanArgs) -> Status {
     // directly instead of being copied through it.
     let mut out = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
     let written = match args.format {
-        // Streamed: evaluated and written in batches, never held whole in memory.
+        // All formats are streamed: evaluated and written in batches, never held whole.
         PlanFormat::Json => render::write_plan_json(engine.program(), &portfolio, as_of, &NoHistory, &mut out),
-        PlanFormat::Table => out.write_all(render::to_table(&engine.evaluate(&portfolio, as_of, &NoHistory)).as_bytes()),
-        PlanFormat::Csv => out.write_all(render::to_csv(&engine.evaluate(&portfolio, as_of, &NoHistory)).as_bytes()),
+        PlanFormat::Table => render::write_plan_table(engine.program(), &portfolio, as_of, &NoHistory, &mut out),
+        PlanFormat::Csv => render::write_plan_csv(engine.program(), &portfolio, as_of, &NoHistory, &mut out),
     };
     match written.and_then(|()| out.flush()) {
         Ok(()) => Status::Ok,

@@ -12,7 +12,7 @@ use crate::eval::{Evaluator, Mode, finish_lists};
 use crate::outcome::{self, Records};
 use crate::history::History;
 use crate::model::{Customer, Portfolio};
-use crate::plan::{NextAction, Plan, PlanError, SkipStatus, Unassigned};
+use crate::plan::{Action, NextAction, Plan, PlanError, SkipStatus, Unassigned};
 
 /// The plan as JSON, with a final newline. Byte-identical for identical plans.
 ///
@@ -225,33 +225,76 @@ pub fn csv_field(text: &str) -> String {
     }
 }
 
+/// The header line of the CSV of actions.
+const CSV_HEADER: &str =
+    "id,date,customer,customer_name,scenario,step,channel,template,assign,invoices,outstanding,currency,fees,interest,reason\n";
+
+/// One action as a CSV line.
+fn csv_line(a: &Action, out: &mut String) {
+    let text = [
+        csv_field(&a.id),
+        a.date.to_string(),
+        csv_field(&a.customer),
+        csv_field(&a.customer_name),
+        csv_field(&a.scenario),
+        csv_field(&a.step),
+        csv_field(&a.channel),
+        csv_field(&a.template),
+        csv_field(a.assign.as_deref().unwrap_or("")),
+        csv_field(&a.invoices.join(" ")),
+        a.outstanding.to_string(),
+        a.currency.code().to_owned(),
+        a.fees.to_string(),
+        a.interest.to_string(),
+        csv_field(&a.reason),
+    ];
+    out.push_str(&text.join(","));
+    out.push('\n');
+}
+
 /// The actions of the plan as CSV (one line per action, header first).
 pub fn to_csv(plan: &Plan) -> String {
-    let mut out = String::from(
-        "id,date,customer,customer_name,scenario,step,channel,template,assign,invoices,outstanding,currency,fees,interest,reason\n",
-    );
+    let mut out = String::from(CSV_HEADER);
     for a in &plan.actions {
-        let text = [
-            csv_field(&a.id),
-            a.date.to_string(),
-            csv_field(&a.customer),
-            csv_field(&a.customer_name),
-            csv_field(&a.scenario),
-            csv_field(&a.step),
-            csv_field(&a.channel),
-            csv_field(&a.template),
-            csv_field(a.assign.as_deref().unwrap_or("")),
-            csv_field(&a.invoices.join(" ")),
-            a.outstanding.to_string(),
-            a.currency.code().to_owned(),
-            a.fees.to_string(),
-            a.interest.to_string(),
-            csv_field(&a.reason),
-        ];
-        out.push_str(&text.join(","));
-        out.push('\n');
+        csv_line(a, &mut out);
     }
     out
+}
+
+/// Evaluates `portfolio` and writes the CSV of its actions: the same bytes as
+/// `to_csv(&engine.evaluate(portfolio, as_of, history))`, batch by batch, in bounded memory
+/// (the plan is never held whole; skipped steps, which the CSV does not list, are not built).
+pub fn write_plan_csv(program: &Program, portfolio: &Portfolio, as_of: NaiveDate, history: &dyn History, w: &mut impl Write) -> io::Result<()> {
+    write_plan_csv_batched(program, portfolio, as_of, history, w, crate::eval::BATCH)
+}
+
+fn write_plan_csv_batched(
+    program: &Program,
+    portfolio: &Portfolio,
+    as_of: NaiveDate,
+    history: &dyn History,
+    w: &mut impl Write,
+    batch: usize,
+) -> io::Result<()> {
+    let ev = Evaluator::new(program, portfolio, as_of, history);
+    w.write_all(CSV_HEADER.as_bytes())?;
+    for r in ev.batches(batch) {
+        let parts: Vec<String> = ev
+            .batch(r, Mode::ACTIONS)
+            .into_par_iter()
+            .map(|run| {
+                let mut out = String::new();
+                for a in &run.actions {
+                    csv_line(&a.to_action(), &mut out);
+                }
+                out
+            })
+            .collect();
+        for p in parts {
+            w.write_all(p.as_bytes())?;
+        }
+    }
+    w.flush()
 }
 
 fn pad(s: &str, width: usize) -> String {
@@ -264,11 +307,9 @@ fn pad(s: &str, width: usize) -> String {
     }
 }
 
-/// A readable terminal table of the actions, followed by counts of skipped steps,
-/// unassigned customers and errors.
-pub fn to_table(plan: &Plan) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "Plan as of {} (scenarios {})", plan.as_of, plan.scenarios_hash.chars().take(12).collect::<String>());
+/// The title and column headings of the table.
+fn table_head(as_of: NaiveDate, hash: &str, out: &mut String) {
+    let _ = writeln!(out, "Plan as of {as_of} (scenarios {})", hash.chars().take(12).collect::<String>());
     let _ = writeln!(out);
     let header = [("customer", 26), ("scenario", 18), ("step", 6), ("channel", 17), ("template", 18), ("invoices", 20)];
     let mut line = String::new();
@@ -277,28 +318,41 @@ pub fn to_table(plan: &Plan) -> String {
         line.push(' ');
     }
     let _ = writeln!(out, "{line}{:>12} {:>9} {:>9}", "outstanding", "fees", "interest");
-    for a in &plan.actions {
-        let who = format!("{} {}", a.customer, a.customer_name);
-        let cols = [
-            pad(&who, 26),
-            pad(&a.scenario, 18),
-            pad(&a.step, 6),
-            pad(&a.channel, 17),
-            pad(&a.template, 18),
-            pad(&a.invoices.join(" "), 20),
-        ];
-        let _ = writeln!(
-            out,
-            "{} {:>12} {:>9} {:>9} {}",
-            cols.join(" "),
-            a.outstanding.to_string(),
-            a.fees.to_string(),
-            a.interest.to_string(),
-            a.currency.code()
-        );
-    }
+}
+
+/// One action as a table row (the reason is not shown).
+fn table_row(a: &Action, out: &mut String) {
+    let who = format!("{} {}", a.customer, a.customer_name);
+    let cols = [
+        pad(&who, 26),
+        pad(&a.scenario, 18),
+        pad(&a.step, 6),
+        pad(&a.channel, 17),
+        pad(&a.template, 18),
+        pad(&a.invoices.join(" "), 20),
+    ];
+    let _ = writeln!(
+        out,
+        "{} {:>12} {:>9} {:>9} {}",
+        cols.join(" "),
+        a.outstanding.to_string(),
+        a.fees.to_string(),
+        a.interest.to_string(),
+        a.currency.code()
+    );
+}
+
+/// The lines after the rows: counts, unassigned customers, errors, warnings.
+fn table_tail(
+    actions: usize,
+    skipped: &dyn Fn(SkipStatus) -> usize,
+    unassigned: &[Unassigned],
+    errors: &[PlanError],
+    warnings: &[String],
+    out: &mut String,
+) {
     let _ = writeln!(out);
-    let _ = writeln!(out, "{} action(s)", plan.actions.len());
+    let _ = writeln!(out, "{actions} action(s)");
     let statuses = [
         SkipStatus::Superseded,
         SkipStatus::Paused,
@@ -311,29 +365,95 @@ pub fn to_table(plan: &Plan) -> String {
     let counts: Vec<String> = statuses
         .iter()
         .filter_map(|s| {
-            let n = plan.skipped.iter().filter(|k| k.status == *s).count();
+            let n = skipped(*s);
             (n > 0).then(|| format!("{n} {}", s.as_str()))
         })
         .collect();
     if !counts.is_empty() {
         let _ = writeln!(out, "skipped: {}", counts.join(", "));
     }
-    if !plan.unassigned.is_empty() {
-        let _ = writeln!(out, "{} unassigned customer(s):", plan.unassigned.len());
-        for u in &plan.unassigned {
+    if !unassigned.is_empty() {
+        let _ = writeln!(out, "{} unassigned customer(s):", unassigned.len());
+        for u in unassigned {
             let _ = writeln!(out, "  {} (segment `{}`, {} open invoice(s))", u.customer, u.segment, u.open_invoices);
         }
     }
-    if !plan.errors.is_empty() {
-        let _ = writeln!(out, "{} error(s):", plan.errors.len());
-        for e in &plan.errors {
+    if !errors.is_empty() {
+        let _ = writeln!(out, "{} error(s):", errors.len());
+        for e in errors {
             let _ = writeln!(out, "  {}: {}", e.customer, e.message);
         }
     }
-    for w in &plan.warnings {
+    for w in warnings {
         let _ = writeln!(out, "warning: {w}");
     }
+}
+
+/// A readable terminal table of the actions, followed by counts of skipped steps,
+/// unassigned customers and errors.
+pub fn to_table(plan: &Plan) -> String {
+    let mut out = String::new();
+    table_head(plan.as_of, &plan.scenarios_hash, &mut out);
+    for a in &plan.actions {
+        table_row(a, &mut out);
+    }
+    let skipped = |s: SkipStatus| plan.skipped.iter().filter(|k| k.status == s).count();
+    table_tail(plan.actions.len(), &skipped, &plan.unassigned, &plan.errors, &plan.warnings, &mut out);
     out
+}
+
+/// Evaluates `portfolio` and writes its table: the same text as
+/// `to_table(&engine.evaluate(portfolio, as_of, history))`, batch by batch, in bounded memory
+/// and without writing reasons (the table does not show them).
+pub fn write_plan_table(program: &Program, portfolio: &Portfolio, as_of: NaiveDate, history: &dyn History, w: &mut impl Write) -> io::Result<()> {
+    write_plan_table_batched(program, portfolio, as_of, history, w, crate::eval::BATCH)
+}
+
+fn write_plan_table_batched(
+    program: &Program,
+    portfolio: &Portfolio,
+    as_of: NaiveDate,
+    history: &dyn History,
+    w: &mut impl Write,
+    batch: usize,
+) -> io::Result<()> {
+    let ev = Evaluator::new(program, portfolio, as_of, history);
+    let mut head = String::new();
+    table_head(as_of, &program.hash, &mut head);
+    w.write_all(head.as_bytes())?;
+    let (mut unassigned, mut errors) = (Vec::new(), Vec::new());
+    let mut actions = 0;
+    let mut skipped: std::collections::BTreeMap<SkipStatus, usize> = std::collections::BTreeMap::new();
+    for r in ev.batches(batch) {
+        let mut runs = ev.batch(r, Mode::FIGURES);
+        for run in &mut runs {
+            unassigned.append(&mut run.unassigned);
+            errors.append(&mut run.errors);
+            actions += run.actions.len();
+            for k in &run.skipped {
+                *skipped.entry(k.status).or_default() += 1;
+            }
+        }
+        let parts: Vec<String> = runs
+            .into_par_iter()
+            .map(|run| {
+                let mut out = String::new();
+                for a in &run.actions {
+                    table_row(&a.to_action(), &mut out);
+                }
+                out
+            })
+            .collect();
+        for p in parts {
+            w.write_all(p.as_bytes())?;
+        }
+    }
+    errors.extend(ev.input_errors.iter().cloned());
+    finish_lists(&mut unassigned, &mut errors, &mut []);
+    let mut tail = String::new();
+    table_tail(actions, &|s| skipped.get(&s).copied().unwrap_or(0), &unassigned, &errors, &portfolio.warnings, &mut tail);
+    w.write_all(tail.as_bytes())?;
+    w.flush()
 }
 
 #[cfg(test)]
@@ -420,6 +540,24 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
             let mut streamed = Vec::new();
             write_plan_json_batched(engine.program(), &p, t, &history, &mut streamed, batch).unwrap();
             assert_eq!(String::from_utf8(streamed).unwrap(), want, "batch size {batch}");
+            history.record(&plan);
+        }
+    }
+
+    #[test]
+    fn streamed_csv_and_table_are_the_same_text_as_from_the_plan() {
+        let engine = Engine::from_sources(vec![relance_dsl::Source::new("p.relance", POLICY)], &Registry::new()).unwrap();
+        let p = portfolio(600);
+        let mut history = MemoryHistory::new();
+        for (t, batch) in [(day(2026, 2, 10), 1), (day(2026, 3, 1), 7), (day(2026, 3, 4), 1000)] {
+            let plan = engine.evaluate(&p, t, &history);
+            assert!(!plan.actions.is_empty() && !plan.errors.is_empty());
+            let mut csv = Vec::new();
+            write_plan_csv_batched(engine.program(), &p, t, &history, &mut csv, batch).unwrap();
+            assert_eq!(String::from_utf8(csv).unwrap(), to_csv(&plan), "csv, batch size {batch}");
+            let mut table = Vec::new();
+            write_plan_table_batched(engine.program(), &p, t, &history, &mut table, batch).unwrap();
+            assert_eq!(String::from_utf8(table).unwrap(), to_table(&plan), "table, batch size {batch}");
             history.record(&plan);
         }
     }
