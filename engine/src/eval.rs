@@ -26,17 +26,41 @@ use crate::plan::{NextAction, Plan, PlanError, PlanSummary, SkipStatus, Unassign
 /// Evaluates `portfolio` as of `as_of` (see [`crate::Engine::evaluate`]).
 pub fn evaluate(program: &Program, portfolio: &Portfolio, as_of: NaiveDate, history: &dyn History) -> Plan {
     let ev = Evaluator::new(program, portfolio, as_of, history);
-    let runs = ev.batch(0..ev.len(), Mode::ALL);
     let mut plan = Plan {
         as_of,
         scenarios_hash: program.hash.clone(),
-        actions: runs.iter().flat_map(|r| r.actions.iter().map(ActionRec::to_action)).collect(),
-        skipped: runs.iter().flat_map(|r| r.skipped.iter().map(|s| s.to_skipped(&r.texts))).collect(),
-        unassigned: runs.iter().flat_map(|r| r.unassigned.iter().cloned()).collect(),
-        errors: runs.iter().flat_map(|r| r.errors.iter().cloned()).collect(),
-        next: runs.iter().flat_map(|r| r.next.iter().map(next_action)).collect(),
+        actions: Vec::new(),
+        skipped: Vec::new(),
+        unassigned: Vec::new(),
+        errors: Vec::new(),
+        next: Vec::new(),
         warnings: portfolio.warnings.clone(),
     };
+    // Batch by batch, each run turned into the plan's values (and dropped) in parallel, so
+    // that the records of the whole portfolio never exist at once next to the plan.
+    for r in ev.batches(BATCH) {
+        let parts: Vec<Plan> = ev
+            .batch(r, Mode::ALL)
+            .into_par_iter()
+            .map(|run| Plan {
+                as_of,
+                scenarios_hash: String::new(),
+                actions: run.actions.iter().map(ActionRec::to_action).collect(),
+                skipped: run.skipped.iter().map(|s| s.to_skipped(&run.texts)).collect(),
+                unassigned: run.unassigned,
+                errors: run.errors,
+                next: run.next.iter().map(next_action).collect(),
+                warnings: Vec::new(),
+            })
+            .collect();
+        for part in parts {
+            plan.actions.extend(part.actions);
+            plan.skipped.extend(part.skipped);
+            plan.unassigned.extend(part.unassigned);
+            plan.errors.extend(part.errors);
+            plan.next.extend(part.next);
+        }
+    }
     plan.errors.extend(ev.input_errors.iter().cloned());
     finish_lists(&mut plan.unassigned, &mut plan.errors, &mut plan.next);
     plan
