@@ -399,11 +399,6 @@ impl<'p> Evaluator<'p> {
         }
     }
 
-    /// Number of customers.
-    pub(crate) fn len(&self) -> usize {
-        self.order.len()
-    }
-
     /// Splits the customers (in id order) into ranges of about `size`, never splitting
     /// customers that share an id.
     pub(crate) fn batches(&self, size: usize) -> Vec<std::ops::Range<usize>> {
