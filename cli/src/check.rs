@@ -67,9 +67,5 @@ pub fn run(args: &Args) -> Status {
             }
         }
     }
-    if errors > 0 || (args.deny_warnings && warnings > 0) {
-        Status::Problems
-    } else {
-        Status::Ok
-    }
+    if errors > 0 || (args.deny_warnings && warnings > 0) { Status::Problems } else { Status::Ok }
 }

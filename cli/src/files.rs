@@ -29,7 +29,8 @@ pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, PathError> {
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), PathError> {
-    let rd = fs::read_dir(dir).map_err(|e| PathError(format!("cannot read folder `{}`: {}", dir.display(), lower(&e))))?;
+    let rd =
+        fs::read_dir(dir).map_err(|e| PathError(format!("cannot read folder `{}`: {}", dir.display(), lower(&e))))?;
     let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
     entries.sort();
     for p in entries {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use chrono::NaiveDate;
 use relance_engine::history::NoHistory;
-use relance_engine::{render, Engine};
+use relance_engine::{Engine, render};
 
 use std::io::{IsTerminal, Write};
 
@@ -56,7 +56,11 @@ pub struct PlanArgs {
 }
 
 /// The standard registry with the user's rate overrides, closing days and law options.
-pub fn registry(rates: Option<&PathBuf>, closing_days: Option<&PathBuf>, fr_single_rate: bool) -> Result<relance_engine::Registry, String> {
+pub fn registry(
+    rates: Option<&PathBuf>,
+    closing_days: Option<&PathBuf>,
+    fr_single_rate: bool,
+) -> Result<relance_engine::Registry, String> {
     let mut tables = relance_stdlib::rates::RateTables::builtin();
     if let Some(path) = rates {
         tables.load_overrides(path).map_err(|e| render_diagnostic(&e))?;
@@ -83,7 +87,8 @@ fn render_diagnostic(e: &dyn miette::Diagnostic) -> String {
 
 /// Parses `YYYY-MM-DD` with a helpful message.
 pub fn parse_date(s: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("`{s}` is not a date: write it as YYYY-MM-DD, for example 2026-03-31"))
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| format!("`{s}` is not a date: write it as YYYY-MM-DD, for example 2026-03-31"))
 }
 
 /// Runs `relance plan`.
@@ -144,7 +149,9 @@ pub fn run(args: &PlanArgs) -> Status {
         // `relance plan … | head`: the reader has what it wanted.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Status::Ok,
         Err(e) => {
-            eprintln!("error: cannot write the plan: {e}\n  help: check that the output can be written (disk space, pipe)");
+            eprintln!(
+                "error: cannot write the plan: {e}\n  help: check that the output can be written (disk space, pipe)"
+            );
             Status::Problems
         }
     }

@@ -107,8 +107,8 @@ const NAMES: &[(&str, Ty, Level)] = &[
 
 /// Currencies offered in "did you mean" (any ISO 4217 code is accepted).
 const COMMON_CURRENCIES: &[&str] = &[
-    "EUR", "USD", "GBP", "CHF", "JPY", "CAD", "AUD", "SEK", "NOK", "DKK", "PLN", "CZK", "HUF",
-    "RON", "BGN", "CNY", "INR", "BRL", "MXN", "ZAR", "XOF", "XAF", "XPF", "MAD", "TND", "DZD",
+    "EUR", "USD", "GBP", "CHF", "JPY", "CAD", "AUD", "SEK", "NOK", "DKK", "PLN", "CZK", "HUF", "RON", "BGN", "CNY",
+    "INR", "BRL", "MXN", "ZAR", "XOF", "XAF", "XPF", "MAD", "TND", "DZD",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,25 +151,14 @@ impl Ty {
 /// Runs every check; see [`crate::check`].
 pub(crate) fn check(files: &[(Source, File)], known: &KnownNames) -> Vec<Diagnostic> {
     let texts: Vec<Arc<str>> = files.iter().map(|(s, _)| Arc::from(s.text.as_str())).collect();
-    let mut c = Checker {
-        known,
-        diags: Vec::new(),
-        files,
-        texts: &texts,
-        cur: 0,
-        settings_currency: None,
-        has_law: false,
-    };
+    let mut c =
+        Checker { known, diags: Vec::new(), files, texts: &texts, cur: 0, settings_currency: None, has_law: false };
     c.run();
     let mut diags = c.diags;
     // Stable order: by file, then position, then errors before warnings.
     let order: HashMap<&str, usize> = files.iter().enumerate().map(|(i, (s, _))| (s.name.as_str(), i)).collect();
     diags.sort_by_key(|d| {
-        (
-            order.get(d.file.as_str()).copied().unwrap_or(usize::MAX),
-            d.primary_span().map_or(0, |s| s.start),
-            d.severity,
-        )
+        (order.get(d.file.as_str()).copied().unwrap_or(usize::MAX), d.primary_span().map_or(0, |s| s.start), d.severity)
     });
     diags
 }
@@ -225,8 +214,14 @@ impl Checker<'_> {
                     if let Some((f0, sp0)) = first_settings {
                         let here = self.place(f0, sp0);
                         let mut d = self
-                            .error(codes::DUPLICATE_SETTINGS, "a set of scenario files has at most one `settings` block")
-                            .with_label(Span::new(s.span.start, s.span.start + "settings".len()), "second `settings` block");
+                            .error(
+                                codes::DUPLICATE_SETTINGS,
+                                "a set of scenario files has at most one `settings` block",
+                            )
+                            .with_label(
+                                Span::new(s.span.start, s.span.start + "settings".len()),
+                                "second `settings` block",
+                            );
                         if f0 == fi {
                             d = d.with_label(Span::new(sp0.start, sp0.start + "settings".len()), "first one here");
                         }
@@ -303,12 +298,11 @@ impl Checker<'_> {
                                 let msg = if same {
                                     format!("segment `{}` is listed twice in scenario `{}`", s.node, sc.name.node)
                                 } else {
-                                    format!(
-                                        "segment `{}` is already handled by scenario `{other}`",
-                                        s.node
-                                    )
+                                    format!("segment `{}` is already handled by scenario `{other}`", s.node)
                                 };
-                                let mut d = self.error(codes::OVERLAPPING_SEGMENTS, msg).with_label(s.span, "selected again here");
+                                let mut d = self
+                                    .error(codes::OVERLAPPING_SEGMENTS, msg)
+                                    .with_label(s.span, "selected again here");
                                 if *f0 == fi {
                                     d = d.with_label(*sp0, "first selected here");
                                 }
@@ -334,16 +328,17 @@ impl Checker<'_> {
             }
         }
         if others.is_none()
-            && let Some((fi, span)) = last_scenario {
-                self.cur = fi;
-                let d = self
+            && let Some((fi, span)) = last_scenario
+        {
+            self.cur = fi;
+            let d = self
                     .warning(codes::NO_FALLBACK, "no scenario is `for others`")
                     .with_label(span, "last scenario of the set")
                     .with_help(
                         "customers that match no selector get no reminder (they are listed as unassigned in the plan); add a `scenario \"Everyone else\" { for others … }`",
                     );
-                self.push(d);
-            }
+            self.push(d);
+        }
         if !self.has_law {
             for (fi, span) in uses_legal {
                 self.cur = fi;
@@ -424,7 +419,10 @@ impl Checker<'_> {
                         let d = self
                             .warning(codes::USELESS_SETTING, format!("`{}` does not look like a language code", l.node))
                             .with_label(l.span, "expected a code such as `fr` or `en`")
-                            .with_help(format!("write the ISO 639-1 code in lowercase, e.g. `language {}`", l.node.to_lowercase().chars().take(2).collect::<String>()));
+                            .with_help(format!(
+                                "write the ISO 639-1 code in lowercase, e.g. `language {}`",
+                                l.node.to_lowercase().chars().take(2).collect::<String>()
+                            ));
                         self.push(d);
                     }
                 }
@@ -483,9 +481,7 @@ impl Checker<'_> {
                 "yen" => Some("JPY"),
                 _ => None,
             };
-            alias
-                .or_else(|| closest(&upper, COMMON_CURRENCIES.iter().copied()))
-                .map(str::to_string)
+            alias.or_else(|| closest(&upper, COMMON_CURRENCIES.iter().copied())).map(str::to_string)
         };
         let help = match suggestion {
             Some(s) => format!("did you mean `{s}`?"),
@@ -505,20 +501,22 @@ impl Checker<'_> {
         }
         if let Some(cur) = iso_currency::Currency::from_code(&m.currency.node)
             && let Some(exp) = cur.exponent()
-                && m.amount.normalize().scale() > u32::from(exp) {
-                    let d = self
-                        .warning(
-                            codes::TOO_MANY_DECIMALS,
-                            format!("`{}` has {exp} decimals, but this amount has more", m.currency.node),
-                        )
-                        .with_label(m.span, "too precise")
-                        .with_help(format!(
-                            "round it to {exp} decimals: `{} {}`",
-                            m.amount.round_dp_with_strategy(u32::from(exp), rust_decimal::RoundingStrategy::MidpointAwayFromZero),
-                            m.currency.node
-                        ));
-                    self.push(d);
-                }
+            && m.amount.normalize().scale() > u32::from(exp)
+        {
+            let d = self
+                .warning(
+                    codes::TOO_MANY_DECIMALS,
+                    format!("`{}` has {exp} decimals, but this amount has more", m.currency.node),
+                )
+                .with_label(m.span, "too precise")
+                .with_help(format!(
+                    "round it to {exp} decimals: `{} {}`",
+                    m.amount
+                        .round_dp_with_strategy(u32::from(exp), rust_decimal::RoundingStrategy::MidpointAwayFromZero),
+                    m.currency.node
+                ));
+            self.push(d);
+        }
     }
 
     fn scenario(&mut self, sc: &Scenario, uses_legal: &mut Vec<(usize, Span)>) {
@@ -533,25 +531,26 @@ impl Checker<'_> {
                 ScenarioEntry::Step(st) => {
                     steps += 1;
                     if let Some(p) = prev
-                        && st.offset.node < p.offset.node {
-                            let d = self
-                                .error(
-                                    codes::STEPS_OUT_OF_ORDER,
-                                    format!(
-                                        "step `{}` comes after step `{}` but happens earlier",
-                                        offset_text(st.offset.node),
-                                        offset_text(p.offset.node)
-                                    ),
-                                )
-                                .with_label(st.offset.span, "earlier offset")
-                                .with_label(p.offset.span, "written before")
-                                .with_help(format!(
-                                    "write the steps in date order: move `{}` above `{}`",
+                        && st.offset.node < p.offset.node
+                    {
+                        let d = self
+                            .error(
+                                codes::STEPS_OUT_OF_ORDER,
+                                format!(
+                                    "step `{}` comes after step `{}` but happens earlier",
                                     offset_text(st.offset.node),
                                     offset_text(p.offset.node)
-                                ));
-                            self.push(d);
-                        }
+                                ),
+                            )
+                            .with_label(st.offset.span, "earlier offset")
+                            .with_label(p.offset.span, "written before")
+                            .with_help(format!(
+                                "write the steps in date order: move `{}` above `{}`",
+                                offset_text(st.offset.node),
+                                offset_text(p.offset.node)
+                            ));
+                        self.push(d);
+                    }
                     let key = (st.offset.node, st.action.channel.node.as_str());
                     if let Some(first) = seen.get(&key) {
                         let d = self
@@ -651,13 +650,14 @@ impl Checker<'_> {
             self.push(d);
         }
         if let Some(who) = &a.assign
-            && who.node.trim().is_empty() {
-                let d = self
-                    .error(codes::EMPTY_TEXT, "`assign` needs a person or a team")
-                    .with_label(who.span, "empty")
-                    .with_help("write who handles the task, e.g. `assign \"ar-team\"`");
-                self.push(d);
-            }
+            && who.node.trim().is_empty()
+        {
+            let d = self
+                .error(codes::EMPTY_TEXT, "`assign` needs a person or a team")
+                .with_label(who.span, "empty")
+                .with_help("write who handles the task, e.g. `assign \"ar-team\"`");
+            self.push(d);
+        }
         if let Some(c) = &a.condition {
             self.condition(c, CondCtx { selector: false });
         }
@@ -683,18 +683,22 @@ impl Checker<'_> {
                     self.money(m);
                     if m.amount <= Decimal::ZERO {
                         let d = self
-                            .error(codes::NON_POSITIVE_FEE, format!("a fee must be more than zero, not `{}`", self.snippet(m.span)))
+                            .error(
+                                codes::NON_POSITIVE_FEE,
+                                format!("a fee must be more than zero, not `{}`", self.snippet(m.span)),
+                            )
                             .with_label(m.span, "zero or negative")
                             .with_help("write a positive amount such as `with fee 40 EUR`, or remove the line");
                         self.push(d);
                     } else if let Some(cur) = &self.settings_currency
-                        && &m.currency.node != cur {
-                            let d = self
+                        && &m.currency.node != cur
+                    {
+                        let d = self
                                 .warning(codes::FOREIGN_CURRENCY, format!("fee in `{}` while the settings currency is `{cur}`", m.currency.node))
                                 .with_label(m.currency.span, "other currency")
                                 .with_help(format!("invoices in `{cur}` cannot carry a `{}` fee without an FX table: write the fee in `{cur}`", m.currency.node));
-                            self.push(d);
-                        }
+                        self.push(d);
+                    }
                 }
                 ChargeKind::InterestFixed(r) => {
                     if r.node < Decimal::ZERO {
@@ -713,22 +717,27 @@ impl Checker<'_> {
                 }
                 ChargeKind::InterestReference { reference, .. } => {
                     if !self.known.reference_rates.contains(&reference.node) {
-                        let d = self.unknown(codes::UNKNOWN_RATE, "reference rate", reference, &self.known.reference_rates);
+                        let d =
+                            self.unknown(codes::UNKNOWN_RATE, "reference rate", reference, &self.known.reference_rates);
                         self.push(d);
                     }
                 }
             }
             if let Some(off) = offset
-                && off <= 0 {
-                    let d = self
+                && off <= 0
+            {
+                let d = self
                         .warning(codes::CHARGE_BEFORE_DUE, format!("fees and interest at `{}`, before the invoice is late", offset_text(off)))
                         .with_label(ch.span, "nothing is owed yet")
                         .with_help("late-payment fees and interest apply only after the due date: move the charge to a step after `D`");
-                    self.push(d);
-                }
+                self.push(d);
+            }
             if event == Some(EventKind::AfterPayment) {
                 let d = self
-                    .warning(codes::CHARGE_AFTER_PAYMENT, "a charge on `after payment` bills an invoice that is already paid")
+                    .warning(
+                        codes::CHARGE_AFTER_PAYMENT,
+                        "a charge on `after payment` bills an invoice that is already paid",
+                    )
                     .with_label(ch.span, "charged after payment")
                     .with_help("claim fees and interest on a step before payment, or remove this line");
                 self.push(d);
@@ -751,31 +760,38 @@ impl Checker<'_> {
         let t = self.ty(e, ctx);
         if !t.is_boolish() {
             let d = self
-                .error(codes::NOT_A_CONDITION, format!("`{}` is {}, not a condition", self.snippet(e.span), t.describe()))
+                .error(
+                    codes::NOT_A_CONDITION,
+                    format!("`{}` is {}, not a condition", self.snippet(e.span), t.describe()),
+                )
                 .with_label(e.span, "not true or false")
                 .with_help(condition_help(&t));
             self.push(d);
         } else if !mentions_data(e) {
             let d = self
-                .warning(codes::CONSTANT_CONDITION, format!("condition `{}` does not depend on the invoice or the customer", self.snippet(e.span)))
+                .warning(
+                    codes::CONSTANT_CONDITION,
+                    format!("condition `{}` does not depend on the invoice or the customer", self.snippet(e.span)),
+                )
                 .with_label(e.span, "always the same")
                 .with_help("compare a name such as `balance` or `days_late`, or remove the condition");
             self.push(d);
         }
         if let Some(cur) = self.settings_currency.clone()
-            && !mentions_currency(e) {
-                let mut foreign = Vec::new();
-                collect_foreign(e, &cur, &mut foreign);
-                for (span, code) in foreign {
-                    let d = self
+            && !mentions_currency(e)
+        {
+            let mut foreign = Vec::new();
+            collect_foreign(e, &cur, &mut foreign);
+            for (span, code) in foreign {
+                let d = self
                         .warning(codes::FOREIGN_CURRENCY, format!("amount in `{code}` while the settings currency is `{cur}`"))
                         .with_label(span, "other currency")
                         .with_help(format!(
                             "invoices in `{cur}` cannot be compared with `{code}`: guard the condition with `currency = \"{code}\" and …`, or write the amount in `{cur}`"
                         ));
-                    self.push(d);
-                }
+                self.push(d);
             }
+        }
     }
 
     fn ty(&mut self, e: &Expr, ctx: CondCtx) -> Ty {
@@ -786,7 +802,14 @@ impl Checker<'_> {
                     let t = self.ty(x, ctx);
                     if !t.is_boolish() {
                         let d = self
-                            .error(codes::NOT_A_CONDITION, format!("`{op}` needs conditions on both sides, but `{}` is {}", self.snippet(x.span), t.describe()))
+                            .error(
+                                codes::NOT_A_CONDITION,
+                                format!(
+                                    "`{op}` needs conditions on both sides, but `{}` is {}",
+                                    self.snippet(x.span),
+                                    t.describe()
+                                ),
+                            )
                             .with_label(x.span, "not true or false")
                             .with_help(condition_help(&t));
                         self.push(d);
@@ -798,7 +821,10 @@ impl Checker<'_> {
                 let t = self.ty(x, ctx);
                 if !t.is_boolish() {
                     let d = self
-                        .error(codes::NOT_NEEDS_CONDITION, format!("`not` needs a condition, but `{}` is {}", self.snippet(x.span), t.describe()))
+                        .error(
+                            codes::NOT_NEEDS_CONDITION,
+                            format!("`not` needs a condition, but `{}` is {}", self.snippet(x.span), t.describe()),
+                        )
                         .with_label(x.span, "not true or false")
                         .with_help(condition_help(&t));
                     self.push(d);
@@ -810,11 +836,22 @@ impl Checker<'_> {
                 if let ExprKind::Not(inner) = &lhs.kind {
                     let it = self.ty_quiet(inner, ctx);
                     if !it.is_boolish() {
-                        let whole = format!("{} {} {}", self.snippet(inner.span), op.node.as_str(), self.snippet(rhs.span));
+                        let whole =
+                            format!("{} {} {}", self.snippet(inner.span), op.node.as_str(), self.snippet(rhs.span));
                         let d = self
-                            .error(codes::NOT_NEEDS_CONDITION, format!("`not` needs a condition, but `{}` is {}", self.snippet(inner.span), it.describe()))
+                            .error(
+                                codes::NOT_NEEDS_CONDITION,
+                                format!(
+                                    "`not` needs a condition, but `{}` is {}",
+                                    self.snippet(inner.span),
+                                    it.describe()
+                                ),
+                            )
                             .with_label(lhs.span, "`not` applies only to this")
-                            .with_help(format!("`not` binds tighter than `{}`: write `not ({whole})`", op.node.as_str()));
+                            .with_help(format!(
+                                "`not` binds tighter than `{}`: write `not ({whole})`",
+                                op.node.as_str()
+                            ));
                         self.push(d);
                         self.ty(rhs, ctx);
                         return Ty::Bool;
@@ -830,13 +867,27 @@ impl Checker<'_> {
                 let rt = self.ty(rhs, ctx);
                 if lt != Ty::Any {
                     let d = self
-                        .error(codes::TYPE_MISMATCH, format!("`has` looks inside a list of tags, but `{}` is {}", self.snippet(lhs.span), lt.describe()))
+                        .error(
+                            codes::TYPE_MISMATCH,
+                            format!(
+                                "`has` looks inside a list of tags, but `{}` is {}",
+                                self.snippet(lhs.span),
+                                lt.describe()
+                            ),
+                        )
                         .with_label(lhs.span, "not a list")
-                        .with_help(format!("use `has` with a tag column such as `customer.tags`, or compare with `=`: `{} = {}`", self.snippet(lhs.span), self.snippet(rhs.span)));
+                        .with_help(format!(
+                            "use `has` with a tag column such as `customer.tags`, or compare with `=`: `{} = {}`",
+                            self.snippet(lhs.span),
+                            self.snippet(rhs.span)
+                        ));
                     self.push(d);
                 } else if !matches!(rt, Ty::Text | Ty::Any) {
                     let d = self
-                        .error(codes::TYPE_MISMATCH, format!("a tag is text, but `{}` is {}", self.snippet(rhs.span), rt.describe()))
+                        .error(
+                            codes::TYPE_MISMATCH,
+                            format!("a tag is text, but `{}` is {}", self.snippet(rhs.span), rt.describe()),
+                        )
                         .with_label(rhs.span, "not text")
                         .with_help("write the tag in double quotes, e.g. `customer.tags has \"legal-hold\"`");
                     self.push(d);
@@ -908,7 +959,10 @@ impl Checker<'_> {
                 let d = self
                     .error(codes::UNKNOWN_NAME, format!("`{}` needs a column name", first.node))
                     .with_label(span, "which column?")
-                    .with_help(format!("write `{}.NAME` for a column of the portfolio, e.g. `{}.region`", first.node, first.node));
+                    .with_help(format!(
+                        "write `{}.NAME` for a column of the portfolio, e.g. `{}.region`",
+                        first.node, first.node
+                    ));
                 self.push(d);
                 return Ty::Any;
             }
@@ -972,19 +1026,25 @@ impl Checker<'_> {
         let ls = self.snippet(lhs.span).to_string();
         let rs = self.snippet(rhs.span).to_string();
         let mismatch = |c: &Self, help: String| {
-            c.error(codes::TYPE_MISMATCH, format!("cannot compare `{ls}` ({}) with `{rs}` ({})", lt.describe(), rt.describe()))
-                .with_label(rhs.span, rt.describe())
-                .with_label(lhs.span, lt.describe())
-                .with_help(help)
+            c.error(
+                codes::TYPE_MISMATCH,
+                format!("cannot compare `{ls}` ({}) with `{rs}` ({})", lt.describe(), rt.describe()),
+            )
+            .with_label(rhs.span, rt.describe())
+            .with_label(lhs.span, lt.describe())
+            .with_help(help)
         };
         let d = match (lt, rt) {
             (Ty::Any, _) | (_, Ty::Any) => None,
             (Ty::Money(a), Ty::Money(b)) => match (a, b) {
                 (Some(a), Some(b)) if a != b => Some(
-                    self.error(codes::MIXED_CURRENCIES, format!("cannot compare `{a}` with `{b}` without an exchange rate"))
-                        .with_label(rhs.span, b.clone())
-                        .with_label(lhs.span, a.clone())
-                        .with_help(format!("write both amounts in the same currency, e.g. `{}`", self.snippet(lhs.span))),
+                    self.error(
+                        codes::MIXED_CURRENCIES,
+                        format!("cannot compare `{a}` with `{b}` without an exchange rate"),
+                    )
+                    .with_label(rhs.span, b.clone())
+                    .with_label(lhs.span, a.clone())
+                    .with_help(format!("write both amounts in the same currency, e.g. `{}`", self.snippet(lhs.span))),
                 ),
                 _ => None,
             },
@@ -997,7 +1057,9 @@ impl Checker<'_> {
                 let cur = self.settings_currency.clone().unwrap_or_else(|| "EUR".to_string());
                 Some(mismatch(self, format!("write the amount with its currency: `{n} {cur}`")))
             }
-            (Ty::Money(_), _) | (_, Ty::Money(_)) => Some(mismatch(self, "compare amounts with amounts, such as `balance >= 500 EUR`".to_string())),
+            (Ty::Money(_), _) | (_, Ty::Money(_)) => {
+                Some(mismatch(self, "compare amounts with amounts, such as `balance >= 500 EUR`".to_string()))
+            }
             (Ty::Days, Ty::Number | Ty::Days) | (Ty::Number, Ty::Days | Ty::Number) => None,
             (Ty::Count, Ty::Number | Ty::Count) | (Ty::Number, Ty::Count) => None,
             (Ty::Count, Ty::Days) | (Ty::Days, Ty::Count) => {
@@ -1069,7 +1131,9 @@ fn mentions_currency(e: &Expr) -> bool {
     match &e.kind {
         ExprKind::Or(a, b) | ExprKind::And(a, b) => mentions_currency(a) || mentions_currency(b),
         ExprKind::Not(x) | ExprKind::Paren(x) => mentions_currency(x),
-        ExprKind::Compare { lhs, rhs, .. } | ExprKind::Has { lhs, rhs } => mentions_currency(lhs) || mentions_currency(rhs),
+        ExprKind::Compare { lhs, rhs, .. } | ExprKind::Has { lhs, rhs } => {
+            mentions_currency(lhs) || mentions_currency(rhs)
+        }
         ExprKind::In { lhs, list } => mentions_currency(lhs) || list.iter().any(mentions_currency),
         ExprKind::Name(p) => p.len() == 1 && p[0].node == "currency",
         ExprKind::Rhai(_) | ExprKind::Literal(_) => false,
@@ -1094,9 +1158,10 @@ fn collect_foreign(e: &Expr, cur: &str, out: &mut Vec<(Span, String)>) {
             }
         }
         ExprKind::Literal(Literal::Money(m))
-            if m.currency.node != cur && iso_currency::Currency::from_code(&m.currency.node).is_some() => {
-                out.push((m.span, m.currency.node.clone()));
-            }
+            if m.currency.node != cur && iso_currency::Currency::from_code(&m.currency.node).is_some() =>
+        {
+            out.push((m.span, m.currency.node.clone()));
+        }
         _ => {}
     }
 }

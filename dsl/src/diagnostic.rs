@@ -89,32 +89,16 @@ impl fmt::Debug for Diagnostic {
 
 impl Diagnostic {
     /// A new error about `file`.
-    pub fn error(
-        code: &'static str,
-        message: impl Into<String>,
-        file: &str,
-        text: &Arc<str>,
-    ) -> Self {
+    pub fn error(code: &'static str, message: impl Into<String>, file: &str, text: &Arc<str>) -> Self {
         Self::new(Severity::Error, code, message, file, text)
     }
 
     /// A new warning about `file`.
-    pub fn warning(
-        code: &'static str,
-        message: impl Into<String>,
-        file: &str,
-        text: &Arc<str>,
-    ) -> Self {
+    pub fn warning(code: &'static str, message: impl Into<String>, file: &str, text: &Arc<str>) -> Self {
         Self::new(Severity::Warning, code, message, file, text)
     }
 
-    fn new(
-        severity: Severity,
-        code: &'static str,
-        message: impl Into<String>,
-        file: &str,
-        text: &Arc<str>,
-    ) -> Self {
+    fn new(severity: Severity, code: &'static str, message: impl Into<String>, file: &str, text: &Arc<str>) -> Self {
         Self {
             severity,
             code,
@@ -130,10 +114,7 @@ impl Diagnostic {
     /// Adds a label (the first one added is the primary one).
     pub fn with_label(mut self, span: Span, message: impl Into<String>) -> Self {
         let span = clamp(span, &self.source_text);
-        self.labels.push(Label {
-            span,
-            message: message.into(),
-        });
+        self.labels.push(Label { span, message: message.into() });
         self
     }
 
@@ -180,9 +161,7 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = text.get(..offset).unwrap_or("");
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let col = text
-        .get(line_start..offset)
-        .map_or(1, |s| s.chars().count() + 1);
+    let col = text.get(line_start..offset).map_or(1, |s| s.chars().count() + 1);
     (line, col)
 }
 
@@ -207,9 +186,7 @@ impl miette::Diagnostic for Diagnostic {
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.help
-            .as_ref()
-            .map(|h| Box::new(h) as Box<dyn fmt::Display + 'a>)
+        self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display + 'a>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
@@ -237,11 +214,7 @@ struct Style {
 
 impl Style {
     fn paint(&self, code: &str, s: &str) -> String {
-        if self.on {
-            format!("\x1b[{code}m{s}\x1b[0m")
-        } else {
-            s.to_string()
-        }
+        if self.on { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() }
     }
 }
 
@@ -269,11 +242,7 @@ pub fn render_human(diags: &[Diagnostic], color: bool) -> String {
     let warnings = diags.len() - errors;
     if !diags.is_empty() {
         let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
-        out.push_str(&format!(
-            "{}, {}\n",
-            plural(errors, "error"),
-            plural(warnings, "warning")
-        ));
+        out.push_str(&format!("{}, {}\n", plural(errors, "error"), plural(warnings, "warning")));
     }
     out
 }
@@ -308,44 +277,27 @@ fn render_one(out: &mut String, d: &Diagnostic, st: &Style) {
     let width = shown.iter().map(|(n, _)| n.to_string().len()).max().unwrap_or(1);
     let pad = " ".repeat(width);
     let gutter = |s: &str| st.paint("1;34", s);
-    out.push_str(&format!(
-        "{pad}{} {}:{line}:{col}\n",
-        gutter("-->"),
-        d.file
-    ));
+    out.push_str(&format!("{pad}{} {}:{line}:{col}\n", gutter("-->"), d.file));
     out.push_str(&format!("{pad} {}\n", gutter("|")));
     let lines: Vec<&str> = text.split('\n').collect();
     let mut prev: Option<usize> = None;
     for (ln, labels) in &shown {
         if let Some(p) = prev
-            && *ln > p + 1 {
-                out.push_str(&format!("{}\n", gutter("...")));
-            }
+            && *ln > p + 1
+        {
+            out.push_str(&format!("{}\n", gutter("...")));
+        }
         prev = Some(*ln);
-        let src = lines
-            .get(ln - 1)
-            .copied()
-            .unwrap_or("")
-            .trim_end_matches('\r');
+        let src = lines.get(ln - 1).copied().unwrap_or("").trim_end_matches('\r');
         let src_disp = src.replace('\t', " ");
-        out.push_str(&format!(
-            "{} {} {}\n",
-            gutter(&format!("{ln:>width$}")),
-            gutter("|"),
-            src_disp
-        ));
+        out.push_str(&format!("{} {} {}\n", gutter(&format!("{ln:>width$}")), gutter("|"), src_disp));
         let line_start = line_start_offset(text, *ln);
         for l in labels {
             let is_primary = std::ptr::eq(*l, primary);
-            let start_col = text
-                .get(line_start..l.span.start)
-                .map_or(0, |s| s.chars().count());
+            let start_col = text.get(line_start..l.span.start).map_or(0, |s| s.chars().count());
             let line_end = line_start + src.len();
             let end = l.span.end.min(line_end).max(l.span.start);
-            let n = text
-                .get(l.span.start..end)
-                .map_or(1, |s| s.chars().count())
-                .max(1);
+            let n = text.get(l.span.start..end).map_or(1, |s| s.chars().count()).max(1);
             let mark = if is_primary { "^" } else { "-" };
             let color = if is_primary { sev_color } else { "1;34" };
             let mut marker = mark.repeat(n);
@@ -353,12 +305,7 @@ fn render_one(out: &mut String, d: &Diagnostic, st: &Style) {
                 marker.push(' ');
                 marker.push_str(&l.message);
             }
-            out.push_str(&format!(
-                "{pad} {} {}{}\n",
-                gutter("|"),
-                " ".repeat(start_col),
-                st.paint(color, &marker)
-            ));
+            out.push_str(&format!("{pad} {} {}{}\n", gutter("|"), " ".repeat(start_col), st.paint(color, &marker)));
         }
     }
     if let Some(h) = &d.help {
@@ -371,9 +318,7 @@ fn line_start_offset(text: &str, line: usize) -> usize {
     if line <= 1 {
         return 0;
     }
-    text.match_indices('\n')
-        .nth(line - 2)
-        .map_or(text.len(), |(i, _)| i + 1)
+    text.match_indices('\n').nth(line - 2).map_or(text.len(), |(i, _)| i + 1)
 }
 
 #[derive(Serialize)]

@@ -9,10 +9,7 @@ impl File {
     /// A copy with every span set to `0..0` and without comments: two files that say the
     /// same thing compare equal whatever their layout.
     pub fn without_spans(&self) -> File {
-        File {
-            items: self.items.iter().map(item).collect(),
-            comments: Vec::new(),
-        }
+        File { items: self.items.iter().map(item).collect(), comments: Vec::new() }
     }
 }
 
@@ -23,14 +20,7 @@ fn sp<T: Clone>(s: &Spanned<T>) -> Spanned<T> {
 fn item(i: &Item) -> Item {
     match i {
         Item::Settings(s) => Item::Settings(Settings {
-            entries: s
-                .entries
-                .iter()
-                .map(|e| Setting {
-                    kind: setting(&e.kind),
-                    span: Z,
-                })
-                .collect(),
+            entries: s.entries.iter().map(|e| Setting { kind: setting(&e.kind), span: Z }).collect(),
             span: Z,
         }),
         Item::Scenario(s) => Item::Scenario(Scenario {
@@ -64,33 +54,19 @@ fn setting(k: &SettingKind) -> SettingKind {
 }
 
 fn money(m: &Money) -> Money {
-    Money {
-        amount: m.amount,
-        currency: sp(&m.currency),
-        span: Z,
-    }
+    Money { amount: m.amount, currency: sp(&m.currency), span: Z }
 }
 
 fn entry(e: &ScenarioEntry) -> ScenarioEntry {
     match e {
-        ScenarioEntry::Step(s) => ScenarioEntry::Step(Step {
-            offset: sp(&s.offset),
-            action: action(&s.action),
-            span: Z,
-        }),
-        ScenarioEntry::Event(ev) => ScenarioEntry::Event(Event {
-            kind: sp(&ev.kind),
-            action: action(&ev.action),
-            span: Z,
-        }),
-        ScenarioEntry::Pause(r) => ScenarioEntry::Pause(Rule {
-            condition: expr(&r.condition),
-            span: Z,
-        }),
-        ScenarioEntry::Stop(r) => ScenarioEntry::Stop(Rule {
-            condition: expr(&r.condition),
-            span: Z,
-        }),
+        ScenarioEntry::Step(s) => {
+            ScenarioEntry::Step(Step { offset: sp(&s.offset), action: action(&s.action), span: Z })
+        }
+        ScenarioEntry::Event(ev) => {
+            ScenarioEntry::Event(Event { kind: sp(&ev.kind), action: action(&ev.action), span: Z })
+        }
+        ScenarioEntry::Pause(r) => ScenarioEntry::Pause(Rule { condition: expr(&r.condition), span: Z }),
+        ScenarioEntry::Stop(r) => ScenarioEntry::Stop(Rule { condition: expr(&r.condition), span: Z }),
         ScenarioEntry::CountBusinessDays(_) => ScenarioEntry::CountBusinessDays(Z),
         ScenarioEntry::CatchUp(c) => ScenarioEntry::CatchUp(sp(c)),
     }
@@ -112,10 +88,9 @@ fn action(a: &ActionSpec) -> ActionSpec {
                     ChargeKind::FeeAmount(m) => ChargeKind::FeeAmount(money(m)),
                     ChargeKind::InterestLegal => ChargeKind::InterestLegal,
                     ChargeKind::InterestFixed(r) => ChargeKind::InterestFixed(sp(r)),
-                    ChargeKind::InterestReference { reference, points } => ChargeKind::InterestReference {
-                        reference: sp(reference),
-                        points: sp(points),
-                    },
+                    ChargeKind::InterestReference { reference, points } => {
+                        ChargeKind::InterestReference { reference: sp(reference), points: sp(points) }
+                    }
                 },
                 span: Z,
             })
@@ -129,16 +104,9 @@ fn expr(e: &Expr) -> Expr {
         ExprKind::Or(a, c) => ExprKind::Or(b(a), b(c)),
         ExprKind::And(a, c) => ExprKind::And(b(a), b(c)),
         ExprKind::Not(x) => ExprKind::Not(b(x)),
-        ExprKind::Compare { lhs, op, rhs } => ExprKind::Compare {
-            lhs: b(lhs),
-            op: sp(op),
-            rhs: b(rhs),
-        },
+        ExprKind::Compare { lhs, op, rhs } => ExprKind::Compare { lhs: b(lhs), op: sp(op), rhs: b(rhs) },
         ExprKind::Has { lhs, rhs } => ExprKind::Has { lhs: b(lhs), rhs: b(rhs) },
-        ExprKind::In { lhs, list } => ExprKind::In {
-            lhs: b(lhs),
-            list: list.iter().map(expr).collect(),
-        },
+        ExprKind::In { lhs, list } => ExprKind::In { lhs: b(lhs), list: list.iter().map(expr).collect() },
         ExprKind::Paren(x) => ExprKind::Paren(b(x)),
         ExprKind::Rhai(s) => ExprKind::Rhai(sp(s)),
         ExprKind::Literal(Literal::Money(m)) => ExprKind::Literal(Literal::Money(money(m))),

@@ -71,20 +71,12 @@ impl Printer<'_> {
 
     fn blank(&mut self) {
         if self.lines.last().is_some_and(|l| !(l.text.is_empty() && l.comment.is_none())) {
-            self.lines.push(OutLine {
-                text: String::new(),
-                comment: None,
-                group: 0,
-            });
+            self.lines.push(OutLine { text: String::new(), comment: None, group: 0 });
         }
     }
 
     fn line(&mut self, text: String, comment: Option<String>) {
-        self.lines.push(OutLine {
-            text,
-            comment,
-            group: self.group,
-        });
+        self.lines.push(OutLine { text, comment, group: self.group });
     }
 
     /// True when the source has a blank line between the last element and `pos`.
@@ -164,14 +156,7 @@ impl Printer<'_> {
     /// output line `i` starts. Comments inside the element or after it on its last
     /// source line become trailing comments of the line they follow (or own lines
     /// before the element when that line already has one).
-    fn element(
-        &mut self,
-        span: Span,
-        parts: &[usize],
-        lines: Vec<String>,
-        indent: &str,
-        first_in_block: &mut bool,
-    ) {
+    fn element(&mut self, span: Span, parts: &[usize], lines: Vec<String>, indent: &str, first_in_block: &mut bool) {
         self.comments_before(span.start, indent, first_in_block);
         if !*first_in_block && self.blank_between(span.start) {
             self.blank();
@@ -265,7 +250,13 @@ impl Printer<'_> {
         let brace = self.brace_after(sc.name.span.end);
         self.open_block(format!("scenario {} {{", quote(&sc.name.node)), brace, Some(sc.selector.span.start));
         let mut first = true;
-        self.element(sc.selector.span, &[sc.selector.span.start], vec![format!("  {}", selector_text(&sc.selector))], "  ", &mut first);
+        self.element(
+            sc.selector.span,
+            &[sc.selector.span.start],
+            vec![format!("  {}", selector_text(&sc.selector))],
+            "  ",
+            &mut first,
+        );
         let width = sc
             .entries
             .iter()
@@ -292,17 +283,35 @@ impl Printer<'_> {
                     self.action_lines(ev.span, ev.span.start, head, &ev.action, "    ", &mut first);
                 }
                 ScenarioEntry::Pause(r) => {
-                    self.element(r.span, &[r.span.start], vec![format!("  pause when {}", expr_text(&r.condition))], "  ", &mut first);
+                    self.element(
+                        r.span,
+                        &[r.span.start],
+                        vec![format!("  pause when {}", expr_text(&r.condition))],
+                        "  ",
+                        &mut first,
+                    );
                 }
                 ScenarioEntry::Stop(r) => {
-                    self.element(r.span, &[r.span.start], vec![format!("  stop when {}", expr_text(&r.condition))], "  ", &mut first);
+                    self.element(
+                        r.span,
+                        &[r.span.start],
+                        vec![format!("  stop when {}", expr_text(&r.condition))],
+                        "  ",
+                        &mut first,
+                    );
                 }
                 ScenarioEntry::CountBusinessDays(span) => {
                     self.element(*span, &[span.start], vec!["  count business days".to_string()], "  ", &mut first);
                 }
                 ScenarioEntry::CatchUp(c) => {
                     let span = c.span;
-                    self.element(span, &[span.start], vec![format!("  catch up {}", catch_up_text(c.node))], "  ", &mut first);
+                    self.element(
+                        span,
+                        &[span.start],
+                        vec![format!("  catch up {}", catch_up_text(c.node))],
+                        "  ",
+                        &mut first,
+                    );
                 }
             }
         }
@@ -384,10 +393,9 @@ fn catch_up_text(c: CatchUp) -> &'static str {
 
 fn selector_text(s: &Selector) -> String {
     match &s.kind {
-        SelectorKind::Segments(list) => format!(
-            "for segment {}",
-            list.iter().map(|s| quote(&s.node)).collect::<Vec<_>>().join(", ")
-        ),
+        SelectorKind::Segments(list) => {
+            format!("for segment {}", list.iter().map(|s| quote(&s.node)).collect::<Vec<_>>().join(", "))
+        }
         SelectorKind::Where(e) => format!("for customers where {}", expr_text(e)),
         SelectorKind::Others => "for others".to_string(),
     }

@@ -51,10 +51,7 @@ pub struct Source {
 impl Source {
     /// A source named `name` with text `text`.
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            text: text.into(),
-        }
+        Self { name: name.into(), text: text.into() }
     }
 }
 
@@ -172,11 +169,7 @@ pub fn load(sources: Vec<Source>, known: &KnownNames) -> Result<ScenarioSet, Vec
     if diags.iter().any(Diagnostic::is_error) {
         return Err(diags);
     }
-    Ok(ScenarioSet {
-        files,
-        warnings: diags,
-        hash,
-    })
+    Ok(ScenarioSet { files, warnings: diags, hash })
 }
 
 /// Prints `file` in the canonical layout. `source` is the text it was parsed from; the

@@ -121,18 +121,13 @@ fn skip_trivia(src: &str, mut pos: usize) -> usize {
 fn resync(src: &str, from: usize) -> Option<usize> {
     let mut line_start = src.get(..from)?.rfind('\n').map_or(0, |i| i + 1);
     loop {
-        let line_end = src[line_start..]
-            .find('\n')
-            .map_or(src.len(), |i| line_start + i);
+        let line_end = src[line_start..].find('\n').map_or(src.len(), |i| line_start + i);
         let line = &src[line_start..line_end];
         let trimmed = line.trim_start();
         let word_start = line_start + (line.len() - trimmed.len());
         let is_item = ["settings", "scenario"].iter().any(|k| {
             trimmed.starts_with(k)
-                && !trimmed[k.len()..]
-                    .chars()
-                    .next()
-                    .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !trimmed[k.len()..].chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
         });
         if is_item && word_start >= from {
             return Some(word_start);
@@ -171,10 +166,7 @@ pub(crate) fn scan_comments(src: &str) -> Vec<Comment> {
                 }
                 let text = src[start..i].trim_end_matches('\r').to_string();
                 let end = start + text.len();
-                out.push(Comment {
-                    text,
-                    span: Span::new(start, end),
-                });
+                out.push(Comment { text, span: Span::new(start, end) });
             }
             _ => i += 1,
         }
@@ -332,11 +324,7 @@ impl Builder<'_> {
     }
 
     fn catch_up_mode(&self, p: Pair<'_, Rule>, base: usize) -> Spanned<CatchUp> {
-        let mode = if p.as_rule() == Rule::kw_stepwise {
-            CatchUp::Stepwise
-        } else {
-            CatchUp::Latest
-        };
+        let mode = if p.as_rule() == Rule::kw_stepwise { CatchUp::Stepwise } else { CatchUp::Latest };
         Spanned::new(mode, self.span(&p, base))
     }
 
@@ -359,9 +347,8 @@ impl Builder<'_> {
                     let at = raw
                         .char_indices()
                         .find_map(|(i, c)| {
-                            (c == '\\'
-                                && !matches!(raw[i + 1..].chars().next(), Some('"' | '\\' | 'n' | 't')))
-                            .then_some(i)
+                            (c == '\\' && !matches!(raw[i + 1..].chars().next(), Some('"' | '\\' | 'n' | 't')))
+                                .then_some(i)
                         })
                         .unwrap_or(0);
                     let esc_len = raw[at..].chars().take(2).map(char::len_utf8).sum::<usize>();
@@ -404,11 +391,7 @@ impl Builder<'_> {
         let n = next(&mut it)?;
         let amount = self.decimal(&n, base);
         let currency = self.ident(next(&mut it)?, base);
-        Ok(Money {
-            amount,
-            currency,
-            span,
-        })
+        Ok(Money { amount, currency, span })
     }
 
     fn scenario(&mut self, p: Pair<'_, Rule>, base: usize) -> R<Scenario> {
@@ -426,11 +409,7 @@ impl Builder<'_> {
                     let mut parts = e.into_inner();
                     let offset = self.offset(next(&mut parts)?, base)?;
                     let action = self.action(next(&mut parts)?, base)?;
-                    ScenarioEntry::Step(Step {
-                        offset,
-                        action,
-                        span: espan,
-                    })
+                    ScenarioEntry::Step(Step { offset, action, span: espan })
                 }
                 Rule::event => {
                     let mut parts = e.into_inner();
@@ -442,24 +421,13 @@ impl Builder<'_> {
                     };
                     let kspan = self.span(&k, base);
                     let action = self.action(next(&mut parts)?, base)?;
-                    ScenarioEntry::Event(Event {
-                        kind: Spanned::new(kind, kspan),
-                        action,
-                        span: espan,
-                    })
+                    ScenarioEntry::Event(Event { kind: Spanned::new(kind, kspan), action, span: espan })
                 }
                 Rule::pause | Rule::stop => {
                     let is_pause = e.as_rule() == Rule::pause;
                     let cond = e.into_inner().find(|x| x.as_rule() == Rule::expr).ok_or(Bug)?;
-                    let rule = Rule_ {
-                        condition: self.expr(cond, base)?,
-                        span: espan,
-                    };
-                    if is_pause {
-                        ScenarioEntry::Pause(rule)
-                    } else {
-                        ScenarioEntry::Stop(rule)
-                    }
+                    let rule = Rule_ { condition: self.expr(cond, base)?, span: espan };
+                    if is_pause { ScenarioEntry::Pause(rule) } else { ScenarioEntry::Stop(rule) }
                 }
                 Rule::count_business => ScenarioEntry::CountBusinessDays(espan),
                 Rule::catch_up => {
@@ -470,12 +438,7 @@ impl Builder<'_> {
             };
             entries.push(entry);
         }
-        Ok(Scenario {
-            name,
-            selector,
-            entries,
-            span,
-        })
+        Ok(Scenario { name, selector, entries, span })
     }
 
     fn selector(&mut self, p: Pair<'_, Rule>, base: usize) -> R<Selector> {
@@ -561,14 +524,8 @@ impl Builder<'_> {
         let mut it = p.into_inner();
         let channel = self.ident(next(&mut it)?, base);
         let template = self.string(next(&mut it)?, base)?;
-        let mut a = ActionSpec {
-            channel,
-            template,
-            assign: None,
-            per_invoice: None,
-            condition: None,
-            charges: Vec::new(),
-        };
+        let mut a =
+            ActionSpec { channel, template, assign: None, per_invoice: None, condition: None, charges: Vec::new() };
         for o in it {
             let ospan = self.span(&o, base);
             match o.as_rule() {
@@ -647,10 +604,7 @@ impl Builder<'_> {
                     v = -v;
                 }
                 let pspan = self.span(&sign, base).join(self.span(&n, base));
-                ChargeKind::InterestReference {
-                    reference,
-                    points: Spanned::new(v, pspan),
-                }
+                ChargeKind::InterestReference { reference, points: Spanned::new(v, pspan) }
             }
             _ => return Err(Bug),
         };
@@ -672,13 +626,7 @@ impl Builder<'_> {
         let (e, _) = self.expr_d(p, base, 0).or_else(|b| {
             // A depth error was already reported: keep building the file.
             if self.diags.iter().any(|d| d.code == codes::TOO_DEEP) {
-                Ok((
-                    Expr {
-                        kind: ExprKind::Literal(Literal::Bool(true)),
-                        span: Span::default(),
-                    },
-                    0,
-                ))
+                Ok((Expr { kind: ExprKind::Literal(Literal::Bool(true)), span: Span::default() }, 0))
             } else {
                 Err(b)
             }
@@ -747,13 +695,7 @@ impl Builder<'_> {
                     Rule::kw_has => {
                         let (rhs, rd) = self.expr_d(next(&mut it)?, base, depth + 1)?;
                         Ok((
-                            Expr {
-                                kind: ExprKind::Has {
-                                    lhs: Box::new(lhs),
-                                    rhs: Box::new(rhs),
-                                },
-                                span,
-                            },
+                            Expr { kind: ExprKind::Has { lhs: Box::new(lhs), rhs: Box::new(rhs) }, span },
                             ld.max(rd) + 1,
                         ))
                     }
@@ -766,16 +708,7 @@ impl Builder<'_> {
                             d = d.max(xd);
                             list.push(e);
                         }
-                        Ok((
-                            Expr {
-                                kind: ExprKind::In {
-                                    lhs: Box::new(lhs),
-                                    list,
-                                },
-                                span,
-                            },
-                            d + 1,
-                        ))
+                        Ok((Expr { kind: ExprKind::In { lhs: Box::new(lhs), list }, span }, d + 1))
                     }
                     _ => Err(Bug),
                 }
@@ -796,10 +729,7 @@ impl Builder<'_> {
                 let (mut e, mut d) = self.expr_d(primary.ok_or(Bug)?, base, depth + 1 + nots.len())?;
                 for n in nots.into_iter().rev() {
                     let s = n.join(e.span);
-                    e = Expr {
-                        kind: ExprKind::Not(Box::new(e)),
-                        span: s,
-                    };
+                    e = Expr { kind: ExprKind::Not(Box::new(e)), span: s };
                     d += 1;
                 }
                 Ok((e, d))
@@ -807,24 +737,12 @@ impl Builder<'_> {
             Rule::paren => {
                 let inner = next(&mut p.into_inner())?;
                 let (e, d) = self.expr_d(inner, base, depth + 1)?;
-                Ok((
-                    Expr {
-                        kind: ExprKind::Paren(Box::new(e)),
-                        span,
-                    },
-                    d + 1,
-                ))
+                Ok((Expr { kind: ExprKind::Paren(Box::new(e)), span }, d + 1))
             }
             Rule::rhai => {
                 let s = p.into_inner().find(|x| x.as_rule() == Rule::string).ok_or(Bug)?;
                 let s = self.string(s, base)?;
-                Ok((
-                    Expr {
-                        kind: ExprKind::Rhai(s),
-                        span,
-                    },
-                    1,
-                ))
+                Ok((Expr { kind: ExprKind::Rhai(s), span }, 1))
             }
             Rule::duration => {
                 let n = next(&mut p.into_inner())?;
@@ -858,13 +776,7 @@ impl Builder<'_> {
             Rule::kw_false => Ok((lit(Literal::Bool(false), span), 1)),
             Rule::name => {
                 let parts: Vec<Ident> = p.into_inner().map(|x| self.ident(x, base)).collect();
-                Ok((
-                    Expr {
-                        kind: ExprKind::Name(parts),
-                        span,
-                    },
-                    1,
-                ))
+                Ok((Expr { kind: ExprKind::Name(parts), span }, 1))
             }
             _ => Err(Bug),
         }
@@ -909,17 +821,15 @@ impl Builder<'_> {
         pest::set_error_detail(true);
         if let Err(e2) = Grammar::parse(Rule::item_at, rest)
             && let Some(att) = e2.parse_attempts()
-                && att.max_position == pos {
-                    for t in att.expected_tokens() {
-                        let s = t.to_string();
-                        if !s.is_empty()
-                            && ["{", "}", ")", "]", ",", "%"].contains(&s.as_str())
-                            && !tokens.contains(&s)
-                        {
-                            tokens.push(s);
-                        }
-                    }
+            && att.max_position == pos
+        {
+            for t in att.expected_tokens() {
+                let s = t.to_string();
+                if !s.is_empty() && ["{", "}", ")", "]", ",", "%"].contains(&s.as_str()) && !tokens.contains(&s) {
+                    tokens.push(s);
                 }
+            }
+        }
         pest::set_error_detail(false);
         let found = Found::at(rest, pos);
         let at = base + pos;
@@ -959,10 +869,7 @@ fn next_f<'i>(it: &mut impl Iterator<Item = Pair<'i, Rule>>) -> R<Pair<'i, Rule>
 type Rule_ = crate::ast::Rule;
 
 fn lit(l: Literal, span: Span) -> Expr {
-    Expr {
-        kind: ExprKind::Literal(l),
-        span,
-    }
+    Expr { kind: ExprKind::Literal(l), span }
 }
 
 fn unescape(s: &str) -> String {
@@ -1009,43 +916,22 @@ impl Found {
     fn token(rest: &str, pos: usize) -> Found {
         let s = rest.get(pos..).unwrap_or("");
         let Some(c) = s.chars().next() else {
-            return Found {
-                kind: FoundKind::Eof,
-                len: 0,
-                after_eq: false,
-            };
+            return Found { kind: FoundKind::Eof, len: 0, after_eq: false };
         };
-        let take = |f: &dyn Fn(char) -> bool| -> usize {
-            s.char_indices().find(|(_, c)| !f(*c)).map_or(s.len(), |(i, _)| i)
-        };
+        let take =
+            |f: &dyn Fn(char) -> bool| -> usize { s.char_indices().find(|(_, c)| !f(*c)).map_or(s.len(), |(i, _)| i) };
         if c.is_alphabetic() || c == '_' {
             let n = take(&|c| c.is_alphanumeric() || c == '_');
-            Found {
-                kind: FoundKind::Word(s[..n].to_string()),
-                len: n,
-                after_eq: false,
-            }
+            Found { kind: FoundKind::Word(s[..n].to_string()), len: n, after_eq: false }
         } else if c.is_ascii_digit() {
             let n = take(&|c| c.is_ascii_digit() || c == '.');
-            Found {
-                kind: FoundKind::Number(s[..n].to_string()),
-                len: n,
-                after_eq: false,
-            }
+            Found { kind: FoundKind::Number(s[..n].to_string()), len: n, after_eq: false }
         } else if c == '"' {
-            Found {
-                kind: FoundKind::Str,
-                len: 1,
-                after_eq: false,
-            }
+            Found { kind: FoundKind::Str, len: 1, after_eq: false }
         } else {
             let n = take(&|c| "=!<>&|".contains(c)).max(c.len_utf8());
             let n = if "=!<>&|".contains(c) { n } else { c.len_utf8() };
-            Found {
-                kind: FoundKind::Punct(s[..n].to_string()),
-                len: n,
-                after_eq: false,
-            }
+            Found { kind: FoundKind::Punct(s[..n].to_string()), len: n, after_eq: false }
         }
     }
 
@@ -1186,23 +1072,50 @@ fn expectations(positives: &[Rule], tokens: &[String]) -> Vec<String> {
         rules.retain(|r| {
             !matches!(
                 r,
-                Rule::kw_legal | Rule::ident | Rule::interest_ref | Rule::interest_fixed | Rule::fee_amount
-                    | Rule::money | Rule::number | Rule::signed_number
+                Rule::kw_legal
+                    | Rule::ident
+                    | Rule::interest_ref
+                    | Rule::interest_fixed
+                    | Rule::fee_amount
+                    | Rule::money
+                    | Rule::number
+                    | Rule::signed_number
             )
         });
     }
     let opt_group = [
-        Rule::assign, Rule::per_invoice, Rule::when_clause, Rule::charge, Rule::kw_assign, Rule::kw_per,
-        Rule::kw_when, Rule::kw_with,
+        Rule::assign,
+        Rule::per_invoice,
+        Rule::when_clause,
+        Rule::charge,
+        Rule::kw_assign,
+        Rule::kw_per,
+        Rule::kw_when,
+        Rule::kw_with,
     ];
     if opt_group.iter().filter(|r| rules.contains(r)).count() >= 3 {
         push("an option (`assign`, `per invoice`, `when`, `with`)".to_string());
         rules.retain(|r| !opt_group.contains(r));
     }
     let entry_group = [
-        Rule::step, Rule::offset, Rule::offset_ok, Rule::bad_offset_space, Rule::bad_offset_missing, Rule::event,
-        Rule::after_payment, Rule::broken_promise, Rule::kw_after, Rule::kw_on, Rule::pause, Rule::kw_pause,
-        Rule::stop, Rule::kw_stop, Rule::count_business, Rule::kw_count, Rule::catch_up, Rule::kw_catch,
+        Rule::step,
+        Rule::offset,
+        Rule::offset_ok,
+        Rule::bad_offset_space,
+        Rule::bad_offset_missing,
+        Rule::event,
+        Rule::after_payment,
+        Rule::broken_promise,
+        Rule::kw_after,
+        Rule::kw_on,
+        Rule::pause,
+        Rule::kw_pause,
+        Rule::stop,
+        Rule::kw_stop,
+        Rule::count_business,
+        Rule::kw_count,
+        Rule::catch_up,
+        Rule::kw_catch,
     ];
     if entry_group.iter().filter(|r| rules.contains(r)).count() >= 3 {
         push("a step such as `D+3 email \"reminder-1\"`, an event, a `pause`/`stop` rule".to_string());
@@ -1243,10 +1156,9 @@ fn expected_keywords(positives: &[Rule]) -> Vec<&'static str> {
             Rule::file | Rule::item_at | Rule::rest => &["settings", "scenario"],
             Rule::settings => &["settings"],
             Rule::scenario => &["scenario"],
-            Rule::setting => &[
-                "currency", "calendar", "law", "cooldown", "minimum", "language", "functions",
-                "catch", "rates",
-            ],
+            Rule::setting => {
+                &["currency", "calendar", "law", "cooldown", "minimum", "language", "functions", "catch", "rates"]
+            }
             Rule::selector => &["for"],
             Rule::event => &["after", "on"],
             Rule::sel_segments | Rule::sel_where | Rule::sel_others => &[],
@@ -1277,9 +1189,10 @@ fn help_for(positives: &[Rule], tokens: &[String], found: &Found) -> Option<Stri
         }
         let kws = expected_keywords(positives);
         if let Some(k) = closest(w, kws.iter().copied())
-            && k != w {
-                return Some(format!("did you mean `{k}`?"));
-            }
+            && k != w
+        {
+            return Some(format!("did you mean `{k}`?"));
+        }
         if has(Rule::string) {
             return Some(format!("put the text in double quotes: `\"{w}\"`"));
         }
@@ -1309,9 +1222,10 @@ fn help_for(positives: &[Rule], tokens: &[String], found: &Found) -> Option<Stri
         }
     }
     if let FoundKind::Number(n) = &found.kind
-        && (has(Rule::offset) || has(Rule::step)) {
-            return Some(format!("an offset starts with `D`: write `D+{n}`"));
-        }
+        && (has(Rule::offset) || has(Rule::step))
+    {
+        return Some(format!("an offset starts with `D`: write `D+{n}`"));
+    }
     if matches!(found.kind, FoundKind::Eof) && tok("}") {
         return Some("add the missing `}` to close the block".to_string());
     }

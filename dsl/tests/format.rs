@@ -60,8 +60,8 @@ fn example_policy_is_formatted() {
 // ------------------------------------------------------------------ generators
 
 const RESERVED: &[&str] = &[
-    "and", "or", "not", "has", "in", "when", "with", "assign", "per", "true", "false", "rhai", "pause",
-    "stop", "after", "on", "count", "catch", "for",
+    "and", "or", "not", "has", "in", "when", "with", "assign", "per", "true", "false", "rhai", "pause", "stop",
+    "after", "on", "count", "catch", "for",
 ];
 
 fn z<T>(node: T) -> Spanned<T> {
@@ -85,18 +85,11 @@ fn decimal() -> impl Strategy<Value = Decimal> {
 }
 
 fn money() -> impl Strategy<Value = Money> {
-    (decimal(), currency()).prop_map(|(amount, c)| Money {
-        amount,
-        currency: z(c),
-        span: Span::default(),
-    })
+    (decimal(), currency()).prop_map(|(amount, c)| Money { amount, currency: z(c), span: Span::default() })
 }
 
 fn e(kind: ExprKind) -> Expr {
-    Expr {
-        kind,
-        span: Span::default(),
-    }
+    Expr { kind, span: Span::default() }
 }
 
 fn name() -> impl Strategy<Value = Expr> {
@@ -120,14 +113,7 @@ fn literal() -> impl Strategy<Value = Expr> {
 }
 
 fn op() -> impl Strategy<Value = CompareOp> {
-    prop::sample::select(vec![
-        CompareOp::Eq,
-        CompareOp::Ne,
-        CompareOp::Lt,
-        CompareOp::Le,
-        CompareOp::Gt,
-        CompareOp::Ge,
-    ])
+    prop::sample::select(vec![CompareOp::Eq, CompareOp::Ne, CompareOp::Lt, CompareOp::Le, CompareOp::Gt, CompareOp::Ge])
 }
 
 /// Conditions whose printed form parses back to the same tree: operands of a level are
@@ -154,18 +140,12 @@ fn condition() -> impl Strategy<Value = Expr> {
                 op: z(o),
                 rhs: Box::new(r)
             })),
-            (unary.clone(), unary.clone()).prop_map(|(l, r)| e(ExprKind::Has {
-                lhs: Box::new(l),
-                rhs: Box::new(r)
-            })),
-            (unary.clone(), prop::collection::vec(unary, 0..3)).prop_map(|(l, list)| e(ExprKind::In {
-                lhs: Box::new(l),
-                list
-            })),
+            (unary.clone(), unary.clone()).prop_map(|(l, r)| e(ExprKind::Has { lhs: Box::new(l), rhs: Box::new(r) })),
+            (unary.clone(), prop::collection::vec(unary, 0..3))
+                .prop_map(|(l, list)| e(ExprKind::In { lhs: Box::new(l), list })),
         ];
-        let and = prop::collection::vec(cmp, 1..3).prop_map(|v| {
-            v.into_iter().reduce(|a, b| e(ExprKind::And(Box::new(a), Box::new(b)))).unwrap()
-        });
+        let and = prop::collection::vec(cmp, 1..3)
+            .prop_map(|v| v.into_iter().reduce(|a, b| e(ExprKind::And(Box::new(a), Box::new(b)))).unwrap());
         prop::collection::vec(and, 1..3)
             .prop_map(|v| v.into_iter().reduce(|a, b| e(ExprKind::Or(Box::new(a), Box::new(b)))).unwrap())
     })
@@ -177,15 +157,9 @@ fn charge() -> impl Strategy<Value = Charge> {
         money().prop_map(ChargeKind::FeeAmount),
         Just(ChargeKind::InterestLegal),
         decimal().prop_map(|d| ChargeKind::InterestFixed(z(d))),
-        (currency(), decimal()).prop_map(|(r, p)| ChargeKind::InterestReference {
-            reference: z(r),
-            points: z(p)
-        }),
+        (currency(), decimal()).prop_map(|(r, p)| ChargeKind::InterestReference { reference: z(r), points: z(p) }),
     ]
-    .prop_map(|kind| Charge {
-        kind,
-        span: Span::default(),
-    })
+    .prop_map(|kind| Charge { kind, span: Span::default() })
 }
 
 fn action() -> impl Strategy<Value = ActionSpec> {
@@ -235,10 +209,7 @@ fn scenario() -> impl Strategy<Value = Item> {
     (text(), selector, prop::collection::vec(entry(), 0..5)).prop_map(|(n, s, entries)| {
         Item::Scenario(Scenario {
             name: z(n),
-            selector: Selector {
-                kind: s,
-                span: Span::default(),
-            },
+            selector: Selector { kind: s, span: Span::default() },
             entries,
             span: Span::default(),
         })
@@ -246,9 +217,8 @@ fn scenario() -> impl Strategy<Value = Item> {
 }
 
 fn code() -> impl Strategy<Value = String> {
-    "[A-Za-z_][A-Za-z0-9_\\-]{0,6}".prop_filter("reserved", |s| {
-        !RESERVED.contains(&s.as_str()) && s != "D" && !s.starts_with("D-")
-    })
+    "[A-Za-z_][A-Za-z0-9_\\-]{0,6}"
+        .prop_filter("reserved", |s| !RESERVED.contains(&s.as_str()) && s != "D" && !s.starts_with("D-"))
 }
 
 fn settings() -> impl Strategy<Value = Item> {
@@ -265,23 +235,15 @@ fn settings() -> impl Strategy<Value = Item> {
     ];
     prop::collection::vec(kind, 0..5).prop_map(|v| {
         Item::Settings(Settings {
-            entries: v
-                .into_iter()
-                .map(|kind| Setting {
-                    kind,
-                    span: Span::default(),
-                })
-                .collect(),
+            entries: v.into_iter().map(|kind| Setting { kind, span: Span::default() }).collect(),
             span: Span::default(),
         })
     })
 }
 
 fn file() -> impl Strategy<Value = File> {
-    prop::collection::vec(prop_oneof![1 => settings(), 3 => scenario()], 0..4).prop_map(|items| File {
-        items,
-        comments: Vec::new(),
-    })
+    prop::collection::vec(prop_oneof![1 => settings(), 3 => scenario()], 0..4)
+        .prop_map(|items| File { items, comments: Vec::new() })
 }
 
 proptest! {

@@ -26,7 +26,9 @@ fn spec_example_parses_and_checks_clean() {
     assert_eq!(st.offset.node, 30);
     assert_eq!(st.action.channel.node, "registered_letter");
     assert_eq!(st.action.charges.len(), 2);
-    assert!(matches!(&st.action.charges[0].kind, ChargeKind::FeeAmount(m) if m.amount == 40.into() && m.currency.node == "EUR"));
+    assert!(
+        matches!(&st.action.charges[0].kind, ChargeKind::FeeAmount(m) if m.amount == 40.into() && m.currency.node == "EUR")
+    );
     assert!(matches!(&st.action.charges[1].kind,
         ChargeKind::InterestReference { reference, points } if reference.node == "ECB" && points.node == 10.into()));
     assert_eq!(&text[st.span.start..st.offset.span.end], "D+30");

@@ -29,14 +29,21 @@ pub(crate) fn portfolio(invoices: usize) -> Portfolio {
     let segments = ["key-account", "sme", "micro", "public"];
     let base = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
     let mut p = Portfolio { customers: Vec::new(), ..Portfolio::default() };
-    p.customers = (0..customers).map(|i| Customer::new(format!("C{i:07}"), format!("Client {i}"), segments[i % 4])).collect();
+    p.customers =
+        (0..customers).map(|i| Customer::new(format!("C{i:07}"), format!("Client {i}"), segments[i % 4])).collect();
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
     for n in 0..invoices {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
         let due = base.checked_add_days(Days::new(x % 120)).unwrap();
-        let mut inv = Invoice::new(format!("F{n:08}"), format!("C{:07}", (x >> 20) as usize % customers), due, Decimal::new((x % 1_000_000) as i64 + 1000, 2), Currency::EUR);
+        let mut inv = Invoice::new(
+            format!("F{n:08}"),
+            format!("C{:07}", (x >> 20) as usize % customers),
+            due,
+            Decimal::new((x % 1_000_000) as i64 + 1000, 2),
+            Currency::EUR,
+        );
         inv.disputed = x.is_multiple_of(31);
         p.invoices.push(inv);
     }
@@ -47,7 +54,8 @@ pub(crate) fn portfolio(invoices: usize) -> Portfolio {
 /// its reason as a `String`).
 #[divan::bench(args = [10_000, 100_000, 1_000_000], sample_count = 5)]
 fn evaluate_native(bencher: divan::Bencher, n: usize) {
-    let engine = Engine::from_sources(vec![relance_dsl::Source::new("p.relance", POLICY_NATIVE)], &Registry::new()).unwrap();
+    let engine =
+        Engine::from_sources(vec![relance_dsl::Source::new("p.relance", POLICY_NATIVE)], &Registry::new()).unwrap();
     let p = portfolio(n);
     let as_of = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
     bencher.counter(ItemsCount::new(n)).bench(|| engine.evaluate(&p, as_of, &NoHistory));
@@ -56,7 +64,8 @@ fn evaluate_native(bencher: divan::Bencher, n: usize) {
 /// Evaluation alone: every decision and amount of the plan, no text (`Engine::summarize`).
 #[divan::bench(args = [10_000, 100_000, 1_000_000], sample_count = 5)]
 fn summarize_native(bencher: divan::Bencher, n: usize) {
-    let engine = Engine::from_sources(vec![relance_dsl::Source::new("p.relance", POLICY_NATIVE)], &Registry::new()).unwrap();
+    let engine =
+        Engine::from_sources(vec![relance_dsl::Source::new("p.relance", POLICY_NATIVE)], &Registry::new()).unwrap();
     let p = portfolio(n);
     let as_of = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
     bencher.counter(ItemsCount::new(n)).bench(|| engine.summarize(&p, as_of, &NoHistory));
@@ -66,7 +75,8 @@ fn summarize_native(bencher: divan::Bencher, n: usize) {
 /// does after loading).
 #[divan::bench(args = [10_000, 100_000, 1_000_000], sample_count = 5)]
 fn evaluate_to_json(bencher: divan::Bencher, n: usize) {
-    let engine = Engine::from_sources(vec![relance_dsl::Source::new("p.relance", POLICY_NATIVE)], &Registry::new()).unwrap();
+    let engine =
+        Engine::from_sources(vec![relance_dsl::Source::new("p.relance", POLICY_NATIVE)], &Registry::new()).unwrap();
     let p = portfolio(n);
     let as_of = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
     bencher.counter(ItemsCount::new(n)).bench(|| {

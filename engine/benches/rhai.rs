@@ -39,7 +39,8 @@ static DATA: LazyLock<Data> = LazyLock::new(|| {
         .map(|i| {
             let due = as_of - chrono::Duration::days((i % 90) as i64 - 30);
             let amount = Decimal::new(((i * 7919) % 200_000) as i64, 2);
-            let mut inv = Invoice::new(format!("F{i:07}"), format!("C{:05}", i % CUSTOMERS), due, amount, Currency::EUR);
+            let mut inv =
+                Invoice::new(format!("F{i:07}"), format!("C{:05}", i % CUSTOMERS), due, amount, Currency::EUR);
             inv.extra = Extra::from([("po_number".to_owned(), format!("PO-{i}"))]);
             inv
         })

@@ -292,7 +292,11 @@ fn compile_setting(
     match &entry.kind {
         SettingKind::Currency(c) => match Currency::from_code(&c.node) {
             Some(cur) => settings.default_currency = Some(cur),
-            None => ctx.error(c.span, format!("unknown currency `{}`", c.node), Some("use an ISO 4217 code such as `EUR`".into())),
+            None => ctx.error(
+                c.span,
+                format!("unknown currency `{}`", c.node),
+                Some("use an ISO 4217 code such as `EUR`".into()),
+            ),
         },
         SettingKind::Calendar(c) => match registry.calendars.get(&c.node) {
             Some(cal) => settings.calendar = cal.clone(),
@@ -323,10 +327,18 @@ fn compile_setting(
                         (Some(l), Some(c)) => format!(" (line {l}, column {c} of `{}`)", path.node),
                         _ => String::new(),
                     };
-                    ctx.error(path.span, format!("rhai functions file `{}` does not compile{at}: {}", path.node, e.message), None);
+                    ctx.error(
+                        path.span,
+                        format!("rhai functions file `{}` does not compile{at}: {}", path.node, e.message),
+                        None,
+                    );
                 }
             }
-            Err(e) => ctx.error(path.span, e, Some("the path is relative to the scenario file and must stay inside its folder".into())),
+            Err(e) => ctx.error(
+                path.span,
+                e,
+                Some("the path is relative to the scenario file and must stay inside its folder".into()),
+            ),
         },
         SettingKind::CatchUp(c) => settings.catch_up = c.node,
         SettingKind::RatesAssumeUnchanged => settings.assume_unchanged = true,
@@ -347,7 +359,11 @@ fn compile_cond(ctx: &mut Ctx<'_>, expr: &ast::Expr) -> Option<(Cond, String)> {
             Some((c, text))
         }
         Err((span, msg)) => {
-            ctx.error(span, msg, Some("names are listed in the language reference (README, section conditions)".into()));
+            ctx.error(
+                span,
+                msg,
+                Some("names are listed in the language reference (README, section conditions)".into()),
+            );
             None
         }
     }
@@ -363,7 +379,12 @@ fn renumber(c: Cond, base: usize) -> Cond {
     }
 }
 
-fn compile_scenario(ctx: &mut Ctx<'_>, settings: &Settings, registry: &Registry, s: &ast::Scenario) -> CompiledScenario {
+fn compile_scenario(
+    ctx: &mut Ctx<'_>,
+    settings: &Settings,
+    registry: &Registry,
+    s: &ast::Scenario,
+) -> CompiledScenario {
     let selector = match &s.selector.kind {
         SelectorKind::Segments(list) => Selector::Segments(list.iter().map(|l| l.node.clone()).collect()),
         SelectorKind::Others => Selector::Others,
@@ -438,7 +459,11 @@ fn compile_action(ctx: &mut Ctx<'_>, settings: &Settings, registry: &Registry, a
         match &charge.kind {
             ChargeKind::FeeLegal => match &settings.law {
                 Some(law) => fees.push(FeeRule::Legal(law.clone())),
-                None => ctx.error(charge.span, "`with fee legal` needs a law".into(), Some("add `law FR` (or EU, UK, DE) to the settings".into())),
+                None => ctx.error(
+                    charge.span,
+                    "`with fee legal` needs a law".into(),
+                    Some("add `law FR` (or EU, UK, DE) to the settings".into()),
+                ),
             },
             ChargeKind::FeeAmount(m) => match Currency::from_code(&m.currency.node) {
                 Some(cur) => fees.push(FeeRule::Amount(m.amount, cur)),
@@ -452,7 +477,11 @@ fn compile_action(ctx: &mut Ctx<'_>, settings: &Settings, registry: &Registry, a
                         label: format!("legal rate ({})", law.name()),
                     })
                 }
-                None => ctx.error(charge.span, "`with interest legal` needs a law".into(), Some("add `law FR` (or EU, UK, DE) to the settings".into())),
+                None => ctx.error(
+                    charge.span,
+                    "`with interest legal` needs a law".into(),
+                    Some("add `law FR` (or EU, UK, DE) to the settings".into()),
+                ),
             },
             ChargeKind::InterestFixed(p) => {
                 interest = Some(InterestRule {
@@ -461,20 +490,25 @@ fn compile_action(ctx: &mut Ctx<'_>, settings: &Settings, registry: &Registry, a
                     label: format!("{}% per year", p.node),
                 })
             }
-            ChargeKind::InterestReference { reference, points } => match registry.reference_rates.get(&reference.node) {
-                Some(r) => {
-                    interest = Some(InterestRule {
-                        schedule: r.clone(),
-                        points: points.node,
-                        label: format!("{} + {} points", reference.node, points.node),
-                    })
+            ChargeKind::InterestReference { reference, points } => {
+                match registry.reference_rates.get(&reference.node) {
+                    Some(r) => {
+                        interest = Some(InterestRule {
+                            schedule: r.clone(),
+                            points: points.node,
+                            label: format!("{} + {} points", reference.node, points.node),
+                        })
+                    }
+                    None => ctx.error(
+                        reference.span,
+                        format!("unknown reference rate `{}`", reference.node),
+                        Some(format!(
+                            "known: {}",
+                            registry.reference_rates.keys().cloned().collect::<Vec<_>>().join(", ")
+                        )),
+                    ),
                 }
-                None => ctx.error(
-                    reference.span,
-                    format!("unknown reference rate `{}`", reference.node),
-                    Some(format!("known: {}", registry.reference_rates.keys().cloned().collect::<Vec<_>>().join(", "))),
-                ),
-            },
+            }
         }
     }
     CompiledAction {

@@ -196,14 +196,17 @@ impl Cond {
             Cond::Not(a) => Ok(!a.eval(ctx, trace)?),
             Cond::Truthy(op) => match op.value(ctx, trace)? {
                 Val::Bool(b) => Ok(b),
-                Val::Str(s) => parse_bool(s).ok_or_else(|| format!("{} is `{s}`, which is not true or false", op.name())),
+                Val::Str(s) => {
+                    parse_bool(s).ok_or_else(|| format!("{} is `{s}`, which is not true or false", op.name()))
+                }
                 Val::Null => Ok(false),
                 other => Err(format!("{} is {other}, not true or false", op.name())),
             },
             Cond::Compare(l, op, r) => {
                 let lv = l.value(ctx, trace)?;
                 let rv = r.value(ctx, trace)?;
-                compare(&lv, *op, &rv).map_err(|e| format!("cannot compare {} with {}: {e}", l.describe(&lv), r.describe(&rv)))
+                compare(&lv, *op, &rv)
+                    .map_err(|e| format!("cannot compare {} with {}: {e}", l.describe(&lv), r.describe(&rv)))
             }
             Cond::Has(l, r) => {
                 let lv = l.value(ctx, trace)?;
@@ -272,7 +275,8 @@ fn parse_bool(s: &str) -> Option<bool> {
 }
 
 fn parse_number(s: &str) -> Option<Decimal> {
-    let cleaned: String = s.trim().chars().filter(|c| !c.is_whitespace() && *c != '\u{a0}' && *c != '\u{202f}').collect();
+    let cleaned: String =
+        s.trim().chars().filter(|c| !c.is_whitespace() && *c != '\u{a0}' && *c != '\u{202f}').collect();
     cleaned.parse::<Decimal>().ok().or_else(|| cleaned.replace(',', ".").parse::<Decimal>().ok())
 }
 
@@ -370,9 +374,8 @@ impl<'a> Val<'a> {
 }
 
 fn field_value<'a>(f: &'a Field, ctx: &EvalCtx<'a>) -> Result<Val<'a>, String> {
-    let inv = || {
-        ctx.invoice.ok_or_else(|| "this name needs an invoice and cannot be used to select customers".to_owned())
-    };
+    let inv =
+        || ctx.invoice.ok_or_else(|| "this name needs an invoice and cannot be used to select customers".to_owned());
     Ok(match f {
         Field::Amount => {
             let i = inv()?;
@@ -408,26 +411,15 @@ fn field_value<'a>(f: &'a Field, ctx: &EvalCtx<'a>) -> Result<Val<'a>, String> {
 
 /// Compiles an AST condition. `scripts` receives `rhai "…"` sources to compile; the returned
 /// tree refers to them by index.
-pub(crate) fn compile(
-    expr: &ast::Expr,
-    scripts: &mut Vec<(String, ast::Span)>,
-) -> Result<Cond, (ast::Span, String)> {
+pub(crate) fn compile(expr: &ast::Expr, scripts: &mut Vec<(String, ast::Span)>) -> Result<Cond, (ast::Span, String)> {
     Ok(match &expr.kind {
-        ExprKind::Or(a, b) => Cond::Or(
-            Box::new(compile(a, scripts)?),
-            Box::new(compile(b, scripts)?),
-        ),
-        ExprKind::And(a, b) => Cond::And(
-            Box::new(compile(a, scripts)?),
-            Box::new(compile(b, scripts)?),
-        ),
+        ExprKind::Or(a, b) => Cond::Or(Box::new(compile(a, scripts)?), Box::new(compile(b, scripts)?)),
+        ExprKind::And(a, b) => Cond::And(Box::new(compile(a, scripts)?), Box::new(compile(b, scripts)?)),
         ExprKind::Not(a) => Cond::Not(Box::new(compile(a, scripts)?)),
         ExprKind::Paren(a) => compile(a, scripts)?,
         ExprKind::Compare { lhs, op, rhs } => Cond::Compare(operand(lhs)?, op.node, operand(rhs)?),
         ExprKind::Has { lhs, rhs } => Cond::Has(operand(lhs)?, operand(rhs)?),
-        ExprKind::In { lhs, list } => {
-            Cond::In(operand(lhs)?, list.iter().map(operand).collect::<Result<_, _>>()?)
-        }
+        ExprKind::In { lhs, list } => Cond::In(operand(lhs)?, list.iter().map(operand).collect::<Result<_, _>>()?),
         ExprKind::Rhai(src) => {
             scripts.push((src.node.clone(), src.span));
             Cond::Rhai(scripts.len() - 1)

@@ -77,7 +77,11 @@ pub fn summarize(program: &Program, portfolio: &Portfolio, as_of: NaiveDate, his
             .batch(r, Mode::FIGURES)
             .into_par_iter()
             .map(|run| {
-                let mut s = PlanSummary { unassigned: run.unassigned.len(), errors: run.errors.len(), ..PlanSummary::default() };
+                let mut s = PlanSummary {
+                    unassigned: run.unassigned.len(),
+                    errors: run.errors.len(),
+                    ..PlanSummary::default()
+                };
                 for a in &run.actions {
                     s.add_action(&a.action.channel, a.currency, a.outstanding, a.fees, a.interest);
                 }
@@ -256,7 +260,12 @@ impl Triggers {
 }
 
 impl<'p> Evaluator<'p> {
-    pub(crate) fn new(program: &'p Program, portfolio: &'p Portfolio, as_of: NaiveDate, history: &'p dyn History) -> Self {
+    pub(crate) fn new(
+        program: &'p Program,
+        portfolio: &'p Portfolio,
+        as_of: NaiveDate,
+        history: &'p dyn History,
+    ) -> Self {
         let customers = &portfolio.customers;
         let mut group: HashMap<&str, u32, Fx> = HashMap::with_capacity_and_hasher(customers.len(), Fx);
         let mut group_of = Vec::with_capacity(customers.len());
@@ -436,7 +445,14 @@ impl<'p> Evaluator<'p> {
                     let g = self.group_of[ci as usize] as usize;
                     let range = self.inv_start[g] as usize..self.inv_start[g + 1] as usize;
                     let (idx, repeats) = (&self.inv_idx[range.clone()], &self.repeats[range]);
-                    let e = CustomerEval { program: self.program, customer: c, as_of: self.as_of, history: self.history, mode, ev: self };
+                    let e = CustomerEval {
+                        program: self.program,
+                        customer: c,
+                        as_of: self.as_of,
+                        history: self.history,
+                        mode,
+                        ev: self,
+                    };
                     let mark = out.mark();
                     match e.run(idx, repeats, &mut out, &mut scratch) {
                         Ok(()) => out.sort_since(mark),
@@ -591,7 +607,14 @@ impl<'a> CustomerEval<'a, '_> {
     }
 
     /// A new emission of `label` for invoice `f` (position `index`).
-    fn emission(&self, f: &Facts<'a>, index: usize, label: &'a str, key: Cow<'a, str>, action: &'a CompiledAction) -> Emission<'a> {
+    fn emission(
+        &self,
+        f: &Facts<'a>,
+        index: usize,
+        label: &'a str,
+        key: Cow<'a, str>,
+        action: &'a CompiledAction,
+    ) -> Emission<'a> {
         Emission {
             invoice: f.invoice,
             index,
@@ -765,7 +788,15 @@ impl<'a> CustomerEval<'a, '_> {
                     continue;
                 }
                 if step.offset < 0 && t > inv.due_date {
-                    self.skip(out, scenario, f, &step.label, SkipStatus::Expired, |_| Why::Expired { step, trigger }, None);
+                    self.skip(
+                        out,
+                        scenario,
+                        f,
+                        &step.label,
+                        SkipStatus::Expired,
+                        |_| Why::Expired { step, trigger },
+                        None,
+                    );
                     continue;
                 }
                 reached.push((step, trigger));
@@ -777,23 +808,39 @@ impl<'a> CustomerEval<'a, '_> {
             if let Some((status, reason)) = self.blocking_rule(scenario, f, &ctx, None)? {
                 let mut shared: Option<u32> = None;
                 for (step, _) in reached.iter() {
-                    self.skip(out, scenario, f, &step.label, status, |texts| shared_text(texts, &mut shared, || reason.clone()), None);
+                    self.skip(
+                        out,
+                        scenario,
+                        f,
+                        &step.label,
+                        status,
+                        |texts| shared_text(texts, &mut shared, || reason.clone()),
+                        None,
+                    );
                 }
                 continue;
             }
             if let Some((min, cur, bal)) = below_minimum {
                 for (step, _) in reached.iter() {
-                    self.skip(out, scenario, f, &step.label, SkipStatus::BelowMinimum, |texts| {
-                        shared_text(texts, &mut below_minimum_text, || {
-                            format!(
-                                "customer balance {} {} is below the minimum balance {} {}",
-                                money::round(bal, cur),
-                                cur.code(),
-                                min,
-                                cur.code()
-                            )
-                        })
-                    }, None);
+                    self.skip(
+                        out,
+                        scenario,
+                        f,
+                        &step.label,
+                        SkipStatus::BelowMinimum,
+                        |texts| {
+                            shared_text(texts, &mut below_minimum_text, || {
+                                format!(
+                                    "customer balance {} {} is below the minimum balance {} {}",
+                                    money::round(bal, cur),
+                                    cur.code(),
+                                    min,
+                                    cur.code()
+                                )
+                            })
+                        },
+                        None,
+                    );
                 }
                 continue;
             }
@@ -809,9 +856,15 @@ impl<'a> CustomerEval<'a, '_> {
                         } else {
                             String::new()
                         };
-                        self.skip(out, scenario, f, &step.label, SkipStatus::ConditionFalse, |texts| {
-                            self::text(texts, format!("condition `{text}` does not hold ({values})"))
-                        }, None);
+                        self.skip(
+                            out,
+                            scenario,
+                            f,
+                            &step.label,
+                            SkipStatus::ConditionFalse,
+                            |texts| self::text(texts, format!("condition `{text}` does not hold ({values})")),
+                            None,
+                        );
                     }
                     continue;
                 }
@@ -881,7 +934,14 @@ impl<'a> CustomerEval<'a, '_> {
     }
 
     /// Whether the condition of `action` (of the event or step `label`) holds.
-    fn holds(&self, s: &CompiledScenario, f: &Facts<'a>, ctx: &EvalCtx<'_>, label: &str, action: &CompiledAction) -> Res<bool> {
+    fn holds(
+        &self,
+        s: &CompiledScenario,
+        f: &Facts<'a>,
+        ctx: &EvalCtx<'_>,
+        label: &str,
+        action: &CompiledAction,
+    ) -> Res<bool> {
         match &action.condition {
             None => Ok(true),
             Some((c, text)) => c.eval(ctx, &mut None).map_err(|e| {
@@ -892,7 +952,14 @@ impl<'a> CustomerEval<'a, '_> {
 
     /// The values the condition of `action` reads, for a reason. Evaluated again (conditions
     /// have no side effects) and only when the reason is written: the values are text.
-    fn trace_of(&self, s: &CompiledScenario, f: &Facts<'a>, ctx: &EvalCtx<'_>, label: &str, action: &CompiledAction) -> Res<Vec<String>> {
+    fn trace_of(
+        &self,
+        s: &CompiledScenario,
+        f: &Facts<'a>,
+        ctx: &EvalCtx<'_>,
+        label: &str,
+        action: &CompiledAction,
+    ) -> Res<Vec<String>> {
         let Some((c, text)) = &action.condition else { return Ok(Vec::new()) };
         let mut trace = Trace::default();
         c.eval(ctx, &mut Some(&mut trace)).map_err(|e| {
@@ -913,7 +980,8 @@ impl<'a> CustomerEval<'a, '_> {
     ) -> Res<Option<(SkipStatus, String)>> {
         for (status, rules) in [(SkipStatus::Stopped, &s.stops), (SkipStatus::Paused, &s.pauses)] {
             for (c, text) in rules {
-                let fail = |e: String| self.err(Some(&s.name), Some(&f.invoice.id), step, format!("rule `{text}`: {e}"));
+                let fail =
+                    |e: String| self.err(Some(&s.name), Some(&f.invoice.id), step, format!("rule `{text}`: {e}"));
                 if !c.eval(ctx, &mut None).map_err(fail)? {
                     continue;
                 }
@@ -961,15 +1029,23 @@ impl<'a> CustomerEval<'a, '_> {
     }
 
     /// Fees and interest of the emitted step and of the steps it carries.
-    fn charge(&self, s: &'a CompiledScenario, f: &Facts<'a>, balances: &[(NaiveDate, Decimal)], rates: &mut RateCache, em: &mut Emission<'a>) -> Res<()> {
+    fn charge(
+        &self,
+        s: &'a CompiledScenario,
+        f: &Facts<'a>,
+        balances: &[(NaiveDate, Decimal)],
+        rates: &mut RateCache,
+        em: &mut Emission<'a>,
+    ) -> Res<()> {
         let inv = f.invoice;
         let cur = inv.currency;
-        let mut legal_charged = s.steps.iter().any(|st| {
-            st.action.fees.iter().any(|r| matches!(r, FeeRule::Legal(_)))
-                && self.step_done(inv, s, &st.key)
-        });
+        let mut legal_charged = s
+            .steps
+            .iter()
+            .any(|st| st.action.fees.iter().any(|r| matches!(r, FeeRule::Legal(_))) && self.step_done(inv, s, &st.key));
         let mut interest_rule = None;
-        let sources = std::iter::once((em.label, em.action)).chain(em.carried.iter().map(|c| (c.label.as_str(), &c.action)));
+        let sources =
+            std::iter::once((em.label, em.action)).chain(em.carried.iter().map(|c| (c.label.as_str(), &c.action)));
         let mut fee_notes = Vec::new();
         for (label, action) in sources {
             for fee in &action.fees {
@@ -1025,7 +1101,12 @@ impl<'a> CustomerEval<'a, '_> {
                             .periods(first, last, self.program.settings.assume_unchanged)
                             .map_err(|e| {
                                 let help = miette::Diagnostic::help(&e).map(|h| format!("; {h}")).unwrap_or_default();
-                                self.err(Some(&s.name), Some(&inv.id), Some(em.label), format!("interest {}: {e}{help}", rule.label))
+                                self.err(
+                                    Some(&s.name),
+                                    Some(&inv.id),
+                                    Some(em.label),
+                                    format!("interest {}: {e}{help}", rule.label),
+                                )
                             })?;
                         for p in &mut periods {
                             p.percent += rule.points;
@@ -1043,7 +1124,12 @@ impl<'a> CustomerEval<'a, '_> {
                 if !self.mode.actions {
                     return Ok(());
                 }
-                let raw = money::simple_interest(first, last, &balances[f.balance.0 as usize..f.balance.1 as usize], &shifted);
+                let raw = money::simple_interest(
+                    first,
+                    last,
+                    &balances[f.balance.0 as usize..f.balance.1 as usize],
+                    &shifted,
+                );
                 em.interest = money::round(raw, cur);
                 if self.mode.text {
                     em.interest_note = Some(InterestNote { rule: &rule.label, first, last, periods: shifted });
@@ -1065,7 +1151,9 @@ impl<'a> CustomerEval<'a, '_> {
         while let Some(first) = rest.next() {
             let (cur, per) = (first.invoice.currency, slot(&first));
             let mut group = vec![first];
-            while let Some(next) = rest.next_if(|n| n.key == group[0].key && n.invoice.currency == cur && slot(n) == per) {
+            while let Some(next) =
+                rest.next_if(|n| n.key == group[0].key && n.invoice.currency == cur && slot(n) == per)
+            {
                 group.push(next);
             }
             if let Some(a) = ActionRec::new(self.as_of, self.customer, &s.name, cur, group, self.ev.hash) {
@@ -1176,8 +1264,11 @@ scenario "Business days" { for others count business days D-2 email "pre" D+1 ca
         for (number, s) in engine.program().scenarios.iter().enumerate() {
             for inv in &p.invoices {
                 let table = ev.triggers.of(number, inv.due_date).unwrap();
-                let direct: Vec<NaiveDate> =
-                    s.steps.iter().map(|st| trigger_date(&Weekdays, s.business_days, inv.due_date, st.offset)).collect();
+                let direct: Vec<NaiveDate> = s
+                    .steps
+                    .iter()
+                    .map(|st| trigger_date(&Weekdays, s.business_days, inv.due_date, st.offset))
+                    .collect();
                 assert_eq!(table, direct.as_slice(), "scenario {} due {}", s.name, inv.due_date);
             }
             // Outside the portfolio's due dates the table has nothing (the caller computes).

@@ -67,9 +67,7 @@ impl MemoryHistory {
             let steps = std::iter::once(&action.step_key).chain(action.carried.iter());
             for step in steps {
                 for invoice in &action.invoices {
-                    self.done
-                        .entry((invoice.clone(), action.scenario.clone(), step.clone()))
-                        .or_insert(action.date);
+                    self.done.entry((invoice.clone(), action.scenario.clone(), step.clone())).or_insert(action.date);
                 }
             }
             for invoice in &action.invoices {

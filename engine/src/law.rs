@@ -27,7 +27,9 @@ pub enum RateError {
     #[error("no `{table}` rate is known for {date}: the table covers {covered}")]
     #[diagnostic(
         code(relance::rate::unknown),
-        help("add the rate in force on that date to a rate override file and pass it with `--rates FILE` (format in the README, section rates), or write `rates assume unchanged` in settings to reuse the last known rate with a warning")
+        help(
+            "add the rate in force on that date to a rate override file and pass it with `--rates FILE` (format in the README, section rates), or write `rates assume unchanged` in settings to reuse the last known rate with a warning"
+        )
     )]
     Unknown {
         /// The table's name (`ECB`).
@@ -45,12 +47,7 @@ pub trait RateSchedule: Send + Sync + std::fmt::Debug {
     fn name(&self) -> &str;
     /// The rates covering `first..=last` for a debt whose interest starts on `first`, in
     /// order and without gaps. `assume_unchanged` allows reusing the last known rate.
-    fn periods(
-        &self,
-        first: NaiveDate,
-        last: NaiveDate,
-        assume_unchanged: bool,
-    ) -> Result<Vec<RatePeriod>, RateError>;
+    fn periods(&self, first: NaiveDate, last: NaiveDate, assume_unchanged: bool) -> Result<Vec<RatePeriod>, RateError>;
 }
 
 /// A late-payment law (`law FR` in settings).

@@ -90,7 +90,9 @@ mod tests {
         ];
         let balance = vec![(d(2024, 12, 1), dec!(1000)), (d(2025, 1, 11), dec!(500))];
         let got = simple_interest(d(2025, 1, 1), d(2025, 1, 25), &balance, &periods);
-        let want = (dec!(1000) * dec!(10) * dec!(10) + dec!(500) * dec!(10) * dec!(10) + dec!(500) * dec!(20) * dec!(5)) / dec!(36500);
+        let want =
+            (dec!(1000) * dec!(10) * dec!(10) + dec!(500) * dec!(10) * dec!(10) + dec!(500) * dec!(20) * dec!(5))
+                / dec!(36500);
         assert_eq!(got, want);
         assert_eq!(round(got, Currency::EUR), dec!(5.48));
     }

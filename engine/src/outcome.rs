@@ -72,7 +72,14 @@ impl<'a> Records<'a> {
     /// orders as its id (see [`SkipRec::rank`]).
     pub(crate) fn sort_since(&mut self, m: Mark) {
         if let Some(a) = self.actions.get_mut(m.actions..) {
-            a.sort_by(|a, b| (a.order, &a.action.channel, &a.action.template, &a.id).cmp(&(b.order, &b.action.channel, &b.action.template, &b.id)));
+            a.sort_by(|a, b| {
+                (a.order, &a.action.channel, &a.action.template, &a.id).cmp(&(
+                    b.order,
+                    &b.action.channel,
+                    &b.action.template,
+                    &b.id,
+                ))
+            });
         }
         if let Some(s) = self.skipped.get_mut(m.skipped..) {
             s.sort_by(|a, b| (a.rank, a.step_key(), a.status).cmp(&(b.rank, b.step_key(), b.status)));

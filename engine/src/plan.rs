@@ -194,7 +194,8 @@ pub struct Totals {
 impl PlanSummary {
     /// The summary of a whole plan.
     pub fn of(plan: &Plan) -> PlanSummary {
-        let mut s = PlanSummary { unassigned: plan.unassigned.len(), errors: plan.errors.len(), ..PlanSummary::default() };
+        let mut s =
+            PlanSummary { unassigned: plan.unassigned.len(), errors: plan.errors.len(), ..PlanSummary::default() };
         for a in &plan.actions {
             s.add_action(&a.channel, a.currency, a.outstanding, a.fees, a.interest);
         }
@@ -223,7 +224,14 @@ impl PlanSummary {
         }
     }
 
-    pub(crate) fn add_action(&mut self, channel: &str, currency: Currency, outstanding: Decimal, fees: Decimal, interest: Decimal) {
+    pub(crate) fn add_action(
+        &mut self,
+        channel: &str,
+        currency: Currency,
+        outstanding: Decimal,
+        fees: Decimal,
+        interest: Decimal,
+    ) {
         self.actions += 1;
         match self.channels.get_mut(channel) {
             Some(n) => *n += 1,

@@ -9,9 +9,9 @@ use serde::Serialize;
 
 use crate::compile::Program;
 use crate::eval::{Evaluator, Mode, finish_lists};
-use crate::outcome::{self, Records};
 use crate::history::History;
 use crate::model::{Customer, Portfolio};
+use crate::outcome::{self, Records};
 use crate::plan::{Action, NextAction, Plan, PlanError, SkipStatus, Unassigned};
 
 /// The plan as JSON, with a final newline. Byte-identical for identical plans.
@@ -58,7 +58,11 @@ pub fn write_plan_json(
 /// Renders the runs in parallel into `parts` (one buffer per run, in order), reusing the
 /// buffers' memory from one batch to the next. Each run is dropped by the thread that
 /// rendered it: freeing millions of small records is work too, and must not be serial.
-fn render_runs<'p>(runs: Vec<Records<'p>>, parts: &mut Vec<Vec<u8>>, write: impl Fn(&Records<'p>, &mut Vec<u8>) + Sync) {
+fn render_runs<'p>(
+    runs: Vec<Records<'p>>,
+    parts: &mut Vec<Vec<u8>>,
+    write: impl Fn(&Records<'p>, &mut Vec<u8>) + Sync,
+) {
     parts.resize_with(runs.len().max(parts.len()), Vec::new);
     parts.truncate(runs.len());
     parts.par_iter_mut().zip(runs).for_each(|(out, run)| {
@@ -183,7 +187,13 @@ impl<'w, W: Write> JsonPlan<'w, W> {
         Ok(())
     }
 
-    fn end(mut self, unassigned: &[Unassigned], errors: &[PlanError], next: Next<'_, '_>, warnings: &[String]) -> io::Result<()> {
+    fn end(
+        mut self,
+        unassigned: &[Unassigned],
+        errors: &[PlanError],
+        next: Next<'_, '_>,
+        warnings: &[String],
+    ) -> io::Result<()> {
         self.next_list("unassigned")?;
         self.list(unassigned)?;
         self.next_list("errors")?;
@@ -218,16 +228,11 @@ impl<'w, W: Write> JsonPlan<'w, W> {
 /// shows it as text instead of running it (OWASP "CSV injection").
 pub fn csv_field(text: &str) -> String {
     let safe = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{text}") } else { text.to_owned() };
-    if safe.contains([',', '"', '\n', '\r', ';']) {
-        format!("\"{}\"", safe.replace('"', "\"\""))
-    } else {
-        safe
-    }
+    if safe.contains([',', '"', '\n', '\r', ';']) { format!("\"{}\"", safe.replace('"', "\"\"")) } else { safe }
 }
 
 /// The header line of the CSV of actions.
-const CSV_HEADER: &str =
-    "id,date,customer,customer_name,scenario,step,channel,template,assign,invoices,outstanding,currency,fees,interest,reason\n";
+const CSV_HEADER: &str = "id,date,customer,customer_name,scenario,step,channel,template,assign,invoices,outstanding,currency,fees,interest,reason\n";
 
 /// One action as a CSV line.
 fn csv_line(a: &Action, out: &mut String) {
@@ -264,7 +269,13 @@ pub fn to_csv(plan: &Plan) -> String {
 /// Evaluates `portfolio` and writes the CSV of its actions: the same bytes as
 /// `to_csv(&engine.evaluate(portfolio, as_of, history))`, batch by batch, in bounded memory
 /// (the plan is never held whole; skipped steps, which the CSV does not list, are not built).
-pub fn write_plan_csv(program: &Program, portfolio: &Portfolio, as_of: NaiveDate, history: &dyn History, w: &mut impl Write) -> io::Result<()> {
+pub fn write_plan_csv(
+    program: &Program,
+    portfolio: &Portfolio,
+    as_of: NaiveDate,
+    history: &dyn History,
+    w: &mut impl Write,
+) -> io::Result<()> {
     write_plan_csv_batched(program, portfolio, as_of, history, w, crate::eval::BATCH)
 }
 
@@ -405,7 +416,13 @@ pub fn to_table(plan: &Plan) -> String {
 /// Evaluates `portfolio` and writes its table: the same text as
 /// `to_table(&engine.evaluate(portfolio, as_of, history))`, batch by batch, in bounded memory
 /// and without writing reasons (the table does not show them).
-pub fn write_plan_table(program: &Program, portfolio: &Portfolio, as_of: NaiveDate, history: &dyn History, w: &mut impl Write) -> io::Result<()> {
+pub fn write_plan_table(
+    program: &Program,
+    portfolio: &Portfolio,
+    as_of: NaiveDate,
+    history: &dyn History,
+    w: &mut impl Write,
+) -> io::Result<()> {
     write_plan_table_batched(program, portfolio, as_of, history, w, crate::eval::BATCH)
 }
 
@@ -451,7 +468,14 @@ fn write_plan_table_batched(
     errors.extend(ev.input_errors.iter().cloned());
     finish_lists(&mut unassigned, &mut errors, &mut []);
     let mut tail = String::new();
-    table_tail(actions, &|s| skipped.get(&s).copied().unwrap_or(0), &unassigned, &errors, &portfolio.warnings, &mut tail);
+    table_tail(
+        actions,
+        &|s| skipped.get(&s).copied().unwrap_or(0),
+        &unassigned,
+        &errors,
+        &portfolio.warnings,
+        &mut tail,
+    );
     w.write_all(tail.as_bytes())?;
     w.flush()
 }
@@ -505,7 +529,8 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
             x ^= x << 17;
             let due = base.checked_add_days(Days::new(x % 90)).unwrap();
             let cust = if k == 5 { "NOBODY".to_string() } else { format!("C{:05}", (x >> 20) as usize % customers) };
-            let mut inv = Invoice::new(format!("F{k:06}"), cust, due, Decimal::new((x % 200_000) as i64 + 100, 2), Currency::EUR);
+            let mut inv =
+                Invoice::new(format!("F{k:06}"), cust, due, Decimal::new((x % 200_000) as i64 + 100, 2), Currency::EUR);
             inv.disputed = x.is_multiple_of(17);
             if x.is_multiple_of(11) {
                 inv.promise_date = Some(day(2026, 2, 20 + (x % 20) as u32 % 8));
@@ -527,7 +552,8 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
 
     #[test]
     fn written_json_is_the_same_bytes_as_to_json() {
-        let engine = Engine::from_sources(vec![relance_dsl::Source::new("p.relance", POLICY)], &Registry::new()).unwrap();
+        let engine =
+            Engine::from_sources(vec![relance_dsl::Source::new("p.relance", POLICY)], &Registry::new()).unwrap();
         let p = portfolio(600);
         let mut history = MemoryHistory::new();
         for (t, batch) in [(day(2026, 2, 10), 1), (day(2026, 3, 1), 3), (day(2026, 3, 4), 1000)] {
@@ -546,7 +572,8 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
 
     #[test]
     fn streamed_csv_and_table_are_the_same_text_as_from_the_plan() {
-        let engine = Engine::from_sources(vec![relance_dsl::Source::new("p.relance", POLICY)], &Registry::new()).unwrap();
+        let engine =
+            Engine::from_sources(vec![relance_dsl::Source::new("p.relance", POLICY)], &Registry::new()).unwrap();
         let p = portfolio(600);
         let mut history = MemoryHistory::new();
         for (t, batch) in [(day(2026, 2, 10), 1), (day(2026, 3, 1), 7), (day(2026, 3, 4), 1000)] {
@@ -564,7 +591,8 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
 
     #[test]
     fn the_summary_has_the_figures_of_the_plan() {
-        let engine = Engine::from_sources(vec![relance_dsl::Source::new("p.relance", POLICY)], &Registry::new()).unwrap();
+        let engine =
+            Engine::from_sources(vec![relance_dsl::Source::new("p.relance", POLICY)], &Registry::new()).unwrap();
         let p = portfolio(600);
         let mut history = MemoryHistory::new();
         for t in [day(2026, 2, 10), day(2026, 3, 1), day(2026, 3, 4)] {
@@ -578,7 +606,8 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
 
     #[test]
     fn an_empty_plan_is_written_like_to_json() {
-        let engine = Engine::from_sources(vec![relance_dsl::Source::new("p.relance", POLICY)], &Registry::new()).unwrap();
+        let engine =
+            Engine::from_sources(vec![relance_dsl::Source::new("p.relance", POLICY)], &Registry::new()).unwrap();
         let p = Portfolio::default();
         let plan = engine.evaluate(&p, day(2026, 3, 1), &NoHistory);
         let mut got = Vec::new();

@@ -31,12 +31,11 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use rhai::module_resolvers::DummyModuleResolver;
 use rhai::packages::{
-    ArithmeticPackage, BasicArrayPackage, BasicFnPackage, BasicIteratorPackage, BasicMapPackage,
-    BasicMathPackage, BasicStringPackage, LogicPackage, MoreStringPackage, Package,
+    ArithmeticPackage, BasicArrayPackage, BasicFnPackage, BasicIteratorPackage, BasicMapPackage, BasicMathPackage,
+    BasicStringPackage, LogicPackage, MoreStringPackage, Package,
 };
 use rhai::{
-    Dynamic, Engine, EvalAltResult, FuncRegistration, ImmutableString, Module, OptimizationLevel,
-    Position, Scope, AST,
+    AST, Dynamic, Engine, EvalAltResult, FuncRegistration, ImmutableString, Module, OptimizationLevel, Position, Scope,
 };
 use rust_decimal::{Decimal, RoundingStrategy};
 
@@ -198,10 +197,7 @@ struct HelperError {
 }
 
 fn helper_error(message: String, help: &'static str) -> Box<EvalAltResult> {
-    Box::new(EvalAltResult::ErrorRuntime(
-        Dynamic::from(HelperError { message, help }),
-        Position::NONE,
-    ))
+    Box::new(EvalAltResult::ErrorRuntime(Dynamic::from(HelperError { message, help }), Position::NONE))
 }
 
 fn rt_error(message: String) -> Box<EvalAltResult> {
@@ -283,17 +279,12 @@ impl ScriptEngine {
     /// in messages); `source` its text. Top-level statements run once, here, under the same
     /// limits; `today()` is not available to them.
     pub fn add_functions(&mut self, name: &str, source: &str) -> Result<(), ScriptError> {
-        let mut ast = self
-            .engine
-            .compile(source)
-            .map_err(|e| ScriptError::from_parse(&e, &self.limits))?;
+        let mut ast = self.engine.compile(source).map_err(|e| ScriptError::from_parse(&e, &self.limits))?;
         ast.set_source(name);
         let mut defined = Vec::new();
         for f in ast.iter_functions() {
             let arity = f.params.len();
-            if let Some((_, _, other)) =
-                self.functions.iter().find(|(n, a, _)| n == f.name && *a == arity)
-            {
+            if let Some((_, _, other)) = self.functions.iter().find(|(n, a, _)| n == f.name && *a == arity) {
                 return Err(ScriptError::new(
                     ScriptErrorKind::Syntax,
                     format!(
@@ -323,10 +314,8 @@ impl ScriptEngine {
         for v in VARIABLES {
             names.push_dynamic(v, Dynamic::UNIT);
         }
-        let ast = self
-            .engine
-            .compile_with_scope(&names, source)
-            .map_err(|e| ScriptError::from_parse(&e, &self.limits))?;
+        let ast =
+            self.engine.compile_with_scope(&names, source).map_err(|e| ScriptError::from_parse(&e, &self.limits))?;
         Ok(CompiledScript { ast, source: source.to_owned(), needs: needs(source) })
     }
 
@@ -335,21 +324,13 @@ impl ScriptEngine {
     ///
     /// Each thread keeps its scope between calls and overwrites the values in place, so a
     /// warm evaluation allocates only what the script itself builds.
-    pub fn eval_bool(
-        &self,
-        script: &CompiledScript,
-        ctx: &ScriptContext<'_>,
-    ) -> Result<bool, ScriptError> {
+    pub fn eval_bool(&self, script: &CompiledScript, ctx: &ScriptContext<'_>) -> Result<bool, ScriptError> {
         let value = self.eval(script, ctx)?;
         value.as_bool().map_err(|_| ScriptError::not_bool(&value))
     }
 
     /// Evaluates a script for one invoice and returns its value, whatever its type.
-    pub fn eval(
-        &self,
-        script: &CompiledScript,
-        ctx: &ScriptContext<'_>,
-    ) -> Result<Dynamic, ScriptError> {
+    pub fn eval(&self, script: &CompiledScript, ctx: &ScriptContext<'_>) -> Result<Dynamic, ScriptError> {
         start_run(Some(ctx.as_of));
         let need = script.needs.union(self.functions_need);
         let result = SCOPE.with(|cell| match cell.try_borrow_mut() {
@@ -501,14 +482,11 @@ fn decimal_of_str(s: &str) -> Result<Decimal, Box<EvalAltResult>> {
 }
 
 fn percent(x: Decimal, p: Decimal) -> Result<Decimal, Box<EvalAltResult>> {
-    x.checked_mul(p)
-        .map(|v| v / Decimal::ONE_HUNDRED)
-        .ok_or_else(|| rt_error(format!("`percent({x}, {p})` overflows")))
+    x.checked_mul(p).map(|v| v / Decimal::ONE_HUNDRED).ok_or_else(|| rt_error(format!("`percent({x}, {p})` overflows")))
 }
 
 fn round_half_up(x: Decimal, n: i64) -> Result<Decimal, Box<EvalAltResult>> {
-    let dp = u32::try_from(n)
-        .map_err(|_| rt_error(format!("cannot round to {n} decimal places")))?;
+    let dp = u32::try_from(n).map_err(|_| rt_error(format!("cannot round to {n} decimal places")))?;
     Ok(x.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero))
 }
 
@@ -517,9 +495,9 @@ fn register_helpers(engine: &mut Engine) {
     FuncRegistration::new("today").with_volatility(true).register_into_engine(
         engine,
         || -> Result<ScriptDate, Box<EvalAltResult>> {
-            RUN.with(|r| r.get().as_of).map(ScriptDate).ok_or_else(|| {
-                rt_error("`today()` is only known while a condition is evaluated".to_owned())
-            })
+            RUN.with(|r| r.get().as_of)
+                .map(ScriptDate)
+                .ok_or_else(|| rt_error("`today()` is only known while a condition is evaluated".to_owned()))
         },
     );
     engine
@@ -545,9 +523,7 @@ fn register_helpers(engine: &mut Engine) {
         .register_fn("to_decimal", |i: i64| Decimal::from(i))
         .register_fn("to_decimal", |d: Decimal| d)
         .register_fn("to_decimal", |_: ()| -> Result<Decimal, Box<EvalAltResult>> {
-            Err(rt_error(
-                "`to_decimal` got no value (the column is empty or missing)".to_owned(),
-            ))
+            Err(rt_error("`to_decimal` got no value (the column is empty or missing)".to_owned()))
         })
         .register_fn("round_half_up", round_half_up)
         .register_fn("round_half_up", |x: i64, n: i64| round_half_up(Decimal::from(x), n))
@@ -559,17 +535,29 @@ fn register_helpers(engine: &mut Engine) {
 
 /// Getters of the views that read only scalar fields.
 const SCALAR_GETTERS: &[&str] = &[
-    "amount", "outstanding", "days_late", "disputed", "currency", "payment_plan", "promise_date",
-    "promise_amount", "issue_date", "due_date", "avg_days_late", "year", "month", "day", "weekday",
+    "amount",
+    "outstanding",
+    "days_late",
+    "disputed",
+    "currency",
+    "payment_plan",
+    "promise_date",
+    "promise_amount",
+    "issue_date",
+    "due_date",
+    "avg_days_late",
+    "year",
+    "month",
+    "day",
+    "weekday",
 ];
 /// Getters and methods that read string fields.
-const STRING_GETTERS: &[&str] = &[
-    "id", "customer_id", "terms", "name", "segment", "email", "phone", "language", "tags", "has_tag",
-];
+const STRING_GETTERS: &[&str] =
+    &["id", "customer_id", "terms", "name", "segment", "email", "phone", "language", "tags", "has_tag"];
 /// Words that are never a property name.
 const KEYWORDS: &[&str] = &[
-    "true", "false", "let", "const", "if", "else", "fn", "return", "while", "loop", "for", "in",
-    "do", "until", "break", "continue", "throw", "try", "catch", "switch", "private", "this",
+    "true", "false", "let", "const", "if", "else", "fn", "return", "while", "loop", "for", "in", "do", "until",
+    "break", "continue", "throw", "try", "catch", "switch", "private", "this",
 ];
 
 /// What a script (or a `functions` file) can read, found from its text, conservatively.
@@ -640,10 +628,7 @@ fn needs(source: &str) -> Needs {
             "customer" => n.customer = true,
             "extra" => n.extras = true,
             w if STRING_GETTERS.contains(&w) => n.strings = true,
-            w if is_call
-                || SCALAR_GETTERS.contains(&w)
-                || KEYWORDS.contains(&w)
-                || VARIABLES.contains(&w) => {}
+            w if is_call || SCALAR_GETTERS.contains(&w) || KEYWORDS.contains(&w) || VARIABLES.contains(&w) => {}
             _ => n.extras = true,
         }
     }
@@ -660,9 +645,7 @@ fn register_strict_comparisons(engine: &mut Engine) {
     ) {
         for op in ops {
             let op: &'static str = op;
-            engine.register_fn(op, move |_: A, _: B| -> Result<bool, Box<EvalAltResult>> {
-                Err(mismatch(op, a, b))
-            });
+            engine.register_fn(op, move |_: A, _: B| -> Result<bool, Box<EvalAltResult>> { Err(mismatch(op, a, b)) });
         }
     }
     const ORD: &[&str] = &["<", "<=", ">", ">="];

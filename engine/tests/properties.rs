@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use relance_engine::history::{MemoryHistory, NoHistory};
 use relance_engine::model::{Customer, Invoice, Payment, PaymentKind, Portfolio};
 use relance_engine::plan::SkipStatus;
-use relance_engine::{render, Engine};
+use relance_engine::{Engine, render};
 use rust_decimal::Decimal;
 
 const OFFSETS: [i32; 6] = [-5, 0, 3, 10, 30, 60];
@@ -40,7 +40,11 @@ fn base() -> NaiveDate {
 }
 
 fn add(d: NaiveDate, n: i64) -> NaiveDate {
-    if n >= 0 { d.checked_add_days(Days::new(n as u64)).unwrap() } else { d.checked_sub_days(Days::new((-n) as u64)).unwrap() }
+    if n >= 0 {
+        d.checked_add_days(Days::new(n as u64)).unwrap()
+    } else {
+        d.checked_sub_days(Days::new((-n) as u64)).unwrap()
+    }
 }
 
 /// (customer index, due offset from base, amount cents, paid-in-full offset from base)
@@ -53,9 +57,21 @@ fn build(rows: &[Row], customers: usize) -> Portfolio {
     };
     for (n, (c, due, cents, paid)) in rows.iter().enumerate() {
         let id = format!("F{n:03}");
-        p.invoices.push(Invoice::new(&id, format!("C{:02}", c % customers), add(base(), *due), Decimal::new(*cents, 2), Currency::EUR));
+        p.invoices.push(Invoice::new(
+            &id,
+            format!("C{:02}", c % customers),
+            add(base(), *due),
+            Decimal::new(*cents, 2),
+            Currency::EUR,
+        ));
         if let Some(paid) = paid {
-            p.payments.push(Payment { id: None, invoice_id: id.into(), date: add(base(), *paid), amount: Decimal::new(*cents, 2), kind: PaymentKind::Payment });
+            p.payments.push(Payment {
+                id: None,
+                invoice_id: id.into(),
+                date: add(base(), *paid),
+                amount: Decimal::new(*cents, 2),
+                kind: PaymentKind::Payment,
+            });
         }
     }
     p
@@ -179,7 +195,8 @@ struct FakeHistory(BTreeSet<(String, i32)>);
 impl relance_engine::History for FakeHistory {
     fn step_done(&self, invoice: &str, _: &str, step: &str) -> Option<NaiveDate> {
         let label = step.split(' ').next()?;
-        let off: i32 = if label == "D" { 0 } else { label.trim_start_matches('D').trim_start_matches('+').parse().ok()? };
+        let off: i32 =
+            if label == "D" { 0 } else { label.trim_start_matches('D').trim_start_matches('+').parse().ok()? };
         self.0.contains(&(invoice.to_owned(), off)).then(base)
     }
     fn last_contact(&self, _: &str) -> Option<NaiveDate> {
@@ -198,7 +215,11 @@ fn naive(p: &Portfolio, t: NaiveDate, done: &BTreeSet<(String, i32)>) -> BTreeSe
         if inv.amount - paid <= Decimal::ZERO {
             continue;
         }
-        let label = |o: i32| match o { 0 => "D".to_owned(), o if o > 0 => format!("D+{o}"), o => format!("D{o}") };
+        let label = |o: i32| match o {
+            0 => "D".to_owned(),
+            o if o > 0 => format!("D+{o}"),
+            o => format!("D{o}"),
+        };
         // A step earlier than a step already done is over.
         let last_done = OFFSETS.iter().filter(|o| done.contains(&(inv.id.to_string(), **o))).max().copied();
         let mut due_steps = Vec::new();

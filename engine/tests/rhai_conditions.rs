@@ -89,7 +89,8 @@ fn a_rhai_syntax_error_points_into_the_scenario_file() {
 #[test]
 fn a_functions_file_next_to_the_scenarios_is_callable_and_cannot_escape_its_folder() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("helpers.rhai"), "fn big_share(amount, revenue) { amount > revenue * 0.05 }\n").unwrap();
+    std::fs::write(dir.path().join("helpers.rhai"), "fn big_share(amount, revenue) { amount > revenue * 0.05 }\n")
+        .unwrap();
     let policy_path = dir.path().join("policy.relance");
     let policy = r#"settings { calendar none functions "helpers.rhai" }
 scenario "A" { for others D+3 call "c" when rhai "big_share(invoice.amount, to_decimal(customer[\"yearly_revenue\"]))" }"#;

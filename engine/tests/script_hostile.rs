@@ -7,9 +7,7 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use iso_currency::Currency;
 use relance_engine::model::{Customer, Invoice};
-use relance_engine::script::{
-    ScriptContext, ScriptEngine, ScriptError, ScriptErrorKind, ScriptLimits,
-};
+use relance_engine::script::{ScriptContext, ScriptEngine, ScriptError, ScriptErrorKind, ScriptLimits};
 use rust_decimal_macros::dec;
 
 fn d(y: i32, m: u32, day: u32) -> NaiveDate {
@@ -96,10 +94,8 @@ fn deep_recursion_hits_the_call_depth() {
 
 #[test]
 fn deep_recursion_in_a_functions_file_hits_the_call_depth() {
-    let mut engine = ScriptEngine::new(ScriptLimits {
-        time_budget: Duration::from_secs(60),
-        ..ScriptLimits::default()
-    });
+    let mut engine =
+        ScriptEngine::new(ScriptLimits { time_budget: Duration::from_secs(60), ..ScriptLimits::default() });
     engine.add_functions("evil.rhai", "fn forever(x) {\n  forever(x) || true\n}").unwrap();
     let e = run_with(&engine, "days_late > 3 && forever(1)");
     assert_eq!(e.kind, ScriptErrorKind::LimitDepth, "{e:?}");
@@ -202,10 +198,8 @@ fn print_and_debug_go_nowhere() {
 
 #[test]
 fn functions_file_top_level_loop_is_stopped() {
-    let mut engine = ScriptEngine::new(ScriptLimits {
-        time_budget: Duration::from_secs(60),
-        ..ScriptLimits::default()
-    });
+    let mut engine =
+        ScriptEngine::new(ScriptLimits { time_budget: Duration::from_secs(60), ..ScriptLimits::default() });
     let e = engine.add_functions("loop.rhai", "fn ok() { true }\nloop { }").unwrap_err();
     assert_eq!(e.kind, ScriptErrorKind::LimitOperations, "{e:?}");
 }
@@ -226,7 +220,6 @@ fn thrown_error_is_reported() {
     assert_eq!(e.message, "the script failed with `too late`");
     assert_eq!(e.line, Some(2));
 }
-
 
 #[test]
 fn deep_recursion_with_deep_expressions_does_not_overflow_the_native_stack() {

@@ -3,10 +3,10 @@
 
 use chrono::NaiveDate;
 use iso_currency::Currency;
+use relance_engine::Engine;
 use relance_engine::history::{History, MemoryHistory, NoHistory};
 use relance_engine::model::{Customer, Invoice, Payment, PaymentKind, Portfolio};
 use relance_engine::plan::{Plan, SkipStatus};
-use relance_engine::Engine;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
@@ -59,13 +59,40 @@ scenario "All" {
 
 #[test]
 fn rule1_outstanding_nets_payments_and_credit_notes() {
-    let mut p = portfolio(&[("C1", "sme")], vec![inv("F1", "C1", "2026-03-01", dec!(1000)), inv("F2", "C1", "2026-03-01", dec!(300))]);
+    let mut p = portfolio(
+        &[("C1", "sme")],
+        vec![inv("F1", "C1", "2026-03-01", dec!(1000)), inv("F2", "C1", "2026-03-01", dec!(300))],
+    );
     p.payments = vec![
-        Payment { id: None, invoice_id: "F1".into(), date: d("2026-03-02"), amount: dec!(400), kind: PaymentKind::Payment },
-        Payment { id: None, invoice_id: "F1".into(), date: d("2026-03-03"), amount: dec!(100), kind: PaymentKind::CreditNote },
-        Payment { id: None, invoice_id: "F2".into(), date: d("2026-03-02"), amount: dec!(300), kind: PaymentKind::Payment },
+        Payment {
+            id: None,
+            invoice_id: "F1".into(),
+            date: d("2026-03-02"),
+            amount: dec!(400),
+            kind: PaymentKind::Payment,
+        },
+        Payment {
+            id: None,
+            invoice_id: "F1".into(),
+            date: d("2026-03-03"),
+            amount: dec!(100),
+            kind: PaymentKind::CreditNote,
+        },
+        Payment {
+            id: None,
+            invoice_id: "F2".into(),
+            date: d("2026-03-02"),
+            amount: dec!(300),
+            kind: PaymentKind::Payment,
+        },
         // A payment dated after the as-of date is not known yet.
-        Payment { id: None, invoice_id: "F1".into(), date: d("2026-03-20"), amount: dec!(500), kind: PaymentKind::Payment },
+        Payment {
+            id: None,
+            invoice_id: "F1".into(),
+            date: d("2026-03-20"),
+            amount: dec!(500),
+            kind: PaymentKind::Payment,
+        },
     ];
     let plan = run(SIMPLE, &p, "2026-03-04", &NoHistory);
     assert_eq!(steps(&plan), vec![("C1".into(), "D+3".into(), vec!["F1".into()])]);
@@ -185,7 +212,10 @@ fn rule4_pre_due_steps_expire_once_due_date_passed() {
 #[test]
 fn rule5_cooldown_defers_with_the_date_it_becomes_possible() {
     let policy = "settings { calendar none cooldown 5 days } scenario \"A\" { for others D+3 email \"r1\" }";
-    let p = portfolio(&[("C1", "sme")], vec![inv("F1", "C1", "2026-03-01", dec!(100)), inv("F2", "C1", "2026-03-03", dec!(100))]);
+    let p = portfolio(
+        &[("C1", "sme")],
+        vec![inv("F1", "C1", "2026-03-01", dec!(100)), inv("F2", "C1", "2026-03-03", dec!(100))],
+    );
     let e = engine(policy);
     let mut h = MemoryHistory::new();
     let day1 = e.evaluate(&p, d("2026-03-04"), &h);
@@ -211,7 +241,10 @@ scenario "A" {
   D+45 registered_letter "n2" with fee legal
   D+60 escalate "agency" with fee 15 EUR
 }"#;
-    let p = portfolio(&[("C1", "sme")], vec![inv("F1", "C1", "2026-01-01", dec!(100)), inv("F2", "C1", "2026-01-01", dec!(100))]);
+    let p = portfolio(
+        &[("C1", "sme")],
+        vec![inv("F1", "C1", "2026-01-01", dec!(100)), inv("F2", "C1", "2026-01-01", dec!(100))],
+    );
     let e = engine(policy);
     let mut h = MemoryHistory::new();
     let p30 = e.evaluate(&p, d("2026-01-31"), &h);
@@ -228,8 +261,17 @@ scenario "A" {
 #[test]
 fn rule6_interest_on_each_days_outstanding_rounded_once_per_invoice() {
     let policy = "settings { calendar none } scenario \"A\" { for others D+1 letter \"n\" with interest 10% per year }";
-    let mut p = portfolio(&[("C1", "sme")], vec![inv("F1", "C1", "2026-01-01", dec!(1000)), inv("F2", "C1", "2026-01-01", dec!(1))]);
-    p.payments = vec![Payment { id: None, invoice_id: "F1".into(), date: d("2026-01-11"), amount: dec!(500), kind: PaymentKind::Payment }];
+    let mut p = portfolio(
+        &[("C1", "sme")],
+        vec![inv("F1", "C1", "2026-01-01", dec!(1000)), inv("F2", "C1", "2026-01-01", dec!(1))],
+    );
+    p.payments = vec![Payment {
+        id: None,
+        invoice_id: "F1".into(),
+        date: d("2026-01-11"),
+        amount: dec!(500),
+        kind: PaymentKind::Payment,
+    }];
     let plan = run(policy, &p, "2026-01-20", &NoHistory);
     // F1: 1000 × 10% × 9/365 (2–10 Jan) + 500 × 10% × 10/365 (11–20 Jan) = 2.4658 + 1.3699 = 3.84
     // F2: 1 × 10% × 19/365 = 0.0052 → 0.01
@@ -281,7 +323,13 @@ scenario "A" { for others D+3 email "r1" after payment email "thank-you" when re
     let mut h = MemoryHistory::new();
     let r1 = e.evaluate(&p, d("2026-03-04"), &h);
     h.record(&r1);
-    p.payments = vec![Payment { id: None, invoice_id: "F1".into(), date: d("2026-03-06"), amount: dec!(100), kind: PaymentKind::Payment }];
+    p.payments = vec![Payment {
+        id: None,
+        invoice_id: "F1".into(),
+        date: d("2026-03-06"),
+        amount: dec!(100),
+        kind: PaymentKind::Payment,
+    }];
     assert!(e.evaluate(&p, d("2026-03-05"), &h).actions.is_empty());
     let thanks = e.evaluate(&p, d("2026-03-06"), &h);
     assert_eq!(thanks.actions.len(), 1);
@@ -296,7 +344,11 @@ fn rule_grouping_per_customer_and_per_invoice() {
     let per = "settings { calendar none } scenario \"A\" { for others D+3 letter \"r\" per invoice }";
     let p = portfolio(
         &[("C1", "sme")],
-        vec![inv("F1", "C1", "2026-03-01", dec!(100)), inv("F2", "C1", "2026-03-01", dec!(50)), inv("F3", "C1", "2026-03-02", dec!(7))],
+        vec![
+            inv("F1", "C1", "2026-03-01", dec!(100)),
+            inv("F2", "C1", "2026-03-01", dec!(50)),
+            inv("F3", "C1", "2026-03-02", dec!(7)),
+        ],
     );
     let g = run(grouped, &p, "2026-03-04", &NoHistory);
     assert_eq!(steps(&g), vec![("C1".into(), "D+3".into(), vec!["F1".into(), "F2".into()])]);
@@ -314,7 +366,11 @@ scenario "Big" { for customers where balance >= 1000 EUR D+3 call "big" }
 scenario "SME" { for segment "sme" D+3 email "sme" }"#;
     let p = portfolio(
         &[("C1", "sme"), ("C2", "sme"), ("C3", "public")],
-        vec![inv("F1", "C1", "2026-03-01", dec!(5000)), inv("F2", "C2", "2026-03-01", dec!(10)), inv("F3", "C3", "2026-03-01", dec!(10))],
+        vec![
+            inv("F1", "C1", "2026-03-01", dec!(5000)),
+            inv("F2", "C2", "2026-03-01", dec!(10)),
+            inv("F3", "C3", "2026-03-01", dec!(10)),
+        ],
     );
     let plan = run(policy, &p, "2026-03-04", &NoHistory);
     let got: Vec<_> = plan.actions.iter().map(|a| (a.customer.as_str(), a.scenario.as_str())).collect();
@@ -330,7 +386,10 @@ scenario "SME" { for segment "sme" D+3 email "sme" }"#;
 #[test]
 fn rule_minimum_balance() {
     let policy = "settings { calendar none minimum balance 15 EUR } scenario \"A\" { for others D+3 email \"r\" }";
-    let p = portfolio(&[("C1", "sme"), ("C2", "sme")], vec![inv("F1", "C1", "2026-03-01", dec!(14.99)), inv("F2", "C2", "2026-03-01", dec!(15))]);
+    let p = portfolio(
+        &[("C1", "sme"), ("C2", "sme")],
+        vec![inv("F1", "C1", "2026-03-01", dec!(14.99)), inv("F2", "C2", "2026-03-01", dec!(15))],
+    );
     let plan = run(policy, &p, "2026-03-04", &NoHistory);
     assert_eq!(steps(&plan), vec![("C2".into(), "D+3".into(), vec!["F2".into()])]);
     assert_eq!(skipped(&plan, SkipStatus::BelowMinimum), vec![("F1".into(), "D+3".into())]);
@@ -339,7 +398,10 @@ fn rule_minimum_balance() {
 #[test]
 fn rule_condition_values_are_in_the_reason() {
     let policy = r#"settings { calendar none } scenario "A" { for others D+3 letter "r" when balance >= 1000 EUR and not disputed }"#;
-    let p = portfolio(&[("C1", "sme"), ("C2", "sme")], vec![inv("F1", "C1", "2026-03-01", dec!(1500)), inv("F2", "C2", "2026-03-01", dec!(999))]);
+    let p = portfolio(
+        &[("C1", "sme"), ("C2", "sme")],
+        vec![inv("F1", "C1", "2026-03-01", dec!(1500)), inv("F2", "C2", "2026-03-01", dec!(999))],
+    );
     let plan = run(policy, &p, "2026-03-04", &NoHistory);
     assert_eq!(plan.actions.len(), 1);
     let r = &plan.actions[0].reason;
@@ -353,7 +415,10 @@ fn rule_condition_values_are_in_the_reason() {
 #[test]
 fn one_bad_customer_does_not_abort_the_plan() {
     let policy = r#"settings { calendar none } scenario "A" { for others D+3 letter "r" when customer.limit > 500 }"#;
-    let mut p = portfolio(&[("C1", "sme"), ("C2", "sme")], vec![inv("F1", "C1", "2026-03-01", dec!(100)), inv("F2", "C2", "2026-03-01", dec!(100))]);
+    let mut p = portfolio(
+        &[("C1", "sme"), ("C2", "sme")],
+        vec![inv("F1", "C1", "2026-03-01", dec!(100)), inv("F2", "C2", "2026-03-01", dec!(100))],
+    );
     p.customers[0].extra.insert("limit", "a lot");
     p.customers[1].extra.insert("limit", "1000");
     let plan = run(policy, &p, "2026-03-04", &NoHistory);
@@ -377,7 +442,9 @@ fn money_in_two_currencies_is_an_error_not_a_guess() {
 #[test]
 fn same_inputs_give_a_byte_identical_plan() {
     let policy = r#"settings { calendar FR law FR } scenario "A" { for others D+3 email "r" D+30 letter "n" with fee legal with interest legal }"#;
-    let invoices: Vec<Invoice> = (0..200).map(|i| inv(&format!("F{i:03}"), &format!("C{}", i % 37), "2026-01-05", Decimal::from(100 + i))).collect();
+    let invoices: Vec<Invoice> = (0..200)
+        .map(|i| inv(&format!("F{i:03}"), &format!("C{}", i % 37), "2026-01-05", Decimal::from(100 + i)))
+        .collect();
     let customers: Vec<(String, String)> = (0..37).map(|i| (format!("C{i}"), "sme".to_owned())).collect();
     let refs: Vec<(&str, &str)> = customers.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
     let p = portfolio(&refs, invoices);
@@ -413,6 +480,7 @@ fn repeated_invoice_ids_are_listed_in_plan_order() {
     assert_eq!(keys.iter().filter(|k| **k == ("F2".to_string(), -5)).count(), 2);
     assert_eq!(keys.iter().filter(|k| **k == ("F2".to_string(), 3)).count(), 2);
     let mut streamed = Vec::new();
-    relance_engine::render::write_plan_json(engine(policy).program(), &p, d("2026-02-15"), &NoHistory, &mut streamed).unwrap();
+    relance_engine::render::write_plan_json(engine(policy).program(), &p, d("2026-02-15"), &NoHistory, &mut streamed)
+        .unwrap();
     assert_eq!(String::from_utf8(streamed).unwrap(), relance_engine::render::to_json(&plan));
 }

@@ -29,7 +29,10 @@ fn bench(name: &str, per_run: usize, mut f: impl FnMut()) {
         })
         .collect();
     let m = median(runs);
-    println!("{name}: {:.0} ns per item ({per_run} items per run, median of 7 runs: {m:?})", m.as_nanos() as f64 / per_run as f64);
+    println!(
+        "{name}: {:.0} ns per item ({per_run} items per run, median of 7 runs: {m:?})",
+        m.as_nanos() as f64 / per_run as f64
+    );
 }
 
 fn main() {
@@ -46,7 +49,8 @@ fn main() {
             (due, vec![(due, Decimal::new(123_456 + i as i64, 2)), (paid, Decimal::new(50_000, 2))])
         })
         .collect();
-    for (name, options) in [("FR", LawOptions::default()), ("UK", LawOptions::default()), ("DE", LawOptions::default())] {
+    for (name, options) in [("FR", LawOptions::default()), ("UK", LawOptions::default()), ("DE", LawOptions::default())]
+    {
         let l = law::by_name(name, Arc::clone(&tables), options).unwrap();
         bench(&format!("{name} interest per invoice (periods + simple_interest + round)"), N, || {
             let mut total = Decimal::ZERO;

@@ -43,7 +43,8 @@ fn portfolio_dir(n: u64) -> PathBuf {
 fn engine() -> Engine {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/scenarios/policy.relance");
     let text = std::fs::read_to_string(&path).unwrap();
-    Engine::from_sources(vec![relance_dsl::Source::new(path.display().to_string(), text)], &relance_stdlib::registry()).unwrap()
+    Engine::from_sources(vec![relance_dsl::Source::new(path.display().to_string(), text)], &relance_stdlib::registry())
+        .unwrap()
 }
 
 #[divan::bench(args = SIZES, sample_count = 5)]
@@ -68,6 +69,7 @@ fn plan_csv_to_json(bencher: divan::Bencher, n: u64) {
     bencher.counter(ItemsCount::new(n)).bench(|| {
         let mut p = load_dir(&dir, &LoadOptions::default()).unwrap();
         p.sort_for_evaluation();
-        relance_engine::render::write_plan_json(engine.program(), &p, as_of(), &NoHistory, &mut std::io::sink()).unwrap();
+        relance_engine::render::write_plan_json(engine.program(), &p, as_of(), &NoHistory, &mut std::io::sink())
+            .unwrap();
     });
 }

@@ -34,7 +34,11 @@ fn main() {
     let path = PathBuf::from(scenarios);
     let files: Vec<PathBuf> = if path.is_dir() {
         let mut v: Vec<PathBuf> = std::fs::read_dir(&path)
-            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "relance")).collect())
+            .map(|d| {
+                d.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "relance"))
+                    .collect()
+            })
             .unwrap_or_default();
         v.sort();
         v
@@ -75,7 +79,9 @@ fn main() {
         let eval = start.elapsed().as_secs_f64();
         let start = Instant::now();
         let mut sink = Counter(0);
-        if let Err(e) = relance_engine::render::write_plan_json(engine.program(), &portfolio, as_of, &NoHistory, &mut sink) {
+        if let Err(e) =
+            relance_engine::render::write_plan_json(engine.program(), &portfolio, as_of, &NoHistory, &mut sink)
+        {
             eprintln!("error: {e}");
             std::process::exit(1);
         }

@@ -79,7 +79,9 @@ pub enum TermsError {
     #[error("cannot read the payment terms `{input}`")]
     #[diagnostic(
         code(relance::terms::unknown),
-        help("write the terms as `30 days net`, `60 days`, `45 days end of month`, `end of month + 10`, or in French `30 jours net`, `45 jours fin de mois`, `fin de mois le 10`")
+        help(
+            "write the terms as `30 days net`, `60 days`, `45 days end of month`, `end of month + 10`, or in French `30 jours net`, `45 jours fin de mois`, `fin de mois le 10`"
+        )
     )]
     Unrecognised {
         /// The terms as given.
@@ -241,7 +243,11 @@ impl Terms {
                     }
                 }
                 (Some(Tok::Word(_)), Some(Tok::Num(n))) if on_day => {
-                    let end = if matches!(word(num_at + 1), Some("th" | "st" | "nd" | "rd")) { num_at + 2 } else { num_at + 1 };
+                    let end = if matches!(word(num_at + 1), Some("th" | "st" | "nd" | "rd")) {
+                        num_at + 2
+                    } else {
+                        num_at + 1
+                    };
                     if end == toks.len() {
                         if !(1..=31).contains(n) {
                             return Err(TermsError::BadDay { input: input.trim().to_string(), value: *n });
@@ -393,9 +399,10 @@ mod tests {
 
     #[test]
     fn display_round_trips() {
-        for text in ["30 days net", "45 days end of month", "end of month + 10", "end of month", "end of month, on day 10"] {
+        for text in
+            ["30 days net", "45 days end of month", "end of month + 10", "end of month", "end of month, on day 10"]
+        {
             assert_eq!(Terms::parse(text).unwrap().to_string(), text);
         }
     }
 }
-

@@ -266,7 +266,10 @@ fn unknown_rate_is_an_error_unless_assumed_unchanged() {
     assert_eq!((p[0].percent, p[0].assumed.as_deref()), (dec!(12.15), None));
     assert_eq!(p[1].percent, dec!(12.15));
     let warning = p[1].assumed.as_deref().unwrap();
-    assert!(warning.contains("2026H2") && warning.contains("assumed unchanged") && warning.contains("2.15%"), "{warning}");
+    assert!(
+        warning.contains("2026H2") && warning.contains("assumed unchanged") && warning.contains("2.15%"),
+        "{warning}"
+    );
 
     // UK: interest starting in 2026H2 needs Bank Rate on 2026-06-30.
     let uk = get("UK");

@@ -124,7 +124,12 @@ fn portfolio_invoices_beyond_the_fr_cap_get_a_warning() {
         i
     };
     let p = Portfolio {
-        invoices: vec![mk("OK", "60 days"), mk("LONG", "90 days net"), mk("EOM", "45 jours fin de mois"), mk("BAD", "whenever")],
+        invoices: vec![
+            mk("OK", "60 days"),
+            mk("LONG", "90 days net"),
+            mk("EOM", "45 jours fin de mois"),
+            mk("BAD", "whenever"),
+        ],
         ..Portfolio::default()
     };
     let w = relance_stdlib::terms::fr_cap_warnings(&p, relance_stdlib::terms::EomReading::default());

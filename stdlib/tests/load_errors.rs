@@ -90,7 +90,9 @@ fn unknown_customer() {
 
 #[test]
 fn duplicate_id() {
-    let inv = invoices("F1,C1,2026-01-15,2026-02-14,1200.00,EUR\nF2,C1,2026-01-15,2026-02-14,80,EUR\nF1,C2,2026-01-20,2026-02-19,95.5,EUR\n");
+    let inv = invoices(
+        "F1,C1,2026-01-15,2026-02-14,1200.00,EUR\nF2,C1,2026-01-15,2026-02-14,80,EUR\nF1,C2,2026-01-20,2026-02-19,95.5,EUR\n",
+    );
     let (e, text) = fail(&[("invoices.csv", &inv)], &LoadOptions::default());
     assert_eq!(e.errors[0].kind, LoadErrorKind::DuplicateId);
     assert_eq!(e.errors[0].line, Some(4));
@@ -153,10 +155,7 @@ fn bad_terms() {
     assert_eq!(e.errors[0].kind, LoadErrorKind::BadTerms);
     // The terms module's own explanation is part of the message; snapshot only our part.
     assert!(e.errors[0].message.starts_with("cannot compute the due date from the terms `whenever you like`: "));
-    assert_eq!(
-        e.errors[0].location(),
-        "invoices.csv line 2, column `terms`"
-    );
+    assert_eq!(e.errors[0].location(), "invoices.csv line 2, column `terms`");
     assert_eq!(
         e.errors[0].help.as_deref(),
         Some("write terms like `30 days net`, `45 days end of month` or `60 days`, or give the due date")
@@ -203,9 +202,12 @@ fn excel_bad_cells() {
 fn errors_of_all_files_are_collected_and_nothing_is_half_loaded() {
     // One bad row in each file, among good ones: the whole load fails, every error is listed.
     let cust = "id,name,segment,avg_days_late\nC1,Boulangerie Martin SARL,micro,3\nC2,Mairie de Lyon,public,lots\n";
-    let inv = invoices("F1,C1,2026-01-15,2026-02-14,1200.00,EUR\nF2,C2,2026-01-15,2026-02-14,80,EUR\nF3,C1,2026-01-15,2026-13-14,80,EUR\n");
+    let inv = invoices(
+        "F1,C1,2026-01-15,2026-02-14,1200.00,EUR\nF2,C2,2026-01-15,2026-02-14,80,EUR\nF3,C1,2026-01-15,2026-13-14,80,EUR\n",
+    );
     let pay = "invoice_id,date,amount\nF1,2026-02-20,200\nF1,2026-02-21,abc\nF3,2026-02-21,10\n";
-    let (e, text) = fail(&[("customers.csv", cust), ("invoices.csv", &inv), ("payments.csv", pay)], &LoadOptions::default());
+    let (e, text) =
+        fail(&[("customers.csv", cust), ("invoices.csv", &inv), ("payments.csv", pay)], &LoadOptions::default());
     let found: Vec<_> = e.errors.iter().map(|e| (e.file.as_str(), e.line, e.kind)).collect();
     // C2 and F3 failed to load: the invoice of C2 and the payment of F3 are not reported again.
     assert_eq!(
@@ -259,7 +261,6 @@ fn json_errors_have_lines() {
     assert_eq!(e.errors[0].line, Some(1));
 }
 
-
 #[test]
 fn accepted_with_warnings() {
     // Overpaid invoices and unused payment columns load, with a warning each (never silently).
@@ -269,7 +270,8 @@ fn accepted_with_warnings() {
     assert_eq!(
         p.warnings,
         vec![
-            "payments.csv: the column `note` is not used (payments have no extra columns; `note` is ignored)".to_string(),
+            "payments.csv: the column `note` is not used (payments have no extra columns; `note` is ignored)"
+                .to_string(),
             "invoice `F1`: payments and credit notes (1300) exceed its amount (1200.00)".to_string(),
         ]
     );

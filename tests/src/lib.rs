@@ -16,7 +16,11 @@ pub fn binary() -> PathBuf {
     // target/<profile>/deps/<test> → target/<profile>/relance
     let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
     let bin = dir.join(format!("relance{}", std::env::consts::EXE_SUFFIX));
-    assert!(bin.exists(), "`{}` is missing: run `cargo test --workspace` (or `cargo build -p relance-cli`) first", bin.display());
+    assert!(
+        bin.exists(),
+        "`{}` is missing: run `cargo test --workspace` (or `cargo build -p relance-cli`) first",
+        bin.display()
+    );
     bin
 }
 

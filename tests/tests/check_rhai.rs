@@ -8,7 +8,8 @@ use relance_tests::{relance, stderr, stdout};
 fn check_reports_a_rhai_syntax_error_at_its_file_position() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("policy.relance");
-    std::fs::write(&p, "scenario \"A\" {\n  for others\n  D+3 email \"r\" when rhai \"invoice.amount > \"\n}\n").unwrap();
+    std::fs::write(&p, "scenario \"A\" {\n  for others\n  D+3 email \"r\" when rhai \"invoice.amount > \"\n}\n")
+        .unwrap();
     let out = relance(&["check", p.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);

@@ -8,7 +8,15 @@ const DATES: [&str; 3] = ["2026-03-16", "2026-04-15", "2026-06-15"];
 
 fn plan(date: &str, format: &str) -> String {
     let out = relance(&[
-        "plan", "--scenarios", "examples/scenarios", "--portfolio", "examples/portfolio", "--as-of", date, "--format", format,
+        "plan",
+        "--scenarios",
+        "examples/scenarios",
+        "--portfolio",
+        "examples/portfolio",
+        "--as-of",
+        date,
+        "--format",
+        format,
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     stdout(&out)
@@ -80,7 +88,13 @@ fn a_bad_portfolio_is_reported_with_file_line_column_and_nothing_is_planned() {
     lines[3] = lines[3].replacen("2026-", "2026/", 1);
     std::fs::write(dir.path().join("invoices.csv"), lines.join("\n") + "\n").unwrap();
     let out = relance(&[
-        "plan", "--scenarios", "examples/scenarios", "--portfolio", dir.path().to_str().unwrap(), "--as-of", "2026-04-15",
+        "plan",
+        "--scenarios",
+        "examples/scenarios",
+        "--portfolio",
+        dir.path().to_str().unwrap(),
+        "--as-of",
+        "2026-04-15",
     ]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
@@ -94,7 +108,15 @@ fn a_bad_scenario_file_stops_the_plan_with_a_diagnostic() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("bad.relance");
     std::fs::write(&p, "scenario \"A\" {\n  for others\n  D+3 emial \"r\"\n}\n").unwrap();
-    let out = relance(&["plan", "--scenarios", p.to_str().unwrap(), "--portfolio", "examples/portfolio", "--as-of", "2026-04-15"]);
+    let out = relance(&[
+        "plan",
+        "--scenarios",
+        p.to_str().unwrap(),
+        "--portfolio",
+        "examples/portfolio",
+        "--as-of",
+        "2026-04-15",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("bad.relance:3:7"), "{}", stderr(&out));
     assert!(stderr(&out).contains("did you mean `email`?"));
@@ -102,10 +124,19 @@ fn a_bad_scenario_file_stops_the_plan_with_a_diagnostic() {
 
 #[test]
 fn bad_arguments_are_usage_errors() {
-    let out = relance(&["plan", "--scenarios", "examples/scenarios", "--portfolio", "examples/portfolio", "--as-of", "15/04/2026"]);
+    let out = relance(&[
+        "plan",
+        "--scenarios",
+        "examples/scenarios",
+        "--portfolio",
+        "examples/portfolio",
+        "--as-of",
+        "15/04/2026",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("YYYY-MM-DD"), "{}", stderr(&out));
-    let out = relance(&["plan", "--scenarios", "no/such/dir", "--portfolio", "examples/portfolio", "--as-of", "2026-04-15"]);
+    let out =
+        relance(&["plan", "--scenarios", "no/such/dir", "--portfolio", "examples/portfolio", "--as-of", "2026-04-15"]);
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -119,7 +150,17 @@ fn check_passes_on_the_example_policy() {
 
 #[test]
 fn an_unknown_rate_is_an_error_per_customer_until_the_user_adds_it() {
-    let args = ["plan", "--scenarios", "examples/scenarios", "--portfolio", "examples/portfolio", "--as-of", "2026-08-14", "--format", "json"];
+    let args = [
+        "plan",
+        "--scenarios",
+        "examples/scenarios",
+        "--portfolio",
+        "examples/portfolio",
+        "--as-of",
+        "2026-08-14",
+        "--format",
+        "json",
+    ];
     let out = relance(&args);
     assert_eq!(out.status.code(), Some(0), "the plan is still produced");
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
@@ -130,7 +171,8 @@ fn an_unknown_rate_is_an_error_per_customer_until_the_user_adds_it() {
 
     let dir = tempfile::tempdir().unwrap();
     let rates = dir.path().join("rates.csv");
-    std::fs::write(&rates, "# ECB decision, checked on 2026-07-01\ntable,effective,percent\nECB,2026-07-01,2.15\n").unwrap();
+    std::fs::write(&rates, "# ECB decision, checked on 2026-07-01\ntable,effective,percent\nECB,2026-07-01,2.15\n")
+        .unwrap();
     let mut with = args.to_vec();
     with.extend(["--rates", rates.to_str().unwrap()]);
     let out = relance(&with);
@@ -147,7 +189,17 @@ fn an_unknown_rate_is_an_error_per_customer_until_the_user_adds_it() {
 #[test]
 fn company_closing_days_move_trigger_dates() {
     // FA-2603-0095 (C032, public) is due 2026-04-05: D+10 falls on Wednesday 15 April.
-    let base = ["plan", "--scenarios", "examples/scenarios", "--portfolio", "examples/portfolio", "--as-of", "2026-04-15", "--format", "json"];
+    let base = [
+        "plan",
+        "--scenarios",
+        "examples/scenarios",
+        "--portfolio",
+        "examples/portfolio",
+        "--as-of",
+        "2026-04-15",
+        "--format",
+        "json",
+    ];
     let has_c032 = |json: &str| {
         let v: serde_json::Value = serde_json::from_str(json).unwrap();
         v["actions"].as_array().unwrap().iter().any(|a| a["customer"] == "C032" && a["step"] == "D+10")

@@ -113,15 +113,35 @@ fn traits(seed: u64, k: u64) -> CustomerTraits {
 
 const FAMILY: [&str; 24] = [
     "Martin", "Bernard", "Thomas", "Petit", "Robert", "Richard", "Durand", "Leroy", "Moreau", "Simon", "Laurent",
-    "Lefebvre", "Michel", "Garcia", "David", "Bertrand", "Roux", "Vincent", "Fournier", "Morel", "Girard",
-    "Mercier", "Dupont", "Lambert",
+    "Lefebvre", "Michel", "Garcia", "David", "Bertrand", "Roux", "Vincent", "Fournier", "Morel", "Girard", "Mercier",
+    "Dupont", "Lambert",
 ];
 const TRADE: [&str; 12] = [
-    "Boulangerie", "Garage", "Menuiserie", "Transports", "Imprimerie", "Pharmacie", "Électricité", "Plomberie",
-    "Traiteur", "Charpente", "Informatique", "Maçonnerie",
+    "Boulangerie",
+    "Garage",
+    "Menuiserie",
+    "Transports",
+    "Imprimerie",
+    "Pharmacie",
+    "Électricité",
+    "Plomberie",
+    "Traiteur",
+    "Charpente",
+    "Informatique",
+    "Maçonnerie",
 ];
 const TOWN: [&str; 12] = [
-    "Lyon", "Bron", "Annecy", "Valence", "Grenoble", "Chambéry", "Vienne", "Roanne", "Nantes", "Rennes", "Lille",
+    "Lyon",
+    "Bron",
+    "Annecy",
+    "Valence",
+    "Grenoble",
+    "Chambéry",
+    "Vienne",
+    "Roanne",
+    "Nantes",
+    "Rennes",
+    "Lille",
     "Reims",
 ];
 const REGION: [&str; 8] = [
@@ -235,8 +255,16 @@ impl Gen {
                 _ => "",
             };
             let region = if t.segment == Segment::Export { "Export" } else { REGION[rng.below(8) as usize] };
-            write!(w, "C{k:07},{name},{},c{k}@example.fr,0{} {:02} {:02} {:02} {:02},{lang},{tags},", t.segment.name(),
-                1 + rng.below(5), rng.below(100), rng.below(100), rng.below(100), rng.below(100))?;
+            write!(
+                w,
+                "C{k:07},{name},{},c{k}@example.fr,0{} {:02} {:02} {:02} {:02},{lang},{tags},",
+                t.segment.name(),
+                1 + rng.below(5),
+                rng.below(100),
+                rng.below(100),
+                rng.below(100),
+                rng.below(100)
+            )?;
             if rng.chance(500) {
                 write!(w, "{}", rng.below(60))?;
             }
@@ -292,7 +320,15 @@ impl Gen {
             if t.currency != "EUR" {
                 non_eur += 1;
             }
-            write!(w, "F{i:09},C{k:07},{},{},{}.{:02},{},,", date(issue), date(due), cents / 100, cents % 100, t.currency)?;
+            write!(
+                w,
+                "F{i:09},C{k:07},{},{},{}.{:02},{},,",
+                date(issue),
+                date(due),
+                cents / 100,
+                cents % 100,
+                t.currency
+            )?;
             w.write_all(if rng.chance(30) { b"yes," } else { b"," })?;
             if rng.chance(30) {
                 let promised = if rng.chance(500) { cents } else { cents / 2 };

@@ -88,13 +88,7 @@ impl ScriptError {
         help: impl Into<String>,
         pos: Position,
     ) -> Self {
-        Self {
-            message: message.into(),
-            line: pos.line(),
-            column: pos.position(),
-            kind,
-            help: help.into(),
-        }
+        Self { message: message.into(), line: pos.line(), column: pos.position(), kind, help: help.into() }
     }
 
     /// A condition that did not give a boolean.
@@ -229,11 +223,9 @@ impl ScriptError {
                 };
                 (K::LimitSize, format!("{thing} grew beyond {max}"), "build smaller values".into())
             }
-            E::ErrorTooManyVariables(_) => (
-                K::LimitSize,
-                "the script declares too many variables".into(),
-                "use fewer variables".into(),
-            ),
+            E::ErrorTooManyVariables(_) => {
+                (K::LimitSize, "the script declares too many variables".into(), "use fewer variables".into())
+            }
             E::ErrorTerminated(token, _) if token.is_string() => (
                 K::Timeout,
                 format!("the script ran longer than its time budget of {} ms", limits.time_budget.as_millis()),
@@ -250,11 +242,9 @@ impl ScriptError {
                 "declare helper files with `functions \"file.rhai\"` in the scenario file".into(),
             ),
             E::ErrorFunctionNotFound(sig, _) => function_not_found(sig),
-            E::ErrorAssignmentToConstant(name, _) => (
-                K::Forbidden,
-                format!("`{name}` is read-only"),
-                "assign to a new variable with `let` instead".into(),
-            ),
+            E::ErrorAssignmentToConstant(name, _) => {
+                (K::Forbidden, format!("`{name}` is read-only"), "assign to a new variable with `let` instead".into())
+            }
             E::ErrorNonPureMethodCallOnConstant(name, _) => (
                 K::Forbidden,
                 format!("`{name}` would change a read-only value"),
@@ -292,11 +282,7 @@ impl ScriptError {
                 ),
                 "check the spelling of the property".into(),
             ),
-            E::ErrorDotExpr(msg, _) => (
-                K::Runtime,
-                lower_first(&sanitize(msg)),
-                "check the property name".into(),
-            ),
+            E::ErrorDotExpr(msg, _) => (K::Runtime, lower_first(&sanitize(msg)), "check the property name".into()),
             E::ErrorMismatchDataType(expected, actual, _) => (
                 K::Runtime,
                 format!("expected {}, got {}", article(&type_name(expected)), article(&type_name(actual))),
@@ -322,11 +308,9 @@ impl ScriptError {
                 format!("index {idx} is out of bounds for a string of {len} characters"),
                 "check the string length with `len()` first".into(),
             ),
-            E::ErrorArithmetic(msg, _) => (
-                K::Runtime,
-                lower_first(&sanitize(msg)),
-                "check for a division by zero or an overflow".into(),
-            ),
+            E::ErrorArithmetic(msg, _) => {
+                (K::Runtime, lower_first(&sanitize(msg)), "check for a division by zero or an overflow".into())
+            }
             E::ErrorRuntime(value, _) if value.is::<super::HelperError>() => {
                 let h = value.clone().cast::<super::HelperError>();
                 (K::Runtime, h.message, h.help.to_owned())
@@ -360,11 +344,8 @@ fn function_not_found(sig: &str) -> (ScriptErrorKind, String, String) {
         Some((n, rest)) => (n.trim(), rest.trim_end_matches(')')),
         None => (sig.trim(), ""),
     };
-    let args: Vec<String> = if args.trim().is_empty() {
-        Vec::new()
-    } else {
-        split_args(args).iter().map(|a| type_name(a)).collect()
-    };
+    let args: Vec<String> =
+        if args.trim().is_empty() { Vec::new() } else { split_args(args).iter().map(|a| type_name(a)).collect() };
     if let Some(prop) = name.strip_prefix("set$") {
         return (
             ScriptErrorKind::Forbidden,

@@ -19,10 +19,8 @@ fn customer() -> Customer {
     let mut c = Customer::new("C1", "Acme SARL", "smb");
     c.tags = vec!["vip".into(), "export".into()];
     c.avg_days_late = Some(dec!(24.5));
-    c.extra = Extra::from([
-        ("region".to_owned(), "north".to_owned()),
-        ("yearly_revenue".to_owned(), "18000.00".to_owned()),
-    ]);
+    c.extra =
+        Extra::from([("region".to_owned(), "north".to_owned()), ("yearly_revenue".to_owned(), "18000.00".to_owned())]);
     c
 }
 

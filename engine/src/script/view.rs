@@ -105,8 +105,8 @@ impl Extras {
     /// Same columns as before (the usual case: every row of an export has the same columns):
     /// only the values are overwritten.
     fn refresh(&mut self, map: &Extra) {
-        let same_keys = self.0.len() == map.len()
-            && self.0.iter().zip(map.keys()).all(|((k, _), key)| k.as_str() == key);
+        let same_keys =
+            self.0.len() == map.len() && self.0.iter().zip(map.keys()).all(|((k, _), key)| k.as_str() == key);
         if same_keys {
             for ((_, v), (_, value)) in self.0.iter_mut().zip(map.iter()) {
                 set_str(v, value);

@@ -74,9 +74,7 @@ scenario "Everyone else" {
 /// 23 September 2022. No reminder goes out on those days; a step that falls on one of them
 /// moves to the next business day (Monday 26 September).
 pub fn acme_closing_days() -> Vec<NaiveDate> {
-    (19..=23)
-        .filter_map(|d| NaiveDate::from_ymd_opt(2022, 9, d))
-        .collect()
+    (19..=23).filter_map(|d| NaiveDate::from_ymd_opt(2022, 9, d)).collect()
 }
 
 /// Step 1: the registry, i.e. every name a policy may use.
@@ -92,9 +90,7 @@ pub fn registry() -> Registry {
     // the company's closing days; the stdlib's `WithClosures` does exactly that.
     if let Some(fr) = registry.calendars.get("FR").cloned() {
         let acme = WithClosures::new(fr, acme_closing_days());
-        registry
-            .calendars
-            .insert(ACME_CALENDAR.to_owned(), Arc::new(acme));
+        registry.calendars.insert(ACME_CALENDAR.to_owned(), Arc::new(acme));
     }
 
     // A channel name tells the checker that something will execute `teams` actions: the plan

@@ -17,10 +17,7 @@ use relance_engine::render;
 use relance_example_embed::{TEAMS_CHANNEL, plan, teams_message};
 
 /// The FEC shipped with the example.
-const BUNDLED_FEC: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../fec/0000000001FEC20220831.txt"
-);
+const BUNDLED_FEC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fec/0000000001FEC20220831.txt");
 
 const USAGE: &str = "usage: relance-example-embed [--fec PATH] [--as-of YYYY-MM-DD]";
 
@@ -30,18 +27,17 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        fec: PathBuf::from(BUNDLED_FEC),
-        as_of: NaiveDate::from_ymd_opt(2022, 8, 31).unwrap_or_default(),
-    };
+    let mut args =
+        Args { fec: PathBuf::from(BUNDLED_FEC), as_of: NaiveDate::from_ymd_opt(2022, 8, 31).unwrap_or_default() };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--fec" => args.fec = it.next().map(PathBuf::from).ok_or("`--fec` needs a path")?,
             "--as-of" => {
                 let text = it.next().ok_or("`--as-of` needs a date")?;
-                args.as_of = NaiveDate::parse_from_str(&text, "%Y-%m-%d")
-                    .map_err(|_| format!("`{text}` is not a date\n  help: write the date as YYYY-MM-DD, like `2022-08-31`"))?;
+                args.as_of = NaiveDate::parse_from_str(&text, "%Y-%m-%d").map_err(|_| {
+                    format!("`{text}` is not a date\n  help: write the date as YYYY-MM-DD, like `2022-08-31`")
+                })?;
             }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument `{other}`\n  help: {USAGE}")),
@@ -88,12 +84,7 @@ fn main() -> ExitCode {
     }
 
     // The custom channel: relance plans `teams` actions; delivering them is this program's job.
-    let teams: Vec<String> = plan
-        .actions
-        .iter()
-        .filter(|a| a.channel == TEAMS_CHANNEL)
-        .map(teams_message)
-        .collect();
+    let teams: Vec<String> = plan.actions.iter().filter(|a| a.channel == TEAMS_CHANNEL).map(teams_message).collect();
     if !teams.is_empty() {
         println!();
         println!("teams messages:");

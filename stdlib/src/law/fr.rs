@@ -27,5 +27,8 @@ use crate::rates::{Application, RateTables, Reference, ReferenceSchedule};
 /// `options.fr_single_rate`; 40 EUR per invoice.
 pub fn law(tables: Arc<RateTables>, options: LawOptions) -> EuroLaw {
     let application = if options.fr_single_rate { Application::FixedAtStart } else { Application::PerHalfYear };
-    EuroLaw { name: "FR", schedule: ReferenceSchedule::new("FR", tables, Reference::Ecb, Decimal::from(10), application) }
+    EuroLaw {
+        name: "FR",
+        schedule: ReferenceSchedule::new("FR", tables, Reference::Ecb, Decimal::from(10), application),
+    }
 }

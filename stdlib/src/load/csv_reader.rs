@@ -124,7 +124,8 @@ pub(crate) fn cut_points(data: &[u8], delimiter: u8, chunk: usize) -> (Vec<usize
         if q >= len {
             break;
         }
-        let field_start = q == 0 || matches!(data.get(q - 1), Some(b'\n' | b'\r')) || data.get(q - 1) == Some(&delimiter);
+        let field_start =
+            q == 0 || matches!(data.get(q - 1), Some(b'\n' | b'\r')) || data.get(q - 1) == Some(&delimiter);
         pos = q + 1;
         if !field_start {
             continue;
@@ -162,10 +163,9 @@ fn record_line(data: &[u8], pos: &csv::Position) -> usize {
 
 fn syntax_error(file: &str, e: &csv::Error, data: &[u8]) -> LoadError {
     let (message, help) = match e.kind() {
-        csv::ErrorKind::Utf8 { .. } => (
-            "the line is not valid UTF-8 text".to_string(),
-            "save the file as UTF-8 (in Excel: CSV UTF-8)".to_string(),
-        ),
+        csv::ErrorKind::Utf8 { .. } => {
+            ("the line is not valid UTF-8 text".to_string(), "save the file as UTF-8 (in Excel: CSV UTF-8)".to_string())
+        }
         _ => (format!("cannot read the CSV: {e}"), "check that the file is a CSV export".to_string()),
     };
     let mut err = LoadError::file(LoadErrorKind::Syntax, file.to_string(), message, Some(help));
@@ -427,7 +427,8 @@ mod tests {
         assert_eq!(cuts, [7, 9]);
     }
 
-    const CUSTOMERS: &str = "id,name,segment\nC1,\"Dupont, \"\"le grand\"\"\nsecond line\",smb\nC2,Martin,key\nC3,\"x\n\ny\",smb\n";
+    const CUSTOMERS: &str =
+        "id,name,segment\nC1,\"Dupont, \"\"le grand\"\"\nsecond line\",smb\nC2,Martin,key\nC3,\"x\n\ny\",smb\n";
 
     #[test]
     fn a_quoted_field_across_chunks_loads_as_in_one_piece() {
@@ -516,7 +517,11 @@ mod tests {
         let whole = load_with(&dir, &options, WHOLE).unwrap();
         assert!(!whole.invoices.is_empty() && !whole.payments.is_empty());
         for (block, chunk) in [(1, 1), (13, 7), (200, 64)] {
-            assert_eq!(load_with(&dir, &options, Sizes { block, chunk }).unwrap(), whole, "block {block}, chunk {chunk}");
+            assert_eq!(
+                load_with(&dir, &options, Sizes { block, chunk }).unwrap(),
+                whole,
+                "block {block}, chunk {chunk}"
+            );
         }
         // Detected delimiter, same result.
         options.delimiter = None;
@@ -526,10 +531,7 @@ mod tests {
     /// A field: a plausible value or text with delimiters, quotes and line breaks, written
     /// bare or quoted.
     fn field(values: &'static [&'static str]) -> impl Strategy<Value = String> {
-        let text = prop_oneof![
-            proptest::sample::select(values).prop_map(str::to_string),
-            "[a1 ,\"\n\r;é]{0,6}",
-        ];
+        let text = prop_oneof![proptest::sample::select(values).prop_map(str::to_string), "[a1 ,\"\n\r;é]{0,6}",];
         (text, any::<bool>()).prop_map(|(t, quoted)| if quoted { format!("\"{}\"", t.replace('"', "\"\"")) } else { t })
     }
 

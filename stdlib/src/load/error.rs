@@ -259,9 +259,8 @@ impl Collector {
         if self.errors.is_empty() {
             return Ok(());
         }
-        self.errors.sort_by(|a, b| {
-            (&a.file, &a.sheet, a.line.unwrap_or(0)).cmp(&(&b.file, &b.sheet, b.line.unwrap_or(0)))
-        });
+        self.errors
+            .sort_by(|a, b| (&a.file, &a.sheet, a.line.unwrap_or(0)).cmp(&(&b.file, &b.sheet, b.line.unwrap_or(0))));
         Err(LoadErrors { errors: self.errors, not_shown: self.not_shown })
     }
 }

@@ -27,10 +27,9 @@ use std::path::Path;
 
 use super::error::{LoadError, LoadErrorKind, LoadErrors};
 use super::parse::parse_currency;
-use super::{DateFormat, LoadOptions};
 use super::table::{C_FIELDS, I_FIELDS, P_FIELDS};
+use super::{DateFormat, LoadOptions};
 use crate::terms::EomReading;
-
 
 /// Reads a mapping file and applies its settings on top of `options`.
 pub fn apply_file(path: &Path, options: &mut LoadOptions) -> Result<(), LoadErrors> {
@@ -53,25 +52,28 @@ fn apply_lines(text: &str, file: &str, options: &mut LoadOptions) -> Result<(), 
     let mut section: Option<String> = None;
     for (i, raw) in text.lines().enumerate() {
         let line_no = i + 1;
-        let err = |message: String, help: &str| Box::new(LoadError {
-            kind: LoadErrorKind::Mapping,
-            file: file.to_string(),
-            sheet: None,
-            line: Some(line_no),
-            column: None,
-            column_letter: None,
-            value: Some(raw.trim().to_string()),
-            message,
-            help: Some(help.to_string()),
-        });
+        let err = |message: String, help: &str| {
+            Box::new(LoadError {
+                kind: LoadErrorKind::Mapping,
+                file: file.to_string(),
+                sheet: None,
+                line: Some(line_no),
+                column: None,
+                column_letter: None,
+                value: Some(raw.trim().to_string()),
+                message,
+                help: Some(help.to_string()),
+            })
+        };
         let line = strip_comment(raw).trim();
         if line.is_empty() {
             continue;
         }
         if let Some(rest) = line.strip_prefix('[') {
-            let name = rest.strip_suffix(']').map(str::trim).ok_or_else(|| {
-                err(format!("`{line}` is not a section header"), "write a section as `[invoices]`")
-            })?;
+            let name = rest
+                .strip_suffix(']')
+                .map(str::trim)
+                .ok_or_else(|| err(format!("`{line}` is not a section header"), "write a section as `[invoices]`"))?;
             if !["customers", "invoices", "payments"].contains(&name) {
                 return Err(err(
                     format!("`{name}` is not a table"),

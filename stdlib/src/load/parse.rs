@@ -93,7 +93,8 @@ pub fn parse_decimal(s: &str, decimal_comma: bool) -> Option<Decimal> {
             buf[len] = b'.';
             len += 1;
             seen_mark = true;
-        } else if !seen_mark && (c == ' ' || c == '\u{a0}' || c == '\u{202f}' || c == '\'' || (dot_groups && c == '.')) {
+        } else if !seen_mark && (c == ' ' || c == '\u{a0}' || c == '\u{202f}' || c == '\'' || (dot_groups && c == '.'))
+        {
             // a separator must follow 1–3 digits (first group) or exactly 3
             if group == 0 || group > 3 || (seen_sep && group != 3) {
                 return None;

@@ -9,14 +9,14 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use iso_currency::Currency;
+use rayon::prelude::*;
 use relance_engine::model::{CompactString, Customer, Extra, Invoice, Payment, PaymentKind, Portfolio};
 use relance_engine::money;
-use rayon::prelude::*;
 use rust_decimal::Decimal;
 
 use super::error::{Collector, LoadError, LoadErrorKind};
 use super::parse::{parse_bool, parse_currency, parse_date, parse_decimal};
-use super::{DateFormat, LoadOptions, LoadErrors};
+use super::{DateFormat, LoadErrors, LoadOptions};
 use crate::terms::due_date_from_terms;
 use relance_engine::fxhash::Fx;
 
@@ -229,7 +229,14 @@ fn show(cell: Cell<'_>) -> String {
 }
 
 impl Conv<'_> {
-    fn err(&self, kind: LoadErrorKind, col: usize, cell: Cell<'_>, message: String, help: impl Into<String>) -> Box<LoadError> {
+    fn err(
+        &self,
+        kind: LoadErrorKind,
+        col: usize,
+        cell: Cell<'_>,
+        message: String,
+        help: impl Into<String>,
+    ) -> Box<LoadError> {
         Box::new(self.src.error(kind, Some(self.line), Some(col), Some(show(cell)), message, Some(help.into())))
     }
 
@@ -305,7 +312,12 @@ impl Conv<'_> {
 
     /// An amount; floats from spreadsheets go through their shortest text form and are
     /// rounded to `currency`'s minor unit when it is known.
-    fn amount(&self, cell: Cell<'_>, col: usize, currency: Option<Currency>) -> Result<Option<Decimal>, Box<LoadError>> {
+    fn amount(
+        &self,
+        cell: Cell<'_>,
+        col: usize,
+        currency: Option<Currency>,
+    ) -> Result<Option<Decimal>, Box<LoadError>> {
         let help = match (self.opts.decimal_comma, cell) {
             (true, _) => "expected an amount like `1 234,56` or `1234,56` (decimal comma is set)",
             (false, Cell::Text(s)) if parse_decimal(s, true).is_some() => {
@@ -334,7 +346,9 @@ impl Conv<'_> {
                 "amounts are positive; record a credit note in payments with kind `credit_note`",
             )),
             Some(v) => Ok(Some(v)),
-            None => Err(self.err(LoadErrorKind::BadAmount, col, cell, format!("`{}` is not an amount", show(cell)), help)),
+            None => {
+                Err(self.err(LoadErrorKind::BadAmount, col, cell, format!("`{}` is not an amount", show(cell)), help))
+            }
         }
     }
 
@@ -716,8 +730,17 @@ impl<'o> Builder<'o> {
     /// (each line `l` of the part is line `l + line_offset` of the file). Parts must be
     /// merged in file order.
     pub(crate) fn merge(&mut self, part: Part, line_offset: usize) {
-        let Part { handle, mut customers, mut invoices, mut payments, lines, float_payments, failed, errors, not_shown } =
-            part;
+        let Part {
+            handle,
+            mut customers,
+            mut invoices,
+            mut payments,
+            lines,
+            float_payments,
+            failed,
+            errors,
+            not_shown,
+        } = part;
         let Some(table) = self.sources.get(handle).map(|s| s.1) else { return };
         let refs = lines.into_iter().map(|l| RowRef::new(handle, l + line_offset));
         let p = &mut self.portfolio;
@@ -746,7 +769,15 @@ impl<'o> Builder<'o> {
         self.errors.skip(not_shown);
     }
 
-    fn ref_error(&self, at: RowRef, field: usize, kind: LoadErrorKind, value: &str, message: String, help: String) -> LoadError {
+    fn ref_error(
+        &self,
+        at: RowRef,
+        field: usize,
+        kind: LoadErrorKind,
+        value: &str,
+        message: String,
+        help: String,
+    ) -> LoadError {
         match self.sources.get(at.table as usize) {
             Some((src, _, cols)) => {
                 src.error(kind, Some(at.line as usize), cols.get(field), Some(value.to_string()), message, Some(help))
@@ -830,14 +861,12 @@ impl<'o> Builder<'o> {
         drop(customer_ids);
 
         // Payments: repeated ids, unknown invoices, totals.
-        let targets: Vec<Option<usize>> = p
-            .payments
-            .par_iter()
-            .map(|pay| invoices.get(&pay.invoice_id, invoice_id))
-            .collect();
+        let targets: Vec<Option<usize>> =
+            p.payments.par_iter().map(|pay| invoices.get(&pay.invoice_id, invoice_id)).collect();
         drop(invoices);
         // Payment ids are optional: index those given.
-        let with_id: Vec<usize> = p.payments.iter().enumerate().filter(|(_, x)| x.id.is_some()).map(|(i, _)| i).collect();
+        let with_id: Vec<usize> =
+            p.payments.iter().enumerate().filter(|(_, x)| x.id.is_some()).map(|(i, _)| i).collect();
         let payment_id = |k: usize| p.payments[with_id[k]].id.as_deref().unwrap_or_default();
         let (payment_ids, repeated) = IdIndex::build(with_id.len(), payment_id);
         let mut repeated = repeated.into_iter().map(|k| with_id[k]).peekable();

@@ -277,10 +277,8 @@ impl RateTables {
     /// Adds or corrects rates from an override file (format in the module documentation).
     /// Nothing is applied when the file has an error.
     pub fn load_overrides(&mut self, path: &Path) -> Result<(), RateFileError> {
-        let text = std::fs::read_to_string(path).map_err(|e| RateFileError::Read {
-            file: path.display().to_string(),
-            message: e.to_string(),
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| RateFileError::Read { file: path.display().to_string(), message: e.to_string() })?;
         self.apply_overrides(&text, &path.display().to_string())
     }
 
@@ -334,10 +332,7 @@ pub enum RateFileError {
     },
     /// A line does not have the right number of columns.
     #[error("{file}:{line}: expected {expected} columns, found {found} in `{value}`")]
-    #[diagnostic(
-        code(relance::rates::columns),
-        help("write one rate per line as `{header}`, separated by commas")
-    )]
+    #[diagnostic(code(relance::rates::columns), help("write one rate per line as `{header}`, separated by commas"))]
     Columns {
         /// The file.
         file: String,
@@ -381,11 +376,7 @@ struct Line<'a> {
 }
 
 /// Splits `text` into its header line number and data lines (comments and blanks removed).
-fn data_lines<'a>(
-    text: &'a str,
-    file: &str,
-    expected_header: &str,
-) -> Result<Vec<Line<'a>>, RateFileError> {
+fn data_lines<'a>(text: &'a str, file: &str, expected_header: &str) -> Result<Vec<Line<'a>>, RateFileError> {
     let mut out = Vec::new();
     let mut seen_header = false;
     for (i, raw) in text.lines().enumerate() {
@@ -396,8 +387,7 @@ fn data_lines<'a>(
             continue;
         }
         if !seen_header {
-            let normalised: Vec<String> =
-                trimmed.split(',').map(|f| f.trim().to_ascii_lowercase()).collect();
+            let normalised: Vec<String> = trimmed.split(',').map(|f| f.trim().to_ascii_lowercase()).collect();
             if normalised.join(",") != expected_header {
                 return Err(RateFileError::Header {
                     file: file.to_string(),
@@ -536,9 +526,9 @@ fn parse_override_csv(text: &str, file: &str) -> Result<Vec<(TableId, NaiveDate,
             match HalfYear::parse(text) {
                 Some(h) => h.start(),
                 None => {
-                    let d = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().filter(|d| {
-                        d.day() == 1 && (d.month() == 1 || d.month() == 7)
-                    });
+                    let d = NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                        .ok()
+                        .filter(|d| d.day() == 1 && (d.month() == 1 || d.month() == 7));
                     d.ok_or_else(|| {
                         value_error(
                             file,
@@ -659,9 +649,8 @@ mod tests {
         assert_eq!(err.to_string(), "up.csv:2: the header is `date,rate`, expected `table,effective,percent`");
         let err = t.apply_overrides("table,effective,percent\nBASE,2026-08-01,1\n", "up.csv").unwrap_err();
         assert_eq!(err.to_string(), "up.csv:2:6: invalid half-year `2026-08-01` in column `effective`");
-        let err = t
-            .apply_overrides("table,effective,percent\nBASE,2026H2,1\nbase,2026-07-01,2\n", "up.csv")
-            .unwrap_err();
+        let err =
+            t.apply_overrides("table,effective,percent\nBASE,2026H2,1\nbase,2026-07-01,2\n", "up.csv").unwrap_err();
         assert!(err.to_string().starts_with("up.csv:3:6: a second rate"), "{err}");
         let err = t.load_overrides(Path::new("/nonexistent/rates.csv")).unwrap_err();
         assert!(err.to_string().starts_with("cannot read the rate file `/nonexistent/rates.csv`"), "{err}");

@@ -174,15 +174,17 @@ impl ReferenceSchedule {
     }
 
     /// The rate (reference + margin) for the days of `half`, from `from` on.
-    fn rate_for(&self, half: HalfYear, from: NaiveDate, assume_unchanged: bool) -> Result<(Decimal, Option<String>), RateError> {
+    fn rate_for(
+        &self,
+        half: HalfYear,
+        from: NaiveDate,
+        assume_unchanged: bool,
+    ) -> Result<(Decimal, Option<String>), RateError> {
         if let Some(rate) = self.reference_rate(half) {
             return Ok((rate + self.margin, None));
         }
-        let unknown = || RateError::Unknown {
-            table: self.table_name().to_string(),
-            date: from,
-            covered: self.covered_text(),
-        };
+        let unknown =
+            || RateError::Unknown { table: self.table_name().to_string(), date: from, covered: self.covered_text() };
         let known = self.known_half_years();
         let after_coverage = matches!(known, Some((_, hi)) if half > hi);
         if !(assume_unchanged && after_coverage) {
@@ -284,7 +286,11 @@ mod tests {
         );
         let base = reference("BASE", &tables).unwrap();
         let err = base.periods(d(2009, 12, 1), d(2010, 1, 2), true).unwrap_err();
-        assert!(err.to_string().starts_with("no `BASE` rate is known for 2009-12-01: the table covers 2010-01-01 to 2026-06-30"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("no `BASE` rate is known for 2009-12-01: the table covers 2010-01-01 to 2026-06-30"),
+            "{err}"
+        );
         assert!(reference("FED", &tables).is_none());
     }
 }
