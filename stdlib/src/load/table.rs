@@ -1002,24 +1002,28 @@ impl IdIndex {
         for b in 0..buckets {
             starts[b + 1] += starts[b];
         }
-        // Rows in bucket order, each bucket in row order.
-        let mut sorted = vec![(0u64, 0u32); n];
+        // Rows in bucket order, each bucket in row order (4 bytes a row; hashes are read from
+        // `hashes`, so that no second copy of them exists).
+        let mut order = vec![0u32; n];
         let mut next = starts.clone();
         for (i, &h) in hashes.iter().enumerate() {
             let b = index.bucket(h);
-            sorted[next[b]] = (h, i as u32);
+            order[next[b]] = i as u32;
             next[b] += 1;
         }
-        drop(hashes);
+        drop(next);
         let built: Vec<(Box<[u64]>, Vec<usize>)> = (0..buckets)
             .into_par_iter()
             .map(|b| {
-                let rows = &sorted[starts[b]..starts[b + 1]];
-                let cap = (rows.len() * 2).max(2).next_power_of_two();
+                let rows = &order[starts[b]..starts[b + 1]];
+                // At most three quarters full: linear probing stays short, and the tables
+                // take about two slots per row.
+                let cap = (rows.len() + rows.len() / 3 + 1).next_power_of_two().max(2);
                 let mask = cap - 1;
                 let mut slots = vec![0u64; cap];
                 let mut repeated = Vec::new();
-                for &(h, i) in rows {
+                for &i in rows {
+                    let h = hashes[i as usize];
                     let tag = h & 0xffff_ffff;
                     let mut pos = (h >> 32) as usize & mask;
                     loop {
@@ -1038,7 +1042,8 @@ impl IdIndex {
                 (slots.into_boxed_slice(), repeated)
             })
             .collect();
-        drop(sorted);
+        drop(order);
+        drop(hashes);
         let mut repeated = Vec::new();
         for (table, r) in built {
             index.tables.push(table);
