@@ -290,22 +290,28 @@ fn write_plan_csv_batched(
     let ev = Evaluator::new(program, portfolio, as_of, history);
     w.write_all(CSV_HEADER.as_bytes())?;
     for r in ev.batches(batch) {
-        let parts: Vec<String> = ev
-            .batch(r, Mode::ACTIONS)
-            .into_par_iter()
-            .map(|run| {
-                let mut out = String::new();
-                for a in &run.actions {
-                    csv_line(&a.to_action(), &mut out);
-                }
-                out
-            })
-            .collect();
-        for p in parts {
-            w.write_all(p.as_bytes())?;
-        }
+        write_action_lines(ev.batch(r, Mode::ACTIONS), csv_line, w)?;
     }
     w.flush()
+}
+
+/// Writes the actions of `runs`, each as `line` formats it: runs are formatted (and dropped)
+/// in parallel, then written in order.
+fn write_action_lines(runs: Vec<Records<'_>>, line: fn(&Action, &mut String), w: &mut impl Write) -> io::Result<()> {
+    let parts: Vec<String> = runs
+        .into_par_iter()
+        .map(|run| {
+            let mut out = String::new();
+            for a in &run.actions {
+                line(&a.to_action(), &mut out);
+            }
+            out
+        })
+        .collect();
+    for p in parts {
+        w.write_all(p.as_bytes())?;
+    }
+    Ok(())
 }
 
 fn pad(s: &str, width: usize) -> String {
@@ -451,19 +457,7 @@ fn write_plan_table_batched(
                 *skipped.entry(k.status).or_default() += 1;
             }
         }
-        let parts: Vec<String> = runs
-            .into_par_iter()
-            .map(|run| {
-                let mut out = String::new();
-                for a in &run.actions {
-                    table_row(&a.to_action(), &mut out);
-                }
-                out
-            })
-            .collect();
-        for p in parts {
-            w.write_all(p.as_bytes())?;
-        }
+        write_action_lines(runs, table_row, w)?;
     }
     errors.extend(ev.input_errors.iter().cloned());
     finish_lists(&mut unassigned, &mut errors, &mut []);
