@@ -1,7 +1,10 @@
 //! Where the time of `relance plan` goes, phase by phase, on a portfolio folder (for example
 //! one written by `cargo run -p xtask --release -- gen-portfolio ...`):
 //!
-//! `cargo run -p relance-stdlib --release --example plan_timing -- SCENARIOS DIR AS_OF [RUNS]`
+//! `cargo run -p relance-stdlib --release --example plan_timing -- SCENARIOS DIR AS_OF [RUNS] [eval]`
+//!
+//! With `eval` as last argument, loads once and runs only the evaluation `RUNS` times (for a
+//! profile of the evaluation alone: `perf record ... plan_timing ... 20 eval`).
 //!
 //! Prints, for each run: loading the CSV (and sorting it for evaluation, as `relance plan`
 //! does), evaluating alone (`Engine::summarize`: every
@@ -26,6 +29,7 @@ fn main() {
         std::process::exit(2);
     };
     let runs: usize = rest.first().and_then(|r| r.parse().ok()).unwrap_or(3);
+    let eval_only = rest.get(1).is_some_and(|m| m == "eval");
     let Ok(as_of) = as_of.parse::<chrono::NaiveDate>() else {
         eprintln!("error: `{as_of}` is not a date (YYYY-MM-DD)");
         std::process::exit(2);
@@ -61,6 +65,28 @@ fn main() {
             std::process::exit(1);
         }
     };
+    if eval_only {
+        let mut portfolio = match load_dir(std::path::Path::new(dir), &LoadOptions::default()) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(1);
+            }
+        };
+        portfolio.sort_for_evaluation();
+        for run in 1..=runs {
+            let start = Instant::now();
+            let summary = engine.summarize(&portfolio, as_of, &NoHistory);
+            let eval = start.elapsed().as_secs_f64();
+            let n = portfolio.invoices.len() as f64;
+            println!(
+                "run {run}: evaluation alone {eval:.3} s ({:.2} M invoices/s, {} actions)",
+                n / eval / 1e6,
+                summary.actions
+            );
+        }
+        return;
+    }
     for run in 1..=runs {
         let start = Instant::now();
         let mut portfolio = match load_dir(std::path::Path::new(dir), &LoadOptions::default()) {
