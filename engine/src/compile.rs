@@ -123,6 +123,8 @@ pub(crate) struct CompiledStep {
     pub label: String,
     /// `D+30 letter`
     pub key: String,
+    /// Where the step sorts among a customer's records (see `outcome::step_order`).
+    pub order: i64,
     pub action: CompiledAction,
 }
 
@@ -131,6 +133,8 @@ pub(crate) struct CompiledEvent {
     pub kind: EventKind,
     pub label: String,
     pub key: String,
+    /// Where the event sorts among a customer's records (see `outcome::step_order`).
+    pub order: i64,
     pub action: CompiledAction,
 }
 
@@ -414,7 +418,8 @@ fn compile_scenario(
                 let action = compile_action(ctx, settings, registry, &step.action);
                 let label = offset_label(step.offset.node);
                 let key = format!("{label} {}", step.action.channel.node);
-                steps.push(CompiledStep { offset: step.offset.node, label, key, action });
+                let order = crate::outcome::step_order(&label).0;
+                steps.push(CompiledStep { offset: step.offset.node, label, key, order, action });
             }
             ScenarioEntry::Event(ev) => {
                 let action = compile_action(ctx, settings, registry, &ev.action);
@@ -424,7 +429,8 @@ fn compile_scenario(
                 }
                 .to_owned();
                 let key = format!("{label} {}", ev.action.channel.node);
-                events.push(CompiledEvent { kind: ev.kind.node, label, key, action });
+                let order = crate::outcome::step_order(&label).0;
+                events.push(CompiledEvent { kind: ev.kind.node, label, key, order, action });
             }
             ScenarioEntry::Pause(rule) => {
                 if let Some(c) = compile_cond(ctx, &rule.condition) {

@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::{Days, NaiveDate};
 use iso_currency::Currency;
@@ -13,14 +13,14 @@ use relance_dsl::ast::{CatchUp, EventKind};
 use rust_decimal::Decimal;
 
 use crate::calendar::{Calendar, add_business_days, next_business_day};
-use crate::compile::{CompiledAction, CompiledScenario, CompiledStep, FeeRule, Program, Selector};
+use crate::compile::{CompiledAction, CompiledScenario, CompiledStep, FeeRule, InterestRule, Program, Selector};
 use crate::cond::{EvalCtx, InvoiceFacts, Trace};
 use crate::fxhash::Fx;
 use crate::history::History;
 use crate::law::RatePeriod;
 use crate::model::{Customer, Invoice, Payment, PaymentKind, Portfolio};
 use crate::money;
-use crate::outcome::{ActionRec, Emission, FeeNote, InterestNote, Records, SkipRec, Why, next_action, step_order};
+use crate::outcome::{ActionRec, Emission, FeeNote, InterestNote, Records, SkipRec, Why, next_action};
 use crate::plan::{NextAction, Plan, PlanError, PlanSummary, SkipStatus, Unassigned};
 
 /// Evaluates `portfolio` as of `as_of` (see [`crate::Engine::evaluate`]).
@@ -39,20 +39,21 @@ pub fn evaluate(program: &Program, portfolio: &Portfolio, as_of: NaiveDate, hist
     // Batch by batch, each run turned into the plan's values (and dropped) in parallel, so
     // that the records of the whole portfolio never exist at once next to the plan.
     for r in ev.batches(BATCH) {
-        let parts: Vec<Plan> = ev
-            .batch(r, Mode::ALL)
-            .into_par_iter()
+        let mut runs = ev.batch(r, Mode::ALL);
+        let parts: Vec<Plan> = runs
+            .par_iter_mut()
             .map(|run| Plan {
                 as_of,
                 scenarios_hash: String::new(),
                 actions: run.actions.iter().map(ActionRec::to_action).collect(),
                 skipped: run.skipped.iter().map(|s| s.to_skipped(&run.texts)).collect(),
-                unassigned: run.unassigned,
-                errors: run.errors,
+                unassigned: std::mem::take(&mut run.unassigned),
+                errors: std::mem::take(&mut run.errors),
                 next: run.next.iter().map(next_action).collect(),
                 warnings: Vec::new(),
             })
             .collect();
+        ev.recycle(runs);
         for part in parts {
             plan.actions.extend(part.actions);
             plan.skipped.extend(part.skipped);
@@ -73,9 +74,9 @@ pub fn summarize(program: &Program, portfolio: &Portfolio, as_of: NaiveDate, his
     let mut sum = PlanSummary { errors: ev.input_errors.len(), ..PlanSummary::default() };
     for r in ev.batches(BATCH) {
         // Counted and dropped in parallel, run by run.
-        let parts: Vec<PlanSummary> = ev
-            .batch(r, Mode::FIGURES)
-            .into_par_iter()
+        let runs = ev.batch(r, Mode::COUNTS);
+        let parts: Vec<PlanSummary> = runs
+            .par_iter()
             .map(|run| {
                 let mut s = PlanSummary {
                     unassigned: run.unassigned.len(),
@@ -91,6 +92,7 @@ pub fn summarize(program: &Program, portfolio: &Portfolio, as_of: NaiveDate, his
                 s
             })
             .collect();
+        ev.recycle(runs);
         for p in parts {
             sum.merge(p);
         }
@@ -116,18 +118,23 @@ pub(crate) fn finish_lists(unassigned: &mut [Unassigned], errors: &mut [PlanErro
 pub(crate) struct Mode {
     pub(crate) actions: bool,
     pub(crate) skipped: bool,
-    /// Whether reasons are wanted (everything but [`summarize`]).
+    /// Whether reasons are wanted (everything but [`summarize`] and the table).
     pub(crate) text: bool,
+    /// Whether actions get their id (which also orders actions that tie on everything
+    /// else): everything but [`summarize`], which only counts.
+    pub(crate) ids: bool,
 }
 
 impl Mode {
-    pub(crate) const ALL: Mode = Mode { actions: true, skipped: true, text: true };
+    pub(crate) const ALL: Mode = Mode { actions: true, skipped: true, text: true, ids: true };
     /// Actions only, with their reasons.
-    pub(crate) const ACTIONS: Mode = Mode { actions: true, skipped: false, text: true };
+    pub(crate) const ACTIONS: Mode = Mode { actions: true, skipped: false, text: true, ids: true };
     /// Skipped steps only, with their reasons.
-    pub(crate) const SKIPPED: Mode = Mode { actions: false, skipped: true, text: true };
-    /// Every decision and amount, no text.
-    pub(crate) const FIGURES: Mode = Mode { actions: true, skipped: true, text: false };
+    pub(crate) const SKIPPED: Mode = Mode { actions: false, skipped: true, text: true, ids: true };
+    /// Every decision and amount, in plan order, no text.
+    pub(crate) const FIGURES: Mode = Mode { actions: true, skipped: true, text: false, ids: true };
+    /// Every decision and amount, to count them (no text, no ids, records in no set order).
+    pub(crate) const COUNTS: Mode = Mode { actions: true, skipped: true, text: false, ids: false };
 }
 
 /// A portfolio indexed for evaluation: customers in id order, each with its invoices, and
@@ -152,6 +159,8 @@ pub(crate) struct Evaluator<'p> {
     /// For each invoice (by index) that has payments, its range in `pay_idx` (ids are looked
     /// up once; only the invoices with payments take room).
     pay_of: HashMap<u32, (u32, u32), Fx>,
+    /// One bit per invoice: whether it is in `pay_of` (most invoices have no payment).
+    has_pay: Vec<u64>,
     /// Some customer ids repeat: batches are then sorted as a whole.
     duplicates: bool,
     /// Invoices that name an unknown customer.
@@ -164,6 +173,10 @@ pub(crate) struct Evaluator<'p> {
     history_empty: bool,
     /// Step trigger dates by scenario and due date.
     triggers: Triggers,
+    /// Interest rate periods by rule and first day.
+    rate_table: RateTable,
+    /// Records of earlier batches, emptied, to fill again (see [`Evaluator::recycle`]).
+    pool: Mutex<Vec<Records<'p>>>,
 }
 
 /// A calendar whose answers are precomputed over a window of days (real calendars compute
@@ -259,14 +272,60 @@ impl Triggers {
     }
 }
 
-impl<'p> Evaluator<'p> {
-    pub(crate) fn new(
-        program: &'p Program,
-        portfolio: &'p Portfolio,
-        as_of: NaiveDate,
-        history: &'p dyn History,
-    ) -> Self {
-        let customers = &portfolio.customers;
+/// Where each customer's invoices are, for [`Evaluator`].
+struct Index {
+    /// Customer indices sorted by id (stable: equal ids keep portfolio order).
+    order: Vec<u32>,
+    /// For each customer index, the group (first customer with that id) holding its invoices.
+    group_of: Vec<u32>,
+    /// Invoice indices of group `g` are `inv_idx[inv_start[g]..inv_start[g + 1]]`, in id
+    /// order (then portfolio order).
+    inv_start: Vec<u32>,
+    inv_idx: Vec<u32>,
+    /// Some customer ids repeat.
+    duplicates: bool,
+    /// Invoices that name an unknown customer, in portfolio order.
+    input_errors: Vec<PlanError>,
+}
+
+fn unknown_customer(inv: &Invoice) -> PlanError {
+    PlanError {
+        customer: inv.customer_id.to_string(),
+        invoice: Some(inv.id.to_string()),
+        scenario: None,
+        step: None,
+        message: format!("invoice `{}` names customer `{}`, which is not in the portfolio", inv.id, inv.customer_id),
+    }
+}
+
+impl Index {
+    /// Customers strictly in id order and invoices in (customer id, id) order: one merge,
+    /// no hashing, no sorting.
+    fn merged(customers: &[Customer], invoices: &[Invoice]) -> Index {
+        let mut inv_start = Vec::with_capacity(customers.len() + 1);
+        let mut inv_idx = Vec::with_capacity(invoices.len());
+        let mut input_errors = Vec::new();
+        let mut i = 0;
+        for c in customers {
+            inv_start.push(inv_idx.len() as u32);
+            while let Some(inv) = invoices.get(i) {
+                match inv.customer_id.as_str().cmp(c.id.as_str()) {
+                    std::cmp::Ordering::Less => input_errors.push(unknown_customer(inv)),
+                    std::cmp::Ordering::Equal => inv_idx.push(i as u32),
+                    std::cmp::Ordering::Greater => break,
+                }
+                i += 1;
+            }
+        }
+        inv_start.push(inv_idx.len() as u32);
+        input_errors.extend(invoices.get(i..).unwrap_or_default().iter().map(unknown_customer));
+        let n = customers.len() as u32;
+        Index { order: (0..n).collect(), group_of: (0..n).collect(), inv_start, inv_idx, duplicates: false, input_errors }
+    }
+
+    /// Any order: customers grouped by id with a hash map, invoices counted into groups,
+    /// each group sorted by invoice id.
+    fn hashed(customers: &[Customer], invoices: &[Invoice]) -> Index {
         let mut group: HashMap<&str, u32, Fx> = HashMap::with_capacity_and_hasher(customers.len(), Fx);
         let mut group_of = Vec::with_capacity(customers.len());
         let mut duplicates = false;
@@ -277,28 +336,16 @@ impl<'p> Evaluator<'p> {
         }
         // Counting sort of invoices by group, keeping portfolio order within a group (the
         // id lookups, the costly part, in parallel).
-        let inv_group: Vec<u32> = portfolio
-            .invoices
+        let inv_group: Vec<u32> = invoices
             .par_iter()
             .with_min_len(4096)
             .map(|inv| group.get(inv.customer_id.as_str()).copied().unwrap_or(u32::MAX))
             .collect();
         let mut counts = vec![0u32; customers.len() + 1];
         let mut input_errors = Vec::new();
-        for (inv, g) in portfolio.invoices.iter().zip(&inv_group) {
+        for (inv, g) in invoices.iter().zip(&inv_group) {
             match *g {
-                u32::MAX => {
-                    input_errors.push(PlanError {
-                        customer: inv.customer_id.to_string(),
-                        invoice: Some(inv.id.to_string()),
-                        scenario: None,
-                        step: None,
-                        message: format!(
-                            "invoice `{}` names customer `{}`, which is not in the portfolio",
-                            inv.id, inv.customer_id
-                        ),
-                    });
-                }
+                u32::MAX => input_errors.push(unknown_customer(inv)),
                 g => counts[g as usize + 1] += 1,
             }
         }
@@ -319,7 +366,6 @@ impl<'p> Evaluator<'p> {
         // Each customer's invoices in id order (then portfolio order): the plan lists them so,
         // and records then come out of the evaluation already nearly sorted.
         {
-            let invoices = &portfolio.invoices;
             let mut rest: &mut [u32] = &mut inv_idx;
             let mut groups: Vec<&mut [u32]> = Vec::with_capacity(customers.len());
             for w in inv_start.windows(2) {
@@ -333,10 +379,31 @@ impl<'p> Evaluator<'p> {
                 g.sort_unstable_by(|a, b| invoices[*a as usize].id.cmp(&invoices[*b as usize].id).then(a.cmp(b)));
             });
         }
+        let mut order: Vec<u32> = (0..customers.len() as u32).collect();
+        order.par_sort_by(|a, b| customers[*a as usize].id.cmp(&customers[*b as usize].id).then(a.cmp(b)));
+        Index { order, group_of, inv_start, inv_idx, duplicates, input_errors }
+    }
+}
+
+impl<'p> Evaluator<'p> {
+    pub(crate) fn new(
+        program: &'p Program,
+        portfolio: &'p Portfolio,
+        as_of: NaiveDate,
+        history: &'p dyn History,
+    ) -> Self {
+        let customers = &portfolio.customers;
+        let invoices = &portfolio.invoices;
+        // A portfolio in evaluation order (see `Portfolio::sort_for_evaluation`) is indexed
+        // by merging two sorted lists; any other order by hashing and sorting. Both give the
+        // same index.
+        let sorted = customers.par_windows(2).all(|w| w[0].id < w[1].id)
+            && invoices.par_windows(2).all(|w| (&w[0].customer_id, &w[0].id) <= (&w[1].customer_id, &w[1].id));
+        let index = if sorted { Index::merged(customers, invoices) } else { Index::hashed(customers, invoices) };
+        let Index { order, group_of, inv_start, inv_idx, duplicates, input_errors } = index;
         // Invoices whose id repeats the previous one of the same customer (the rank of a
         // skipped step's invoice is then that of the first).
         let repeats: Vec<bool> = {
-            let invoices = &portfolio.invoices;
             let mut r = vec![false; inv_idx.len()];
             r.par_iter_mut().enumerate().with_min_len(4096).for_each(|(k, slot)| {
                 *slot = k > 0 && invoices[inv_idx[k] as usize].id == invoices[inv_idx[k - 1] as usize].id;
@@ -351,8 +418,6 @@ impl<'p> Evaluator<'p> {
             }
             r
         };
-        let mut order: Vec<u32> = (0..customers.len() as u32).collect();
-        order.par_sort_by(|a, b| customers[*a as usize].id.cmp(&customers[*b as usize].id).then(a.cmp(b)));
 
         let pays = &portfolio.payments;
         let mut pay_idx: Vec<u32> = (0..pays.len() as u32).collect();
@@ -385,8 +450,15 @@ impl<'p> Evaluator<'p> {
             map.extend(found);
             map
         };
+        let mut has_pay = vec![0u64; portfolio.invoices.len().div_ceil(64)];
+        for i in pay_of.keys() {
+            if let Some(w) = has_pay.get_mut(*i as usize / 64) {
+                *w |= 1 << (i % 64);
+            }
+        }
         let calendar = DayCache::new(program.settings.calendar.as_ref(), &portfolio.invoices, as_of);
         let triggers = Triggers::new(program, &calendar);
+        let rate_table = RateTable::new(program, &calendar);
         Evaluator {
             program,
             portfolio,
@@ -399,13 +471,32 @@ impl<'p> Evaluator<'p> {
             repeats,
             pay_idx,
             pay_of,
+            has_pay,
             duplicates,
             input_errors,
             calendar,
             hash: program.hash.get(..12).unwrap_or(&program.hash),
             history_empty: history.is_empty(),
             triggers,
+            rate_table,
+            pool: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Gives back the records of a batch once they are written, so that the next batches
+    /// fill them again instead of growing new ones.
+    pub(crate) fn recycle(&self, runs: impl IntoIterator<Item = Records<'p>>) {
+        if let Ok(mut pool) = self.pool.lock() {
+            for mut r in runs {
+                r.clear();
+                pool.push(r);
+            }
+        }
+    }
+
+    /// Empty records, reused when possible.
+    fn records(&self, mode: Mode) -> Records<'p> {
+        self.pool.lock().ok().and_then(|mut p| p.pop()).unwrap_or_else(|| Records::with_capacity(mode))
     }
 
     /// Splits the customers (in id order) into ranges of about `size`, never splitting
@@ -426,7 +517,8 @@ impl<'p> Evaluator<'p> {
     }
 
     fn payments(&self, invoice: u32) -> impl Iterator<Item = &'p Payment> + '_ {
-        let (a, b) = self.pay_of.get(&invoice).copied().unwrap_or((0, 0));
+        let listed = self.has_pay.get(invoice as usize / 64).is_some_and(|w| w & (1 << (invoice % 64)) != 0);
+        let (a, b) = if listed { self.pay_of.get(&invoice).copied().unwrap_or((0, 0)) } else { (0, 0) };
         let pays = &self.portfolio.payments;
         self.pay_idx[a as usize..b as usize].iter().map(move |i| &pays[*i as usize])
     }
@@ -439,7 +531,7 @@ impl<'p> Evaluator<'p> {
             .par_iter()
             .with_min_len(64)
             .fold(
-                || (Records::with_capacity(mode), Scratch::default()),
+                || (self.records(mode), Scratch::default()),
                 |(mut out, mut scratch), &ci| {
                     let c = &self.portfolio.customers[ci as usize];
                     let g = self.group_of[ci as usize] as usize;
@@ -478,6 +570,53 @@ impl<'p> Evaluator<'p> {
     }
 }
 
+/// Interest rate periods (the rule's points added) per interest rule and first day of
+/// interest, computed on first use and shared by the threads: they depend only on the rule,
+/// the first day and the as-of date, and invoices share due dates.
+struct RateTable {
+    /// The program's interest rules, by address.
+    rules: Vec<usize>,
+    first: NaiveDate,
+    days: usize,
+    /// `rules × days` slots, rule by rule.
+    slots: Vec<OnceLock<Result<Arc<[RatePeriod]>, String>>>,
+}
+
+impl RateTable {
+    /// No table beyond this many slots (due dates over centuries): each thread then keeps
+    /// its own cache.
+    const MAX_SLOTS: usize = 1 << 18;
+
+    fn new(program: &Program, cal: &DayCache<'_>) -> Self {
+        let mut rules = Vec::new();
+        for s in &program.scenarios {
+            let actions = s.steps.iter().map(|st| &st.action).chain(s.events.iter().map(|e| &e.action));
+            for rule in actions.filter_map(|a| a.interest.as_ref()) {
+                let addr = std::ptr::from_ref(rule) as usize;
+                if !rules.contains(&addr) {
+                    rules.push(addr);
+                }
+            }
+        }
+        let empty = RateTable { rules: Vec::new(), first: NaiveDate::MIN, days: 0, slots: Vec::new() };
+        let Some((lo, hi)) = cal.due_range else { return empty };
+        let (Some(first), Ok(days)) = (lo.succ_opt(), usize::try_from((hi - lo).num_days() + 1)) else { return empty };
+        let n = days.saturating_mul(rules.len());
+        if rules.is_empty() || n > Self::MAX_SLOTS {
+            return empty;
+        }
+        RateTable { rules, first, days, slots: (0..n).map(|_| OnceLock::new()).collect() }
+    }
+
+    /// The slot of `rule` for interest starting on `first`, if the table has one.
+    fn slot(&self, rule: &InterestRule, first: NaiveDate) -> Option<&OnceLock<Result<Arc<[RatePeriod]>, String>>> {
+        let addr = std::ptr::from_ref(rule) as usize;
+        let r = self.rules.iter().position(|a| *a == addr)?;
+        let day = usize::try_from((first - self.first).num_days()).ok().filter(|d| *d < self.days)?;
+        self.slots.get(r * self.days + day)
+    }
+}
+
 /// Buffers reused from one customer to the next.
 #[derive(Default)]
 struct Scratch<'a> {
@@ -490,7 +629,8 @@ struct Scratch<'a> {
     rates: RateCache,
 }
 
-/// Interest rate periods by interest rule (its address) and first day of interest.
+/// Interest rate periods by interest rule (its address) and first day of interest, for the
+/// first days outside the shared [`RateTable`].
 type RateCache = HashMap<(usize, NaiveDate), Arc<[RatePeriod]>, Fx>;
 
 /// Facts about one invoice on the as-of date.
@@ -750,7 +890,7 @@ impl<'a> CustomerEval<'a, '_> {
                     continue;
                 }
                 if let Some((status, reason)) = self.blocking_rule(scenario, f, &ctx, Some(&ev.label))? {
-                    self.skip(out, scenario, f, &ev.label, status, |texts| text(texts, reason), None);
+                    self.skip(out, scenario, f, (&ev.label, ev.order), status, |texts| text(texts, reason), None);
                     continue;
                 }
                 if !self.holds(scenario, f, &ctx, &ev.label, &ev.action)? {
@@ -792,7 +932,7 @@ impl<'a> CustomerEval<'a, '_> {
                         out,
                         scenario,
                         f,
-                        &step.label,
+                        (&step.label, step.order),
                         SkipStatus::Expired,
                         |_| Why::Expired { step, trigger },
                         None,
@@ -812,7 +952,7 @@ impl<'a> CustomerEval<'a, '_> {
                         out,
                         scenario,
                         f,
-                        &step.label,
+                        (&step.label, step.order),
                         status,
                         |texts| shared_text(texts, &mut shared, || reason.clone()),
                         None,
@@ -826,7 +966,7 @@ impl<'a> CustomerEval<'a, '_> {
                         out,
                         scenario,
                         f,
-                        &step.label,
+                        (&step.label, step.order),
                         SkipStatus::BelowMinimum,
                         |texts| {
                             shared_text(texts, &mut below_minimum_text, || {
@@ -860,7 +1000,7 @@ impl<'a> CustomerEval<'a, '_> {
                             out,
                             scenario,
                             f,
-                            &step.label,
+                            (&step.label, step.order),
                             SkipStatus::ConditionFalse,
                             |texts| self::text(texts, format!("condition `{text}` does not hold ({values})")),
                             None,
@@ -876,7 +1016,7 @@ impl<'a> CustomerEval<'a, '_> {
             // Cooldown.
             if let Some((last, until)) = deferred_until {
                 for (step, _) in due.iter() {
-                    self.skip(out, scenario, f, &step.label, SkipStatus::Deferred, |texts| {
+                    self.skip(out, scenario, f, (&step.label, step.order), SkipStatus::Deferred, |texts| {
                         shared_text(texts, &mut deferred_text, || {
                             format!("customer was contacted on {last}; cooldown of {cooldown} days allows a new contact from {until}")
                         })
@@ -900,7 +1040,7 @@ impl<'a> CustomerEval<'a, '_> {
                     carried.push(*step);
                 }
                 let why = Why::Superseded { trigger: *trigger, by: emitted };
-                self.skip(out, scenario, f, &step.label, SkipStatus::Superseded, |_| why, None);
+                self.skip(out, scenario, f, (&step.label, step.order), SkipStatus::Superseded, |_| why, None);
                 if scenario.catch_up == CatchUp::Stepwise
                     && let Some(d) = t.succ_opt()
                 {
@@ -1006,7 +1146,7 @@ impl<'a> CustomerEval<'a, '_> {
         out: &mut Records<'a>,
         s: &'a CompiledScenario,
         f: &Facts<'a>,
-        step: &'a str,
+        (step, order): (&'a str, i64),
         status: SkipStatus,
         why: impl FnOnce(&mut Vec<String>) -> Why<'a>,
         until: Option<NaiveDate>,
@@ -1021,7 +1161,7 @@ impl<'a> CustomerEval<'a, '_> {
             rank: f.rank,
             scenario: s,
             step,
-            order: step_order(step).0,
+            order,
             status,
             why,
             until,
@@ -1091,31 +1231,36 @@ impl<'a> CustomerEval<'a, '_> {
             let last = self.as_of;
             if last >= first {
                 // Periods (with the law's points added) depend only on the rule and the
-                // first day: computed once per thread for each.
-                let key = (std::ptr::from_ref(rule) as usize, first);
-                let shifted = match rates.get(&key) {
-                    Some(p) => Arc::clone(p),
+                // first day: computed once for each.
+                let compute = || -> Result<Arc<[RatePeriod]>, String> {
+                    let mut periods =
+                        rule.schedule.periods(first, last, self.program.settings.assume_unchanged).map_err(|e| {
+                            let help = miette::Diagnostic::help(&e).map(|h| format!("; {h}")).unwrap_or_default();
+                            format!("interest {}: {e}{help}", rule.label)
+                        })?;
+                    for p in &mut periods {
+                        p.percent += rule.points;
+                    }
+                    Ok(periods.into())
+                };
+                let found = match self.ev.rate_table.slot(rule, first) {
+                    Some(slot) => slot.get_or_init(compute).clone(),
                     None => {
-                        let mut periods = rule
-                            .schedule
-                            .periods(first, last, self.program.settings.assume_unchanged)
-                            .map_err(|e| {
-                                let help = miette::Diagnostic::help(&e).map(|h| format!("; {h}")).unwrap_or_default();
-                                self.err(
-                                    Some(&s.name),
-                                    Some(&inv.id),
-                                    Some(em.label),
-                                    format!("interest {}: {e}{help}", rule.label),
-                                )
-                            })?;
-                        for p in &mut periods {
-                            p.percent += rule.points;
+                        let key = (std::ptr::from_ref(rule) as usize, first);
+                        match rates.get(&key) {
+                            Some(p) => Ok(Arc::clone(p)),
+                            None => {
+                                let p = compute();
+                                if let Ok(p) = &p {
+                                    rates.insert(key, Arc::clone(p));
+                                }
+                                p
+                            }
                         }
-                        let periods: Arc<[RatePeriod]> = periods.into();
-                        rates.insert(key, Arc::clone(&periods));
-                        periods
                     }
                 };
+                let shifted =
+                    found.map_err(|message| self.err(Some(&s.name), Some(&inv.id), Some(em.label), message))?;
                 for p in shifted.iter() {
                     if let Some(w) = &p.assumed {
                         em.warnings.push(w.clone());
@@ -1156,7 +1301,7 @@ impl<'a> CustomerEval<'a, '_> {
             {
                 group.push(next);
             }
-            if let Some(a) = ActionRec::new(self.as_of, self.customer, &s.name, cur, group, self.ev.hash) {
+            if let Some(a) = ActionRec::new(self.as_of, self.customer, &s.name, cur, group, self.ev.hash, self.mode.ids) {
                 out.actions.push(a);
             }
         }

@@ -16,6 +16,10 @@ pub fn minor_units(currency: Currency) -> u32 {
 /// writes it with exactly that many decimals (`40` → `40.00` in EUR).
 pub fn round(amount: Decimal, currency: Currency) -> Decimal {
     let units = minor_units(currency);
+    if amount.scale() == units {
+        // Already in minor units (sums of amounts read from a file): nothing to round.
+        return amount;
+    }
     let mut r = amount.round_dp_with_strategy(units, RoundingStrategy::MidpointAwayFromZero);
     r.rescale(units);
     r

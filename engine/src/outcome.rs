@@ -56,6 +56,17 @@ impl<'a> Records<'a> {
         }
     }
 
+    /// Empties the records, keeping their room (records are reused from batch to batch:
+    /// growing fresh vectors each time costs copies and first touches of memory).
+    pub(crate) fn clear(&mut self) {
+        self.actions.clear();
+        self.skipped.clear();
+        self.texts.clear();
+        self.next.clear();
+        self.unassigned.clear();
+        self.errors.clear();
+    }
+
     pub(crate) fn mark(&self) -> Mark {
         Mark { actions: self.actions.len(), skipped: self.skipped.len(), texts: self.texts.len() }
     }
@@ -330,6 +341,7 @@ impl<'a> ActionRec<'a> {
         currency: Currency,
         ems: Vec<Emission<'a>>,
         hash: &'a str,
+        with_id: bool,
     ) -> Option<Self> {
         // The evaluator emits in invoice id order (a customer's invoices are indexed so).
         debug_assert!(ems.is_sorted_by(|a, b| a.invoice.id.as_str() <= b.invoice.id.as_str()));
@@ -353,7 +365,12 @@ impl<'a> ActionRec<'a> {
                 }
             }
         }
-        let id = action_id(&customer.id, scenario, &key, ems.iter().map(|e| e.invoice.id.as_str()));
+        // Only written actions need their id (not `Engine::summarize`).
+        let id = if with_id {
+            action_id(&customer.id, scenario, &key, ems.iter().map(|e| e.invoice.id.as_str()))
+        } else {
+            [b'0'; 16]
+        };
         Some(ActionRec {
             date,
             customer,
