@@ -570,6 +570,9 @@ impl<'p> Evaluator<'p> {
     }
 }
 
+/// The rate periods of one interest rule from one first day, or why there are none.
+type Periods = Result<Arc<[RatePeriod]>, String>;
+
 /// Interest rate periods (the rule's points added) per interest rule and first day of
 /// interest, computed on first use and shared by the threads: they depend only on the rule,
 /// the first day and the as-of date, and invoices share due dates.
@@ -579,7 +582,7 @@ struct RateTable {
     first: NaiveDate,
     days: usize,
     /// `rules × days` slots, rule by rule.
-    slots: Vec<OnceLock<Result<Arc<[RatePeriod]>, String>>>,
+    slots: Vec<OnceLock<Periods>>,
 }
 
 impl RateTable {
@@ -609,7 +612,7 @@ impl RateTable {
     }
 
     /// The slot of `rule` for interest starting on `first`, if the table has one.
-    fn slot(&self, rule: &InterestRule, first: NaiveDate) -> Option<&OnceLock<Result<Arc<[RatePeriod]>, String>>> {
+    fn slot(&self, rule: &InterestRule, first: NaiveDate) -> Option<&OnceLock<Periods>> {
         let addr = std::ptr::from_ref(rule) as usize;
         let r = self.rules.iter().position(|a| *a == addr)?;
         let day = usize::try_from((first - self.first).num_days()).ok().filter(|d| *d < self.days)?;
@@ -1232,7 +1235,7 @@ impl<'a> CustomerEval<'a, '_> {
             if last >= first {
                 // Periods (with the law's points added) depend only on the rule and the
                 // first day: computed once for each.
-                let compute = || -> Result<Arc<[RatePeriod]>, String> {
+                let compute = || -> Periods {
                     let mut periods =
                         rule.schedule.periods(first, last, self.program.settings.assume_unchanged).map_err(|e| {
                             let help = miette::Diagnostic::help(&e).map(|h| format!("; {h}")).unwrap_or_default();
@@ -1269,13 +1272,13 @@ impl<'a> CustomerEval<'a, '_> {
                 if !self.mode.actions {
                     return Ok(());
                 }
-                let raw = money::simple_interest(
+                em.interest = money::rounded_interest(
                     first,
                     last,
                     &balances[f.balance.0 as usize..f.balance.1 as usize],
                     &shifted,
+                    cur,
                 );
-                em.interest = money::round(raw, cur);
                 if self.mode.text {
                     em.interest_note = Some(InterestNote { rule: &rule.label, first, last, periods: shifted });
                 }
