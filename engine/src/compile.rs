@@ -94,6 +94,9 @@ pub(crate) struct CompiledScenario {
     pub events: Vec<CompiledEvent>,
     pub pauses: Vec<(Cond, String)>,
     pub stops: Vec<(Cond, String)>,
+    /// For each rule, stops then pauses: whether it reads only customer fields (evaluated
+    /// once per customer).
+    pub customer_only_rules: Vec<bool>,
     pub business_days: bool,
     pub catch_up: CatchUp,
 }
@@ -447,7 +450,18 @@ fn compile_scenario(
         }
     }
     steps.sort_by(|a, b| a.offset.cmp(&b.offset).then_with(|| a.action.channel.cmp(&b.action.channel)));
-    CompiledScenario { name: s.name.node.clone(), selector, steps, events, pauses, stops, business_days, catch_up }
+    let customer_only_rules = stops.iter().chain(&pauses).map(|(c, _)| cond::customer_only(c)).collect();
+    CompiledScenario {
+        name: s.name.node.clone(),
+        selector,
+        steps,
+        events,
+        pauses,
+        stops,
+        customer_only_rules,
+        business_days,
+        catch_up,
+    }
 }
 
 fn compile_action(ctx: &mut Ctx<'_>, settings: &Settings, registry: &Registry, a: &ast::ActionSpec) -> CompiledAction {

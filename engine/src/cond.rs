@@ -451,6 +451,33 @@ fn operand(expr: &ast::Expr) -> Result<Operand, (ast::Span, String)> {
     }
 }
 
+/// True when the condition reads only the customer's own fields (not amounts or balances,
+/// which depend on the invoice's currency, nor scripts): its value is the same for every
+/// invoice of a customer.
+pub(crate) fn customer_only(c: &Cond) -> bool {
+    let op = |o: &Operand| match o {
+        Operand::Const(_) => true,
+        Operand::Field(f, _) => matches!(
+            f,
+            Field::Segment
+                | Field::AvgDaysLate
+                | Field::CustomerId
+                | Field::CustomerName
+                | Field::CustomerLanguage
+                | Field::CustomerTags
+                | Field::CustomerExtra(_)
+        ),
+    };
+    match c {
+        Cond::Or(a, b) | Cond::And(a, b) => customer_only(a) && customer_only(b),
+        Cond::Not(a) => customer_only(a),
+        Cond::Compare(l, _, r) | Cond::Has(l, r) => op(l) && op(r),
+        Cond::In(l, list) => op(l) && list.iter().all(op),
+        Cond::Truthy(o) => op(o),
+        Cond::Rhai(_) => false,
+    }
+}
+
 /// True when the condition reads a name that needs an invoice.
 pub(crate) fn needs_invoice(c: &Cond) -> bool {
     let op_needs = |o: &Operand| matches!(o, Operand::Field(f, _) if f.needs_invoice());

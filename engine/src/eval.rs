@@ -83,8 +83,27 @@ pub fn summarize(program: &Program, portfolio: &Portfolio, as_of: NaiveDate, his
                     errors: run.errors.len(),
                     ..PlanSummary::default()
                 };
+                // Per channel and currency first (few of them): the summary's maps are keyed
+                // by text.
+                let mut by: Vec<(&str, Currency, usize, [Decimal; 3])> = Vec::new();
                 for a in &run.actions {
-                    s.add_action(&a.action.channel, a.currency, a.outstanding, a.fees, a.interest);
+                    let (ch, cur) = (a.action.channel.as_str(), a.currency);
+                    let i = match by.iter().position(|b| std::ptr::eq(b.0, ch) && b.1 == cur) {
+                        Some(i) => i,
+                        None => {
+                            by.push((ch, cur, 0, [Decimal::ZERO; 3]));
+                            by.len() - 1
+                        }
+                    };
+                    if let Some(b) = by.get_mut(i) {
+                        b.2 += 1;
+                        b.3[0] += a.outstanding;
+                        b.3[1] += a.fees;
+                        b.3[2] += a.interest;
+                    }
+                }
+                for (ch, cur, n, [outstanding, fees, interest]) in by {
+                    s.add_actions(ch, cur, n, outstanding, fees, interest);
                 }
                 for k in &run.skipped {
                     *s.skipped.entry(k.status).or_default() += 1;
@@ -547,6 +566,8 @@ impl<'p> Evaluator<'p> {
                     };
                     let mark = out.mark();
                     match e.run(idx, repeats, &mut out, &mut scratch) {
+                        // Counting needs no order.
+                        Ok(()) if !mode.ids => {}
                         Ok(()) => out.sort_since(mark),
                         Err(err) => {
                             out.truncate(mark);
@@ -630,6 +651,9 @@ struct Scratch<'a> {
     reached: Vec<(&'a CompiledStep, NaiveDate)>,
     due: Vec<(&'a CompiledStep, NaiveDate)>,
     rates: RateCache,
+    /// The customer's values of the chosen scenario's rules that read only customer fields
+    /// (stops then pauses), once known.
+    rule_values: Vec<Option<bool>>,
 }
 
 /// Interest rate periods by interest rule (its address) and first day of interest, for the
@@ -779,7 +803,7 @@ impl<'a> CustomerEval<'a, '_> {
 
     fn run(&self, invoices: &[u32], repeats: &[bool], out: &mut Records<'a>, scratch: &mut Scratch<'a>) -> Res<()> {
         let t = self.as_of;
-        let Scratch { facts, balances, emissions, done, reached, due, rates } = scratch;
+        let Scratch { facts, balances, emissions, done, reached, due, rates, rule_values } = scratch;
         balances.clear();
         facts.clear();
         emissions.clear();
@@ -836,6 +860,8 @@ impl<'a> CustomerEval<'a, '_> {
             }
             return Ok(());
         };
+        rule_values.clear();
+        rule_values.resize(scenario.stops.len() + scenario.pauses.len(), None);
 
         // 2. Minimum balance (applies to balances in the minimum's currency).
         let below_minimum = match self.program.settings.minimum_balance {
@@ -892,7 +918,7 @@ impl<'a> CustomerEval<'a, '_> {
                 if !fires || self.step_done(inv, scenario, &key) {
                     continue;
                 }
-                if let Some((status, reason)) = self.blocking_rule(scenario, f, &ctx, Some(&ev.label))? {
+                if let Some((status, reason)) = self.blocking_rule(scenario, f, &ctx, Some(&ev.label), rule_values)? {
                     self.skip(out, scenario, f, (&ev.label, ev.order), status, |texts| text(texts, reason), None);
                     continue;
                 }
@@ -948,7 +974,7 @@ impl<'a> CustomerEval<'a, '_> {
                 continue;
             }
             // Stop and pause rules, then the minimum balance.
-            if let Some((status, reason)) = self.blocking_rule(scenario, f, &ctx, None)? {
+            if let Some((status, reason)) = self.blocking_rule(scenario, f, &ctx, None, rule_values)? {
                 let mut shared: Option<u32> = None;
                 for (step, _) in reached.iter() {
                     self.skip(
@@ -1120,23 +1146,34 @@ impl<'a> CustomerEval<'a, '_> {
         f: &Facts<'a>,
         ctx: &EvalCtx<'_>,
         step: Option<&str>,
+        values: &mut [Option<bool>],
     ) -> Res<Option<(SkipStatus, String)>> {
-        for (status, rules) in [(SkipStatus::Stopped, &s.stops), (SkipStatus::Paused, &s.pauses)] {
-            for (c, text) in rules {
-                let fail =
-                    |e: String| self.err(Some(&s.name), Some(&f.invoice.id), step, format!("rule `{text}`: {e}"));
-                if !c.eval(ctx, &mut None).map_err(fail)? {
-                    continue;
+        let rules = s.stops.iter().map(|r| (SkipStatus::Stopped, r)).chain(s.pauses.iter().map(|r| (SkipStatus::Paused, r)));
+        for (k, (status, (c, text))) in rules.enumerate() {
+            let fail = |e: String| self.err(Some(&s.name), Some(&f.invoice.id), step, format!("rule `{text}`: {e}"));
+            // A rule on customer fields only has one value per customer.
+            let customer_only = s.customer_only_rules.get(k).copied().unwrap_or(false);
+            let holds = match values.get(k).copied().flatten() {
+                Some(v) if customer_only => v,
+                _ => {
+                    let v = c.eval(ctx, &mut None).map_err(fail)?;
+                    if customer_only && let Some(slot) = values.get_mut(k) {
+                        *slot = Some(v);
+                    }
+                    v
                 }
-                if !self.mode.skipped || !self.mode.text {
-                    return Ok(Some((status, String::new())));
-                }
-                // The values read, for the reason (conditions have no side effects).
-                let mut trace = Trace::default();
-                c.eval(ctx, &mut Some(&mut trace)).map_err(fail)?;
-                let verb = if status == SkipStatus::Stopped { "stop" } else { "pause" };
-                return Ok(Some((status, format!("{verb} when `{text}` holds ({})", trace.entries.join(", ")))));
+            };
+            if !holds {
+                continue;
             }
+            if !self.mode.skipped || !self.mode.text {
+                return Ok(Some((status, String::new())));
+            }
+            // The values read, for the reason (conditions have no side effects).
+            let mut trace = Trace::default();
+            c.eval(ctx, &mut Some(&mut trace)).map_err(fail)?;
+            let verb = if status == SkipStatus::Stopped { "stop" } else { "pause" };
+            return Ok(Some((status, format!("{verb} when `{text}` holds ({})", trace.entries.join(", ")))));
         }
         Ok(None)
     }

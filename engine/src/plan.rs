@@ -232,11 +232,24 @@ impl PlanSummary {
         fees: Decimal,
         interest: Decimal,
     ) {
-        self.actions += 1;
+        self.add_actions(channel, currency, 1, outstanding, fees, interest);
+    }
+
+    /// Adds `count` actions of one channel and currency, with their summed amounts.
+    pub(crate) fn add_actions(
+        &mut self,
+        channel: &str,
+        currency: Currency,
+        count: usize,
+        outstanding: Decimal,
+        fees: Decimal,
+        interest: Decimal,
+    ) {
+        self.actions += count;
         match self.channels.get_mut(channel) {
-            Some(n) => *n += 1,
+            Some(n) => *n += count,
             None => {
-                self.channels.insert(channel.to_owned(), 1);
+                self.channels.insert(channel.to_owned(), count);
             }
         }
         let t = match self.totals.get_mut(currency.code()) {
