@@ -230,7 +230,7 @@ impl Calendar for DayCache<'_> {
         self.inner.name()
     }
     fn is_business_day(&self, date: NaiveDate) -> bool {
-        let i = (date - self.first).num_days();
+        let i = money::days_between(self.first, date);
         match usize::try_from(i).ok().and_then(|i| self.business.get(i)) {
             Some(b) => *b,
             None => self.inner.is_business_day(date),
@@ -281,7 +281,7 @@ impl Triggers {
 
     /// The trigger dates of the steps of scenario number `scenario` for an invoice due on `due`.
     fn of(&self, scenario: usize, due: NaiveDate) -> Option<&[NaiveDate]> {
-        let day = (due - self.first).num_days();
+        let day = money::days_between(self.first, due);
         if !(0..self.days).contains(&day) {
             return None;
         }
@@ -636,7 +636,7 @@ impl RateTable {
     fn slot(&self, rule: &InterestRule, first: NaiveDate) -> Option<&OnceLock<Periods>> {
         let addr = std::ptr::from_ref(rule) as usize;
         let r = self.rules.iter().position(|a| *a == addr)?;
-        let day = usize::try_from((first - self.first).num_days()).ok().filter(|d| *d < self.days)?;
+        let day = usize::try_from(money::days_between(self.first, first)).ok().filter(|d| *d < self.days)?;
         self.slots.get(r * self.days + day)
     }
 }
@@ -717,7 +717,7 @@ impl<'a> CustomerEval<'a, '_> {
                         paid_by_promise += p.amount;
                     }
                     balance.push((p.date, open.max(Decimal::ZERO)));
-                    if open <= Decimal::ZERO && paid_on.is_none() {
+                    if !positive(open) && paid_on.is_none() {
                         paid_on = Some(p.date);
                     }
                 }
@@ -726,11 +726,12 @@ impl<'a> CustomerEval<'a, '_> {
             _ => {
                 let open = inv.outstanding.unwrap_or(inv.amount);
                 balance.push((inv.issue_date.unwrap_or(inv.due_date).min(inv.due_date), open));
-                let paid_by_promise = inv.amount - open;
-                (open, if open <= Decimal::ZERO { Some(t) } else { None }, paid_by_promise)
+                // Only read for a promise.
+                let paid_by_promise = if inv.promise_date.is_some() { inv.amount - open } else { Decimal::ZERO };
+                (open, if positive(open) { None } else { Some(t) }, paid_by_promise)
             }
         };
-        let days_late = (t - inv.due_date).num_days().max(0);
+        let days_late = money::days_between(inv.due_date, t).max(0);
         Facts {
             invoice: inv,
             outstanding,
@@ -738,7 +739,7 @@ impl<'a> CustomerEval<'a, '_> {
             paid_on,
             days_late,
             reminders_sent: if self.ev.history_empty { 0 } else { self.history.reminders_sent(&inv.id) },
-            promise_to_pay: inv.promise_date.is_some_and(|d| d >= t) && outstanding > Decimal::ZERO,
+            promise_to_pay: inv.promise_date.is_some_and(|d| d >= t) && positive(outstanding),
             paid_by_promise,
             rank: 0,
         }
@@ -817,10 +818,10 @@ impl<'a> CustomerEval<'a, '_> {
         }
         let balances = &*balances;
         let mut book = BalanceBook::default();
-        for f in facts.iter().filter(|f| f.outstanding > Decimal::ZERO) {
+        for f in facts.iter().filter(|f| positive(f.outstanding)) {
             book.add(f.invoice.currency, f.outstanding, f.invoice.due_date < t);
         }
-        let open_count = facts.iter().filter(|f| f.outstanding > Decimal::ZERO).count();
+        let open_count = facts.iter().filter(|f| positive(f.outstanding)).count();
 
         // 1. Scenario selection: the first whose selector matches.
         let mut chosen: Option<(usize, &'a CompiledScenario)> = None;
@@ -891,7 +892,7 @@ impl<'a> CustomerEval<'a, '_> {
         for (idx, f) in facts.iter().enumerate() {
             let inv = f.invoice;
             let ctx = self.ctx(Some(f), &book);
-            let open = f.outstanding > Decimal::ZERO;
+            let open = positive(f.outstanding);
 
             // Events first: they concern paid invoices too.
             for ev in &scenario.events {
@@ -940,8 +941,13 @@ impl<'a> CustomerEval<'a, '_> {
             // Steps: which are reached (trigger ≤ T) and not done.
             let cal = &self.ev.calendar;
             done.clear();
-            done.extend(scenario.steps.iter().map(|s| self.step_done(inv, scenario, &s.key)));
-            let last_done = scenario.steps.iter().zip(done.iter()).filter(|(_, d)| **d).map(|(s, _)| s.offset).max();
+            let last_done = if self.ev.history_empty {
+                done.resize(scenario.steps.len(), false);
+                None
+            } else {
+                done.extend(scenario.steps.iter().map(|s| self.step_done(inv, scenario, &s.key)));
+                scenario.steps.iter().zip(done.iter()).filter(|(_, d)| **d).map(|(s, _)| s.offset).max()
+            };
             reached.clear();
             let triggers = self.ev.triggers.of(number, inv.due_date);
             for (k, (step, is_done)) in scenario.steps.iter().zip(done.iter()).enumerate() {
@@ -1346,6 +1352,11 @@ impl<'a> CustomerEval<'a, '_> {
             }
         }
     }
+}
+
+/// `d > 0`, without a decimal comparison.
+fn positive(d: Decimal) -> bool {
+    d.is_sign_positive() && !d.is_zero()
 }
 
 /// Stores a reason text and points at it.

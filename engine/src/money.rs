@@ -1,7 +1,7 @@
 //! Money arithmetic: rounding to a currency's minor unit and simple interest.
 //! Amounts are [`Decimal`], never floats.
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use iso_currency::Currency;
 use rust_decimal::{Decimal, RoundingStrategy};
 
@@ -68,6 +68,12 @@ pub fn simple_interest(
     total / Decimal::from(36_500)
 }
 
+/// `to − from` in days: the same as `(to - from).num_days()`, without the duration's
+/// seconds (several times cheaper; the evaluator asks it for every invoice).
+pub(crate) fn days_between(from: NaiveDate, to: NaiveDate) -> i64 {
+    i64::from(to.num_days_from_ce()) - i64::from(from.num_days_from_ce())
+}
+
 /// [`simple_interest`] rounded once to the currency's minor unit with [`round`]: the amount
 /// an action charges. Computed exactly in integers when amounts and rates fit (always, for
 /// amounts read from files), which is several times faster than decimal arithmetic; the
@@ -128,7 +134,7 @@ fn exact_interest(
             if to < from || amount.is_zero() {
                 continue;
             }
-            let days = i128::from((to - from).num_days() + 1);
+            let days = i128::from(days_between(from, to) + 1);
             let term = at_scale(*amount, amount_scale)?.checked_mul(rate)?.checked_mul(days)?;
             total = total.checked_add(term)?;
         }
@@ -175,6 +181,12 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn days_between_is_the_duration_in_days(a in -400_000i64..400_000, b in -400_000i64..400_000) {
+            let day = |n: i64| if n >= 0 { d(1970, 1, 1) + chrono::Days::new(n as u64) } else { d(1970, 1, 1) - chrono::Days::new((-n) as u64) };
+            proptest::prop_assert_eq!(days_between(day(a), day(b)), (day(b) - day(a)).num_days());
+        }
+
         /// The integer computation gives the amount of the decimal one, to the minor unit and
         /// in the same form (`0.50`, not `0.5`).
         #[test]
