@@ -68,6 +68,17 @@ pub fn simple_interest(
     total / Decimal::from(36_500)
 }
 
+/// Powers of ten up to 10^24.
+const POW10: [i128; 25] = {
+    let mut t = [1i128; 25];
+    let mut i = 1;
+    while i < 25 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
 /// `to − from` in days: the same as `(to - from).num_days()`, without the duration's
 /// seconds (several times cheaper; the evaluator asks it for every invoice).
 pub(crate) fn days_between(from: NaiveDate, to: NaiveDate) -> i64 {
@@ -108,10 +119,11 @@ fn exact_interest(
     if amount_scale + rate_scale + units > 24 {
         return None;
     }
-    let at_scale = |d: Decimal, scale: u32| -> Option<i128> {
-        let m = d.mantissa();
-        (m >= 0).then_some(())?;
-        m.checked_mul(10i128.checked_pow(scale - d.scale())?)
+    // Mantissas brought to a common scale, bounded so that rate × days (days < 2^28 in
+    // chrono's range) cannot overflow; the product with the amount and the sum are checked.
+    let at_scale = |d: Decimal, scale: u32, bound: i128| -> Option<i128> {
+        let m = d.mantissa().checked_mul(*POW10.get((scale - d.scale()) as usize)?)?;
+        (0..bound).contains(&m).then_some(m)
     };
     let mut total: i128 = 0;
     for period in periods {
@@ -120,7 +132,7 @@ fn exact_interest(
         if p_to < p_from {
             continue;
         }
-        let rate = at_scale(period.percent, rate_scale)?;
+        let rate = at_scale(period.percent, rate_scale, 1 << 40)?;
         for (i, (b_from, amount)) in balance.iter().enumerate() {
             let b_to = match balance.get(i + 1) {
                 Some((next, _)) => match next.pred_opt() {
@@ -135,12 +147,11 @@ fn exact_interest(
                 continue;
             }
             let days = i128::from(days_between(from, to) + 1);
-            let term = at_scale(*amount, amount_scale)?.checked_mul(rate)?.checked_mul(days)?;
-            total = total.checked_add(term)?;
+            total = total.checked_add(at_scale(*amount, amount_scale, 1 << 62)?.checked_mul(rate * days)?)?;
         }
     }
-    let num = total.checked_mul(10i128.pow(units))?;
-    let den = 36_500i128.checked_mul(10i128.checked_pow(amount_scale + rate_scale)?)?;
+    let num = total.checked_mul(*POW10.get(units as usize)?)?;
+    let den = 36_500i128.checked_mul(*POW10.get((amount_scale + rate_scale) as usize)?)?;
     let (q, r) = (num / den, num % den);
     let q = if 2 * r >= den { q + 1 } else { q };
     Decimal::try_from_i128_with_scale(q, units).ok()
