@@ -347,13 +347,22 @@ impl<'a> ActionRec<'a> {
         debug_assert!(ems.is_sorted_by(|a, b| a.invoice.id.as_str() <= b.invoice.id.as_str()));
         let first = ems.first()?;
         let (label, key, action) = (first.label, first.key.clone(), first.action);
-        let (mut outstanding, mut fees, mut interest) = (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
-        let mut carried: Vec<&'a str> = Vec::new();
+        let (outstanding, fees, interest) = match ems.as_slice() {
+            // Most actions have one invoice: no sums.
+            [only] => (only.outstanding, only.fees, only.interest),
+            many => {
+                let mut sums = (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
+                for em in many {
+                    sums.0 += em.outstanding;
+                    sums.1 += em.fees;
+                    sums.2 += em.interest;
+                }
+                sums
+            }
+        };
+        let mut carried: Vec<&'a str> = Vec::with_capacity(first.carried.len());
         let mut warnings: Vec<String> = Vec::new();
         for em in &ems {
-            outstanding += em.outstanding;
-            fees += em.fees;
-            interest += em.interest;
             for c in &em.carried {
                 if !carried.contains(&c.key.as_str()) {
                     carried.push(&c.key);
