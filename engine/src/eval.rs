@@ -175,11 +175,8 @@ pub(crate) struct Evaluator<'p> {
     repeats: Vec<bool>,
     /// Payment indices sorted by invoice id, then date.
     pay_idx: Vec<u32>,
-    /// For each invoice (by index) that has payments, its range in `pay_idx` (ids are looked
-    /// up once; only the invoices with payments take room).
-    pay_of: HashMap<u32, (u32, u32), Fx>,
-    /// One bit per invoice: whether it is in `pay_of` (most invoices have no payment).
-    has_pay: Vec<u64>,
+    /// Which invoices have payments, and where they are in `pay_idx`.
+    paid: PaidInvoices,
     /// Some customer ids repeat: batches are then sorted as a whole.
     duplicates: bool,
     /// Invoices that name an unknown customer.
@@ -288,6 +285,46 @@ impl Triggers {
         let (start, n) = *self.blocks.get(scenario)?;
         let from = start + day as usize * n;
         self.dates.get(from..from + n)
+    }
+}
+
+/// The invoices that have payments (a bit per invoice), and for each of them (in invoice
+/// order) its range of payments: read in the order of evaluation, without hashing.
+#[derive(Default)]
+struct PaidInvoices {
+    bits: Vec<u64>,
+    /// Set bits before each word of `bits`.
+    rank: Vec<u32>,
+    ranges: Vec<(u32, u32)>,
+}
+
+impl PaidInvoices {
+    /// `found`: invoice index and payment range, in invoice order.
+    fn new(invoices: usize, found: Vec<(u32, (u32, u32))>) -> Self {
+        let mut bits = vec![0u64; invoices.div_ceil(64)];
+        for (i, _) in &found {
+            if let Some(w) = bits.get_mut(*i as usize / 64) {
+                *w |= 1 << (i % 64);
+            }
+        }
+        let mut rank = Vec::with_capacity(bits.len());
+        let mut n = 0;
+        for w in &bits {
+            rank.push(n);
+            n += w.count_ones();
+        }
+        PaidInvoices { bits, rank, ranges: found.into_iter().map(|(_, r)| r).collect() }
+    }
+
+    /// The range of payments of invoice `i`, if it has any.
+    fn range(&self, i: u32) -> Option<(u32, u32)> {
+        let (w, b) = (i as usize / 64, i % 64);
+        let word = *self.bits.get(w)?;
+        if word & (1 << b) == 0 {
+            return None;
+        }
+        let k = *self.rank.get(w)? + (word & ((1u64 << b) - 1)).count_ones();
+        self.ranges.get(k as usize).copied()
     }
 }
 
@@ -455,9 +492,10 @@ impl<'p> Evaluator<'p> {
             pay_of.insert(id, (start as u32, end as u32));
             start = end;
         }
-        let pay_of: HashMap<u32, (u32, u32), Fx> = if pay_of.is_empty() {
-            HashMap::default()
+        let paid = if pay_of.is_empty() {
+            PaidInvoices::default()
         } else {
+            // In invoice order (the order of evaluation).
             let found: Vec<(u32, (u32, u32))> = portfolio
                 .invoices
                 .par_iter()
@@ -465,16 +503,8 @@ impl<'p> Evaluator<'p> {
                 .with_min_len(4096)
                 .filter_map(|(i, inv)| pay_of.get(inv.id.as_str()).map(|r| (i as u32, *r)))
                 .collect();
-            let mut map = HashMap::with_capacity_and_hasher(found.len(), Fx);
-            map.extend(found);
-            map
+            PaidInvoices::new(portfolio.invoices.len(), found)
         };
-        let mut has_pay = vec![0u64; portfolio.invoices.len().div_ceil(64)];
-        for i in pay_of.keys() {
-            if let Some(w) = has_pay.get_mut(*i as usize / 64) {
-                *w |= 1 << (i % 64);
-            }
-        }
         let calendar = DayCache::new(program.settings.calendar.as_ref(), &portfolio.invoices, as_of);
         let triggers = Triggers::new(program, &calendar);
         let rate_table = RateTable::new(program, &calendar);
@@ -489,8 +519,7 @@ impl<'p> Evaluator<'p> {
             inv_idx,
             repeats,
             pay_idx,
-            pay_of,
-            has_pay,
+            paid,
             duplicates,
             input_errors,
             calendar,
@@ -536,8 +565,7 @@ impl<'p> Evaluator<'p> {
     }
 
     fn payments(&self, invoice: u32) -> impl Iterator<Item = &'p Payment> + '_ {
-        let listed = self.has_pay.get(invoice as usize / 64).is_some_and(|w| w & (1 << (invoice % 64)) != 0);
-        let (a, b) = if listed { self.pay_of.get(&invoice).copied().unwrap_or((0, 0)) } else { (0, 0) };
+        let (a, b) = self.paid.range(invoice).unwrap_or((0, 0));
         let pays = &self.portfolio.payments;
         self.pay_idx[a as usize..b as usize].iter().map(move |i| &pays[*i as usize])
     }
