@@ -376,7 +376,14 @@ impl Index {
         inv_start.push(inv_idx.len() as u32);
         input_errors.extend(invoices.get(i..).unwrap_or_default().iter().map(unknown_customer));
         let n = customers.len() as u32;
-        Index { order: (0..n).collect(), group_of: (0..n).collect(), inv_start, inv_idx, duplicates: false, input_errors }
+        Index {
+            order: (0..n).collect(),
+            group_of: (0..n).collect(),
+            inv_start,
+            inv_idx,
+            duplicates: false,
+            input_errors,
+        }
     }
 
     /// Any order: customers grouped by id with a hash map, invoices counted into groups,
@@ -1182,7 +1189,8 @@ impl<'a> CustomerEval<'a, '_> {
         step: Option<&str>,
         values: &mut [Option<bool>],
     ) -> Res<Option<(SkipStatus, String)>> {
-        let rules = s.stops.iter().map(|r| (SkipStatus::Stopped, r)).chain(s.pauses.iter().map(|r| (SkipStatus::Paused, r)));
+        let rules =
+            s.stops.iter().map(|r| (SkipStatus::Stopped, r)).chain(s.pauses.iter().map(|r| (SkipStatus::Paused, r)));
         for (k, (status, (c, text))) in rules.enumerate() {
             let fail = |e: String| self.err(Some(&s.name), Some(&f.invoice.id), step, format!("rule `{text}`: {e}"));
             // A rule on customer fields only has one value per customer.
@@ -1375,7 +1383,8 @@ impl<'a> CustomerEval<'a, '_> {
             {
                 group.push(next);
             }
-            if let Some(a) = ActionRec::new(self.as_of, self.customer, &s.name, cur, group, self.ev.hash, self.mode.ids) {
+            if let Some(a) = ActionRec::new(self.as_of, self.customer, &s.name, cur, group, self.ev.hash, self.mode.ids)
+            {
                 out.actions.push(a);
             }
         }
@@ -1499,5 +1508,21 @@ scenario "Business days" { for others count business days D-2 email "pre" D+1 ca
             assert!(ev.triggers.of(number, first.pred_opt().unwrap()).is_none());
             assert!(ev.triggers.of(number, first.checked_add_days(Days::new(60)).unwrap()).is_none());
         }
+    }
+
+    #[test]
+    fn paid_invoices_find_each_range_across_words() {
+        let found: Vec<(u32, (u32, u32))> = [0u32, 1, 63, 64, 65, 127, 128, 200]
+            .iter()
+            .enumerate()
+            .map(|(k, i)| (*i, (k as u32 * 10, k as u32 * 10 + 3)))
+            .collect();
+        let paid = PaidInvoices::new(260, found.clone());
+        for i in 0..260u32 {
+            let want = found.iter().find(|(j, _)| *j == i).map(|(_, r)| *r);
+            assert_eq!(paid.range(i), want, "invoice {i}");
+        }
+        assert_eq!(paid.range(1000), None);
+        assert_eq!(PaidInvoices::default().range(0), None);
     }
 }
