@@ -68,7 +68,7 @@ impl Portfolio {
 
 /// The first 8 bytes of `s`, big-endian (zero-padded), for ordering: `prefix(a) < prefix(b)`
 /// implies `a < b`, and equal prefixes leave the order to the whole strings.
-fn prefix(s: &str) -> u64 {
+pub(crate) fn prefix(s: &str) -> u64 {
     let mut b = [0u8; 8];
     let n = s.len().min(8);
     b[..n].copy_from_slice(&s.as_bytes()[..n]);
