@@ -123,6 +123,9 @@ pub fn summarize(program: &Program, portfolio: &Portfolio, as_of: NaiveDate, his
 /// cores busy, few enough to bound the memory of the batch's records.
 pub(crate) const BATCH: usize = 2048;
 
+/// Customers per run of a batch: the unit of parallel work and of records.
+const RUN: usize = 64;
+
 /// Sorts the customer-level lists of a plan (actions and skipped come out of
 /// [`Evaluator::batch`] already in plan order).
 pub(crate) fn finish_lists(unassigned: &mut [Unassigned], errors: &mut [PlanError], next: &mut [NextAction]) {
@@ -593,12 +596,13 @@ impl<'p> Evaluator<'p> {
     /// out in runs of customers, in id order; within each customer, in plan order. When
     /// customer ids repeat, the batch is one run sorted as a whole.
     pub(crate) fn batch(&self, range: std::ops::Range<usize>, mode: Mode) -> Vec<Records<'p>> {
+        // Runs of a few dozen customers, each filling one set of records (reused: see
+        // `recycle`) with scratch buffers kept by the thread's part of the work.
         let runs: Vec<Records<'p>> = self.order[range]
-            .par_iter()
-            .with_min_len(64)
-            .fold(
-                || (self.records(mode), Scratch::default()),
-                |(mut out, mut scratch), &ci| {
+            .par_chunks(RUN)
+            .map_init(Scratch::default, |scratch, run| {
+                let mut out = self.records(mode);
+                for &ci in run {
                     let c = &self.portfolio.customers[ci as usize];
                     let g = self.group_of[ci as usize] as usize;
                     let range = self.inv_start[g] as usize..self.inv_start[g + 1] as usize;
@@ -612,7 +616,7 @@ impl<'p> Evaluator<'p> {
                         ev: self,
                     };
                     let mark = out.mark();
-                    match e.run(idx, repeats, &mut out, &mut scratch) {
+                    match e.run(idx, repeats, &mut out, scratch) {
                         // Counting needs no order.
                         Ok(()) if !mode.ids => {}
                         Ok(()) => out.sort_since(mark),
@@ -621,10 +625,9 @@ impl<'p> Evaluator<'p> {
                             out.errors.push(err);
                         }
                     }
-                    (out, scratch)
-                },
-            )
-            .map(|(out, _)| out)
+                }
+                out
+            })
             .collect();
         if !self.duplicates {
             return runs;
