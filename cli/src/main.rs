@@ -62,20 +62,55 @@ enum Command {
 /// v3 sources of `libmimalloc-sys` 0.1.49, which names no constant for it).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
-/// Tells mimalloc to keep the memory it frees for reuse instead of returning it to the
-/// system 10 ms later. `relance plan` calls it once the portfolio is loaded: evaluation frees
-/// and reallocates the records of each batch of customers, and on a virtual machine
-/// returning then touching again those pages cost more than half of the run (10^6 invoices:
-/// 7.1 s → 3.8 s; PERFORMANCE.md). Loading keeps the default, so that its temporary memory is
-/// given back before evaluation starts. The process is short lived; all is returned at exit.
+/// How long mimalloc keeps memory freed during the evaluation before giving it back to the
+/// system, in milliseconds.
+///
+/// Evaluation frees and reallocates the records and text of each batch of customers. Giving
+/// pages back at once and touching them again cost much (10 ms, mimalloc v2's default: 10^6
+/// invoices 7.1 s → 3.8 s with -1, never; PERFORMANCE.md); never giving back lets the freed
+/// memory that is not reused pile up: 10^6 peak ≈ 290 MB with -1, ≈ 278 MB with 1000 ms, for
+/// the same time and 2 % more page faults. A second is far longer than a batch, so the pages
+/// of the batches are reused, not purged.
+const EVALUATION_PURGE_DELAY_MS: std::ffi::c_long = 1000;
+
+/// Sets how long mimalloc keeps freed memory during the evaluation (see
+/// [`EVALUATION_PURGE_DELAY_MS`]); `relance plan` calls it once the portfolio is loaded, so
+/// that the setting does not depend on the mimalloc version's default or on
+/// `MIMALLOC_PURGE_DELAY`.
 pub(crate) fn keep_freed_memory() {
     #[expect(
         unsafe_code,
         reason = "mimalloc's option setter is a C function taking plain integers; it writes one word, and is called while no other thread runs (the loader's workers are idle)"
     )]
     unsafe {
-        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1);
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, EVALUATION_PURGE_DELAY_MS);
     }
+}
+
+/// Returns the memory that is free in mimalloc's pages to the system now, on every thread of
+/// the rayon pool and on this one, instead of after the purge delay (a free page is only
+/// given back when its thread next calls the allocator). `relance plan` calls it once the
+/// portfolio is loaded and once it is sorted, so that the loader's and the sort's temporary
+/// memory is not counted on top of the evaluation's.
+pub(crate) fn give_back_free_memory() {
+    #[expect(
+        unsafe_code,
+        reason = "mimalloc's collection function takes a plain flag and only touches the calling thread's heap and the shared arenas, which it locks"
+    )]
+    let collect = || unsafe { libmimalloc_sys::mi_collect(true) };
+    rayon::broadcast(|_| collect());
+    collect();
+}
+
+/// Turns off transparent huge pages for this process (Linux). mimalloc asks for them on its
+/// arenas (`madvise(MADV_HUGEPAGE)`): a 2 MiB page is then resident as soon as one byte of it
+/// is touched and stays whole while most of it is free, which made the peak memory of
+/// `relance plan` 10^6 ≈ 35 MB higher (332 → 298 MB) for no measurable gain in time
+/// (PERFORMANCE.md). Has the effect of `MIMALLOC_ALLOW_THP=0`, which only works from the
+/// environment, before the program starts.
+pub(crate) fn no_huge_pages() {
+    #[cfg(target_os = "linux")]
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
 }
 
 fn main() -> ExitCode {

@@ -93,6 +93,8 @@ pub fn parse_date(s: &str) -> Result<NaiveDate, String> {
 
 /// Runs `relance plan`.
 pub fn run(args: &PlanArgs) -> Status {
+    // Before anything large is allocated (see `no_huge_pages`).
+    crate::no_huge_pages();
     let registry = match registry(args.rates.as_ref(), args.closing_days.as_ref(), args.fr_single_rate) {
         Ok(r) => r,
         Err(msg) => {
@@ -127,12 +129,17 @@ pub fn run(args: &PlanArgs) -> Status {
             return Status::Problems;
         }
     };
+    // The loader's temporary memory (row parts, id indexes) goes back before the sort and
+    // the evaluation allocate theirs.
+    crate::give_back_free_memory();
     if engine.program().law_name() == Some("FR") {
         let warnings = relance_stdlib::terms::fr_cap_warnings(&portfolio, options.eom_reading);
         portfolio.warnings.extend(warnings);
     }
     // Each customer's invoices side by side: the evaluator then reads memory in order.
     portfolio.sort_for_evaluation();
+    // And the sort's keys.
+    crate::give_back_free_memory();
     crate::keep_freed_memory();
     let as_of = args.as_of.unwrap_or_else(|| chrono::Local::now().date_naive());
     // The JSON plan arrives in parts of hundreds of KB: a small buffer lets them go to stdout

@@ -214,8 +214,9 @@ impl Customer {
 /// name once.
 ///
 /// Names are shared [`Arc<str>`]s (a loader creates each column name once and clones it per
-/// row), values are [`CompactString`]s; the pairs live in one exactly sized boxed slice
-/// (16 bytes inline, no allocation when empty). It reads like the `BTreeMap<String, String>`
+/// row), values are [`CompactString`]s. Inline it is one pointer (8 bytes, null when there
+/// are none); one pair lives in one allocation of 40 bytes, more pairs in an exactly sized
+/// slice. It reads like the `BTreeMap<String, String>`
 /// it replaces and serialises the same way, as a JSON object with sorted keys.
 ///
 /// ```
@@ -229,9 +230,31 @@ impl Customer {
 /// assert_eq!(pairs, [("po_number", "PO-1"), ("region", "south")]);
 /// assert_eq!(serde_json::to_string(&extra).unwrap(), r#"{"po_number":"PO-1","region":"south"}"#);
 /// ```
-#[derive(Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Default)]
 pub struct Extra {
-    entries: Box<[(Arc<str>, CompactString)]>,
+    /// `None` when empty; one pair is always `One`, more always `Many` (sorted).
+    entries: Option<Box<Entries>>,
+}
+
+/// The pairs of a non-empty [`Extra`].
+#[derive(Clone)]
+enum Entries {
+    One((Arc<str>, CompactString)),
+    Many(Box<[(Arc<str>, CompactString)]>),
+}
+
+impl PartialEq for Extra {
+    fn eq(&self, other: &Self) -> bool {
+        self.pairs() == other.pairs()
+    }
+}
+
+impl Eq for Extra {}
+
+impl std::hash::Hash for Extra {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.pairs().hash(state);
+    }
 }
 
 impl Extra {
@@ -242,7 +265,7 @@ impl Extra {
 
     /// The value of the column `name`, if any.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.position(name).ok().and_then(|i| self.entries.get(i)).map(|(_, v)| v.as_str())
+        self.position(name).ok().and_then(|i| self.pairs().get(i)).map(|(_, v)| v.as_str())
     }
 
     /// Whether there is a column `name`.
@@ -256,11 +279,18 @@ impl Extra {
         let name = name.into();
         let value = value.into();
         match self.position(&name) {
-            Ok(i) => self.entries.get_mut(i).map(|(_, v)| std::mem::replace(v, value)),
+            Ok(i) => {
+                let slot = match self.entries.as_deref_mut() {
+                    Some(Entries::One(pair)) => Some(pair),
+                    Some(Entries::Many(pairs)) => pairs.get_mut(i),
+                    None => None,
+                };
+                slot.map(|(_, v)| std::mem::replace(v, value))
+            }
             Err(i) => {
-                let mut v = std::mem::take(&mut self.entries).into_vec();
+                let mut v = std::mem::take(self).into_vec();
                 v.insert(i, (name, value));
-                self.entries = v.into_boxed_slice();
+                *self = Self::sorted(v);
                 None
             }
         }
@@ -268,22 +298,22 @@ impl Extra {
 
     /// The `(name, value)` pairs, sorted by name.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + DoubleEndedIterator + Clone + '_ {
-        self.entries.iter().map(|(k, v)| (&**k, v.as_str()))
+        self.pairs().iter().map(|(k, v)| (&**k, v.as_str()))
     }
 
     /// The names, sorted.
     pub fn keys(&self) -> impl ExactSizeIterator<Item = &str> + Clone + '_ {
-        self.entries.iter().map(|(k, _)| &**k)
+        self.pairs().iter().map(|(k, _)| &**k)
     }
 
     /// The number of columns.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.pairs().len()
     }
 
     /// Whether there is no column.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries.is_none()
     }
 
     /// From pairs already sorted by name with no name twice (checked; unsorted input is
@@ -301,11 +331,38 @@ impl Extra {
             }
             entries = out;
         }
-        Self { entries: entries.into_boxed_slice() }
+        Self::sorted(entries)
+    }
+
+    /// From pairs sorted by name, each name once.
+    fn sorted(mut entries: Vec<(Arc<str>, CompactString)>) -> Self {
+        let entries = match entries.len() {
+            0 => None,
+            1 => entries.pop().map(Entries::One),
+            _ => Some(Entries::Many(entries.into_boxed_slice())),
+        };
+        Self { entries: entries.map(Box::new) }
+    }
+
+    /// The pairs, sorted by name.
+    fn pairs(&self) -> &[(Arc<str>, CompactString)] {
+        match self.entries.as_deref() {
+            None => &[],
+            Some(Entries::One(pair)) => std::slice::from_ref(pair),
+            Some(Entries::Many(pairs)) => pairs,
+        }
+    }
+
+    fn into_vec(self) -> Vec<(Arc<str>, CompactString)> {
+        match self.entries.map(|b| *b) {
+            None => Vec::new(),
+            Some(Entries::One(pair)) => vec![pair],
+            Some(Entries::Many(pairs)) => pairs.into_vec(),
+        }
     }
 
     fn position(&self, name: &str) -> Result<usize, usize> {
-        self.entries.binary_search_by(|(k, _)| (**k).cmp(name))
+        self.pairs().binary_search_by(|(k, _)| (**k).cmp(name))
     }
 }
 
@@ -329,7 +386,7 @@ impl<K: Into<Arc<str>>, V: Into<CompactString>, const N: usize> From<[(K, V); N]
 
 impl From<BTreeMap<String, String>> for Extra {
     fn from(map: BTreeMap<String, String>) -> Self {
-        Self { entries: map.into_iter().map(|(k, v)| (Arc::from(k), CompactString::from(v))).collect() }
+        Self::sorted(map.into_iter().map(|(k, v)| (Arc::from(k), CompactString::from(v))).collect())
     }
 }
 
@@ -343,7 +400,7 @@ impl<'a> IntoIterator for &'a Extra {
         fn pair(e: &(Arc<str>, CompactString)) -> (&str, &str) {
             (&e.0, e.1.as_str())
         }
-        self.entries.iter().map(pair)
+        self.pairs().iter().map(pair)
     }
 }
 
@@ -392,10 +449,20 @@ mod tests {
     }
 
     #[test]
+    fn rows_stay_small() {
+        // Inline sizes that the memory of a loaded portfolio is made of (PERFORMANCE.md).
+        assert_eq!(std::mem::size_of::<Extra>(), 8);
+        assert_eq!(std::mem::size_of::<Invoice>(), 152);
+        assert_eq!(std::mem::size_of::<Customer>(), 200);
+    }
+
+    #[test]
     fn extra_reads_like_a_sorted_map() {
         let mut e = Extra::new();
         assert!(e.is_empty());
         assert_eq!(e.insert("b", "2"), None);
+        assert_eq!((e.get("b"), e.len()), (Some("2"), 1));
+        assert_eq!(e.clone().insert("b", "3").as_deref(), Some("2"));
         assert_eq!(e.insert("a", "1"), None);
         assert_eq!(e.insert("c", "3"), None);
         assert_eq!(e.insert("b", "two").as_deref(), Some("2"));

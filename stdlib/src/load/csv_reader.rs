@@ -197,6 +197,10 @@ fn fill_more(file: &mut File, buf: &mut Vec<u8>, block: usize) -> std::io::Resul
 /// Parses one chunk (a run of whole records); lines are counted from the chunk's start.
 /// Also returns the number of line feeds in the chunk.
 fn parse_chunk(data: &[u8], delimiter: u8, width: usize, file: &str, mut sink: RowSink<'_>) -> (Part, usize) {
+    // A record ends at a line feed (or at the end of the data): room for that many rows up
+    // front, so that the rows are never moved to a larger buffer.
+    let lines = memchr_iter(b'\n', data).count();
+    sink.reserve(lines + usize::from(data.last().is_some_and(|&c| c != b'\n')));
     let mut rdr = csv_reader(data, delimiter);
     let mut record = csv::StringRecord::new();
     loop {
@@ -222,7 +226,7 @@ fn parse_chunk(data: &[u8], delimiter: u8, width: usize, file: &str, mut sink: R
         }
         sink.row(&CsvRow { record: &record, line });
     }
-    (sink.finish(), memchr_iter(b'\n', data).count())
+    (sink.finish(), lines)
 }
 
 fn read(path: &Path, table: Table, required: bool, opts: &LoadOptions, b: &mut Builder<'_>, sizes: Sizes) {

@@ -638,6 +638,17 @@ impl RowSink<'_> {
         }
     }
 
+    /// Makes room for `rows` rows (an upper bound of the rows of the chunk).
+    pub(crate) fn reserve(&mut self, rows: usize) {
+        let part = &mut self.part;
+        match self.table {
+            Table::Customers => part.customers.reserve_exact(rows),
+            Table::Invoices => part.invoices.reserve_exact(rows),
+            Table::Payments => part.payments.reserve_exact(rows),
+        }
+        part.lines.reserve_exact(rows);
+    }
+
     /// Records an error of this chunk.
     pub(crate) fn error(&mut self, e: LoadError) {
         if self.part.errors.len() < LoadErrors::CAP {
@@ -966,15 +977,18 @@ impl Arena {
     }
 }
 
-/// An id → first row index table, built in parallel without random memory access: rows
-/// are sorted by the top bits of their id's hash into buckets of a few thousand (a counting
-/// sort), then each bucket gets a small open-addressing table (one `u64` per slot: 32 bits
-/// of hash, 32 bits of row index + 1; 0 is empty) that fits in a core's cache. Ids are
-/// compared only when 32 bits of their hashes match, and never copied.
+/// An id → first row index: the rows as `(32 bits of the id's hash, row)` in one sorted
+/// array (8 bytes a row), and a directory of where each value of the top bits of the hash
+/// starts (half a byte a row). A lookup reads the few entries of one directory slot; ids
+/// are compared only when 32 bits of their hashes match, and never copied. Built by one
+/// parallel pass over the ids and one parallel sort, with no second copy of the entries.
 struct IdIndex {
-    /// How many top bits of the hash pick the bucket.
+    /// How many top bits of the hash pick a directory slot.
     bits: u32,
-    tables: Vec<Box<[u64]>>,
+    /// Where each slot's entries start in `entries` (one more than the slots).
+    starts: Vec<u32>,
+    /// `hash >> 32 << 32 | row`, sorted (so by hash, then row).
+    entries: Vec<u64>,
 }
 
 impl IdIndex {
@@ -984,93 +998,65 @@ impl IdIndex {
         h.finish()
     }
 
-    fn bucket(&self, h: u64) -> usize {
-        if self.bits == 0 { 0 } else { (h >> (64 - self.bits)) as usize }
+    fn slot(&self, entry: u64) -> usize {
+        if self.bits == 0 { 0 } else { (entry >> (64 - self.bits)) as usize }
     }
 
     /// The index of the rows `0..n` (at most `u32::MAX - 1`), whose ids `id(i)` gives, and
     /// the rows whose id an earlier row has, in order. The index gives the first row of an id.
     fn build<'a>(n: usize, id: impl Fn(usize) -> &'a str + Sync) -> (Self, Vec<usize>) {
         let n = n.min(u32::MAX as usize - 1);
-        let buckets = (n / 2048).max(1).next_power_of_two();
-        let mut index = Self { bits: buckets.trailing_zeros(), tables: Vec::new() };
-        let hashes: Vec<u64> = (0..n).into_par_iter().with_min_len(4096).map(|i| Self::hash(id(i))).collect();
-        let mut starts = vec![0usize; buckets + 1];
-        for &h in &hashes {
-            starts[index.bucket(h) + 1] += 1;
+        let mut entries: Vec<u64> =
+            (0..n).into_par_iter().with_min_len(4096).map(|i| Self::hash(id(i)) >> 32 << 32 | i as u64).collect();
+        entries.par_sort_unstable();
+        // About eight entries a slot.
+        let slots = (n / 8).max(1).next_power_of_two();
+        let mut index = Self { bits: slots.trailing_zeros(), starts: vec![0u32; slots + 1], entries: Vec::new() };
+        for &e in &entries {
+            let s = index.slot(e);
+            index.starts[s + 1] += 1;
         }
-        for b in 0..buckets {
-            starts[b + 1] += starts[b];
+        for s in 0..slots {
+            index.starts[s + 1] += index.starts[s];
         }
-        // Rows in bucket order, each bucket in row order (4 bytes a row; hashes are read from
-        // `hashes`, so that no second copy of them exists).
-        let mut order = vec![0u32; n];
-        let mut next = starts.clone();
-        for (i, &h) in hashes.iter().enumerate() {
-            let b = index.bucket(h);
-            order[next[b]] = i as u32;
-            next[b] += 1;
-        }
-        drop(next);
-        let built: Vec<(Box<[u64]>, Vec<usize>)> = (0..buckets)
-            .into_par_iter()
-            .map(|b| {
-                let rows = &order[starts[b]..starts[b + 1]];
-                // At most three quarters full: linear probing stays short, and the tables
-                // take about two slots per row.
-                let cap = (rows.len() + rows.len() / 3 + 1).next_power_of_two().max(2);
-                let mask = cap - 1;
-                let mut slots = vec![0u64; cap];
-                let mut repeated = Vec::new();
-                for &i in rows {
-                    let h = hashes[i as usize];
-                    let tag = h & 0xffff_ffff;
-                    let mut pos = (h >> 32) as usize & mask;
-                    loop {
-                        let cur = slots[pos];
-                        if cur == 0 {
-                            slots[pos] = (tag << 32) | (u64::from(i) + 1);
-                            break;
-                        }
-                        if cur >> 32 == tag && id((cur & 0xffff_ffff) as usize - 1) == id(i as usize) {
-                            repeated.push(i as usize);
-                            break;
-                        }
-                        pos = (pos + 1) & mask;
-                    }
-                }
-                (slots.into_boxed_slice(), repeated)
-            })
-            .collect();
-        drop(order);
-        drop(hashes);
+        // Equal ids have equal hashes: they are side by side, in row order. A run of equal
+        // hashes is almost always one id.
         let mut repeated = Vec::new();
-        for (table, r) in built {
-            index.tables.push(table);
-            repeated.extend(r);
+        let mut run = 0;
+        while run < entries.len() {
+            let h = entries[run] >> 32;
+            let end = entries[run..].iter().position(|e| e >> 32 != h).map_or(entries.len(), |k| run + k);
+            for j in run + 1..end {
+                let row = (entries[j] & 0xffff_ffff) as usize;
+                if entries[run..j].iter().any(|e| id((e & 0xffff_ffff) as usize) == id(row)) {
+                    repeated.push(row);
+                }
+            }
+            run = end;
         }
         repeated.sort_unstable();
+        index.entries = entries;
         (index, repeated)
     }
 
     /// The first row with the id `key`.
     fn get<'a>(&self, key: &str, id: impl Fn(usize) -> &'a str) -> Option<usize> {
-        let h = Self::hash(key);
-        let slots = self.tables.get(self.bucket(h))?;
-        let mask = slots.len().checked_sub(1)?;
-        let tag = h & 0xffff_ffff;
-        let mut pos = (h >> 32) as usize & mask;
-        loop {
-            let cur = *slots.get(pos)?;
-            if cur == 0 {
-                return None;
+        let h = Self::hash(key) >> 32;
+        let s = self.slot(h << 32);
+        let (from, to) = (*self.starts.get(s)? as usize, *self.starts.get(s + 1)? as usize);
+        for &e in self.entries.get(from..to)? {
+            match (e >> 32).cmp(&h) {
+                std::cmp::Ordering::Less => {}
+                std::cmp::Ordering::Equal => {
+                    let row = (e & 0xffff_ffff) as usize;
+                    if id(row) == key {
+                        return Some(row);
+                    }
+                }
+                std::cmp::Ordering::Greater => break,
             }
-            let j = (cur & 0xffff_ffff) as usize - 1;
-            if cur >> 32 == tag && id(j) == key {
-                return Some(j);
-            }
-            pos = (pos + 1) & mask;
         }
+        None
     }
 }
 
@@ -1262,7 +1248,7 @@ mod tests {
         // 12,000 rows over several buckets; ids repeat every 5,000 rows.
         let ids: Vec<String> = (0..12_000).map(|i| format!("INV-{:07}", i % 5_000)).collect();
         let (index, repeated) = IdIndex::build(ids.len(), |i| ids[i].as_str());
-        assert!(index.tables.len() > 1);
+        assert!(index.starts.len() > 2);
         assert_eq!(repeated, (5_000..12_000).collect::<Vec<_>>());
         for (i, id) in ids.iter().enumerate() {
             assert_eq!(index.get(id, |j| ids[j].as_str()), Some(i % 5_000));
@@ -1270,5 +1256,23 @@ mod tests {
         assert_eq!(index.get("INV-0005000", |j| ids[j].as_str()), None);
         let (empty, repeated) = IdIndex::build(0, |j| ids[j].as_str());
         assert_eq!((empty.get("x", |j| ids[j].as_str()), repeated.len()), (None, 0));
+    }
+
+    #[test]
+    fn ids_whose_hashes_share_32_bits_are_told_apart() {
+        // Two ids with the same top 32 bits of hash (the birthday bound makes one likely
+        // among 300,000), interleaved and repeated.
+        let mut hashed: Vec<(u64, String)> =
+            (0..300_000).map(|i| format!("X{i}")).map(|id| (IdIndex::hash(&id) >> 32, id)).collect();
+        hashed.sort();
+        let pair = hashed.windows(2).find(|w| w[0].0 == w[1].0).expect("a 32-bit collision");
+        let (a, b) = (pair[0].1.clone(), pair[1].1.clone());
+        let ids = [b.clone(), a.clone(), b.clone(), "other".to_string(), a.clone()];
+        let (index, repeated) = IdIndex::build(ids.len(), |i| ids[i].as_str());
+        assert_eq!(repeated, [2, 4]);
+        assert_eq!(index.get(&a, |j| ids[j].as_str()), Some(1));
+        assert_eq!(index.get(&b, |j| ids[j].as_str()), Some(0));
+        assert_eq!(index.get("other", |j| ids[j].as_str()), Some(3));
+        assert_eq!(index.get("X-none", |j| ids[j].as_str()), None);
     }
 }
