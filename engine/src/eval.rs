@@ -1440,10 +1440,12 @@ fn shift(date: NaiveDate, offset: i32) -> NaiveDate {
     r.unwrap_or(date)
 }
 
-/// A customer's open balances per currency.
+/// A customer's open balances per currency: the first currency inline (most customers have
+/// one; no allocation per customer), others in a list.
 #[derive(Default)]
 struct BalanceBook {
-    entries: Vec<(Currency, Decimal, Decimal)>,
+    first: Option<(Currency, Decimal, Decimal)>,
+    others: Vec<(Currency, Decimal, Decimal)>,
     main_currency: Option<Currency>,
 }
 
@@ -1453,19 +1455,26 @@ impl BalanceBook {
             self.main_currency = Some(cur);
         }
         let od = if overdue { amount } else { Decimal::ZERO };
-        match self.entries.iter_mut().find(|(c, _, _)| *c == cur) {
-            Some(e) => {
-                e.1 += amount;
-                e.2 += od;
-            }
-            None => self.entries.push((cur, amount, od)),
+        if let Some(e) = self.entry(cur) {
+            e.1 += amount;
+            e.2 += od;
+        } else if self.first.is_none() {
+            self.first = Some((cur, amount, od));
+        } else {
+            self.others.push((cur, amount, od));
         }
     }
+    fn entry(&mut self, cur: Currency) -> Option<&mut (Currency, Decimal, Decimal)> {
+        self.first.iter_mut().chain(self.others.iter_mut()).find(|(c, _, _)| *c == cur)
+    }
+    fn get(&self, cur: Currency) -> Option<&(Currency, Decimal, Decimal)> {
+        self.first.iter().chain(self.others.iter()).find(|(c, _, _)| *c == cur)
+    }
     fn has(&self, cur: Currency) -> bool {
-        self.entries.iter().any(|(c, _, _)| *c == cur)
+        self.get(cur).is_some()
     }
     fn of(&self, cur: Currency) -> (Decimal, Decimal) {
-        self.entries.iter().find(|(c, _, _)| *c == cur).map_or((Decimal::ZERO, Decimal::ZERO), |(_, b, o)| (*b, *o))
+        self.get(cur).map_or((Decimal::ZERO, Decimal::ZERO), |(_, b, o)| (*b, *o))
     }
 }
 
