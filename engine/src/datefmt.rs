@@ -7,31 +7,26 @@ use std::fmt;
 use chrono::{Datelike, NaiveDate};
 use serde::Serializer;
 
+use crate::json::two_digits;
+
 /// A date that displays as `YYYY-MM-DD`, exactly as [`NaiveDate`]'s `Display`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ymd(pub NaiveDate);
 
 impl Ymd {
     /// The ten bytes `YYYY-MM-DD`, for years 0 to 9999 (chrono's own format elsewhere).
+    #[inline]
     pub(crate) fn ascii(self) -> Option<[u8; 10]> {
         let (y, m, d) = (self.0.year(), self.0.month(), self.0.day());
         if !(0..=9999).contains(&y) {
             return None;
         }
         let y = y as u32;
-        let digit = |n: u32| b'0' + (n % 10) as u8;
-        Some([
-            digit(y / 1000),
-            digit(y / 100),
-            digit(y / 10),
-            digit(y),
-            b'-',
-            digit(m / 10),
-            digit(m),
-            b'-',
-            digit(d / 10),
-            digit(d),
-        ])
+        let [y0, y1] = two_digits(y / 100);
+        let [y2, y3] = two_digits(y % 100);
+        let [m0, m1] = two_digits(m);
+        let [d0, d1] = two_digits(d);
+        Some([y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1])
     }
 }
 

@@ -7,9 +7,10 @@ use chrono::NaiveDate;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::compile::Program;
+use crate::compile::{CompiledAction, CompiledStep, Program};
 use crate::eval::{Evaluator, Mode, finish_lists};
 use crate::history::History;
+use crate::json::{JsonText, Pre};
 use crate::model::{Customer, Portfolio};
 use crate::outcome::{self, Records};
 use crate::plan::{Action, NextAction, Plan, PlanError, SkipStatus, Unassigned};
@@ -55,6 +56,142 @@ pub fn write_plan_json(
     write_plan_json_batched(program, portfolio, as_of, history, w, crate::eval::BATCH)
 }
 
+/// Where a text is in memory: the address and length of its bytes. Records borrow their
+/// texts from the program, so a text of the program is recognised by its address.
+type Addr = (usize, usize);
+
+fn addr(s: &str) -> Addr {
+    (s.as_ptr().addr(), s.len())
+}
+
+/// The texts of the program that every action or skipped step repeats (scenario names, step
+/// labels and keys, channels, templates, conditions), checked and escaped once per render
+/// instead of once per record. Looked up by the address of the step's label, and used only
+/// when the record borrows the very texts it was made from (otherwise the writers escape the
+/// record's texts as usual): the output is the same bytes either way. The default prepares
+/// nothing.
+#[derive(Default)]
+pub(crate) struct Fragments {
+    /// Sorted by label address.
+    actions: Vec<ActionFrag>,
+    /// Sorted by label address.
+    steps: Vec<StepFrag>,
+}
+
+/// The prepared texts of a step or event of a scenario, for its actions.
+pub(crate) struct ActionFrag {
+    label: Addr,
+    scenario: Addr,
+    key: Addr,
+    action: usize,
+    /// `,"scenario":…,"invoices":` with the step's own key.
+    fields: Vec<u8>,
+    /// The same up to the key, and after it (for a key built by the evaluator).
+    before_key: Vec<u8>,
+    after_key: Vec<u8>,
+    /// `scenario "…", step … channel "template"`.
+    pub(crate) reason_head: Pre,
+    /// `; condition `…` holds` (empty for an action without condition).
+    pub(crate) condition: Pre,
+}
+
+impl ActionFrag {
+    /// Writes the program's fields of an action whose step key is `key`.
+    #[inline]
+    pub(crate) fn write_fields(&self, key: &str, o: &mut JsonText<'_>) {
+        if addr(key) == self.key {
+            o.raw(&self.fields);
+        } else {
+            o.raw(&self.before_key);
+            o.string(key);
+            o.raw(&self.after_key);
+        }
+    }
+}
+
+/// The prepared texts of a step or event of a scenario, for its skipped steps.
+struct StepFrag {
+    label: Addr,
+    scenario: Addr,
+    /// `,"scenario":…,"step":…,"status":"`.
+    fields: Vec<u8>,
+    /// The start of the reason of an expired step (see [`outcome::expired_head`]).
+    expired: Pre,
+}
+
+impl Fragments {
+    /// Prepares the texts of every step and event of `program`.
+    pub(crate) fn new(program: &Program) -> Self {
+        let mut actions = Vec::new();
+        let mut steps = Vec::new();
+        for s in &program.scenarios {
+            let labelled = s.steps.iter().map(|st| (&st.label, &st.key, &st.action)).chain(
+                s.events.iter().map(|ev| (&ev.label, &ev.key, &ev.action)),
+            );
+            for (label, key, action) in labelled {
+                let mut before_key = Vec::new();
+                outcome::action_fields_before_key(&s.name, label, &mut JsonText(&mut before_key));
+                let mut after_key = Vec::new();
+                outcome::action_fields_after_key(action, &mut JsonText(&mut after_key));
+                let mut fields = before_key.clone();
+                crate::json::string(&mut fields, key);
+                fields.extend_from_slice(&after_key);
+                actions.push(ActionFrag {
+                    label: addr(label),
+                    scenario: addr(&s.name),
+                    key: addr(key),
+                    action: std::ptr::from_ref::<CompiledAction>(action).addr(),
+                    fields,
+                    before_key,
+                    after_key,
+                    reason_head: Pre::of(|o| outcome::action_reason_head(&s.name, label, action, o)),
+                    condition: Pre::of(|o| {
+                        if let Some((_, text)) = &action.condition {
+                            outcome::condition_clause(text, o);
+                        }
+                    }),
+                });
+                let mut fields = Vec::new();
+                outcome::skip_fields(&s.name, label, &mut JsonText(&mut fields));
+                steps.push(StepFrag {
+                    label: addr(label),
+                    scenario: addr(&s.name),
+                    fields,
+                    expired: Pre::of(|o| outcome::expired_head(label, action, o)),
+                });
+            }
+        }
+        actions.sort_by_key(|a| a.label);
+        steps.sort_by_key(|s| s.label);
+        Fragments { actions, steps }
+    }
+
+    /// The texts of the step labelled `label` of scenario `scenario` with action `action`,
+    /// if these are the program's own texts.
+    #[inline]
+    pub(crate) fn action(&self, scenario: &str, label: &str, action: &CompiledAction) -> Option<&ActionFrag> {
+        let i = self.actions.binary_search_by_key(&addr(label), |a| a.label).ok()?;
+        let f = &self.actions[i];
+        (f.scenario == addr(scenario) && f.action == std::ptr::from_ref(action).addr()).then_some(f)
+    }
+
+    /// `,"scenario":…,"step":…,"status":"` for a skipped step, if these are the program's
+    /// own texts.
+    #[inline]
+    pub(crate) fn skip_fields(&self, scenario: &str, step: &str) -> Option<&[u8]> {
+        let i = self.steps.binary_search_by_key(&addr(step), |s| s.label).ok()?;
+        let f = &self.steps[i];
+        (f.scenario == addr(scenario)).then_some(f.fields.as_slice())
+    }
+
+    /// The start of the reason of `step` when it expired.
+    #[inline]
+    pub(crate) fn expired(&self, step: &CompiledStep) -> Option<&Pre> {
+        let i = self.steps.binary_search_by_key(&addr(&step.label), |s| s.label).ok()?;
+        Some(&self.steps[i].expired)
+    }
+}
+
 /// Renders the runs in parallel into `parts` (one buffer per run, in order), reusing the
 /// buffers' memory from one batch to the next. Each run is dropped by the thread that
 /// rendered it: freeing millions of small records is work too, and must not be serial.
@@ -80,6 +217,8 @@ fn write_plan_json_batched(
     batch: usize,
 ) -> io::Result<()> {
     let ev = Evaluator::new(program, portfolio, as_of, history);
+    let frags = Fragments::new(program);
+    let frags = &frags;
     let batches = ev.batches(batch);
     let (mut unassigned, mut errors, mut next) = (Vec::new(), Vec::new(), Vec::new());
     let mut j = JsonPlan::begin(w, as_of, &program.hash)?;
@@ -93,7 +232,7 @@ fn write_plan_json_batched(
         }
         render_runs(runs, &mut parts, |run, out| {
             for a in &run.actions {
-                outcome::element(out, |o| a.write_json(o));
+                outcome::element(out, |o| a.write_json(frags, o));
             }
         });
         j.parts(&parts)?;
@@ -103,7 +242,7 @@ fn write_plan_json_batched(
         let runs = ev.batch(r.clone(), Mode::SKIPPED);
         render_runs(runs, &mut parts, |run, out| {
             for s in &run.skipped {
-                outcome::element(out, |o| s.write_json(&run.texts, o));
+                outcome::element(out, |o| s.write_json(&run.texts, frags, o));
             }
         });
         j.parts(&parts)?;
@@ -595,6 +734,41 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
             assert_eq!(summary, crate::plan::PlanSummary::of(&plan));
             assert!(summary.actions > 0 && summary.skipped.len() >= 3 && summary.errors > 0, "{summary:?}");
             history.record(&plan);
+        }
+    }
+
+    /// Records written with the program's prepared texts are the same bytes as written
+    /// field by field (the prepared texts are a shortcut, not a second source of words).
+    #[test]
+    fn prepared_texts_change_no_byte() {
+        let engine =
+            Engine::from_sources(vec![relance_dsl::Source::new("p.relance", POLICY)], &Registry::new()).unwrap();
+        let p = portfolio(600);
+        let (frags, none) = (Fragments::new(engine.program()), Fragments::default());
+        let mut history = MemoryHistory::new();
+        for t in [day(2026, 2, 10), day(2026, 3, 1), day(2026, 3, 4)] {
+            let ev = Evaluator::new(engine.program(), &p, t, &history);
+            let (mut actions, mut skipped) = (0, 0);
+            for r in ev.batches(50) {
+                for run in ev.batch(r, Mode::ALL) {
+                    for a in &run.actions {
+                        let (mut fast, mut slow) = (Vec::new(), Vec::new());
+                        a.write_json(&frags, &mut fast);
+                        a.write_json(&none, &mut slow);
+                        assert_eq!(String::from_utf8(fast).unwrap(), String::from_utf8(slow).unwrap());
+                        actions += 1;
+                    }
+                    for s in &run.skipped {
+                        let (mut fast, mut slow) = (Vec::new(), Vec::new());
+                        s.write_json(&run.texts, &frags, &mut fast);
+                        s.write_json(&run.texts, &none, &mut slow);
+                        assert_eq!(String::from_utf8(fast).unwrap(), String::from_utf8(slow).unwrap());
+                        skipped += 1;
+                    }
+                }
+            }
+            assert!(actions > 0 && skipped > 0);
+            history.record(&engine.evaluate(&p, t, &history));
         }
     }
 
