@@ -26,15 +26,61 @@ const ESCAPE: [u8; 256] = {
 };
 
 /// Appends the contents of a JSON string (without the quotes) for `s`. Most texts of a plan
-/// have nothing to escape: they are checked eight bytes at a time and copied at once.
+/// have nothing to escape: they are checked a word (eight bytes) at a time and copied at once;
+/// texts of up to 32 bytes (ids, names, labels) are read into a word-aligned buffer while they
+/// are checked, and the buffer is appended whole (a copy of known size) and cut.
 #[inline]
 pub(crate) fn escape_into(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
+    let n = bytes.len();
+    if (8..=SHORT).contains(&n) {
+        let mut buf = [0u8; SHORT];
+        let mut bad = 0;
+        let mut i = 0;
+        while i + 8 < n {
+            let w = word(&bytes[i..]);
+            bad |= escape_mask(w);
+            buf[i..i + 8].copy_from_slice(&w.to_le_bytes());
+            i += 8;
+        }
+        let w = word(&bytes[n - 8..]);
+        bad |= escape_mask(w);
+        buf[n - 8..n].copy_from_slice(&w.to_le_bytes());
+        if bad == 0 {
+            append_prefix(out, &buf, n);
+            return;
+        }
+    } else if n < 8 && is_clean(bytes) {
+        let mut buf = [0u8; 8];
+        if n >= 4 {
+            buf[..4].copy_from_slice(&bytes[..4]);
+            buf[n - 4..n].copy_from_slice(&bytes[n - 4..]);
+        } else if n > 0 {
+            buf[0] = bytes[0];
+            buf[n / 2] = bytes[n / 2];
+            buf[n - 1] = bytes[n - 1];
+        }
+        let at = out.len();
+        out.extend_from_slice(&buf);
+        out.truncate(at + n);
+        return;
+    }
     if is_clean(bytes) {
         out.extend_from_slice(bytes);
     } else {
         escape_slow(out, bytes);
     }
+}
+
+/// The longest text copied through a buffer by [`escape_into`].
+const SHORT: usize = 32;
+
+/// Appends the first `n` bytes of `buf`.
+#[inline(always)]
+fn append_prefix(out: &mut Vec<u8>, buf: &[u8; SHORT], n: usize) {
+    let at = out.len();
+    out.extend_from_slice(buf);
+    out.truncate(at + n);
 }
 
 /// Whether `bytes` can be copied into a JSON string as they are. Checked a word (eight
@@ -87,12 +133,19 @@ fn escape_slow(out: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 /// Whether any of the eight bytes of `w` is a control character, `"` or `\`.
+#[inline(always)]
 fn needs_escape(w: u64) -> bool {
+    escape_mask(w) != 0
+}
+
+/// Not zero if any of the eight bytes of `w` is a control character, `"` or `\`.
+#[inline(always)]
+fn escape_mask(w: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
     let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
-    (below_space | has_zero(w ^ (ONES * u64::from(b'"'))) | has_zero(w ^ (ONES * u64::from(b'\\')))) != 0
+    below_space | has_zero(w ^ (ONES * u64::from(b'"'))) | has_zero(w ^ (ONES * u64::from(b'\\')))
 }
 
 /// Where the text of a reason goes: a `String` (the plan's values) or the contents of a JSON
@@ -278,7 +331,8 @@ pub(crate) const DIGITS2: &[u8; 200] = b"\
 /// The two digits of `n` (below 100).
 #[inline(always)]
 pub(crate) fn two_digits(n: u32) -> [u8; 2] {
-    let i = (n as usize % 100) * 2;
+    debug_assert!(n < 100);
+    let i = (n as usize) * 2;
     [DIGITS2[i], DIGITS2[i + 1]]
 }
 
@@ -361,20 +415,51 @@ fn decimal_ascii(d: Decimal, buf: &mut [u8; NUM]) -> Option<usize> {
     let mut i = len;
     if scale > 0 {
         // Exactly `scale` digits, zeros first.
-        let point = len - scale - 1;
-        buf[point + 1..len].fill(b'0');
-        if frac > 0 {
-            digits_before(frac, buf, len);
+        let (mut f, mut k) = (frac, scale);
+        while k >= 2 {
+            i -= 2;
+            buf[i..i + 2].copy_from_slice(&two_digits((f % 100) as u32));
+            f /= 100;
+            k -= 2;
         }
-        buf[point] = b'.';
-        i = point;
+        if k == 1 {
+            i -= 1;
+            buf[i] = b'0' + f as u8;
+        }
+        i -= 1;
+        buf[i] = b'.';
     }
     digits_before(whole, buf, i);
     Some(len)
 }
 
-/// Appends `s` as a quoted JSON string.
+/// Appends `s` as a quoted JSON string. Like [`escape_into`], with the quotes in the same
+/// copy for texts of 8 to 32 bytes.
+#[inline]
 pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    let n = bytes.len();
+    if (8..=SHORT).contains(&n) {
+        let mut buf = [b'"'; SHORT + 2];
+        let mut bad = 0;
+        let mut i = 0;
+        while i + 8 < n {
+            let w = word(&bytes[i..]);
+            bad |= escape_mask(w);
+            buf[i + 1..i + 9].copy_from_slice(&w.to_le_bytes());
+            i += 8;
+        }
+        let w = word(&bytes[n - 8..]);
+        bad |= escape_mask(w);
+        buf[n - 7..n + 1].copy_from_slice(&w.to_le_bytes());
+        if bad == 0 {
+            buf[n + 1] = b'"';
+            let at = out.len();
+            out.extend_from_slice(&buf);
+            out.truncate(at + n + 2);
+            return;
+        }
+    }
     out.push(b'"');
     escape_into(out, s);
     out.push(b'"');

@@ -540,7 +540,7 @@ impl ActionRec<'_> {
             o.lit(" days late, outstanding ");
             o.decimal(money::round(em.outstanding, cur));
             o.lit(" ");
-            o.text(code);
+            o.lit(code);
             if em.triggered.is_some() || !em.trace.is_empty() {
                 o.lit(" (");
                 let mut sep = "";
@@ -574,7 +574,7 @@ impl ActionRec<'_> {
                 o.lit("; ");
                 o.decimal(n.amount);
                 o.lit(" ");
-                o.text(code);
+                o.lit(code);
                 match n.law {
                     Some(law) => {
                         o.lit(" legal recovery fee (");
@@ -590,7 +590,7 @@ impl ActionRec<'_> {
                 o.lit("; ");
                 o.decimal(em.interest);
                 o.lit(" ");
-                o.text(code);
+                o.lit(code);
                 o.lit(" interest at ");
                 o.text(n.rule);
                 o.lit(" from ");

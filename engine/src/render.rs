@@ -72,10 +72,65 @@ fn addr(s: &str) -> Addr {
 /// nothing.
 #[derive(Default)]
 pub(crate) struct Fragments {
-    /// Sorted by label address.
+    /// One per step or event of the program: for its actions, and for its skipped steps.
     actions: Vec<ActionFrag>,
-    /// Sorted by label address.
     steps: Vec<StepFrag>,
+    /// Index of both by label address.
+    index: AddrIndex,
+}
+
+/// A small open-addressing hash table from a text's address to a position (a lookup costs
+/// a multiplication and usually one comparison, fewer than a binary search).
+#[derive(Default)]
+struct AddrIndex {
+    /// `(address, position + 1)`; 0 marks an empty slot (a text's address is never 0).
+    slots: Vec<(usize, u32)>,
+}
+
+impl AddrIndex {
+    fn new(addrs: impl ExactSizeIterator<Item = usize>) -> Self {
+        let size = (addrs.len() * 4).next_power_of_two().max(8);
+        let mut index = AddrIndex { slots: vec![(0, 0); size] };
+        for (pos, a) in addrs.enumerate() {
+            let mut i = index.slot(a);
+            loop {
+                match index.slots[i] {
+                    (0, _) => {
+                        index.slots[i] = (a, pos as u32 + 1);
+                        break;
+                    }
+                    // The same address twice (two empty labels): the first is kept, and the
+                    // checks of each lookup reject a wrong one.
+                    (b, _) if b == a => break,
+                    _ => i = (i + 1) & (index.slots.len() - 1),
+                }
+            }
+        }
+        index
+    }
+
+    #[inline]
+    fn slot(&self, a: usize) -> usize {
+        (a.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) & (self.slots.len().wrapping_sub(1))
+    }
+
+    #[inline]
+    fn get(&self, a: usize) -> Option<usize> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mut i = self.slot(a);
+        loop {
+            let (b, pos) = *self.slots.get(i)?;
+            if b == a {
+                return Some(pos as usize - 1);
+            }
+            if b == 0 {
+                return None;
+            }
+            i = (i + 1) & (self.slots.len() - 1);
+        }
+    }
 }
 
 /// The prepared texts of a step or event of a scenario, for its actions.
@@ -161,34 +216,32 @@ impl Fragments {
                 });
             }
         }
-        actions.sort_by_key(|a| a.label);
-        steps.sort_by_key(|s| s.label);
-        Fragments { actions, steps }
+        let index = AddrIndex::new(actions.iter().map(|a| a.label.0));
+        Fragments { actions, steps, index }
     }
 
     /// The texts of the step labelled `label` of scenario `scenario` with action `action`,
     /// if these are the program's own texts.
     #[inline]
     pub(crate) fn action(&self, scenario: &str, label: &str, action: &CompiledAction) -> Option<&ActionFrag> {
-        let i = self.actions.binary_search_by_key(&addr(label), |a| a.label).ok()?;
-        let f = &self.actions[i];
-        (f.scenario == addr(scenario) && f.action == std::ptr::from_ref(action).addr()).then_some(f)
+        let f = self.actions.get(self.index.get(label.as_ptr().addr())?)?;
+        (f.label == addr(label) && f.scenario == addr(scenario) && f.action == std::ptr::from_ref(action).addr())
+            .then_some(f)
     }
 
     /// `,"scenario":…,"step":…,"status":"` for a skipped step, if these are the program's
     /// own texts.
     #[inline]
     pub(crate) fn skip_fields(&self, scenario: &str, step: &str) -> Option<&[u8]> {
-        let i = self.steps.binary_search_by_key(&addr(step), |s| s.label).ok()?;
-        let f = &self.steps[i];
-        (f.scenario == addr(scenario)).then_some(f.fields.as_slice())
+        let f = self.steps.get(self.index.get(step.as_ptr().addr())?)?;
+        (f.label == addr(step) && f.scenario == addr(scenario)).then_some(f.fields.as_slice())
     }
 
     /// The start of the reason of `step` when it expired.
     #[inline]
     pub(crate) fn expired(&self, step: &CompiledStep) -> Option<&Pre> {
-        let i = self.steps.binary_search_by_key(&addr(&step.label), |s| s.label).ok()?;
-        Some(&self.steps[i].expired)
+        let f = self.steps.get(self.index.get(step.label.as_ptr().addr())?)?;
+        (f.label == addr(&step.label)).then_some(&f.expired)
     }
 }
 
@@ -756,6 +809,7 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
                         a.write_json(&frags, &mut fast);
                         a.write_json(&none, &mut slow);
                         assert_eq!(String::from_utf8(fast).unwrap(), String::from_utf8(slow).unwrap());
+                        assert!(frags.action(a.scenario, a.label, a.action).is_some(), "prepared texts not found");
                         actions += 1;
                     }
                     for s in &run.skipped {
@@ -763,6 +817,7 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
                         s.write_json(&run.texts, &frags, &mut fast);
                         s.write_json(&run.texts, &none, &mut slow);
                         assert_eq!(String::from_utf8(fast).unwrap(), String::from_utf8(slow).unwrap());
+                        assert!(frags.skip_fields(&s.scenario.name, s.step).is_some(), "prepared texts not found");
                         skipped += 1;
                     }
                 }
