@@ -245,20 +245,25 @@ impl Fragments {
     }
 }
 
-/// Renders the runs in parallel into `parts` (one buffer per run, in order), reusing the
-/// buffers' memory from one batch to the next. Each run is dropped by the thread that
-/// rendered it: freeing millions of small records is work too, and must not be serial.
-fn render_runs<'p>(
+/// Renders the runs in parallel into the first buffers of `parts` (one per run, in order)
+/// and returns them. The buffers and their memory are kept from one batch to the next, also
+/// when a batch has fewer runs: a buffer dropped and grown again from empty costs copies
+/// and fresh pages (first touch of memory). Each run is dropped by the thread that rendered
+/// it: freeing millions of small records is work too, and must not be serial.
+fn render_runs<'b, 'p>(
     runs: Vec<Records<'p>>,
-    parts: &mut Vec<Vec<u8>>,
+    parts: &'b mut Vec<Vec<u8>>,
     write: impl Fn(&Records<'p>, &mut Vec<u8>) + Sync,
-) {
-    parts.resize_with(runs.len().max(parts.len()), Vec::new);
-    parts.truncate(runs.len());
+) -> &'b [Vec<u8>] {
+    let n = runs.len();
+    if parts.len() < n {
+        parts.resize_with(n, Vec::new);
+    }
     parts.par_iter_mut().zip(runs).for_each(|(out, run)| {
         out.clear();
         write(&run, out);
     });
+    &parts[..n]
 }
 
 fn write_plan_json_batched(
@@ -283,22 +288,22 @@ fn write_plan_json_batched(
             errors.append(&mut run.errors);
             next.append(&mut run.next);
         }
-        render_runs(runs, &mut parts, |run, out| {
+        let written = render_runs(runs, &mut parts, |run, out| {
             for a in &run.actions {
                 outcome::element(out, |o| a.write_json(frags, o));
             }
         });
-        j.parts(&parts)?;
+        j.parts(written)?;
     }
     j.next_list("skipped")?;
     for r in &batches {
         let runs = ev.batch(r.clone(), Mode::SKIPPED);
-        render_runs(runs, &mut parts, |run, out| {
+        let written = render_runs(runs, &mut parts, |run, out| {
             for s in &run.skipped {
                 outcome::element(out, |o| s.write_json(&run.texts, frags, o));
             }
         });
-        j.parts(&parts)?;
+        j.parts(written)?;
     }
     errors.extend(ev.input_errors.iter().cloned());
     finish_lists(&mut unassigned, &mut errors, &mut []);
