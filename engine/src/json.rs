@@ -224,6 +224,29 @@ impl TextOut for String {
     }
 }
 
+/// The place in an output buffer of the fields last written for a key (the addresses of
+/// the values they came from), to copy them again for the next record with the same key:
+/// the skipped steps of one invoice follow each other. One per output buffer.
+#[derive(Default)]
+pub(crate) struct Repeat {
+    key: (usize, usize),
+    at: std::ops::Range<usize>,
+}
+
+impl Repeat {
+    /// Copies the bytes written last time for `key`, or writes them with `write`.
+    #[inline]
+    pub(crate) fn write(&mut self, out: &mut Vec<u8>, key: (usize, usize), write: impl FnOnce(&mut Vec<u8>)) {
+        if key == self.key && !self.at.is_empty() && self.at.end <= out.len() {
+            out.extend_from_within(self.at.clone());
+        } else {
+            let start = out.len();
+            write(out);
+            *self = Repeat { key, at: start..out.len() };
+        }
+    }
+}
+
 /// Writes escaped text into JSON bytes; also writes the JSON around it.
 pub(crate) struct JsonText<'v>(pub(crate) &'v mut Vec<u8>);
 

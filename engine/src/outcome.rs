@@ -17,7 +17,7 @@ use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 
 use crate::compile::{CompiledAction, CompiledScenario, CompiledStep};
-use crate::json::{JsonText, TextOut};
+use crate::json::{JsonText, Repeat, TextOut};
 use crate::render::{ActionFrag, Fragments};
 use crate::law::RatePeriod;
 use crate::model::{Customer, Invoice};
@@ -230,13 +230,18 @@ impl<'a> SkipRec<'a> {
     }
 
     /// The same bytes as `serde_json::to_writer(&self.to_skipped(texts))` (`frags`: the
-    /// program's texts prepared for the output).
-    pub(crate) fn write_json(&self, texts: &[String], frags: &Fragments, out: &mut Vec<u8>) {
+    /// program's texts prepared for the output; `repeat`: the customer and invoice fields of
+    /// the previous skipped step written into `out`).
+    pub(crate) fn write_json(&self, texts: &[String], frags: &Fragments, repeat: &mut Repeat, out: &mut Vec<u8>) {
+        let key = (std::ptr::from_ref(self.customer).addr(), std::ptr::from_ref(self.invoice).addr());
+        repeat.write(out, key, |out| {
+            let mut o = JsonText(out);
+            o.raw(b"{\"customer\":");
+            o.string(&self.customer.id);
+            o.raw(b",\"invoice\":");
+            o.string(&self.invoice.id);
+        });
         let mut o = JsonText(out);
-        o.raw(b"{\"customer\":");
-        o.string(&self.customer.id);
-        o.raw(b",\"invoice\":");
-        o.string(&self.invoice.id);
         match frags.skip_fields(&self.scenario.name, self.step) {
             Some(b) => o.raw(b),
             None => skip_fields(&self.scenario.name, self.step, &mut o),

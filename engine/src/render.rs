@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::compile::{CompiledAction, CompiledStep, Program};
 use crate::eval::{Evaluator, Mode, finish_lists};
 use crate::history::History;
-use crate::json::{JsonText, Pre};
+use crate::json::{JsonText, Pre, Repeat};
 use crate::model::{Customer, Portfolio};
 use crate::outcome::{self, Records};
 use crate::plan::{Action, NextAction, Plan, PlanError, SkipStatus, Unassigned};
@@ -299,8 +299,9 @@ fn write_plan_json_batched(
     for r in &batches {
         let runs = ev.batch(r.clone(), Mode::SKIPPED);
         let written = render_runs(runs, &mut parts, |run, out| {
+            let mut repeat = Repeat::default();
             for s in &run.skipped {
-                outcome::element(out, |o| s.write_json(&run.texts, frags, o));
+                outcome::element(out, |o| s.write_json(&run.texts, frags, &mut repeat, o));
             }
         });
         j.parts(written)?;
@@ -819,8 +820,8 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
                     }
                     for s in &run.skipped {
                         let (mut fast, mut slow) = (Vec::new(), Vec::new());
-                        s.write_json(&run.texts, &frags, &mut fast);
-                        s.write_json(&run.texts, &none, &mut slow);
+                        s.write_json(&run.texts, &frags, &mut Repeat::default(), &mut fast);
+                        s.write_json(&run.texts, &none, &mut Repeat::default(), &mut slow);
                         assert_eq!(String::from_utf8(fast).unwrap(), String::from_utf8(slow).unwrap());
                         assert!(frags.skip_fields(&s.scenario.name, s.step).is_some(), "prepared texts not found");
                         skipped += 1;
