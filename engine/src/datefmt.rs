@@ -26,7 +26,13 @@ const MONTH_DAY: [[u8; 5]; 732] = {
             let mut d = 1;
             while d <= lengths[m] {
                 let month = m + 1;
-                t[i] = [b'0' + (month / 10) as u8, b'0' + (month % 10) as u8, b'-', b'0' + (d / 10) as u8, b'0' + (d % 10) as u8];
+                t[i] = [
+                    b'0' + (month / 10) as u8,
+                    b'0' + (month % 10) as u8,
+                    b'-',
+                    b'0' + (d / 10) as u8,
+                    b'0' + (d % 10) as u8,
+                ];
                 i += 1;
                 d += 1;
             }

@@ -18,11 +18,11 @@ use sha2::{Digest, Sha256};
 
 use crate::compile::{CompiledAction, CompiledScenario, CompiledStep};
 use crate::json::{JsonText, Repeat, TextOut};
-use crate::render::{ActionFrag, Fragments};
 use crate::law::RatePeriod;
 use crate::model::{Customer, Invoice};
 use crate::money;
 use crate::plan::{Action, NextAction, PlanError, SkipStatus, Skipped, Unassigned};
+use crate::render::{ActionFrag, Fragments};
 
 /// The records of a run of customers (in id order), in plan order within each customer.
 #[derive(Default)]
@@ -431,18 +431,22 @@ impl<'a> ActionRec<'a> {
     }
 
     /// The same bytes as `serde_json::to_writer(&self.to_action())` (`frags`: the program's
-    /// texts prepared for the output).
-    pub(crate) fn write_json(&self, frags: &Fragments, out: &mut Vec<u8>) {
+    /// texts prepared for the output; `repeat`: the customer fields of the previous action
+    /// written into `out`).
+    pub(crate) fn write_json(&self, frags: &Fragments, repeat: &mut Repeat, out: &mut Vec<u8>) {
         let frag = frags.action(self.scenario, self.label, self.action);
         let mut o = JsonText(out);
         o.raw(b"{\"id\":\"");
         o.raw(&self.id);
         o.raw(b"\",\"date\":");
         o.quoted_date(self.date);
-        o.raw(b",\"customer\":");
-        o.string(&self.customer.id);
-        o.raw(b",\"customer_name\":");
-        o.string(&self.customer.name);
+        repeat.write(o.0, (std::ptr::from_ref(self.customer).addr(), 0), |out| {
+            let mut o = JsonText(out);
+            o.raw(b",\"customer\":");
+            o.string(&self.customer.id);
+            o.raw(b",\"customer_name\":");
+            o.string(&self.customer.name);
+        });
         match frag {
             Some(f) => f.write_fields(&self.key, &mut o),
             None => {

@@ -180,9 +180,11 @@ impl Fragments {
         let mut actions = Vec::new();
         let mut steps = Vec::new();
         for s in &program.scenarios {
-            let labelled = s.steps.iter().map(|st| (&st.label, &st.key, &st.action)).chain(
-                s.events.iter().map(|ev| (&ev.label, &ev.key, &ev.action)),
-            );
+            let labelled = s
+                .steps
+                .iter()
+                .map(|st| (&st.label, &st.key, &st.action))
+                .chain(s.events.iter().map(|ev| (&ev.label, &ev.key, &ev.action)));
             for (label, key, action) in labelled {
                 let mut before_key = Vec::new();
                 outcome::action_fields_before_key(&s.name, label, &mut JsonText(&mut before_key));
@@ -289,8 +291,9 @@ fn write_plan_json_batched(
             next.append(&mut run.next);
         }
         let written = render_runs(runs, &mut parts, |run, out| {
+            let mut repeat = Repeat::default();
             for a in &run.actions {
-                outcome::element(out, |o| a.write_json(frags, o));
+                outcome::element(out, |o| a.write_json(frags, &mut repeat, o));
             }
         });
         j.parts(written)?;
@@ -812,8 +815,8 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
                 for run in ev.batch(r, Mode::ALL) {
                     for a in &run.actions {
                         let (mut fast, mut slow) = (Vec::new(), Vec::new());
-                        a.write_json(&frags, &mut fast);
-                        a.write_json(&none, &mut slow);
+                        a.write_json(&frags, &mut Repeat::default(), &mut fast);
+                        a.write_json(&none, &mut Repeat::default(), &mut slow);
                         assert_eq!(String::from_utf8(fast).unwrap(), String::from_utf8(slow).unwrap());
                         assert!(frags.action(a.scenario, a.label, a.action).is_some(), "prepared texts not found");
                         actions += 1;
