@@ -7,31 +7,57 @@ use std::fmt;
 use chrono::{Datelike, NaiveDate};
 use serde::Serializer;
 
+use crate::json::two_digits;
+
 /// A date that displays as `YYYY-MM-DD`, exactly as [`NaiveDate`]'s `Display`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ymd(pub NaiveDate);
 
+/// `MM-DD` for each day of the year: days 1 to 366 of a common year (the 366th unused),
+/// then of a leap year.
+const MONTH_DAY: [[u8; 5]; 732] = {
+    let mut t = [[0u8; 5]; 732];
+    let mut leap = 0;
+    while leap < 2 {
+        let lengths = [31, 28 + leap, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+        let mut i = leap * 366;
+        let mut m = 0;
+        while m < 12 {
+            let mut d = 1;
+            while d <= lengths[m] {
+                let month = m + 1;
+                t[i] = [
+                    b'0' + (month / 10) as u8,
+                    b'0' + (month % 10) as u8,
+                    b'-',
+                    b'0' + (d / 10) as u8,
+                    b'0' + (d % 10) as u8,
+                ];
+                i += 1;
+                d += 1;
+            }
+            m += 1;
+        }
+        leap += 1;
+    }
+    t
+};
+
 impl Ymd {
     /// The ten bytes `YYYY-MM-DD`, for years 0 to 9999 (chrono's own format elsewhere).
+    #[inline]
     pub(crate) fn ascii(self) -> Option<[u8; 10]> {
-        let (y, m, d) = (self.0.year(), self.0.month(), self.0.day());
+        let y = self.0.year();
         if !(0..=9999).contains(&y) {
             return None;
         }
         let y = y as u32;
-        let digit = |n: u32| b'0' + (n % 10) as u8;
-        Some([
-            digit(y / 1000),
-            digit(y / 100),
-            digit(y / 10),
-            digit(y),
-            b'-',
-            digit(m / 10),
-            digit(m),
-            b'-',
-            digit(d / 10),
-            digit(d),
-        ])
+        let [y0, y1] = two_digits(y / 100);
+        let [y2, y3] = two_digits(y % 100);
+        // The day of the year (from 1) and chrono's leap-year flag read the date's bits.
+        let day = self.0.ordinal() as usize - 1 + if self.0.leap_year() { 366 } else { 0 };
+        let [m0, m1, _, d0, d1] = *MONTH_DAY.get(day)?;
+        Some([y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1])
     }
 }
 

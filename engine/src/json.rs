@@ -26,10 +26,45 @@ const ESCAPE: [u8; 256] = {
 };
 
 /// Appends the contents of a JSON string (without the quotes) for `s`. Most texts of a plan
-/// have nothing to escape: they are checked eight bytes at a time and copied at once.
+/// have nothing to escape: they are checked a word (eight bytes) at a time and copied at once;
+/// texts of up to 32 bytes (ids, names, labels) are read into a word-aligned buffer while they
+/// are checked, and the buffer is appended whole (a copy of known size) and cut.
 #[inline]
 pub(crate) fn escape_into(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
+    let n = bytes.len();
+    if (8..=SHORT).contains(&n) {
+        let mut buf = [0u8; SHORT];
+        let mut bad = 0;
+        let mut i = 0;
+        while i + 8 < n {
+            let w = word(&bytes[i..]);
+            bad |= escape_mask(w);
+            buf[i..i + 8].copy_from_slice(&w.to_le_bytes());
+            i += 8;
+        }
+        let w = word(&bytes[n - 8..]);
+        bad |= escape_mask(w);
+        buf[n - 8..n].copy_from_slice(&w.to_le_bytes());
+        if bad == 0 {
+            append_prefix(out, &buf, n);
+            return;
+        }
+    } else if n < 8 && is_clean(bytes) {
+        let mut buf = [0u8; 8];
+        if n >= 4 {
+            buf[..4].copy_from_slice(&bytes[..4]);
+            buf[n - 4..n].copy_from_slice(&bytes[n - 4..]);
+        } else if n > 0 {
+            buf[0] = bytes[0];
+            buf[n / 2] = bytes[n / 2];
+            buf[n - 1] = bytes[n - 1];
+        }
+        let at = out.len();
+        out.extend_from_slice(&buf);
+        out.truncate(at + n);
+        return;
+    }
     if is_clean(bytes) {
         out.extend_from_slice(bytes);
     } else {
@@ -37,17 +72,45 @@ pub(crate) fn escape_into(out: &mut Vec<u8>, s: &str) {
     }
 }
 
+/// The longest text copied through a buffer by [`escape_into`].
+const SHORT: usize = 32;
+
+/// Appends the first `n` bytes of `buf`.
+#[inline(always)]
+fn append_prefix(out: &mut Vec<u8>, buf: &[u8; SHORT], n: usize) {
+    let at = out.len();
+    out.extend_from_slice(buf);
+    out.truncate(at + n);
+}
+
+/// Whether `bytes` can be copied into a JSON string as they are. Checked a word (eight
+/// bytes) at a time, the last word overlapping the one before; shorter texts are read as two
+/// overlapping halves (or three single bytes).
 #[inline]
 fn is_clean(bytes: &[u8]) -> bool {
-    let mut chunks = bytes.chunks_exact(8);
-    for c in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(c);
-        if needs_escape(u64::from_le_bytes(word)) {
-            return false;
+    let n = bytes.len();
+    if n >= 8 {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            if needs_escape(word(c)) {
+                return false;
+            }
         }
+        chunks.remainder().is_empty() || !needs_escape(word(&bytes[n - 8..]))
+    } else if n >= 4 {
+        let half = |b: &[u8]| u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        !needs_escape(half(bytes) | half(&bytes[n - 4..]) << 32)
+    } else if n > 0 {
+        (ESCAPE[bytes[0] as usize] | ESCAPE[bytes[n / 2] as usize] | ESCAPE[bytes[n - 1] as usize]) == 0
+    } else {
+        true
     }
-    chunks.remainder().iter().all(|&b| ESCAPE[b as usize] == 0)
+}
+
+/// The first eight bytes of `b` (at least eight long) as a little-endian word.
+#[inline(always)]
+fn word(b: &[u8]) -> u64 {
+    u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
 }
 
 fn escape_slow(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -70,12 +133,19 @@ fn escape_slow(out: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 /// Whether any of the eight bytes of `w` is a control character, `"` or `\`.
+#[inline(always)]
 fn needs_escape(w: u64) -> bool {
+    escape_mask(w) != 0
+}
+
+/// Not zero if any of the eight bytes of `w` is a control character, `"` or `\`.
+#[inline(always)]
+fn escape_mask(w: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
     let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
-    (below_space | has_zero(w ^ (ONES * u64::from(b'"'))) | has_zero(w ^ (ONES * u64::from(b'\\')))) != 0
+    below_space | has_zero(w ^ (ONES * u64::from(b'"'))) | has_zero(w ^ (ONES * u64::from(b'\\')))
 }
 
 /// Where the text of a reason goes: a `String` (the plan's values) or the contents of a JSON
@@ -99,17 +169,40 @@ pub(crate) trait TextOut {
     }
 
     fn int(&mut self, n: i64) {
-        let mut buf = [0u8; 20];
-        self.ascii(int_ascii(n, &mut buf));
+        let mut buf = [0u8; NUM];
+        let len = int_ascii(n, &mut buf);
+        self.ascii(&buf[..len]);
     }
 
     /// The same text as `Decimal`'s `Display`.
     fn decimal(&mut self, d: Decimal) {
-        let mut buf = [0u8; 64];
+        let mut buf = [0u8; NUM];
         match decimal_ascii(d, &mut buf) {
-            Some(b) => self.ascii(b),
+            Some(len) => self.ascii(&buf[..len]),
             None => self.text(&d.to_string()),
         }
+    }
+
+    /// Text prepared once in both forms (see [`Pre`]).
+    fn pre(&mut self, p: &Pre);
+}
+
+/// A text of the program prepared once per render, as is and as the contents of a JSON
+/// string, so that texts repeated on every action are not checked and escaped each time.
+#[derive(Debug, Default)]
+pub(crate) struct Pre {
+    text: String,
+    json: Vec<u8>,
+}
+
+impl Pre {
+    /// The text that `write` writes, in both forms.
+    pub(crate) fn of(write: impl Fn(&mut dyn TextOut)) -> Pre {
+        let mut text = String::new();
+        write(&mut text);
+        let mut json = Vec::new();
+        write(&mut JsonText(&mut json));
+        Pre { text, json }
     }
 }
 
@@ -125,6 +218,32 @@ impl TextOut for String {
     }
     fn ascii(&mut self, b: &[u8]) {
         self.extend(b.iter().map(|&c| char::from(c)));
+    }
+    fn pre(&mut self, p: &Pre) {
+        self.push_str(&p.text);
+    }
+}
+
+/// The place in an output buffer of the fields last written for a key (the addresses of
+/// the values they came from), to copy them again for the next record with the same key:
+/// the skipped steps of one invoice follow each other. One per output buffer.
+#[derive(Default)]
+pub(crate) struct Repeat {
+    key: (usize, usize),
+    at: std::ops::Range<usize>,
+}
+
+impl Repeat {
+    /// Copies the bytes written last time for `key`, or writes them with `write`.
+    #[inline]
+    pub(crate) fn write(&mut self, out: &mut Vec<u8>, key: (usize, usize), write: impl FnOnce(&mut Vec<u8>)) {
+        if key == self.key && !self.at.is_empty() && self.at.end <= out.len() {
+            out.extend_from_within(self.at.clone());
+        } else {
+            let start = out.len();
+            write(out);
+            *self = Repeat { key, at: start..out.len() };
+        }
     }
 }
 
@@ -171,6 +290,7 @@ impl JsonText<'_> {
 }
 
 impl TextOut for JsonText<'_> {
+    #[inline]
     fn text(&mut self, s: &str) {
         escape_into(self.0, s);
     }
@@ -182,73 +302,187 @@ impl TextOut for JsonText<'_> {
     fn quote(&mut self) {
         self.0.extend_from_slice(b"\\\"");
     }
+    #[inline]
     fn ascii(&mut self, b: &[u8]) {
         self.0.extend_from_slice(b);
     }
-}
-
-/// `n` in decimal, at the end of `buf`.
-fn int_ascii(n: i64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut v = n.unsigned_abs();
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
+    #[inline]
+    fn date(&mut self, d: NaiveDate) {
+        match Ymd(d).ascii() {
+            Some(b) => self.0.extend_from_slice(&b),
+            None => self.text(&d.to_string()),
         }
     }
-    if n < 0 {
-        i -= 1;
-        buf[i] = b'-';
+    #[inline]
+    fn int(&mut self, n: i64) {
+        let mut buf = [0u8; NUM];
+        let len = int_ascii(n, &mut buf);
+        self.padded(&buf, len);
     }
-    &buf[i..]
+    #[inline]
+    fn decimal(&mut self, d: Decimal) {
+        let mut buf = [0u8; NUM];
+        match decimal_ascii(d, &mut buf) {
+            Some(len) => self.padded(&buf, len),
+            None => self.text(&d.to_string()),
+        }
+    }
+    #[inline]
+    fn pre(&mut self, p: &Pre) {
+        self.0.extend_from_slice(&p.json);
+    }
 }
 
-/// `d` as its `Display` writes it, or `None` for mantissas beyond 64 bits (rare: the caller
-/// falls back to `Display`).
-fn decimal_ascii(d: Decimal, buf: &mut [u8; 64]) -> Option<&[u8]> {
-    let mut m = u64::try_from(d.mantissa().unsigned_abs()).ok()?;
+impl JsonText<'_> {
+    /// Appends the first `len` bytes of `buf`.
+    #[inline(always)]
+    fn padded(&mut self, buf: &[u8; NUM], len: usize) {
+        let at = self.0.len();
+        self.0.extend_from_slice(buf);
+        self.0.truncate(at + len);
+    }
+}
+
+/// The two ASCII digits of each number below 100.
+pub(crate) const DIGITS2: &[u8; 200] = b"\
+0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// The two digits of `n` (below 100).
+#[inline(always)]
+pub(crate) fn two_digits(n: u32) -> [u8; 2] {
+    debug_assert!(n < 100);
+    let i = (n as usize) * 2;
+    [DIGITS2[i], DIGITS2[i + 1]]
+}
+
+/// The number of decimal digits of `v` (1 for 0).
+#[inline(always)]
+fn digit_count(v: u64) -> usize {
+    v.checked_ilog10().map_or(1, |l| l as usize + 1)
+}
+
+/// Writes the digits of `v` (two at a time) so that they end just before `buf[end]`;
+/// returns where they start.
+#[inline(always)]
+fn digits_before(mut v: u64, buf: &mut [u8], mut end: usize) -> usize {
+    while v >= 100 {
+        let r = (v % 100) as u32;
+        v /= 100;
+        end -= 2;
+        buf[end..end + 2].copy_from_slice(&two_digits(r));
+    }
+    if v >= 10 {
+        end -= 2;
+        buf[end..end + 2].copy_from_slice(&two_digits(v as u32));
+    } else {
+        end -= 1;
+        buf[end] = b'0' + v as u8;
+    }
+    end
+}
+
+/// Room for any number written by [`int_ascii`] or [`decimal_ascii`], and more: appending
+/// the whole buffer (a copy of known size) then cutting it is cheaper than a copy of the
+/// exact length.
+const NUM: usize = 32;
+
+/// `n` in decimal at the start of `buf`; returns its length.
+#[inline]
+fn int_ascii(n: i64, buf: &mut [u8; NUM]) -> usize {
+    let v = n.unsigned_abs();
+    let neg = usize::from(n < 0);
+    let len = neg + digit_count(v);
+    buf[0] = b'-';
+    digits_before(v, buf, len);
+    len
+}
+
+/// Powers of ten up to 10^19.
+const POW10: [u64; 20] = {
+    let mut t = [1u64; 20];
+    let mut i = 1;
+    while i < 20 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
+/// `d` at the start of `buf` as its `Display` writes it (returns the length), or `None` for
+/// mantissas beyond 64 bits (rare: the caller falls back to `Display`).
+#[inline]
+fn decimal_ascii(d: Decimal, buf: &mut [u8; NUM]) -> Option<usize> {
+    let m = u64::try_from(d.mantissa().unsigned_abs()).ok()?;
     let scale = d.scale() as usize;
-    // Digits, least significant first, padded with zeros to the scale.
-    let mut digits = [0u8; 40];
-    let mut n = 0;
-    while m != 0 {
-        digits[n] = b'0' + (m % 10) as u8;
-        m /= 10;
-        n += 1;
-    }
-    if scale > 28 {
-        return None;
-    }
-    while n < scale {
-        digits[n] = b'0';
-        n += 1;
-    }
-    let mut len = 0;
-    if d.is_sign_negative() {
-        buf[len] = b'-';
-        len += 1;
-    }
-    let whole = n - scale;
-    if whole == 0 {
-        buf[len] = b'0';
-        len += 1;
-    }
-    for k in 0..n {
-        if k == whole && scale > 0 {
-            buf[len] = b'.';
-            len += 1;
+    // Whole part and fraction; the usual scales divide by a constant.
+    let (whole, frac) = match scale {
+        0 => (m, 0),
+        1 => (m / 10, m % 10),
+        2 => (m / 100, m % 100),
+        3 => (m / 1000, m % 1000),
+        4 => (m / 10_000, m % 10_000),
+        _ => match POW10.get(scale) {
+            Some(p) => (m / p, m % p),
+            // 10^20 and more: the whole part is 0.
+            None if scale <= 28 => (0, m),
+            None => return None,
+        },
+    };
+    let neg = usize::from(d.is_sign_negative());
+    let len = neg + digit_count(whole) + if scale > 0 { 1 + scale } else { 0 };
+    buf[0] = b'-';
+    let mut i = len;
+    if scale > 0 {
+        // Exactly `scale` digits, zeros first.
+        let (mut f, mut k) = (frac, scale);
+        while k >= 2 {
+            i -= 2;
+            buf[i..i + 2].copy_from_slice(&two_digits((f % 100) as u32));
+            f /= 100;
+            k -= 2;
         }
-        buf[len] = digits[n - 1 - k];
-        len += 1;
+        if k == 1 {
+            i -= 1;
+            buf[i] = b'0' + f as u8;
+        }
+        i -= 1;
+        buf[i] = b'.';
     }
-    Some(&buf[..len])
+    digits_before(whole, buf, i);
+    Some(len)
 }
 
-/// Appends `s` as a quoted JSON string.
+/// Appends `s` as a quoted JSON string. Like [`escape_into`], with the quotes in the same
+/// copy for texts of 8 to 32 bytes.
+#[inline]
 pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    let n = bytes.len();
+    if (8..=SHORT).contains(&n) {
+        let mut buf = [b'"'; SHORT + 2];
+        let mut bad = 0;
+        let mut i = 0;
+        while i + 8 < n {
+            let w = word(&bytes[i..]);
+            bad |= escape_mask(w);
+            buf[i + 1..i + 9].copy_from_slice(&w.to_le_bytes());
+            i += 8;
+        }
+        let w = word(&bytes[n - 8..]);
+        bad |= escape_mask(w);
+        buf[n - 7..n + 1].copy_from_slice(&w.to_le_bytes());
+        if bad == 0 {
+            buf[n + 1] = b'"';
+            let at = out.len();
+            out.extend_from_slice(&buf);
+            out.truncate(at + n + 2);
+            return;
+        }
+    }
     out.push(b'"');
     escape_into(out, s);
     out.push(b'"');
@@ -270,6 +504,18 @@ mod tests {
     }
 
     proptest! {
+        /// Short texts of mostly clean characters, one to escape anywhere (every length and
+        /// position of the word-at-a-time check).
+        #[test]
+        fn same_escaping_as_serde_json_short_texts(s in "[a-z0-9 é€]{0,40}", at in 0usize..41, c in prop::sample::select(vec!['"', '\\', '\n', '\u{1}', '\u{1f}', '\u{7f}', 'a'])) {
+            let mut s: Vec<char> = s.chars().collect();
+            s.insert(at.min(s.len()), c);
+            let s: String = s.into_iter().collect();
+            let mut out = Vec::new();
+            string(&mut out, &s);
+            prop_assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&s).unwrap());
+        }
+
         #[test]
         fn decimals_as_display(m in any::<i64>(), scale in 0u32..=28, negative in any::<bool>()) {
             let mut d = Decimal::new(m, scale);
@@ -277,6 +523,17 @@ mod tests {
             let mut s = String::new();
             s.decimal(d);
             prop_assert_eq!(s, d.to_string());
+        }
+
+        #[test]
+        fn small_decimals_as_display(m in -10_000_000i64..10_000_000, scale in 0u32..=8) {
+            let d = Decimal::new(m, scale);
+            let mut s = String::new();
+            s.decimal(d);
+            prop_assert_eq!(&s, &d.to_string());
+            let mut out = Vec::new();
+            JsonText(&mut out).quoted_decimal(d);
+            prop_assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&d.to_string()).unwrap());
         }
 
         #[test]
@@ -289,7 +546,19 @@ mod tests {
 
     #[test]
     fn wide_decimals_fall_back_to_display() {
-        for d in [Decimal::MAX, Decimal::MIN, Decimal::new(0, 0), Decimal::new(-5, 3), Decimal::new(12345, 2)] {
+        let mut negative_zero = Decimal::new(0, 2);
+        negative_zero.set_sign_negative(true);
+        for d in [
+            Decimal::MAX,
+            Decimal::MIN,
+            Decimal::new(0, 0),
+            Decimal::new(-5, 3),
+            Decimal::new(12345, 2),
+            negative_zero,
+            Decimal::from_i128_with_scale(u64::MAX as i128, 28),
+            Decimal::from_i128_with_scale(u64::MAX as i128 + 1, 3),
+            Decimal::new(i64::MIN, 0),
+        ] {
             let mut s = String::new();
             s.decimal(d);
             assert_eq!(s, d.to_string());

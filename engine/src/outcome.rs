@@ -17,11 +17,12 @@ use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 
 use crate::compile::{CompiledAction, CompiledScenario, CompiledStep};
-use crate::json::{JsonText, TextOut};
+use crate::json::{JsonText, Repeat, TextOut};
 use crate::law::RatePeriod;
 use crate::model::{Customer, Invoice};
 use crate::money;
 use crate::plan::{Action, NextAction, PlanError, SkipStatus, Skipped, Unassigned};
+use crate::render::{ActionFrag, Fragments};
 
 /// The records of a run of customers (in id order), in plan order within each customer.
 #[derive(Default)]
@@ -187,18 +188,15 @@ pub(crate) enum Why<'a> {
 }
 
 impl<'a> SkipRec<'a> {
-    /// Writes the reason (`texts`: the run's [`Records::texts`]).
-    pub(crate) fn write_reason(&self, texts: &[String], o: &mut impl TextOut) {
+    /// Writes the reason (`texts`: the run's [`Records::texts`]; `frags`: the program's texts
+    /// prepared for the output, if any).
+    pub(crate) fn write_reason(&self, texts: &[String], frags: Option<&Fragments>, o: &mut impl TextOut) {
         match &self.why {
             Why::Expired { step, trigger } => {
-                o.text(&step.label);
-                o.lit(" ");
-                o.text(&step.action.channel);
-                o.lit(" ");
-                o.quote();
-                o.text(&step.action.template);
-                o.quote();
-                o.lit(" was planned for ");
+                match frags.and_then(|f| f.expired(step)) {
+                    Some(p) => o.pre(p),
+                    None => expired_head(&step.label, &step.action, o),
+                }
                 o.date(*trigger);
                 o.lit(", before the due date ");
                 o.date(self.invoice.due_date);
@@ -230,7 +228,7 @@ impl<'a> SkipRec<'a> {
 
     pub(crate) fn to_skipped(&self, texts: &[String]) -> Skipped {
         let mut reason = String::new();
-        self.write_reason(texts, &mut reason);
+        self.write_reason(texts, None, &mut reason);
         Skipped {
             customer: self.customer.id.to_string(),
             invoice: self.invoice.id.to_string(),
@@ -242,21 +240,26 @@ impl<'a> SkipRec<'a> {
         }
     }
 
-    /// The same bytes as `serde_json::to_writer(&self.to_skipped(texts))`.
-    pub(crate) fn write_json(&self, texts: &[String], out: &mut Vec<u8>) {
+    /// The same bytes as `serde_json::to_writer(&self.to_skipped(texts))` (`frags`: the
+    /// program's texts prepared for the output; `repeat`: the customer and invoice fields of
+    /// the previous skipped step written into `out`).
+    pub(crate) fn write_json(&self, texts: &[String], frags: &Fragments, repeat: &mut Repeat, out: &mut Vec<u8>) {
+        let key = (std::ptr::from_ref(self.customer).addr(), std::ptr::from_ref(self.invoice).addr());
+        repeat.write(out, key, |out| {
+            let mut o = JsonText(out);
+            o.raw(b"{\"customer\":");
+            o.string(&self.customer.id);
+            o.raw(b",\"invoice\":");
+            o.string(&self.invoice.id);
+        });
         let mut o = JsonText(out);
-        o.raw(b"{\"customer\":");
-        o.string(&self.customer.id);
-        o.raw(b",\"invoice\":");
-        o.string(&self.invoice.id);
-        o.raw(b",\"scenario\":");
-        o.string(&self.scenario.name);
-        o.raw(b",\"step\":");
-        o.string(self.step);
-        o.raw(b",\"status\":\"");
+        match frags.skip_fields(&self.scenario.name, self.step) {
+            Some(b) => o.raw(b),
+            None => skip_fields(&self.scenario.name, self.step, &mut o),
+        }
         o.raw(self.status.as_str().as_bytes());
         o.raw(b"\",\"reason\":\"");
-        self.write_reason(texts, &mut o);
+        self.write_reason(texts, Some(frags), &mut o);
         o.raw(b"\",\"until\":");
         match self.until {
             Some(d) => o.quoted_date(d),
@@ -264,6 +267,28 @@ impl<'a> SkipRec<'a> {
         }
         o.raw(b"}");
     }
+}
+
+/// `,"scenario":…,"step":…,"status":"`: the fields of a skipped step that come from the
+/// program (see [`SkipRec::write_json`]).
+pub(crate) fn skip_fields(scenario: &str, step: &str, o: &mut JsonText<'_>) {
+    o.raw(b",\"scenario\":");
+    o.string(scenario);
+    o.raw(b",\"step\":");
+    o.string(step);
+    o.raw(b",\"status\":\"");
+}
+
+/// The start of the reason of an expired step, up to its trigger date.
+pub(crate) fn expired_head(label: &str, action: &CompiledAction, o: &mut (impl TextOut + ?Sized)) {
+    o.text(label);
+    o.lit(" ");
+    o.text(&action.channel);
+    o.lit(" ");
+    o.quote();
+    o.text(&action.template);
+    o.quote();
+    o.lit(" was planned for ");
 }
 
 /// A fee charged by an emitted step (or a step it carries).
@@ -424,40 +449,38 @@ impl<'a> ActionRec<'a> {
             carried: self.carried.iter().map(|c| (*c).to_owned()).collect(),
             reason: {
                 let mut r = String::new();
-                self.write_reason(&mut r);
+                self.write_reason(None, &mut r);
                 r
             },
             warnings: self.warnings.clone(),
         }
     }
 
-    /// The same bytes as `serde_json::to_writer(&self.to_action())`.
-    pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
+    /// The same bytes as `serde_json::to_writer(&self.to_action())` (`frags`: the program's
+    /// texts prepared for the output; `repeat`: the customer fields of the previous action
+    /// written into `out`).
+    pub(crate) fn write_json(&self, frags: &Fragments, repeat: &mut Repeat, out: &mut Vec<u8>) {
+        let frag = frags.action(self.scenario, self.label, self.action);
         let mut o = JsonText(out);
         o.raw(b"{\"id\":\"");
         o.raw(&self.id);
         o.raw(b"\",\"date\":");
         o.quoted_date(self.date);
-        o.raw(b",\"customer\":");
-        o.string(&self.customer.id);
-        o.raw(b",\"customer_name\":");
-        o.string(&self.customer.name);
-        o.raw(b",\"scenario\":");
-        o.string(self.scenario);
-        o.raw(b",\"step\":");
-        o.string(self.label);
-        o.raw(b",\"step_key\":");
-        o.string(&self.key);
-        o.raw(b",\"channel\":");
-        o.string(&self.action.channel);
-        o.raw(b",\"template\":");
-        o.string(&self.action.template);
-        o.raw(b",\"assign\":");
-        match &self.action.assign {
-            Some(a) => o.string(a),
-            None => o.raw(b"null"),
+        repeat.write(o.0, (std::ptr::from_ref(self.customer).addr(), 0), |out| {
+            let mut o = JsonText(out);
+            o.raw(b",\"customer\":");
+            o.string(&self.customer.id);
+            o.raw(b",\"customer_name\":");
+            o.string(&self.customer.name);
+        });
+        match frag {
+            Some(f) => f.write_fields(&self.key, &mut o),
+            None => {
+                action_fields_before_key(self.scenario, self.label, &mut o);
+                o.string(&self.key);
+                action_fields_after_key(self.action, &mut o);
+            }
         }
-        o.raw(b",\"invoices\":");
         o.string_list(self.ems.iter().map(|e| e.invoice.id.as_str()));
         o.raw(b",\"outstanding\":");
         o.quoted_decimal(self.outstanding);
@@ -470,31 +493,77 @@ impl<'a> ActionRec<'a> {
         o.raw(b",\"carried\":");
         o.string_list(self.carried.iter().copied());
         o.raw(b",\"reason\":\"");
-        self.write_reason(&mut o);
+        self.write_reason(frag, &mut o);
         o.raw(b"\",\"warnings\":");
         o.string_list(self.warnings.iter().map(String::as_str));
         o.raw(b"}");
     }
 }
 
+/// `,"scenario":…,"step":…,"step_key":`: the fields of an action from the program before
+/// its step key (see [`ActionRec::write_json`]).
+pub(crate) fn action_fields_before_key(scenario: &str, label: &str, o: &mut JsonText<'_>) {
+    o.raw(b",\"scenario\":");
+    o.string(scenario);
+    o.raw(b",\"step\":");
+    o.string(label);
+    o.raw(b",\"step_key\":");
+}
+
+/// `,"channel":…,"template":…,"assign":…,"invoices":`: the fields of an action from the
+/// program after its step key.
+pub(crate) fn action_fields_after_key(action: &CompiledAction, o: &mut JsonText<'_>) {
+    o.raw(b",\"channel\":");
+    o.string(&action.channel);
+    o.raw(b",\"template\":");
+    o.string(&action.template);
+    o.raw(b",\"assign\":");
+    match &action.assign {
+        Some(a) => o.string(a),
+        None => o.raw(b"null"),
+    }
+    o.raw(b",\"invoices\":");
+}
+
+/// The start of an action's reason: `scenario "…", step … channel "template"`.
+pub(crate) fn action_reason_head(
+    scenario: &str,
+    label: &str,
+    action: &CompiledAction,
+    o: &mut (impl TextOut + ?Sized),
+) {
+    o.lit("scenario ");
+    o.quote();
+    o.text(scenario);
+    o.quote();
+    o.lit(", step ");
+    o.text(label);
+    o.lit(" ");
+    o.text(&action.channel);
+    o.lit(" ");
+    o.quote();
+    o.text(&action.template);
+    o.quote();
+}
+
+/// `; condition `…` holds`, after each invoice of an action with a condition.
+pub(crate) fn condition_clause(text: &str, o: &mut (impl TextOut + ?Sized)) {
+    o.lit("; condition `");
+    o.text(text);
+    o.lit("` holds");
+}
+
 impl ActionRec<'_> {
     /// Writes the reason: the invoices, due dates, days late, the step, the condition values
-    /// that held, fees, interest and the scenarios hash (SPEC 3.7).
-    pub(crate) fn write_reason(&self, o: &mut impl TextOut) {
+    /// that held, fees, interest and the scenarios hash (SPEC 3.7). `frag`: the texts of the
+    /// action's step prepared for the output, if any.
+    pub(crate) fn write_reason(&self, frag: Option<&ActionFrag>, o: &mut impl TextOut) {
         let cur = self.currency;
         let code = cur.code();
-        o.lit("scenario ");
-        o.quote();
-        o.text(self.scenario);
-        o.quote();
-        o.lit(", step ");
-        o.text(self.label);
-        o.lit(" ");
-        o.text(&self.action.channel);
-        o.lit(" ");
-        o.quote();
-        o.text(&self.action.template);
-        o.quote();
+        match frag {
+            Some(f) => o.pre(&f.reason_head),
+            None => action_reason_head(self.scenario, self.label, self.action, o),
+        }
         for em in &self.ems {
             let inv = em.invoice;
             o.lit("; invoice ");
@@ -506,7 +575,7 @@ impl ActionRec<'_> {
             o.lit(" days late, outstanding ");
             o.decimal(money::round(em.outstanding, cur));
             o.lit(" ");
-            o.text(code);
+            o.lit(code);
             if em.triggered.is_some() || !em.trace.is_empty() {
                 o.lit(" (");
                 let mut sep = "";
@@ -522,10 +591,10 @@ impl ActionRec<'_> {
                 }
                 o.lit(")");
             }
-            if let Some((_, text)) = &self.action.condition {
-                o.lit("; condition `");
-                o.text(text);
-                o.lit("` holds");
+            match (frag, &self.action.condition) {
+                (Some(f), Some(_)) => o.pre(&f.condition),
+                (None, Some((_, text))) => condition_clause(text, o),
+                (_, None) => {}
             }
             if !em.carried.is_empty() {
                 o.lit("; carries superseded ");
@@ -540,7 +609,7 @@ impl ActionRec<'_> {
                 o.lit("; ");
                 o.decimal(n.amount);
                 o.lit(" ");
-                o.text(code);
+                o.lit(code);
                 match n.law {
                     Some(law) => {
                         o.lit(" legal recovery fee (");
@@ -556,7 +625,7 @@ impl ActionRec<'_> {
                 o.lit("; ");
                 o.decimal(em.interest);
                 o.lit(" ");
-                o.text(code);
+                o.lit(code);
                 o.lit(" interest at ");
                 o.text(n.rule);
                 o.lit(" from ");

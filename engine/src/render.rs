@@ -7,9 +7,10 @@ use chrono::NaiveDate;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::compile::Program;
+use crate::compile::{CompiledAction, CompiledStep, Program};
 use crate::eval::{Evaluator, Mode, finish_lists};
 use crate::history::History;
+use crate::json::{JsonText, Pre, Repeat};
 use crate::model::{Customer, Portfolio};
 use crate::outcome::{self, Records};
 use crate::plan::{Action, NextAction, Plan, PlanError, SkipStatus, Unassigned};
@@ -55,20 +56,216 @@ pub fn write_plan_json(
     write_plan_json_batched(program, portfolio, as_of, history, w, crate::eval::BATCH)
 }
 
-/// Renders the runs in parallel into `parts` (one buffer per run, in order), reusing the
-/// buffers' memory from one batch to the next. Each run is dropped by the thread that
-/// rendered it: freeing millions of small records is work too, and must not be serial.
-fn render_runs<'p>(
+/// Where a text is in memory: the address and length of its bytes. Records borrow their
+/// texts from the program, so a text of the program is recognised by its address.
+type Addr = (usize, usize);
+
+fn addr(s: &str) -> Addr {
+    (s.as_ptr().addr(), s.len())
+}
+
+/// The texts of the program that every action or skipped step repeats (scenario names, step
+/// labels and keys, channels, templates, conditions), checked and escaped once per render
+/// instead of once per record. Looked up by the address of the step's label, and used only
+/// when the record borrows the very texts it was made from (otherwise the writers escape the
+/// record's texts as usual): the output is the same bytes either way. The default prepares
+/// nothing.
+#[derive(Default)]
+pub(crate) struct Fragments {
+    /// One per step or event of the program: for its actions, and for its skipped steps.
+    actions: Vec<ActionFrag>,
+    steps: Vec<StepFrag>,
+    /// Index of both by label address.
+    index: AddrIndex,
+}
+
+/// A small open-addressing hash table from a text's address to a position (a lookup costs
+/// a multiplication and usually one comparison, fewer than a binary search).
+#[derive(Default)]
+struct AddrIndex {
+    /// `(address, position + 1)`; 0 marks an empty slot (a text's address is never 0).
+    slots: Vec<(usize, u32)>,
+}
+
+impl AddrIndex {
+    fn new(addrs: impl ExactSizeIterator<Item = usize>) -> Self {
+        let size = (addrs.len() * 4).next_power_of_two().max(8);
+        let mut index = AddrIndex { slots: vec![(0, 0); size] };
+        for (pos, a) in addrs.enumerate() {
+            let mut i = index.slot(a);
+            loop {
+                match index.slots[i] {
+                    (0, _) => {
+                        index.slots[i] = (a, pos as u32 + 1);
+                        break;
+                    }
+                    // The same address twice (two empty labels): the first is kept, and the
+                    // checks of each lookup reject a wrong one.
+                    (b, _) if b == a => break,
+                    _ => i = (i + 1) & (index.slots.len() - 1),
+                }
+            }
+        }
+        index
+    }
+
+    #[inline]
+    fn slot(&self, a: usize) -> usize {
+        (a.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) & (self.slots.len().wrapping_sub(1))
+    }
+
+    #[inline]
+    fn get(&self, a: usize) -> Option<usize> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mut i = self.slot(a);
+        loop {
+            let (b, pos) = *self.slots.get(i)?;
+            if b == a {
+                return Some(pos as usize - 1);
+            }
+            if b == 0 {
+                return None;
+            }
+            i = (i + 1) & (self.slots.len() - 1);
+        }
+    }
+}
+
+/// The prepared texts of a step or event of a scenario, for its actions.
+pub(crate) struct ActionFrag {
+    label: Addr,
+    scenario: Addr,
+    key: Addr,
+    action: usize,
+    /// `,"scenario":…,"invoices":` with the step's own key.
+    fields: Vec<u8>,
+    /// The same up to the key, and after it (for a key built by the evaluator).
+    before_key: Vec<u8>,
+    after_key: Vec<u8>,
+    /// `scenario "…", step … channel "template"`.
+    pub(crate) reason_head: Pre,
+    /// `; condition `…` holds` (empty for an action without condition).
+    pub(crate) condition: Pre,
+}
+
+impl ActionFrag {
+    /// Writes the program's fields of an action whose step key is `key`.
+    #[inline]
+    pub(crate) fn write_fields(&self, key: &str, o: &mut JsonText<'_>) {
+        if addr(key) == self.key {
+            o.raw(&self.fields);
+        } else {
+            o.raw(&self.before_key);
+            o.string(key);
+            o.raw(&self.after_key);
+        }
+    }
+}
+
+/// The prepared texts of a step or event of a scenario, for its skipped steps.
+struct StepFrag {
+    label: Addr,
+    scenario: Addr,
+    /// `,"scenario":…,"step":…,"status":"`.
+    fields: Vec<u8>,
+    /// The start of the reason of an expired step (see [`outcome::expired_head`]).
+    expired: Pre,
+}
+
+impl Fragments {
+    /// Prepares the texts of every step and event of `program`.
+    pub(crate) fn new(program: &Program) -> Self {
+        let mut actions = Vec::new();
+        let mut steps = Vec::new();
+        for s in &program.scenarios {
+            let labelled = s
+                .steps
+                .iter()
+                .map(|st| (&st.label, &st.key, &st.action))
+                .chain(s.events.iter().map(|ev| (&ev.label, &ev.key, &ev.action)));
+            for (label, key, action) in labelled {
+                let mut before_key = Vec::new();
+                outcome::action_fields_before_key(&s.name, label, &mut JsonText(&mut before_key));
+                let mut after_key = Vec::new();
+                outcome::action_fields_after_key(action, &mut JsonText(&mut after_key));
+                let mut fields = before_key.clone();
+                crate::json::string(&mut fields, key);
+                fields.extend_from_slice(&after_key);
+                actions.push(ActionFrag {
+                    label: addr(label),
+                    scenario: addr(&s.name),
+                    key: addr(key),
+                    action: std::ptr::from_ref::<CompiledAction>(action).addr(),
+                    fields,
+                    before_key,
+                    after_key,
+                    reason_head: Pre::of(|o| outcome::action_reason_head(&s.name, label, action, o)),
+                    condition: Pre::of(|o| {
+                        if let Some((_, text)) = &action.condition {
+                            outcome::condition_clause(text, o);
+                        }
+                    }),
+                });
+                let mut fields = Vec::new();
+                outcome::skip_fields(&s.name, label, &mut JsonText(&mut fields));
+                steps.push(StepFrag {
+                    label: addr(label),
+                    scenario: addr(&s.name),
+                    fields,
+                    expired: Pre::of(|o| outcome::expired_head(label, action, o)),
+                });
+            }
+        }
+        let index = AddrIndex::new(actions.iter().map(|a| a.label.0));
+        Fragments { actions, steps, index }
+    }
+
+    /// The texts of the step labelled `label` of scenario `scenario` with action `action`,
+    /// if these are the program's own texts.
+    #[inline]
+    pub(crate) fn action(&self, scenario: &str, label: &str, action: &CompiledAction) -> Option<&ActionFrag> {
+        let f = self.actions.get(self.index.get(label.as_ptr().addr())?)?;
+        (f.label == addr(label) && f.scenario == addr(scenario) && f.action == std::ptr::from_ref(action).addr())
+            .then_some(f)
+    }
+
+    /// `,"scenario":…,"step":…,"status":"` for a skipped step, if these are the program's
+    /// own texts.
+    #[inline]
+    pub(crate) fn skip_fields(&self, scenario: &str, step: &str) -> Option<&[u8]> {
+        let f = self.steps.get(self.index.get(step.as_ptr().addr())?)?;
+        (f.label == addr(step) && f.scenario == addr(scenario)).then_some(f.fields.as_slice())
+    }
+
+    /// The start of the reason of `step` when it expired.
+    #[inline]
+    pub(crate) fn expired(&self, step: &CompiledStep) -> Option<&Pre> {
+        let f = self.steps.get(self.index.get(step.label.as_ptr().addr())?)?;
+        (f.label == addr(&step.label)).then_some(&f.expired)
+    }
+}
+
+/// Renders the runs in parallel into the first buffers of `parts` (one per run, in order)
+/// and returns them. The buffers and their memory are kept from one batch to the next, also
+/// when a batch has fewer runs: a buffer dropped and grown again from empty costs copies
+/// and fresh pages (first touch of memory). Each run is dropped by the thread that rendered
+/// it: freeing millions of small records is work too, and must not be serial.
+fn render_runs<'b, 'p>(
     runs: Vec<Records<'p>>,
-    parts: &mut Vec<Vec<u8>>,
+    parts: &'b mut Vec<Vec<u8>>,
     write: impl Fn(&Records<'p>, &mut Vec<u8>) + Sync,
-) {
-    parts.resize_with(runs.len().max(parts.len()), Vec::new);
-    parts.truncate(runs.len());
+) -> &'b [Vec<u8>] {
+    let n = runs.len();
+    if parts.len() < n {
+        parts.resize_with(n, Vec::new);
+    }
     parts.par_iter_mut().zip(runs).for_each(|(out, run)| {
         out.clear();
         write(&run, out);
     });
+    &parts[..n]
 }
 
 fn write_plan_json_batched(
@@ -80,6 +277,8 @@ fn write_plan_json_batched(
     batch: usize,
 ) -> io::Result<()> {
     let ev = Evaluator::new(program, portfolio, as_of, history);
+    let frags = Fragments::new(program);
+    let frags = &frags;
     let batches = ev.batches(batch);
     let (mut unassigned, mut errors, mut next) = (Vec::new(), Vec::new(), Vec::new());
     let mut j = JsonPlan::begin(w, as_of, &program.hash)?;
@@ -91,22 +290,24 @@ fn write_plan_json_batched(
             errors.append(&mut run.errors);
             next.append(&mut run.next);
         }
-        render_runs(runs, &mut parts, |run, out| {
+        let written = render_runs(runs, &mut parts, |run, out| {
+            let mut repeat = Repeat::default();
             for a in &run.actions {
-                outcome::element(out, |o| a.write_json(o));
+                outcome::element(out, |o| a.write_json(frags, &mut repeat, o));
             }
         });
-        j.parts(&parts)?;
+        j.parts(written)?;
     }
     j.next_list("skipped")?;
     for r in &batches {
         let runs = ev.batch(r.clone(), Mode::SKIPPED);
-        render_runs(runs, &mut parts, |run, out| {
+        let written = render_runs(runs, &mut parts, |run, out| {
+            let mut repeat = Repeat::default();
             for s in &run.skipped {
-                outcome::element(out, |o| s.write_json(&run.texts, o));
+                outcome::element(out, |o| s.write_json(&run.texts, frags, &mut repeat, o));
             }
         });
-        j.parts(&parts)?;
+        j.parts(written)?;
     }
     errors.extend(ev.input_errors.iter().cloned());
     finish_lists(&mut unassigned, &mut errors, &mut []);
@@ -595,6 +796,43 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
             assert_eq!(summary, crate::plan::PlanSummary::of(&plan));
             assert!(summary.actions > 0 && summary.skipped.len() >= 3 && summary.errors > 0, "{summary:?}");
             history.record(&plan);
+        }
+    }
+
+    /// Records written with the program's prepared texts are the same bytes as written
+    /// field by field (the prepared texts are a shortcut, not a second source of words).
+    #[test]
+    fn prepared_texts_change_no_byte() {
+        let engine =
+            Engine::from_sources(vec![relance_dsl::Source::new("p.relance", POLICY)], &Registry::new()).unwrap();
+        let p = portfolio(600);
+        let (frags, none) = (Fragments::new(engine.program()), Fragments::default());
+        let mut history = MemoryHistory::new();
+        for t in [day(2026, 2, 10), day(2026, 3, 1), day(2026, 3, 4)] {
+            let ev = Evaluator::new(engine.program(), &p, t, &history);
+            let (mut actions, mut skipped) = (0, 0);
+            for r in ev.batches(50) {
+                for run in ev.batch(r, Mode::ALL) {
+                    for a in &run.actions {
+                        let (mut fast, mut slow) = (Vec::new(), Vec::new());
+                        a.write_json(&frags, &mut Repeat::default(), &mut fast);
+                        a.write_json(&none, &mut Repeat::default(), &mut slow);
+                        assert_eq!(String::from_utf8(fast).unwrap(), String::from_utf8(slow).unwrap());
+                        assert!(frags.action(a.scenario, a.label, a.action).is_some(), "prepared texts not found");
+                        actions += 1;
+                    }
+                    for s in &run.skipped {
+                        let (mut fast, mut slow) = (Vec::new(), Vec::new());
+                        s.write_json(&run.texts, &frags, &mut Repeat::default(), &mut fast);
+                        s.write_json(&run.texts, &none, &mut Repeat::default(), &mut slow);
+                        assert_eq!(String::from_utf8(fast).unwrap(), String::from_utf8(slow).unwrap());
+                        assert!(frags.skip_fields(&s.scenario.name, s.step).is_some(), "prepared texts not found");
+                        skipped += 1;
+                    }
+                }
+            }
+            assert!(actions > 0 && skipped > 0);
+            history.record(&engine.evaluate(&p, t, &history));
         }
     }
 
