@@ -253,7 +253,7 @@ impl Fragments {
 /// and fresh pages (first touch of memory). Each run is dropped by the thread that rendered
 /// it: freeing millions of small records is work too, and must not be serial.
 fn render_runs<'b, 'p>(
-    runs: Vec<Records<'p>>,
+    runs: &[Records<'p>],
     parts: &'b mut Vec<Vec<u8>>,
     write: impl Fn(&Records<'p>, &mut Vec<u8>) + Sync,
 ) -> &'b [Vec<u8>] {
@@ -263,7 +263,7 @@ fn render_runs<'b, 'p>(
     }
     parts.par_iter_mut().zip(runs).for_each(|(out, run)| {
         out.clear();
-        write(&run, out);
+        write(run, out);
     });
     &parts[..n]
 }
@@ -290,24 +290,26 @@ fn write_plan_json_batched(
             errors.append(&mut run.errors);
             next.append(&mut run.next);
         }
-        let written = render_runs(runs, &mut parts, |run, out| {
+        let written = render_runs(&runs, &mut parts, |run, out| {
             let mut repeat = Repeat::default();
             for a in &run.actions {
                 outcome::element(out, |o| a.write_json(frags, &mut repeat, o));
             }
         });
         j.parts(written)?;
+        ev.recycle(runs);
     }
     j.next_list("skipped")?;
     for r in &batches {
         let runs = ev.batch(r.clone(), Mode::SKIPPED);
-        let written = render_runs(runs, &mut parts, |run, out| {
+        let written = render_runs(&runs, &mut parts, |run, out| {
             let mut repeat = Repeat::default();
             for s in &run.skipped {
                 outcome::element(out, |o| s.write_json(&run.texts, frags, &mut repeat, o));
             }
         });
         j.parts(written)?;
+        ev.recycle(runs);
     }
     errors.extend(ev.input_errors.iter().cloned());
     finish_lists(&mut unassigned, &mut errors, &mut []);
@@ -491,16 +493,18 @@ fn write_plan_csv_batched(
     let ev = Evaluator::new(program, portfolio, as_of, history);
     w.write_all(CSV_HEADER.as_bytes())?;
     for r in ev.batches(batch) {
-        write_action_lines(ev.batch(r, Mode::ACTIONS), csv_line, w)?;
+        let runs = ev.batch(r, Mode::ACTIONS);
+        write_action_lines(&runs, csv_line, w)?;
+        ev.recycle(runs);
     }
     w.flush()
 }
 
 /// Writes the actions of `runs`, each as `line` formats it: runs are formatted (and dropped)
 /// in parallel, then written in order.
-fn write_action_lines(runs: Vec<Records<'_>>, line: fn(&Action, &mut String), w: &mut impl Write) -> io::Result<()> {
+fn write_action_lines(runs: &[Records<'_>], line: fn(&Action, &mut String), w: &mut impl Write) -> io::Result<()> {
     let parts: Vec<String> = runs
-        .into_par_iter()
+        .par_iter()
         .map(|run| {
             let mut out = String::new();
             for a in &run.actions {
@@ -658,7 +662,8 @@ fn write_plan_table_batched(
                 *skipped.entry(k.status).or_default() += 1;
             }
         }
-        write_action_lines(runs, table_row, w)?;
+        write_action_lines(&runs, table_row, w)?;
+        ev.recycle(runs);
     }
     errors.extend(ev.input_errors.iter().cloned());
     finish_lists(&mut unassigned, &mut errors, &mut []);
