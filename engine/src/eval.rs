@@ -20,7 +20,7 @@ use crate::history::History;
 use crate::law::RatePeriod;
 use crate::model::{Customer, Invoice, Payment, PaymentKind, Portfolio};
 use crate::money;
-use crate::outcome::{ActionRec, Emission, FeeNote, InterestNote, Records, SkipRec, Why, next_action};
+use crate::outcome::{ActionRec, Carried, Emission, Ems, FeeNote, InterestNote, Records, SkipRec, Why, next_action};
 use crate::plan::{NextAction, Plan, PlanError, PlanSummary, SkipStatus, Unassigned};
 
 /// Evaluates `portfolio` as of `as_of` (see [`crate::Engine::evaluate`]).
@@ -489,7 +489,8 @@ impl<'p> Evaluator<'p> {
         let mut pay_idx: Vec<u32> = (0..pays.len() as u32).collect();
         // Exports often list payments by invoice already; otherwise sort, comparing the first
         // eight bytes of the ids as one integer before the whole ids.
-        if !pays.par_windows(2).all(|w| (w[0].invoice_id.as_str(), w[0].date) <= (w[1].invoice_id.as_str(), w[1].date)) {
+        if !pays.par_windows(2).all(|w| (w[0].invoice_id.as_str(), w[0].date) <= (w[1].invoice_id.as_str(), w[1].date))
+        {
             let mut keys: Vec<(u64, u32)> =
                 pays.par_iter().enumerate().map(|(i, p)| (crate::model::prefix(&p.invoice_id), i as u32)).collect();
             keys.par_sort_unstable_by(|a, b| {
@@ -841,7 +842,7 @@ impl<'a> CustomerEval<'a, '_> {
             label,
             key,
             action,
-            carried: Vec::new(),
+            carried: Carried::default(),
             fees: Decimal::ZERO,
             fee_notes: Vec::new(),
             interest: Decimal::ZERO,
@@ -1116,13 +1117,13 @@ impl<'a> CustomerEval<'a, '_> {
                 CatchUp::Stepwise => 0,
             };
             let emitted: &'a CompiledStep = due[emit_idx].0;
-            let mut carried = Vec::with_capacity(due.len().saturating_sub(1));
+            let mut carried = Carried::new(&scenario.steps);
             for (i, (step, trigger)) in due.iter().enumerate() {
                 if i == emit_idx {
                     continue;
                 }
                 if scenario.catch_up == CatchUp::Latest {
-                    carried.push(*step);
+                    carried.push(step);
                 }
                 let why = Why::Superseded { trigger: *trigger, by: emitted };
                 self.skip(out, scenario, f, (&step.label, step.order), SkipStatus::Superseded, |_| why, None);
@@ -1392,12 +1393,20 @@ impl<'a> CustomerEval<'a, '_> {
         let mut rest = emissions.drain(..).peekable();
         while let Some(first) = rest.next() {
             let (cur, per) = (first.invoice.currency, slot(&first));
-            let mut group = vec![first];
-            while let Some(next) =
-                rest.next_if(|n| n.key == group[0].key && n.invoice.currency == cur && slot(n) == per)
-            {
-                group.push(next);
-            }
+            let same = |n: &Emission<'a>, first: &Emission<'a>| {
+                n.key == first.key && n.invoice.currency == cur && slot(n) == per
+            };
+            let group = match rest.next_if(|n| same(n, &first)) {
+                // Most actions have one invoice.
+                None => Ems::One(first),
+                Some(second) => {
+                    let mut group = vec![first, second];
+                    while let Some(next) = rest.next_if(|n| same(n, &group[0])) {
+                        group.push(next);
+                    }
+                    Ems::Many(group)
+                }
+            };
             if let Some(a) = ActionRec::new(self.as_of, self.customer, &s.name, cur, group, self.ev.hash, self.mode.ids)
             {
                 out.actions.push(a);
@@ -1548,5 +1557,23 @@ scenario "Business days" { for others count business days D-2 email "pre" D+1 ca
         }
         assert_eq!(paid.range(1000), None);
         assert_eq!(PaidInvoices::default().range(0), None);
+    }
+
+    #[test]
+    fn carried_steps_come_back_in_scenario_order_beyond_64_steps_too() {
+        let steps: String = (0..70).map(|k| format!("D+{k} email \"t{k}\"\n")).collect();
+        let policy = format!("scenario \"Long\" {{ for others\n{steps}}}");
+        let engine =
+            Engine::from_sources(vec![relance_dsl::Source::new("p.relance", policy)], &Registry::new()).unwrap();
+        let all = &engine.program().scenarios[0].steps;
+        assert_eq!(all.len(), 70);
+        let mut carried = Carried::new(all);
+        assert!(carried.is_empty());
+        for k in [0, 5, 63, 64, 69] {
+            carried.push(&all[k]);
+        }
+        assert!(!carried.is_empty());
+        let labels: Vec<&str> = carried.iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(labels, ["D", "D+5", "D+63", "D+64", "D+69"]);
     }
 }

@@ -310,6 +310,62 @@ pub(crate) struct InterestNote<'a> {
     pub(crate) periods: std::sync::Arc<[RatePeriod]>,
 }
 
+/// The steps an emitted step carries (catch-up: their fees and interest go into it), as a
+/// set of positions among the scenario's steps: no allocation per emission.
+#[derive(Clone, Default)]
+pub(crate) struct Carried<'a> {
+    steps: &'a [CompiledStep],
+    /// Positions below 64.
+    mask: u64,
+    /// Steps at positions 64 and beyond (a scenario of more than 64 steps), in order.
+    beyond: Vec<&'a CompiledStep>,
+}
+
+impl<'a> Carried<'a> {
+    /// No step, among `steps` (the scenario's).
+    pub(crate) fn new(steps: &'a [CompiledStep]) -> Self {
+        Carried { steps, mask: 0, beyond: Vec::new() }
+    }
+
+    /// Adds `step`, one of the scenario's steps, after those already in.
+    pub(crate) fn push(&mut self, step: &'a CompiledStep) {
+        match self.steps.iter().position(|s| std::ptr::eq(s, step)) {
+            Some(k) if k < 64 => self.mask |= 1 << k,
+            _ => self.beyond.push(step),
+        }
+    }
+
+    /// The steps, in scenario order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &'a CompiledStep> + Clone + '_ {
+        let (steps, mask) = (self.steps, self.mask);
+        (0..64usize.min(steps.len()))
+            .filter(move |k| mask & (1 << k) != 0)
+            .filter_map(move |k| steps.get(k))
+            .chain(self.beyond.iter().copied())
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.mask == 0 && self.beyond.is_empty()
+    }
+}
+
+/// The emissions of an action: one inline (most actions), or several.
+#[expect(clippy::large_enum_variant, reason = "inline on purpose: no allocation for the action of one invoice")]
+pub(crate) enum Ems<'a> {
+    One(Emission<'a>),
+    Many(Vec<Emission<'a>>),
+}
+
+impl<'a> std::ops::Deref for Ems<'a> {
+    type Target = [Emission<'a>];
+    fn deref(&self) -> &[Emission<'a>] {
+        match self {
+            Ems::One(e) => std::slice::from_ref(e),
+            Ems::Many(v) => v,
+        }
+    }
+}
+
 /// One step (or event) emitted for one invoice, before grouping into actions.
 pub(crate) struct Emission<'a> {
     pub(crate) invoice: &'a Invoice,
@@ -320,7 +376,7 @@ pub(crate) struct Emission<'a> {
     pub(crate) label: &'a str,
     pub(crate) key: Cow<'a, str>,
     pub(crate) action: &'a CompiledAction,
-    pub(crate) carried: Vec<&'a CompiledStep>,
+    pub(crate) carried: Carried<'a>,
     pub(crate) fees: Decimal,
     pub(crate) fee_notes: Vec<FeeNote<'a>>,
     pub(crate) interest: Decimal,
@@ -344,11 +400,10 @@ pub(crate) struct ActionRec<'a> {
     pub(crate) order: (i64, &'a str),
     pub(crate) currency: Currency,
     /// Sorted by invoice id.
-    pub(crate) ems: Vec<Emission<'a>>,
+    pub(crate) ems: Ems<'a>,
     pub(crate) outstanding: Decimal,
     pub(crate) fees: Decimal,
     pub(crate) interest: Decimal,
-    pub(crate) carried: Vec<&'a str>,
     pub(crate) warnings: Vec<String>,
     /// Hex of the first 8 bytes of the SHA-256 of customer, scenario, step key and invoices.
     pub(crate) id: [u8; 16],
@@ -364,7 +419,7 @@ impl<'a> ActionRec<'a> {
         customer: &'a Customer,
         scenario: &'a str,
         currency: Currency,
-        ems: Vec<Emission<'a>>,
+        ems: Ems<'a>,
         hash: &'a str,
         with_id: bool,
     ) -> Option<Self> {
@@ -372,7 +427,7 @@ impl<'a> ActionRec<'a> {
         debug_assert!(ems.is_sorted_by(|a, b| a.invoice.id.as_str() <= b.invoice.id.as_str()));
         let first = ems.first()?;
         let (label, key, action) = (first.label, first.key.clone(), first.action);
-        let (outstanding, fees, interest) = match ems.as_slice() {
+        let (outstanding, fees, interest) = match &*ems {
             // Most actions have one invoice: no sums.
             [only] => (only.outstanding, only.fees, only.interest),
             many => {
@@ -385,14 +440,8 @@ impl<'a> ActionRec<'a> {
                 sums
             }
         };
-        let mut carried: Vec<&'a str> = Vec::with_capacity(first.carried.len());
         let mut warnings: Vec<String> = Vec::new();
-        for em in &ems {
-            for c in &em.carried {
-                if !carried.contains(&c.key.as_str()) {
-                    carried.push(&c.key);
-                }
-            }
+        for em in ems.iter() {
             for w in &em.warnings {
                 if !warnings.contains(w) {
                     warnings.push(w.clone());
@@ -418,11 +467,17 @@ impl<'a> ActionRec<'a> {
             outstanding: money::round(outstanding, currency),
             fees: money::round(fees, currency),
             interest: money::round(interest, currency),
-            carried,
             warnings,
             id,
             hash,
         })
+    }
+
+    /// The keys of the steps the action carries, each once, in order of first appearance.
+    pub(crate) fn carried(&self) -> impl Iterator<Item = &'a str> + '_ {
+        let all = self.ems.iter().flat_map(|e| e.carried.iter().map(|c| c.key.as_str()));
+        let many = self.ems.len() > 1;
+        all.clone().enumerate().filter(move |(i, k)| !many || !all.clone().take(*i).any(|p| p == *k)).map(|(_, k)| k)
     }
 
     fn id_str(&self) -> &str {
@@ -446,7 +501,7 @@ impl<'a> ActionRec<'a> {
             currency: self.currency,
             fees: self.fees,
             interest: self.interest,
-            carried: self.carried.iter().map(|c| (*c).to_owned()).collect(),
+            carried: self.carried().map(str::to_owned).collect(),
             reason: {
                 let mut r = String::new();
                 self.write_reason(None, &mut r);
@@ -491,7 +546,7 @@ impl<'a> ActionRec<'a> {
         o.raw(b",\"interest\":");
         o.quoted_decimal(self.interest);
         o.raw(b",\"carried\":");
-        o.string_list(self.carried.iter().copied());
+        o.string_list(self.carried());
         o.raw(b",\"reason\":\"");
         self.write_reason(frag, &mut o);
         o.raw(b"\",\"warnings\":");
@@ -564,7 +619,7 @@ impl ActionRec<'_> {
             Some(f) => o.pre(&f.reason_head),
             None => action_reason_head(self.scenario, self.label, self.action, o),
         }
-        for em in &self.ems {
+        for em in self.ems.iter() {
             let inv = em.invoice;
             o.lit("; invoice ");
             o.text(&inv.id);
