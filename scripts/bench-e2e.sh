@@ -29,8 +29,9 @@ for n in "${sizes[@]}"; do
   fi
   csv_mb=$(du -cm "$dir"/*.csv | tail -1 | cut -f1)
   load=$("$bin/examples/load_timing" "$dir" 3 | sed -E 's/.* in ([0-9.]+) s/\1/' | sort -n | head -1)
-  # The examples keep freed memory as the binary does during evaluation (see cli/src/main.rs).
-  eval=$(MIMALLOC_PURGE_DELAY=-1 "$bin/examples/plan_timing" examples/scenarios "$dir" "$as_of" 3 \
+  # The examples use the binary's allocator settings: no transparent huge pages, freed memory
+  # kept 1 s during evaluation (see cli/src/main.rs).
+  eval=$(MIMALLOC_PURGE_DELAY=1000 MIMALLOC_ALLOW_THP=0 "$bin/examples/plan_timing" examples/scenarios "$dir" "$as_of" 3 \
     | sed -E 's/.*evaluation alone ([0-9.]+) s \(([0-9.]+) M.*/\1 (\2)/' | sort -n | head -1)
   best=""; rss=0
   for _ in 1 2 3; do

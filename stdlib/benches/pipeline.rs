@@ -4,9 +4,10 @@
 //! whole plan from CSV to JSON. Portfolios are written once under `target/bench-e2e/` (the
 //! folder `scripts/bench-e2e.sh` uses) and reused.
 //!
-//! `cargo bench -p relance-stdlib --bench pipeline`. The `relance` binary also tells its
-//! allocator to keep freed memory once loading is done; to measure the same here, run with
-//! `MIMALLOC_PURGE_DELAY=-1`. 10^7 invoices: `scripts/bench-e2e.sh 10000000`.
+//! `cargo bench -p relance-stdlib --bench pipeline`. The `relance` binary also sets its
+//! allocator (no transparent huge pages, freed memory kept 1 s during evaluation); to measure
+//! the same here, run with `MIMALLOC_ALLOW_THP=0 MIMALLOC_PURGE_DELAY=1000`. 10^7 invoices:
+//! `scripts/bench-e2e.sh 10000000`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::path::PathBuf;
