@@ -601,35 +601,72 @@ impl<'p> Evaluator<'p> {
         // `recycle`) with scratch buffers kept by the thread's part of the work.
         let runs: Vec<Records<'p>> = self.order[range]
             .par_chunks(RUN)
-            .map_init(Scratch::default, |scratch, run| {
-                let mut out = self.records(mode);
-                for &ci in run {
-                    let c = &self.portfolio.customers[ci as usize];
-                    let g = self.group_of[ci as usize] as usize;
-                    let range = self.inv_start[g] as usize..self.inv_start[g + 1] as usize;
-                    let (idx, repeats) = (&self.inv_idx[range.clone()], &self.repeats[range]);
-                    let e = CustomerEval {
-                        program: self.program,
-                        customer: c,
-                        as_of: self.as_of,
-                        history: self.history,
-                        mode,
-                        ev: self,
-                    };
-                    let mark = out.mark();
-                    match e.run(idx, repeats, &mut out, scratch) {
-                        // Counting needs no order.
-                        Ok(()) if !mode.ids => {}
-                        Ok(()) => out.sort_since(mark),
-                        Err(err) => {
-                            out.truncate(mark);
-                            out.errors.push(err);
-                        }
-                    }
-                }
-                out
-            })
+            .map_init(Scratch::default, |scratch, run| self.run(run, mode, scratch))
             .collect();
+        self.merged_if_duplicates(runs)
+    }
+
+    /// Like [`Evaluator::batch`], and hands each run to `write` with its own output, in the
+    /// same task, while its records are still in the processor's cache; `outs` grows to the
+    /// number of runs. (When customer ids repeat, the batch is evaluated first and written as
+    /// one run.)
+    pub(crate) fn batch_then<T: Send + Default>(
+        &self,
+        range: std::ops::Range<usize>,
+        mode: Mode,
+        outs: &mut Vec<T>,
+        write: impl Fn(&Records<'p>, &mut T) + Sync,
+    ) -> Vec<Records<'p>> {
+        let customers = &self.order[range.clone()];
+        if self.duplicates {
+            let runs = self.batch(range, mode);
+            if outs.is_empty() {
+                outs.push(T::default());
+            }
+            if let (Some(run), Some(out)) = (runs.first(), outs.first_mut()) {
+                write(run, out);
+            }
+            return runs;
+        }
+        let n = customers.len().div_ceil(RUN);
+        if outs.len() < n {
+            outs.resize_with(n, T::default);
+        }
+        customers
+            .par_chunks(RUN)
+            .zip(outs.par_iter_mut())
+            .map_init(Scratch::default, |scratch, (run, out)| {
+                let records = self.run(run, mode, scratch);
+                write(&records, out);
+                records
+            })
+            .collect()
+    }
+
+    /// Evaluates the customers `run` (indices) into one set of records.
+    fn run(&self, run: &[u32], mode: Mode, scratch: &mut Scratch<'p>) -> Records<'p> {
+        let mut out = self.records(mode);
+        for &ci in run {
+            let c = &self.portfolio.customers[ci as usize];
+            let g = self.group_of[ci as usize] as usize;
+            let range = self.inv_start[g] as usize..self.inv_start[g + 1] as usize;
+            let (idx, repeats) = (&self.inv_idx[range.clone()], &self.repeats[range]);
+            let e = CustomerEval { program: self.program, customer: c, as_of: self.as_of, history: self.history, mode, ev: self };
+            let mark = out.mark();
+            match e.run(idx, repeats, &mut out, scratch) {
+                // Counting needs no order.
+                Ok(()) if !mode.ids => {}
+                Ok(()) => out.sort_since(mark),
+                Err(err) => {
+                    out.truncate(mark);
+                    out.errors.push(err);
+                }
+            }
+        }
+        out
+    }
+
+    fn merged_if_duplicates(&self, runs: Vec<Records<'p>>) -> Vec<Records<'p>> {
         if !self.duplicates {
             return runs;
         }

@@ -247,27 +247,6 @@ impl Fragments {
     }
 }
 
-/// Renders the runs in parallel into the first buffers of `parts` (one per run, in order)
-/// and returns them. The buffers and their memory are kept from one batch to the next, also
-/// when a batch has fewer runs: a buffer dropped and grown again from empty costs copies
-/// and fresh pages (first touch of memory). Each run is dropped by the thread that rendered
-/// it: freeing millions of small records is work too, and must not be serial.
-fn render_runs<'b, 'p>(
-    runs: &[Records<'p>],
-    parts: &'b mut Vec<Vec<u8>>,
-    write: impl Fn(&Records<'p>, &mut Vec<u8>) + Sync,
-) -> &'b [Vec<u8>] {
-    let n = runs.len();
-    if parts.len() < n {
-        parts.resize_with(n, Vec::new);
-    }
-    parts.par_iter_mut().zip(runs).for_each(|(out, run)| {
-        out.clear();
-        write(run, out);
-    });
-    &parts[..n]
-}
-
 fn write_plan_json_batched(
     program: &Program,
     portfolio: &Portfolio,
@@ -283,32 +262,34 @@ fn write_plan_json_batched(
     let (mut unassigned, mut errors, mut next) = (Vec::new(), Vec::new(), Vec::new());
     let mut j = JsonPlan::begin(w, as_of, &program.hash)?;
     let mut parts: Vec<Vec<u8>> = Vec::new();
+    // Each run of customers is written right after it is evaluated, in the same task, while
+    // its records are still in the processor's cache.
     for r in &batches {
-        let mut runs = ev.batch(r.clone(), Mode::ACTIONS);
-        for run in &mut runs {
-            unassigned.append(&mut run.unassigned);
-            errors.append(&mut run.errors);
-            next.append(&mut run.next);
-        }
-        let written = render_runs(&runs, &mut parts, |run, out| {
+        let mut runs = ev.batch_then(r.clone(), Mode::ACTIONS, &mut parts, |run, out| {
+            out.clear();
             let mut repeat = Repeat::default();
             for a in &run.actions {
                 outcome::element(out, |o| a.write_json(frags, &mut repeat, o));
             }
         });
-        j.parts(written)?;
+        for run in &mut runs {
+            unassigned.append(&mut run.unassigned);
+            errors.append(&mut run.errors);
+            next.append(&mut run.next);
+        }
+        j.parts(&parts[..runs.len()])?;
         ev.recycle(runs);
     }
     j.next_list("skipped")?;
     for r in &batches {
-        let runs = ev.batch(r.clone(), Mode::SKIPPED);
-        let written = render_runs(&runs, &mut parts, |run, out| {
+        let runs = ev.batch_then(r.clone(), Mode::SKIPPED, &mut parts, |run, out| {
+            out.clear();
             let mut repeat = Repeat::default();
             for s in &run.skipped {
                 outcome::element(out, |o| s.write_json(&run.texts, frags, &mut repeat, o));
             }
         });
-        j.parts(written)?;
+        j.parts(&parts[..runs.len()])?;
         ev.recycle(runs);
     }
     errors.extend(ev.input_errors.iter().cloned());
