@@ -651,7 +651,14 @@ impl<'p> Evaluator<'p> {
             let g = self.group_of[ci as usize] as usize;
             let range = self.inv_start[g] as usize..self.inv_start[g + 1] as usize;
             let (idx, repeats) = (&self.inv_idx[range.clone()], &self.repeats[range]);
-            let e = CustomerEval { program: self.program, customer: c, as_of: self.as_of, history: self.history, mode, ev: self };
+            let e = CustomerEval {
+                program: self.program,
+                customer: c,
+                as_of: self.as_of,
+                history: self.history,
+                mode,
+                ev: self,
+            };
             let mark = out.mark();
             match e.run(idx, repeats, &mut out, scratch) {
                 // Counting needs no order.
