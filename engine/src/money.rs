@@ -42,30 +42,37 @@ pub fn simple_interest(
         return Decimal::ZERO;
     }
     let mut total = Decimal::ZERO; // sum of amount × percent × days
-    for period in periods {
+    for (period, amount, days) in segments(first, last, balance, periods) {
+        total += amount * period.percent * Decimal::from(days);
+    }
+    total / Decimal::from(36_500)
+}
+
+/// The pieces of an interest computation from `first` to `last`: for each rate period and
+/// each stretch of constant non-zero outstanding amount within it, the period, the amount and
+/// the number of days.
+fn segments<'b>(
+    first: NaiveDate,
+    last: NaiveDate,
+    balance: &'b [(NaiveDate, Decimal)],
+    periods: &'b [RatePeriod],
+) -> impl Iterator<Item = (&'b RatePeriod, Decimal, i64)> + 'b {
+    periods.iter().flat_map(move |period| {
         let p_from = period.from.max(first);
         let p_to = period.to.min(last);
-        if p_to < p_from {
-            continue;
-        }
-        for (i, (b_from, amount)) in balance.iter().enumerate() {
+        balance.iter().enumerate().filter_map(move |(i, (b_from, amount))| {
+            if p_to < p_from || amount.is_zero() {
+                return None;
+            }
             let b_to = match balance.get(i + 1) {
-                Some((next, _)) => match next.pred_opt() {
-                    Some(d) => d,
-                    None => continue,
-                },
+                Some((next, _)) => next.pred_opt()?,
                 None => p_to,
             };
             let from = p_from.max(*b_from);
             let to = p_to.min(b_to);
-            if to < from || amount.is_zero() {
-                continue;
-            }
-            let days = (to - from).num_days() + 1;
-            total += *amount * period.percent * Decimal::from(days);
-        }
-    }
-    total / Decimal::from(36_500)
+            (from <= to).then(|| (period, *amount, days_between(from, to) + 1))
+        })
+    })
 }
 
 /// Powers of ten up to 10^24.
@@ -126,29 +133,10 @@ fn exact_interest(
         (0..bound).contains(&m).then_some(m)
     };
     let mut total: i128 = 0;
-    for period in periods {
-        let p_from = period.from.max(first);
-        let p_to = period.to.min(last);
-        if p_to < p_from {
-            continue;
-        }
+    for (period, amount, days) in segments(first, last, balance, periods) {
         let rate = at_scale(period.percent, rate_scale, 1 << 40)?;
-        for (i, (b_from, amount)) in balance.iter().enumerate() {
-            let b_to = match balance.get(i + 1) {
-                Some((next, _)) => match next.pred_opt() {
-                    Some(d) => d,
-                    None => continue,
-                },
-                None => p_to,
-            };
-            let from = p_from.max(*b_from);
-            let to = p_to.min(b_to);
-            if to < from || amount.is_zero() {
-                continue;
-            }
-            let days = i128::from(days_between(from, to) + 1);
-            total = total.checked_add(at_scale(*amount, amount_scale, 1 << 62)?.checked_mul(rate * days)?)?;
-        }
+        let term = at_scale(amount, amount_scale, 1 << 62)?.checked_mul(rate * i128::from(days))?;
+        total = total.checked_add(term)?;
     }
     let num = total.checked_mul(*POW10.get(units as usize)?)?;
     let den = 36_500i128.checked_mul(*POW10.get((amount_scale + rate_scale) as usize)?)?;

@@ -281,6 +281,12 @@ pub(crate) fn skip_fields(scenario: &str, step: &str, o: &mut JsonText<'_>) {
 
 /// The start of the reason of an expired step, up to its trigger date.
 pub(crate) fn expired_head(label: &str, action: &CompiledAction, o: &mut (impl TextOut + ?Sized)) {
+    step_phrase(label, action, o);
+    o.lit(" was planned for ");
+}
+
+/// `D+30 letter "relance-2"`: a step as the reasons name it.
+fn step_phrase(label: &str, action: &CompiledAction, o: &mut (impl TextOut + ?Sized)) {
     o.text(label);
     o.lit(" ");
     o.text(&action.channel);
@@ -288,7 +294,6 @@ pub(crate) fn expired_head(label: &str, action: &CompiledAction, o: &mut (impl T
     o.quote();
     o.text(&action.template);
     o.quote();
-    o.lit(" was planned for ");
 }
 
 /// A fee charged by an emitted step (or a step it carries).
@@ -592,13 +597,7 @@ pub(crate) fn action_reason_head(
     o.text(scenario);
     o.quote();
     o.lit(", step ");
-    o.text(label);
-    o.lit(" ");
-    o.text(&action.channel);
-    o.lit(" ");
-    o.quote();
-    o.text(&action.template);
-    o.quote();
+    step_phrase(label, action, o);
 }
 
 /// `; condition `…` holds`, after each invoice of an action with a condition.

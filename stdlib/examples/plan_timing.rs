@@ -66,14 +66,7 @@ fn main() {
         }
     };
     if eval_only {
-        let mut portfolio = match load_dir(std::path::Path::new(dir), &LoadOptions::default()) {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("{e}");
-                std::process::exit(1);
-            }
-        };
-        portfolio.sort_for_evaluation();
+        let portfolio = load(dir);
         for run in 1..=runs {
             let start = Instant::now();
             let summary = engine.summarize(&portfolio, as_of, &NoHistory);
@@ -89,15 +82,7 @@ fn main() {
     }
     for run in 1..=runs {
         let start = Instant::now();
-        let mut portfolio = match load_dir(std::path::Path::new(dir), &LoadOptions::default()) {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("{e}");
-                std::process::exit(1);
-            }
-        };
-        // As `relance plan` does before evaluating.
-        portfolio.sort_for_evaluation();
+        let portfolio = load(dir);
         let load = start.elapsed().as_secs_f64();
         let n = portfolio.invoices.len() as f64;
         let start = Instant::now();
@@ -120,6 +105,19 @@ fn main() {
             sink.0 / 1_000_000
         );
     }
+}
+
+/// Loads the folder and sorts it for evaluation, as `relance plan` does.
+fn load(dir: &str) -> relance_engine::model::Portfolio {
+    let mut portfolio = match load_dir(std::path::Path::new(dir), &LoadOptions::default()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    };
+    portfolio.sort_for_evaluation();
+    portfolio
 }
 
 /// Counts the bytes written.
