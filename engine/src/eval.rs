@@ -1620,4 +1620,52 @@ scenario "Business days" { for others count business days D-2 email "pre" D+1 ca
         let labels: Vec<&str> = carried.iter().map(|s| s.label.as_str()).collect();
         assert_eq!(labels, ["D", "D+5", "D+63", "D+64", "D+69"]);
     }
+
+    #[test]
+    fn a_sorted_portfolio_is_indexed_as_any_other_order() {
+        let policy = r#"scenario "All" { for others D+1 email "r1" D+10 letter "r2" D+30 registered_letter "n" }"#;
+        let engine =
+            Engine::from_sources(vec![relance_dsl::Source::new("p.relance", policy)], &Registry::new()).unwrap();
+        let due = NaiveDate::from_ymd_opt(2026, 1, 5).unwrap();
+        let mut p = Portfolio::default();
+        for c in ["C2", "C4", "C6", "C8"] {
+            p.customers.push(crate::model::Customer::new(c, c, "s"));
+        }
+        // Unknown customers before, between and after the known ones; a repeated invoice id;
+        // a customer without invoices (C8).
+        for (k, (id, customer)) in [
+            ("F1", "C1"),
+            ("F2", "C2"),
+            ("F3", "C2"),
+            ("F3", "C2"),
+            ("F4", "C3"),
+            ("F5", "C4"),
+            ("F6", "C6"),
+            ("F7", "C9"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let d = due.checked_add_days(Days::new(k as u64 * 9)).unwrap();
+            p.invoices.push(Invoice::new(id, customer, d, Decimal::new(100 + k as i64, 0), Currency::EUR));
+        }
+        let as_of = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
+        let mut reversed = p.clone();
+        reversed.invoices.reverse();
+        reversed.customers.reverse();
+        // Sorting keeps the portfolio order of invoices that share an id, which orders their
+        // skipped steps: each order is compared with itself sorted. The sorted ones take the
+        // merged index, the others the hashed one.
+        for q in [&p, &reversed] {
+            let mut sorted = q.clone();
+            sorted.sort_for_evaluation();
+            for r in [q, &sorted] {
+                let ev = Evaluator::new(engine.program(), r, as_of, &NoHistory);
+                assert_eq!(ev.input_errors.len(), 3, "unknown customers C1, C3, C9");
+            }
+            let want = crate::render::to_json(&engine.evaluate(&sorted, as_of, &NoHistory));
+            assert!(want.contains("C9") && want.contains("F3") && want.contains("C8"), "{want}");
+            assert_eq!(crate::render::to_json(&engine.evaluate(q, as_of, &NoHistory)), want);
+        }
+    }
 }
