@@ -1212,12 +1212,7 @@ impl<'a> CustomerEval<'a, '_> {
         label: &str,
         action: &CompiledAction,
     ) -> Res<bool> {
-        match &action.condition {
-            None => Ok(true),
-            Some((c, text)) => c.eval(ctx, &mut None).map_err(|e| {
-                self.err(Some(&s.name), Some(&f.invoice.id), Some(label), format!("condition `{text}`: {e}"))
-            }),
-        }
+        self.condition(s, f, ctx, label, action, &mut None)
     }
 
     /// The values the condition of `action` reads, for a reason. Evaluated again (conditions
@@ -1230,12 +1225,31 @@ impl<'a> CustomerEval<'a, '_> {
         label: &str,
         action: &CompiledAction,
     ) -> Res<Vec<String>> {
-        let Some((c, text)) = &action.condition else { return Ok(Vec::new()) };
+        if action.condition.is_none() {
+            return Ok(Vec::new());
+        }
         let mut trace = Trace::default();
-        c.eval(ctx, &mut Some(&mut trace)).map_err(|e| {
-            self.err(Some(&s.name), Some(&f.invoice.id), Some(label), format!("condition `{text}`: {e}"))
-        })?;
+        self.condition(s, f, ctx, label, action, &mut Some(&mut trace))?;
         Ok(trace.entries)
+    }
+
+    /// Evaluates the condition of `action` (true when it has none), recording the values it
+    /// reads into `trace` when given; an error names the scenario, invoice and step.
+    fn condition(
+        &self,
+        s: &CompiledScenario,
+        f: &Facts<'a>,
+        ctx: &EvalCtx<'_>,
+        label: &str,
+        action: &CompiledAction,
+        trace: &mut Option<&mut Trace>,
+    ) -> Res<bool> {
+        match &action.condition {
+            None => Ok(true),
+            Some((c, text)) => c.eval(ctx, trace).map_err(|e| {
+                self.err(Some(&s.name), Some(&f.invoice.id), Some(label), format!("condition `{text}`: {e}"))
+            }),
+        }
     }
 
     /// The first `stop when` / `pause when` rule that holds for this invoice, with its status
