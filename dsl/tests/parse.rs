@@ -130,3 +130,21 @@ fn spans_are_trimmed() {
     let Item::Scenario(s) = &f.items[0] else { panic!() };
     assert_eq!(&text[s.selector.span.start..s.selector.span.end], "for segment \"a\"");
 }
+
+#[test]
+fn a_setting_value_may_start_with_a_reserved_word_and_a_dash() {
+    let f = parse_ok("settings {\n  law on-site\n  calendar in-2026\n}\n");
+    let Item::Settings(s) = &f.items[0] else { panic!() };
+    let values: Vec<&str> = s
+        .entries
+        .iter()
+        .map(|e| match &e.kind {
+            SettingKind::Law(v) | SettingKind::Calendar(v) => v.node.as_str(),
+            _ => panic!(),
+        })
+        .collect();
+    assert_eq!(values, ["on-site", "in-2026"]);
+    // A bare reserved word is still refused, with a message that names what was expected.
+    let d = parse(&Source::new("t.relance", "settings {\n  law on\n}\n")).unwrap_err();
+    assert!(render_human(&d, false).contains("expected a name, found `on`"), "{}", render_human(&d, false));
+}
