@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::{Days, NaiveDate};
@@ -19,7 +20,7 @@ use crate::fxhash::Fx;
 use crate::history::History;
 use crate::law::RatePeriod;
 use crate::model::{Customer, Invoice, Payment, PaymentKind, Portfolio};
-use crate::money;
+use crate::money::{self, RateDays};
 use crate::outcome::{ActionRec, Carried, Emission, Ems, FeeNote, InterestNote, Records, SkipRec, Why, next_action};
 use crate::plan::{NextAction, Plan, PlanError, PlanSummary, SkipStatus, Unassigned};
 
@@ -687,7 +688,14 @@ impl<'p> Evaluator<'p> {
 }
 
 /// The rate periods of one interest rule from one first day, or why there are none.
-type Periods = Result<Arc<[RatePeriod]>, String>;
+type Periods = Result<Rates, String>;
+
+/// The rate periods of an interest rule from a first day to the as-of date (with the law's
+/// points added), and their sum for amounts that do not change.
+struct Rates {
+    periods: Arc<[RatePeriod]>,
+    days: Option<RateDays>,
+}
 
 /// Interest rate periods (the rule's points added) per interest rule and first day of
 /// interest, computed on first use and shared by the threads: they depend only on the rule,
@@ -753,7 +761,7 @@ struct Scratch<'a> {
 
 /// Interest rate periods by interest rule (its address) and first day of interest, for the
 /// first days outside the shared [`RateTable`].
-type RateCache = HashMap<(usize, NaiveDate), Arc<[RatePeriod]>, Fx>;
+type RateCache = HashMap<(usize, NaiveDate), Rates, Fx>;
 
 /// Facts about one invoice on the as-of date.
 struct Facts<'a> {
@@ -1335,10 +1343,11 @@ impl<'a> CustomerEval<'a, '_> {
     ) -> Res<()> {
         let inv = f.invoice;
         let cur = inv.currency;
-        let mut legal_charged = s
-            .steps
-            .iter()
-            .any(|st| st.action.fees.iter().any(|r| matches!(r, FeeRule::Legal(_))) && self.step_done(inv, s, &st.key));
+        // With no history, no step was done: no legal fee was charged before.
+        let mut legal_charged = !self.ev.history_empty
+            && s.steps.iter().any(|st| {
+                st.action.fees.iter().any(|r| matches!(r, FeeRule::Legal(_))) && self.step_done(inv, s, &st.key)
+            });
         let mut interest_rule = None;
         let sources =
             std::iter::once((em.label, em.action)).chain(em.carried.iter().map(|c| (c.label.as_str(), &c.action)));
@@ -1357,7 +1366,7 @@ impl<'a> CustomerEval<'a, '_> {
                             )));
                         }
                         let fee = law.recovery_fee(inv.amount);
-                        em.fees += fee;
+                        add(&mut em.fees, fee);
                         if self.mode.actions && self.mode.text {
                             fee_notes.push(FeeNote { amount: money::round(fee, cur), law: Some(law.name()), label });
                         }
@@ -1370,7 +1379,7 @@ impl<'a> CustomerEval<'a, '_> {
                                 fc.code(), inv.id, cur.code()
                             )));
                         }
-                        em.fees += *a;
+                        add(&mut em.fees, *a);
                         if self.mode.actions && self.mode.text {
                             fee_notes.push(FeeNote { amount: money::round(*a, cur), law: None, label });
                         }
@@ -1397,26 +1406,29 @@ impl<'a> CustomerEval<'a, '_> {
                     for p in &mut periods {
                         p.percent += rule.points;
                     }
-                    Ok(periods.into())
+                    let days = RateDays::new(first, last, &periods);
+                    Ok(Rates { periods: periods.into(), days })
                 };
-                let found = match self.ev.rate_table.slot(rule, first) {
-                    Some(slot) => slot.get_or_init(compute).clone(),
+                // Borrowed from the shared table or the run's cache: no reference count
+                // changes per invoice.
+                let found: Result<&Rates, &String> = match self.ev.rate_table.slot(rule, first) {
+                    Some(slot) => slot.get_or_init(compute).as_ref(),
                     None => {
                         let key = (std::ptr::from_ref(rule) as usize, first);
-                        match rates.get(&key) {
-                            Some(p) => Ok(Arc::clone(p)),
-                            None => {
-                                let p = compute();
-                                if let Ok(p) = &p {
-                                    rates.insert(key, Arc::clone(p));
+                        match rates.entry(key) {
+                            Entry::Occupied(o) => Ok(&*o.into_mut()),
+                            Entry::Vacant(v) => match compute() {
+                                Ok(p) => Ok(&*v.insert(p)),
+                                Err(message) => {
+                                    return Err(self.err(Some(&s.name), Some(&inv.id), Some(em.label), message));
                                 }
-                                p
-                            }
+                            },
                         }
                     }
                 };
-                let shifted =
-                    found.map_err(|message| self.err(Some(&s.name), Some(&inv.id), Some(em.label), message))?;
+                let rates =
+                    found.map_err(|message| self.err(Some(&s.name), Some(&inv.id), Some(em.label), message.clone()))?;
+                let shifted = &rates.periods;
                 for p in shifted.iter() {
                     if let Some(w) = &p.assumed {
                         em.warnings.push(w.clone());
@@ -1425,15 +1437,20 @@ impl<'a> CustomerEval<'a, '_> {
                 if !self.mode.actions {
                     return Ok(());
                 }
-                em.interest = money::rounded_interest(
-                    first,
-                    last,
-                    &balances[f.balance.0 as usize..f.balance.1 as usize],
-                    &shifted,
-                    cur,
-                );
+                let balance = &balances[f.balance.0 as usize..f.balance.1 as usize];
+                // An amount that did not change since before the first day (no payment):
+                // the rates summed once for all invoices of that first day.
+                let constant = match (balance, rates.days) {
+                    ([(from, amount)], Some(days)) if *from <= first => days.interest(*amount, cur),
+                    _ => None,
+                };
+                em.interest = match constant {
+                    Some(i) => i,
+                    None => money::rounded_interest(first, last, balance, shifted, cur),
+                };
                 if self.mode.text {
-                    em.interest_note = Some(InterestNote { rule: &rule.label, first, last, periods: shifted });
+                    em.interest_note =
+                        Some(InterestNote { rule: &rule.label, first, last, periods: Arc::clone(shifted) });
                 }
             }
         }
@@ -1474,6 +1491,16 @@ impl<'a> CustomerEval<'a, '_> {
 }
 
 /// `d > 0`, without a decimal comparison.
+/// `*sum += x`, without a decimal addition when the sum is still zero (the common case: one
+/// fee per action).
+fn add(sum: &mut Decimal, x: Decimal) {
+    if sum.is_zero() && sum.scale() == 0 {
+        *sum = x;
+    } else {
+        *sum += x;
+    }
+}
+
 fn positive(d: Decimal) -> bool {
     d.is_sign_positive() && !d.is_zero()
 }
