@@ -896,12 +896,9 @@ impl<'a> CustomerEval<'a, '_> {
             action,
             carried: Carried::default(),
             fees: Decimal::ZERO,
-            fee_notes: Vec::new(),
             interest: Decimal::ZERO,
-            interest_note: None,
-            warnings: Vec::new(),
             triggered: None,
-            trace: Vec::new(),
+            notes: None,
         }
     }
 
@@ -1031,7 +1028,10 @@ impl<'a> CustomerEval<'a, '_> {
                 }
                 let mut em = self.emission(f, idx, &ev.label, key, &ev.action);
                 if self.mode.actions && self.mode.text {
-                    em.trace = self.trace_of(scenario, f, &ctx, &ev.label, &ev.action)?;
+                    let trace = self.trace_of(scenario, f, &ctx, &ev.label, &ev.action)?;
+                    if !trace.is_empty() {
+                        em.notes_mut().trace = trace;
+                    }
                 }
                 self.charge(scenario, f, balances, rates, &mut em)?;
                 emissions.push(em);
@@ -1190,7 +1190,10 @@ impl<'a> CustomerEval<'a, '_> {
             em.carried = carried;
             em.triggered = Some(trigger);
             if self.mode.actions && self.mode.text {
-                em.trace = self.trace_of(scenario, f, &ctx, &step.label, &step.action)?;
+                let trace = self.trace_of(scenario, f, &ctx, &step.label, &step.action)?;
+                if !trace.is_empty() {
+                    em.notes_mut().trace = trace;
+                }
             }
             self.charge(scenario, f, balances, rates, &mut em)?;
             emissions.push(em);
@@ -1390,7 +1393,9 @@ impl<'a> CustomerEval<'a, '_> {
                 interest_rule = action.interest.as_ref();
             }
         }
-        em.fee_notes = fee_notes;
+        if !fee_notes.is_empty() {
+            em.notes_mut().fee_notes = fee_notes;
+        }
         if let Some(rule) = interest_rule {
             let first = inv.due_date.succ_opt().unwrap_or(inv.due_date);
             let last = self.as_of;
@@ -1431,7 +1436,7 @@ impl<'a> CustomerEval<'a, '_> {
                 let shifted = &rates.periods;
                 for p in shifted.iter() {
                     if let Some(w) = &p.assumed {
-                        em.warnings.push(w.clone());
+                        em.notes_mut().warnings.push(w.clone());
                     }
                 }
                 if !self.mode.actions {
@@ -1449,7 +1454,7 @@ impl<'a> CustomerEval<'a, '_> {
                     None => money::rounded_interest(first, last, balance, shifted, cur),
                 };
                 if self.mode.text {
-                    em.interest_note =
+                    em.notes_mut().interest_note =
                         Some(InterestNote { rule: &rule.label, first, last, periods: Arc::clone(shifted) });
                 }
             }

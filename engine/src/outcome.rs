@@ -355,7 +355,6 @@ impl<'a> Carried<'a> {
 }
 
 /// The emissions of an action: one inline (most actions), or several.
-#[expect(clippy::large_enum_variant, reason = "inline on purpose: no allocation for the action of one invoice")]
 pub(crate) enum Ems<'a> {
     One(Emission<'a>),
     Many(Vec<Emission<'a>>),
@@ -383,14 +382,45 @@ pub(crate) struct Emission<'a> {
     pub(crate) action: &'a CompiledAction,
     pub(crate) carried: Carried<'a>,
     pub(crate) fees: Decimal,
-    pub(crate) fee_notes: Vec<FeeNote<'a>>,
     pub(crate) interest: Decimal,
-    pub(crate) interest_note: Option<InterestNote<'a>>,
-    pub(crate) warnings: Vec<String>,
     /// The trigger date of a step (events have none).
     pub(crate) triggered: Option<NaiveDate>,
+    /// Only when there is something to say: an emission stays small to move.
+    pub(crate) notes: Option<Box<Notes<'a>>>,
+}
+
+/// What the reason of an emission says beyond its figures (written only for reasons), and
+/// its warnings.
+#[derive(Default)]
+pub(crate) struct Notes<'a> {
+    pub(crate) fee_notes: Vec<FeeNote<'a>>,
+    pub(crate) interest_note: Option<InterestNote<'a>>,
+    pub(crate) warnings: Vec<String>,
     /// The condition values that held.
     pub(crate) trace: Vec<String>,
+}
+
+impl<'a> Emission<'a> {
+    /// The notes, made when first written.
+    pub(crate) fn notes_mut(&mut self) -> &mut Notes<'a> {
+        self.notes.get_or_insert_with(Box::default)
+    }
+
+    pub(crate) fn fee_notes(&self) -> &[FeeNote<'a>] {
+        self.notes.as_ref().map_or(&[], |n| &n.fee_notes)
+    }
+
+    pub(crate) fn interest_note(&self) -> Option<&InterestNote<'a>> {
+        self.notes.as_ref().and_then(|n| n.interest_note.as_ref())
+    }
+
+    pub(crate) fn warnings(&self) -> &[String] {
+        self.notes.as_ref().map_or(&[], |n| &n.warnings)
+    }
+
+    pub(crate) fn trace(&self) -> &[String] {
+        self.notes.as_ref().map_or(&[], |n| &n.trace)
+    }
 }
 
 /// One action: emissions of one step grouped per customer, currency (and invoice, for
@@ -447,7 +477,7 @@ impl<'a> ActionRec<'a> {
         };
         let mut warnings: Vec<String> = Vec::new();
         for em in ems.iter() {
-            for w in &em.warnings {
+            for w in em.warnings() {
                 if !warnings.contains(w) {
                     warnings.push(w.clone());
                 }
@@ -630,7 +660,7 @@ impl ActionRec<'_> {
             o.decimal(money::round(em.outstanding, cur));
             o.lit(" ");
             o.lit(code);
-            if em.triggered.is_some() || !em.trace.is_empty() {
+            if em.triggered.is_some() || !em.trace().is_empty() {
                 o.lit(" (");
                 let mut sep = "";
                 if let Some(t) = em.triggered {
@@ -638,7 +668,7 @@ impl ActionRec<'_> {
                     o.date(t);
                     sep = ", ";
                 }
-                for entry in &em.trace {
+                for entry in em.trace() {
                     o.lit(sep);
                     o.text(entry);
                     sep = ", ";
@@ -659,7 +689,7 @@ impl ActionRec<'_> {
                     o.text(&c.label);
                 }
             }
-            for n in &em.fee_notes {
+            for n in em.fee_notes() {
                 o.lit("; ");
                 o.decimal(n.amount);
                 o.lit(" ");
@@ -675,7 +705,7 @@ impl ActionRec<'_> {
                 o.text(n.label);
                 o.lit(")");
             }
-            if let Some(n) = &em.interest_note {
+            if let Some(n) = em.interest_note() {
                 o.lit("; ");
                 o.decimal(em.interest);
                 o.lit(" ");
