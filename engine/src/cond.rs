@@ -210,9 +210,14 @@ impl Cond {
             }
             Cond::Has(l, r) => {
                 let lv = l.value(ctx, trace)?;
-                let needle = match r.value(ctx, trace)? {
-                    Val::Str(s) => s.to_owned(),
-                    other => other.to_string(),
+                let rv = r.value(ctx, trace)?;
+                let shown;
+                let needle: &str = match rv {
+                    Val::Str(s) => s,
+                    other => {
+                        shown = other.to_string();
+                        &shown
+                    }
                 };
                 Ok(match lv {
                     Val::Tags(tags) => tags.iter().any(|t| *t == needle),

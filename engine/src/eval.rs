@@ -98,9 +98,9 @@ pub fn summarize(program: &Program, portfolio: &Portfolio, as_of: NaiveDate, his
                     };
                     if let Some(b) = by.get_mut(i) {
                         b.2 += 1;
-                        b.3[0] += a.outstanding;
-                        b.3[1] += a.fees;
-                        b.3[2] += a.interest;
+                        money::add_to(&mut b.3[0], a.outstanding);
+                        money::add_to(&mut b.3[1], a.fees);
+                        money::add_to(&mut b.3[2], a.interest);
                     }
                 }
                 for (ch, cur, n, [outstanding, fees, interest]) in by {
@@ -1369,7 +1369,7 @@ impl<'a> CustomerEval<'a, '_> {
                             )));
                         }
                         let fee = law.recovery_fee(inv.amount);
-                        add(&mut em.fees, fee);
+                        money::add_to(&mut em.fees, fee);
                         if self.mode.actions && self.mode.text {
                             fee_notes.push(FeeNote { amount: money::round(fee, cur), law: Some(law.name()), label });
                         }
@@ -1382,7 +1382,7 @@ impl<'a> CustomerEval<'a, '_> {
                                 fc.code(), inv.id, cur.code()
                             )));
                         }
-                        add(&mut em.fees, *a);
+                        money::add_to(&mut em.fees, *a);
                         if self.mode.actions && self.mode.text {
                             fee_notes.push(FeeNote { amount: money::round(*a, cur), law: None, label });
                         }
@@ -1496,16 +1496,6 @@ impl<'a> CustomerEval<'a, '_> {
 }
 
 /// `d > 0`, without a decimal comparison.
-/// `*sum += x`, without a decimal addition when the sum is still zero (the common case: one
-/// fee per action).
-fn add(sum: &mut Decimal, x: Decimal) {
-    if sum.is_zero() && sum.scale() == 0 {
-        *sum = x;
-    } else {
-        *sum += x;
-    }
-}
-
 fn positive(d: Decimal) -> bool {
     d.is_sign_positive() && !d.is_zero()
 }
@@ -1555,8 +1545,8 @@ impl BalanceBook {
         }
         let od = if overdue { amount } else { Decimal::ZERO };
         if let Some(e) = self.entry(cur) {
-            e.1 += amount;
-            e.2 += od;
+            money::add_to(&mut e.1, amount);
+            money::add_to(&mut e.2, od);
         } else if self.first.is_none() {
             self.first = Some((cur, amount, od));
         } else {

@@ -468,9 +468,9 @@ impl<'a> ActionRec<'a> {
             many => {
                 let mut sums = (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
                 for em in many {
-                    sums.0 += em.outstanding;
-                    sums.1 += em.fees;
-                    sums.2 += em.interest;
+                    money::add_to(&mut sums.0, em.outstanding);
+                    money::add_to(&mut sums.1, em.fees);
+                    money::add_to(&mut sums.2, em.interest);
                 }
                 sums
             }
