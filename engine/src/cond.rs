@@ -350,15 +350,14 @@ impl Operand {
         }
     }
 
+    #[inline]
     fn value<'a>(&'a self, ctx: &EvalCtx<'a>, trace: &mut Option<&mut Trace>) -> Result<Val<'a>, String> {
         match self {
             Operand::Const(c) => Ok(Val::from_const(c)),
             Operand::Field(f, name) => {
                 let v = field_value(f, ctx)?;
                 if let Some(t) = trace.as_deref_mut() {
-                    let mut s = String::new();
-                    let _ = write!(s, "{name} = {v}");
-                    t.push(s);
+                    record(t, name, &v);
                 }
                 Ok(v)
             }
@@ -378,6 +377,15 @@ impl<'a> Val<'a> {
     }
 }
 
+/// Records `name = value` (only for reasons: kept out of the evaluation's way).
+#[cold]
+fn record(t: &mut Trace, name: &str, v: &Val<'_>) {
+    let mut s = String::new();
+    let _ = write!(s, "{name} = {v}");
+    t.push(s);
+}
+
+#[inline]
 fn field_value<'a>(f: &'a Field, ctx: &EvalCtx<'a>) -> Result<Val<'a>, String> {
     let inv =
         || ctx.invoice.ok_or_else(|| "this name needs an invoice and cannot be used to select customers".to_owned());

@@ -1023,7 +1023,7 @@ impl<'a> CustomerEval<'a, '_> {
                     self.skip(out, scenario, f, (&ev.label, ev.order), status, |texts| text(texts, reason), None);
                     continue;
                 }
-                if !self.holds(scenario, f, &ctx, &ev.label, &ev.action)? {
+                if ev.action.condition.is_some() && !self.holds(scenario, f, &ctx, &ev.label, &ev.action)? {
                     continue;
                 }
                 let mut em = self.emission(f, idx, &ev.label, key, &ev.action);
@@ -1125,7 +1125,7 @@ impl<'a> CustomerEval<'a, '_> {
             // Conditions.
             due.clear();
             for &(step, trigger) in reached.iter() {
-                if !self.holds(scenario, f, &ctx, &step.label, &step.action)? {
+                if step.action.condition.is_some() && !self.holds(scenario, f, &ctx, &step.label, &step.action)? {
                     if self.mode.skipped
                         && let Some((_, text)) = &step.action.condition
                     {
