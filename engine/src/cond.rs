@@ -194,6 +194,14 @@ impl Cond {
             Cond::Or(a, b) => Ok(a.eval(ctx, trace)? || b.eval(ctx, trace)?),
             Cond::And(a, b) => Ok(a.eval(ctx, trace)? && b.eval(ctx, trace)?),
             Cond::Not(a) => Ok(!a.eval(ctx, trace)?),
+            // The most common rules (`pause when disputed`): a flag of the invoice, read
+            // directly when no values are recorded.
+            Cond::Truthy(Operand::Field(f, _))
+                if trace.is_none()
+                    && let Some(b) = flag(f, ctx) =>
+            {
+                Ok(b)
+            }
             Cond::Truthy(op) => match op.value(ctx, trace)? {
                 Val::Bool(b) => Ok(b),
                 Val::Str(s) => {
@@ -374,6 +382,20 @@ impl<'a> Val<'a> {
             Const::Days(d) => Val::Days(*d),
             Const::Bool(b) => Val::Bool(*b),
         }
+    }
+}
+
+/// The value of an invoice flag (what [`field_value`] gives as `Val::Bool`), or `None` for
+/// any other name or without an invoice.
+#[inline]
+fn flag(f: &Field, ctx: &EvalCtx<'_>) -> Option<bool> {
+    let i = ctx.invoice.as_ref()?;
+    match f {
+        Field::Disputed => Some(i.invoice.disputed),
+        Field::PromiseToPay => Some(i.promise_to_pay),
+        Field::PaymentPlan => Some(i.invoice.payment_plan),
+        Field::Reminded => Some(i.reminded),
+        _ => None,
     }
 }
 
