@@ -21,7 +21,7 @@ use crate::history::History;
 use crate::law::RatePeriod;
 use crate::model::{Customer, Invoice, Payment, PaymentKind, Portfolio};
 use crate::money::{self, RateDays};
-use crate::outcome::{ActionRec, Carried, Emission, Ems, FeeNote, InterestNote, Records, SkipRec, Why, next_action};
+use crate::outcome::{ActionRec, Carried, Emission, FeeNote, InterestNote, Records, SkipRec, Why, next_action};
 use crate::plan::{NextAction, Plan, PlanError, PlanSummary, SkipStatus, Unassigned};
 
 /// Evaluates `portfolio` as of `as_of` (see [`crate::Engine::evaluate`]).
@@ -46,7 +46,7 @@ pub fn evaluate(program: &Program, portfolio: &Portfolio, as_of: NaiveDate, hist
             .map(|run| Plan {
                 as_of,
                 scenarios_hash: String::new(),
-                actions: run.actions.iter().map(ActionRec::to_action).collect(),
+                actions: run.action_views().map(|a| a.to_action()).collect(),
                 skipped: run.skipped.iter().map(|s| s.to_skipped(&run.texts)).collect(),
                 unassigned: std::mem::take(&mut run.unassigned),
                 errors: std::mem::take(&mut run.errors),
@@ -749,7 +749,6 @@ impl RateTable {
 struct Scratch<'a> {
     facts: Vec<Facts<'a>>,
     balances: Vec<(NaiveDate, Decimal)>,
-    emissions: Vec<Emission<'a>>,
     done: Vec<bool>,
     reached: Vec<(&'a CompiledStep, NaiveDate)>,
     due: Vec<(&'a CompiledStep, NaiveDate)>,
@@ -877,12 +876,12 @@ impl<'a> CustomerEval<'a, '_> {
         }
     }
 
-    /// A new emission of `label` for invoice `f` (position `index`).
+    /// A new emission of step or event `(label, order)` for invoice `f` (position `index`).
     fn emission(
         &self,
         f: &Facts<'a>,
         index: usize,
-        label: &'a str,
+        (label, order): (&'a str, i64),
         key: Cow<'a, str>,
         action: &'a CompiledAction,
     ) -> Emission<'a> {
@@ -892,6 +891,7 @@ impl<'a> CustomerEval<'a, '_> {
             outstanding: f.outstanding,
             days_late: f.days_late,
             label,
+            order,
             key,
             action,
             carried: Carried::default(),
@@ -904,10 +904,11 @@ impl<'a> CustomerEval<'a, '_> {
 
     fn run(&self, invoices: &[u32], repeats: &[bool], out: &mut Records<'a>, scratch: &mut Scratch<'a>) -> Res<()> {
         let t = self.as_of;
-        let Scratch { facts, balances, emissions, done, reached, due, rates, rule_values } = scratch;
+        let Scratch { facts, balances, done, reached, due, rates, rule_values } = scratch;
         balances.clear();
         facts.clear();
-        emissions.clear();
+        // This customer's emissions, grouped into actions at the end.
+        let first_emission = out.emissions.len();
         for (i, repeat) in invoices.iter().zip(repeats) {
             let mut f = self.facts(*i, balances);
             f.rank = match facts.last() {
@@ -1026,7 +1027,7 @@ impl<'a> CustomerEval<'a, '_> {
                 if ev.action.condition.is_some() && !self.holds(scenario, f, &ctx, &ev.label, &ev.action)? {
                     continue;
                 }
-                let mut em = self.emission(f, idx, &ev.label, key, &ev.action);
+                let mut em = self.emission(f, idx, (&ev.label, ev.order), key, &ev.action);
                 if self.mode.actions && self.mode.text {
                     let trace = self.trace_of(scenario, f, &ctx, &ev.label, &ev.action)?;
                     if !trace.is_empty() {
@@ -1034,7 +1035,7 @@ impl<'a> CustomerEval<'a, '_> {
                     }
                 }
                 self.charge(scenario, f, balances, rates, &mut em)?;
-                emissions.push(em);
+                out.emissions.push(em);
             }
 
             if !open {
@@ -1186,7 +1187,8 @@ impl<'a> CustomerEval<'a, '_> {
                 }
             }
             let (step, trigger) = due[emit_idx];
-            let mut em = self.emission(f, idx, &step.label, Cow::Borrowed(step.key.as_str()), &step.action);
+            let mut em =
+                self.emission(f, idx, (&step.label, step.order), Cow::Borrowed(step.key.as_str()), &step.action);
             em.carried = carried;
             em.triggered = Some(trigger);
             if self.mode.actions && self.mode.text {
@@ -1196,10 +1198,10 @@ impl<'a> CustomerEval<'a, '_> {
                 }
             }
             self.charge(scenario, f, balances, rates, &mut em)?;
-            emissions.push(em);
+            out.emissions.push(em);
         }
 
-        self.group(out, scenario, emissions);
+        self.group(out, scenario, first_emission);
         out.next.push((self.customer, next_on));
         Ok(())
     }
@@ -1462,35 +1464,36 @@ impl<'a> CustomerEval<'a, '_> {
         Ok(())
     }
 
-    /// Groups the emissions into actions: one per step key, currency (and invoice, for
-    /// `per invoice` steps), in the order of those keys.
-    fn group(&self, out: &mut Records<'a>, s: &'a CompiledScenario, emissions: &mut Vec<Emission<'a>>) {
-        if !self.mode.actions || emissions.is_empty() {
+    /// Groups the customer's emissions (from `first` in the records) into actions: one per
+    /// step key, currency (and invoice, for `per invoice` steps), in the order of those keys.
+    /// The emissions are sorted in place; each action names its range of them.
+    fn group(&self, out: &mut Records<'a>, s: &'a CompiledScenario, first: usize) {
+        if !self.mode.actions {
+            out.emissions.truncate(first);
             return;
         }
+        let Some(ems) = out.emissions.get_mut(first..) else { return };
         let slot = |em: &Emission<'a>| em.action.per_invoice.then_some(em.index);
-        emissions.sort_by(|a, b| (&a.key, a.invoice.currency, slot(a)).cmp(&(&b.key, b.invoice.currency, slot(b))));
-        let mut rest = emissions.drain(..).peekable();
-        while let Some(first) = rest.next() {
-            let (cur, per) = (first.invoice.currency, slot(&first));
-            let same = |n: &Emission<'a>, first: &Emission<'a>| {
-                n.key == first.key && n.invoice.currency == cur && slot(n) == per
-            };
-            let group = match rest.next_if(|n| same(n, &first)) {
-                // Most actions have one invoice.
-                None => Ems::One(first),
-                Some(second) => {
-                    let mut group = vec![first, second];
-                    while let Some(next) = rest.next_if(|n| same(n, &group[0])) {
-                        group.push(next);
-                    }
-                    Ems::Many(group)
-                }
-            };
-            if let Some(a) = ActionRec::new(self.as_of, self.customer, &s.name, cur, group, self.ev.hash, self.mode.ids)
+        let same = |a: &Emission<'a>, b: &Emission<'a>| {
+            a.key == b.key && a.invoice.currency == b.invoice.currency && slot(a) == slot(b)
+        };
+        if ems.len() > 1 {
+            // Stable: a group keeps its invoices in id order.
+            ems.sort_by(|a, b| (&a.key, a.invoice.currency, slot(a)).cmp(&(&b.key, b.invoice.currency, slot(b))));
+        }
+        let ems = &out.emissions[first..];
+        let mut start = 0;
+        while let Some(head) = ems.get(start) {
+            let len = ems[start..].iter().take_while(|e| same(e, head)).count();
+            let group = &ems[start..start + len];
+            let range = ((first + start) as u32, (first + start + len) as u32);
+            let cur = head.invoice.currency;
+            if let Some(a) =
+                ActionRec::new(self.as_of, self.customer, &s.name, cur, group, range, self.ev.hash, self.mode.ids)
             {
                 out.actions.push(a);
             }
+            start += len;
         }
     }
 }

@@ -28,6 +28,9 @@ use crate::render::{ActionFrag, Fragments};
 #[derive(Default)]
 pub(crate) struct Records<'a> {
     pub(crate) actions: Vec<ActionRec<'a>>,
+    /// The emissions of the actions: each action names its range (see [`ActionRec::ems`]),
+    /// so that an emission is moved once, not again into its action.
+    pub(crate) emissions: Vec<Emission<'a>>,
     pub(crate) skipped: Vec<SkipRec<'a>>,
     /// Reasons that are not derived from the program (rule values, cooldown, minimum), shared
     /// by the skipped steps that point at them with [`Why::Text`].
@@ -42,6 +45,7 @@ pub(crate) struct Records<'a> {
 #[derive(Clone, Copy)]
 pub(crate) struct Mark {
     actions: usize,
+    emissions: usize,
     skipped: usize,
     texts: usize,
 }
@@ -51,6 +55,7 @@ impl<'a> Records<'a> {
     pub(crate) fn with_capacity(mode: crate::eval::Mode) -> Self {
         Records {
             actions: Vec::with_capacity(if mode.actions { 256 } else { 0 }),
+            emissions: Vec::with_capacity(if mode.actions { 256 } else { 0 }),
             skipped: Vec::with_capacity(if mode.skipped { 1024 } else { 0 }),
             next: Vec::with_capacity(256),
             ..Records::default()
@@ -61,6 +66,7 @@ impl<'a> Records<'a> {
     /// growing fresh vectors each time costs copies and first touches of memory).
     pub(crate) fn clear(&mut self) {
         self.actions.clear();
+        self.emissions.clear();
         self.skipped.clear();
         self.texts.clear();
         self.next.clear();
@@ -69,14 +75,28 @@ impl<'a> Records<'a> {
     }
 
     pub(crate) fn mark(&self) -> Mark {
-        Mark { actions: self.actions.len(), skipped: self.skipped.len(), texts: self.texts.len() }
+        Mark {
+            actions: self.actions.len(),
+            emissions: self.emissions.len(),
+            skipped: self.skipped.len(),
+            texts: self.texts.len(),
+        }
     }
 
     /// Drops the records written since `m` (a customer whose evaluation failed).
     pub(crate) fn truncate(&mut self, m: Mark) {
         self.actions.truncate(m.actions);
+        self.emissions.truncate(m.emissions);
         self.skipped.truncate(m.skipped);
         self.texts.truncate(m.texts);
+    }
+
+    /// The actions, each with its emissions.
+    pub(crate) fn action_views(&self) -> impl ExactSizeIterator<Item = ActionView<'_, 'a>> {
+        self.actions.iter().map(|rec| ActionView {
+            rec,
+            ems: self.emissions.get(rec.ems.0 as usize..rec.ems.1 as usize).unwrap_or(&[]),
+        })
     }
 
     /// Puts the records of one customer, written since `m`, in plan order. Within a
@@ -107,8 +127,13 @@ impl<'a> Records<'a> {
     /// Appends the records of the customers after these, keeping text references.
     pub(crate) fn append(&mut self, other: Records<'a>) {
         let base = self.texts.len() as u32;
+        let ems_base = self.emissions.len() as u32;
         self.texts.extend(other.texts);
-        self.actions.extend(other.actions);
+        self.emissions.extend(other.emissions);
+        self.actions.extend(other.actions.into_iter().map(|mut a| {
+            a.ems = (a.ems.0 + ems_base, a.ems.1 + ems_base);
+            a
+        }));
         self.skipped.extend(other.skipped.into_iter().map(|mut s| {
             if let Why::Text(i) = &mut s.why {
                 *i += base;
@@ -354,22 +379,6 @@ impl<'a> Carried<'a> {
     }
 }
 
-/// The emissions of an action: one inline (most actions), or several.
-pub(crate) enum Ems<'a> {
-    One(Emission<'a>),
-    Many(Vec<Emission<'a>>),
-}
-
-impl<'a> std::ops::Deref for Ems<'a> {
-    type Target = [Emission<'a>];
-    fn deref(&self) -> &[Emission<'a>] {
-        match self {
-            Ems::One(e) => std::slice::from_ref(e),
-            Ems::Many(v) => v,
-        }
-    }
-}
-
 /// One step (or event) emitted for one invoice, before grouping into actions.
 pub(crate) struct Emission<'a> {
     pub(crate) invoice: &'a Invoice,
@@ -378,6 +387,8 @@ pub(crate) struct Emission<'a> {
     pub(crate) outstanding: Decimal,
     pub(crate) days_late: i64,
     pub(crate) label: &'a str,
+    /// Where the step sorts among a customer's records (see [`step_order`]).
+    pub(crate) order: i64,
     pub(crate) key: Cow<'a, str>,
     pub(crate) action: &'a CompiledAction,
     pub(crate) carried: Carried<'a>,
@@ -434,8 +445,8 @@ pub(crate) struct ActionRec<'a> {
     pub(crate) action: &'a CompiledAction,
     pub(crate) order: (i64, &'a str),
     pub(crate) currency: Currency,
-    /// Sorted by invoice id.
-    pub(crate) ems: Ems<'a>,
+    /// Where its emissions are in [`Records::emissions`] (sorted by invoice id).
+    pub(crate) ems: (u32, u32),
     pub(crate) outstanding: Decimal,
     pub(crate) fees: Decimal,
     pub(crate) interest: Decimal,
@@ -448,13 +459,15 @@ pub(crate) struct ActionRec<'a> {
 
 impl<'a> ActionRec<'a> {
     /// Groups `ems` (same step key, currency and `per invoice` slot; not empty; in invoice id
-    /// order) into an action.
+    /// order), at `range` in the records' emissions, into an action.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         date: NaiveDate,
         customer: &'a Customer,
         scenario: &'a str,
         currency: Currency,
-        ems: Ems<'a>,
+        ems: &[Emission<'a>],
+        range: (u32, u32),
         hash: &'a str,
         with_id: bool,
     ) -> Option<Self> {
@@ -462,7 +475,7 @@ impl<'a> ActionRec<'a> {
         debug_assert!(ems.is_sorted_by(|a, b| a.invoice.id.as_str() <= b.invoice.id.as_str()));
         let first = ems.first()?;
         let (label, key, action) = (first.label, first.key.clone(), first.action);
-        let (outstanding, fees, interest) = match &*ems {
+        let (outstanding, fees, interest) = match ems {
             // Most actions have one invoice: no sums.
             [only] => (only.outstanding, only.fees, only.interest),
             many => {
@@ -496,9 +509,9 @@ impl<'a> ActionRec<'a> {
             label,
             key,
             action,
-            order: step_order(label),
+            order: (first.order, if first.order == i64::MAX { label } else { "" }),
             currency,
-            ems,
+            ems: range,
             outstanding: money::round(outstanding, currency),
             fees: money::round(fees, currency),
             interest: money::round(interest, currency),
@@ -507,7 +520,22 @@ impl<'a> ActionRec<'a> {
             hash,
         })
     }
+}
 
+/// An action with its emissions (see [`Records::action_views`]).
+pub(crate) struct ActionView<'r, 'a> {
+    pub(crate) rec: &'r ActionRec<'a>,
+    pub(crate) ems: &'r [Emission<'a>],
+}
+
+impl<'a> std::ops::Deref for ActionView<'_, 'a> {
+    type Target = ActionRec<'a>;
+    fn deref(&self) -> &ActionRec<'a> {
+        self.rec
+    }
+}
+
+impl<'a> ActionView<'_, 'a> {
     /// The keys of the steps the action carries, each once, in order of first appearance.
     pub(crate) fn carried(&self) -> impl Iterator<Item = &'a str> + '_ {
         let all = self.ems.iter().flat_map(|e| e.carried.iter().map(|c| c.key.as_str()));
@@ -637,7 +665,7 @@ pub(crate) fn condition_clause(text: &str, o: &mut (impl TextOut + ?Sized)) {
     o.lit("` holds");
 }
 
-impl ActionRec<'_> {
+impl ActionView<'_, '_> {
     /// Writes the reason: the invoices, due dates, days late, the step, the condition values
     /// that held, fees, interest and the scenarios hash (SPEC 3.7). `frag`: the texts of the
     /// action's step prepared for the output, if any.

@@ -268,7 +268,7 @@ fn write_plan_json_batched(
         let mut runs = ev.batch_then(r.clone(), Mode::ACTIONS, &mut parts, |run, out| {
             out.clear();
             let mut repeat = Repeat::default();
-            for a in &run.actions {
+            for a in run.action_views() {
                 outcome::element(out, |o| a.write_json(frags, &mut repeat, o));
             }
         });
@@ -488,7 +488,7 @@ fn write_action_lines(runs: &[Records<'_>], line: fn(&Action, &mut String), w: &
         .par_iter()
         .map(|run| {
             let mut out = String::new();
-            for a in &run.actions {
+            for a in run.action_views() {
                 line(&a.to_action(), &mut out);
             }
             out
@@ -751,6 +751,37 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
         }
     }
 
+    /// Each action lists its own invoices: the emissions are kept apart from the actions
+    /// (each action names its range of them), and runs are merged when customer ids repeat.
+    #[test]
+    fn actions_list_their_own_invoices() {
+        let engine =
+            Engine::from_sources(vec![relance_dsl::Source::new("p.relance", POLICY)], &Registry::new()).unwrap();
+        let p = portfolio(600);
+        let owner: std::collections::HashMap<&str, &str> =
+            p.invoices.iter().map(|i| (i.id.as_str(), i.customer_id.as_str())).collect();
+        for t in [day(2026, 2, 10), day(2026, 3, 1), day(2026, 3, 4)] {
+            let plan = engine.evaluate(&p, t, &NoHistory);
+            assert!(plan.actions.iter().any(|a| a.customer == "C00001"), "the repeated customer id has actions");
+            let mut seen = std::collections::HashSet::new();
+            for a in &plan.actions {
+                assert!(!a.invoices.is_empty());
+                for i in &a.invoices {
+                    assert_eq!(
+                        owner.get(i.as_str()),
+                        Some(&a.customer.as_str()),
+                        "invoice {i} in an action of {}",
+                        a.customer
+                    );
+                    assert!(seen.insert((i.clone(), a.step_key.clone())), "{i} {} twice", a.step_key);
+                }
+                let sum: Decimal =
+                    a.invoices.iter().filter_map(|i| p.invoices.iter().find(|x| x.id == *i)).map(|x| x.amount).sum();
+                assert!(a.outstanding <= sum, "{a:?}");
+            }
+        }
+    }
+
     #[test]
     fn streamed_csv_and_table_are_the_same_text_as_from_the_plan() {
         let engine =
@@ -799,7 +830,7 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
             let (mut actions, mut skipped) = (0, 0);
             for r in ev.batches(50) {
                 for run in ev.batch(r, Mode::ALL) {
-                    for a in &run.actions {
+                    for a in run.action_views() {
                         let (mut fast, mut slow) = (Vec::new(), Vec::new());
                         a.write_json(&frags, &mut Repeat::default(), &mut fast);
                         a.write_json(&none, &mut Repeat::default(), &mut slow);
