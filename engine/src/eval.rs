@@ -191,6 +191,8 @@ pub(crate) struct Evaluator<'p> {
     hash: &'p str,
     /// The history has nothing: its questions are not asked.
     history_empty: bool,
+    /// The day number of the as-of date (see [`money::day_number`]).
+    as_of_day: i64,
     /// Step trigger dates by scenario and due date.
     triggers: Triggers,
     /// Interest rate periods by rule and first day.
@@ -249,7 +251,8 @@ fn trigger_date(cal: &dyn Calendar, business_days: bool, due: NaiveDate, offset:
 /// Trigger dates of every step of every scenario for each due date of the portfolio,
 /// computed once (invoices share due dates; date arithmetic and calendars are not free).
 struct Triggers {
-    first: NaiveDate,
+    /// The day number of the first due date (see [`money::day_number`]).
+    first: i64,
     days: i64,
     /// For each scenario (program order), where its block starts in `dates` and its number
     /// of steps; a block holds `days × steps` dates, day by day.
@@ -262,7 +265,7 @@ impl Triggers {
     const MAX_DATES: usize = 4_000_000;
 
     fn new(program: &Program, cal: &DayCache<'_>) -> Self {
-        let empty = Triggers { first: NaiveDate::MIN, days: 0, blocks: Vec::new(), dates: Vec::new() };
+        let empty = Triggers { first: 0, days: 0, blocks: Vec::new(), dates: Vec::new() };
         let Some((lo, hi)) = cal.due_range else { return empty };
         let days = (hi - lo).num_days() + 1;
         let steps: usize = program.scenarios.iter().map(|s| s.steps.len()).sum();
@@ -277,12 +280,12 @@ impl Triggers {
                 dates.extend(s.steps.iter().map(|st| trigger_date(cal, s.business_days, due, st.offset)));
             }
         }
-        Triggers { first: lo, days, blocks, dates }
+        Triggers { first: money::day_number(lo), days, blocks, dates }
     }
 
     /// The trigger dates of the steps of scenario number `scenario` for an invoice due on `due`.
     fn of(&self, scenario: usize, due: NaiveDate) -> Option<&[NaiveDate]> {
-        let day = money::days_between(self.first, due);
+        let day = money::day_number(due) - self.first;
         if !(0..self.days).contains(&day) {
             return None;
         }
@@ -549,6 +552,7 @@ impl<'p> Evaluator<'p> {
             calendar,
             hash: program.hash.get(..12).unwrap_or(&program.hash),
             history_empty: history.is_empty(),
+            as_of_day: money::day_number(as_of),
             triggers,
             rate_table,
             pool: Mutex::new(Vec::new()),
@@ -703,7 +707,8 @@ struct Rates {
 struct RateTable {
     /// The program's interest rules, by address.
     rules: Vec<usize>,
-    first: NaiveDate,
+    /// The day number of the first first day (see [`money::day_number`]).
+    first: i64,
     days: usize,
     /// `rules × days` slots, rule by rule.
     slots: Vec<OnceLock<Periods>>,
@@ -725,21 +730,21 @@ impl RateTable {
                 }
             }
         }
-        let empty = RateTable { rules: Vec::new(), first: NaiveDate::MIN, days: 0, slots: Vec::new() };
+        let empty = RateTable { rules: Vec::new(), first: 0, days: 0, slots: Vec::new() };
         let Some((lo, hi)) = cal.due_range else { return empty };
         let (Some(first), Ok(days)) = (lo.succ_opt(), usize::try_from((hi - lo).num_days() + 1)) else { return empty };
         let n = days.saturating_mul(rules.len());
         if rules.is_empty() || n > Self::MAX_SLOTS {
             return empty;
         }
-        RateTable { rules, first, days, slots: (0..n).map(|_| OnceLock::new()).collect() }
+        RateTable { rules, first: money::day_number(first), days, slots: (0..n).map(|_| OnceLock::new()).collect() }
     }
 
     /// The slot of `rule` for interest starting on `first`, if the table has one.
     fn slot(&self, rule: &InterestRule, first: NaiveDate) -> Option<&OnceLock<Periods>> {
         let addr = std::ptr::from_ref(rule) as usize;
         let r = self.rules.iter().position(|a| *a == addr)?;
-        let day = usize::try_from(money::days_between(self.first, first)).ok().filter(|d| *d < self.days)?;
+        let day = usize::try_from(money::day_number(first) - self.first).ok().filter(|d| *d < self.days)?;
         self.slots.get(r * self.days + day)
     }
 }
@@ -833,7 +838,7 @@ impl<'a> CustomerEval<'a, '_> {
                 (open, if positive(open) { None } else { Some(t) }, paid_by_promise)
             }
         };
-        let days_late = money::days_between(inv.due_date, t).max(0);
+        let days_late = (self.ev.as_of_day - money::day_number(inv.due_date)).max(0);
         Facts {
             invoice: inv,
             outstanding,
@@ -1474,12 +1479,21 @@ impl<'a> CustomerEval<'a, '_> {
         }
         let Some(ems) = out.emissions.get_mut(first..) else { return };
         let slot = |em: &Emission<'a>| em.action.per_invoice.then_some(em.index);
+        // The key of a step is borrowed from it: the same step has the same text.
+        let same_key = |a: &str, b: &str| std::ptr::eq(a, b) || a == b;
         let same = |a: &Emission<'a>, b: &Emission<'a>| {
-            a.key == b.key && a.invoice.currency == b.invoice.currency && slot(a) == slot(b)
+            same_key(&a.key, &b.key) && a.invoice.currency == b.invoice.currency && slot(a) == slot(b)
         };
         if ems.len() > 1 {
-            // Stable: a group keeps its invoices in id order.
-            ems.sort_by(|a, b| (&a.key, a.invoice.currency, slot(a)).cmp(&(&b.key, b.invoice.currency, slot(b))));
+            // Any order that brings equal keys together will do (actions are put in plan
+            // order afterwards): the step's order first, the key text only on a tie. Stable:
+            // a group keeps its invoices in id order.
+            ems.sort_by(|a, b| {
+                a.order
+                    .cmp(&b.order)
+                    .then_with(|| if same_key(&a.key, &b.key) { std::cmp::Ordering::Equal } else { a.key.cmp(&b.key) })
+                    .then_with(|| (a.invoice.currency, slot(a)).cmp(&(b.invoice.currency, slot(b))))
+            });
         }
         let ems = &out.emissions[first..];
         let mut start = 0;

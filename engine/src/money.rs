@@ -108,7 +108,14 @@ const POW10: [i128; 25] = {
 /// `to − from` in days: the same as `(to - from).num_days()`, without the duration's
 /// seconds (several times cheaper; the evaluator asks it for every invoice).
 pub(crate) fn days_between(from: NaiveDate, to: NaiveDate) -> i64 {
-    i64::from(to.num_days_from_ce()) - i64::from(from.num_days_from_ce())
+    day_number(to) - day_number(from)
+}
+
+/// The number of a day (days since the first of January of year 1): differences of day
+/// numbers are [`days_between`]; a fixed date's number is computed once.
+#[inline]
+pub(crate) fn day_number(d: NaiveDate) -> i64 {
+    i64::from(d.num_days_from_ce())
 }
 
 /// [`simple_interest`] rounded once to the currency's minor unit with [`round`]: the amount
