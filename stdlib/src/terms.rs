@@ -336,17 +336,33 @@ pub fn end_of_month_of(date: NaiveDate) -> NaiveDate {
 /// do not parse, are not concerned. `relance plan` adds these to the plan when the scenarios
 /// say `law FR`.
 pub fn fr_cap_warnings(portfolio: &relance_engine::Portfolio, reading: EomReading) -> Vec<String> {
-    // Exports repeat a handful of terms texts: each is parsed once.
-    let mut parsed: HashMap<&str, Option<Terms>, relance_engine::fxhash::Fx> = HashMap::default();
+    use rayon::prelude::*;
+    type Fx = relance_engine::fxhash::Fx;
+    // Exports repeat a handful of terms texts and issue dates: each text is parsed once and
+    // each (terms, issue date) checked once, per thread, and invoices are read in parallel
+    // (in order: the warnings come out in invoice order).
     portfolio
         .invoices
-        .iter()
-        .filter_map(|inv| {
-            let issue = inv.issue_date?;
-            let text: &str = inv.terms.as_deref()?;
-            let terms = *parsed.entry(text).or_insert_with(|| Terms::parse(text).ok());
-            terms?.exceeds_fr_cap(issue, reading).map(|w| format!("invoice `{}`: {w}", inv.id))
-        })
+        .par_iter()
+        .with_min_len(4096)
+        .map_init(
+            || (HashMap::<&str, Option<Terms>, Fx>::default(), HashMap::<(Terms, NaiveDate), bool, Fx>::default()),
+            |(parsed, checked), inv| {
+                let issue = inv.issue_date?;
+                let text: &str = inv.terms.as_deref()?;
+                let terms = match parsed.get(text) {
+                    Some(t) => (*t)?,
+                    None => *parsed.entry(text).or_insert(Terms::parse(text).ok()).as_ref()?,
+                };
+                let exceeds =
+                    *checked.entry((terms, issue)).or_insert_with(|| terms.exceeds_fr_cap(issue, reading).is_some());
+                if !exceeds {
+                    return None;
+                }
+                terms.exceeds_fr_cap(issue, reading).map(|w| format!("invoice `{}`: {w}", inv.id))
+            },
+        )
+        .flatten()
         .collect()
 }
 
@@ -354,6 +370,37 @@ pub fn fr_cap_warnings(portfolio: &relance_engine::Portfolio, reading: EomReadin
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    /// The warnings of a large portfolio (read in parallel) come out in invoice order, one
+    /// per invoice beyond the cap, as the invoices are checked one by one.
+    #[test]
+    fn fr_cap_warnings_follow_invoice_order() {
+        use relance_engine::model::{Invoice, Portfolio};
+        let base = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+        let texts = ["30 days net", "90 days net", "45 jours fin de mois", "end of month + 75", "nonsense", ""];
+        let mut p = Portfolio::default();
+        for k in 0..20_000u64 {
+            let issue = base.checked_add_days(Days::new(k % 97)).unwrap();
+            let mut inv =
+                Invoice::new(format!("F{k:06}"), "C1", issue, rust_decimal::Decimal::ONE, iso_currency::Currency::EUR);
+            inv.issue_date = (k % 11 != 0).then_some(issue);
+            let t = texts[(k % 6) as usize];
+            inv.terms = (!t.is_empty()).then(|| t.into());
+            p.invoices.push(inv);
+        }
+        let want: Vec<String> = p
+            .invoices
+            .iter()
+            .filter_map(|inv| {
+                let terms = Terms::parse(inv.terms.as_deref()?).ok()?;
+                terms
+                    .exceeds_fr_cap(inv.issue_date?, EomReading::default())
+                    .map(|w| format!("invoice `{}`: {w}", inv.id))
+            })
+            .collect();
+        assert!(want.len() > 4000, "{}", want.len());
+        assert_eq!(fr_cap_warnings(&p, EomReading::default()), want);
+    }
 
     #[test]
     fn parses_the_documented_forms() {
