@@ -374,6 +374,34 @@ impl Operand {
 }
 
 impl<'a> Val<'a> {
+    /// Appends the same text as `Display`, without the formatting machinery (values are
+    /// written into the reason of every action whose condition held).
+    fn write_to(&self, o: &mut String) {
+        use crate::json::TextOut;
+        match self {
+            Val::Bool(b) => o.push_str(if *b { "true" } else { "false" }),
+            Val::Num(n) => o.decimal(*n),
+            Val::Money(a, c) => {
+                o.decimal(crate::money::round(*a, *c));
+                o.push(' ');
+                o.push_str(c.code());
+            }
+            Val::Days(d) => {
+                o.int(*d);
+                o.push_str(" days");
+            }
+            Val::Str(s) => {
+                o.push('"');
+                o.push_str(s);
+                o.push('"');
+            }
+            Val::Null => o.push_str("(absent)"),
+            Val::Tags(_) => {
+                let _ = write!(o, "{self}");
+            }
+        }
+    }
+
     fn from_const(c: &'a Const) -> Val<'a> {
         match c {
             Const::Num(n) => Val::Num(*n),
@@ -402,8 +430,10 @@ fn flag(f: &Field, ctx: &EvalCtx<'_>) -> Option<bool> {
 /// Records `name = value` (only for reasons: kept out of the evaluation's way).
 #[cold]
 fn record(t: &mut Trace, name: &str, v: &Val<'_>) {
-    let mut s = String::new();
-    let _ = write!(s, "{name} = {v}");
+    let mut s = String::with_capacity(name.len() + 24);
+    s.push_str(name);
+    s.push_str(" = ");
+    v.write_to(&mut s);
     t.push(s);
 }
 
@@ -523,5 +553,32 @@ pub(crate) fn needs_invoice(c: &Cond) -> bool {
         Cond::In(l, list) => op_needs(l) || list.iter().any(op_needs),
         Cond::Truthy(o) => op_needs(o),
         Cond::Rhai(_) => true,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// A value is written as `Display` writes it.
+        #[test]
+        fn values_are_written_as_displayed(
+            m in proptest::num::i64::ANY,
+            scale in 0u32..8,
+            d in proptest::num::i64::ANY,
+            b in proptest::bool::ANY,
+            text in "[a-z\"é ]{0,8}",
+            cur in proptest::sample::select(vec![Currency::EUR, Currency::JPY, Currency::KWD]),
+        ) {
+            let n = Decimal::new(m, scale);
+            let tags = [CompactString::from(text.as_str()), CompactString::from("x")];
+            for v in [Val::Bool(b), Val::Num(n), Val::Money(n, cur), Val::Days(d), Val::Str(&text), Val::Tags(&tags), Val::Null] {
+                let mut s = String::new();
+                v.write_to(&mut s);
+                proptest::prop_assert_eq!(s, v.to_string());
+            }
+        }
     }
 }
