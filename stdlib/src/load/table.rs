@@ -15,7 +15,7 @@ use relance_engine::money;
 use rust_decimal::Decimal;
 
 use super::error::{Collector, LoadError, LoadErrorKind};
-use super::parse::{parse_bool, parse_currency, parse_date, parse_decimal};
+use super::parse::{parse_bool, parse_currency, parse_date, parse_decimal, trim};
 use super::{DateFormat, LoadErrors, LoadOptions};
 use crate::terms::due_date_from_terms;
 use relance_engine::fxhash::Fx;
@@ -221,7 +221,7 @@ struct Conv<'r> {
 fn show(cell: Cell<'_>) -> String {
     match cell {
         Cell::Empty => String::new(),
-        Cell::Text(s) | Cell::Error(s) | Cell::Numeric(s) => s.trim().to_string(),
+        Cell::Text(s) | Cell::Error(s) | Cell::Numeric(s) => trim(s).to_string(),
         Cell::Number(f) => f.to_string(),
         Cell::Date(d) => d.to_string(),
         Cell::Bool(b) => b.to_string(),
@@ -255,10 +255,10 @@ impl Conv<'_> {
         Ok(match cell {
             Cell::Empty => None,
             Cell::Text(s) => {
-                let s = s.trim();
+                let s = trim(s);
                 if s.is_empty() { None } else { Some(Cow::Borrowed(s)) }
             }
-            Cell::Numeric(s) => Some(Cow::Borrowed(s.trim())),
+            Cell::Numeric(s) => Some(Cow::Borrowed(trim(s))),
             Cell::Error(_) => return Err(self.cell_error(col, cell)),
             other => Some(Cow::Owned(show(other))),
         })
@@ -284,7 +284,8 @@ impl Conv<'_> {
     }
 
     fn date(&self, cell: Cell<'_>, col: usize) -> Result<Option<NaiveDate>, Box<LoadError>> {
-        let help = match (self.opts.date_format, cell) {
+        // The help is worked out only for a cell that is not a date.
+        let help = || match (self.opts.date_format, cell) {
             (DateFormat::Iso, Cell::Text(s)) if parse_date(s, DateFormat::DayMonthYear).is_some() => {
                 "expected a date like `2026-03-31` (or set date format dd/mm/yyyy)"
             }
@@ -294,10 +295,12 @@ impl Conv<'_> {
         match cell {
             Cell::Empty => Ok(None),
             Cell::Date(d) => Ok(Some(d)),
-            Cell::Text(s) if s.trim().is_empty() => Ok(None),
+            Cell::Text(s) if trim(s).is_empty() => Ok(None),
             Cell::Text(s) => match parse_date(s, self.opts.date_format) {
                 Some(d) => Ok(Some(d)),
-                None => Err(self.err(LoadErrorKind::BadDate, col, cell, format!("`{}` is not a date", s.trim()), help)),
+                None => {
+                    Err(self.err(LoadErrorKind::BadDate, col, cell, format!("`{}` is not a date", trim(s)), help()))
+                }
             },
             Cell::Error(_) => Err(self.cell_error(col, cell)),
             other => Err(self.err(
@@ -305,7 +308,7 @@ impl Conv<'_> {
                 col,
                 other,
                 format!("`{}` is not a date", show(other)),
-                format!("{help}; in a workbook, format the cell as a date"),
+                format!("{}; in a workbook, format the cell as a date", help()),
             )),
         }
     }
@@ -318,7 +321,8 @@ impl Conv<'_> {
         col: usize,
         currency: Option<Currency>,
     ) -> Result<Option<Decimal>, Box<LoadError>> {
-        let help = match (self.opts.decimal_comma, cell) {
+        // The help is worked out only for a cell that is not an amount.
+        let help = || match (self.opts.decimal_comma, cell) {
             (true, _) => "expected an amount like `1 234,56` or `1234,56` (decimal comma is set)",
             (false, Cell::Text(s)) if parse_decimal(s, true).is_some() => {
                 "expected an amount like `1234.56` (or set decimal comma for `1 234,56`)"
@@ -327,7 +331,7 @@ impl Conv<'_> {
         };
         let value = match cell {
             Cell::Empty => return Ok(None),
-            Cell::Text(s) if s.trim().is_empty() => return Ok(None),
+            Cell::Text(s) if trim(s).is_empty() => return Ok(None),
             Cell::Text(s) => parse_decimal(s, self.opts.decimal_comma),
             Cell::Numeric(s) => s.parse::<Decimal>().ok().or_else(|| Decimal::from_scientific(s).ok()),
             Cell::Number(f) => float_to_decimal(f).map(|d| match currency {
@@ -347,7 +351,7 @@ impl Conv<'_> {
             )),
             Some(v) => Ok(Some(v)),
             None => {
-                Err(self.err(LoadErrorKind::BadAmount, col, cell, format!("`{}` is not an amount", show(cell)), help))
+                Err(self.err(LoadErrorKind::BadAmount, col, cell, format!("`{}` is not an amount", show(cell)), help()))
             }
         }
     }
@@ -355,7 +359,7 @@ impl Conv<'_> {
     fn number(&self, cell: Cell<'_>, col: usize) -> Result<Option<Decimal>, Box<LoadError>> {
         let value = match cell {
             Cell::Empty => return Ok(None),
-            Cell::Text(s) if s.trim().is_empty() => return Ok(None),
+            Cell::Text(s) if trim(s).is_empty() => return Ok(None),
             Cell::Text(s) => parse_decimal(s, self.opts.decimal_comma),
             Cell::Numeric(s) => s.parse::<Decimal>().ok().or_else(|| Decimal::from_scientific(s).ok()),
             Cell::Number(f) => float_to_decimal(f),
@@ -562,7 +566,7 @@ pub(crate) struct Builder<'o> {
 }
 
 /// The rows of one chunk of one table, converted; merged into a [`Builder`] in file order.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub(crate) struct Part {
     handle: usize,
     customers: Vec<Customer>,
