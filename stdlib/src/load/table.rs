@@ -805,18 +805,33 @@ impl<'o> Builder<'o> {
     pub(crate) fn finish(mut self) -> Result<Portfolio, LoadErrors> {
         let p = &self.portfolio;
         let mut errs = std::mem::take(&mut self.errors);
-        // Customer ids are looked up once per invoice: compare them in one compact buffer
-        // rather than across the customers. Invoice ids are only compared when 32 bits of
-        // their hashes match.
-        let customer_ids = Arena::new(p.customers.iter().map(|c| c.id.as_str()));
-        let customer_id = |i: usize| customer_ids.get(i);
-        let invoice_id = |i: usize| p.invoices[i].id.as_str();
-        let (customers, repeated) = IdIndex::build(p.customers.len(), customer_id);
+        // Customer ids are looked up once per invoice: the index gives where the id is in
+        // one compact buffer (rows when the ids do not fit one). Invoice ids are only compared
+        // when 32 bits of their hashes match.
+        let arena = Arena::new(p.customers.iter().map(|c| c.id.as_str()));
+        let customer_id = |i: usize| match &arena {
+            Some(a) => a.id(i),
+            None => p.customers[i].id.as_bytes(),
+        };
+        let (mut customers, repeated) = IdIndex::build(p.customers.len(), customer_id);
+        if let Some(a) = &arena {
+            customers.rehandle(|row| a.starts.get(row).copied().unwrap_or(u32::MAX));
+        }
+        let is_customer = |h: usize, key: &[u8]| match &arena {
+            Some(a) => a.is_at(h, key),
+            None => p.customers[h].id.as_bytes() == key,
+        };
+        let customer_row = |h: usize| match &arena {
+            Some(a) => a.row_at(h),
+            None => Some(h),
+        };
+        let invoice_id = |i: usize| p.invoices[i].id.as_bytes();
+        let is_invoice = |i: usize, key: &[u8]| p.invoices[i].id.as_bytes() == key;
 
         // Customers: repeated ids (each reported against the first row with that id).
         for i in repeated {
             let c = &p.customers[i];
-            let first = customers.get(&c.id, customer_id).unwrap_or(i);
+            let first = customers.get(c.id.as_bytes(), is_customer).and_then(customer_row).unwrap_or(i);
             let first_line = self.customer_rows[first].line;
             errs.push(self.ref_error(
                 self.customer_rows[i],
@@ -836,7 +851,8 @@ impl<'o> Builder<'o> {
             .with_min_len(4096)
             .filter(|&i| {
                 let inv = &p.invoices[i];
-                customers.get(&inv.customer_id, customer_id).is_none() && !failed_customers.contains(&inv.customer_id)
+                customers.get(inv.customer_id.as_bytes(), is_customer).is_none()
+                    && !failed_customers.contains(&inv.customer_id)
             })
             .collect();
         let mut repeated = repeated.into_iter().peekable();
@@ -850,7 +866,7 @@ impl<'o> Builder<'o> {
             };
             let inv = &p.invoices[i];
             if repeated.next_if_eq(&i).is_some() {
-                let first = invoices.get(&inv.id, invoice_id).unwrap_or(i);
+                let first = invoices.get(inv.id.as_bytes(), is_invoice).unwrap_or(i);
                 let first_line = self.invoice_rows[first].line;
                 errs.push(self.ref_error(
                     self.invoice_rows[i],
@@ -873,16 +889,16 @@ impl<'o> Builder<'o> {
             }
         }
         drop(customers);
-        drop(customer_ids);
+        drop(arena);
 
         // Payments: repeated ids, unknown invoices, totals.
         let targets: Vec<Option<usize>> =
-            p.payments.par_iter().map(|pay| invoices.get(&pay.invoice_id, invoice_id)).collect();
+            p.payments.par_iter().map(|pay| invoices.get(pay.invoice_id.as_bytes(), is_invoice)).collect();
         drop(invoices);
         // Payment ids are optional: index those given.
         let with_id: Vec<usize> =
             p.payments.iter().enumerate().filter(|(_, x)| x.id.is_some()).map(|(i, _)| i).collect();
-        let payment_id = |k: usize| p.payments[with_id[k]].id.as_deref().unwrap_or_default();
+        let payment_id = |k: usize| p.payments[with_id[k]].id.as_deref().unwrap_or_default().as_bytes();
         let (payment_ids, repeated) = IdIndex::build(with_id.len(), payment_id);
         let mut repeated = repeated.into_iter().map(|k| with_id[k]).peekable();
         let mut paid: Vec<(usize, Decimal)> = Vec::with_capacity(p.payments.len());
@@ -891,7 +907,10 @@ impl<'o> Builder<'o> {
             if repeated.next_if_eq(&i).is_some()
                 && let Some(id) = &pay.id
             {
-                let first = payment_ids.get(id, payment_id).and_then(|k| with_id.get(k).copied()).unwrap_or(i);
+                let first = payment_ids
+                    .get(id.as_bytes(), |k, key| payment_id(k) == key)
+                    .and_then(|k| with_id.get(k).copied())
+                    .unwrap_or(i);
                 let first_line = self.payment_rows[first].line;
                 errs.push(self.ref_error(
                     self.payment_rows[i],
@@ -955,29 +974,48 @@ impl<'o> Builder<'o> {
     }
 }
 
-/// Ids copied into one buffer, so that hash lookups compare against compact memory instead
-/// of reading across the rows.
+/// Customer ids copied into one buffer, each followed by `0xff` (a byte UTF-8 never uses),
+/// so that a lookup compares the key against the buffer at the offset the index gives: one
+/// read of compact memory, instead of reading a table of ends and then the text, or reading
+/// across the rows.
 struct Arena {
-    text: String,
-    ends: Vec<usize>,
+    text: Vec<u8>,
+    /// Where each row's id starts.
+    starts: Vec<u32>,
 }
 
 impl Arena {
-    fn new<'a>(ids: impl Iterator<Item = &'a str> + Clone) -> Self {
-        let len = ids.clone().map(str::len).sum();
-        let mut text = String::with_capacity(len);
-        let mut ends = Vec::new();
+    const END: u8 = 0xff;
+
+    /// `None` when the ids do not fit in 4 GiB.
+    fn new<'a>(ids: impl ExactSizeIterator<Item = &'a str> + Clone) -> Option<Self> {
+        let len = ids.clone().map(|id| id.len() + 1).sum::<usize>();
+        u32::try_from(len).ok()?;
+        let mut text = Vec::with_capacity(len);
+        let mut starts = Vec::with_capacity(ids.len());
         for id in ids {
-            text.push_str(id);
-            ends.push(text.len());
+            starts.push(text.len() as u32);
+            text.extend_from_slice(id.as_bytes());
+            text.push(Self::END);
         }
-        Self { text, ends }
+        Some(Self { text, starts })
     }
 
-    fn get(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.ends.get(i - 1).copied().unwrap_or(0) };
-        let end = self.ends.get(i).copied().unwrap_or(start);
-        self.text.get(start..end).unwrap_or_default()
+    /// The id of row `i`.
+    fn id(&self, i: usize) -> &[u8] {
+        let start = self.starts.get(i).map_or(self.text.len(), |&s| s as usize);
+        let end = self.starts.get(i + 1).map_or(self.text.len(), |&s| s as usize);
+        self.text.get(start..end.saturating_sub(1).max(start)).unwrap_or_default()
+    }
+
+    /// Whether the id at offset `at` is `key`.
+    fn is_at(&self, at: usize, key: &[u8]) -> bool {
+        self.text.get(at..at + key.len()) == Some(key) && self.text.get(at + key.len()) == Some(&Self::END)
+    }
+
+    /// The row whose id is at offset `at`.
+    fn row_at(&self, at: usize) -> Option<usize> {
+        self.starts.binary_search(&u32::try_from(at).ok()?).ok()
     }
 }
 
@@ -996,9 +1034,9 @@ struct IdIndex {
 }
 
 impl IdIndex {
-    fn hash(id: &str) -> u64 {
+    fn hash(id: &[u8]) -> u64 {
         let mut h = Fx.build_hasher();
-        h.write(id.as_bytes());
+        h.write(id);
         h.finish()
     }
 
@@ -1008,7 +1046,7 @@ impl IdIndex {
 
     /// The index of the rows `0..n` (at most `u32::MAX - 1`), whose ids `id(i)` gives, and
     /// the rows whose id an earlier row has, in order. The index gives the first row of an id.
-    fn build<'a>(n: usize, id: impl Fn(usize) -> &'a str + Sync) -> (Self, Vec<usize>) {
+    fn build<'a>(n: usize, id: impl Fn(usize) -> &'a [u8] + Sync) -> (Self, Vec<usize>) {
         let n = n.min(u32::MAX as usize - 1);
         let mut entries: Vec<u64> =
             (0..n).into_par_iter().with_min_len(4096).map(|i| Self::hash(id(i)) >> 32 << 32 | i as u64).collect();
@@ -1043,8 +1081,18 @@ impl IdIndex {
         (index, repeated)
     }
 
-    /// The first row with the id `key`.
-    fn get<'a>(&self, key: &str, id: impl Fn(usize) -> &'a str) -> Option<usize> {
+    /// Replaces each row by `handle(row)`, which must grow with the row (so the order of
+    /// the entries stays the same).
+    fn rehandle(&mut self, handle: impl Fn(usize) -> u32 + Sync) {
+        self.entries
+            .par_iter_mut()
+            .with_min_len(4096)
+            .for_each(|e| *e = *e >> 32 << 32 | u64::from(handle((*e & 0xffff_ffff) as usize)));
+    }
+
+    /// The first row (or its handle, see [`IdIndex::rehandle`]) whose id is `key`; `is(h, key)`
+    /// says whether the id of the row with handle `h` is `key`.
+    fn get(&self, key: &[u8], is: impl Fn(usize, &[u8]) -> bool) -> Option<usize> {
         let h = Self::hash(key) >> 32;
         let s = self.slot(h << 32);
         let (from, to) = (*self.starts.get(s)? as usize, *self.starts.get(s + 1)? as usize);
@@ -1053,7 +1101,7 @@ impl IdIndex {
                 std::cmp::Ordering::Less => {}
                 std::cmp::Ordering::Equal => {
                     let row = (e & 0xffff_ffff) as usize;
-                    if id(row) == key {
+                    if is(row, key) {
                         return Some(row);
                     }
                 }
@@ -1251,15 +1299,17 @@ mod tests {
     fn the_id_index_keeps_the_first_row_and_lists_the_repeats() {
         // 12,000 rows over several buckets; ids repeat every 5,000 rows.
         let ids: Vec<String> = (0..12_000).map(|i| format!("INV-{:07}", i % 5_000)).collect();
-        let (index, repeated) = IdIndex::build(ids.len(), |i| ids[i].as_str());
+        let id = |i: usize| ids[i].as_bytes();
+        let is = |i: usize, key: &[u8]| ids[i].as_bytes() == key;
+        let (index, repeated) = IdIndex::build(ids.len(), id);
         assert!(index.starts.len() > 2);
         assert_eq!(repeated, (5_000..12_000).collect::<Vec<_>>());
         for (i, id) in ids.iter().enumerate() {
-            assert_eq!(index.get(id, |j| ids[j].as_str()), Some(i % 5_000));
+            assert_eq!(index.get(id.as_bytes(), is), Some(i % 5_000));
         }
-        assert_eq!(index.get("INV-0005000", |j| ids[j].as_str()), None);
-        let (empty, repeated) = IdIndex::build(0, |j| ids[j].as_str());
-        assert_eq!((empty.get("x", |j| ids[j].as_str()), repeated.len()), (None, 0));
+        assert_eq!(index.get(b"INV-0005000", is), None);
+        let (empty, repeated) = IdIndex::build(0, id);
+        assert_eq!((empty.get(b"x", is), repeated.len()), (None, 0));
     }
 
     #[test]
@@ -1267,16 +1317,35 @@ mod tests {
         // Two ids with the same top 32 bits of hash (the birthday bound makes one likely
         // among 300,000), interleaved and repeated.
         let mut hashed: Vec<(u64, String)> =
-            (0..300_000).map(|i| format!("X{i}")).map(|id| (IdIndex::hash(&id) >> 32, id)).collect();
+            (0..300_000).map(|i| format!("X{i}")).map(|id| (IdIndex::hash(id.as_bytes()) >> 32, id)).collect();
         hashed.sort();
         let pair = hashed.windows(2).find(|w| w[0].0 == w[1].0).expect("a 32-bit collision");
         let (a, b) = (pair[0].1.clone(), pair[1].1.clone());
         let ids = [b.clone(), a.clone(), b.clone(), "other".to_string(), a.clone()];
-        let (index, repeated) = IdIndex::build(ids.len(), |i| ids[i].as_str());
+        let is = |i: usize, key: &[u8]| ids[i].as_bytes() == key;
+        let (index, repeated) = IdIndex::build(ids.len(), |i| ids[i].as_bytes());
         assert_eq!(repeated, [2, 4]);
-        assert_eq!(index.get(&a, |j| ids[j].as_str()), Some(1));
-        assert_eq!(index.get(&b, |j| ids[j].as_str()), Some(0));
-        assert_eq!(index.get("other", |j| ids[j].as_str()), Some(3));
-        assert_eq!(index.get("X-none", |j| ids[j].as_str()), None);
+        assert_eq!(index.get(a.as_bytes(), is), Some(1));
+        assert_eq!(index.get(b.as_bytes(), is), Some(0));
+        assert_eq!(index.get(b"other", is), Some(3));
+        assert_eq!(index.get(b"X-none", is), None);
+    }
+
+    #[test]
+    fn the_arena_index_finds_ids_by_offset() {
+        // Ids that are prefixes of one another, an empty one, non-ASCII, repeats.
+        let ids = ["C1", "C10", "", "C1", "é", "C", "C10"];
+        let arena = Arena::new(ids.iter().copied()).unwrap();
+        for (i, id) in ids.iter().enumerate() {
+            assert_eq!(arena.id(i), id.as_bytes());
+        }
+        let (mut index, repeated) = IdIndex::build(ids.len(), |i| arena.id(i));
+        assert_eq!(repeated, [3, 6]);
+        index.rehandle(|row| arena.starts[row]);
+        let find = |key: &str| index.get(key.as_bytes(), |h, k| arena.is_at(h, k)).and_then(|h| arena.row_at(h));
+        assert_eq!(
+            ["C1", "C10", "", "é", "C", "C100", "C0", "x"].map(find),
+            [Some(0), Some(1), Some(2), Some(4), Some(5), None, None, None]
+        );
     }
 }
