@@ -637,6 +637,37 @@ mod tests {
     }
 
     #[test]
+    fn payment_kinds_in_any_spelling() {
+        use relance_engine::model::PaymentKind;
+        let invoices = "id,customer_id,due_date,amount,currency\nF1,C1,2026-01-10,100.00,EUR\n";
+        let kinds = [
+            "payment",
+            "PAYMENT",
+            "Paiement",
+            "règlement",
+            "",
+            "credit_note",
+            "Credit-Note",
+            " CREDIT_NOTE ",
+            "avoir",
+            "creditnote",
+        ];
+        let mut payments = String::from("invoice_id,date,amount,kind\n");
+        for k in kinds {
+            payments.push_str(&format!("F1,2026-02-01,1.00,{k}\n"));
+        }
+        let dir = dir_with(&[("customers.csv", CUSTOMERS), ("invoices.csv", invoices), ("payments.csv", &payments)]);
+        let p = load_in(&dir, WHOLE.block, WHOLE.chunk).unwrap();
+        let found: Vec<PaymentKind> = p.payments.iter().map(|x| x.kind).collect();
+        let (pay, credit) = (PaymentKind::Payment, PaymentKind::CreditNote);
+        assert_eq!(found, [pay, pay, pay, pay, pay, credit, credit, credit, credit, credit]);
+        let bad = "invoice_id,date,amount,kind\nF1,2026-02-01,1.00,payments\n";
+        let dir = dir_with(&[("customers.csv", CUSTOMERS), ("invoices.csv", invoices), ("payments.csv", bad)]);
+        let err = load_in(&dir, WHOLE.block, WHOLE.chunk).unwrap_err();
+        assert_eq!(err.errors[0].kind, LoadErrorKind::BadPaymentKind);
+    }
+
+    #[test]
     fn crlf_and_blank_lines_count_as_lines() {
         let invoices = "id,customer_id,due_date,amount,currency\r\n\
                         F1,C1,2026-01-10,10.00,EUR\r\n\

@@ -23,11 +23,11 @@ pub(crate) fn trim(s: &str) -> &str {
 pub fn parse_date(s: &str, format: DateFormat) -> Option<NaiveDate> {
     let s = trim(s);
     let b = s.as_bytes();
-    if b.len() >= 10 && b[4] == b'-' && b[7] == b'-' && (b.len() == 10 || b[10] == b'T' || b[10] == b' ') {
-        let y = digits(&b[0..4])?;
-        let m = two_digits(b[5], b[6])?;
-        let d = two_digits(b[8], b[9])?;
-        return NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, m, d);
+    if let Some((&[y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1], rest)) = b.split_first_chunk::<10>()
+        && matches!(rest.first(), None | Some(b'T' | b' '))
+    {
+        let y = two_digits(y0, y1)? * 100 + two_digits(y2, y3)?;
+        return NaiveDate::from_ymd_opt(y as i32, two_digits(m0, m1)?, two_digits(d0, d1)?);
     }
     if format == DateFormat::DayMonthYear {
         let date = s.split([' ', 'T']).next().unwrap_or(s);
@@ -244,6 +244,60 @@ mod tests {
         assert_eq!(parse_date("31/03/26", DateFormat::DayMonthYear), None);
         assert_eq!(parse_date("2026-13-01", DateFormat::Iso), None);
         assert_eq!(parse_date("", DateFormat::Iso), None);
+    }
+
+    /// `parse_date` as it was written before its ISO fast path, as an oracle.
+    fn parse_date_oracle(s: &str, format: DateFormat) -> Option<NaiveDate> {
+        let s = s.trim();
+        let b = s.as_bytes();
+        if b.len() >= 10 && b[4] == b'-' && b[7] == b'-' && (b.len() == 10 || b[10] == b'T' || b[10] == b' ') {
+            let y = digits(&b[0..4])?;
+            let m = digits(&b[5..7])?;
+            let d = digits(&b[8..10])?;
+            return NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, m, d);
+        }
+        if format == DateFormat::DayMonthYear {
+            let date = s.split([' ', 'T']).next().unwrap_or(s);
+            let mut parts = date.splitn(3, ['/', '.', '-']);
+            let d = parts.next().filter(|p| (1..=2).contains(&p.len())).and_then(|p| digits(p.as_bytes()))?;
+            let m = parts.next().filter(|p| (1..=2).contains(&p.len())).and_then(|p| digits(p.as_bytes()))?;
+            let y = parts.next().filter(|p| p.len() == 4).and_then(|p| digits(p.as_bytes()))?;
+            return NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, m, d);
+        }
+        None
+    }
+
+    /// Date-like text: valid and invalid days (Feb 29 of common and leap years, day 0, month
+    /// 13), signs, spaces, time parts, other separators, day-first forms.
+    fn date_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (0u32..10_000, 0u32..14, 0u32..33, "(|T12:00|T| 08:00|x|0)", "[ \u{a0}]{0,2}")
+                .prop_map(|(y, m, d, tail, pad)| format!("{pad}{y:04}-{m:02}-{d:02}{tail}{pad}")),
+            (0u32..33, 0u32..14, 0u32..10_000, prop_oneof![Just('/'), Just('.'), Just('-')])
+                .prop_map(|(d, m, y, sep)| format!("{d}{sep}{m}{sep}{y:04}")),
+            "[0-9+-/T .]{0,12}",
+            "[0-9]{4}-[0-9+ -]{2}-[0-9+ -]{2}",
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn the_iso_fast_path_agrees_with_the_oracle(s in date_text(), day_first in any::<bool>()) {
+            let format = if day_first { DateFormat::DayMonthYear } else { DateFormat::Iso };
+            prop_assert_eq!(parse_date(&s, format), parse_date_oracle(&s, format), "{:?}", s);
+        }
+    }
+
+    #[test]
+    fn leap_days() {
+        assert_eq!(parse_date("2024-02-29", DateFormat::Iso), Some(d(2024, 2, 29)));
+        assert_eq!(parse_date("2026-02-29", DateFormat::Iso), None);
+        assert_eq!(parse_date("1900-02-29", DateFormat::Iso), None);
+        assert_eq!(parse_date("2000-02-29", DateFormat::Iso), Some(d(2000, 2, 29)));
+        assert_eq!(parse_date("2026-00-10", DateFormat::Iso), None);
+        assert_eq!(parse_date("2026-01-00", DateFormat::Iso), None);
+        assert_eq!(parse_date("2026-+1-10", DateFormat::Iso), None);
+        assert_eq!(parse_date("2026-01-10x", DateFormat::Iso), None);
     }
 
     #[test]

@@ -1269,6 +1269,10 @@ fn build_payment(conv: &Conv<'_>, cols: &Columns, row: &impl Row) -> Result<(Pay
     let (cell, col) = cell_at(row, cols, P_KIND);
     let kind = match conv.text(cell, col)? {
         None => PaymentKind::Payment,
+        // The usual spellings first, without building the normalized text (an ASCII word
+        // equal to one of them ignoring case normalizes to it).
+        Some(k) if k.eq_ignore_ascii_case("payment") => PaymentKind::Payment,
+        Some(k) if k.eq_ignore_ascii_case("credit_note") => PaymentKind::CreditNote,
         Some(k) => match normalize_header(&k).as_str() {
             "payment" | "paiement" | "reglement" | "règlement" => PaymentKind::Payment,
             "credit_note" | "creditnote" | "credit" | "avoir" => PaymentKind::CreditNote,
