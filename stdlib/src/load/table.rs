@@ -539,9 +539,40 @@ struct RowRef {
     line: u32,
 }
 
-impl RowRef {
-    fn new(table: usize, line: usize) -> Self {
-        Self { table: u32::try_from(table).unwrap_or(u32::MAX), line: u32::try_from(line).unwrap_or(u32::MAX) }
+/// Where the rows of one table live, as runs: a table's rows usually sit on consecutive
+/// lines of one source, so a run per source (plus one after each blank line, multi-line
+/// record or refused row) replaces a `(source, line)` per row: at most 8 bytes a row, plus 8
+/// a source.
+#[derive(Debug, Default)]
+struct RowLines {
+    /// `(first row, its line)`: the rows of a run are on consecutive lines.
+    runs: Vec<(u32, u32)>,
+    /// `(first row, source)`: the source changes at these rows (each also starts a run).
+    sources: Vec<(u32, u32)>,
+    len: usize,
+}
+
+impl RowLines {
+    fn push(&mut self, table: usize, line: usize) {
+        let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        let (row, table, line) = (clamp(self.len), clamp(table), clamp(line));
+        if self.sources.last().is_none_or(|&(_, t)| t != table) {
+            self.sources.push((row, table));
+            self.runs.push((row, line));
+        } else if self.runs.last().is_none_or(|&(r, l)| u64::from(l) + u64::from(row - r) != u64::from(line)) {
+            self.runs.push((row, line));
+        }
+        self.len += 1;
+    }
+
+    /// The source and line of row `i` (of a row that was pushed).
+    fn get(&self, i: usize) -> RowRef {
+        let i = u32::try_from(i).unwrap_or(u32::MAX);
+        let at = |v: &[(u32, u32)]| v.partition_point(|&(r, _)| r <= i).checked_sub(1).and_then(|k| v.get(k).copied());
+        RowRef {
+            table: at(&self.sources).map_or(u32::MAX, |(_, t)| t),
+            line: at(&self.runs).map_or(0, |(r, l)| l.saturating_add(i - r)),
+        }
     }
 }
 
@@ -554,9 +585,9 @@ pub(crate) struct Builder<'o> {
     pub(crate) errors: Collector,
     portfolio: Portfolio,
     sources: Vec<(Source, Table, Columns)>,
-    customer_rows: Vec<RowRef>,
-    invoice_rows: Vec<RowRef>,
-    payment_rows: Vec<RowRef>,
+    customer_rows: RowLines,
+    invoice_rows: RowLines,
+    payment_rows: RowLines,
     /// Payments whose amount came from a float, rounded once the invoice currency is known.
     float_payments: Vec<usize>,
     /// Ids of rows that failed to load (references to them are not reported again).
@@ -688,9 +719,9 @@ impl<'o> Builder<'o> {
             errors: Collector::default(),
             portfolio: Portfolio::default(),
             sources: Vec::new(),
-            customer_rows: Vec::new(),
-            invoice_rows: Vec::new(),
-            payment_rows: Vec::new(),
+            customer_rows: RowLines::default(),
+            invoice_rows: RowLines::default(),
+            payment_rows: RowLines::default(),
             float_payments: Vec::new(),
             failed_customers: HashSet::default(),
             failed_invoices: HashSet::default(),
@@ -734,9 +765,9 @@ impl<'o> Builder<'o> {
         // `try_reserve`: an estimate too large for the machine is not worth an abort.
         let p = &mut self.portfolio;
         let _ = match self.sources.get(handle).map(|s| s.1) {
-            Some(Table::Customers) => p.customers.try_reserve(rows).and_then(|()| self.customer_rows.try_reserve(rows)),
-            Some(Table::Invoices) => p.invoices.try_reserve(rows).and_then(|()| self.invoice_rows.try_reserve(rows)),
-            Some(Table::Payments) => p.payments.try_reserve(rows).and_then(|()| self.payment_rows.try_reserve(rows)),
+            Some(Table::Customers) => p.customers.try_reserve(rows),
+            Some(Table::Invoices) => p.invoices.try_reserve(rows),
+            Some(Table::Payments) => p.payments.try_reserve(rows),
             None => Ok(()),
         };
     }
@@ -757,24 +788,24 @@ impl<'o> Builder<'o> {
             not_shown,
         } = part;
         let Some(table) = self.sources.get(handle).map(|s| s.1) else { return };
-        let refs = lines.into_iter().map(|l| RowRef::new(handle, l + line_offset));
+        let lines = lines.into_iter().map(|l| l + line_offset);
         let p = &mut self.portfolio;
         match table {
             Table::Customers => {
                 p.customers.append(&mut customers);
-                self.customer_rows.extend(refs);
+                lines.for_each(|l| self.customer_rows.push(handle, l));
                 self.failed_customers.extend(failed);
             }
             Table::Invoices => {
                 p.invoices.append(&mut invoices);
-                self.invoice_rows.extend(refs);
+                lines.for_each(|l| self.invoice_rows.push(handle, l));
                 self.failed_invoices.extend(failed);
             }
             Table::Payments => {
                 let base = p.payments.len();
                 self.float_payments.extend(float_payments.into_iter().map(|i| base + i));
                 p.payments.append(&mut payments);
-                self.payment_rows.extend(refs);
+                lines.for_each(|l| self.payment_rows.push(handle, l));
             }
         }
         for mut e in errors {
@@ -832,9 +863,9 @@ impl<'o> Builder<'o> {
         for i in repeated {
             let c = &p.customers[i];
             let first = customers.get(c.id.as_bytes(), is_customer).and_then(customer_row).unwrap_or(i);
-            let first_line = self.customer_rows[first].line;
+            let first_line = self.customer_rows.get(first).line;
             errs.push(self.ref_error(
-                self.customer_rows[i],
+                self.customer_rows.get(i),
                 C_ID,
                 LoadErrorKind::DuplicateId,
                 &c.id,
@@ -845,7 +876,6 @@ impl<'o> Builder<'o> {
 
         // Invoices: repeated ids, unknown customers; one pass that also fills the index.
         let failed_customers = &self.failed_customers;
-        let (invoices, repeated) = IdIndex::build(p.invoices.len(), invoice_id);
         let unknown: Vec<usize> = (0..p.invoices.len())
             .into_par_iter()
             .with_min_len(4096)
@@ -855,6 +885,11 @@ impl<'o> Builder<'o> {
                     && !failed_customers.contains(&inv.customer_id)
             })
             .collect();
+        // The customer index is no longer needed: give its memory back before the invoice
+        // index is built.
+        drop(customers);
+        drop(arena);
+        let (invoices, repeated) = IdIndex::build(p.invoices.len(), invoice_id);
         let mut repeated = repeated.into_iter().peekable();
         let mut unknown = unknown.into_iter().peekable();
         loop {
@@ -867,9 +902,9 @@ impl<'o> Builder<'o> {
             let inv = &p.invoices[i];
             if repeated.next_if_eq(&i).is_some() {
                 let first = invoices.get(inv.id.as_bytes(), is_invoice).unwrap_or(i);
-                let first_line = self.invoice_rows[first].line;
+                let first_line = self.invoice_rows.get(first).line;
                 errs.push(self.ref_error(
-                    self.invoice_rows[i],
+                    self.invoice_rows.get(i),
                     I_ID,
                     LoadErrorKind::DuplicateId,
                     &inv.id,
@@ -879,7 +914,7 @@ impl<'o> Builder<'o> {
             }
             if unknown.next_if_eq(&i).is_some() {
                 errs.push(self.ref_error(
-                    self.invoice_rows[i],
+                    self.invoice_rows.get(i),
                     I_CUSTOMER,
                     LoadErrorKind::UnknownCustomer,
                     &inv.customer_id,
@@ -888,8 +923,6 @@ impl<'o> Builder<'o> {
                 ));
             }
         }
-        drop(customers);
-        drop(arena);
 
         // Payments: repeated ids, unknown invoices, totals.
         let targets: Vec<Option<usize>> =
@@ -911,9 +944,9 @@ impl<'o> Builder<'o> {
                     .get(id.as_bytes(), |k, key| payment_id(k) == key)
                     .and_then(|k| with_id.get(k).copied())
                     .unwrap_or(i);
-                let first_line = self.payment_rows[first].line;
+                let first_line = self.payment_rows.get(first).line;
                 errs.push(self.ref_error(
-                    self.payment_rows[i],
+                    self.payment_rows.get(i),
                     P_ID,
                     LoadErrorKind::DuplicateId,
                     id,
@@ -930,7 +963,7 @@ impl<'o> Builder<'o> {
                 }
                 None if self.failed_invoices.contains(&pay.invoice_id) => {}
                 None => errs.push(self.ref_error(
-                    self.payment_rows[i],
+                    self.payment_rows.get(i),
                     P_INVOICE,
                     LoadErrorKind::UnknownInvoice,
                     &pay.invoice_id,
@@ -1298,6 +1331,39 @@ fn build_payment(conv: &Conv<'_>, cols: &Columns, row: &impl Row) -> Result<(Pay
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn row_lines_give_back_each_row_source_and_line(
+            steps in proptest::collection::vec((0usize..3, 0usize..4, proptest::bool::weighted(0.1)), 0..200),
+            start in 0usize..5,
+        ) {
+            let mut rows = RowLines::default();
+            let mut naive = Vec::new();
+            let (mut table, mut line) = (0, start);
+            for (t, gap, switch) in steps {
+                if switch {
+                    table = t;
+                }
+                line += gap;
+                rows.push(table, line);
+                naive.push((table as u32, line as u32));
+            }
+            let got: Vec<(u32, u32)> = (0..naive.len()).map(|i| rows.get(i)).map(|r| (r.table, r.line)).collect();
+            proptest::prop_assert_eq!(got, naive);
+        }
+    }
+
+    #[test]
+    fn consecutive_lines_of_one_source_take_one_run() {
+        let mut rows = RowLines::default();
+        for line in 2..10_002 {
+            rows.push(1, line);
+        }
+        rows.push(1, 10_005);
+        assert_eq!((rows.runs.len(), rows.sources.len()), (2, 1));
+        assert_eq!((rows.get(0).line, rows.get(9_999).line, rows.get(10_000).line), (2, 10_001, 10_005));
+    }
 
     #[test]
     fn the_id_index_keeps_the_first_row_and_lists_the_repeats() {
