@@ -925,8 +925,11 @@ impl<'o> Builder<'o> {
         }
 
         // Payments: repeated ids, unknown invoices, totals.
-        let targets: Vec<Option<usize>> =
-            p.payments.par_iter().map(|pay| invoices.get(pay.invoice_id.as_bytes(), is_invoice)).collect();
+        // Invoices are far apart in memory: their lookups go by batches (see `get_all`).
+        let mut targets: Vec<Option<usize>> = vec![None; p.payments.len()];
+        targets.par_chunks_mut(4096).zip(p.payments.par_chunks(4096)).for_each(|(out, run)| {
+            invoices.get_all(run, |pay| pay.invoice_id.as_bytes(), is_invoice, out);
+        });
         drop(invoices);
         // Payment ids are optional: index those given.
         let with_id: Vec<usize> =
@@ -1121,6 +1124,46 @@ impl IdIndex {
             .par_iter_mut()
             .with_min_len(4096)
             .for_each(|e| *e = *e >> 32 << 32 | u64::from(handle((*e & 0xffff_ffff) as usize)));
+    }
+
+    /// [`IdIndex::get`] of the key of each item, into `out` (as long as `items`). The lookups of a batch of keys go step by
+    /// step (hash and slot of each key, then the first entry with each key's hash bits, then
+    /// each id), so that the memory reads of different keys overlap instead of each waiting
+    /// for the previous key's. A candidate that is not the key (a hash collision) gets a
+    /// full lookup.
+    fn get_all<T>(
+        &self,
+        items: &[T],
+        key: impl Fn(&T) -> &[u8],
+        is: impl Fn(usize, &[u8]) -> bool,
+        out: &mut [Option<usize>],
+    ) {
+        const BATCH: usize = 16;
+        for (batch, out) in items.chunks(BATCH).zip(out.chunks_mut(BATCH)) {
+            let mut hashes = [0u64; BATCH];
+            let mut ranges = [(0usize, 0usize); BATCH];
+            for (k, item) in batch.iter().enumerate() {
+                let h = Self::hash(key(item)) >> 32;
+                let s = self.slot(h << 32);
+                hashes[k] = h;
+                ranges[k] =
+                    (self.starts.get(s).map_or(0, |&x| x as usize), self.starts.get(s + 1).map_or(0, |&x| x as usize));
+            }
+            let mut candidates = [None; BATCH];
+            for k in 0..batch.len() {
+                let (h, (from, to)) = (hashes[k], ranges[k]);
+                let first = self.entries.get(from..to).unwrap_or_default().iter().find(|&&e| e >> 32 >= h);
+                candidates[k] = first.filter(|&&e| e >> 32 == h).map(|&e| (e & 0xffff_ffff) as usize);
+            }
+            for ((item, candidate), out) in batch.iter().zip(candidates).zip(out) {
+                let key = key(item);
+                *out = match candidate {
+                    None => None,
+                    Some(row) if is(row, key) => Some(row),
+                    Some(_) => self.get(key, &is),
+                };
+            }
+        }
     }
 
     /// The first row (or its handle, see [`IdIndex::rehandle`]) whose id is `key`; `is(h, key)`
@@ -1399,6 +1442,34 @@ mod tests {
         assert_eq!(index.get(b.as_bytes(), is), Some(0));
         assert_eq!(index.get(b"other", is), Some(3));
         assert_eq!(index.get(b"X-none", is), None);
+    }
+
+    #[test]
+    fn batched_lookups_give_what_single_lookups_give() {
+        // Ids whose hashes share 32 bits (found as in the test above), present and absent
+        // keys, repeats, more keys than a batch.
+        let mut hashed: Vec<(u64, String)> =
+            (0..300_000).map(|i| format!("X{i}")).map(|id| (IdIndex::hash(id.as_bytes()) >> 32, id)).collect();
+        hashed.sort();
+        let pair = hashed.windows(2).find(|w| w[0].0 == w[1].0).expect("a 32-bit collision");
+        let (a, b) = (pair[0].1.clone(), pair[1].1.clone());
+        let mut ids: Vec<String> = (0..100).map(|i| format!("ID{i}")).collect();
+        ids.extend([b.clone(), "ID7".to_string(), a.clone()]);
+        let is = |i: usize, key: &[u8]| ids[i].as_bytes() == key;
+        let (index, _) = IdIndex::build(ids.len(), |i| ids[i].as_bytes());
+        let mut keys: Vec<String> = (0..120).map(|i| format!("ID{}", (i * 7) % 130)).collect();
+        keys.extend([a.clone(), b.clone(), "ID7".to_string(), "none".to_string()]);
+        let mut out = vec![Some(usize::MAX); keys.len()];
+        index.get_all(&keys, |k| k.as_bytes(), is, &mut out);
+        let single: Vec<Option<usize>> = keys.iter().map(|k| index.get(k.as_bytes(), is)).collect();
+        assert_eq!(out, single);
+        assert_eq!(out[out.len() - 4..], [Some(102), Some(100), Some(7), None]);
+        // Only `b` in the index: a lookup of `a` meets `b` as a candidate and finds nothing.
+        let only_b = [b.clone()];
+        let (index, _) = IdIndex::build(1, |i| only_b[i].as_bytes());
+        let mut out = [Some(0)];
+        index.get_all(std::slice::from_ref(&a), |k| k.as_bytes(), |i, key| only_b[i].as_bytes() == key, &mut out);
+        assert_eq!(out, [None]);
     }
 
     #[test]
