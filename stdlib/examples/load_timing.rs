@@ -8,6 +8,10 @@ use std::time::Instant;
 
 use relance_stdlib::load::{LoadOptions, load_dir};
 
+/// The allocator of the `relance` binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let Some(dir) = args.next().map(PathBuf::from) else {

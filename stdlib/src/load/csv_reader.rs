@@ -12,6 +12,7 @@ use rayon::prelude::*;
 use relance_engine::model::Portfolio;
 
 use super::error::{LoadError, LoadErrorKind};
+use super::parse::trim;
 use super::table::{Builder, Cell, Part, Row, RowSink, Source, Table};
 use super::{LoadErrors, LoadOptions, MAPPING_HELP, display_name, io_error};
 
@@ -23,6 +24,25 @@ struct CsvRow<'a> {
 impl Row for CsvRow<'_> {
     fn cell(&self, idx: usize) -> Cell<'_> {
         match self.record.get(idx) {
+            Some(s) => Cell::Text(s),
+            None => Cell::Empty,
+        }
+    }
+
+    fn line(&self) -> usize {
+        self.line
+    }
+}
+
+/// A record of a chunk without quotes: its fields, borrowed from the chunk.
+struct PlainRow<'a> {
+    fields: &'a [&'a str],
+    line: usize,
+}
+
+impl Row for PlainRow<'_> {
+    fn cell(&self, idx: usize) -> Cell<'_> {
+        match self.fields.get(idx) {
             Some(s) => Cell::Text(s),
             None => Cell::Empty,
         }
@@ -201,6 +221,128 @@ fn parse_chunk(data: &[u8], delimiter: u8, width: usize, file: &str, mut sink: R
     // front, so that the rows are never moved to a larger buffer.
     let lines = memchr_iter(b'\n', data).count();
     sink.reserve(lines + usize::from(data.last().is_some_and(|&c| c != b'\n')));
+    match plain_text(data, delimiter) {
+        Some(text) => parse_plain(text, delimiter, width, &mut sink),
+        None => parse_csv(data, delimiter, width, file, &mut sink),
+    }
+    (sink.finish(), lines)
+}
+
+/// `data` as text when the `csv` crate would read it as plain lines split at the delimiter:
+/// valid UTF-8 with no quote and no byte-order mark at the start, and a delimiter that is an
+/// ASCII character other than a quote or a line break.
+fn plain_text(data: &[u8], delimiter: u8) -> Option<&str> {
+    let usable = delimiter.is_ascii() && !matches!(delimiter, b'"' | b'\r' | b'\n');
+    if !usable || data.starts_with(BOM) || memchr(b'"', data).is_some() {
+        return None;
+    }
+    std::str::from_utf8(data).ok()
+}
+
+/// Reads a chunk without quotes as the `csv` crate does, without its state machine: `\r`,
+/// `\n` and `\r\n` end a record, empty lines are skipped, a record is its bytes split at
+/// the delimiter. The line of a record is one more than the line feeds before it.
+fn parse_plain(text: &str, delimiter: u8, width: usize, sink: &mut RowSink<'_>) {
+    let bytes = text.as_bytes();
+    let mut fields: Vec<&str> = Vec::with_capacity(width + 1);
+    let mut field_start = 0;
+    let mut line_feeds = 0;
+    for i in Separators::new(bytes, delimiter) {
+        let c = bytes.get(i).copied().unwrap_or(b'\n');
+        if c == delimiter {
+            fields.push(text.get(field_start..i).unwrap_or_default());
+        } else {
+            // A line break: ends the record, unless nothing came since the last one.
+            if !fields.is_empty() || i > field_start {
+                fields.push(text.get(field_start..i).unwrap_or_default());
+                record(&fields, line_feeds + 1, width, sink);
+                fields.clear();
+            }
+            if c == b'\n' {
+                line_feeds += 1;
+            }
+        }
+        field_start = i + 1;
+    }
+    if !fields.is_empty() || field_start < bytes.len() {
+        fields.push(text.get(field_start..).unwrap_or_default());
+        record(&fields, line_feeds + 1, width, sink);
+    }
+}
+
+/// The positions of the delimiter, `\n` and `\r` in a text, in order, found eight bytes at a
+/// time (cells are short: a call to `memchr` per cell costs more than this).
+struct Separators<'a> {
+    bytes: &'a [u8],
+    delimiter: u8,
+    /// Where the word `bits` was read from.
+    at: usize,
+    /// The separators of that word not yet given: bit 7 of each of their bytes.
+    bits: u64,
+}
+
+const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+impl<'a> Separators<'a> {
+    fn new(bytes: &'a [u8], delimiter: u8) -> Self {
+        let mut s = Self { bytes, delimiter, at: 0, bits: 0 };
+        s.bits = s.word(0);
+        s
+    }
+
+    /// Bit 7 set in each byte of the word at `at` that is a separator (exactly: no carry
+    /// crosses bytes). Past the end the word is padded with zeros, which are not separators
+    /// unless the delimiter is zero, so padding bytes are masked out.
+    fn word(&self, at: usize) -> u64 {
+        let rest = self.bytes.get(at..).unwrap_or_default();
+        let (x, mask) = match rest.first_chunk::<8>() {
+            Some(w) => (u64::from_le_bytes(*w), u64::MAX),
+            None => {
+                let mut w = [0u8; 8];
+                for (to, from) in w.iter_mut().zip(rest) {
+                    *to = *from;
+                }
+                (u64::from_le_bytes(w), (1u64 << (8 * rest.len())) - 1)
+            }
+        };
+        let zero = |v: u64| !(((v & LOW7) + LOW7) | v | LOW7);
+        let found = zero(x ^ (ONES * u64::from(self.delimiter))) | zero(x ^ (ONES * 0x0a)) | zero(x ^ (ONES * 0x0d));
+        found & mask
+    }
+}
+
+impl Iterator for Separators<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        while self.bits == 0 {
+            self.at += 8;
+            if self.at >= self.bytes.len() {
+                return None;
+            }
+            self.bits = self.word(self.at);
+        }
+        let i = self.at + (self.bits.trailing_zeros() / 8) as usize;
+        self.bits &= self.bits - 1;
+        Some(i)
+    }
+}
+
+/// Hands a record to the sink: skipped when blank, refused when its width is not the header's.
+fn record(fields: &[&str], line: usize, width: usize, sink: &mut RowSink<'_>) {
+    if fields.iter().all(|f| trim(f).is_empty()) {
+        return;
+    }
+    if fields.len() != width {
+        sink.field_count(line, fields.len());
+        return;
+    }
+    sink.row(&PlainRow { fields, line });
+}
+
+/// Reads a chunk with the `csv` crate (quotes, byte-order mark, invalid UTF-8).
+fn parse_csv(data: &[u8], delimiter: u8, width: usize, file: &str, sink: &mut RowSink<'_>) {
     let mut rdr = csv_reader(data, delimiter);
     let mut record = csv::StringRecord::new();
     loop {
@@ -217,7 +359,7 @@ fn parse_chunk(data: &[u8], delimiter: u8, width: usize, file: &str, mut sink: R
             }
         }
         let line = record.position().map_or(0, |p| record_line(data, p));
-        if record.iter().all(|f| f.trim().is_empty()) {
+        if record.iter().all(|f| trim(f).is_empty()) {
             continue;
         }
         if record.len() != width {
@@ -226,7 +368,6 @@ fn parse_chunk(data: &[u8], delimiter: u8, width: usize, file: &str, mut sink: R
         }
         sink.row(&CsvRow { record: &record, line });
     }
-    (sink.finish(), lines)
 }
 
 fn read(path: &Path, table: Table, required: bool, opts: &LoadOptions, b: &mut Builder<'_>, sizes: Sizes) {
@@ -496,6 +637,37 @@ mod tests {
     }
 
     #[test]
+    fn payment_kinds_in_any_spelling() {
+        use relance_engine::model::PaymentKind;
+        let invoices = "id,customer_id,due_date,amount,currency\nF1,C1,2026-01-10,100.00,EUR\n";
+        let kinds = [
+            "payment",
+            "PAYMENT",
+            "Paiement",
+            "règlement",
+            "",
+            "credit_note",
+            "Credit-Note",
+            " CREDIT_NOTE ",
+            "avoir",
+            "creditnote",
+        ];
+        let mut payments = String::from("invoice_id,date,amount,kind\n");
+        for k in kinds {
+            payments.push_str(&format!("F1,2026-02-01,1.00,{k}\n"));
+        }
+        let dir = dir_with(&[("customers.csv", CUSTOMERS), ("invoices.csv", invoices), ("payments.csv", &payments)]);
+        let p = load_in(&dir, WHOLE.block, WHOLE.chunk).unwrap();
+        let found: Vec<PaymentKind> = p.payments.iter().map(|x| x.kind).collect();
+        let (pay, credit) = (PaymentKind::Payment, PaymentKind::CreditNote);
+        assert_eq!(found, [pay, pay, pay, pay, pay, credit, credit, credit, credit, credit]);
+        let bad = "invoice_id,date,amount,kind\nF1,2026-02-01,1.00,payments\n";
+        let dir = dir_with(&[("customers.csv", CUSTOMERS), ("invoices.csv", invoices), ("payments.csv", bad)]);
+        let err = load_in(&dir, WHOLE.block, WHOLE.chunk).unwrap_err();
+        assert_eq!(err.errors[0].kind, LoadErrorKind::BadPaymentKind);
+    }
+
+    #[test]
     fn crlf_and_blank_lines_count_as_lines() {
         let invoices = "id,customer_id,due_date,amount,currency\r\n\
                         F1,C1,2026-01-10,10.00,EUR\r\n\
@@ -552,6 +724,62 @@ mod tests {
         })
     }
 
+    /// The part `parse` makes of `data` for an invoices table with the header `header`.
+    fn part_of(header: &[&str], data: &[u8], delimiter: u8, parse: fn(&[u8], u8, usize, &mut RowSink<'_>)) -> Part {
+        let opts = LoadOptions { default_currency: Some(iso_currency::Currency::EUR), ..LoadOptions::default() };
+        let mut b = Builder::new(&opts, "");
+        let headers: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+        let src = Source { file: "invoices.csv".to_string(), sheet: None, headers, first_column: None };
+        let handle = b.table(Table::Invoices, src).unwrap();
+        let mut sink = b.sink(handle).unwrap();
+        parse(data, delimiter, header.len(), &mut sink);
+        sink.finish()
+    }
+
+    fn by_csv(data: &[u8], delimiter: u8, width: usize, sink: &mut RowSink<'_>) {
+        parse_csv(data, delimiter, width, "invoices.csv", sink);
+    }
+
+    fn by_plain(data: &[u8], delimiter: u8, width: usize, sink: &mut RowSink<'_>) {
+        let text = plain_text(data, delimiter).unwrap();
+        parse_plain(text, delimiter, width, sink);
+    }
+
+    proptest! {
+        #[test]
+        fn separators_are_found_where_memchr_finds_them(text in proptest::collection::vec(prop_oneof![Just(b','), Just(b';'), Just(b'\n'), Just(b'\r'), Just(0u8), Just(b'a'), Just(0x8a), Just(0xac), any::<u8>()], 0..40), delimiter in prop_oneof![Just(b','), Just(b';'), Just(b'\t'), Just(0u8)]) {
+            let found: Vec<usize> = Separators::new(&text, delimiter).collect();
+            let expected: Vec<usize> = memchr::memchr3_iter(delimiter, b'\n', b'\r', &text).collect();
+            prop_assert_eq!(found, expected);
+        }
+    }
+
+    const HEADER: [&str; 5] = ["id", "customer_id", "due_date", "amount", "po"];
+
+    #[test]
+    fn plain_lines_read_as_the_csv_crate_reads_them() {
+        let cases: [&[u8]; 8] = [
+            b"F1,C1,2026-01-10,10.00,x\nF2,C1,2026-01-11,1,\n",
+            b"\r\n\nF1,C1,2026-01-10,10.00,x\r\n\r\nF2,C1,bad,1,\rF3,C1,2026-01-10,1\n",
+            b"F1,C1,2026-01-10,10.00,x",
+            b"F1,C1,2026-01-10,10.00,",
+            b" , , , , \n,,,,\n\t\nF1, C1 ,2026-01-10 , 10.00,\xc2\xa0\n",
+            b"F1;C1,2026-01-10,10.00,x\nF\xc3\xa9,C1,2026-01-10,-1,x\r\r\n",
+            b"",
+            b"\n\r\n",
+        ];
+        for data in cases {
+            assert_eq!(part_of(&HEADER, data, b',', by_plain), part_of(&HEADER, data, b',', by_csv), "{data:?}");
+        }
+        // Text the plain reader leaves to the csv crate.
+        assert!(plain_text(b"F1,\"C1\"\n", b',').is_none());
+        assert!(plain_text(b"\xef\xbb\xbfF1\n", b',').is_none());
+        assert!(plain_text(b"F1,\xff\n", b',').is_none());
+        assert!(plain_text(b"F1\n", b'"').is_none());
+        assert!(plain_text(b"F1\n", 0xe9).is_none());
+        assert!(plain_text(b"F1,C1\n", b',').is_some());
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(96))]
         #[test]
@@ -568,6 +796,31 @@ mod tests {
             let whole = load_in(&dir, WHOLE.block, WHOLE.chunk);
             let chunked = load_in(&dir, block, chunk);
             prop_assert_eq!(chunked, whole);
+        }
+
+        #[test]
+        fn plain_lines_give_the_part_the_csv_crate_gives(
+            rows in proptest::collection::vec(
+                (
+                    proptest::collection::vec(
+                        prop_oneof![
+                            proptest::sample::select(&["F1", "F2", "C1", "2026-01-10", "2026-02-29", "12.50", "-3", "1 234,5", ""][..]).prop_map(str::to_string),
+                            "[a1 ,;\t\r\n\u{a0}é-]{0,5}",
+                        ],
+                        0..7,
+                    ),
+                    prop_oneof![Just(""), Just("\n"), Just("\r\n"), Just("\r"), Just("\n\n"), Just("\r\r\n")],
+                ),
+                0..10,
+            ),
+            semicolon in any::<bool>(),
+        ) {
+            let delimiter = if semicolon { b';' } else { b',' };
+            let sep = if semicolon { ";" } else { "," };
+            let data: String = rows.iter().map(|(fields, end)| format!("{}{end}", fields.join(sep))).collect();
+            let plain = part_of(&HEADER, data.as_bytes(), delimiter, by_plain);
+            let csv = part_of(&HEADER, data.as_bytes(), delimiter, by_csv);
+            prop_assert_eq!(plain, csv, "{:?}", data);
         }
     }
 }

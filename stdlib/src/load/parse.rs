@@ -8,16 +8,26 @@ use rust_decimal::Decimal;
 
 use super::DateFormat;
 
+/// `s.trim()`, without scanning when both ends are visible ASCII (the usual cell).
+#[inline]
+pub(crate) fn trim(s: &str) -> &str {
+    let b = s.as_bytes();
+    match (b.first(), b.last()) {
+        (Some(first), Some(last)) if !(first.is_ascii_graphic() && last.is_ascii_graphic()) => s.trim(),
+        _ => s,
+    }
+}
+
 /// Parses a date: always `YYYY-MM-DD` (a time part after `T` or a space is ignored); with
 /// [`DateFormat::DayMonthYear`] also `dd/mm/yyyy` (or with `.` or `-`, one-digit day and month).
 pub fn parse_date(s: &str, format: DateFormat) -> Option<NaiveDate> {
-    let s = s.trim();
+    let s = trim(s);
     let b = s.as_bytes();
-    if b.len() >= 10 && b[4] == b'-' && b[7] == b'-' && (b.len() == 10 || b[10] == b'T' || b[10] == b' ') {
-        let y = digits(&b[0..4])?;
-        let m = digits(&b[5..7])?;
-        let d = digits(&b[8..10])?;
-        return NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, m, d);
+    if let Some((&[y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1], rest)) = b.split_first_chunk::<10>()
+        && matches!(rest.first(), None | Some(b'T' | b' '))
+    {
+        let y = two_digits(y0, y1)? * 100 + two_digits(y2, y3)?;
+        return NaiveDate::from_ymd_opt(y as i32, two_digits(m0, m1)?, two_digits(d0, d1)?);
     }
     if format == DateFormat::DayMonthYear {
         let date = s.split([' ', 'T']).next().unwrap_or(s);
@@ -28,6 +38,11 @@ pub fn parse_date(s: &str, format: DateFormat) -> Option<NaiveDate> {
         return NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, m, d);
     }
     None
+}
+
+fn two_digits(a: u8, b: u8) -> Option<u32> {
+    let (a, b) = (a.wrapping_sub(b'0'), b.wrapping_sub(b'0'));
+    (a < 10 && b < 10).then(|| u32::from(a) * 10 + u32::from(b))
 }
 
 fn digits(b: &[u8]) -> Option<u32> {
@@ -49,7 +64,15 @@ fn digits(b: &[u8]) -> Option<u32> {
 /// otherwise the mark is `.` and a comma is refused (it would be ambiguous). Groups after the
 /// first must have exactly three digits, so `1234.56` is refused with a decimal comma.
 pub fn parse_decimal(s: &str, decimal_comma: bool) -> Option<Decimal> {
-    let s = s.trim();
+    let s = trim(s);
+    match plain_decimal(s.as_bytes(), if decimal_comma { b',' } else { b'.' }) {
+        Some(d) => Some(d),
+        None => grouped_decimal(s, decimal_comma),
+    }
+}
+
+/// [`parse_decimal`] of a trimmed text, character by character.
+fn grouped_decimal(s: &str, decimal_comma: bool) -> Option<Decimal> {
     let (mark, dot_groups) = if decimal_comma { (',', true) } else { ('.', false) };
     let mut buf = [0u8; 48];
     let mut len = 0usize;
@@ -112,10 +135,41 @@ pub fn parse_decimal(s: &str, decimal_comma: bool) -> Option<Decimal> {
     Decimal::from_str(text).ok()
 }
 
+/// The usual amount, `-?[0-9]+(mark[0-9]+)?` with at most 18 digits, read without going
+/// through text: the same value and scale as [`parse_decimal`] gives. `None` for anything
+/// else (which [`parse_decimal`] then reads the long way).
+fn plain_decimal(b: &[u8], mark: u8) -> Option<Decimal> {
+    let (negative, digits) = match b.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        Some((b'+', rest)) => (false, rest),
+        _ => (false, b),
+    };
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    let mut mantissa: u64 = 0;
+    let mut scale = None;
+    for (i, &c) in digits.iter().enumerate() {
+        if c.is_ascii_digit() {
+            mantissa = mantissa * 10 + u64::from(c - b'0');
+        } else if c == mark && scale.is_none() && i > 0 && i + 1 < digits.len() {
+            scale = Some(digits.len() - i - 1);
+        } else {
+            return None;
+        }
+    }
+    // At most 18 digits: no overflow, and the scale is at most 17.
+    if scale.is_none() && digits.len() > 18 {
+        return None;
+    }
+    let scale = u32::try_from(scale.unwrap_or(0)).ok()?;
+    Some(Decimal::from_parts(mantissa as u32, (mantissa >> 32) as u32, 0, negative, scale))
+}
+
 /// Parses a yes/no value: `true`/`false`, `yes`/`no`, `y`/`n`, `1`/`0`, `oui`/`non`, `vrai`/`faux`,
 /// `x` (yes) and empty (no), any case.
 pub fn parse_bool(s: &str) -> Option<bool> {
-    let s = s.trim();
+    let s = trim(s);
     const YES: [&str; 7] = ["true", "yes", "y", "1", "oui", "vrai", "x"];
     const NO: [&str; 6] = ["false", "no", "n", "0", "non", "faux"];
     if s.is_empty() {
@@ -132,7 +186,7 @@ pub fn parse_bool(s: &str) -> Option<bool> {
 
 /// Parses an ISO 4217 code, any case (`eur` → EUR).
 pub fn parse_currency(s: &str) -> Option<Currency> {
-    let b = s.trim().as_bytes();
+    let b = trim(s).as_bytes();
     if b.len() != 3 {
         return None;
     }
@@ -192,6 +246,60 @@ mod tests {
         assert_eq!(parse_date("", DateFormat::Iso), None);
     }
 
+    /// `parse_date` as it was written before its ISO fast path, as an oracle.
+    fn parse_date_oracle(s: &str, format: DateFormat) -> Option<NaiveDate> {
+        let s = s.trim();
+        let b = s.as_bytes();
+        if b.len() >= 10 && b[4] == b'-' && b[7] == b'-' && (b.len() == 10 || b[10] == b'T' || b[10] == b' ') {
+            let y = digits(&b[0..4])?;
+            let m = digits(&b[5..7])?;
+            let d = digits(&b[8..10])?;
+            return NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, m, d);
+        }
+        if format == DateFormat::DayMonthYear {
+            let date = s.split([' ', 'T']).next().unwrap_or(s);
+            let mut parts = date.splitn(3, ['/', '.', '-']);
+            let d = parts.next().filter(|p| (1..=2).contains(&p.len())).and_then(|p| digits(p.as_bytes()))?;
+            let m = parts.next().filter(|p| (1..=2).contains(&p.len())).and_then(|p| digits(p.as_bytes()))?;
+            let y = parts.next().filter(|p| p.len() == 4).and_then(|p| digits(p.as_bytes()))?;
+            return NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, m, d);
+        }
+        None
+    }
+
+    /// Date-like text: valid and invalid days (Feb 29 of common and leap years, day 0, month
+    /// 13), signs, spaces, time parts, other separators, day-first forms.
+    fn date_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (0u32..10_000, 0u32..14, 0u32..33, "(|T12:00|T| 08:00|x|0)", "[ \u{a0}]{0,2}")
+                .prop_map(|(y, m, d, tail, pad)| format!("{pad}{y:04}-{m:02}-{d:02}{tail}{pad}")),
+            (0u32..33, 0u32..14, 0u32..10_000, prop_oneof![Just('/'), Just('.'), Just('-')])
+                .prop_map(|(d, m, y, sep)| format!("{d}{sep}{m}{sep}{y:04}")),
+            "[0-9+-/T .]{0,12}",
+            "[0-9]{4}-[0-9+ -]{2}-[0-9+ -]{2}",
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn the_iso_fast_path_agrees_with_the_oracle(s in date_text(), day_first in any::<bool>()) {
+            let format = if day_first { DateFormat::DayMonthYear } else { DateFormat::Iso };
+            prop_assert_eq!(parse_date(&s, format), parse_date_oracle(&s, format), "{:?}", s);
+        }
+    }
+
+    #[test]
+    fn leap_days() {
+        assert_eq!(parse_date("2024-02-29", DateFormat::Iso), Some(d(2024, 2, 29)));
+        assert_eq!(parse_date("2026-02-29", DateFormat::Iso), None);
+        assert_eq!(parse_date("1900-02-29", DateFormat::Iso), None);
+        assert_eq!(parse_date("2000-02-29", DateFormat::Iso), Some(d(2000, 2, 29)));
+        assert_eq!(parse_date("2026-00-10", DateFormat::Iso), None);
+        assert_eq!(parse_date("2026-01-00", DateFormat::Iso), None);
+        assert_eq!(parse_date("2026-+1-10", DateFormat::Iso), None);
+        assert_eq!(parse_date("2026-01-10x", DateFormat::Iso), None);
+    }
+
     #[test]
     fn amounts_with_a_decimal_point() {
         assert_eq!(parse_decimal("1234.56", false), Some(dec!(1234.56)));
@@ -229,6 +337,45 @@ mod tests {
         assert_eq!(parse_currency("eur"), Some(Currency::EUR));
         assert_eq!(parse_currency("EURO"), None);
         assert_eq!(parse_currency("XYZ"), None);
+    }
+
+    #[test]
+    fn plain_amounts_keep_their_scale_and_sign() {
+        let exact = |s: &str, comma: bool| parse_decimal(s, comma).map(|d| d.serialize());
+        assert_eq!(exact("1.50", false), Some(dec!(1.50).serialize()));
+        assert_eq!(exact("007.50", false), Some(dec!(7.50).serialize()));
+        assert_eq!(exact("-0.00", false), Some(dec!(0.00).serialize()));
+        assert_eq!(exact("+12", false), Some(dec!(12).serialize()));
+        assert_eq!(exact("999999999999999999", false), Some(dec!(999999999999999999).serialize()));
+        assert_eq!(exact("99999999999999999999.5", false), Some(dec!(99999999999999999999.5).serialize()));
+        assert_eq!(exact("12,5", true), Some(dec!(12.5).serialize()));
+        assert_eq!(exact("-", false), None);
+        assert_eq!(exact("1.2.3", false), None);
+        assert_eq!(exact("+-1", false), None);
+    }
+
+    /// The text of amounts, valid or nearly: signs, leading zeros, marks, group separators,
+    /// many digits, spaces around.
+    fn amount_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[ ]?[+-]{0,2}[0-9]{0,22}([.,][0-9]{0,22})?[ ]?",
+            "[+-]?[0-9 .,'\u{a0}\u{202f}a]{0,12}",
+            (-10_000_000_000i64..10_000_000_000i64, 0u32..6).prop_map(|(m, s)| Decimal::new(m, s).to_string()),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn the_plain_amount_path_agrees_with_the_character_path(s in amount_text(), comma in any::<bool>()) {
+            let fast = parse_decimal(&s, comma).map(|d| d.serialize());
+            let slow = grouped_decimal(s.trim(), comma).map(|d| d.serialize());
+            prop_assert_eq!(fast, slow, "{:?}", s);
+        }
+
+        #[test]
+        fn trim_is_str_trim(s in "[ \t\r\n\u{b}\u{c}\u{1}\u{a0}\u{202f}\u{3000}\u{85}aé,-]{0,6}") {
+            prop_assert_eq!(trim(&s), s.trim());
+        }
     }
 
     proptest! {

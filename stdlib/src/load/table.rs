@@ -15,7 +15,7 @@ use relance_engine::money;
 use rust_decimal::Decimal;
 
 use super::error::{Collector, LoadError, LoadErrorKind};
-use super::parse::{parse_bool, parse_currency, parse_date, parse_decimal};
+use super::parse::{parse_bool, parse_currency, parse_date, parse_decimal, trim};
 use super::{DateFormat, LoadErrors, LoadOptions};
 use crate::terms::due_date_from_terms;
 use relance_engine::fxhash::Fx;
@@ -221,7 +221,7 @@ struct Conv<'r> {
 fn show(cell: Cell<'_>) -> String {
     match cell {
         Cell::Empty => String::new(),
-        Cell::Text(s) | Cell::Error(s) | Cell::Numeric(s) => s.trim().to_string(),
+        Cell::Text(s) | Cell::Error(s) | Cell::Numeric(s) => trim(s).to_string(),
         Cell::Number(f) => f.to_string(),
         Cell::Date(d) => d.to_string(),
         Cell::Bool(b) => b.to_string(),
@@ -255,10 +255,10 @@ impl Conv<'_> {
         Ok(match cell {
             Cell::Empty => None,
             Cell::Text(s) => {
-                let s = s.trim();
+                let s = trim(s);
                 if s.is_empty() { None } else { Some(Cow::Borrowed(s)) }
             }
-            Cell::Numeric(s) => Some(Cow::Borrowed(s.trim())),
+            Cell::Numeric(s) => Some(Cow::Borrowed(trim(s))),
             Cell::Error(_) => return Err(self.cell_error(col, cell)),
             other => Some(Cow::Owned(show(other))),
         })
@@ -284,7 +284,8 @@ impl Conv<'_> {
     }
 
     fn date(&self, cell: Cell<'_>, col: usize) -> Result<Option<NaiveDate>, Box<LoadError>> {
-        let help = match (self.opts.date_format, cell) {
+        // The help is worked out only for a cell that is not a date.
+        let help = || match (self.opts.date_format, cell) {
             (DateFormat::Iso, Cell::Text(s)) if parse_date(s, DateFormat::DayMonthYear).is_some() => {
                 "expected a date like `2026-03-31` (or set date format dd/mm/yyyy)"
             }
@@ -294,10 +295,12 @@ impl Conv<'_> {
         match cell {
             Cell::Empty => Ok(None),
             Cell::Date(d) => Ok(Some(d)),
-            Cell::Text(s) if s.trim().is_empty() => Ok(None),
+            Cell::Text(s) if trim(s).is_empty() => Ok(None),
             Cell::Text(s) => match parse_date(s, self.opts.date_format) {
                 Some(d) => Ok(Some(d)),
-                None => Err(self.err(LoadErrorKind::BadDate, col, cell, format!("`{}` is not a date", s.trim()), help)),
+                None => {
+                    Err(self.err(LoadErrorKind::BadDate, col, cell, format!("`{}` is not a date", trim(s)), help()))
+                }
             },
             Cell::Error(_) => Err(self.cell_error(col, cell)),
             other => Err(self.err(
@@ -305,7 +308,7 @@ impl Conv<'_> {
                 col,
                 other,
                 format!("`{}` is not a date", show(other)),
-                format!("{help}; in a workbook, format the cell as a date"),
+                format!("{}; in a workbook, format the cell as a date", help()),
             )),
         }
     }
@@ -318,7 +321,8 @@ impl Conv<'_> {
         col: usize,
         currency: Option<Currency>,
     ) -> Result<Option<Decimal>, Box<LoadError>> {
-        let help = match (self.opts.decimal_comma, cell) {
+        // The help is worked out only for a cell that is not an amount.
+        let help = || match (self.opts.decimal_comma, cell) {
             (true, _) => "expected an amount like `1 234,56` or `1234,56` (decimal comma is set)",
             (false, Cell::Text(s)) if parse_decimal(s, true).is_some() => {
                 "expected an amount like `1234.56` (or set decimal comma for `1 234,56`)"
@@ -327,7 +331,7 @@ impl Conv<'_> {
         };
         let value = match cell {
             Cell::Empty => return Ok(None),
-            Cell::Text(s) if s.trim().is_empty() => return Ok(None),
+            Cell::Text(s) if trim(s).is_empty() => return Ok(None),
             Cell::Text(s) => parse_decimal(s, self.opts.decimal_comma),
             Cell::Numeric(s) => s.parse::<Decimal>().ok().or_else(|| Decimal::from_scientific(s).ok()),
             Cell::Number(f) => float_to_decimal(f).map(|d| match currency {
@@ -347,7 +351,7 @@ impl Conv<'_> {
             )),
             Some(v) => Ok(Some(v)),
             None => {
-                Err(self.err(LoadErrorKind::BadAmount, col, cell, format!("`{}` is not an amount", show(cell)), help))
+                Err(self.err(LoadErrorKind::BadAmount, col, cell, format!("`{}` is not an amount", show(cell)), help()))
             }
         }
     }
@@ -355,7 +359,7 @@ impl Conv<'_> {
     fn number(&self, cell: Cell<'_>, col: usize) -> Result<Option<Decimal>, Box<LoadError>> {
         let value = match cell {
             Cell::Empty => return Ok(None),
-            Cell::Text(s) if s.trim().is_empty() => return Ok(None),
+            Cell::Text(s) if trim(s).is_empty() => return Ok(None),
             Cell::Text(s) => parse_decimal(s, self.opts.decimal_comma),
             Cell::Numeric(s) => s.parse::<Decimal>().ok().or_else(|| Decimal::from_scientific(s).ok()),
             Cell::Number(f) => float_to_decimal(f),
@@ -535,9 +539,40 @@ struct RowRef {
     line: u32,
 }
 
-impl RowRef {
-    fn new(table: usize, line: usize) -> Self {
-        Self { table: u32::try_from(table).unwrap_or(u32::MAX), line: u32::try_from(line).unwrap_or(u32::MAX) }
+/// Where the rows of one table live, as runs: a table's rows usually sit on consecutive
+/// lines of one source, so a run per source (plus one after each blank line, multi-line
+/// record or refused row) replaces a `(source, line)` per row: at most 8 bytes a row, plus 8
+/// a source.
+#[derive(Debug, Default)]
+struct RowLines {
+    /// `(first row, its line)`: the rows of a run are on consecutive lines.
+    runs: Vec<(u32, u32)>,
+    /// `(first row, source)`: the source changes at these rows (each also starts a run).
+    sources: Vec<(u32, u32)>,
+    len: usize,
+}
+
+impl RowLines {
+    fn push(&mut self, table: usize, line: usize) {
+        let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        let (row, table, line) = (clamp(self.len), clamp(table), clamp(line));
+        if self.sources.last().is_none_or(|&(_, t)| t != table) {
+            self.sources.push((row, table));
+            self.runs.push((row, line));
+        } else if self.runs.last().is_none_or(|&(r, l)| u64::from(l) + u64::from(row - r) != u64::from(line)) {
+            self.runs.push((row, line));
+        }
+        self.len += 1;
+    }
+
+    /// The source and line of row `i` (of a row that was pushed).
+    fn get(&self, i: usize) -> RowRef {
+        let i = u32::try_from(i).unwrap_or(u32::MAX);
+        let at = |v: &[(u32, u32)]| v.partition_point(|&(r, _)| r <= i).checked_sub(1).and_then(|k| v.get(k).copied());
+        RowRef {
+            table: at(&self.sources).map_or(u32::MAX, |(_, t)| t),
+            line: at(&self.runs).map_or(0, |(r, l)| l.saturating_add(i - r)),
+        }
     }
 }
 
@@ -550,9 +585,9 @@ pub(crate) struct Builder<'o> {
     pub(crate) errors: Collector,
     portfolio: Portfolio,
     sources: Vec<(Source, Table, Columns)>,
-    customer_rows: Vec<RowRef>,
-    invoice_rows: Vec<RowRef>,
-    payment_rows: Vec<RowRef>,
+    customer_rows: RowLines,
+    invoice_rows: RowLines,
+    payment_rows: RowLines,
     /// Payments whose amount came from a float, rounded once the invoice currency is known.
     float_payments: Vec<usize>,
     /// Ids of rows that failed to load (references to them are not reported again).
@@ -562,7 +597,7 @@ pub(crate) struct Builder<'o> {
 }
 
 /// The rows of one chunk of one table, converted; merged into a [`Builder`] in file order.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub(crate) struct Part {
     handle: usize,
     customers: Vec<Customer>,
@@ -684,9 +719,9 @@ impl<'o> Builder<'o> {
             errors: Collector::default(),
             portfolio: Portfolio::default(),
             sources: Vec::new(),
-            customer_rows: Vec::new(),
-            invoice_rows: Vec::new(),
-            payment_rows: Vec::new(),
+            customer_rows: RowLines::default(),
+            invoice_rows: RowLines::default(),
+            payment_rows: RowLines::default(),
             float_payments: Vec::new(),
             failed_customers: HashSet::default(),
             failed_invoices: HashSet::default(),
@@ -730,9 +765,9 @@ impl<'o> Builder<'o> {
         // `try_reserve`: an estimate too large for the machine is not worth an abort.
         let p = &mut self.portfolio;
         let _ = match self.sources.get(handle).map(|s| s.1) {
-            Some(Table::Customers) => p.customers.try_reserve(rows).and_then(|()| self.customer_rows.try_reserve(rows)),
-            Some(Table::Invoices) => p.invoices.try_reserve(rows).and_then(|()| self.invoice_rows.try_reserve(rows)),
-            Some(Table::Payments) => p.payments.try_reserve(rows).and_then(|()| self.payment_rows.try_reserve(rows)),
+            Some(Table::Customers) => p.customers.try_reserve(rows),
+            Some(Table::Invoices) => p.invoices.try_reserve(rows),
+            Some(Table::Payments) => p.payments.try_reserve(rows),
             None => Ok(()),
         };
     }
@@ -753,24 +788,24 @@ impl<'o> Builder<'o> {
             not_shown,
         } = part;
         let Some(table) = self.sources.get(handle).map(|s| s.1) else { return };
-        let refs = lines.into_iter().map(|l| RowRef::new(handle, l + line_offset));
+        let lines = lines.into_iter().map(|l| l + line_offset);
         let p = &mut self.portfolio;
         match table {
             Table::Customers => {
                 p.customers.append(&mut customers);
-                self.customer_rows.extend(refs);
+                lines.for_each(|l| self.customer_rows.push(handle, l));
                 self.failed_customers.extend(failed);
             }
             Table::Invoices => {
                 p.invoices.append(&mut invoices);
-                self.invoice_rows.extend(refs);
+                lines.for_each(|l| self.invoice_rows.push(handle, l));
                 self.failed_invoices.extend(failed);
             }
             Table::Payments => {
                 let base = p.payments.len();
                 self.float_payments.extend(float_payments.into_iter().map(|i| base + i));
                 p.payments.append(&mut payments);
-                self.payment_rows.extend(refs);
+                lines.for_each(|l| self.payment_rows.push(handle, l));
             }
         }
         for mut e in errors {
@@ -801,21 +836,36 @@ impl<'o> Builder<'o> {
     pub(crate) fn finish(mut self) -> Result<Portfolio, LoadErrors> {
         let p = &self.portfolio;
         let mut errs = std::mem::take(&mut self.errors);
-        // Customer ids are looked up once per invoice: compare them in one compact buffer
-        // rather than across the customers. Invoice ids are only compared when 32 bits of
-        // their hashes match.
-        let customer_ids = Arena::new(p.customers.iter().map(|c| c.id.as_str()));
-        let customer_id = |i: usize| customer_ids.get(i);
-        let invoice_id = |i: usize| p.invoices[i].id.as_str();
-        let (customers, repeated) = IdIndex::build(p.customers.len(), customer_id);
+        // Customer ids are looked up once per invoice: the index gives where the id is in
+        // one compact buffer (rows when the ids do not fit one). Invoice ids are only compared
+        // when 32 bits of their hashes match.
+        let arena = Arena::new(p.customers.iter().map(|c| c.id.as_str()));
+        let customer_id = |i: usize| match &arena {
+            Some(a) => a.id(i),
+            None => p.customers[i].id.as_bytes(),
+        };
+        let (mut customers, repeated) = IdIndex::build(p.customers.len(), customer_id);
+        if let Some(a) = &arena {
+            customers.rehandle(|row| a.starts.get(row).copied().unwrap_or(u32::MAX));
+        }
+        let is_customer = |h: usize, key: &[u8]| match &arena {
+            Some(a) => a.is_at(h, key),
+            None => p.customers[h].id.as_bytes() == key,
+        };
+        let customer_row = |h: usize| match &arena {
+            Some(a) => a.row_at(h),
+            None => Some(h),
+        };
+        let invoice_id = |i: usize| p.invoices[i].id.as_bytes();
+        let is_invoice = |i: usize, key: &[u8]| p.invoices[i].id.as_bytes() == key;
 
         // Customers: repeated ids (each reported against the first row with that id).
         for i in repeated {
             let c = &p.customers[i];
-            let first = customers.get(&c.id, customer_id).unwrap_or(i);
-            let first_line = self.customer_rows[first].line;
+            let first = customers.get(c.id.as_bytes(), is_customer).and_then(customer_row).unwrap_or(i);
+            let first_line = self.customer_rows.get(first).line;
             errs.push(self.ref_error(
-                self.customer_rows[i],
+                self.customer_rows.get(i),
                 C_ID,
                 LoadErrorKind::DuplicateId,
                 &c.id,
@@ -826,15 +876,20 @@ impl<'o> Builder<'o> {
 
         // Invoices: repeated ids, unknown customers; one pass that also fills the index.
         let failed_customers = &self.failed_customers;
-        let (invoices, repeated) = IdIndex::build(p.invoices.len(), invoice_id);
         let unknown: Vec<usize> = (0..p.invoices.len())
             .into_par_iter()
             .with_min_len(4096)
             .filter(|&i| {
                 let inv = &p.invoices[i];
-                customers.get(&inv.customer_id, customer_id).is_none() && !failed_customers.contains(&inv.customer_id)
+                customers.get(inv.customer_id.as_bytes(), is_customer).is_none()
+                    && !failed_customers.contains(&inv.customer_id)
             })
             .collect();
+        // The customer index is no longer needed: give its memory back before the invoice
+        // index is built.
+        drop(customers);
+        drop(arena);
+        let (invoices, repeated) = IdIndex::build(p.invoices.len(), invoice_id);
         let mut repeated = repeated.into_iter().peekable();
         let mut unknown = unknown.into_iter().peekable();
         loop {
@@ -846,10 +901,10 @@ impl<'o> Builder<'o> {
             };
             let inv = &p.invoices[i];
             if repeated.next_if_eq(&i).is_some() {
-                let first = invoices.get(&inv.id, invoice_id).unwrap_or(i);
-                let first_line = self.invoice_rows[first].line;
+                let first = invoices.get(inv.id.as_bytes(), is_invoice).unwrap_or(i);
+                let first_line = self.invoice_rows.get(first).line;
                 errs.push(self.ref_error(
-                    self.invoice_rows[i],
+                    self.invoice_rows.get(i),
                     I_ID,
                     LoadErrorKind::DuplicateId,
                     &inv.id,
@@ -859,7 +914,7 @@ impl<'o> Builder<'o> {
             }
             if unknown.next_if_eq(&i).is_some() {
                 errs.push(self.ref_error(
-                    self.invoice_rows[i],
+                    self.invoice_rows.get(i),
                     I_CUSTOMER,
                     LoadErrorKind::UnknownCustomer,
                     &inv.customer_id,
@@ -868,17 +923,18 @@ impl<'o> Builder<'o> {
                 ));
             }
         }
-        drop(customers);
-        drop(customer_ids);
 
         // Payments: repeated ids, unknown invoices, totals.
-        let targets: Vec<Option<usize>> =
-            p.payments.par_iter().map(|pay| invoices.get(&pay.invoice_id, invoice_id)).collect();
+        // Invoices are far apart in memory: their lookups go by batches (see `get_all`).
+        let mut targets: Vec<Option<usize>> = vec![None; p.payments.len()];
+        targets.par_chunks_mut(4096).zip(p.payments.par_chunks(4096)).for_each(|(out, run)| {
+            invoices.get_all(run, |pay| pay.invoice_id.as_bytes(), is_invoice, out);
+        });
         drop(invoices);
         // Payment ids are optional: index those given.
         let with_id: Vec<usize> =
             p.payments.iter().enumerate().filter(|(_, x)| x.id.is_some()).map(|(i, _)| i).collect();
-        let payment_id = |k: usize| p.payments[with_id[k]].id.as_deref().unwrap_or_default();
+        let payment_id = |k: usize| p.payments[with_id[k]].id.as_deref().unwrap_or_default().as_bytes();
         let (payment_ids, repeated) = IdIndex::build(with_id.len(), payment_id);
         let mut repeated = repeated.into_iter().map(|k| with_id[k]).peekable();
         let mut paid: Vec<(usize, Decimal)> = Vec::with_capacity(p.payments.len());
@@ -887,10 +943,13 @@ impl<'o> Builder<'o> {
             if repeated.next_if_eq(&i).is_some()
                 && let Some(id) = &pay.id
             {
-                let first = payment_ids.get(id, payment_id).and_then(|k| with_id.get(k).copied()).unwrap_or(i);
-                let first_line = self.payment_rows[first].line;
+                let first = payment_ids
+                    .get(id.as_bytes(), |k, key| payment_id(k) == key)
+                    .and_then(|k| with_id.get(k).copied())
+                    .unwrap_or(i);
+                let first_line = self.payment_rows.get(first).line;
                 errs.push(self.ref_error(
-                    self.payment_rows[i],
+                    self.payment_rows.get(i),
                     P_ID,
                     LoadErrorKind::DuplicateId,
                     id,
@@ -907,7 +966,7 @@ impl<'o> Builder<'o> {
                 }
                 None if self.failed_invoices.contains(&pay.invoice_id) => {}
                 None => errs.push(self.ref_error(
-                    self.payment_rows[i],
+                    self.payment_rows.get(i),
                     P_INVOICE,
                     LoadErrorKind::UnknownInvoice,
                     &pay.invoice_id,
@@ -951,29 +1010,48 @@ impl<'o> Builder<'o> {
     }
 }
 
-/// Ids copied into one buffer, so that hash lookups compare against compact memory instead
-/// of reading across the rows.
+/// Customer ids copied into one buffer, each followed by `0xff` (a byte UTF-8 never uses),
+/// so that a lookup compares the key against the buffer at the offset the index gives: one
+/// read of compact memory, instead of reading a table of ends and then the text, or reading
+/// across the rows.
 struct Arena {
-    text: String,
-    ends: Vec<usize>,
+    text: Vec<u8>,
+    /// Where each row's id starts.
+    starts: Vec<u32>,
 }
 
 impl Arena {
-    fn new<'a>(ids: impl Iterator<Item = &'a str> + Clone) -> Self {
-        let len = ids.clone().map(str::len).sum();
-        let mut text = String::with_capacity(len);
-        let mut ends = Vec::new();
+    const END: u8 = 0xff;
+
+    /// `None` when the ids do not fit in 4 GiB.
+    fn new<'a>(ids: impl ExactSizeIterator<Item = &'a str> + Clone) -> Option<Self> {
+        let len = ids.clone().map(|id| id.len() + 1).sum::<usize>();
+        u32::try_from(len).ok()?;
+        let mut text = Vec::with_capacity(len);
+        let mut starts = Vec::with_capacity(ids.len());
         for id in ids {
-            text.push_str(id);
-            ends.push(text.len());
+            starts.push(text.len() as u32);
+            text.extend_from_slice(id.as_bytes());
+            text.push(Self::END);
         }
-        Self { text, ends }
+        Some(Self { text, starts })
     }
 
-    fn get(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.ends.get(i - 1).copied().unwrap_or(0) };
-        let end = self.ends.get(i).copied().unwrap_or(start);
-        self.text.get(start..end).unwrap_or_default()
+    /// The id of row `i`.
+    fn id(&self, i: usize) -> &[u8] {
+        let start = self.starts.get(i).map_or(self.text.len(), |&s| s as usize);
+        let end = self.starts.get(i + 1).map_or(self.text.len(), |&s| s as usize);
+        self.text.get(start..end.saturating_sub(1).max(start)).unwrap_or_default()
+    }
+
+    /// Whether the id at offset `at` is `key`.
+    fn is_at(&self, at: usize, key: &[u8]) -> bool {
+        self.text.get(at..at + key.len()) == Some(key) && self.text.get(at + key.len()) == Some(&Self::END)
+    }
+
+    /// The row whose id is at offset `at`.
+    fn row_at(&self, at: usize) -> Option<usize> {
+        self.starts.binary_search(&u32::try_from(at).ok()?).ok()
     }
 }
 
@@ -992,9 +1070,9 @@ struct IdIndex {
 }
 
 impl IdIndex {
-    fn hash(id: &str) -> u64 {
+    fn hash(id: &[u8]) -> u64 {
         let mut h = Fx.build_hasher();
-        h.write(id.as_bytes());
+        h.write(id);
         h.finish()
     }
 
@@ -1004,7 +1082,7 @@ impl IdIndex {
 
     /// The index of the rows `0..n` (at most `u32::MAX - 1`), whose ids `id(i)` gives, and
     /// the rows whose id an earlier row has, in order. The index gives the first row of an id.
-    fn build<'a>(n: usize, id: impl Fn(usize) -> &'a str + Sync) -> (Self, Vec<usize>) {
+    fn build<'a>(n: usize, id: impl Fn(usize) -> &'a [u8] + Sync) -> (Self, Vec<usize>) {
         let n = n.min(u32::MAX as usize - 1);
         let mut entries: Vec<u64> =
             (0..n).into_par_iter().with_min_len(4096).map(|i| Self::hash(id(i)) >> 32 << 32 | i as u64).collect();
@@ -1039,8 +1117,58 @@ impl IdIndex {
         (index, repeated)
     }
 
-    /// The first row with the id `key`.
-    fn get<'a>(&self, key: &str, id: impl Fn(usize) -> &'a str) -> Option<usize> {
+    /// Replaces each row by `handle(row)`, which must grow with the row (so the order of
+    /// the entries stays the same).
+    fn rehandle(&mut self, handle: impl Fn(usize) -> u32 + Sync) {
+        self.entries
+            .par_iter_mut()
+            .with_min_len(4096)
+            .for_each(|e| *e = *e >> 32 << 32 | u64::from(handle((*e & 0xffff_ffff) as usize)));
+    }
+
+    /// [`IdIndex::get`] of the key of each item, into `out` (as long as `items`). The lookups of a batch of keys go step by
+    /// step (hash and slot of each key, then the first entry with each key's hash bits, then
+    /// each id), so that the memory reads of different keys overlap instead of each waiting
+    /// for the previous key's. A candidate that is not the key (a hash collision) gets a
+    /// full lookup.
+    fn get_all<T>(
+        &self,
+        items: &[T],
+        key: impl Fn(&T) -> &[u8],
+        is: impl Fn(usize, &[u8]) -> bool,
+        out: &mut [Option<usize>],
+    ) {
+        const BATCH: usize = 16;
+        for (batch, out) in items.chunks(BATCH).zip(out.chunks_mut(BATCH)) {
+            let mut hashes = [0u64; BATCH];
+            let mut ranges = [(0usize, 0usize); BATCH];
+            for (k, item) in batch.iter().enumerate() {
+                let h = Self::hash(key(item)) >> 32;
+                let s = self.slot(h << 32);
+                hashes[k] = h;
+                ranges[k] =
+                    (self.starts.get(s).map_or(0, |&x| x as usize), self.starts.get(s + 1).map_or(0, |&x| x as usize));
+            }
+            let mut candidates = [None; BATCH];
+            for k in 0..batch.len() {
+                let (h, (from, to)) = (hashes[k], ranges[k]);
+                let first = self.entries.get(from..to).unwrap_or_default().iter().find(|&&e| e >> 32 >= h);
+                candidates[k] = first.filter(|&&e| e >> 32 == h).map(|&e| (e & 0xffff_ffff) as usize);
+            }
+            for ((item, candidate), out) in batch.iter().zip(candidates).zip(out) {
+                let key = key(item);
+                *out = match candidate {
+                    None => None,
+                    Some(row) if is(row, key) => Some(row),
+                    Some(_) => self.get(key, &is),
+                };
+            }
+        }
+    }
+
+    /// The first row (or its handle, see [`IdIndex::rehandle`]) whose id is `key`; `is(h, key)`
+    /// says whether the id of the row with handle `h` is `key`.
+    fn get(&self, key: &[u8], is: impl Fn(usize, &[u8]) -> bool) -> Option<usize> {
         let h = Self::hash(key) >> 32;
         let s = self.slot(h << 32);
         let (from, to) = (*self.starts.get(s)? as usize, *self.starts.get(s + 1)? as usize);
@@ -1049,7 +1177,7 @@ impl IdIndex {
                 std::cmp::Ordering::Less => {}
                 std::cmp::Ordering::Equal => {
                     let row = (e & 0xffff_ffff) as usize;
-                    if id(row) == key {
+                    if is(row, key) {
                         return Some(row);
                     }
                 }
@@ -1217,6 +1345,10 @@ fn build_payment(conv: &Conv<'_>, cols: &Columns, row: &impl Row) -> Result<(Pay
     let (cell, col) = cell_at(row, cols, P_KIND);
     let kind = match conv.text(cell, col)? {
         None => PaymentKind::Payment,
+        // The usual spellings first, without building the normalized text (an ASCII word
+        // equal to one of them ignoring case normalizes to it).
+        Some(k) if k.eq_ignore_ascii_case("payment") => PaymentKind::Payment,
+        Some(k) if k.eq_ignore_ascii_case("credit_note") => PaymentKind::CreditNote,
         Some(k) => match normalize_header(&k).as_str() {
             "payment" | "paiement" | "reglement" | "règlement" => PaymentKind::Payment,
             "credit_note" | "creditnote" | "credit" | "avoir" => PaymentKind::CreditNote,
@@ -1243,19 +1375,54 @@ fn build_payment(conv: &Conv<'_>, cols: &Columns, row: &impl Row) -> Result<(Pay
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #[test]
+        fn row_lines_give_back_each_row_source_and_line(
+            steps in proptest::collection::vec((0usize..3, 0usize..4, proptest::bool::weighted(0.1)), 0..200),
+            start in 0usize..5,
+        ) {
+            let mut rows = RowLines::default();
+            let mut naive = Vec::new();
+            let (mut table, mut line) = (0, start);
+            for (t, gap, switch) in steps {
+                if switch {
+                    table = t;
+                }
+                line += gap;
+                rows.push(table, line);
+                naive.push((table as u32, line as u32));
+            }
+            let got: Vec<(u32, u32)> = (0..naive.len()).map(|i| rows.get(i)).map(|r| (r.table, r.line)).collect();
+            proptest::prop_assert_eq!(got, naive);
+        }
+    }
+
+    #[test]
+    fn consecutive_lines_of_one_source_take_one_run() {
+        let mut rows = RowLines::default();
+        for line in 2..10_002 {
+            rows.push(1, line);
+        }
+        rows.push(1, 10_005);
+        assert_eq!((rows.runs.len(), rows.sources.len()), (2, 1));
+        assert_eq!((rows.get(0).line, rows.get(9_999).line, rows.get(10_000).line), (2, 10_001, 10_005));
+    }
+
     #[test]
     fn the_id_index_keeps_the_first_row_and_lists_the_repeats() {
         // 12,000 rows over several buckets; ids repeat every 5,000 rows.
         let ids: Vec<String> = (0..12_000).map(|i| format!("INV-{:07}", i % 5_000)).collect();
-        let (index, repeated) = IdIndex::build(ids.len(), |i| ids[i].as_str());
+        let id = |i: usize| ids[i].as_bytes();
+        let is = |i: usize, key: &[u8]| ids[i].as_bytes() == key;
+        let (index, repeated) = IdIndex::build(ids.len(), id);
         assert!(index.starts.len() > 2);
         assert_eq!(repeated, (5_000..12_000).collect::<Vec<_>>());
         for (i, id) in ids.iter().enumerate() {
-            assert_eq!(index.get(id, |j| ids[j].as_str()), Some(i % 5_000));
+            assert_eq!(index.get(id.as_bytes(), is), Some(i % 5_000));
         }
-        assert_eq!(index.get("INV-0005000", |j| ids[j].as_str()), None);
-        let (empty, repeated) = IdIndex::build(0, |j| ids[j].as_str());
-        assert_eq!((empty.get("x", |j| ids[j].as_str()), repeated.len()), (None, 0));
+        assert_eq!(index.get(b"INV-0005000", is), None);
+        let (empty, repeated) = IdIndex::build(0, id);
+        assert_eq!((empty.get(b"x", is), repeated.len()), (None, 0));
     }
 
     #[test]
@@ -1263,16 +1430,63 @@ mod tests {
         // Two ids with the same top 32 bits of hash (the birthday bound makes one likely
         // among 300,000), interleaved and repeated.
         let mut hashed: Vec<(u64, String)> =
-            (0..300_000).map(|i| format!("X{i}")).map(|id| (IdIndex::hash(&id) >> 32, id)).collect();
+            (0..300_000).map(|i| format!("X{i}")).map(|id| (IdIndex::hash(id.as_bytes()) >> 32, id)).collect();
         hashed.sort();
         let pair = hashed.windows(2).find(|w| w[0].0 == w[1].0).expect("a 32-bit collision");
         let (a, b) = (pair[0].1.clone(), pair[1].1.clone());
         let ids = [b.clone(), a.clone(), b.clone(), "other".to_string(), a.clone()];
-        let (index, repeated) = IdIndex::build(ids.len(), |i| ids[i].as_str());
+        let is = |i: usize, key: &[u8]| ids[i].as_bytes() == key;
+        let (index, repeated) = IdIndex::build(ids.len(), |i| ids[i].as_bytes());
         assert_eq!(repeated, [2, 4]);
-        assert_eq!(index.get(&a, |j| ids[j].as_str()), Some(1));
-        assert_eq!(index.get(&b, |j| ids[j].as_str()), Some(0));
-        assert_eq!(index.get("other", |j| ids[j].as_str()), Some(3));
-        assert_eq!(index.get("X-none", |j| ids[j].as_str()), None);
+        assert_eq!(index.get(a.as_bytes(), is), Some(1));
+        assert_eq!(index.get(b.as_bytes(), is), Some(0));
+        assert_eq!(index.get(b"other", is), Some(3));
+        assert_eq!(index.get(b"X-none", is), None);
+    }
+
+    #[test]
+    fn batched_lookups_give_what_single_lookups_give() {
+        // Ids whose hashes share 32 bits (found as in the test above), present and absent
+        // keys, repeats, more keys than a batch.
+        let mut hashed: Vec<(u64, String)> =
+            (0..300_000).map(|i| format!("X{i}")).map(|id| (IdIndex::hash(id.as_bytes()) >> 32, id)).collect();
+        hashed.sort();
+        let pair = hashed.windows(2).find(|w| w[0].0 == w[1].0).expect("a 32-bit collision");
+        let (a, b) = (pair[0].1.clone(), pair[1].1.clone());
+        let mut ids: Vec<String> = (0..100).map(|i| format!("ID{i}")).collect();
+        ids.extend([b.clone(), "ID7".to_string(), a.clone()]);
+        let is = |i: usize, key: &[u8]| ids[i].as_bytes() == key;
+        let (index, _) = IdIndex::build(ids.len(), |i| ids[i].as_bytes());
+        let mut keys: Vec<String> = (0..120).map(|i| format!("ID{}", (i * 7) % 130)).collect();
+        keys.extend([a.clone(), b.clone(), "ID7".to_string(), "none".to_string()]);
+        let mut out = vec![Some(usize::MAX); keys.len()];
+        index.get_all(&keys, |k| k.as_bytes(), is, &mut out);
+        let single: Vec<Option<usize>> = keys.iter().map(|k| index.get(k.as_bytes(), is)).collect();
+        assert_eq!(out, single);
+        assert_eq!(out[out.len() - 4..], [Some(102), Some(100), Some(7), None]);
+        // Only `b` in the index: a lookup of `a` meets `b` as a candidate and finds nothing.
+        let only_b = [b.clone()];
+        let (index, _) = IdIndex::build(1, |i| only_b[i].as_bytes());
+        let mut out = [Some(0)];
+        index.get_all(std::slice::from_ref(&a), |k| k.as_bytes(), |i, key| only_b[i].as_bytes() == key, &mut out);
+        assert_eq!(out, [None]);
+    }
+
+    #[test]
+    fn the_arena_index_finds_ids_by_offset() {
+        // Ids that are prefixes of one another, an empty one, non-ASCII, repeats.
+        let ids = ["C1", "C10", "", "C1", "é", "C", "C10"];
+        let arena = Arena::new(ids.iter().copied()).unwrap();
+        for (i, id) in ids.iter().enumerate() {
+            assert_eq!(arena.id(i), id.as_bytes());
+        }
+        let (mut index, repeated) = IdIndex::build(ids.len(), |i| arena.id(i));
+        assert_eq!(repeated, [3, 6]);
+        index.rehandle(|row| arena.starts[row]);
+        let find = |key: &str| index.get(key.as_bytes(), |h, k| arena.is_at(h, k)).and_then(|h| arena.row_at(h));
+        assert_eq!(
+            ["C1", "C10", "", "é", "C", "C100", "C0", "x"].map(find),
+            [Some(0), Some(1), Some(2), Some(4), Some(5), None, None, None]
+        );
     }
 }
