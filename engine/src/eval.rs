@@ -764,6 +764,9 @@ type Periods = Result<Rates, String>;
 struct Rates {
     periods: Arc<[RatePeriod]>,
     days: Option<RateDays>,
+    /// Some period's rate is assumed (its warning goes on every action it touches): read
+    /// here, without reading the periods for every invoice.
+    assumed: bool,
 }
 
 /// Interest rate periods (the rule's points added) per interest rule and first day of
@@ -1484,7 +1487,8 @@ impl<'a> CustomerEval<'a, '_> {
                         p.percent += rule.points;
                     }
                     let days = RateDays::new(first, last, &periods);
-                    Ok(Rates { periods: periods.into(), days })
+                    let assumed = periods.iter().any(|p| p.assumed.is_some());
+                    Ok(Rates { periods: periods.into(), days, assumed })
                 };
                 // Borrowed from the shared table or the run's cache: no reference count
                 // changes per invoice.
@@ -1506,9 +1510,11 @@ impl<'a> CustomerEval<'a, '_> {
                 let rates =
                     found.map_err(|message| self.err(Some(&s.name), Some(&inv.id), Some(em.label), message.clone()))?;
                 let shifted = &rates.periods;
-                for p in shifted.iter() {
-                    if let Some(w) = &p.assumed {
-                        em.notes_mut().warnings.push(w.clone());
+                if rates.assumed {
+                    for p in shifted.iter() {
+                        if let Some(w) = &p.assumed {
+                            em.notes_mut().warnings.push(w.clone());
+                        }
                     }
                 }
                 if !self.mode.actions {
