@@ -308,7 +308,7 @@ struct PaidInvoices {
 
 impl PaidInvoices {
     /// `found`: invoice index and payment range, in invoice order.
-    fn new(invoices: usize, found: PaidList) -> Self {
+    fn new(invoices: usize, found: Vec<(u32, (u32, u32))>) -> Self {
         let mut bits = vec![0u64; invoices.div_ceil(64)];
         for (i, _) in &found {
             if let Some(w) = bits.get_mut(*i as usize / 64) {
@@ -335,9 +335,6 @@ impl PaidInvoices {
         self.ranges.get(k as usize).copied()
     }
 }
-
-/// Invoices with payments (position) and their range of payments, in invoice order.
-type PaidList = Vec<(u32, (u32, u32))>;
 
 /// Where each customer's invoices are, for [`Evaluator`].
 struct Index {
@@ -524,21 +521,22 @@ impl<'p> Evaluator<'p> {
         // one before (repeated ids).
         let customers_sorted = customers.par_windows(2).all(|w| w[0].id < w[1].id);
         let mut same = vec![false; if customers_sorted { invoices.len() } else { 0 }];
-        let (sorted, found): (bool, PaidList) = if customers_sorted {
+        let (sorted, found): (bool, Vec<(u32, (u32, u32))>) = if customers_sorted {
             same.par_iter_mut()
                 .enumerate()
                 .with_min_len(4096)
                 .fold(
                     || (true, Vec::new()),
                     |(mut sorted, mut found), (k, slot)| {
-                        if let (Some(b), true) = (invoices.get(k), sorted)
-                            && let Some(a) = k.checked_sub(1).and_then(|p| invoices.get(p))
-                        {
-                            match (a.customer_id.as_str(), a.id.as_str()).cmp(&(b.customer_id.as_str(), b.id.as_str()))
-                            {
-                                std::cmp::Ordering::Less => {}
-                                std::cmp::Ordering::Equal => *slot = true,
-                                std::cmp::Ordering::Greater => sorted = false,
+                        if let (Some(b), true) = (invoices.get(k), sorted) {
+                            if let Some(a) = k.checked_sub(1).and_then(|p| invoices.get(p)) {
+                                match (a.customer_id.as_str(), a.id.as_str())
+                                    .cmp(&(b.customer_id.as_str(), b.id.as_str()))
+                                {
+                                    std::cmp::Ordering::Less => {}
+                                    std::cmp::Ordering::Equal => *slot = true,
+                                    std::cmp::Ordering::Greater => sorted = false,
+                                }
                             }
                         }
                         if let Some(r) = invoices.get(k).and_then(payments_of) {
