@@ -465,6 +465,59 @@ impl<'p> Evaluator<'p> {
     ) -> Self {
         let customers = &portfolio.customers;
         let invoices = &portfolio.invoices;
+        // A portfolio in evaluation order (see `Portfolio::sort_for_evaluation`) is indexed
+        // by merging two sorted lists; any other order by hashing and sorting. Both give the
+        // same index.
+        // For a portfolio in that order, whether each invoice has the customer and id of the
+        // one before it: found by the same comparisons that check the order.
+        let same_as_previous: Option<Vec<bool>> = if customers.par_windows(2).all(|w| w[0].id < w[1].id) {
+            let mut same = vec![false; invoices.len()];
+            let sorted = same.par_iter_mut().enumerate().with_min_len(4096).all(|(k, slot)| {
+                let (Some(a), Some(b)) = (k.checked_sub(1).and_then(|p| invoices.get(p)), invoices.get(k)) else {
+                    return true;
+                };
+                match (a.customer_id.as_str(), a.id.as_str()).cmp(&(b.customer_id.as_str(), b.id.as_str())) {
+                    std::cmp::Ordering::Less => true,
+                    std::cmp::Ordering::Equal => {
+                        *slot = true;
+                        true
+                    }
+                    std::cmp::Ordering::Greater => false,
+                }
+            });
+            sorted.then_some(same)
+        } else {
+            None
+        };
+        let index = match same_as_previous {
+            Some(_) => Index::merged(customers, invoices),
+            None => Index::hashed(customers, invoices),
+        };
+        let Index { order, group_of, inv_start, inv_idx, duplicates, input_errors } = index;
+        // Invoices whose id repeats the previous one of the same customer (the rank of a
+        // skipped step's invoice is then that of the first).
+        let repeats: Vec<bool> = {
+            let mut r = vec![false; inv_idx.len()];
+            match &same_as_previous {
+                // Merged: a customer's invoices are consecutive in the portfolio.
+                Some(same) => r.par_iter_mut().zip(inv_idx.par_iter()).with_min_len(4096).for_each(|(slot, i)| {
+                    *slot = same.get(*i as usize).copied().unwrap_or(false);
+                }),
+                None => r.par_iter_mut().enumerate().with_min_len(4096).for_each(|(k, slot)| {
+                    *slot = k > 0 && invoices[inv_idx[k] as usize].id == invoices[inv_idx[k - 1] as usize].id;
+                }),
+            }
+            // A repeat across two customers does not count: their ranks start afresh.
+            for w in inv_start.windows(2) {
+                if let Some(first) = r.get_mut(w[0] as usize)
+                    && w[0] < w[1]
+                {
+                    *first = false;
+                }
+            }
+            r
+        };
+
         let pays = &portfolio.payments;
         let mut pay_idx: Vec<u32> = (0..pays.len() as u32).collect();
         // Exports often list payments by invoice already; otherwise sort, comparing the first
@@ -495,106 +548,37 @@ impl<'p> Evaluator<'p> {
             pay_of.insert(id.into(), (start as u32, end as u32));
             start = end;
         }
-        // A bit per value of the top bits of the ids' hashes (16 bits a paid invoice, in the
-        // processor's cache) answers "no payment" for most invoices without a probe of the
-        // table, which is in memory.
-        let shift = (pay_of.len() * 16).next_power_of_two().max(64).trailing_zeros();
-        let slot = |id: &str| (Fx.hash_one(id) >> (64 - shift)) as usize;
-        let mut filter = vec![0u64; if pay_of.is_empty() { 0 } else { (1usize << shift) / 64 }];
-        for id in pay_of.keys() {
-            let b = slot(id);
-            if let Some(w) = filter.get_mut(b / 64) {
-                *w |= 1 << (b % 64);
-            }
-        }
-        let payments_of = |inv: &Invoice| -> Option<(u32, u32)> {
-            let b = slot(&inv.id);
-            if filter.get(b / 64).is_none_or(|w| w & (1 << (b % 64)) == 0) {
-                return None;
-            }
-            pay_of.get(inv.id.as_str()).copied()
-        };
-
-        // One pass over the invoices (each read once): which have payments, in invoice order
-        // (the order of evaluation); and, when the customers are in id order, whether the
-        // invoices are in (customer id, id) order and which have the customer and id of the
-        // one before (repeated ids).
-        let customers_sorted = customers.par_windows(2).all(|w| w[0].id < w[1].id);
-        let mut same = vec![false; if customers_sorted { invoices.len() } else { 0 }];
-        let (sorted, found): (bool, Vec<(u32, (u32, u32))>) = if customers_sorted {
-            same.par_iter_mut()
-                .enumerate()
-                .with_min_len(4096)
-                .fold(
-                    || (true, Vec::new()),
-                    |(mut sorted, mut found), (k, slot)| {
-                        if let (Some(b), true) = (invoices.get(k), sorted) {
-                            if let Some(a) = k.checked_sub(1).and_then(|p| invoices.get(p)) {
-                                match (a.customer_id.as_str(), a.id.as_str())
-                                    .cmp(&(b.customer_id.as_str(), b.id.as_str()))
-                                {
-                                    std::cmp::Ordering::Less => {}
-                                    std::cmp::Ordering::Equal => *slot = true,
-                                    std::cmp::Ordering::Greater => sorted = false,
-                                }
-                            }
-                        }
-                        if let Some(r) = invoices.get(k).and_then(payments_of) {
-                            found.push((k as u32, r));
-                        }
-                        (sorted, found)
-                    },
-                )
-                .reduce(
-                    || (true, Vec::new()),
-                    |(a_sorted, mut a), (b_sorted, mut b)| {
-                        a.append(&mut b);
-                        (a_sorted && b_sorted, a)
-                    },
-                )
+        let paid = if pay_of.is_empty() {
+            PaidInvoices::default()
         } else {
-            let found = invoices
+            // A bit per value of the top bits of the ids' hashes (16 bits a paid invoice, in
+            // the processor's cache) answers "no payment" for most invoices without a probe
+            // of the table, which is in memory.
+            let shift = (pay_of.len() * 16).next_power_of_two().max(64).trailing_zeros();
+            let slot = |id: &str| (Fx.hash_one(id) >> (64 - shift)) as usize;
+            let mut filter = vec![0u64; (1usize << shift) / 64];
+            for id in pay_of.keys() {
+                let b = slot(id);
+                if let Some(w) = filter.get_mut(b / 64) {
+                    *w |= 1 << (b % 64);
+                }
+            }
+            // In invoice order (the order of evaluation).
+            let found: Vec<(u32, (u32, u32))> = portfolio
+                .invoices
                 .par_iter()
                 .enumerate()
                 .with_min_len(4096)
-                .filter_map(|(k, inv)| payments_of(inv).map(|r| (k as u32, r)))
+                .filter_map(|(i, inv)| {
+                    let b = slot(&inv.id);
+                    if filter.get(b / 64).is_none_or(|w| w & (1 << (b % 64)) == 0) {
+                        return None;
+                    }
+                    pay_of.get(inv.id.as_str()).map(|r| (i as u32, *r))
+                })
                 .collect();
-            (false, found)
+            PaidInvoices::new(portfolio.invoices.len(), found)
         };
-        let paid = if found.is_empty() { PaidInvoices::default() } else { PaidInvoices::new(invoices.len(), found) };
-        // A portfolio in evaluation order (see `Portfolio::sort_for_evaluation`) is indexed
-        // by merging two sorted lists; any other order by hashing and sorting. Both give the
-        // same index.
-        let same_as_previous = sorted.then_some(same);
-        let index = match same_as_previous {
-            Some(_) => Index::merged(customers, invoices),
-            None => Index::hashed(customers, invoices),
-        };
-        let Index { order, group_of, inv_start, inv_idx, duplicates, input_errors } = index;
-        // Invoices whose id repeats the previous one of the same customer (the rank of a
-        // skipped step's invoice is then that of the first).
-        let repeats: Vec<bool> = {
-            let mut r = vec![false; inv_idx.len()];
-            match &same_as_previous {
-                // Merged: a customer's invoices are consecutive in the portfolio.
-                Some(same) => r.par_iter_mut().zip(inv_idx.par_iter()).with_min_len(4096).for_each(|(slot, i)| {
-                    *slot = same.get(*i as usize).copied().unwrap_or(false);
-                }),
-                None => r.par_iter_mut().enumerate().with_min_len(4096).for_each(|(k, slot)| {
-                    *slot = k > 0 && invoices[inv_idx[k] as usize].id == invoices[inv_idx[k - 1] as usize].id;
-                }),
-            }
-            // A repeat across two customers does not count: their ranks start afresh.
-            for w in inv_start.windows(2) {
-                if let Some(first) = r.get_mut(w[0] as usize)
-                    && w[0] < w[1]
-                {
-                    *first = false;
-                }
-            }
-            r
-        };
-
         let calendar = DayCache::new(program.settings.calendar.as_ref(), &portfolio.invoices, as_of);
         let triggers = Triggers::new(program, &calendar);
         let rate_table = RateTable::new(program, &calendar);
