@@ -6,6 +6,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 use crate::datefmt::Ymd;
+use crate::money::POW10_U64;
 
 /// How each byte is escaped: 0 = as is, `u` = `\u00XX`, otherwise `\` + that byte.
 const ESCAPE: [u8; 256] = {
@@ -401,17 +402,6 @@ fn int_ascii(n: i64, buf: &mut [u8; NUM]) -> usize {
     len
 }
 
-/// Powers of ten up to 10^19.
-const POW10: [u64; 20] = {
-    let mut t = [1u64; 20];
-    let mut i = 1;
-    while i < 20 {
-        t[i] = t[i - 1] * 10;
-        i += 1;
-    }
-    t
-};
-
 /// `d` at the start of `buf` as its `Display` writes it (returns the length), or `None` for
 /// mantissas beyond 64 bits (rare: the caller falls back to `Display`).
 #[inline]
@@ -425,7 +415,7 @@ fn decimal_ascii(d: Decimal, buf: &mut [u8; NUM]) -> Option<usize> {
         2 => (m / 100, m % 100),
         3 => (m / 1000, m % 1000),
         4 => (m / 10_000, m % 10_000),
-        _ => match POW10.get(scale) {
+        _ => match POW10_U64.get(scale) {
             Some(p) => (m / p, m % p),
             // 10^20 and more: the whole part is 0.
             None if scale <= 28 => (0, m),

@@ -252,8 +252,8 @@ impl RateDays {
     }
 }
 
-/// Powers of ten that fit in 64 bits.
-const POW10_U64: [u64; 20] = {
+/// Powers of ten that fit in 64 bits (10^0 to 10^19).
+pub(crate) const POW10_U64: [u64; 20] = {
     let mut t = [1u64; 20];
     let mut i = 1;
     while i < 20 {
