@@ -639,7 +639,7 @@ impl<'p> Evaluator<'p> {
         out
     }
 
-    fn payments(&self, invoice: u32) -> impl Iterator<Item = &'p Payment> + '_ {
+    fn payments(&self, invoice: u32) -> impl ExactSizeIterator<Item = &'p Payment> + '_ {
         let (a, b) = self.paid.range(invoice).unwrap_or((0, 0));
         let pays = &self.portfolio.payments;
         self.pay_idx[a as usize..b as usize].iter().map(move |i| &pays[*i as usize])
@@ -861,14 +861,14 @@ impl<'a> CustomerEval<'a, '_> {
         let inv = &self.ev.portfolio.invoices[index as usize];
         let t = self.as_of;
         let first = balance.len() as u32;
-        let mut list = self.ev.payments(index).peekable();
-        let (outstanding, paid_on, paid_by_promise) = match list.peek() {
-            Some(_) => {
+        let payments = self.ev.payments(index);
+        let (outstanding, paid_on, paid_by_promise) = match payments.len() {
+            1.. => {
                 let mut open = inv.amount;
                 let mut paid_on = None;
                 let mut paid_by_promise = Decimal::ZERO;
                 balance.push((inv.issue_date.unwrap_or(inv.due_date).min(inv.due_date), open));
-                for p in list.filter(|p| p.date <= t) {
+                for p in payments.filter(|p| p.date <= t) {
                     open -= p.amount;
                     if inv.promise_date.is_some_and(|d| p.date <= d) && p.kind == PaymentKind::Payment {
                         paid_by_promise += p.amount;
@@ -1099,9 +1099,9 @@ impl<'a> CustomerEval<'a, '_> {
 
             // Steps: which are reached (trigger ≤ T) and not done.
             let cal = &self.ev.calendar;
+            // (Without history nothing is done: `done` stays empty.)
             done.clear();
             let last_done = if self.ev.history_empty {
-                done.resize(scenario.steps.len(), false);
                 None
             } else {
                 done.extend(scenario.steps.iter().map(|s| self.step_done(inv, scenario, &s.key)));
@@ -1109,8 +1109,8 @@ impl<'a> CustomerEval<'a, '_> {
             };
             reached.clear();
             let triggers = self.ev.triggers.of(number, inv.due_date);
-            for (k, (step, is_done)) in scenario.steps.iter().zip(done.iter()).enumerate() {
-                if *is_done || last_done.is_some_and(|l| step.offset < l) {
+            for (k, step) in scenario.steps.iter().enumerate() {
+                if done.get(k).copied().unwrap_or(false) || last_done.is_some_and(|l| step.offset < l) {
                     continue;
                 }
                 let trigger = match triggers.and_then(|t| t.get(k)) {
