@@ -1079,15 +1079,12 @@ impl<'a> CustomerEval<'a, '_> {
                     self.skip(out, scenario, f, (&ev.label, ev.order), status, |texts| text(texts, reason), None);
                     continue;
                 }
-                if ev.action.condition.is_some() && !self.holds(scenario, f, &ctx, &ev.label, &ev.action)? {
+                if !self.holds(scenario, f, &ctx, &ev.label, &ev.action)? {
                     continue;
                 }
                 let mut em = self.emission(f, idx, (&ev.label, ev.order), key, &ev.action);
                 if self.mode.actions && self.mode.text {
-                    let trace = self.trace_of(scenario, f, &ctx, &ev.label, &ev.action)?;
-                    if !trace.is_empty() {
-                        em.notes_mut().trace = trace;
-                    }
+                    em.set_trace(self.trace_of(scenario, f, &ctx, &ev.label, &ev.action)?);
                 }
                 self.charge(scenario, f, balances, rates, &mut em)?;
                 out.emissions.push(em);
@@ -1181,7 +1178,7 @@ impl<'a> CustomerEval<'a, '_> {
             // Conditions.
             due.clear();
             for &(step, trigger) in reached.iter() {
-                if step.action.condition.is_some() && !self.holds(scenario, f, &ctx, &step.label, &step.action)? {
+                if !self.holds(scenario, f, &ctx, &step.label, &step.action)? {
                     if self.mode.skipped
                         && let Some((_, text)) = &step.action.condition
                     {
@@ -1247,10 +1244,7 @@ impl<'a> CustomerEval<'a, '_> {
             em.carried = carried;
             em.triggered = Some(trigger);
             if self.mode.actions && self.mode.text {
-                let trace = self.trace_of(scenario, f, &ctx, &step.label, &step.action)?;
-                if !trace.is_empty() {
-                    em.notes_mut().trace = trace;
-                }
+                em.set_trace(self.trace_of(scenario, f, &ctx, &step.label, &step.action)?);
             }
             self.charge(scenario, f, balances, rates, &mut em)?;
             out.emissions.push(em);
@@ -1271,7 +1265,9 @@ impl<'a> CustomerEval<'a, '_> {
         if self.ev.history_empty { None } else { self.history.last_contact(&self.customer.id) }
     }
 
-    /// Whether the condition of `action` (of the event or step `label`) holds.
+    /// Whether the condition of `action` (of the event or step `label`) holds. Most steps have
+    /// none: that answer is inlined where it is asked.
+    #[inline]
     fn holds(
         &self,
         s: &CompiledScenario,
@@ -1280,6 +1276,9 @@ impl<'a> CustomerEval<'a, '_> {
         label: &str,
         action: &CompiledAction,
     ) -> Res<bool> {
+        if action.condition.is_none() {
+            return Ok(true);
+        }
         self.condition(s, f, ctx, label, action, &mut None)
     }
 

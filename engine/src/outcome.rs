@@ -417,6 +417,13 @@ impl<'a> Emission<'a> {
         self.notes.get_or_insert_with(Box::default)
     }
 
+    /// Keeps the condition values that held (no notes are made for none).
+    pub(crate) fn set_trace(&mut self, trace: Vec<String>) {
+        if !trace.is_empty() {
+            self.notes_mut().trace = trace;
+        }
+    }
+
     pub(crate) fn fee_notes(&self) -> &[FeeNote<'a>] {
         self.notes.as_ref().map_or(&[], |n| &n.fee_notes)
     }
