@@ -20,7 +20,7 @@ use crate::cond::{EvalCtx, InvoiceFacts, Trace};
 use crate::fxhash::Fx;
 use crate::history::History;
 use crate::law::RatePeriod;
-use crate::model::{Customer, Invoice, Payment, PaymentKind, Portfolio};
+use crate::model::{Customer, Invoice, PaymentKind, Portfolio};
 use crate::money::{self, RateDays};
 use crate::outcome::{ActionRec, Carried, Emission, FeeNote, InterestNote, Records, SkipRec, Why, next_action};
 use crate::plan::{NextAction, Plan, PlanError, PlanSummary, SkipStatus, Unassigned};
@@ -178,9 +178,11 @@ pub(crate) struct Evaluator<'p> {
     inv_idx: Vec<u32>,
     /// Whether `inv_idx[k]` has the same id as `inv_idx[k - 1]` (same customer).
     repeats: Vec<bool>,
-    /// Payment indices sorted by invoice id, then date.
-    pay_idx: Vec<u32>,
-    /// Which invoices have payments, and where they are in `pay_idx`.
+    /// What evaluation reads of the payments, invoice by invoice in portfolio order (each
+    /// invoice's payments by date): read in the order of evaluation instead of here and there
+    /// in the portfolio's payments.
+    pay_rows: Vec<PayRow>,
+    /// Which invoices have payments, and where they are in `pay_rows`.
     paid: PaidInvoices,
     /// Some customer ids repeat: batches are then sorted as a whole.
     duplicates: bool,
@@ -296,6 +298,14 @@ impl Triggers {
     }
 }
 
+/// What evaluation reads of a payment.
+#[derive(Debug, Clone, Copy)]
+struct PayRow {
+    date: NaiveDate,
+    kind: PaymentKind,
+    amount: Decimal,
+}
+
 /// The invoices that have payments (a bit per invoice), and for each of them (in invoice
 /// order) its range of payments: read in the order of evaluation, without hashing.
 #[derive(Default)]
@@ -364,25 +374,54 @@ fn unknown_customer(inv: &Invoice) -> PlanError {
 
 impl Index {
     /// Customers strictly in id order and invoices in (customer id, id) order: one merge,
-    /// no hashing, no sorting.
+    /// no hashing, no sorting. The customers are cut into pieces merged in parallel, each
+    /// with the invoices between its first id and the next piece's (found by bisection).
     fn merged(customers: &[Customer], invoices: &[Invoice]) -> Index {
+        Self::merged_in_pieces(customers, invoices, 8192)
+    }
+
+    fn merged_in_pieces(customers: &[Customer], invoices: &[Invoice], piece: usize) -> Index {
+        let piece_len = piece.max(1);
+        let first_invoice_of = |c: &Customer| invoices.partition_point(|inv| inv.customer_id < c.id);
+        let pieces: Vec<(Vec<u32>, Vec<u32>, Vec<PlanError>)> = customers
+            .par_chunks(piece_len)
+            .enumerate()
+            .map(|(p, piece)| {
+                let from = if p == 0 { 0 } else { piece.first().map_or(0, first_invoice_of) };
+                let to = customers.get((p + 1) * piece_len).map_or(invoices.len(), first_invoice_of);
+                let mut inv_start = Vec::with_capacity(piece.len());
+                let mut inv_idx = Vec::with_capacity(to - from);
+                let mut input_errors = Vec::new();
+                let mut i = from;
+                for c in piece {
+                    inv_start.push(inv_idx.len() as u32);
+                    while let Some(inv) = invoices.get(i).filter(|_| i < to) {
+                        match inv.customer_id.as_str().cmp(c.id.as_str()) {
+                            std::cmp::Ordering::Less => input_errors.push(unknown_customer(inv)),
+                            std::cmp::Ordering::Equal => inv_idx.push(i as u32),
+                            std::cmp::Ordering::Greater => break,
+                        }
+                        i += 1;
+                    }
+                }
+                // After the last customer: invoices of unknown customers.
+                input_errors.extend(invoices.get(i..to).unwrap_or_default().iter().map(unknown_customer));
+                (inv_start, inv_idx, input_errors)
+            })
+            .collect();
         let mut inv_start = Vec::with_capacity(customers.len() + 1);
         let mut inv_idx = Vec::with_capacity(invoices.len());
         let mut input_errors = Vec::new();
-        let mut i = 0;
-        for c in customers {
-            inv_start.push(inv_idx.len() as u32);
-            while let Some(inv) = invoices.get(i) {
-                match inv.customer_id.as_str().cmp(c.id.as_str()) {
-                    std::cmp::Ordering::Less => input_errors.push(unknown_customer(inv)),
-                    std::cmp::Ordering::Equal => inv_idx.push(i as u32),
-                    std::cmp::Ordering::Greater => break,
-                }
-                i += 1;
-            }
+        for (starts, idx, errors) in pieces {
+            let base = inv_idx.len() as u32;
+            inv_start.extend(starts.into_iter().map(|s| s + base));
+            inv_idx.extend(idx);
+            input_errors.extend(errors);
         }
         inv_start.push(inv_idx.len() as u32);
-        input_errors.extend(invoices.get(i..).unwrap_or_default().iter().map(unknown_customer));
+        if customers.is_empty() {
+            input_errors.extend(invoices.iter().map(unknown_customer));
+        }
         let n = customers.len() as u32;
         Index {
             order: (0..n).collect(),
@@ -548,6 +587,7 @@ impl<'p> Evaluator<'p> {
             pay_of.insert(id.into(), (start as u32, end as u32));
             start = end;
         }
+        let mut pay_rows = Vec::new();
         let paid = if pay_of.is_empty() {
             PaidInvoices::default()
         } else {
@@ -577,6 +617,27 @@ impl<'p> Evaluator<'p> {
                     pay_of.get(inv.id.as_str()).map(|r| (i as u32, *r))
                 })
                 .collect();
+            // The payments of each found invoice, copied in that order.
+            let counts: Vec<u32> = found.iter().map(|(_, (a, b))| b - a).collect();
+            pay_rows = found
+                .par_iter()
+                .with_min_len(1024)
+                .flat_map_iter(|(_, (a, b))| {
+                    pay_idx[*a as usize..*b as usize].iter().map(|k| {
+                        let p = &pays[*k as usize];
+                        PayRow { date: p.date, kind: p.kind, amount: p.amount }
+                    })
+                })
+                .collect();
+            let mut start = 0;
+            let found = found
+                .into_iter()
+                .zip(counts)
+                .map(|((i, _), n)| {
+                    start += n;
+                    (i, (start - n, start))
+                })
+                .collect();
             PaidInvoices::new(portfolio.invoices.len(), found)
         };
         let calendar = DayCache::new(program.settings.calendar.as_ref(), &portfolio.invoices, as_of);
@@ -592,7 +653,7 @@ impl<'p> Evaluator<'p> {
             inv_start,
             inv_idx,
             repeats,
-            pay_idx,
+            pay_rows,
             paid,
             duplicates,
             input_errors,
@@ -639,10 +700,9 @@ impl<'p> Evaluator<'p> {
         out
     }
 
-    fn payments(&self, invoice: u32) -> impl ExactSizeIterator<Item = &'p Payment> + '_ {
+    fn payments(&self, invoice: u32) -> &[PayRow] {
         let (a, b) = self.paid.range(invoice).unwrap_or((0, 0));
-        let pays = &self.portfolio.payments;
-        self.pay_idx[a as usize..b as usize].iter().map(move |i| &pays[*i as usize])
+        self.pay_rows.get(a as usize..b as usize).unwrap_or_default()
     }
 
     /// Evaluates customers `range` (positions in id order), in parallel. The records come
@@ -868,7 +928,7 @@ impl<'a> CustomerEval<'a, '_> {
                 let mut paid_on = None;
                 let mut paid_by_promise = Decimal::ZERO;
                 balance.push((inv.issue_date.unwrap_or(inv.due_date).min(inv.due_date), open));
-                for p in payments.filter(|p| p.date <= t) {
+                for p in payments.iter().filter(|p| p.date <= t) {
                     open -= p.amount;
                     if inv.promise_date.is_some_and(|d| p.date <= d) && p.kind == PaymentKind::Payment {
                         paid_by_promise += p.amount;
@@ -1690,6 +1750,34 @@ scenario "Business days" { for others count business days D-2 email "pre" D+1 ca
             assert!(ev.triggers.of(number, first.pred_opt().unwrap()).is_none());
             assert!(ev.triggers.of(number, first.checked_add_days(Days::new(60)).unwrap()).is_none());
         }
+    }
+
+    #[test]
+    fn the_merged_index_is_the_same_in_any_number_of_pieces() {
+        use crate::model::Customer;
+        let due = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+        // Customers C02, C04 … C40; invoices of customers C00 … C43 (odd ones unknown), some
+        // customers with several invoices, some with none.
+        let customers: Vec<Customer> =
+            (1..=20).map(|k| Customer::new(format!("C{:02}", 2 * k), "n", "s")).collect();
+        let mut invoices = Vec::new();
+        for c in 0..44 {
+            for k in 0..(c % 5) {
+                let id = format!("F{c:02}{k}");
+                invoices.push(Invoice::new(id, format!("C{c:02}"), due, Decimal::ONE, Currency::EUR));
+            }
+        }
+        let whole = Index::merged_in_pieces(&customers, &invoices, usize::MAX);
+        let hashed = Index::hashed(&customers, &invoices);
+        let errors = |i: &Index| i.input_errors.iter().map(|e| e.invoice.clone()).collect::<Vec<_>>();
+        assert_eq!((&whole.inv_start, &whole.inv_idx, errors(&whole)), (&hashed.inv_start, &hashed.inv_idx, errors(&hashed)));
+        assert!(!whole.input_errors.is_empty() && whole.inv_idx.len() > 20);
+        for piece in 1..=21 {
+            let p = Index::merged_in_pieces(&customers, &invoices, piece);
+            assert_eq!((&p.inv_start, &p.inv_idx, errors(&p)), (&whole.inv_start, &whole.inv_idx, errors(&whole)), "pieces of {piece}");
+        }
+        let none = Index::merged_in_pieces(&[], &invoices, 4);
+        assert_eq!((none.inv_start, none.input_errors.len()), (vec![0], invoices.len()));
     }
 
     #[test]
