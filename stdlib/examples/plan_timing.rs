@@ -4,7 +4,9 @@
 //! `cargo run -p relance-stdlib --release --example plan_timing -- SCENARIOS DIR AS_OF [RUNS] [eval]`
 //!
 //! With `eval` as last argument, loads once and runs only the evaluation `RUNS` times (for a
-//! profile of the evaluation alone: `perf record ... plan_timing ... 20 eval`).
+//! profile of the evaluation alone: `perf record ... plan_timing ... 20 eval`); with `json`,
+//! loads once and runs evaluation + JSON into a sink `RUNS` times (the part of `relance plan`
+//! after loading and sorting).
 //!
 //! Prints, for each run: loading the CSV (and sorting it for evaluation, as `relance plan`
 //! does), evaluating alone (`Engine::summarize`: every
@@ -25,11 +27,12 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [scenarios, dir, as_of, rest @ ..] = args.as_slice() else {
-        eprintln!("usage: plan_timing SCENARIOS DIR AS_OF [RUNS]");
+        eprintln!("usage: plan_timing SCENARIOS DIR AS_OF [RUNS] [eval|json]");
         std::process::exit(2);
     };
     let runs: usize = rest.first().and_then(|r| r.parse().ok()).unwrap_or(3);
     let eval_only = rest.get(1).is_some_and(|m| m == "eval");
+    let json_only = rest.get(1).is_some_and(|m| m == "json");
     let Ok(as_of) = as_of.parse::<chrono::NaiveDate>() else {
         eprintln!("error: `{as_of}` is not a date (YYYY-MM-DD)");
         std::process::exit(2);
@@ -77,6 +80,22 @@ fn main() {
                 n / eval / 1e6,
                 summary.actions
             );
+        }
+        return;
+    }
+    if json_only {
+        let portfolio = load(dir);
+        for run in 1..=runs {
+            let start = Instant::now();
+            let mut sink = Counter(0);
+            if let Err(e) =
+                relance_engine::render::write_plan_json(engine.program(), &portfolio, as_of, &NoHistory, &mut sink)
+            {
+                eprintln!("error: {e}");
+                std::process::exit(1);
+            }
+            let json = start.elapsed().as_secs_f64();
+            println!("run {run}: evaluation + JSON {json:.3} s ({} MB)", sink.0 / 1_000_000);
         }
         return;
     }
