@@ -217,8 +217,7 @@ fn scenario() -> impl Strategy<Value = Item> {
 }
 
 fn code() -> impl Strategy<Value = String> {
-    "[A-Za-z_][A-Za-z0-9_\\-]{0,6}"
-        .prop_filter("reserved", |s| !RESERVED.contains(&s.as_str()) && s != "D")
+    "[A-Za-z_][A-Za-z0-9_\\-]{0,6}".prop_filter("reserved", |s| !RESERVED.contains(&s.as_str()) && s != "D")
 }
 
 fn settings() -> impl Strategy<Value = Item> {

@@ -1758,8 +1758,7 @@ scenario "Business days" { for others count business days D-2 email "pre" D+1 ca
         let due = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
         // Customers C02, C04 … C40; invoices of customers C00 … C43 (odd ones unknown), some
         // customers with several invoices, some with none.
-        let customers: Vec<Customer> =
-            (1..=20).map(|k| Customer::new(format!("C{:02}", 2 * k), "n", "s")).collect();
+        let customers: Vec<Customer> = (1..=20).map(|k| Customer::new(format!("C{:02}", 2 * k), "n", "s")).collect();
         let mut invoices = Vec::new();
         for c in 0..44 {
             for k in 0..(c % 5) {
@@ -1770,11 +1769,18 @@ scenario "Business days" { for others count business days D-2 email "pre" D+1 ca
         let whole = Index::merged_in_pieces(&customers, &invoices, usize::MAX);
         let hashed = Index::hashed(&customers, &invoices);
         let errors = |i: &Index| i.input_errors.iter().map(|e| e.invoice.clone()).collect::<Vec<_>>();
-        assert_eq!((&whole.inv_start, &whole.inv_idx, errors(&whole)), (&hashed.inv_start, &hashed.inv_idx, errors(&hashed)));
+        assert_eq!(
+            (&whole.inv_start, &whole.inv_idx, errors(&whole)),
+            (&hashed.inv_start, &hashed.inv_idx, errors(&hashed))
+        );
         assert!(!whole.input_errors.is_empty() && whole.inv_idx.len() > 20);
         for piece in 1..=21 {
             let p = Index::merged_in_pieces(&customers, &invoices, piece);
-            assert_eq!((&p.inv_start, &p.inv_idx, errors(&p)), (&whole.inv_start, &whole.inv_idx, errors(&whole)), "pieces of {piece}");
+            assert_eq!(
+                (&p.inv_start, &p.inv_idx, errors(&p)),
+                (&whole.inv_start, &whole.inv_idx, errors(&whole)),
+                "pieces of {piece}"
+            );
         }
         let none = Index::merged_in_pieces(&[], &invoices, 4);
         assert_eq!((none.inv_start, none.input_errors.len()), (vec![0], invoices.len()));
