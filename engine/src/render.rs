@@ -53,7 +53,7 @@ pub fn write_plan_json(
     history: &dyn History,
     w: &mut impl Write,
 ) -> io::Result<()> {
-    write_plan_json_batched(program, portfolio, as_of, history, w, crate::eval::BATCH)
+    write_plan_json_batched(program, portfolio, as_of, history, w, OUT_BATCH)
 }
 
 /// Where a text is in memory: the address and length of its bytes. Records borrow their
@@ -261,41 +261,107 @@ fn write_plan_json_batched(
     let batches = ev.batches(batch);
     let (mut unassigned, mut errors, mut next) = (Vec::new(), Vec::new(), Vec::new());
     let mut j = JsonPlan::begin(w, as_of, &program.hash)?;
-    let mut parts: Vec<Vec<u8>> = Vec::new();
     // Each run of customers is written right after it is evaluated, in the same task, while
-    // its records are still in the processor's cache.
-    for r in &batches {
-        let mut runs = ev.batch_then(r.clone(), Mode::ACTIONS, &mut parts, |run, out| {
-            out.clear();
-            let mut repeat = Repeat::default();
-            for a in run.action_views() {
-                outcome::element(out, |o| a.write_json(frags, &mut repeat, o));
+    // its records are still in the processor's cache; the parts of a batch go to `w` while
+    // the next batch is evaluated (see [`pipeline`]).
+    pipeline(
+        &batches,
+        |r, b: &mut Batch<'_>| {
+            b.runs = ev.batch_then(r, Mode::ACTIONS, &mut b.parts, |run, out| {
+                out.clear();
+                let mut repeat = Repeat::default();
+                for a in run.action_views() {
+                    outcome::element(out, |o| a.write_json(frags, &mut repeat, o));
+                }
+            });
+        },
+        |b| {
+            for run in &mut b.runs {
+                unassigned.append(&mut run.unassigned);
+                errors.append(&mut run.errors);
+                next.append(&mut run.next);
             }
-        });
-        for run in &mut runs {
-            unassigned.append(&mut run.unassigned);
-            errors.append(&mut run.errors);
-            next.append(&mut run.next);
-        }
-        j.parts(&parts[..runs.len()])?;
-        ev.recycle(runs);
-    }
+            j.parts(&b.parts[..b.runs.len()])?;
+            ev.recycle(b.runs.drain(..));
+            Ok(())
+        },
+    )?;
     j.next_list("skipped")?;
-    for r in &batches {
-        let runs = ev.batch_then(r.clone(), Mode::SKIPPED, &mut parts, |run, out| {
-            out.clear();
-            let mut repeat = Repeat::default();
-            for s in &run.skipped {
-                outcome::element(out, |o| s.write_json(&run.texts, frags, &mut repeat, o));
-            }
-        });
-        j.parts(&parts[..runs.len()])?;
-        ev.recycle(runs);
-    }
+    pipeline(
+        &batches,
+        |r, b: &mut Batch<'_>| {
+            b.runs = ev.batch_then(r, Mode::SKIPPED, &mut b.parts, |run, out| {
+                out.clear();
+                let mut repeat = Repeat::default();
+                for s in &run.skipped {
+                    outcome::element(out, |o| s.write_json(&run.texts, frags, &mut repeat, o));
+                }
+            });
+        },
+        |b| {
+            j.parts(&b.parts[..b.runs.len()])?;
+            ev.recycle(b.runs.drain(..));
+            Ok(())
+        },
+    )?;
     errors.extend(ev.input_errors.iter().cloned());
     finish_lists(&mut unassigned, &mut errors, &mut []);
     next.sort_by(|a, b| a.0.id.as_str().cmp(b.0.id.as_str()));
     j.end(&unassigned, &errors, Next::Records(&next), &portfolio.warnings)
+}
+
+/// Customers per batch of the plan writers: half the evaluator's batch, as two batches are
+/// in memory at a time (see [`pipeline`]).
+const OUT_BATCH: usize = crate::eval::BATCH / 2;
+
+/// One batch of customers on its way out: its records (returned to the evaluator once
+/// written) and their text, one part per run.
+#[derive(Default)]
+struct Batch<'p> {
+    runs: Vec<Records<'p>>,
+    parts: Vec<Vec<u8>>,
+}
+
+/// Evaluates and formats the `batches` one after another with `make` (on the thread pool),
+/// while the calling thread hands the batch before to `write`: writing to a file or a pipe
+/// costs the system time, and the evaluation goes on meanwhile instead of waiting. Two
+/// batches are in memory at a time; their buffers are reused from batch to batch. The
+/// output is the same bytes, in the same order, as making and writing each batch in turn.
+///
+/// `make` runs on a scoped thread (so `write` may hold what cannot leave the calling
+/// thread, such as a locked standard output). On an error of `write`, the batch being made
+/// is finished, then the error is returned.
+fn pipeline<B: Default + Send>(
+    batches: &[std::ops::Range<usize>],
+    make: impl Fn(std::ops::Range<usize>, &mut B) + Sync,
+    mut write: impl FnMut(&mut B) -> io::Result<()>,
+) -> io::Result<()> {
+    let make = &make;
+    std::thread::scope(|s| {
+        let (mut spare, mut ready): (B, Option<B>) = (B::default(), None);
+        for r in batches {
+            let mut b = std::mem::take(&mut spare);
+            let making = s.spawn(move || {
+                make(r.clone(), &mut b);
+                b
+            });
+            let written = match ready.take() {
+                Some(mut done) => {
+                    let w = write(&mut done);
+                    spare = done;
+                    w
+                }
+                None => Ok(()),
+            };
+            let made = making.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            written?;
+            ready = Some(made);
+        }
+        match ready {
+            Some(mut done) => write(&mut done),
+            None => Ok(()),
+        }
+    })
 }
 
 /// The `next` list: the plan's values, or the evaluator's records (one per customer,
@@ -460,7 +526,7 @@ pub fn write_plan_csv(
     history: &dyn History,
     w: &mut impl Write,
 ) -> io::Result<()> {
-    write_plan_csv_batched(program, portfolio, as_of, history, w, crate::eval::BATCH)
+    write_plan_csv_batched(program, portfolio, as_of, history, w, OUT_BATCH)
 }
 
 fn write_plan_csv_batched(
@@ -473,30 +539,39 @@ fn write_plan_csv_batched(
 ) -> io::Result<()> {
     let ev = Evaluator::new(program, portfolio, as_of, history);
     w.write_all(CSV_HEADER.as_bytes())?;
-    for r in ev.batches(batch) {
-        let runs = ev.batch(r, Mode::ACTIONS);
-        write_action_lines(&runs, csv_line, w)?;
-        ev.recycle(runs);
-    }
+    pipeline(
+        &ev.batches(batch),
+        |r, b: &mut Batch<'_>| {
+            b.runs = ev.batch(r, Mode::ACTIONS);
+            action_lines(&b.runs, csv_line, &mut b.parts);
+        },
+        |b| write_parts(b, &ev, w),
+    )?;
     w.flush()
 }
 
-/// Writes the actions of `runs`, each as `line` formats it: runs are formatted (and dropped)
-/// in parallel, then written in order.
-fn write_action_lines(runs: &[Records<'_>], line: fn(&Action, &mut String), w: &mut impl Write) -> io::Result<()> {
-    let parts: Vec<String> = runs
-        .par_iter()
-        .map(|run| {
-            let mut out = String::new();
-            for a in run.action_views() {
-                line(&a.to_action(), &mut out);
-            }
-            out
-        })
-        .collect();
-    for p in parts {
-        w.write_all(p.as_bytes())?;
+/// Formats the actions of `runs` as `line` does, one part per run, in parallel.
+fn action_lines(runs: &[Records<'_>], line: fn(&Action, &mut String), parts: &mut Vec<Vec<u8>>) {
+    if parts.len() < runs.len() {
+        parts.resize_with(runs.len(), Vec::new);
     }
+    runs.par_iter().zip(parts.par_iter_mut()).for_each(|(run, part)| {
+        part.clear();
+        // An empty buffer is valid text: no bytes are checked.
+        let mut out = String::from_utf8(std::mem::take(part)).unwrap_or_default();
+        for a in run.action_views() {
+            line(&a.to_action(), &mut out);
+        }
+        *part = out.into_bytes();
+    });
+}
+
+/// Writes the parts of a batch's runs in order and gives its records back to the evaluator.
+fn write_parts<'p>(b: &mut Batch<'p>, ev: &Evaluator<'p>, w: &mut impl Write) -> io::Result<()> {
+    for part in &b.parts[..b.runs.len()] {
+        w.write_all(part)?;
+    }
+    ev.recycle(b.runs.drain(..));
     Ok(())
 }
 
@@ -615,7 +690,7 @@ pub fn write_plan_table(
     history: &dyn History,
     w: &mut impl Write,
 ) -> io::Result<()> {
-    write_plan_table_batched(program, portfolio, as_of, history, w, crate::eval::BATCH)
+    write_plan_table_batched(program, portfolio, as_of, history, w, OUT_BATCH)
 }
 
 fn write_plan_table_batched(
@@ -633,19 +708,24 @@ fn write_plan_table_batched(
     let (mut unassigned, mut errors) = (Vec::new(), Vec::new());
     let mut actions = 0;
     let mut skipped: std::collections::BTreeMap<SkipStatus, usize> = std::collections::BTreeMap::new();
-    for r in ev.batches(batch) {
-        let mut runs = ev.batch(r, Mode::FIGURES);
-        for run in &mut runs {
-            unassigned.append(&mut run.unassigned);
-            errors.append(&mut run.errors);
-            actions += run.actions.len();
-            for k in &run.skipped {
-                *skipped.entry(k.status).or_default() += 1;
+    pipeline(
+        &ev.batches(batch),
+        |r, b: &mut Batch<'_>| {
+            b.runs = ev.batch(r, Mode::FIGURES);
+            action_lines(&b.runs, table_row, &mut b.parts);
+        },
+        |b| {
+            for run in &mut b.runs {
+                unassigned.append(&mut run.unassigned);
+                errors.append(&mut run.errors);
+                actions += run.actions.len();
+                for k in &run.skipped {
+                    *skipped.entry(k.status).or_default() += 1;
+                }
             }
-        }
-        write_action_lines(&runs, table_row, w)?;
-        ev.recycle(runs);
-    }
+            write_parts(b, &ev, w)
+        },
+    )?;
     errors.extend(ev.input_errors.iter().cloned());
     finish_lists(&mut unassigned, &mut errors, &mut []);
     let mut tail = String::new();
@@ -779,6 +859,81 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
                     a.invoices.iter().filter_map(|i| p.invoices.iter().find(|x| x.id == *i)).map(|x| x.amount).sum();
                 assert!(a.outstanding <= sum, "{a:?}");
             }
+        }
+    }
+
+    /// A writer that accepts `left` bytes, then fails.
+    struct Failing {
+        left: usize,
+    }
+
+    impl Write for Failing {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if buf.len() > self.left {
+                return Err(io::Error::other("disk full"));
+            }
+            self.left -= buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_write_error_is_returned_whatever_the_batch() {
+        let engine =
+            Engine::from_sources(vec![relance_dsl::Source::new("p.relance", POLICY)], &Registry::new()).unwrap();
+        let p = portfolio(600);
+        let t = day(2026, 3, 1);
+        type Writer = fn(&Program, &Portfolio, NaiveDate, &dyn History, &mut Failing, usize) -> io::Result<()>;
+        let writers: [(&str, Writer); 3] = [
+            ("json", |p, f, t, h, w, b| write_plan_json_batched(p, f, t, h, w, b)),
+            ("csv", |p, f, t, h, w, b| write_plan_csv_batched(p, f, t, h, w, b)),
+            ("table", |p, f, t, h, w, b| write_plan_table_batched(p, f, t, h, w, b)),
+        ];
+        for (name, write) in writers {
+            let mut whole = Failing { left: usize::MAX };
+            write(engine.program(), &p, t, &NoHistory, &mut whole, 1000).unwrap();
+            let len = usize::MAX - whole.left;
+            for batch in [1, 7, 1000] {
+                for left in [0, 10, len / 2, len - 1] {
+                    let e = write(engine.program(), &p, t, &NoHistory, &mut Failing { left }, batch);
+                    assert_eq!(e.unwrap_err().to_string(), "disk full", "{name}, batch {batch}, {left} of {len} bytes");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_pipeline_writes_every_batch_once_in_order() {
+        for n in [0, 1, 2, 3, 10] {
+            let batches: Vec<std::ops::Range<usize>> = (0..n).map(|i| i * 10..i * 10 + 10).collect();
+            let mut written = Vec::new();
+            pipeline(
+                &batches,
+                |r, b: &mut Vec<usize>| {
+                    b.clear();
+                    b.extend(r);
+                },
+                |b| {
+                    written.extend_from_slice(b);
+                    Ok(())
+                },
+            )
+            .unwrap();
+            assert_eq!(written, (0..n * 10).collect::<Vec<_>>());
+            let mut calls = 0;
+            let e = pipeline(
+                &batches,
+                |_, _: &mut Vec<usize>| {},
+                |_| {
+                    calls += 1;
+                    Err(io::Error::other("stop"))
+                },
+            );
+            assert_eq!(e.is_err(), n > 0);
+            assert_eq!(calls, n.min(1), "nothing is written after an error");
         }
     }
 
