@@ -720,8 +720,10 @@ impl<'p> Evaluator<'p> {
 
     /// Like [`Evaluator::batch`], and hands each run to `write` with its own output, in the
     /// same task, while its records are still in the processor's cache; `outs` grows to the
-    /// number of runs. (When customer ids repeat, the batch is evaluated first and written as
-    /// one run.)
+    /// number of runs. The records returned keep only their customer-level lists (next
+    /// dates, unassigned customers, errors): the written ones are emptied by the thread that
+    /// wrote them ([`Records::clear_written`]). (When customer ids repeat, the batch is
+    /// evaluated first and written as one run, and its records are returned whole.)
     pub(crate) fn batch_then<T: Send + Default>(
         &self,
         range: std::ops::Range<usize>,
@@ -748,8 +750,9 @@ impl<'p> Evaluator<'p> {
             .par_chunks(RUN)
             .zip(outs.par_iter_mut())
             .map_init(Scratch::default, |scratch, (run, out)| {
-                let records = self.run(run, mode, scratch);
+                let mut records = self.run(run, mode, scratch);
                 write(&records, out);
+                records.clear_written();
                 records
             })
             .collect()
