@@ -325,42 +325,50 @@ struct Batch<'p> {
 /// Evaluates and formats the `batches` one after another with `make` (on the thread pool),
 /// while the calling thread hands the batch before to `write`: writing to a file or a pipe
 /// costs the system time, and the evaluation goes on meanwhile instead of waiting. Two
-/// batches are in memory at a time; their buffers are reused from batch to batch. The
-/// output is the same bytes, in the same order, as making and writing each batch in turn.
+/// batch buffers go round between the two threads, reused from batch to batch. The output
+/// is the same bytes, in the same order, as making and writing each batch in turn.
 ///
-/// `make` runs on a scoped thread (so `write` may hold what cannot leave the calling
-/// thread, such as a locked standard output). On an error of `write`, the batch being made
-/// is finished, then the error is returned.
+/// `make` runs on one scoped thread (so `write` may hold what cannot leave the calling
+/// thread, such as a locked standard output). After an error of `write`, nothing more is
+/// written and the error is returned once the batch being made is finished.
 fn pipeline<B: Default + Send>(
     batches: &[std::ops::Range<usize>],
-    make: impl Fn(std::ops::Range<usize>, &mut B) + Sync,
+    make: impl Fn(std::ops::Range<usize>, &mut B) + Send,
     mut write: impl FnMut(&mut B) -> io::Result<()>,
 ) -> io::Result<()> {
-    let make = &make;
+    use std::sync::mpsc;
+    // Made batches, one at most waiting; and buffers written, to fill again.
+    let (made_tx, made_rx) = mpsc::sync_channel::<B>(1);
+    let (spare_tx, spare_rx) = mpsc::channel::<B>();
+    for _ in 0..2 {
+        let _ = spare_tx.send(B::default());
+    }
     std::thread::scope(|s| {
-        let (mut spare, mut ready): (B, Option<B>) = (B::default(), None);
-        for r in batches {
-            let mut b = std::mem::take(&mut spare);
-            let making = s.spawn(move || {
+        let maker = s.spawn(move || {
+            for r in batches {
+                // Either fails only when the writer has stopped.
+                let Ok(mut b) = spare_rx.recv() else { return };
                 make(r.clone(), &mut b);
-                b
-            });
-            let written = match ready.take() {
-                Some(mut done) => {
-                    let w = write(&mut done);
-                    spare = done;
-                    w
+                if made_tx.send(b).is_err() {
+                    return;
                 }
-                None => Ok(()),
-            };
-            let made = making.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-            written?;
-            ready = Some(made);
+            }
+        });
+        let mut written = Ok(());
+        // Ends when the maker is done (it drops its sender).
+        for mut b in made_rx.iter() {
+            if let Err(e) = write(&mut b) {
+                written = Err(e);
+                break;
+            }
+            let _ = spare_tx.send(b);
         }
-        match ready {
-            Some(mut done) => write(&mut done),
-            None => Ok(()),
+        // Unblocks a maker waiting for a buffer or to hand one over.
+        drop((made_rx, spare_tx));
+        if let Err(panic) = maker.join() {
+            std::panic::resume_unwind(panic);
         }
+        written
     })
 }
 
