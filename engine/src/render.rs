@@ -1077,6 +1077,24 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
     }
 
     #[test]
+    fn a_panic_while_making_a_batch_reaches_the_caller_instead_of_hanging() {
+        let batches: Vec<std::ops::Range<usize>> = (0..5).map(|i| i..i + 1).collect();
+        let mut written = 0;
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pipeline(
+                &batches,
+                |r, _: &mut Vec<u8>| assert!(r.start != 2, "batch 2 fails"),
+                |_| {
+                    written += 1;
+                    Ok(())
+                },
+            )
+        }));
+        assert!(caught.is_err());
+        assert_eq!(written, 2, "the batches made before are written");
+    }
+
+    #[test]
     fn streamed_csv_and_table_are_the_same_text_as_from_the_plan() {
         let engine =
             Engine::from_sources(vec![relance_dsl::Source::new("p.relance", POLICY)], &Registry::new()).unwrap();
