@@ -86,16 +86,8 @@ fn main() {
     if json_only {
         let portfolio = load(dir);
         for run in 1..=runs {
-            let start = Instant::now();
-            let mut sink = Counter(0);
-            if let Err(e) =
-                relance_engine::render::write_plan_json(engine.program(), &portfolio, as_of, &NoHistory, &mut sink)
-            {
-                eprintln!("error: {e}");
-                std::process::exit(1);
-            }
-            let json = start.elapsed().as_secs_f64();
-            println!("run {run}: evaluation + JSON {json:.3} s ({} MB)", sink.0 / 1_000_000);
+            let (json, bytes) = json_into_sink(&engine, &portfolio, as_of);
+            println!("run {run}: evaluation + JSON {json:.3} s ({} MB)", bytes / 1_000_000);
         }
         return;
     }
@@ -107,21 +99,13 @@ fn main() {
         let start = Instant::now();
         let summary = engine.summarize(&portfolio, as_of, &NoHistory);
         let eval = start.elapsed().as_secs_f64();
-        let start = Instant::now();
-        let mut sink = Counter(0);
-        if let Err(e) =
-            relance_engine::render::write_plan_json(engine.program(), &portfolio, as_of, &NoHistory, &mut sink)
-        {
-            eprintln!("error: {e}");
-            std::process::exit(1);
-        }
-        let json = start.elapsed().as_secs_f64();
+        let (json, bytes) = json_into_sink(&engine, &portfolio, as_of);
         println!(
             "run {run}: {} invoices; load {load:.3} s; evaluation alone {eval:.3} s ({:.2} M invoices/s, {} actions); evaluation + JSON {json:.3} s ({} MB)",
             portfolio.invoices.len(),
             n / eval / 1e6,
             summary.actions,
-            sink.0 / 1_000_000
+            bytes / 1_000_000
         );
     }
 }
@@ -137,6 +121,21 @@ fn load(dir: &str) -> relance_engine::model::Portfolio {
     };
     portfolio.sort_for_evaluation();
     portfolio
+}
+
+/// Evaluates and writes the JSON plan into a byte counter: the seconds it took and the bytes.
+fn json_into_sink(
+    engine: &Engine,
+    portfolio: &relance_engine::model::Portfolio,
+    as_of: chrono::NaiveDate,
+) -> (f64, usize) {
+    let start = Instant::now();
+    let mut sink = Counter(0);
+    if let Err(e) = relance_engine::render::write_plan_json(engine.program(), portfolio, as_of, &NoHistory, &mut sink) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+    (start.elapsed().as_secs_f64(), sink.0)
 }
 
 /// Counts the bytes written.
