@@ -587,9 +587,8 @@ impl<'p> Evaluator<'p> {
             pay_of.insert(id.into(), (start as u32, end as u32));
             start = end;
         }
-        let mut pay_rows = Vec::new();
-        let paid = if pay_of.is_empty() {
-            PaidInvoices::default()
+        let (paid, pay_rows) = if pay_of.is_empty() {
+            (PaidInvoices::default(), Vec::new())
         } else {
             // A bit per value of the top bits of the ids' hashes (16 bits a paid invoice, in
             // the processor's cache) answers "no payment" for most invoices without a probe
@@ -619,7 +618,7 @@ impl<'p> Evaluator<'p> {
                 .collect();
             // The payments of each found invoice, copied in that order.
             let counts: Vec<u32> = found.iter().map(|(_, (a, b))| b - a).collect();
-            pay_rows = found
+            let pay_rows = found
                 .par_iter()
                 .with_min_len(1024)
                 .flat_map_iter(|(_, (a, b))| {
@@ -638,7 +637,7 @@ impl<'p> Evaluator<'p> {
                     (i, (start - n, start))
                 })
                 .collect();
-            PaidInvoices::new(portfolio.invoices.len(), found)
+            (PaidInvoices::new(portfolio.invoices.len(), found), pay_rows)
         };
         let calendar = DayCache::new(program.settings.calendar.as_ref(), &portfolio.invoices, as_of);
         let triggers = Triggers::new(program, &calendar);

@@ -65,10 +65,7 @@ impl<'a> Records<'a> {
     /// Empties the records, keeping their room (records are reused from batch to batch:
     /// growing fresh vectors each time costs copies and first touches of memory).
     pub(crate) fn clear(&mut self) {
-        self.actions.clear();
-        self.emissions.clear();
-        self.skipped.clear();
-        self.texts.clear();
+        self.clear_written();
         self.next.clear();
         self.unassigned.clear();
         self.errors.clear();
