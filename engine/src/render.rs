@@ -261,49 +261,54 @@ fn write_plan_json_batched(
     let batches = ev.batches(batch);
     let (mut unassigned, mut errors, mut next) = (Vec::new(), Vec::new(), Vec::new());
     let mut j = JsonPlan::begin(w, as_of, &program.hash)?;
-    // Each run of customers is written right after it is evaluated, in the same task, while
-    // its records are still in the processor's cache; the parts of a batch go to `w` while
-    // the next batch is evaluated (see [`pipeline`]).
+    // The batches for the actions, then the same batches for the skipped steps, in one
+    // pipeline: the first batch of skipped steps is made while the last actions are written,
+    // and both lists fill the same two buffers. Each run of customers is written right after
+    // it is evaluated, in the same task, while its records are still in the processor's
+    // cache; the parts of a batch go to `w` while the next batch is evaluated (see
+    // [`pipeline`]).
+    let passes = [Mode::ACTIONS, Mode::SKIPPED];
+    let items = passes.into_iter().flat_map(|mode| batches.iter().map(move |r| (mode, r.clone())));
+    let mut in_skipped = false;
     pipeline(
-        &batches,
-        |r, b: &mut Batch<'_>| {
-            b.runs = ev.batch_then(r, Mode::ACTIONS, &mut b.parts, |run, out| {
+        items,
+        |(mode, r), (skipped, b): &mut (bool, Batch<'_>)| {
+            *skipped = mode.skipped;
+            b.runs = ev.batch_then(r, mode, &mut b.parts, |run, out| {
                 out.clear();
                 let mut repeat = Repeat::default();
-                for a in run.action_views() {
-                    outcome::element(out, |o| a.write_json(frags, &mut repeat, o));
+                if mode.skipped {
+                    for s in &run.skipped {
+                        outcome::element(out, |o| s.write_json(&run.texts, frags, &mut repeat, o));
+                    }
+                } else {
+                    for a in run.action_views() {
+                        outcome::element(out, |o| a.write_json(frags, &mut repeat, o));
+                    }
                 }
             });
         },
-        |b| {
-            for run in &mut b.runs {
-                unassigned.append(&mut run.unassigned);
-                errors.append(&mut run.errors);
-                next.append(&mut run.next);
+        |(skipped, b)| {
+            if *skipped && !in_skipped {
+                j.next_list("skipped")?;
+                in_skipped = true;
+            }
+            // The customer-level lists come from the first pass.
+            if !*skipped {
+                for run in &mut b.runs {
+                    unassigned.append(&mut run.unassigned);
+                    errors.append(&mut run.errors);
+                    next.append(&mut run.next);
+                }
             }
             j.parts(&b.parts[..b.runs.len()])?;
             ev.recycle(b.runs.drain(..));
             Ok(())
         },
     )?;
-    j.next_list("skipped")?;
-    pipeline(
-        &batches,
-        |r, b: &mut Batch<'_>| {
-            b.runs = ev.batch_then(r, Mode::SKIPPED, &mut b.parts, |run, out| {
-                out.clear();
-                let mut repeat = Repeat::default();
-                for s in &run.skipped {
-                    outcome::element(out, |o| s.write_json(&run.texts, frags, &mut repeat, o));
-                }
-            });
-        },
-        |b| {
-            j.parts(&b.parts[..b.runs.len()])?;
-            ev.recycle(b.runs.drain(..));
-            Ok(())
-        },
-    )?;
+    if !in_skipped {
+        j.next_list("skipped")?;
+    }
     errors.extend(ev.input_errors.iter().cloned());
     finish_lists(&mut unassigned, &mut errors, &mut []);
     next.sort_by(|a, b| a.0.id.as_str().cmp(b.0.id.as_str()));
@@ -322,8 +327,8 @@ struct Batch<'p> {
     parts: Vec<Vec<u8>>,
 }
 
-/// Evaluates and formats the `batches` one after another with `make` (on the thread pool),
-/// while the calling thread hands the batch before to `write`: writing to a file or a pipe
+/// Makes the `items` (batches of customers) one after another with `make` (on the thread
+/// pool), while the calling thread hands the batch before to `write`: writing to a file or a pipe
 /// costs the system time, and the evaluation goes on meanwhile instead of waiting. Two
 /// batch buffers go round between the two threads, reused from batch to batch. The output
 /// is the same bytes, in the same order, as making and writing each batch in turn.
@@ -331,11 +336,12 @@ struct Batch<'p> {
 /// `make` runs on one scoped thread (so `write` may hold what cannot leave the calling
 /// thread, such as a locked standard output). After an error of `write`, nothing more is
 /// written and the error is returned once the batch being made is finished.
-fn pipeline<B: Default + Send>(
-    batches: &[std::ops::Range<usize>],
-    make: impl Fn(std::ops::Range<usize>, &mut B) + Send,
+fn pipeline<I, B: Default + Send>(
+    items: impl IntoIterator<Item = I, IntoIter: Send>,
+    make: impl Fn(I, &mut B) + Send,
     mut write: impl FnMut(&mut B) -> io::Result<()>,
 ) -> io::Result<()> {
+    let items = items.into_iter();
     use std::sync::mpsc;
     // Made batches, one at most waiting; and buffers written, to fill again.
     let (made_tx, made_rx) = mpsc::sync_channel::<B>(1);
@@ -345,10 +351,10 @@ fn pipeline<B: Default + Send>(
     }
     std::thread::scope(|s| {
         let maker = s.spawn(move || {
-            for r in batches {
+            for item in items {
                 // Either fails only when the writer has stopped.
                 let Ok(mut b) = spare_rx.recv() else { return };
-                make(r.clone(), &mut b);
+                make(item, &mut b);
                 if made_tx.send(b).is_err() {
                     return;
                 }
@@ -434,6 +440,25 @@ impl<'w, W: Write> JsonPlan<'w, W> {
         Ok(())
     }
 
+    /// Appends the `next` list of the evaluator's records, in parallel chunks of `chunk`
+    /// customers, eight chunks at a time: the text of the whole list is not held at once.
+    fn next_records(&mut self, next: &[(&Customer, Option<NaiveDate>)], chunk: usize) -> io::Result<()> {
+        for group in next.chunks(chunk * 8) {
+            let parts: Vec<Vec<u8>> = group
+                .par_chunks(chunk)
+                .map(|chunk| {
+                    let mut out = Vec::with_capacity(chunk.len() * 64);
+                    for n in chunk {
+                        outcome::element(&mut out, |o| outcome::write_next_json(n, o));
+                    }
+                    out
+                })
+                .collect();
+            self.parts(&parts)?;
+        }
+        Ok(())
+    }
+
     fn close_list(&mut self) -> io::Result<()> {
         if self.empty { self.w.write_all(b"[]") } else { self.w.write_all(b"\n  ]") }
     }
@@ -459,19 +484,7 @@ impl<'w, W: Write> JsonPlan<'w, W> {
         self.next_list("next")?;
         match next {
             Next::Plan(next) => self.list(next)?,
-            Next::Records(next) => {
-                let parts: Vec<Vec<u8>> = next
-                    .par_chunks(4096)
-                    .map(|chunk| {
-                        let mut out = Vec::with_capacity(chunk.len() * 64);
-                        for n in chunk {
-                            outcome::element(&mut out, |o| outcome::write_next_json(n, o));
-                        }
-                        out
-                    })
-                    .collect();
-                self.parts(&parts)?;
-            }
+            Next::Records(next) => self.next_records(next, 4096)?,
         }
         self.next_list("warnings")?;
         self.list(warnings)?;
@@ -612,7 +625,7 @@ fn write_plan_csv_batched(
     let ev = Evaluator::new(program, portfolio, as_of, history);
     w.write_all(CSV_HEADER.as_bytes())?;
     pipeline(
-        &ev.batches(batch),
+        ev.batches(batch),
         |r, b: &mut Batch<'_>| {
             b.runs = ev.batch_then(r, Mode::ACTIONS, &mut b.parts, |run, out| {
                 out.clear();
@@ -840,7 +853,7 @@ fn write_plan_table_batched(
     let mut actions = 0;
     let mut skipped: std::collections::BTreeMap<SkipStatus, usize> = std::collections::BTreeMap::new();
     pipeline(
-        &ev.batches(batch),
+        ev.batches(batch),
         |r, b: &mut Batch<'_>| {
             b.runs = ev.batch(r, Mode::FIGURES);
             action_lines(&b.runs, table_view_row, &mut b.parts);
@@ -962,6 +975,38 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
         }
     }
 
+    /// The `next` list is the same text whatever the size of its chunks and groups, and an
+    /// empty portfolio is written as its plan.
+    #[test]
+    fn next_list_and_empty_plan_are_written_as_from_the_plan() {
+        let customers: Vec<Customer> =
+            (0..100).map(|i| Customer::new(format!("C{i:03}"), format!("n{i}"), "sme")).collect();
+        let next: Vec<(&Customer, Option<NaiveDate>)> = customers
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c, (i % 3 != 0).then(|| day(2026, 3, 1 + (i % 20) as u32))))
+            .collect();
+        let written = |chunk: usize| {
+            let mut out = Vec::new();
+            let mut j = JsonPlan::begin(&mut out, day(2026, 3, 1), "h").unwrap();
+            j.next_records(&next, chunk).unwrap();
+            j.close_list().unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let whole = written(4096);
+        assert_eq!(whole.matches("\"customer\"").count(), 100);
+        for chunk in [1, 3, 7, 13] {
+            assert_eq!(written(chunk), whole, "chunks of {chunk}");
+        }
+        let engine =
+            Engine::from_sources(vec![relance_dsl::Source::new("p.relance", POLICY)], &Registry::new()).unwrap();
+        let empty = Portfolio::default();
+        let t = day(2026, 3, 1);
+        let mut streamed = Vec::new();
+        write_plan_json(engine.program(), &empty, t, &NoHistory, &mut streamed).unwrap();
+        assert_eq!(String::from_utf8(streamed).unwrap(), to_json(&engine.evaluate(&empty, t, &NoHistory)));
+    }
+
     /// Each action lists its own invoices: the emissions are kept apart from the actions
     /// (each action names its range of them), and runs are merged when customer ids repeat.
     #[test]
@@ -1059,9 +1104,9 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
             let mut written = Vec::new();
             pipeline(
                 &batches,
-                |r, b: &mut Vec<usize>| {
+                |r: &std::ops::Range<usize>, b: &mut Vec<usize>| {
                     b.clear();
-                    b.extend(r);
+                    b.extend(r.clone());
                 },
                 |b| {
                     written.extend_from_slice(b);
@@ -1091,7 +1136,7 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
         let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             pipeline(
                 &batches,
-                |r, _: &mut Vec<u8>| assert!(r.start != 2, "batch 2 fails"),
+                |r: &std::ops::Range<usize>, _: &mut Vec<u8>| assert!(r.start != 2, "batch 2 fails"),
                 |_| {
                     written += 1;
                     Ok(())
