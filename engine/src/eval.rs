@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::{Days, NaiveDate};
@@ -147,18 +148,24 @@ pub(crate) struct Mode {
     /// Whether actions get their id (which also orders actions that tie on everything
     /// else): everything but [`summarize`], which only counts.
     pub(crate) ids: bool,
+    /// An earlier evaluation of the same inputs, with actions, found which customers fail
+    /// ([`Evaluator::failed`]): they are left out, and no action is built for the others
+    /// (its fees and interest are only computed for the errors they may raise).
+    pub(crate) failed_known: bool,
 }
 
 impl Mode {
-    pub(crate) const ALL: Mode = Mode { actions: true, skipped: true, text: true, ids: true };
+    pub(crate) const ALL: Mode = Mode { actions: true, skipped: true, text: true, ids: true, failed_known: false };
     /// Actions only, with their reasons.
-    pub(crate) const ACTIONS: Mode = Mode { actions: true, skipped: false, text: true, ids: true };
-    /// Skipped steps only, with their reasons.
-    pub(crate) const SKIPPED: Mode = Mode { actions: false, skipped: true, text: true, ids: true };
+    pub(crate) const ACTIONS: Mode = Mode { actions: true, skipped: false, text: true, ids: true, failed_known: false };
+    /// Skipped steps only, with their reasons, after an evaluation of the same customers in
+    /// a mode with actions (see [`Mode::failed_known`]).
+    pub(crate) const SKIPPED_AFTER_ACTIONS: Mode =
+        Mode { actions: false, skipped: true, text: true, ids: true, failed_known: true };
     /// Every decision and amount, in plan order, no text.
-    pub(crate) const FIGURES: Mode = Mode { actions: true, skipped: true, text: false, ids: true };
+    pub(crate) const FIGURES: Mode = Mode { actions: true, skipped: true, text: false, ids: true, failed_known: false };
     /// Every decision and amount, to count them (no text, no ids, records in no set order).
-    pub(crate) const COUNTS: Mode = Mode { actions: true, skipped: true, text: false, ids: false };
+    pub(crate) const COUNTS: Mode = Mode { actions: true, skipped: true, text: false, ids: false, failed_known: false };
 }
 
 /// A portfolio indexed for evaluation: customers in id order, each with its invoices, and
@@ -202,6 +209,8 @@ pub(crate) struct Evaluator<'p> {
     rate_table: RateTable,
     /// Records of earlier batches, emptied, to fill again (see [`Evaluator::recycle`]).
     pool: Mutex<Vec<Records<'p>>>,
+    /// A bit per customer (portfolio order): its evaluation failed (see [`Mode::failed_known`]).
+    failed: Box<[AtomicU64]>,
 }
 
 /// A calendar whose answers are precomputed over a window of days (real calendars compute
@@ -663,6 +672,7 @@ impl<'p> Evaluator<'p> {
             triggers,
             rate_table,
             pool: Mutex::new(Vec::new()),
+            failed: (0..portfolio.customers.len().div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 
@@ -761,6 +771,11 @@ impl<'p> Evaluator<'p> {
     fn run(&self, run: &[u32], mode: Mode, scratch: &mut Scratch<'p>) -> Records<'p> {
         let mut out = self.records(mode);
         for &ci in run {
+            let failed = self.failed.get(ci as usize / 64);
+            let bit = 1u64 << (ci % 64);
+            if mode.failed_known && failed.is_some_and(|w| w.load(Ordering::Relaxed) & bit != 0) {
+                continue;
+            }
             let c = &self.portfolio.customers[ci as usize];
             let g = self.group_of[ci as usize] as usize;
             let range = self.inv_start[g] as usize..self.inv_start[g + 1] as usize;
@@ -781,6 +796,11 @@ impl<'p> Evaluator<'p> {
                 Err(err) => {
                     out.truncate(mark);
                     out.errors.push(err);
+                    // Read by a later evaluation of the same batch (synchronised by the end
+                    // of this one).
+                    if let Some(w) = failed {
+                        w.fetch_or(bit, Ordering::Relaxed);
+                    }
                 }
             }
         }
@@ -1144,6 +1164,9 @@ impl<'a> CustomerEval<'a, '_> {
                 if !self.holds(scenario, f, &ctx, &ev.label, &ev.action)? {
                     continue;
                 }
+                if self.mode.failed_known && !self.mode.actions {
+                    continue;
+                }
                 let mut em = self.emission(f, idx, (&ev.label, ev.order), key, &ev.action);
                 if self.mode.actions && self.mode.text {
                     em.set_trace(self.trace_of(scenario, f, &ctx, &ev.label, &ev.action)?);
@@ -1299,6 +1322,9 @@ impl<'a> CustomerEval<'a, '_> {
                 {
                     bump_next(d, &mut next_on);
                 }
+            }
+            if self.mode.failed_known && !self.mode.actions {
+                continue;
             }
             let (step, trigger) = due[emit_idx];
             let mut em =

@@ -45,7 +45,7 @@ pub fn write_json(plan: &Plan, w: &mut impl Write) -> io::Result<()> {
 /// Customers are evaluated in batches (in parallel within a batch) and each batch is written
 /// before the next is computed; the portfolio is evaluated twice, once for the actions and
 /// once for the skipped steps, because the JSON lists all actions before the first skipped
-/// step.
+/// step (the second time without amounts, and without the customers that failed the first).
 pub fn write_plan_json(
     program: &Program,
     portfolio: &Portfolio,
@@ -267,7 +267,7 @@ fn write_plan_json_batched(
     // it is evaluated, in the same task, while its records are still in the processor's
     // cache; the parts of a batch go to `w` while the next batch is evaluated (see
     // [`pipeline`]).
-    let passes = [Mode::ACTIONS, Mode::SKIPPED];
+    let passes = [Mode::ACTIONS, Mode::SKIPPED_AFTER_ACTIONS];
     let items = passes.into_iter().flat_map(|mode| batches.iter().map(move |r| (mode, r.clone())));
     let mut in_skipped = false;
     pipeline(
@@ -972,6 +972,35 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
             write_plan_json_batched(engine.program(), &p, t, &history, &mut streamed, batch).unwrap();
             assert_eq!(String::from_utf8(streamed).unwrap(), want, "batch size {batch}");
             history.record(&plan);
+        }
+    }
+
+    /// A customer whose evaluation fails only while charging its fees (an invoice in another
+    /// currency than the fee) lists no skipped step, although the skipped steps' pass does
+    /// not charge fees: that pass leaves out the customers the actions' pass saw fail.
+    #[test]
+    fn a_customer_failing_in_its_fees_lists_no_skipped_step() {
+        let policy = r#"
+settings { currency EUR calendar none catch up latest }
+scenario "All" { for others D-5 email "before" D+3 email "r1" D+10 email "r2" D+30 letter "notice" with fee 40 EUR }
+"#;
+        let engine =
+            Engine::from_sources(vec![relance_dsl::Source::new("p.relance", policy)], &Registry::new()).unwrap();
+        let mut p = Portfolio::default();
+        let t = day(2026, 3, 1);
+        for (c, currency) in [("C1", Currency::EUR), ("C2", Currency::USD), ("C3", Currency::EUR)] {
+            p.customers.push(Customer::new(c, c, "x"));
+            let due = t.checked_sub_days(Days::new(60)).unwrap();
+            p.invoices.push(Invoice::new(format!("F{c}"), c, due, Decimal::new(50_000, 2), currency));
+        }
+        let plan = engine.evaluate(&p, t, &NoHistory);
+        assert_eq!(plan.errors.iter().map(|e| e.customer.as_str()).collect::<Vec<_>>(), ["C2"]);
+        assert!(plan.skipped.iter().all(|s| s.customer != "C2"));
+        assert_eq!(plan.skipped.iter().filter(|s| s.customer == "C1").count(), 3, "{:?}", plan.skipped);
+        for batch in [1, 2, 1000] {
+            let mut streamed = Vec::new();
+            write_plan_json_batched(engine.program(), &p, t, &NoHistory, &mut streamed, batch).unwrap();
+            assert_eq!(String::from_utf8(streamed).unwrap(), to_json(&plan), "batch size {batch}");
         }
     }
 
