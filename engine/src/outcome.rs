@@ -236,15 +236,18 @@ impl<'a> SkipRec<'a> {
                 o.lit("; the due date has passed");
             }
             Why::Superseded { trigger, by } => match self.scenario.catch_up {
-                CatchUp::Latest => {
-                    o.lit("catch up latest: ");
-                    o.text(self.step);
-                    o.lit(" (due ");
-                    o.date(*trigger);
-                    o.lit(") is replaced by ");
-                    o.text(&by.label);
-                    o.lit("; its fees and interest are carried into it");
-                }
+                CatchUp::Latest => match frags.and_then(|f| f.superseded(self.step, by)) {
+                    Some((head, tail)) => {
+                        o.pre(head);
+                        o.date(*trigger);
+                        o.pre(tail);
+                    }
+                    None => {
+                        superseded_head(self.step, o);
+                        o.date(*trigger);
+                        replaced_tail(&by.label, o);
+                    }
+                },
                 CatchUp::Stepwise => {
                     o.lit("catch up stepwise: ");
                     o.text(&by.label);
@@ -310,6 +313,22 @@ pub(crate) fn skip_fields(scenario: &str, step: &str, o: &mut JsonText<'_>) {
     o.raw(b",\"step\":");
     o.string(step);
     o.raw(b",\"status\":\"");
+}
+
+/// The start of the reason of a step superseded by a later one (`catch up latest`), up to
+/// its trigger date.
+pub(crate) fn superseded_head(label: &str, o: &mut (impl TextOut + ?Sized)) {
+    o.lit("catch up latest: ");
+    o.text(label);
+    o.lit(" (due ");
+}
+
+/// The end of the reason of a step superseded by step `by_label` (`catch up latest`), after
+/// its trigger date.
+pub(crate) fn replaced_tail(by_label: &str, o: &mut (impl TextOut + ?Sized)) {
+    o.lit(") is replaced by ");
+    o.text(by_label);
+    o.lit("; its fees and interest are carried into it");
 }
 
 /// The start of the reason of an expired step, up to its trigger date.

@@ -172,6 +172,10 @@ struct StepFrag {
     fields: Vec<u8>,
     /// The start of the reason of an expired step (see [`outcome::expired_head`]).
     expired: Pre,
+    /// The start of the reason of a superseded step, and the end of the reason of a step it
+    /// supersedes (see [`outcome::superseded_head`], [`outcome::replaced_tail`]).
+    superseded: Pre,
+    replaced: Pre,
 }
 
 impl Fragments {
@@ -215,6 +219,8 @@ impl Fragments {
                     scenario: addr(&s.name),
                     fields,
                     expired: Pre::of(|o| outcome::expired_head(label, action, o)),
+                    superseded: Pre::of(|o| outcome::superseded_head(label, o)),
+                    replaced: Pre::of(|o| outcome::replaced_tail(label, o)),
                 });
             }
         }
@@ -237,6 +243,15 @@ impl Fragments {
     pub(crate) fn skip_fields(&self, scenario: &str, step: &str) -> Option<&[u8]> {
         let f = self.steps.get(self.index.get(step.as_ptr().addr())?)?;
         (f.label == addr(step) && f.scenario == addr(scenario)).then_some(f.fields.as_slice())
+    }
+
+    /// The start of the reason of the step labelled `step` when step `by` supersedes it, and
+    /// the end of that reason.
+    #[inline]
+    pub(crate) fn superseded(&self, step: &str, by: &CompiledStep) -> Option<(&Pre, &Pre)> {
+        let head = self.steps.get(self.index.get(step.as_ptr().addr())?)?;
+        let tail = self.steps.get(self.index.get(by.label.as_ptr().addr())?)?;
+        (head.label == addr(step) && tail.label == addr(&by.label)).then_some((&head.superseded, &tail.replaced))
     }
 
     /// The start of the reason of `step` when it expired.
@@ -1004,10 +1019,9 @@ scenario "All" { for others D-5 email "before" D+3 email "r1" D+10 email "r2" D+
         }
     }
 
-    /// The `next` list is the same text whatever the size of its chunks and groups, and an
-    /// empty portfolio is written as its plan.
+    /// The `next` list is the same text whatever the size of its chunks and groups.
     #[test]
-    fn next_list_and_empty_plan_are_written_as_from_the_plan() {
+    fn the_next_list_is_the_same_text_in_chunks_of_any_size() {
         let customers: Vec<Customer> =
             (0..100).map(|i| Customer::new(format!("C{i:03}"), format!("n{i}"), "sme")).collect();
         let next: Vec<(&Customer, Option<NaiveDate>)> = customers
@@ -1027,13 +1041,6 @@ scenario "All" { for others D-5 email "before" D+3 email "r1" D+10 email "r2" D+
         for chunk in [1, 3, 7, 13] {
             assert_eq!(written(chunk), whole, "chunks of {chunk}");
         }
-        let engine =
-            Engine::from_sources(vec![relance_dsl::Source::new("p.relance", POLICY)], &Registry::new()).unwrap();
-        let empty = Portfolio::default();
-        let t = day(2026, 3, 1);
-        let mut streamed = Vec::new();
-        write_plan_json(engine.program(), &empty, t, &NoHistory, &mut streamed).unwrap();
-        assert_eq!(String::from_utf8(streamed).unwrap(), to_json(&engine.evaluate(&empty, t, &NoHistory)));
     }
 
     /// Each action lists its own invoices: the emissions are kept apart from the actions
@@ -1219,6 +1226,7 @@ scenario "All" { for others D-5 email "before" D+3 email "r1" D+10 email "r2" D+
         let p = portfolio(600);
         let (frags, none) = (Fragments::new(engine.program()), Fragments::default());
         let mut history = MemoryHistory::new();
+        let mut superseded = 0;
         for t in [day(2026, 2, 10), day(2026, 3, 1), day(2026, 3, 4)] {
             let ev = Evaluator::new(engine.program(), &p, t, &history);
             let (mut actions, mut skipped) = (0, 0);
@@ -1238,6 +1246,10 @@ scenario "All" { for others D-5 email "before" D+3 email "r1" D+10 email "r2" D+
                         s.write_json(&run.texts, &none, &mut Repeat::default(), &mut slow);
                         assert_eq!(String::from_utf8(fast).unwrap(), String::from_utf8(slow).unwrap());
                         assert!(frags.skip_fields(&s.scenario.name, s.step).is_some(), "prepared texts not found");
+                        if let outcome::Why::Superseded { by, .. } = &s.why {
+                            assert!(frags.superseded(s.step, by).is_some(), "prepared texts not found");
+                            superseded += 1;
+                        }
                         skipped += 1;
                     }
                 }
@@ -1245,6 +1257,7 @@ scenario "All" { for others D-5 email "before" D+3 email "r1" D+10 email "r2" D+
             assert!(actions > 0 && skipped > 0);
             history.record(&engine.evaluate(&p, t, &history));
         }
+        assert!(superseded > 0);
     }
 
     #[test]
