@@ -173,16 +173,49 @@ impl std::fmt::Display for Val<'_> {
     }
 }
 
-/// Records `name = value` for every name read, for reasons.
+/// Records `name = value` for every name read (each once), for reasons. Kept from one
+/// condition to the next (see [`Trace::clear`]): a trace costs no allocation once warm.
 #[derive(Default)]
 pub(crate) struct Trace {
-    pub entries: Vec<String>,
+    /// The entries, separated by `, `.
+    text: String,
+    /// Where each entry ends in `text`.
+    ends: Vec<u32>,
 }
 
 impl Trace {
-    fn push(&mut self, entry: String) {
-        if !self.entries.contains(&entry) {
-            self.entries.push(entry);
+    /// Forgets the entries, keeping the room.
+    pub(crate) fn clear(&mut self) {
+        self.text.clear();
+        self.ends.clear();
+    }
+
+    /// The entries, in the order they were read, separated by `, `.
+    pub(crate) fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Appends the entry `write` writes, unless it is already there.
+    fn push_with(&mut self, write: impl FnOnce(&mut String)) {
+        let before = self.text.len();
+        if !self.ends.is_empty() {
+            self.text.push_str(", ");
+        }
+        let from = self.text.len();
+        write(&mut self.text);
+        let seen = {
+            let entry = self.text.get(from..).unwrap_or_default();
+            let mut start = 0;
+            self.ends.iter().any(|&end| {
+                let earlier = self.text.get(start..end as usize);
+                start = end as usize + 2;
+                earlier == Some(entry)
+            })
+        };
+        if seen {
+            self.text.truncate(before);
+        } else {
+            self.ends.push(self.text.len() as u32);
         }
     }
 }
@@ -271,7 +304,9 @@ impl Cond {
                     format!("rhai `{}` failed{at}: {}", ctx.scripts.describe(script), e.message)
                 })?;
                 if let Some(t) = trace.as_deref_mut() {
-                    t.push(format!("rhai `{}` = {value}", ctx.scripts.describe(script)));
+                    t.push_with(|s| {
+                        let _ = write!(s, "rhai `{}` = {value}", ctx.scripts.describe(script));
+                    });
                 }
                 Ok(value)
             }
@@ -430,11 +465,11 @@ fn flag(f: &Field, ctx: &EvalCtx<'_>) -> Option<bool> {
 /// Records `name = value` (only for reasons: kept out of the evaluation's way).
 #[cold]
 fn record(t: &mut Trace, name: &str, v: &Val<'_>) {
-    let mut s = String::with_capacity(name.len() + 24);
-    s.push_str(name);
-    s.push_str(" = ");
-    v.write_to(&mut s);
-    t.push(s);
+    t.push_with(|s| {
+        s.push_str(name);
+        s.push_str(" = ");
+        v.write_to(s);
+    });
 }
 
 #[inline]
@@ -560,6 +595,46 @@ pub(crate) fn needs_invoice(c: &Cond) -> bool {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// A trace holds each entry once, in the order first read, separated by `, ` (as a
+        /// plain list of entries joined would), however often and in whatever order they
+        /// are read, and whatever they contain; and a cleared trace starts afresh.
+        #[test]
+        fn a_trace_is_its_distinct_entries_joined(
+            entries in proptest::collection::vec("[ab, =y]{0,6}", 0..12),
+            reuse in proptest::bool::ANY,
+        ) {
+            let mut trace = Trace::default();
+            if reuse {
+                trace.push_with(|s| s.push_str("left over"));
+                trace.clear();
+            }
+            let mut distinct: Vec<&String> = Vec::new();
+            for e in &entries {
+                trace.push_with(|s| s.push_str(e));
+                if !distinct.contains(&e) {
+                    distinct.push(e);
+                }
+            }
+            let joined: Vec<&str> = distinct.iter().map(|e| e.as_str()).collect();
+            proptest::prop_assert_eq!(trace.text(), joined.join(", "));
+        }
+    }
+
+    #[test]
+    fn an_entry_inside_another_is_still_recorded() {
+        let mut trace = Trace::default();
+        for e in ["a = x, b = y", "b = y", "a = x", "b = y"] {
+            trace.push_with(|s| s.push_str(e));
+        }
+        assert_eq!(trace.text(), "a = x, b = y, b = y, a = x");
+        // An empty first entry is an entry (found by the proptest below).
+        trace.clear();
+        trace.push_with(|_| {});
+        trace.push_with(|s| s.push(','));
+        assert_eq!(trace.text(), ", ,");
+    }
 
     proptest::proptest! {
         /// A value is written as `Display` writes it.

@@ -893,6 +893,8 @@ struct Scratch<'a> {
     /// The customer's values of the chosen scenario's rules that read only customer fields
     /// (stops then pauses), once known.
     rule_values: Vec<Option<bool>>,
+    /// The values a condition read, for a reason.
+    trace: Trace,
 }
 
 /// Interest rate periods by interest rule (its address) and first day of interest, for the
@@ -1041,7 +1043,7 @@ impl<'a> CustomerEval<'a, '_> {
 
     fn run(&self, invoices: &[u32], repeats: &[bool], out: &mut Records<'a>, scratch: &mut Scratch<'a>) -> Res<()> {
         let t = self.as_of;
-        let Scratch { facts, balances, done, reached, due, rates, rule_values } = scratch;
+        let Scratch { facts, balances, done, reached, due, rates, rule_values, trace } = scratch;
         balances.clear();
         facts.clear();
         // This customer's emissions, grouped into actions at the end.
@@ -1157,7 +1159,9 @@ impl<'a> CustomerEval<'a, '_> {
                 if !fires || self.step_done(inv, scenario, &key) {
                     continue;
                 }
-                if let Some((status, reason)) = self.blocking_rule(scenario, f, &ctx, Some(&ev.label), rule_values)? {
+                if let Some((status, reason)) =
+                    self.blocking_rule(scenario, f, &ctx, Some(&ev.label), rule_values, trace)?
+                {
                     self.skip(out, scenario, f, (&ev.label, ev.order), status, |texts| text(texts, reason), None);
                     continue;
                 }
@@ -1169,7 +1173,7 @@ impl<'a> CustomerEval<'a, '_> {
                 }
                 let mut em = self.emission(f, idx, (&ev.label, ev.order), key, &ev.action);
                 if self.mode.actions && self.mode.text {
-                    em.set_trace(self.trace_of(scenario, f, &ctx, &ev.label, &ev.action)?);
+                    em.set_trace(self.trace_of(scenario, f, &ctx, &ev.label, &ev.action, trace)?);
                 }
                 self.charge(scenario, f, balances, rates, &mut em)?;
                 out.emissions.push(em);
@@ -1221,7 +1225,7 @@ impl<'a> CustomerEval<'a, '_> {
                 continue;
             }
             // Stop and pause rules, then the minimum balance.
-            if let Some((status, reason)) = self.blocking_rule(scenario, f, &ctx, None, rule_values)? {
+            if let Some((status, reason)) = self.blocking_rule(scenario, f, &ctx, None, rule_values, trace)? {
                 let mut shared: Option<u32> = None;
                 for (step, _) in reached.iter() {
                     self.skip(
@@ -1268,7 +1272,7 @@ impl<'a> CustomerEval<'a, '_> {
                         && let Some((_, text)) = &step.action.condition
                     {
                         let values = if self.mode.text {
-                            self.trace_of(scenario, f, &ctx, &step.label, &step.action)?.join(", ")
+                            self.trace_of(scenario, f, &ctx, &step.label, &step.action, trace)?
                         } else {
                             String::new()
                         };
@@ -1332,7 +1336,7 @@ impl<'a> CustomerEval<'a, '_> {
             em.carried = carried;
             em.triggered = Some(trigger);
             if self.mode.actions && self.mode.text {
-                em.set_trace(self.trace_of(scenario, f, &ctx, &step.label, &step.action)?);
+                em.set_trace(self.trace_of(scenario, f, &ctx, &step.label, &step.action, trace)?);
             }
             self.charge(scenario, f, balances, rates, &mut em)?;
             out.emissions.push(em);
@@ -1370,8 +1374,9 @@ impl<'a> CustomerEval<'a, '_> {
         self.condition(s, f, ctx, label, action, &mut None)
     }
 
-    /// The values the condition of `action` reads, for a reason. Evaluated again (conditions
-    /// have no side effects) and only when the reason is written: the values are text.
+    /// The values the condition of `action` reads, for a reason, separated by `, `.
+    /// Evaluated again (conditions have no side effects) and only when the reason is
+    /// written: the values are text (`trace`: a buffer reused from call to call).
     fn trace_of(
         &self,
         s: &CompiledScenario,
@@ -1379,13 +1384,14 @@ impl<'a> CustomerEval<'a, '_> {
         ctx: &EvalCtx<'_>,
         label: &str,
         action: &CompiledAction,
-    ) -> Res<Vec<String>> {
+        trace: &mut Trace,
+    ) -> Res<String> {
         if action.condition.is_none() {
-            return Ok(Vec::new());
+            return Ok(String::new());
         }
-        let mut trace = Trace::default();
-        self.condition(s, f, ctx, label, action, &mut Some(&mut trace))?;
-        Ok(trace.entries)
+        trace.clear();
+        self.condition(s, f, ctx, label, action, &mut Some(trace))?;
+        Ok(trace.text().to_owned())
     }
 
     /// Evaluates the condition of `action` (true when it has none), recording the values it
@@ -1417,6 +1423,7 @@ impl<'a> CustomerEval<'a, '_> {
         ctx: &EvalCtx<'_>,
         step: Option<&str>,
         values: &mut [Option<bool>],
+        trace: &mut Trace,
     ) -> Res<Option<(SkipStatus, String)>> {
         let rules =
             s.stops.iter().map(|r| (SkipStatus::Stopped, r)).chain(s.pauses.iter().map(|r| (SkipStatus::Paused, r)));
@@ -1441,10 +1448,10 @@ impl<'a> CustomerEval<'a, '_> {
                 return Ok(Some((status, String::new())));
             }
             // The values read, for the reason (conditions have no side effects).
-            let mut trace = Trace::default();
-            c.eval(ctx, &mut Some(&mut trace)).map_err(fail)?;
+            trace.clear();
+            c.eval(ctx, &mut Some(&mut *trace)).map_err(fail)?;
             let verb = if status == SkipStatus::Stopped { "stop" } else { "pause" };
-            return Ok(Some((status, format!("{verb} when `{text}` holds ({})", trace.entries.join(", ")))));
+            return Ok(Some((status, format!("{verb} when `{text}` holds ({})", trace.text()))));
         }
         Ok(None)
     }

@@ -435,7 +435,7 @@ pub(crate) struct Notes<'a> {
     pub(crate) interest_note: Option<InterestNote<'a>>,
     pub(crate) warnings: Vec<String>,
     /// The condition values that held.
-    pub(crate) trace: Vec<String>,
+    pub(crate) trace: String,
 }
 
 impl<'a> Emission<'a> {
@@ -445,7 +445,7 @@ impl<'a> Emission<'a> {
     }
 
     /// Keeps the condition values that held (no notes are made for none).
-    pub(crate) fn set_trace(&mut self, trace: Vec<String>) {
+    pub(crate) fn set_trace(&mut self, trace: String) {
         if !trace.is_empty() {
             self.notes_mut().trace = trace;
         }
@@ -463,8 +463,8 @@ impl<'a> Emission<'a> {
         self.notes.as_ref().map_or(&[], |n| &n.warnings)
     }
 
-    pub(crate) fn trace(&self) -> &[String] {
-        self.notes.as_ref().map_or(&[], |n| &n.trace)
+    pub(crate) fn trace(&self) -> &str {
+        self.notes.as_ref().map_or("", |n| &n.trace)
     }
 }
 
@@ -730,10 +730,9 @@ impl ActionView<'_, '_> {
                     o.date(t);
                     sep = ", ";
                 }
-                for entry in em.trace() {
+                if !em.trace().is_empty() {
                     o.lit(sep);
-                    o.text(entry);
-                    sep = ", ";
+                    o.text(em.trace());
                 }
                 o.lit(")");
             }
