@@ -149,8 +149,8 @@ pub(crate) struct Mode {
     /// else): everything but [`summarize`], which only counts.
     pub(crate) ids: bool,
     /// An earlier evaluation of the same inputs, with actions, found which customers fail
-    /// ([`Evaluator::failed`]): they are left out, and no action is built for the others
-    /// (its fees and interest are only computed for the errors they may raise).
+    /// ([`Evaluator::failed`]): they are left out, and without actions wanted no action is
+    /// built for the others (its fees and interest were only computed to find those errors).
     pub(crate) failed_known: bool,
 }
 

@@ -343,9 +343,9 @@ struct Batch<'p> {
 }
 
 /// Makes the `items` (batches of customers) one after another with `make` (on the thread
-/// pool), while the calling thread hands the batch before to `write`: writing to a file or a pipe
-/// costs the system time, and the evaluation goes on meanwhile instead of waiting. Two
-/// batch buffers go round between the two threads, reused from batch to batch. The output
+/// pool), while the calling thread hands the batch before to `write`: writing to a file or
+/// a pipe costs the system time, and the evaluation goes on meanwhile instead of waiting.
+/// Two batch buffers go round between the two threads, reused from batch to batch. The output
 /// is the same bytes, in the same order, as making and writing each batch in turn.
 ///
 /// `make` runs on one scoped thread (so `write` may hold what cannot leave the calling
@@ -356,8 +356,8 @@ fn pipeline<I, B: Default + Send>(
     make: impl Fn(I, &mut B) + Send,
     mut write: impl FnMut(&mut B) -> io::Result<()>,
 ) -> io::Result<()> {
-    let items = items.into_iter();
     use std::sync::mpsc;
+    let items = items.into_iter();
     // Made batches, one at most waiting; and buffers written, to fill again.
     let (made_tx, made_rx) = mpsc::sync_channel::<B>(1);
     let (spare_tx, spare_rx) = mpsc::channel::<B>();
