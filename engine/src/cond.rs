@@ -629,7 +629,7 @@ mod tests {
             trace.push_with(|s| s.push_str(e));
         }
         assert_eq!(trace.text(), "a = x, b = y, b = y, a = x");
-        // An empty first entry is an entry (found by the proptest below).
+        // An empty first entry is an entry (found by the proptest above).
         trace.clear();
         trace.push_with(|_| {});
         trace.push_with(|s| s.push(','));
