@@ -1168,7 +1168,7 @@ impl<'a> CustomerEval<'a, '_> {
                 if !self.holds(scenario, f, &ctx, &ev.label, &ev.action)? {
                     continue;
                 }
-                if self.mode.failed_known && !self.mode.actions {
+                if !self.builds_actions() {
                     continue;
                 }
                 let mut em = self.emission(f, idx, (&ev.label, ev.order), key, &ev.action);
@@ -1327,7 +1327,7 @@ impl<'a> CustomerEval<'a, '_> {
                     bump_next(d, &mut next_on);
                 }
             }
-            if self.mode.failed_known && !self.mode.actions {
+            if !self.builds_actions() {
                 continue;
             }
             let (step, trigger) = due[emit_idx];
@@ -1345,6 +1345,13 @@ impl<'a> CustomerEval<'a, '_> {
         self.group(out, scenario, first_emission);
         out.next.push((self.customer, next_on));
         Ok(())
+    }
+
+    /// Whether an emitted step becomes an emission: not when no action is wanted and the
+    /// customers whose fees fail are already known (see [`Mode::failed_known`]), as the fees
+    /// and interest of an emission would only be computed for their errors.
+    fn builds_actions(&self) -> bool {
+        self.mode.actions || !self.mode.failed_known
     }
 
     /// Whether the step with key `key` of scenario `s` was done for `inv`.
