@@ -450,11 +450,15 @@ fn read(path: &Path, table: Table, required: bool, opts: &LoadOptions, b: &mut B
     let src = Source { file: file_name.clone(), sheet: None, headers, first_column: None };
     let Some(handle) = b.table(table, src) else { return };
 
-    // Rows, block by block; `buf[start..]` starts at a record.
+    // Rows, block by block; `buf[start..]` starts at a record. The parts of a block are
+    // merged while the chunks of the next one are converted, and the file's next block is
+    // read meanwhile too (into `next`, starting with the current block's unread rest).
     let mut start = data_start;
     let mut lines_before = memchr_iter(b'\n', buf.get(..data_start).unwrap_or_default()).count();
     let mut consumed = 0;
     let mut reserved = false;
+    let mut pending: Vec<(Part, usize)> = Vec::new();
+    let mut next: Vec<u8> = Vec::new();
     loop {
         let region = buf.get(start..).unwrap_or_default();
         let (cuts, last_end) = cut_points(region, delimiter, sizes.chunk);
@@ -478,36 +482,49 @@ fn read(path: &Path, table: Table, required: bool, opts: &LoadOptions, b: &mut B
         bounds.extend(cuts.into_iter().filter(|&c| c < end));
         bounds.push(end);
         let chunks: Vec<&[u8]> = bounds.windows(2).filter_map(|w| region.get(w[0]..w[1])).collect();
-        let builder: &Builder<'_> = b;
-        let parts: Vec<(Part, usize)> = chunks
-            .par_iter()
-            .filter_map(|data| Some(parse_chunk(data, delimiter, width, &file_name, builder.sink(handle)?)))
-            .collect();
+        let Some((sinks, mut merger)) = b.split(handle) else { return };
+        let rest = region.get(end..).unwrap_or_default();
+        let (parts, read) = rayon::join(
+            || chunks.par_iter().map(|data| parse_chunk(data, delimiter, width, &file_name, sinks.sink())).collect(),
+            || {
+                for (part, lines) in pending.drain(..) {
+                    merger.merge(part, lines_before);
+                    lines_before += lines;
+                }
+                if eof {
+                    return Ok(true);
+                }
+                next.clear();
+                next.extend_from_slice(rest);
+                fill(&mut file, &mut next, block)
+            },
+        );
+        pending = parts;
         consumed += start + end;
         if !reserved && end > 0 {
             // The capacity the whole file needs, estimated from this block; capacity that
             // ends up unused is never touched, so it costs address space only.
             reserved = true;
-            let rows: usize = parts.iter().map(|(p, _)| p.len()).sum();
+            let rows: usize = pending.iter().map(|(p, _)| p.len()).sum();
             let rest = file_len.saturating_sub(consumed);
             b.reserve(handle, rows + rest / end * rows + rest % end * rows / end + rows / 16 + 16);
-        }
-        for (part, lines) in parts {
-            b.merge(part, lines_before);
-            lines_before += lines;
         }
         if eof {
             break;
         }
-        buf.drain(..start + end);
-        start = 0;
-        match fill(&mut file, &mut buf, block) {
+        match read {
             Ok(e) => eof = e,
             Err(e) => {
                 b.errors.push(io_error(path, &e));
                 return;
             }
         }
+        std::mem::swap(&mut buf, &mut next);
+        start = 0;
+    }
+    for (part, lines) in pending {
+        b.merge(part, lines_before);
+        lines_before += lines;
     }
 }
 

@@ -712,6 +712,87 @@ impl RowSink<'_> {
     }
 }
 
+/// Makes [`RowSink`]s for one table (see [`Builder::split`]).
+pub(crate) struct Sinks<'b> {
+    opts: &'b LoadOptions,
+    src: &'b Source,
+    table: Table,
+    cols: &'b Columns,
+    handle: usize,
+}
+
+impl<'b> Sinks<'b> {
+    /// Where the rows of one chunk go.
+    pub(crate) fn sink(&self) -> RowSink<'b> {
+        RowSink {
+            opts: self.opts,
+            src: self.src,
+            table: self.table,
+            cols: self.cols,
+            part: Part { handle: self.handle, ..Part::default() },
+            last_currency: None,
+        }
+    }
+}
+
+/// Appends the parts of one table to a [`Builder`] (see [`Builder::split`]).
+pub(crate) struct Merger<'b> {
+    handle: usize,
+    table: Table,
+    portfolio: &'b mut Portfolio,
+    errors: &'b mut Collector,
+    rows: &'b mut RowLines,
+    float_payments: &'b mut Vec<usize>,
+    failed_customers: &'b mut HashSet<CompactString, Fx>,
+    failed_invoices: &'b mut HashSet<CompactString, Fx>,
+}
+
+impl Merger<'_> {
+    /// Appends the rows and errors of a chunk of the table, whose lines are counted from
+    /// `line_offset` (each line `l` of the part is line `l + line_offset` of the file).
+    /// Parts must be merged in file order.
+    pub(crate) fn merge(&mut self, part: Part, line_offset: usize) {
+        let Part {
+            handle,
+            mut customers,
+            mut invoices,
+            mut payments,
+            lines,
+            float_payments,
+            failed,
+            errors,
+            not_shown,
+        } = part;
+        if handle != self.handle {
+            return;
+        }
+        for l in lines {
+            self.rows.push(handle, l + line_offset);
+        }
+        let p = &mut *self.portfolio;
+        match self.table {
+            Table::Customers => {
+                p.customers.append(&mut customers);
+                self.failed_customers.extend(failed);
+            }
+            Table::Invoices => {
+                p.invoices.append(&mut invoices);
+                self.failed_invoices.extend(failed);
+            }
+            Table::Payments => {
+                let base = p.payments.len();
+                self.float_payments.extend(float_payments.into_iter().map(|i| base + i));
+                p.payments.append(&mut payments);
+            }
+        }
+        for mut e in errors {
+            e.line = e.line.map(|l| l + line_offset);
+            self.errors.push(e);
+        }
+        self.errors.skip(not_shown);
+    }
+}
+
 impl<'o> Builder<'o> {
     pub(crate) fn new(opts: &'o LoadOptions, mapping_help: impl Into<String>) -> Self {
         Self {
@@ -749,14 +830,7 @@ impl<'o> Builder<'o> {
     /// Where the rows of the table `handle` go: one sink per chunk, on any thread.
     pub(crate) fn sink(&self, handle: usize) -> Option<RowSink<'_>> {
         let (src, table, cols) = self.sources.get(handle)?;
-        Some(RowSink {
-            opts: self.opts,
-            src,
-            table: *table,
-            cols,
-            part: Part { handle, ..Part::default() },
-            last_currency: None,
-        })
+        Some(Sinks { opts: self.opts, src, table: *table, cols, handle }.sink())
     }
 
     /// Makes room for `rows` more rows of the table `handle` (an estimate; unused capacity
@@ -776,43 +850,33 @@ impl<'o> Builder<'o> {
     /// (each line `l` of the part is line `l + line_offset` of the file). Parts must be
     /// merged in file order.
     pub(crate) fn merge(&mut self, part: Part, line_offset: usize) {
-        let Part {
-            handle,
-            mut customers,
-            mut invoices,
-            mut payments,
-            lines,
-            float_payments,
-            failed,
-            errors,
-            not_shown,
-        } = part;
-        let Some(table) = self.sources.get(handle).map(|s| s.1) else { return };
-        let lines = lines.into_iter().map(|l| l + line_offset);
-        let p = &mut self.portfolio;
-        match table {
-            Table::Customers => {
-                p.customers.append(&mut customers);
-                lines.for_each(|l| self.customer_rows.push(handle, l));
-                self.failed_customers.extend(failed);
-            }
-            Table::Invoices => {
-                p.invoices.append(&mut invoices);
-                lines.for_each(|l| self.invoice_rows.push(handle, l));
-                self.failed_invoices.extend(failed);
-            }
-            Table::Payments => {
-                let base = p.payments.len();
-                self.float_payments.extend(float_payments.into_iter().map(|i| base + i));
-                p.payments.append(&mut payments);
-                lines.for_each(|l| self.payment_rows.push(handle, l));
-            }
+        if let Some((_, mut merger)) = self.split(part.handle) {
+            merger.merge(part, line_offset);
         }
-        for mut e in errors {
-            e.line = e.line.map(|l| l + line_offset);
-            self.errors.push(e);
-        }
-        self.errors.skip(not_shown);
+    }
+
+    /// The sinks of the table `handle` and what merges its parts, usable at the same time:
+    /// a reader can convert the next chunks while the parts before them are appended.
+    pub(crate) fn split(&mut self, handle: usize) -> Option<(Sinks<'_>, Merger<'_>)> {
+        let (src, table, cols) = self.sources.get(handle)?;
+        let rows = match table {
+            Table::Customers => &mut self.customer_rows,
+            Table::Invoices => &mut self.invoice_rows,
+            Table::Payments => &mut self.payment_rows,
+        };
+        Some((
+            Sinks { opts: self.opts, src, table: *table, cols, handle },
+            Merger {
+                handle,
+                table: *table,
+                portfolio: &mut self.portfolio,
+                errors: &mut self.errors,
+                rows,
+                float_payments: &mut self.float_payments,
+                failed_customers: &mut self.failed_customers,
+                failed_invoices: &mut self.failed_invoices,
+            },
+        ))
     }
 
     fn ref_error(
