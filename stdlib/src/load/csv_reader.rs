@@ -654,6 +654,31 @@ mod tests {
     }
 
     #[test]
+    fn unknown_customers_and_repeated_invoice_ids_are_found_across_many_rows() {
+        // More invoices than one run of the reference checks (4096), errors in several runs.
+        let mut invoices = String::from("id,customer_id,due_date,amount,currency\n");
+        for k in 0..10_000 {
+            let customer = if k == 4095 || k == 4096 || k == 9_999 { "C404" } else { "C1" };
+            let id = if k == 8_000 { "F00005".to_string() } else { format!("F{k:05}") };
+            invoices.push_str(&format!("{id},{customer},2026-01-10,10.00,EUR\n"));
+        }
+        let dir = dir_with(&[("customers.csv", CUSTOMERS), ("invoices.csv", &invoices)]);
+        let err = load_in(&dir, WHOLE.block, WHOLE.chunk).unwrap_err();
+        let found: Vec<(Option<usize>, LoadErrorKind, &str)> =
+            err.errors.iter().map(|e| (e.line, e.kind, e.message.as_str())).collect();
+        let unknown = (LoadErrorKind::UnknownCustomer, "no customer has the id `C404`");
+        assert_eq!(
+            found,
+            [
+                (Some(4097), unknown.0, unknown.1),
+                (Some(4098), unknown.0, unknown.1),
+                (Some(8002), LoadErrorKind::DuplicateId, "the invoice id `F00005` is already used on line 7"),
+                (Some(10_001), unknown.0, unknown.1),
+            ]
+        );
+    }
+
+    #[test]
     fn payment_kinds_in_any_spelling() {
         use relance_engine::model::PaymentKind;
         let invoices = "id,customer_id,due_date,amount,currency\nF1,C1,2026-01-10,100.00,EUR\n";
