@@ -853,7 +853,18 @@ impl<'p> Evaluator<'p> {
     /// Evaluates the customers `run` (indices) into one set of records.
     fn run(&self, run: &[u32], mode: Mode, scratch: &mut Scratch<'p>) -> Records<'p> {
         let mut out = self.records(mode);
-        for &ci in run {
+        for (k, &ci) in run.iter().enumerate() {
+            // The customer after next and its invoices are fetched while these are evaluated.
+            if let Some(&ahead) = run.get(k + PREFETCH_AHEAD) {
+                let customers = &self.portfolio.customers;
+                crate::model::prefetch(customers, ahead as usize);
+                let g = self.group_of.get(ahead as usize).map_or(0, |g| *g as usize);
+                if let (Some(&a), Some(&b)) = (self.inv_start.get(g), self.inv_start.get(g + 1)) {
+                    for &i in self.inv_idx.get(a as usize..b as usize).unwrap_or_default() {
+                        crate::model::prefetch(&self.portfolio.invoices, i as usize);
+                    }
+                }
+            }
             let failed = self.failed.get(ci as usize / 64);
             let bit = 1u64 << (ci % 64);
             if mode.failed_known && failed.is_some_and(|w| w.load(Ordering::Relaxed) & bit != 0) {
@@ -902,6 +913,9 @@ impl<'p> Evaluator<'p> {
         vec![all]
     }
 }
+
+/// How many customers ahead of the one evaluated [`Evaluator::run`] fetches.
+const PREFETCH_AHEAD: usize = 2;
 
 /// The rate periods of one interest rule from one first day, or why there are none.
 type Periods = Result<Rates, String>;

@@ -253,7 +253,7 @@ fn list_cycles(order: &[u32], spacing: usize) -> (Vec<u32>, Vec<usize>) {
 /// Asks the processor to bring the cache lines of `items[i]` in (a hint: nothing is read or
 /// written, and nothing happens on other processors).
 #[inline]
-fn prefetch<T>(items: &[T], i: usize) {
+pub(crate) fn prefetch<T>(items: &[T], i: usize) {
     #[cfg(target_arch = "x86_64")]
     if let Some(item) = items.get(i) {
         let p: *const i8 = std::ptr::from_ref(item).cast();
