@@ -91,8 +91,7 @@ pub(crate) fn prefix(s: &str) -> u64 {
 /// swapping; on a busy day, 135–167 ms listing (one cycle at a time) → 37–56 ms (two threads,
 /// pieces side by side) + 50–70 ms swapping.
 fn permute<T>(items: &mut [T], order: Vec<u32>) {
-    let (cycles, ends) = list_cycles(&order, MARK_SPACING);
-    drop(order);
+    let (cycles, ends) = list_cycles(order, MARK_SPACING);
     // Swaps ahead of the one being done whose items are fetched (16 to 20 measured best).
     const AHEAD: usize = 16;
     let mut begin = 0;
@@ -138,8 +137,9 @@ const MARK_SPACING: usize = 64;
 /// followed from its mark to the next mark. The pieces are independent: every thread
 /// follows several at once, whose reads then wait together instead of one after another.
 /// They are then joined in cycle order. Cycles with no mark (short ones) are followed one
-/// by one at the end.
-fn list_cycles(order: &[u32], spacing: usize) -> (Vec<u32>, Vec<usize>) {
+/// by one before that, so that `order` is given back before the cycles are written out (at
+/// 10^7 invoices, `order`, the pieces and the cycles are 40 MB each: two at a time, not three).
+fn list_cycles(order: Vec<u32>, spacing: usize) -> (Vec<u32>, Vec<usize>) {
     use rayon::prelude::*;
     /// Pieces followed side by side on one thread.
     const LANES: usize = 16;
@@ -183,26 +183,53 @@ fn list_cycles(order: &[u32], spacing: usize) -> (Vec<u32>, Vec<usize>) {
             Pieces { positions, pieces }
         })
         .collect();
-    // All pieces in one list (mark, range among all positions, following mark).
-    let mut all = Vec::with_capacity(marks.len());
-    let mut positions: Vec<u32> = Vec::with_capacity(n);
-    for task in tasks {
-        let base = positions.len();
+    drop(marks);
+    // Every piece: its mark, its task, its range among the task's positions, the next mark.
+    let mut all = Vec::new();
+    for (t, task) in tasks.iter().enumerate() {
         let ends = task.pieces.iter().skip(1).map(|p| p.start as usize).chain([task.positions.len()]);
         for (p, end) in task.pieces.iter().zip(ends) {
-            all.push((p.mark, base + p.start as usize..base + end, p.following));
+            all.push((p.mark, t, p.start as usize..end, p.following));
         }
-        positions.extend_from_slice(&task.positions);
     }
-    drop(marks);
+    let listed: usize = tasks.iter().map(|t| t.positions.len()).sum();
+    // Cycles without a mark: whatever is neither in a piece nor in place. Followed now, so
+    // that `order` is given back before the cycles are written out.
+    let mut rest: Vec<u32> = Vec::new();
+    let mut rest_ends: Vec<usize> = Vec::new();
+    let fixed = order.par_iter().enumerate().filter(|&(p, &q)| p == q as usize).count();
+    if listed + fixed < n {
+        let mut seen = vec![0u64; n.div_ceil(64)];
+        for &p in tasks.iter().flat_map(|t| &t.positions) {
+            if let Some(w) = seen.get_mut(p as usize / 64) {
+                *w |= 1 << (p % 64);
+            }
+        }
+        for start in 0..n {
+            if seen[start / 64] & (1 << (start % 64)) != 0 || next(start) == start {
+                continue;
+            }
+            let mut cur = start;
+            loop {
+                rest.push(cur as u32);
+                seen[cur / 64] |= 1 << (cur % 64);
+                cur = next(cur);
+                if cur == start || seen.get(cur / 64).is_none_or(|w| w & (1 << (cur % 64)) != 0) {
+                    break;
+                }
+            }
+            rest_ends.push(rest.len());
+        }
+    }
+    drop(order);
     // The piece starting at each mark, then the pieces joined along their cycles.
     let mut piece_at = vec![u32::MAX; n.div_ceil(spacing)];
-    for (k, (mark, _, _)) in all.iter().enumerate() {
+    for (k, (mark, _, _, _)) in all.iter().enumerate() {
         if let Some(slot) = piece_at.get_mut(*mark as usize / spacing) {
             *slot = k as u32;
         }
     }
-    let mut cycles: Vec<u32> = Vec::with_capacity(n);
+    let mut cycles: Vec<u32> = Vec::with_capacity(listed + rest.len());
     let mut ends: Vec<usize> = Vec::new();
     let mut joined = vec![false; all.len()];
     for first in 0..all.len() {
@@ -212,41 +239,19 @@ fn list_cycles(order: &[u32], spacing: usize) -> (Vec<u32>, Vec<usize>) {
         let mut k = first;
         while let Some(false) = joined.get(k).copied() {
             joined[k] = true;
-            let (_, range, following) = &all[k];
-            cycles.extend_from_slice(positions.get(range.clone()).unwrap_or_default());
+            let (_, t, range, following) = &all[k];
+            let positions = tasks.get(*t).and_then(|task| task.positions.get(range.clone()));
+            cycles.extend_from_slice(positions.unwrap_or_default());
             k = piece_at.get(*following as usize / spacing).map_or(usize::MAX, |&j| j as usize);
         }
         if k == first {
             ends.push(cycles.len());
         }
     }
-    drop((positions, all, piece_at, joined));
-    // Cycles without a mark: whatever is neither listed nor in place.
-    let fixed = order.par_iter().enumerate().filter(|&(p, &q)| p == q as usize).count();
-    if cycles.len() + fixed < n {
-        let mut seen = vec![0u64; n.div_ceil(64)];
-        let mut mark_seen = |p: usize| {
-            if let Some(w) = seen.get_mut(p / 64) {
-                *w |= 1 << (p % 64);
-            }
-        };
-        cycles.iter().for_each(|&p| mark_seen(p as usize));
-        for start in 0..n {
-            if seen[start / 64] & (1 << (start % 64)) != 0 || next(start) == start {
-                continue;
-            }
-            let mut cur = start;
-            loop {
-                cycles.push(cur as u32);
-                seen[cur / 64] |= 1 << (cur % 64);
-                cur = next(cur);
-                if cur == start || seen.get(cur / 64).is_none_or(|w| w & (1 << (cur % 64)) != 0) {
-                    break;
-                }
-            }
-            ends.push(cycles.len());
-        }
-    }
+    drop((tasks, all, piece_at, joined));
+    let base = cycles.len();
+    cycles.extend_from_slice(&rest);
+    ends.extend(rest_ends.into_iter().map(|e| base + e));
     (cycles, ends)
 }
 
@@ -640,7 +645,7 @@ mod tests {
             // every length.
             let mut order: Vec<u32> = (0..keys.len() as u32).collect();
             order.sort_by_key(|i| keys[*i as usize]);
-            let (cycles, ends) = list_cycles(&order, spacing);
+            let (cycles, ends) = list_cycles(order.clone(), spacing);
             let mut listed = vec![0; order.len()];
             let mut begin = 0;
             for end in ends {

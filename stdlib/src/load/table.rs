@@ -944,34 +944,29 @@ impl<'o> Builder<'o> {
         // on a busy day, memory-bound): their customers are looked up, by batches (see
         // `get_all`), and their ids hashed for the invoice index.
         const RUN: usize = 4096;
-        let runs: Vec<(Vec<usize>, Vec<u64>)> = p
-            .invoices
-            .par_chunks(RUN)
+        // The entries are written in place (a copy through per-run buffers would hold both).
+        let mut entries: Vec<u64> = vec![0; p.invoices.len().min(IdIndex::ROWS)];
+        let unknown: Vec<Vec<usize>> = entries
+            .par_chunks_mut(RUN)
+            .zip(p.invoices.par_chunks(RUN))
             .enumerate()
-            .map(|(r, run)| {
+            .map(|(r, (entries, run))| {
                 let mut found = vec![None; run.len()];
                 customers.get_all(run, |inv| inv.customer_id.as_bytes(), is_customer, &mut found);
-                let unknown = found
-                    .iter()
-                    .zip(run)
-                    .enumerate()
-                    .filter(|(_, (f, inv))| f.is_none() && !failed_customers.contains(&inv.customer_id))
-                    .map(|(k, _)| r * RUN + k)
-                    .collect();
-                let entries = (r * RUN..).zip(run).take_while(|(i, _)| *i < IdIndex::ROWS);
-                (unknown, entries.map(|(i, inv)| IdIndex::entry(inv.id.as_bytes(), i)).collect())
+                for ((i, inv), e) in (r * RUN..).zip(run).zip(entries) {
+                    *e = IdIndex::entry(inv.id.as_bytes(), i);
+                }
+                let unknown = found.iter().zip(run).enumerate();
+                let unknown =
+                    unknown.filter(|(_, (f, inv))| f.is_none() && !failed_customers.contains(&inv.customer_id));
+                unknown.map(|(k, _)| r * RUN + k).collect()
             })
             .collect();
+        let unknown: Vec<usize> = unknown.into_iter().flatten().collect();
         // The customer index is no longer needed: give its memory back before the invoice
         // index is built.
         drop(customers);
         drop(arena);
-        let mut unknown: Vec<usize> = Vec::new();
-        let mut entries: Vec<u64> = Vec::with_capacity(p.invoices.len().min(IdIndex::ROWS));
-        for (u, e) in runs {
-            unknown.extend(u);
-            entries.extend(e);
-        }
         let (invoices, repeated) = IdIndex::from_entries(entries, invoice_id);
         let mut repeated = repeated.into_iter().peekable();
         let mut unknown = unknown.into_iter().peekable();
