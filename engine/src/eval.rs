@@ -851,18 +851,20 @@ impl<'p> Evaluator<'p> {
     }
 
     /// Evaluates the customers `run` (indices) into one set of records.
+    /// Where the invoices of customer `ci` are in `inv_idx` (and `repeats`).
+    fn invoice_range(&self, ci: u32) -> std::ops::Range<usize> {
+        let g = self.group_of[ci as usize] as usize;
+        self.inv_start[g] as usize..self.inv_start[g + 1] as usize
+    }
+
     fn run(&self, run: &[u32], mode: Mode, scratch: &mut Scratch<'p>) -> Records<'p> {
         let mut out = self.records(mode);
         for (k, &ci) in run.iter().enumerate() {
             // The customer after next and its invoices are fetched while these are evaluated.
             if let Some(&ahead) = run.get(k + PREFETCH_AHEAD) {
-                let customers = &self.portfolio.customers;
-                crate::model::prefetch(customers, ahead as usize);
-                let g = self.group_of.get(ahead as usize).map_or(0, |g| *g as usize);
-                if let (Some(&a), Some(&b)) = (self.inv_start.get(g), self.inv_start.get(g + 1)) {
-                    for &i in self.inv_idx.get(a as usize..b as usize).unwrap_or_default() {
-                        crate::model::prefetch(&self.portfolio.invoices, i as usize);
-                    }
+                crate::model::prefetch(&self.portfolio.customers, ahead as usize);
+                for &i in &self.inv_idx[self.invoice_range(ahead)] {
+                    crate::model::prefetch(&self.portfolio.invoices, i as usize);
                 }
             }
             let failed = self.failed.get(ci as usize / 64);
@@ -871,8 +873,7 @@ impl<'p> Evaluator<'p> {
                 continue;
             }
             let c = &self.portfolio.customers[ci as usize];
-            let g = self.group_of[ci as usize] as usize;
-            let range = self.inv_start[g] as usize..self.inv_start[g + 1] as usize;
+            let range = self.invoice_range(ci);
             let (idx, repeats) = (&self.inv_idx[range.clone()], &self.repeats[range]);
             let e = CustomerEval {
                 program: self.program,
