@@ -9,9 +9,10 @@
 //! 3. The same bytes written to `/dev/null`, then to a new file beside `PLAN` (what the
 //!    system costs; `relance plan > file` pays it too).
 //!
-//! `cargo run -p relance-stdlib --release --example floor_timing -- DIR PLAN [RUNS]`, where
+//! `cargo run -p relance-stdlib --release --example floor_timing -- DIR [RUNS [PLAN]]`, where
 //! `PLAN` is a plan written before, for example by
-//! `relance plan … --format json > /tmp/plan.json`. The file is read into memory first.
+//! `relance plan … --format json > /tmp/plan.json` (read into memory first); without it,
+//! only the bare parse is timed (`scripts/bench-e2e.sh` does this).
 
 use std::fs::File;
 use std::io::Write;
@@ -23,16 +24,19 @@ const BUFFER: usize = 1 << 20;
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let (Some(dir), Some(plan)) = (args.next().map(PathBuf::from), args.next().map(PathBuf::from)) else {
-        eprintln!("usage: floor_timing DIR PLAN [RUNS]");
+    let Some(dir) = args.next().map(PathBuf::from) else {
+        eprintln!("usage: floor_timing DIR [RUNS [PLAN]]");
         std::process::exit(2);
     };
     let runs: usize = args.next().and_then(|r| r.parse().ok()).unwrap_or(3);
-    let bytes = match std::fs::read(&plan) {
-        Ok(b) => b,
-        Err(e) => fail(&plan, &e),
+    let plan = args.next().map(PathBuf::from);
+    let bytes = match &plan {
+        Some(path) => match std::fs::read(path) {
+            Ok(b) => Some(b),
+            Err(e) => fail(path, &e),
+        },
+        None => None,
     };
-    let copy_to = plan.with_extension("floor-copy");
     for run in 1..=runs {
         let start = Instant::now();
         let mut records = 0usize;
@@ -44,26 +48,28 @@ fn main() {
             records += bare_parse(&path);
         }
         let parse = start.elapsed().as_secs_f64();
-
-        let start = Instant::now();
-        let mut buffer = vec![0u8; BUFFER];
-        let mut checksum = 0u8;
-        for chunk in bytes.chunks(BUFFER) {
-            let out = buffer.get_mut(..chunk.len()).unwrap_or_default();
-            out.copy_from_slice(chunk);
-            checksum ^= out.last().copied().unwrap_or_default();
+        print!("run {run}: bare CSV parse {parse:.3} s ({records} records)");
+        if let (Some(bytes), Some(plan)) = (&bytes, &plan) {
+            let start = Instant::now();
+            let mut buffer = vec![0u8; BUFFER];
+            let mut checksum = 0u8;
+            for chunk in bytes.chunks(BUFFER) {
+                let out = buffer.get_mut(..chunk.len()).unwrap_or_default();
+                out.copy_from_slice(chunk);
+                checksum ^= out.last().copied().unwrap_or_default();
+            }
+            std::hint::black_box(checksum);
+            let copy = start.elapsed().as_secs_f64();
+            let null = write_all(Path::new("/dev/null"), bytes);
+            let copy_to = plan.with_extension("floor-copy");
+            let file = write_all(&copy_to, bytes);
+            let _ = std::fs::remove_file(&copy_to);
+            print!(
+                ", copy {:.0} MB {copy:.3} s, write to /dev/null {null:.3} s, write to a file {file:.3} s",
+                bytes.len() as f64 / 1e6
+            );
         }
-        std::hint::black_box(checksum);
-        let copy = start.elapsed().as_secs_f64();
-
-        let null = write_all(Path::new("/dev/null"), &bytes);
-        let file = write_all(&copy_to, &bytes);
-        let _ = std::fs::remove_file(&copy_to);
-        println!(
-            "run {run}: bare CSV parse {parse:.3} s ({records} records), copy {:.0} MB {copy:.3} s, \
-             write to /dev/null {null:.3} s, write to a file {file:.3} s",
-            bytes.len() as f64 / 1e6
-        );
+        println!();
     }
 }
 
