@@ -89,22 +89,112 @@ pub(crate) fn prefix(s: &str) -> u64 {
 /// are fetched a few swaps early ([`prefetch`]), instead of each read waiting for the one
 /// before. At 10^6 invoices (one thread, quiet day): 70 ms → 20 ms listing + 17 ms
 /// swapping; on a busy day, 135–167 ms listing (one cycle at a time) → 37–56 ms (two threads,
-/// pieces side by side) + 50–70 ms swapping.
-fn permute<T>(items: &mut [T], order: Vec<u32>) {
+/// pieces side by side) + 50–70 ms swapping. The swaps are done by all threads, segment by
+/// segment (see [`swap_segments`]).
+fn permute<T: Send>(items: &mut [T], order: Vec<u32>) {
+    permute_in_segments(items, order, SEGMENT);
+}
+
+/// Positions of a cycle swapped by one task of [`permute`].
+const SEGMENT: usize = 4096;
+
+/// [`permute`] with cycles cut into segments of `segment` positions.
+///
+/// Swapping along a cycle `c0, c1, …, cm` (`swap(c0, c1)`, `swap(c1, c2)`, …) leaves at each
+/// `ck` the item from `ck+1`, and at `cm` the item from `c0`. Done along each segment `ca…cb`
+/// on its own, it leaves at `cb` the item from `ca` where the item from `cb+1` belongs, and
+/// that item is then at the next segment's last position. So the segments are swapped in
+/// parallel, then, cycle by cycle, the last positions of its segments are swapped along in
+/// order (one position in `segment`, on one thread).
+fn permute_in_segments<T: Send>(items: &mut [T], order: Vec<u32>, segment: usize) {
     let (cycles, ends) = list_cycles(order, MARK_SPACING);
-    // Swaps ahead of the one being done whose items are fetched (16 to 20 measured best).
-    const AHEAD: usize = 16;
+    let segment = segment.max(1);
+    // Each cycle's segments, as ranges of `cycles`, cycle after cycle.
+    let mut segments: Vec<(usize, usize)> = Vec::with_capacity(cycles.len() / segment + ends.len());
+    let mut segment_ends = Vec::with_capacity(ends.len());
     let mut begin = 0;
-    for end in ends {
-        let cycle = cycles.get(begin..end).unwrap_or_default();
-        for (k, pair) in cycle.windows(2).enumerate() {
-            if let Some(&ahead) = cycle.get(k + AHEAD) {
-                prefetch(items, ahead as usize);
-            }
-            items.swap(pair[0] as usize, pair[1] as usize);
+    for &end in &ends {
+        let mut from = begin;
+        while from < end {
+            let to = (from + segment).min(end);
+            segments.push((from, to));
+            from = to;
         }
+        segment_ends.push(segments.len());
         begin = end;
     }
+    if !swap_segments(items, &cycles, &segments) {
+        // Not one segment was swapped: the whole list on this thread.
+        for &(from, to) in &segments {
+            swap_along(items, cycles.get(from..to).unwrap_or_default());
+        }
+    }
+    // The segments' last positions, cycle by cycle.
+    let mut first = 0;
+    for end in segment_ends {
+        let lasts = segments.get(first..end).unwrap_or_default();
+        for pair in lasts.windows(2) {
+            let (a, b) = (pair[0].1 - 1, pair[1].1 - 1);
+            if let (Some(&a), Some(&b)) = (cycles.get(a), cycles.get(b)) {
+                items.swap(a as usize, b as usize);
+            }
+        }
+        first = end;
+    }
+}
+
+/// Swaps along `positions` (`swap(p0, p1)`, `swap(p1, p2)`, …), fetching the items a few
+/// swaps ahead.
+fn swap_along<T>(items: &mut [T], positions: &[u32]) {
+    // Swaps ahead of the one being done whose items are fetched (16 to 20 measured best).
+    const AHEAD: usize = 16;
+    for (k, pair) in positions.windows(2).enumerate() {
+        if let Some(&ahead) = positions.get(k + AHEAD) {
+            prefetch(items, ahead as usize);
+        }
+        items.swap(pair[0] as usize, pair[1] as usize);
+    }
+}
+
+/// Swaps along each segment of `positions` ([`swap_along`]), segments on all threads.
+/// Returns `false`, having swapped nothing, unless every position is in bounds and listed
+/// at most once in `positions`: the tasks then never touch the same item.
+#[expect(
+    unsafe_code,
+    reason = "the tasks swap items of one slice at positions that are checked first to be in bounds and disjoint (each listed once), as `split_at_mut` does for ranges; safe Rust cannot lend out scattered positions"
+)]
+fn swap_segments<T: Send>(items: &mut [T], positions: &[u32], segments: &[(usize, usize)]) -> bool {
+    use rayon::prelude::*;
+    /// The slice, shared by the tasks (each at its own positions).
+    struct Shared<T>(*mut T);
+    // SAFETY: the items are only moved between positions of one slice (`T: Send`), and no
+    // two tasks touch the same position.
+    unsafe impl<T: Send> Sync for Shared<T> {}
+    let len = items.len();
+    let mut seen = vec![0u64; len.div_ceil(64)];
+    for &p in positions {
+        let p = p as usize;
+        match seen.get_mut(p / 64) {
+            Some(w) if p < len && *w & (1 << (p % 64)) == 0 => *w |= 1 << (p % 64),
+            _ => return false,
+        }
+    }
+    drop(seen);
+    let shared = Shared(items.as_mut_ptr());
+    let shared = &shared;
+    segments.par_iter().for_each(|&(from, to)| {
+        const AHEAD: usize = 16;
+        let segment = positions.get(from..to).unwrap_or_default();
+        for (k, pair) in segment.windows(2).enumerate() {
+            if let Some(&ahead) = segment.get(k + AHEAD) {
+                prefetch_at(shared.0.wrapping_add(ahead as usize));
+            }
+            // SAFETY: both positions are below `len` and belong to this segment only
+            // (checked above), and `items` is borrowed mutably for the whole call.
+            unsafe { std::ptr::swap(shared.0.add(pair[0] as usize), shared.0.add(pair[1] as usize)) };
+        }
+    });
+    true
 }
 
 /// Pieces of cycles followed by one task of [`list_cycles`]: their positions, one piece
@@ -259,9 +349,17 @@ fn list_cycles(order: Vec<u32>, spacing: usize) -> (Vec<u32>, Vec<usize>) {
 /// written, and nothing happens on other processors).
 #[inline]
 pub(crate) fn prefetch<T>(items: &[T], i: usize) {
-    #[cfg(target_arch = "x86_64")]
     if let Some(item) = items.get(i) {
-        let p: *const i8 = std::ptr::from_ref(item).cast();
+        prefetch_at(std::ptr::from_ref(item));
+    }
+}
+
+/// [`prefetch`] of the item at `p`, which may be any address (nothing is read there).
+#[inline]
+fn prefetch_at<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let p: *const i8 = p.cast();
         let size = std::mem::size_of::<T>();
         let mut offset = 0;
         while offset < size + 63 {
@@ -278,7 +376,7 @@ pub(crate) fn prefetch<T>(items: &[T], i: usize) {
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (items, i);
+    let _ = p;
 }
 
 /// A customer (a debtor).
@@ -637,6 +735,20 @@ mod tests {
         }
 
         #[test]
+        fn permute_in_segments_moves_each_item_to_its_place(
+            keys in prop::collection::vec(0u16..64, 0..400),
+            segment in prop::sample::select(vec![1usize, 2, 3, 5, 64, 4096]),
+        ) {
+            // Small keys: cycles of every length, cut into any number of segments.
+            let mut order: Vec<u32> = (0..keys.len() as u32).collect();
+            order.sort_by_key(|i| keys[*i as usize]);
+            let mut items: Vec<String> = (0..keys.len()).map(|i| format!("item {i}")).collect();
+            let want: Vec<String> = order.iter().map(|i| items[*i as usize].clone()).collect();
+            permute_in_segments(&mut items, order, segment);
+            prop_assert_eq!(items, want);
+        }
+
+        #[test]
         fn list_cycles_lists_each_moved_position_once_in_cycle_order(
             keys in prop::collection::vec(0u16..64, 0..400),
             spacing in prop::sample::select(vec![1usize, 2, 3, 7, 64]),
@@ -675,6 +787,19 @@ mod tests {
         let want: Vec<String> = order.iter().map(|&i| items[i as usize].clone()).collect();
         permute(&mut items, order);
         assert_eq!(items, want);
+    }
+
+    #[test]
+    fn segments_are_swapped_in_parallel_only_at_distinct_positions_in_bounds() {
+        let mut items: Vec<String> = (0..6).map(|i| i.to_string()).collect();
+        let before = items.clone();
+        // A position listed twice, or past the end: nothing is swapped.
+        assert!(!swap_segments(&mut items, &[0, 1, 2, 1], &[(0, 2), (2, 4)]));
+        assert!(!swap_segments(&mut items, &[0, 6], &[(0, 2)]));
+        assert_eq!(items, before);
+        // Two segments, each swapped along.
+        assert!(swap_segments(&mut items, &[0, 1, 2, 3, 4, 5], &[(0, 3), (3, 6)]));
+        assert_eq!(items, ["1", "2", "0", "4", "5", "3"]);
     }
 
     #[test]
