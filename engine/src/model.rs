@@ -157,11 +157,12 @@ fn swap_along<T>(items: &mut [T], positions: &[u32]) {
 }
 
 /// Swaps along each segment of `positions` ([`swap_along`]), segments on all threads.
-/// Returns `false`, having swapped nothing, unless every position is in bounds and listed
-/// at most once in `positions`: the tasks then never touch the same item.
+/// Returns `false`, having swapped nothing, unless the segments are ranges of `positions`
+/// in order, none overlapping the next, and every position is in bounds and listed at most
+/// once: the tasks then never touch the same item.
 #[expect(
     unsafe_code,
-    reason = "the tasks swap items of one slice at positions that are checked first to be in bounds and disjoint (each listed once), as `split_at_mut` does for ranges; safe Rust cannot lend out scattered positions"
+    reason = "the tasks swap items of one slice at positions checked first to be in bounds and disjoint (each listed once, segments not overlapping), as `split_at_mut` checks ranges; safe Rust cannot lend out scattered positions"
 )]
 fn swap_segments<T: Send>(items: &mut [T], positions: &[u32], segments: &[(usize, usize)]) -> bool {
     use rayon::prelude::*;
@@ -170,6 +171,13 @@ fn swap_segments<T: Send>(items: &mut [T], positions: &[u32], segments: &[(usize
     // SAFETY: the items are only moved between positions of one slice (`T: Send`), and no
     // two tasks touch the same position.
     unsafe impl<T: Send> Sync for Shared<T> {}
+    let mut end = 0;
+    for &(from, to) in segments {
+        if from < end || to < from || to > positions.len() {
+            return false;
+        }
+        end = to;
+    }
     let len = items.len();
     let mut seen = vec![0u64; len.div_ceil(64)];
     for &p in positions {
@@ -190,7 +198,8 @@ fn swap_segments<T: Send>(items: &mut [T], positions: &[u32], segments: &[(usize
                 prefetch_at(shared.0.wrapping_add(ahead as usize));
             }
             // SAFETY: both positions are below `len` and belong to this segment only
-            // (checked above), and `items` is borrowed mutably for the whole call.
+            // (segments do not overlap and positions do not repeat: checked above), and
+            // `items` is borrowed mutably for the whole call.
             unsafe { std::ptr::swap(shared.0.add(pair[0] as usize), shared.0.add(pair[1] as usize)) };
         }
     });
@@ -796,6 +805,11 @@ mod tests {
         // A position listed twice, or past the end: nothing is swapped.
         assert!(!swap_segments(&mut items, &[0, 1, 2, 1], &[(0, 2), (2, 4)]));
         assert!(!swap_segments(&mut items, &[0, 6], &[(0, 2)]));
+        // Segments that overlap, run backwards or past the end of the list: nothing either.
+        assert!(!swap_segments(&mut items, &[0, 1, 2, 3], &[(0, 3), (2, 4)]));
+        assert!(!swap_segments(&mut items, &[0, 1, 2, 3], &[(2, 4), (0, 2)]));
+        assert!(!swap_segments(&mut items, &[0, 1, 2, 3], &[(3, 1)]));
+        assert!(!swap_segments(&mut items, &[0, 1, 2, 3], &[(0, 5)]));
         assert_eq!(items, before);
         // Two segments, each swapped along.
         assert!(swap_segments(&mut items, &[0, 1, 2, 3, 4, 5], &[(0, 3), (3, 6)]));
