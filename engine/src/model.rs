@@ -143,13 +143,14 @@ fn permute_in_segments<T: Send>(items: &mut [T], order: Vec<u32>, segment: usize
     }
 }
 
+/// Swaps ahead of the one being done whose items are fetched (16 to 20 measured best).
+const SWAPS_AHEAD: usize = 16;
+
 /// Swaps along `positions` (`swap(p0, p1)`, `swap(p1, p2)`, …), fetching the items a few
 /// swaps ahead.
 fn swap_along<T>(items: &mut [T], positions: &[u32]) {
-    // Swaps ahead of the one being done whose items are fetched (16 to 20 measured best).
-    const AHEAD: usize = 16;
     for (k, pair) in positions.windows(2).enumerate() {
-        if let Some(&ahead) = positions.get(k + AHEAD) {
+        if let Some(&ahead) = positions.get(k + SWAPS_AHEAD) {
             prefetch(items, ahead as usize);
         }
         items.swap(pair[0] as usize, pair[1] as usize);
@@ -190,11 +191,11 @@ fn swap_segments<T: Send>(items: &mut [T], positions: &[u32], segments: &[(usize
     drop(seen);
     let shared = Shared(items.as_mut_ptr());
     let shared = &shared;
+    // The same swaps as `swap_along`, through the shared pointer.
     segments.par_iter().for_each(|&(from, to)| {
-        const AHEAD: usize = 16;
         let segment = positions.get(from..to).unwrap_or_default();
         for (k, pair) in segment.windows(2).enumerate() {
-            if let Some(&ahead) = segment.get(k + AHEAD) {
+            if let Some(&ahead) = segment.get(k + SWAPS_AHEAD) {
                 prefetch_at(shared.0.wrapping_add(ahead as usize));
             }
             // SAFETY: both positions are below `len` and belong to this segment only
