@@ -3,10 +3,11 @@
 //! and an error for one customer goes into the plan without touching the others.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::{Days, NaiveDate};
@@ -211,6 +212,70 @@ pub(crate) struct Evaluator<'p> {
     pool: Mutex<Vec<Records<'p>>>,
     /// A bit per customer (portfolio order): its evaluation failed (see [`Mode::failed_known`]).
     failed: Box<[AtomicU64]>,
+    /// The skipped steps noted by an evaluation with actions, for a later one without (see
+    /// [`Evaluator::with_skip_notes`]).
+    notes: Option<SkipNotes>,
+}
+
+/// The skipped steps found by an evaluation that did not list them (actions only), in a few
+/// bits per invoice, so that a later evaluation of the same customers for their skipped
+/// steps ([`Mode::SKIPPED_AFTER_ACTIONS`]) lists them without evaluating the customer again.
+///
+/// Only the steps skipped for what the program and dates alone say are noted: an expired
+/// step, and a step superseded by the one emitted. A customer with any other skipped step
+/// (paused, stopped, deferred, below the minimum, a condition that does not hold: their
+/// reasons quote the values read) is evaluated again, as is a customer of a scenario with
+/// more steps than a note holds. The records listed from the notes are the records the
+/// evaluation would make, with the same references and dates: the plan is the same bytes.
+struct SkipNotes {
+    /// Per invoice (portfolio order): the steps that expired ([`NOTE_STEPS`] bits), those
+    /// superseded (as many bits after them), and the step that superseded them (4 bits).
+    invoices: Box<[AtomicU32]>,
+    /// Per customer (portfolio order): [`NOTE_NONE`] (not noted: evaluate again),
+    /// [`NOTE_EMPTY`] (nothing skipped) or the number of its scenario plus one.
+    customers: Box<[AtomicU8]>,
+}
+
+/// Steps of a scenario that a note holds (steps `0..NOTE_STEPS`).
+const NOTE_STEPS: usize = 12;
+const NOTE_STEP_MASK: u32 = (1 << NOTE_STEPS) - 1;
+/// A customer not noted.
+const NOTE_NONE: u8 = 0;
+/// A customer noted with nothing skipped (no scenario selects it, or none of its steps was
+/// skipped).
+const NOTE_EMPTY: u8 = u8::MAX;
+
+/// The note of one invoice, assembled while it is evaluated.
+#[derive(Default, Clone, Copy)]
+struct InvoiceNote {
+    expired: u32,
+    superseded: u32,
+    by: u32,
+}
+
+impl InvoiceNote {
+    fn bits(self) -> u32 {
+        self.expired | (self.superseded << NOTE_STEPS) | (self.by << (2 * NOTE_STEPS))
+    }
+
+    fn of(bits: u32) -> Self {
+        InvoiceNote {
+            expired: bits & NOTE_STEP_MASK,
+            superseded: (bits >> NOTE_STEPS) & NOTE_STEP_MASK,
+            by: bits >> (2 * NOTE_STEPS),
+        }
+    }
+}
+
+/// The positions of the set bits of `mask`, lowest first.
+fn steps_of(mut mask: u32) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        (mask != 0).then(|| {
+            let k = mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            k
+        })
+    })
 }
 
 /// A calendar whose answers are precomputed over a window of days (real calendars compute
@@ -756,7 +821,109 @@ impl<'p> Evaluator<'p> {
             rate_table,
             pool: Mutex::new(Vec::new()),
             failed: (0..portfolio.customers.len().div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
+            notes: None,
         }
+    }
+
+    /// Makes an evaluation with actions and without skipped steps ([`Mode::ACTIONS`]) note
+    /// the steps it skips, so that a later evaluation of the same customers for their skipped
+    /// steps ([`Mode::SKIPPED_AFTER_ACTIONS`]) lists most of them from the notes instead of
+    /// evaluating again (see [`SkipNotes`]). Costs 4 bytes per invoice and 1 per customer.
+    /// Without effect when customer ids repeat (customers are then merged before sorting).
+    pub(crate) fn with_skip_notes(mut self) -> Self {
+        if !self.duplicates {
+            self.notes = Some(SkipNotes {
+                invoices: (0..self.portfolio.invoices.len()).map(|_| AtomicU32::new(0)).collect(),
+                customers: (0..self.portfolio.customers.len()).map(|_| AtomicU8::new(NOTE_NONE)).collect(),
+            });
+        }
+        self
+    }
+
+    /// How many customers have a usable note (see [`SkipNotes`]).
+    #[cfg(test)]
+    pub(crate) fn noted_customers(&self) -> usize {
+        self.notes.as_ref().map_or(0, |n| {
+            n.customers.iter().filter(|c| !matches!(c.load(Ordering::Relaxed), NOTE_NONE | NOTE_EMPTY)).count()
+        })
+    }
+
+    /// The trigger date of step `k` (`step`) of `s` for an invoice due on `due` (`table`: the
+    /// scenario's trigger dates for that due date, when known). The evaluation and the
+    /// listing from notes both ask here, so they give the same dates.
+    fn trigger(
+        &self,
+        table: Option<&[NaiveDate]>,
+        s: &CompiledScenario,
+        due: NaiveDate,
+        k: usize,
+        step: &CompiledStep,
+    ) -> NaiveDate {
+        match table.and_then(|t| t.get(k)) {
+            Some(d) => *d,
+            None => trigger_date(&self.calendar, s.business_days, due, step.offset),
+        }
+    }
+
+    /// The skipped steps of customer `ci` from its notes, in plan order, as its evaluation
+    /// would list them; `false` when it has no usable note (it must be evaluated).
+    fn skipped_from_notes(&self, ci: u32, out: &mut Records<'p>) -> bool {
+        let Some(notes) = &self.notes else { return false };
+        let scenario = match notes.customers.get(ci as usize).map(|c| c.load(Ordering::Relaxed)) {
+            Some(NOTE_EMPTY) => return true,
+            Some(NOTE_NONE) | None => return false,
+            Some(n) => n as usize - 1,
+        };
+        let Some(s) = self.program.scenarios.get(scenario) else { return false };
+        let customer = &self.portfolio.customers[ci as usize];
+        let range = self.invoice_range(ci);
+        let mark = out.mark();
+        let mut rank = 0u32;
+        for (j, (&i, &repeat)) in self.inv_idx[range.clone()].iter().zip(&self.repeats[range]).enumerate() {
+            if !repeat || j == 0 {
+                rank = j as u32;
+            }
+            let bits = notes.invoices.get(i as usize).map_or(0, |b| b.load(Ordering::Relaxed));
+            if bits == 0 {
+                continue;
+            }
+            let note = InvoiceNote::of(bits);
+            let invoice = &self.portfolio.invoices[i as usize];
+            let table = self.triggers.of(scenario, invoice.due_date);
+            let mut push = |k: usize, status: SkipStatus| -> bool {
+                let Some(step) = s.steps.get(k) else { return false };
+                let trigger = self.trigger(table, s, invoice.due_date, k, step);
+                let why = match status {
+                    SkipStatus::Expired => Why::Expired { step, trigger },
+                    _ => match s.steps.get(note.by as usize) {
+                        Some(by) => Why::Superseded { trigger, by },
+                        None => return false,
+                    },
+                };
+                out.skipped.push(SkipRec {
+                    customer,
+                    invoice,
+                    rank,
+                    scenario: s,
+                    step: &step.label,
+                    order: step.order,
+                    status,
+                    why,
+                    until: None,
+                });
+                true
+            };
+            // In the order the evaluation lists them: expired steps as it meets them, then
+            // the superseded ones.
+            let listed = steps_of(note.expired).all(|k| push(k, SkipStatus::Expired))
+                && steps_of(note.superseded).all(|k| push(k, SkipStatus::Superseded));
+            if !listed {
+                out.truncate(mark);
+                return false;
+            }
+        }
+        out.sort_since(mark);
+        true
     }
 
     /// Gives back the records of a batch once they are written, so that the next batches
@@ -872,6 +1039,10 @@ impl<'p> Evaluator<'p> {
             if mode.failed_known && failed.is_some_and(|w| w.load(Ordering::Relaxed) & bit != 0) {
                 continue;
             }
+            // Skipped steps after actions: from the notes of the evaluation with actions.
+            if mode.failed_known && !mode.actions && self.skipped_from_notes(ci, &mut out) {
+                continue;
+            }
             let c = &self.portfolio.customers[ci as usize];
             let range = self.invoice_range(ci);
             let (idx, repeats) = (&self.inv_idx[range.clone()], &self.repeats[range]);
@@ -882,6 +1053,8 @@ impl<'p> Evaluator<'p> {
                 history: self.history,
                 mode,
                 ev: self,
+                index: ci,
+                unnoted: Cell::new(false),
             };
             let mark = out.mark();
             match e.run(idx, repeats, &mut out, scratch) {
@@ -985,8 +1158,9 @@ struct Scratch<'a> {
     facts: Vec<Facts<'a>>,
     balances: Vec<(NaiveDate, Decimal)>,
     done: Vec<bool>,
-    reached: Vec<(&'a CompiledStep, NaiveDate)>,
-    due: Vec<(&'a CompiledStep, NaiveDate)>,
+    /// Steps reached and due: their position in the scenario, the step and its trigger date.
+    reached: Vec<(usize, &'a CompiledStep, NaiveDate)>,
+    due: Vec<(usize, &'a CompiledStep, NaiveDate)>,
     rates: RateCache,
     /// The customer's values of the chosen scenario's rules that read only customer fields
     /// (stops then pauses), once known.
@@ -1024,6 +1198,10 @@ struct CustomerEval<'a, 'e> {
     history: &'a dyn History,
     mode: Mode,
     ev: &'e Evaluator<'a>,
+    /// The customer's index in the portfolio.
+    index: u32,
+    /// A step was skipped for a reason that [`SkipNotes`] do not hold.
+    unnoted: Cell<bool>,
 }
 
 type Res<T> = Result<T, PlanError>;
@@ -1185,7 +1363,11 @@ impl<'a> CustomerEval<'a, '_> {
                 break;
             }
         }
+        let notes = self.ev.notes.as_ref().filter(|_| self.mode.actions);
         let Some((number, scenario)) = chosen else {
+            if let Some(n) = notes.and_then(|n| n.customers.get(self.index as usize)) {
+                n.store(NOTE_EMPTY, Ordering::Relaxed);
+            }
             if open_count > 0 {
                 out.unassigned.push(Unassigned {
                     customer: self.customer.id.to_string(),
@@ -1230,6 +1412,13 @@ impl<'a> CustomerEval<'a, '_> {
         for (idx, f) in facts.iter().enumerate() {
             let inv = f.invoice;
             let ctx = self.ctx(Some(f), &book);
+            // This invoice's skipped steps, noted for a later listing (see `SkipNotes`): only
+            // this thread evaluates this invoice, so a load and a store add bits to its note.
+            let note = |bits: u32| {
+                if let Some(a) = notes.and_then(|n| n.invoices.get(invoices[idx] as usize)) {
+                    a.store(a.load(Ordering::Relaxed) | bits, Ordering::Relaxed);
+                }
+            };
             let open = positive(f.outstanding);
 
             // Events first: they concern paid invoices too.
@@ -1282,7 +1471,6 @@ impl<'a> CustomerEval<'a, '_> {
             }
 
             // Steps: which are reached (trigger ≤ T) and not done.
-            let cal = &self.ev.calendar;
             // (Without history nothing is done: `done` stays empty.)
             done.clear();
             let last_done = if self.ev.history_empty {
@@ -1297,15 +1485,17 @@ impl<'a> CustomerEval<'a, '_> {
                 if done.get(k).copied().unwrap_or(false) || last_done.is_some_and(|l| step.offset < l) {
                     continue;
                 }
-                let trigger = match triggers.and_then(|t| t.get(k)) {
-                    Some(d) => *d,
-                    None => trigger_date(cal, scenario.business_days, inv.due_date, step.offset),
-                };
+                let trigger = self.ev.trigger(triggers, scenario, inv.due_date, k, step);
                 if trigger > t {
                     bump_next(trigger, &mut next_on);
                     continue;
                 }
                 if step.offset < 0 && t > inv.due_date {
+                    if k < NOTE_STEPS {
+                        note(1 << k);
+                    } else {
+                        self.unnoted.set(true);
+                    }
                     self.skip(
                         out,
                         scenario,
@@ -1317,7 +1507,7 @@ impl<'a> CustomerEval<'a, '_> {
                     );
                     continue;
                 }
-                reached.push((step, trigger));
+                reached.push((k, step, trigger));
             }
             if reached.is_empty() {
                 continue;
@@ -1325,7 +1515,7 @@ impl<'a> CustomerEval<'a, '_> {
             // Stop and pause rules, then the minimum balance.
             if let Some((status, reason)) = self.blocking_rule(scenario, f, &ctx, None, rule_values, trace)? {
                 let mut shared: Option<u32> = None;
-                for (step, _) in reached.iter() {
+                for (_, step, _) in reached.iter() {
                     self.skip(
                         out,
                         scenario,
@@ -1339,7 +1529,7 @@ impl<'a> CustomerEval<'a, '_> {
                 continue;
             }
             if let Some((min, cur, bal)) = below_minimum {
-                for (step, _) in reached.iter() {
+                for (_, step, _) in reached.iter() {
                     self.skip(
                         out,
                         scenario,
@@ -1364,8 +1554,12 @@ impl<'a> CustomerEval<'a, '_> {
             }
             // Conditions.
             due.clear();
-            for &(step, trigger) in reached.iter() {
+            for &(k, step, trigger) in reached.iter() {
                 if !self.holds(scenario, f, &ctx, &step.label, &step.action)? {
+                    if step.action.condition.is_some() {
+                        // Listed as `condition-false` with the values read.
+                        self.unnoted.set(true);
+                    }
                     if self.mode.skipped
                         && let Some((_, text)) = &step.action.condition
                     {
@@ -1386,14 +1580,14 @@ impl<'a> CustomerEval<'a, '_> {
                     }
                     continue;
                 }
-                due.push((step, trigger));
+                due.push((k, step, trigger));
             }
             if due.is_empty() {
                 continue;
             }
             // Cooldown.
             if let Some((last, until)) = deferred_until {
-                for (step, _) in due.iter() {
+                for (_, step, _) in due.iter() {
                     self.skip(out, scenario, f, (&step.label, step.order), SkipStatus::Deferred, |texts| {
                         shared_text(texts, &mut deferred_text, || {
                             format!("customer was contacted on {last}; cooldown of {cooldown} days allows a new contact from {until}")
@@ -1408,11 +1602,16 @@ impl<'a> CustomerEval<'a, '_> {
                 CatchUp::Latest => due.len() - 1,
                 CatchUp::Stepwise => 0,
             };
-            let emitted: &'a CompiledStep = due[emit_idx].0;
+            let (emitted_k, emitted): (usize, &'a CompiledStep) = (due[emit_idx].0, due[emit_idx].1);
             let mut carried = Carried::new(&scenario.steps);
-            for (i, (step, trigger)) in due.iter().enumerate() {
+            for (i, (k, step, trigger)) in due.iter().enumerate() {
                 if i == emit_idx {
                     continue;
+                }
+                if *k < NOTE_STEPS && emitted_k < NOTE_STEPS {
+                    note(InvoiceNote { expired: 0, superseded: 1 << k, by: emitted_k as u32 }.bits());
+                } else {
+                    self.unnoted.set(true);
                 }
                 if scenario.catch_up == CatchUp::Latest {
                     carried.push(step);
@@ -1428,7 +1627,7 @@ impl<'a> CustomerEval<'a, '_> {
             if !self.builds_actions() {
                 continue;
             }
-            let (step, trigger) = due[emit_idx];
+            let (_, step, trigger) = due[emit_idx];
             let mut em =
                 self.emission(f, idx, (&step.label, step.order), Cow::Borrowed(step.key.as_str()), &step.action);
             em.carried = carried;
@@ -1442,6 +1641,13 @@ impl<'a> CustomerEval<'a, '_> {
 
         self.group(out, scenario, first_emission);
         out.next.push((self.customer, next_on));
+        if let Some(n) = notes.and_then(|n| n.customers.get(self.index as usize)) {
+            let noted = match u8::try_from(number + 1) {
+                Ok(v) if v != NOTE_EMPTY && !self.unnoted.get() && scenario.steps.len() <= NOTE_STEPS => v,
+                _ => NOTE_NONE,
+            };
+            n.store(noted, Ordering::Relaxed);
+        }
         Ok(())
     }
 
@@ -1574,6 +1780,9 @@ impl<'a> CustomerEval<'a, '_> {
         why: impl FnOnce(&mut Vec<String>) -> Why<'a>,
         until: Option<NaiveDate>,
     ) {
+        if !matches!(status, SkipStatus::Expired | SkipStatus::Superseded) {
+            self.unnoted.set(true);
+        }
         if !self.mode.skipped {
             return;
         }

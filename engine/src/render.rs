@@ -270,7 +270,9 @@ fn write_plan_json_batched(
     w: &mut impl Write,
     batch: usize,
 ) -> io::Result<()> {
-    let ev = Evaluator::new(program, portfolio, as_of, history);
+    // The first pass notes the skipped steps it finds, and the second lists most of them from
+    // those notes instead of evaluating their customers again.
+    let ev = Evaluator::new(program, portfolio, as_of, history).with_skip_notes();
     let frags = Fragments::new(program);
     let frags = &frags;
     let batches = ev.batches(batch);
@@ -987,6 +989,106 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
             write_plan_json_batched(engine.program(), &p, t, &history, &mut streamed, batch).unwrap();
             assert_eq!(String::from_utf8(streamed).unwrap(), want, "batch size {batch}");
             history.record(&plan);
+        }
+    }
+
+    /// The skipped steps listed from the notes of the actions' pass are the records that an
+    /// evaluation for the skipped steps makes, customer by customer, for most customers (the
+    /// others, with paused or deferred steps, are evaluated again); and the plan written is
+    /// the plan evaluated at once.
+    #[test]
+    fn skipped_steps_from_notes_are_the_records_of_an_evaluation() {
+        let engine =
+            Engine::from_sources(vec![relance_dsl::Source::new("p.relance", POLICY)], &Registry::new()).unwrap();
+        let mut p = portfolio(800);
+        // Without the repeated customer id (notes are not kept when ids repeat).
+        p.customers.retain(|c| c.name != "Twin");
+        let mut history = MemoryHistory::new();
+        let (mut listed, mut superseded, mut expired) = (0, 0, 0);
+        for t in [day(2026, 2, 10), day(2026, 3, 1), day(2026, 3, 4), day(2026, 4, 20)] {
+            let noted = Evaluator::new(engine.program(), &p, t, &history).with_skip_notes();
+            let plain = Evaluator::new(engine.program(), &p, t, &history);
+            for r in noted.batches(40) {
+                noted.batch(r.clone(), Mode::ACTIONS);
+                plain.batch(r.clone(), Mode::ACTIONS);
+                let of = |runs: Vec<Records<'_>>| -> Vec<crate::plan::Skipped> {
+                    runs.iter().flat_map(|run| run.skipped.iter().map(|s| s.to_skipped(&run.texts))).collect()
+                };
+                let (got, want) = (
+                    of(noted.batch(r.clone(), Mode::SKIPPED_AFTER_ACTIONS)),
+                    of(plain.batch(r, Mode::SKIPPED_AFTER_ACTIONS)),
+                );
+                assert_eq!(got, want, "as of {t}");
+                listed += got.len();
+                superseded += got.iter().filter(|s| s.status == SkipStatus::Superseded).count();
+                expired += got.iter().filter(|s| s.status == SkipStatus::Expired).count();
+            }
+            let customers = p.customers.len();
+            assert!(noted.noted_customers() * 2 > customers, "{} of {customers} noted", noted.noted_customers());
+            let plan = engine.evaluate(&p, t, &history);
+            for batch in [1, 7, 1000] {
+                let mut streamed = Vec::new();
+                write_plan_json_batched(engine.program(), &p, t, &history, &mut streamed, batch).unwrap();
+                assert_eq!(String::from_utf8(streamed).unwrap(), to_json(&plan), "as of {t}, batch size {batch}");
+            }
+            history.record(&plan);
+        }
+        assert!(listed > 0 && superseded > 0 && expired > 0, "{listed} {superseded} {expired}");
+    }
+
+    /// Steps beyond what a note holds, and trigger dates moved to business days, list the
+    /// same skipped steps as an evaluation at once.
+    #[test]
+    fn long_scenarios_and_business_days_list_the_same_skipped_steps() {
+        let steps: String = (1..=15).map(|d| format!(" D+{d} email \"r{d}\"")).collect();
+        let policy = format!(
+            "settings {{ currency EUR calendar WEEKDAYS catch up latest }}\n\
+             scenario \"Long\" {{ for segment \"long\" D-20 email \"early\" D-10 email \"before\"{steps} }}\n\
+             scenario \"Short\" {{ for others count business days D-3 call \"check\" D+2 email \"a\" D+9 letter \"b\" D+30 letter \"c\" }}\n"
+        );
+        #[derive(Debug)]
+        struct Weekdays;
+        impl crate::calendar::Calendar for Weekdays {
+            fn name(&self) -> &str {
+                "WEEKDAYS"
+            }
+            fn is_business_day(&self, d: NaiveDate) -> bool {
+                use chrono::Datelike;
+                d.weekday().number_from_monday() <= 5
+            }
+        }
+        let mut registry = Registry::new();
+        registry.calendars.insert("WEEKDAYS".to_owned(), std::sync::Arc::new(Weekdays));
+        let engine = Engine::from_sources(vec![relance_dsl::Source::new("p.relance", policy)], &registry).unwrap();
+        let mut p = Portfolio::default();
+        let t = day(2026, 5, 4);
+        for c in 0..40u64 {
+            let segment = if c % 2 == 0 { "long" } else { "short" };
+            p.customers.push(Customer::new(format!("C{c:02}"), "n", segment));
+            for k in 0..4u64 {
+                let due = t.checked_sub_days(Days::new((c * 7 + k * 11) % 60)).unwrap();
+                p.invoices.push(Invoice::new(
+                    format!("F{c:02}{k}"),
+                    format!("C{c:02}"),
+                    due,
+                    Decimal::new(10_000, 2),
+                    Currency::EUR,
+                ));
+            }
+        }
+        let plan = engine.evaluate(&p, t, &NoHistory);
+        assert!(plan.skipped.iter().any(|s| s.scenario == "Long" && s.status == SkipStatus::Superseded));
+        assert!(plan.skipped.iter().any(|s| s.scenario == "Short" && s.status == SkipStatus::Expired));
+        let ev = Evaluator::new(engine.program(), &p, t, &NoHistory).with_skip_notes();
+        for r in ev.batches(1000) {
+            ev.batch(r, Mode::ACTIONS);
+        }
+        // The customers of the long scenario are evaluated again; the others are noted.
+        assert_eq!(ev.noted_customers(), 20);
+        for batch in [1, 3, 1000] {
+            let mut streamed = Vec::new();
+            write_plan_json_batched(engine.program(), &p, t, &NoHistory, &mut streamed, batch).unwrap();
+            assert_eq!(String::from_utf8(streamed).unwrap(), to_json(&plan), "batch size {batch}");
         }
     }
 
