@@ -138,8 +138,9 @@ pub(crate) fn finish_lists(unassigned: &mut [Unassigned], errors: &mut [PlanErro
     next.sort_by(|a, b| a.customer.cmp(&b.customer));
 }
 
-/// Which parts of the outcome to build. Streaming output evaluates twice (actions first, then
-/// skipped steps) so that neither list of a large portfolio is held whole in memory.
+/// Which parts of the outcome to build. The streamed JSON makes two passes (actions first,
+/// then skipped steps, most of them listed from notes of the first: see [`SkipNotes`]) so
+/// that neither list of a large portfolio is held whole in memory.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Mode {
     pub(crate) actions: bool,

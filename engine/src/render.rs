@@ -43,9 +43,11 @@ pub fn write_json(plan: &Plan, w: &mut impl Write) -> io::Result<()> {
 /// `to_json(&engine.evaluate(portfolio, as_of, history))`, in bounded memory and without
 /// building the plan's values: the evaluator's records are written straight into the output.
 /// Customers are evaluated in batches (in parallel within a batch) and each batch is written
-/// before the next is computed; the portfolio is evaluated twice, once for the actions and
-/// once for the skipped steps, because the JSON lists all actions before the first skipped
-/// step (the second time without amounts, and without the customers that failed the first).
+/// before the next is computed. The JSON lists all actions before the first skipped step, so
+/// the customers are gone through twice: for the actions, noting the expired and superseded
+/// steps skipped, then for the skipped steps, listed from those notes; only customers with
+/// other skipped steps (paused, stopped, deferred, …) are evaluated again, without amounts,
+/// and the customers that failed the first pass are left out.
 pub fn write_plan_json(
     program: &Program,
     portfolio: &Portfolio,
