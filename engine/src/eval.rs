@@ -246,8 +246,8 @@ const NOTE_NONE: u8 = 0;
 /// skipped).
 const NOTE_EMPTY: u8 = u8::MAX;
 
-/// The note of one invoice, assembled while it is evaluated.
-#[derive(Default, Clone, Copy)]
+/// The note of one invoice (or the bits to add to it), packed by [`InvoiceNote::bits`].
+#[derive(Clone, Copy)]
 struct InvoiceNote {
     expired: u32,
     superseded: u32,
@@ -1493,7 +1493,7 @@ impl<'a> CustomerEval<'a, '_> {
                 }
                 if step.offset < 0 && t > inv.due_date {
                     if k < NOTE_STEPS {
-                        note(1 << k);
+                        note(InvoiceNote { expired: 1 << k, superseded: 0, by: 0 }.bits());
                     } else {
                         self.unnoted.set(true);
                     }
