@@ -24,7 +24,9 @@ use crate::history::History;
 use crate::law::RatePeriod;
 use crate::model::{Customer, Invoice, PaymentKind, Portfolio};
 use crate::money::{self, RateDays};
-use crate::outcome::{ActionRec, Carried, Emission, FeeNote, InterestNote, Records, SkipRec, Why, next_action};
+use crate::outcome::{
+    ActionRec, Carried, Emission, FeeNote, InterestNote, Records, SkipRec, Why, next_action, periods_phrase,
+};
 use crate::plan::{NextAction, Plan, PlanError, PlanSummary, SkipStatus, Unassigned};
 
 /// Evaluates `portfolio` as of `as_of` (see [`crate::Engine::evaluate`]).
@@ -1099,6 +1101,9 @@ type Periods = Result<Rates, String>;
 /// points added), and their sum for amounts that do not change.
 struct Rates {
     periods: Arc<[RatePeriod]>,
+    /// The periods as a reason lists them ([`periods_phrase`]): the same text for
+    /// every invoice of this rule and first day.
+    phrase: Arc<str>,
     days: Option<RateDays>,
     /// Some period's rate is assumed (its warning goes on every action it touches): read
     /// here, without reading the periods for every invoice.
@@ -1879,7 +1884,9 @@ impl<'a> CustomerEval<'a, '_> {
                     }
                     let days = RateDays::new(first, last, &periods);
                     let assumed = periods.iter().any(|p| p.assumed.is_some());
-                    Ok(Rates { periods: periods.into(), days, assumed })
+                    let mut phrase = String::new();
+                    periods_phrase(&periods, &mut phrase);
+                    Ok(Rates { periods: periods.into(), phrase: phrase.into(), days, assumed })
                 };
                 // Borrowed from the shared table or the run's cache: no reference count
                 // changes per invoice.
@@ -1924,7 +1931,7 @@ impl<'a> CustomerEval<'a, '_> {
                 };
                 if self.mode.text {
                     em.notes_mut().interest_note =
-                        Some(InterestNote { rule: &rule.label, first, last, periods: Arc::clone(shifted) });
+                        Some(InterestNote { rule: &rule.label, first, last, periods: Arc::clone(&rates.phrase) });
                 }
             }
         }

@@ -363,8 +363,25 @@ pub(crate) struct InterestNote<'a> {
     pub(crate) rule: &'a str,
     pub(crate) first: NaiveDate,
     pub(crate) last: NaiveDate,
-    /// Rates with the law's points added.
-    pub(crate) periods: std::sync::Arc<[RatePeriod]>,
+    /// The rate periods (with the law's points added) as the reason lists them, written
+    /// once per interest rule and first day (see [`periods_phrase`]) and shared by the
+    /// invoices that have them.
+    pub(crate) periods: std::sync::Arc<str>,
+}
+
+/// `12.15% from 2025-12-27 to 2025-12-31, 12.15% from 2026-01-01 to 2026-03-01`: the rate
+/// periods of an interest computation as its reason lists them.
+pub(crate) fn periods_phrase(periods: &[RatePeriod], o: &mut (impl TextOut + ?Sized)) {
+    for (i, p) in periods.iter().enumerate() {
+        if i > 0 {
+            o.lit(", ");
+        }
+        o.decimal(p.percent);
+        o.lit("% from ");
+        o.date(p.from);
+        o.lit(" to ");
+        o.date(p.to);
+    }
 }
 
 /// The steps an emitted step carries (catch-up: their fees and interest go into it), as a
@@ -778,16 +795,7 @@ impl ActionView<'_, '_> {
                 o.lit(" to ");
                 o.date(n.last);
                 o.lit(" (");
-                for (i, p) in n.periods.iter().enumerate() {
-                    if i > 0 {
-                        o.lit(", ");
-                    }
-                    o.decimal(p.percent);
-                    o.lit("% from ");
-                    o.date(p.from);
-                    o.lit(" to ");
-                    o.date(p.to);
-                }
+                o.text(&n.periods);
                 o.lit(")");
             }
         }
