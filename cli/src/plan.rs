@@ -120,6 +120,9 @@ pub fn run(args: &PlanArgs) -> Status {
         } else {
             relance_stdlib::load::DateFormat::Iso
         },
+        // Under French law, invoices whose terms exceed the legal cap get a warning, checked
+        // while the rows are read.
+        fr_cap_warnings: engine.program().law_name() == Some("FR"),
         ..relance_stdlib::load::LoadOptions::default()
     };
     let mut portfolio = match relance_stdlib::load::load_dir(&args.portfolio, &options) {
@@ -132,10 +135,6 @@ pub fn run(args: &PlanArgs) -> Status {
     // The loader's temporary memory (row parts, id indexes) goes back before the sort and
     // the evaluation allocate theirs.
     crate::give_back_free_memory();
-    if engine.program().law_name() == Some("FR") {
-        let warnings = relance_stdlib::terms::fr_cap_warnings(&portfolio, options.eom_reading);
-        portfolio.warnings.extend(warnings);
-    }
     // Each customer's invoices side by side: the evaluator then reads memory in order.
     portfolio.sort_for_evaluation();
     // And the sort's keys.

@@ -279,6 +279,21 @@ impl Terms {
         }
     }
 
+    /// Whether these terms can put a due date beyond the French legal cap at all (see
+    /// [`Terms::exceeds_fr_cap`]): not when, whatever the issue date and reading, the due
+    /// date is at most 60 days after the issue date (`60 days net`, `end of month + 30`: a
+    /// month ends at most 30 days after any of its days) or at most 45 days end of month
+    /// (`45 days end of month` read either way, and `end of month, on day N`, which stays
+    /// in the month after the issue month).
+    pub fn may_exceed_fr_cap(&self) -> bool {
+        match *self {
+            Terms::Net { days } => days > 60,
+            Terms::DaysEndOfMonth { days } => days > 45,
+            Terms::EndOfMonthPlus { days } => days > 30,
+            Terms::EndOfMonthOnDay { .. } => false,
+        }
+    }
+
     /// A warning when these terms, for an invoice issued on `issue`, give a due date beyond the
     /// French legal cap (Code de commerce L441-10 I): later than both 60 days from the issue
     /// date and 45 days end of month (computed with the same `reading`).
@@ -333,37 +348,58 @@ pub fn end_of_month_of(date: NaiveDate) -> NaiveDate {
 
 /// One warning per invoice of `portfolio` whose payment terms exceed the French legal cap
 /// (see [`Terms::exceeds_fr_cap`]); invoices without terms or issue date, or with terms that
-/// do not parse, are not concerned. `relance plan` adds these to the plan when the scenarios
-/// say `law FR`.
+/// do not parse, are not concerned. The loader gives the same warnings while it reads the
+/// rows when asked ([`LoadOptions::fr_cap_warnings`](crate::load::LoadOptions::fr_cap_warnings)),
+/// which is what `relance plan` does when the scenarios say `law FR`.
 pub fn fr_cap_warnings(portfolio: &relance_engine::Portfolio, reading: EomReading) -> Vec<String> {
     use rayon::prelude::*;
-    type Fx = relance_engine::fxhash::Fx;
-    // Exports repeat a handful of terms texts and issue dates: each text is parsed once and
-    // each (terms, issue date) checked once, per thread, and invoices are read in parallel
-    // (in order: the warnings come out in invoice order).
+    // Invoices are read in parallel, in order: the warnings come out in invoice order.
     portfolio
         .invoices
         .par_iter()
         .with_min_len(4096)
         .map_init(
-            || (HashMap::<&str, Option<Terms>, Fx>::default(), HashMap::<(Terms, NaiveDate), bool, Fx>::default()),
-            |(parsed, checked), inv| {
-                let issue = inv.issue_date?;
-                let text: &str = inv.terms.as_deref()?;
-                let terms = match parsed.get(text) {
-                    Some(t) => (*t)?,
-                    None => *parsed.entry(text).or_insert(Terms::parse(text).ok()).as_ref()?,
-                };
-                let exceeds =
-                    *checked.entry((terms, issue)).or_insert_with(|| terms.exceeds_fr_cap(issue, reading).is_some());
-                if !exceeds {
-                    return None;
-                }
-                terms.exceeds_fr_cap(issue, reading).map(|w| format!("invoice `{}`: {w}", inv.id))
-            },
+            || FrCapCheck::new(reading),
+            |check, inv| check.warning(&inv.id, inv.terms.as_deref(), inv.issue_date),
         )
         .flatten()
         .collect()
+}
+
+/// Checks invoices one by one against the French legal cap, as [`fr_cap_warnings`] does.
+/// Exports repeat a handful of terms texts and issue dates: each text is parsed once (terms
+/// that cannot exceed the cap are then not looked at again) and each (terms, issue date)
+/// checked once.
+pub(crate) struct FrCapCheck {
+    reading: EomReading,
+    parsed: HashMap<relance_engine::model::CompactString, Option<Terms>, relance_engine::fxhash::Fx>,
+    checked: HashMap<(Terms, NaiveDate), bool, relance_engine::fxhash::Fx>,
+}
+
+impl FrCapCheck {
+    pub(crate) fn new(reading: EomReading) -> Self {
+        FrCapCheck { reading, parsed: HashMap::default(), checked: HashMap::default() }
+    }
+
+    /// The warning for the invoice `id` with these terms and issue date, if they exceed the
+    /// cap; none without terms or issue date, or when the terms do not parse.
+    pub(crate) fn warning(&mut self, id: &str, terms: Option<&str>, issue: Option<NaiveDate>) -> Option<String> {
+        let (text, issue) = (terms?, issue?);
+        let terms = match self.parsed.get(text) {
+            Some(t) => (*t)?,
+            None => {
+                let terms = Terms::parse(text).ok().filter(Terms::may_exceed_fr_cap);
+                *self.parsed.entry(text.into()).or_insert(terms).as_ref()?
+            }
+        };
+        let reading = self.reading;
+        let exceeds =
+            *self.checked.entry((terms, issue)).or_insert_with(|| terms.exceeds_fr_cap(issue, reading).is_some());
+        if !exceeds {
+            return None;
+        }
+        terms.exceeds_fr_cap(issue, reading).map(|w| format!("invoice `{id}`: {w}"))
+    }
 }
 
 #[cfg(test)]

@@ -83,6 +83,21 @@ fn french_cap_warning() {
     assert!(Terms::parse("60 jours fin de mois").unwrap().exceeds_fr_cap(issue, DAYS_THEN_EOM).is_some());
     assert!(Terms::parse("90 days").unwrap().exceeds_fr_cap(d(2026, 3, 1), EOM_THEN_DAYS).is_some());
     assert_eq!(Terms::parse("fin de mois + 10").unwrap().exceeds_fr_cap(issue, DAYS_THEN_EOM), None);
+    // Just beyond the bounds of `may_exceed_fr_cap`, some issue date exceeds the cap.
+    let year = |t: Terms| {
+        (0..366).map(|k| d(2025, 1, 1) + chrono::Days::new(k)).any(|i| t.exceeds_fr_cap(i, DAYS_THEN_EOM).is_some())
+    };
+    for t in [Terms::Net { days: 61 }, Terms::DaysEndOfMonth { days: 46 }, Terms::EndOfMonthPlus { days: 31 }] {
+        assert!(t.may_exceed_fr_cap() && year(t), "{t}");
+    }
+    for t in [
+        Terms::Net { days: 60 },
+        Terms::DaysEndOfMonth { days: 45 },
+        Terms::EndOfMonthPlus { days: 30 },
+        Terms::EndOfMonthOnDay { day: 31 },
+    ] {
+        assert!(!t.may_exceed_fr_cap(), "{t}");
+    }
 }
 
 #[test]
@@ -94,6 +109,23 @@ fn unreadable_terms_are_errors() {
 }
 
 proptest! {
+    /// Terms said unable to exceed the French cap never do, whatever the issue date and the
+    /// reading; and the first terms beyond each bound do exceed it on some issue date.
+    #[test]
+    fn terms_that_cannot_exceed_the_fr_cap_never_do(n in 0u32..120, kind in 0usize..4, offset in 0u64..(365 * 200)) {
+        let issue = d(1950, 1, 1).checked_add_days(chrono::Days::new(offset)).unwrap();
+        let terms = match kind {
+            0 => Terms::Net { days: n },
+            1 => Terms::DaysEndOfMonth { days: n },
+            2 => Terms::EndOfMonthPlus { days: n },
+            _ => Terms::EndOfMonthOnDay { day: n % 31 + 1 },
+        };
+        if !terms.may_exceed_fr_cap() {
+            prop_assert_eq!(terms.exceeds_fr_cap(issue, DAYS_THEN_EOM), None);
+            prop_assert_eq!(terms.exceeds_fr_cap(issue, EOM_THEN_DAYS), None);
+        }
+    }
+
     /// Every reading gives a date on or after the issue date; "N days end of month" always
     /// lands on a month end with the default reading, and both readings are within a month of
     /// each other.

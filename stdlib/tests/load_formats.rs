@@ -148,3 +148,32 @@ fn the_examples_portfolio_loads() {
     // The export leaves this due date empty: 30 days net from 2026-02-27.
     assert_eq!(invoice("FA-2602-0051").due_date, d(2026, 3, 29));
 }
+
+/// The French cap is checked with the reading of "N days end of month" that computed the due
+/// dates, the one of the folder's `portfolio.toml` included.
+#[test]
+fn fr_cap_warnings_use_the_reading_of_the_portfolio_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("customers.csv"), "id,name,segment\nC1,Acme,sme\n").unwrap();
+    // No due date: computed from the terms.
+    std::fs::write(
+        dir.path().join("invoices.csv"),
+        "id,customer_id,issue_date,due_date,amount,currency,terms\nF1,C1,2026-01-02,,100.00,EUR,60 days end of month\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("portfolio.toml"), "eom_reading = \"end-of-month-then-days\"\n").unwrap();
+    let opts = LoadOptions { fr_cap_warnings: true, ..LoadOptions::default() };
+    let p = load_dir(dir.path(), &opts).unwrap();
+    // 31 January + 60 days (the other reading gives 2 January + 60 days, end of month: 31 March).
+    assert_eq!(p.invoices[0].due_date, d(2026, 4, 1));
+    assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+    assert!(
+        p.warnings[0].starts_with(
+            "invoice `F1`: payment terms `60 days end of month` put the due date of an invoice issued on 2026-01-02 on 2026-04-01,"
+        ),
+        "{}",
+        p.warnings[0]
+    );
+    // Not asked: no warning.
+    assert!(load_dir(dir.path(), &LoadOptions::default()).unwrap().warnings.is_empty());
+}

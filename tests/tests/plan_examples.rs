@@ -212,3 +212,32 @@ fn company_closing_days_move_trigger_dates() {
     with.extend(["--closing-days", days.to_str().unwrap()]);
     assert!(!has_c032(&stdout(&relance(&with))), "moved to 17 April");
 }
+
+#[test]
+fn under_french_law_invoices_beyond_the_legal_cap_get_a_warning_in_the_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("customers.csv"), "id,name,segment\nC1,Acme,sme\n").unwrap();
+    std::fs::write(
+        dir.path().join("invoices.csv"),
+        "id,customer_id,issue_date,due_date,amount,currency,terms\n\
+         F1,C1,2026-01-15,2026-04-15,100.00,EUR,90 days net\n\
+         F2,C1,2026-01-15,2026-03-16,100.00,EUR,60 days\n",
+    )
+    .unwrap();
+    let out = relance(&[
+        "plan",
+        "--scenarios",
+        "examples/scenarios",
+        "--portfolio",
+        dir.path().to_str().unwrap(),
+        "--as-of",
+        "2026-04-15",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let warnings: Vec<&str> = v["warnings"].as_array().unwrap().iter().map(|w| w.as_str().unwrap()).collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].starts_with("invoice `F1`: payment terms `90 days net` put the due date"), "{}", warnings[0]);
+}

@@ -746,6 +746,36 @@ mod tests {
         assert_eq!(load_with(&dir, &options, Sizes { block: 5, chunk: 3 }).unwrap(), whole);
     }
 
+    /// Invoices beyond the French legal cap get their warning while the rows are read: the
+    /// warnings `terms::fr_cap_warnings` gives on the loaded portfolio, in row order, after
+    /// the loader's other warnings, in chunks of any size; none unless asked.
+    #[test]
+    fn fr_cap_warnings_are_given_while_reading_in_row_order() {
+        let terms = ["30 days net", "90 days net", "45 jours fin de mois", "end of month + 75", "nonsense", ""];
+        let mut invoices = String::from("id,customer_id,issue_date,due_date,amount,currency,terms\n");
+        for k in 0..300 {
+            let issue = if k % 11 == 0 { String::new() } else { format!("2026-01-{:02}", k % 28 + 1) };
+            invoices.push_str(&format!("F{k:04},C1,{issue},2026-03-01,100.00,EUR,{}\n", terms[k % 6]));
+        }
+        let dir = dir_with(&[
+            ("customers.csv", "id,name,segment\nC1,Acme,sme\n"),
+            ("invoices.csv", &invoices),
+            // Paid beyond the amount: a warning of the loader's own.
+            ("payments.csv", "invoice_id,date,amount\nF0001,2026-01-10,150.00\n"),
+        ]);
+        let plain = load_with(dir.path(), &LoadOptions::default(), WHOLE).unwrap();
+        let mut want = plain.warnings.clone();
+        want.extend(crate::terms::fr_cap_warnings(&plain, crate::terms::EomReading::default()));
+        assert_eq!(plain.warnings.len(), 1, "{:?}", plain.warnings);
+        assert!(want.len() > 60, "{want:?}");
+        let opts = LoadOptions { fr_cap_warnings: true, ..LoadOptions::default() };
+        for (block, chunk) in [(1 << 24, 1 << 24), (1, 1), (13, 7), (200, 64)] {
+            let p = load_with(dir.path(), &opts, Sizes { block, chunk }).unwrap();
+            assert_eq!(p.warnings, want, "block {block}, chunk {chunk}");
+            assert_eq!(p.invoices, plain.invoices);
+        }
+    }
+
     /// A field: a plausible value or text with delimiters, quotes and line breaks, written
     /// bare or quoted.
     fn field(values: &'static [&'static str]) -> impl Strategy<Value = String> {

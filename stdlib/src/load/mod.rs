@@ -86,6 +86,13 @@ pub struct LoadOptions {
     pub default_currency: Option<Currency>,
     /// How `N days end of month` terms are read when a due date is computed.
     pub eom_reading: EomReading,
+    /// Warn, in [`Portfolio::warnings`](relance_engine::Portfolio::warnings), about each
+    /// invoice whose payment terms exceed the French legal cap, as
+    /// [`terms::fr_cap_warnings`](crate::terms::fr_cap_warnings) does (with the
+    /// `eom_reading` that computes due dates), after the loader's other warnings. The rows are
+    /// checked while they are read, instead of in a pass over the portfolio afterwards.
+    /// `relance plan` asks for it when the scenarios say `law FR`.
+    pub fr_cap_warnings: bool,
 }
 
 impl LoadOptions {

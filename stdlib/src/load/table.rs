@@ -17,7 +17,7 @@ use rust_decimal::Decimal;
 use super::error::{Collector, LoadError, LoadErrorKind};
 use super::parse::{parse_bool, parse_currency, parse_date, parse_decimal, trim};
 use super::{DateFormat, LoadErrors, LoadOptions};
-use crate::terms::due_date_from_terms;
+use crate::terms::{FrCapCheck, due_date_from_terms};
 use relance_engine::fxhash::Fx;
 
 /// The three tables of a portfolio.
@@ -593,6 +593,8 @@ pub(crate) struct Builder<'o> {
     /// Ids of rows that failed to load (references to them are not reported again).
     failed_customers: HashSet<CompactString, Fx>,
     failed_invoices: HashSet<CompactString, Fx>,
+    /// See [`LoadOptions::fr_cap_warnings`]: added after the other warnings.
+    fr_cap_warnings: Vec<String>,
     mapping_help: String,
 }
 
@@ -613,6 +615,9 @@ pub(crate) struct Part {
     errors: Vec<LoadError>,
     /// Errors not kept.
     not_shown: usize,
+    /// Warnings of invoices beyond the French legal cap, in row order (see
+    /// [`LoadOptions::fr_cap_warnings`]).
+    fr_cap_warnings: Vec<String>,
 }
 
 impl Part {
@@ -631,6 +636,8 @@ pub(crate) struct RowSink<'b> {
     cols: &'b Columns,
     part: Part,
     last_currency: Option<(CompactString, Currency)>,
+    /// Checks invoices against the French legal cap, when asked.
+    fr_cap: Option<FrCapCheck>,
 }
 
 impl RowSink<'_> {
@@ -648,6 +655,11 @@ impl RowSink<'_> {
             },
             Table::Invoices => match build_invoice(&conv, self.cols, row, &mut self.last_currency) {
                 Ok(i) => {
+                    if let Some(w) =
+                        self.fr_cap.as_mut().and_then(|c| c.warning(&i.id, i.terms.as_deref(), i.issue_date))
+                    {
+                        part.fr_cap_warnings.push(w);
+                    }
                     part.invoices.push(i);
                     None
                 }
@@ -731,6 +743,8 @@ impl<'b> Sinks<'b> {
             cols: self.cols,
             part: Part { handle: self.handle, ..Part::default() },
             last_currency: None,
+            fr_cap: (self.opts.fr_cap_warnings && self.table == Table::Invoices)
+                .then(|| FrCapCheck::new(self.opts.eom_reading)),
         }
     }
 }
@@ -745,6 +759,7 @@ pub(crate) struct Merger<'b> {
     float_payments: &'b mut Vec<usize>,
     failed_customers: &'b mut HashSet<CompactString, Fx>,
     failed_invoices: &'b mut HashSet<CompactString, Fx>,
+    fr_cap_warnings: &'b mut Vec<String>,
 }
 
 impl Merger<'_> {
@@ -762,6 +777,7 @@ impl Merger<'_> {
             failed,
             errors,
             not_shown,
+            mut fr_cap_warnings,
         } = part;
         if handle != self.handle {
             return;
@@ -778,6 +794,7 @@ impl Merger<'_> {
             Table::Invoices => {
                 p.invoices.append(&mut invoices);
                 self.failed_invoices.extend(failed);
+                self.fr_cap_warnings.append(&mut fr_cap_warnings);
             }
             Table::Payments => {
                 let base = p.payments.len();
@@ -806,6 +823,7 @@ impl<'o> Builder<'o> {
             float_payments: Vec::new(),
             failed_customers: HashSet::default(),
             failed_invoices: HashSet::default(),
+            fr_cap_warnings: Vec::new(),
             mapping_help: mapping_help.into(),
         }
     }
@@ -875,6 +893,7 @@ impl<'o> Builder<'o> {
                 float_payments: &mut self.float_payments,
                 failed_customers: &mut self.failed_customers,
                 failed_invoices: &mut self.failed_invoices,
+                fr_cap_warnings: &mut self.fr_cap_warnings,
             },
         ))
     }
@@ -1073,6 +1092,7 @@ impl<'o> Builder<'o> {
             }
         }
         self.portfolio.warnings.extend(warnings);
+        self.portfolio.warnings.append(&mut self.fr_cap_warnings);
         // Give back capacity reserved from an estimate that was too high.
         let p = &mut self.portfolio;
         if p.customers.capacity() > p.customers.len() + p.customers.len() / 8 {
