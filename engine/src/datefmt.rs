@@ -47,17 +47,27 @@ impl Ymd {
     /// The ten bytes `YYYY-MM-DD`, for years 0 to 9999 (chrono's own format elsewhere).
     #[inline]
     pub(crate) fn ascii(self) -> Option<[u8; 10]> {
+        let mut b = [0u8; 10];
+        self.write_into(&mut b).then_some(b)
+    }
+
+    /// Writes the ten bytes `YYYY-MM-DD` into `b` for years 0 to 9999; `false` (`b` left
+    /// as it may be) for other years.
+    #[inline]
+    pub(crate) fn write_into(self, b: &mut [u8; 10]) -> bool {
         let y = self.0.year();
         if !(0..=9999).contains(&y) {
-            return None;
+            return false;
         }
         let y = y as u32;
-        let [y0, y1] = two_digits(y / 100);
-        let [y2, y3] = two_digits(y % 100);
         // The day of the year (from 1) and chrono's leap-year flag read the date's bits.
         let day = self.0.ordinal() as usize - 1 + if self.0.leap_year() { 366 } else { 0 };
-        let [m0, m1, _, d0, d1] = *MONTH_DAY.get(day)?;
-        Some([y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1])
+        let Some(month_day) = MONTH_DAY.get(day) else { return false };
+        b[..2].copy_from_slice(&two_digits(y / 100));
+        b[2..4].copy_from_slice(&two_digits(y % 100));
+        b[4] = b'-';
+        b[5..].copy_from_slice(month_day);
+        true
     }
 }
 
@@ -96,6 +106,10 @@ mod tests {
             let d = NaiveDate::from_num_days_from_ce_opt(days).unwrap();
             prop_assert_eq!(Ymd(d).to_string(), d.to_string());
             prop_assert_eq!(serde_json::to_string(&SerDate(d)).unwrap(), serde_json::to_string(&d).unwrap());
+            // The JSON writers' path (written in place; other years through chrono).
+            let mut out = Vec::new();
+            crate::json::JsonText(&mut out).quoted_date(d);
+            prop_assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&d).unwrap());
         }
     }
 
