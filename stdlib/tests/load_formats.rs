@@ -116,19 +116,6 @@ fn all_formats_load_the_same_portfolio() {
     assert_eq!(csv, load("json_dir"));
     assert_eq!(csv, load("json_one"));
     assert_eq!(csv, load("xlsx"));
-    // Sorted for evaluation while loading, as `relance plan` loads: every format gives the
-    // portfolio sorted after loading.
-    let mut sorted = csv.clone();
-    sorted.sort_for_evaluation();
-    let opts = LoadOptions { sort_for_evaluation: true, ..LoadOptions::default() };
-    for name in ["csv_fr", "json_dir", "json_one", "xlsx"] {
-        assert_eq!(load_dir(&fixture(name), &opts).unwrap(), sorted, "{name}");
-    }
-    // And the examples.
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/portfolio");
-    let mut examples = load_dir(&dir, &LoadOptions::default()).unwrap();
-    examples.sort_for_evaluation();
-    assert_eq!(load_dir(&dir, &opts).unwrap(), examples);
 }
 
 #[test]

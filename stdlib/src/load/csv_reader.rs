@@ -776,38 +776,6 @@ mod tests {
         }
     }
 
-    /// Sorted while loading, with the customers found by the reference check: the portfolio
-    /// `Portfolio::sort_for_evaluation` makes of the one loaded in file order, in chunks of
-    /// any size (customer ids of 8 bytes or more sharing their first 8, in shuffled order).
-    #[test]
-    fn sorted_for_evaluation_while_loading_as_after() {
-        let mut customers = String::from("id,name,segment\n");
-        for k in (0..40u64).map(|k| k.wrapping_mul(0x9E37_79B9) % 40) {
-            let id = if k % 3 == 0 { format!("C{k}") } else { format!("CUSTOMER-{k:04}") };
-            customers.push_str(&format!("{id},Name {k},sme\n"));
-        }
-        let mut invoices = String::from("id,customer_id,issue_date,due_date,amount,currency\n");
-        for i in 0..400u64 {
-            let k = i.wrapping_mul(0x2545_F491) % 40;
-            let customer = if k % 3 == 0 { format!("C{k}") } else { format!("CUSTOMER-{k:04}") };
-            let id =
-                if i % 2 == 0 { format!("F{}", (i * 7) % 400) } else { format!("INVOICE-2026-{:05}", (i * 7) % 400) };
-            invoices.push_str(&format!("{id},{customer},2026-01-01,2026-02-{:02},{i}.00,EUR\n", i % 28 + 1));
-        }
-        let dir = dir_with(&[("customers.csv", &customers), ("invoices.csv", &invoices)]);
-        let mut want = load_with(dir.path(), &LoadOptions::default(), WHOLE).unwrap();
-        want.sort_for_evaluation();
-        assert!(want.invoices.is_sorted_by_key(|i| (i.customer_id.clone(), i.id.clone())));
-        let opts = LoadOptions { sort_for_evaluation: true, ..LoadOptions::default() };
-        for (block, chunk) in [(1 << 24, 1 << 24), (1, 1), (13, 7), (300, 64)] {
-            assert_eq!(
-                load_with(dir.path(), &opts, Sizes { block, chunk }).unwrap(),
-                want,
-                "block {block}, chunk {chunk}"
-            );
-        }
-    }
-
     /// A field: a plausible value or text with delimiters, quotes and line breaks, written
     /// bare or quoted.
     fn field(values: &'static [&'static str]) -> impl Strategy<Value = String> {

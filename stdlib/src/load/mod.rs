@@ -93,12 +93,6 @@ pub struct LoadOptions {
     /// checked while they are read, instead of in a pass over the portfolio afterwards.
     /// `relance plan` asks for it when the scenarios say `law FR`.
     pub fr_cap_warnings: bool,
-    /// Return the portfolio sorted for evaluation, as
-    /// [`Portfolio::sort_for_evaluation`](relance_engine::Portfolio::sort_for_evaluation)
-    /// sorts it, using the customer of each invoice found while checking the references
-    /// ([`Portfolio::sort_for_evaluation_by_customer`](relance_engine::Portfolio::sort_for_evaluation_by_customer)):
-    /// no customer id is compared again. `relance plan` asks for it.
-    pub sort_for_evaluation: bool,
 }
 
 impl LoadOptions {

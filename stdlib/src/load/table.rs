@@ -965,30 +965,15 @@ impl<'o> Builder<'o> {
         const RUN: usize = 4096;
         // The entries are written in place (a copy through per-run buffers would hold both).
         let mut entries: Vec<u64> = vec![0; p.invoices.len().min(IdIndex::ROWS)];
-        // The row of each invoice's customer, kept to sort the portfolio for evaluation.
-        let sort = self.opts.sort_for_evaluation;
-        let mut customer_of: Vec<u32> = vec![u32::MAX; if sort { p.invoices.len() } else { 0 }];
-        let row_runs: Vec<Option<&mut [u32]>> = customer_of
-            .chunks_mut(RUN)
-            .map(Some)
-            .chain(std::iter::repeat_with(|| None))
-            .take(p.invoices.len().div_ceil(RUN))
-            .collect();
         let unknown: Vec<Vec<usize>> = entries
             .par_chunks_mut(RUN)
             .zip(p.invoices.par_chunks(RUN))
-            .zip(row_runs)
             .enumerate()
-            .map(|(r, ((entries, run), rows))| {
+            .map(|(r, (entries, run))| {
                 let mut found = vec![None; run.len()];
                 customers.get_all(run, |inv| inv.customer_id.as_bytes(), is_customer, &mut found);
                 for ((i, inv), e) in (r * RUN..).zip(run).zip(entries) {
                     *e = IdIndex::entry(inv.id.as_bytes(), i);
-                }
-                for (row, f) in rows.into_iter().flatten().zip(&found) {
-                    if let Some(c) = f.and_then(customer_row) {
-                        *row = c as u32;
-                    }
                 }
                 let unknown = found.iter().zip(run).enumerate();
                 let unknown =
@@ -1118,11 +1103,6 @@ impl<'o> Builder<'o> {
         }
         if p.payments.capacity() > p.payments.len() + p.payments.len() / 8 {
             p.payments.shrink_to_fit();
-        }
-        if sort {
-            // Every invoice's customer was found (otherwise the load failed above).
-            let used = p.sort_for_evaluation_by_customer(&customer_of);
-            debug_assert!(used, "the rows of the invoices' customers are rows of the customers");
         }
         Ok(self.portfolio)
     }
