@@ -39,10 +39,10 @@ impl Portfolio {
     /// this saves more time than it takes). Sorts in place: no copy of the invoices.
     pub fn sort_for_evaluation(&mut self) {
         use rayon::prelude::*;
-        // Keys read in one sequential pass: the first 8 bytes of both ids, so that the sort
-        // itself rarely has to read an invoice (only when both prefixes are equal).
         // Whether some customer id is longer than 8 bytes (see below).
         let long = AtomicBool::new(false);
+        // Keys read in one sequential pass: the first 8 bytes of both ids, so that the sort
+        // itself rarely has to read an invoice (only when both prefixes are equal).
         let keys: Vec<(u64, u64, u32)> = self
             .invoices
             .par_iter()
