@@ -22,6 +22,21 @@ fn plan(date: &str, format: &str) -> String {
     stdout(&out)
 }
 
+/// `relance plan` of the example scenarios on the portfolio in `dir`, as of 2026-04-15.
+fn plan_portfolio(dir: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "plan",
+        "--scenarios",
+        "examples/scenarios",
+        "--portfolio",
+        dir.to_str().unwrap(),
+        "--as-of",
+        "2026-04-15",
+    ];
+    args.extend_from_slice(extra);
+    relance(&args)
+}
+
 #[test]
 fn example_plan_json_at_three_dates() {
     for date in DATES {
@@ -87,15 +102,7 @@ fn a_bad_portfolio_is_reported_with_file_line_column_and_nothing_is_planned() {
     let mut lines: Vec<String> = invoices.lines().map(str::to_owned).collect();
     lines[3] = lines[3].replacen("2026-", "2026/", 1);
     std::fs::write(dir.path().join("invoices.csv"), lines.join("\n") + "\n").unwrap();
-    let out = relance(&[
-        "plan",
-        "--scenarios",
-        "examples/scenarios",
-        "--portfolio",
-        dir.path().to_str().unwrap(),
-        "--as-of",
-        "2026-04-15",
-    ]);
+    let out = plan_portfolio(dir.path(), &[]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains("invoices.csv line 4"), "{err}");
@@ -224,17 +231,7 @@ fn under_french_law_invoices_beyond_the_legal_cap_get_a_warning_in_the_plan() {
          F2,C1,2026-01-15,2026-03-16,100.00,EUR,60 days\n",
     )
     .unwrap();
-    let out = relance(&[
-        "plan",
-        "--scenarios",
-        "examples/scenarios",
-        "--portfolio",
-        dir.path().to_str().unwrap(),
-        "--as-of",
-        "2026-04-15",
-        "--format",
-        "json",
-    ]);
+    let out = plan_portfolio(dir.path(), &["--format", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     let warnings: Vec<&str> = v["warnings"].as_array().unwrap().iter().map(|w| w.as_str().unwrap()).collect();
