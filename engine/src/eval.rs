@@ -3,12 +3,12 @@
 //! and an error for one customer goes into the plan without touching the others.
 
 use std::borrow::Cow;
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::{Days, NaiveDate};
 use iso_currency::Currency;
@@ -224,23 +224,19 @@ pub(crate) struct Evaluator<'p> {
 /// bits per invoice, so that a later evaluation of the same customers for their skipped
 /// steps ([`Mode::SKIPPED_AFTER_ACTIONS`]) lists them without evaluating the customer again.
 ///
-/// Noted are the steps skipped for what the program and dates alone say (an expired step,
-/// a step superseded by the one emitted) and the steps of an invoice held by a `stop when`
-/// or `pause when` rule, whose reason (the rule and the values it read) is kept whole, once
-/// per invoice. A customer with any other skipped step (an event held by a rule, deferred,
-/// below the minimum, a condition that does not hold) is evaluated again, as is a customer
-/// of a scenario with more steps than a note holds. The records listed from the notes are
-/// the records the evaluation would make, with the same references, dates and texts: the
-/// plan is the same bytes.
+/// Only the steps skipped for what the program and dates alone say are noted: an expired
+/// step, and a step superseded by the one emitted. A customer with any other skipped step
+/// (paused, stopped, deferred, below the minimum, a condition that does not hold: their
+/// reasons quote the values read) is evaluated again, as is a customer of a scenario with
+/// more steps than a note holds. The records listed from the notes are the records the
+/// evaluation would make, with the same references and dates: the plan is the same bytes.
 struct SkipNotes {
-    /// Per invoice (portfolio order), packed by [`InvoiceNote::bits`].
+    /// Per invoice (portfolio order): the steps that expired ([`NOTE_STEPS`] bits), those
+    /// superseded (as many bits after them), and the step that superseded them (4 bits).
     invoices: Box<[AtomicU32]>,
     /// Per customer (portfolio order): [`NOTE_NONE`] (not noted: evaluate again),
     /// [`NOTE_EMPTY`] (nothing skipped) or the number of its scenario plus one.
     customers: Box<[AtomicU8]>,
-    /// The reason of each invoice whose steps a rule holds (by invoice index), for the
-    /// noted customers only: a few per cent of the invoices.
-    held: RwLock<HashMap<u32, Box<str>, Fx>>,
 }
 
 /// Steps of a scenario that a note holds (steps `0..NOTE_STEPS`).
@@ -255,36 +251,21 @@ const NOTE_EMPTY: u8 = u8::MAX;
 /// The note of one invoice (or the bits to add to it), packed by [`InvoiceNote::bits`].
 #[derive(Clone, Copy)]
 struct InvoiceNote {
-    /// The steps that expired.
     expired: u32,
-    /// The steps superseded by step `by`, or (when `held` is not [`HELD_NONE`]) the steps
-    /// a rule holds: an invoice held by a rule emits nothing, so supersedes nothing.
-    steps: u32,
+    superseded: u32,
     by: u32,
-    /// [`HELD_NONE`], [`HELD_PAUSED`] or [`HELD_STOPPED`].
-    held: u32,
 }
 
-/// Not held by a rule.
-const HELD_NONE: u32 = 0;
-/// Held by a `pause when` rule.
-const HELD_PAUSED: u32 = 1;
-/// Held by a `stop when` rule.
-const HELD_STOPPED: u32 = 2;
-
 impl InvoiceNote {
-    /// [`NOTE_STEPS`] bits of expired steps, as many of the other steps, 4 bits of `by`
-    /// and 2 of `held`.
     fn bits(self) -> u32 {
-        self.expired | (self.steps << NOTE_STEPS) | (self.by << (2 * NOTE_STEPS)) | (self.held << (2 * NOTE_STEPS + 4))
+        self.expired | (self.superseded << NOTE_STEPS) | (self.by << (2 * NOTE_STEPS))
     }
 
     fn of(bits: u32) -> Self {
         InvoiceNote {
             expired: bits & NOTE_STEP_MASK,
-            steps: (bits >> NOTE_STEPS) & NOTE_STEP_MASK,
-            by: (bits >> (2 * NOTE_STEPS)) & 0xf,
-            held: bits >> (2 * NOTE_STEPS + 4),
+            superseded: (bits >> NOTE_STEPS) & NOTE_STEP_MASK,
+            by: bits >> (2 * NOTE_STEPS),
         }
     }
 }
@@ -850,15 +831,13 @@ impl<'p> Evaluator<'p> {
     /// Makes an evaluation with actions and without skipped steps ([`Mode::ACTIONS`]) note
     /// the steps it skips, so that a later evaluation of the same customers for their skipped
     /// steps ([`Mode::SKIPPED_AFTER_ACTIONS`]) lists most of them from the notes instead of
-    /// evaluating again (see [`SkipNotes`]). Costs 4 bytes per invoice and 1 per customer,
-    /// and the reasons of the invoices held by a pause or stop rule.
+    /// evaluating again (see [`SkipNotes`]). Costs 4 bytes per invoice and 1 per customer.
     /// Without effect when customer ids repeat (customers are then merged before sorting).
     pub(crate) fn with_skip_notes(mut self) -> Self {
         if !self.duplicates {
             self.notes = Some(SkipNotes {
                 invoices: (0..self.portfolio.invoices.len()).map(|_| AtomicU32::new(0)).collect(),
                 customers: (0..self.portfolio.customers.len()).map(|_| AtomicU8::new(NOTE_NONE)).collect(),
-                held: RwLock::new(HashMap::default()),
             });
         }
         self
@@ -914,29 +893,13 @@ impl<'p> Evaluator<'p> {
             let note = InvoiceNote::of(bits);
             let invoice = &self.portfolio.invoices[i as usize];
             let table = self.triggers.of(scenario, invoice.due_date);
-            // The steps held by a rule share the invoice's reason, kept by the first pass.
-            let held = match note.held {
-                HELD_NONE => None,
-                code => {
-                    let status = if code == HELD_STOPPED { SkipStatus::Stopped } else { SkipStatus::Paused };
-                    let text = notes.held.read().ok().and_then(|t| t.get(&i).map(|r| r.to_string()));
-                    let Some(text) = text else {
-                        out.truncate(mark);
-                        return false;
-                    };
-                    out.texts.push(text);
-                    Some((status, out.texts.len() as u32 - 1))
-                }
-            };
             let mut push = |k: usize, status: SkipStatus| -> bool {
                 let Some(step) = s.steps.get(k) else { return false };
-                let why = match (status, held) {
-                    (SkipStatus::Expired, _) => {
-                        Why::Expired { step, trigger: self.trigger(table, s, invoice.due_date, k, step) }
-                    }
-                    (_, Some((_, i))) => Why::Text(i),
-                    (_, None) => match s.steps.get(note.by as usize) {
-                        Some(by) => Why::Superseded { trigger: self.trigger(table, s, invoice.due_date, k, step), by },
+                let trigger = self.trigger(table, s, invoice.due_date, k, step);
+                let why = match status {
+                    SkipStatus::Expired => Why::Expired { step, trigger },
+                    _ => match s.steps.get(note.by as usize) {
+                        Some(by) => Why::Superseded { trigger, by },
                         None => return false,
                     },
                 };
@@ -954,10 +917,9 @@ impl<'p> Evaluator<'p> {
                 true
             };
             // In the order the evaluation lists them: expired steps as it meets them, then
-            // the superseded or held ones.
-            let other = held.map_or(SkipStatus::Superseded, |(status, _)| status);
+            // the superseded ones.
             let listed = steps_of(note.expired).all(|k| push(k, SkipStatus::Expired))
-                && steps_of(note.steps).all(|k| push(k, other));
+                && steps_of(note.superseded).all(|k| push(k, SkipStatus::Superseded));
             if !listed {
                 out.truncate(mark);
                 return false;
@@ -1096,7 +1058,6 @@ impl<'p> Evaluator<'p> {
                 ev: self,
                 index: ci,
                 unnoted: Cell::new(false),
-                held: RefCell::new(Vec::new()),
             };
             let mark = out.mark();
             match e.run(idx, repeats, &mut out, scratch) {
@@ -1247,9 +1208,6 @@ struct CustomerEval<'a, 'e> {
     index: u32,
     /// A step was skipped for a reason that [`SkipNotes`] do not hold.
     unnoted: Cell<bool>,
-    /// The reasons of the invoices whose steps a rule holds (by invoice index), for
-    /// [`SkipNotes::held`] once the customer is noted.
-    held: RefCell<Vec<(u32, Box<str>)>>,
 }
 
 type Res<T> = Result<T, PlanError>;
@@ -1495,10 +1453,8 @@ impl<'a> CustomerEval<'a, '_> {
                     continue;
                 }
                 if let Some((status, reason)) =
-                    self.blocking_rule(scenario, f, &ctx, Some(&ev.label), rule_values, trace, false)?
+                    self.blocking_rule(scenario, f, &ctx, Some(&ev.label), rule_values, trace)?
                 {
-                    // Events held by a rule are not noted.
-                    self.unnoted.set(true);
                     self.skip(out, scenario, f, (&ev.label, ev.order), status, |texts| text(texts, reason), None);
                     continue;
                 }
@@ -1542,7 +1498,7 @@ impl<'a> CustomerEval<'a, '_> {
                 }
                 if step.offset < 0 && t > inv.due_date {
                     if k < NOTE_STEPS {
-                        note(InvoiceNote { expired: 1 << k, steps: 0, by: 0, held: HELD_NONE }.bits());
+                        note(InvoiceNote { expired: 1 << k, superseded: 0, by: 0 }.bits());
                     } else {
                         self.unnoted.set(true);
                     }
@@ -1563,19 +1519,7 @@ impl<'a> CustomerEval<'a, '_> {
                 continue;
             }
             // Stop and pause rules, then the minimum balance.
-            if let Some((status, reason)) =
-                self.blocking_rule(scenario, f, &ctx, None, rule_values, trace, notes.is_some())?
-            {
-                // Noted with its reason when the note holds all its steps.
-                let held = if status == SkipStatus::Stopped { HELD_STOPPED } else { HELD_PAUSED };
-                let steps = reached.iter().try_fold(0u32, |mask, (k, _, _)| (*k < NOTE_STEPS).then_some(mask | 1 << k));
-                match steps {
-                    Some(steps) if notes.is_some() => {
-                        note(InvoiceNote { expired: 0, steps, by: 0, held }.bits());
-                        self.held.borrow_mut().push((invoices[idx], reason.as_str().into()));
-                    }
-                    _ => self.unnoted.set(true),
-                }
+            if let Some((status, reason)) = self.blocking_rule(scenario, f, &ctx, None, rule_values, trace)? {
                 let mut shared: Option<u32> = None;
                 for (_, step, _) in reached.iter() {
                     self.skip(
@@ -1671,7 +1615,7 @@ impl<'a> CustomerEval<'a, '_> {
                     continue;
                 }
                 if *k < NOTE_STEPS && emitted_k < NOTE_STEPS {
-                    note(InvoiceNote { expired: 0, steps: 1 << k, by: emitted_k as u32, held: HELD_NONE }.bits());
+                    note(InvoiceNote { expired: 0, superseded: 1 << k, by: emitted_k as u32 }.bits());
                 } else {
                     self.unnoted.set(true);
                 }
@@ -1703,21 +1647,11 @@ impl<'a> CustomerEval<'a, '_> {
 
         self.group(out, scenario, first_emission);
         out.next.push((self.customer, next_on));
-        if let Some(notes) = notes
-            && let Some(n) = notes.customers.get(self.index as usize)
-        {
+        if let Some(n) = notes.and_then(|n| n.customers.get(self.index as usize)) {
             let noted = match u8::try_from(number + 1) {
                 Ok(v) if v != NOTE_EMPTY && !self.unnoted.get() && scenario.steps.len() <= NOTE_STEPS => v,
                 _ => NOTE_NONE,
             };
-            // The reasons first: a customer's note says that they are there.
-            let held = std::mem::take(&mut *self.held.borrow_mut());
-            if noted != NOTE_NONE
-                && !held.is_empty()
-                && let Ok(mut kept) = notes.held.write()
-            {
-                kept.extend(held);
-            }
             n.store(noted, Ordering::Relaxed);
         }
         Ok(())
@@ -1797,10 +1731,8 @@ impl<'a> CustomerEval<'a, '_> {
     }
 
     /// The first `stop when` / `pause when` rule that holds for this invoice, with its status
-    /// and reason (the values it read; only built when skipped steps are wanted, or when
-    /// `for_note`: the reason is kept in the skip notes). `step` names the event or step in
-    /// an error message.
-    #[allow(clippy::too_many_arguments)]
+    /// and reason (the values it read; only built when skipped steps are wanted). `step` names
+    /// the event or step in an error message.
     fn blocking_rule(
         &self,
         s: &'a CompiledScenario,
@@ -1809,7 +1741,6 @@ impl<'a> CustomerEval<'a, '_> {
         step: Option<&str>,
         values: &mut [Option<bool>],
         trace: &mut Trace,
-        for_note: bool,
     ) -> Res<Option<(SkipStatus, String)>> {
         let rules =
             s.stops.iter().map(|r| (SkipStatus::Stopped, r)).chain(s.pauses.iter().map(|r| (SkipStatus::Paused, r)));
@@ -1830,7 +1761,7 @@ impl<'a> CustomerEval<'a, '_> {
             if !holds {
                 continue;
             }
-            if !(self.mode.skipped || for_note) || !self.mode.text {
+            if !self.mode.skipped || !self.mode.text {
                 return Ok(Some((status, String::new())));
             }
             // The values read, for the reason (conditions have no side effects).
@@ -1855,8 +1786,7 @@ impl<'a> CustomerEval<'a, '_> {
         why: impl FnOnce(&mut Vec<String>) -> Why<'a>,
         until: Option<NaiveDate>,
     ) {
-        // Steps held by a rule are noted by the caller.
-        if !matches!(status, SkipStatus::Expired | SkipStatus::Superseded | SkipStatus::Paused | SkipStatus::Stopped) {
+        if !matches!(status, SkipStatus::Expired | SkipStatus::Superseded) {
             self.unnoted.set(true);
         }
         if !self.mode.skipped {

@@ -45,11 +45,9 @@ pub fn write_json(plan: &Plan, w: &mut impl Write) -> io::Result<()> {
 /// Customers are evaluated in batches (in parallel within a batch) and each batch is written
 /// before the next is computed. The JSON lists all actions before the first skipped step, so
 /// the customers are gone through twice: for the actions, noting the expired and superseded
-/// steps skipped and the steps held by a pause or stop rule (with the rule's reason), then
-/// for the skipped steps, listed from those notes; only customers with other skipped steps
-/// (deferred, below the minimum, a condition that does not hold, an event held by a rule)
-/// are evaluated again, without amounts, and the customers that failed the first pass are
-/// left out.
+/// steps skipped, then for the skipped steps, listed from those notes; only customers with
+/// other skipped steps (paused, stopped, deferred, …) are evaluated again, without amounts,
+/// and the customers that failed the first pass are left out.
 pub fn write_plan_json(
     program: &Program,
     portfolio: &Portfolio,
@@ -998,8 +996,8 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
 
     /// The skipped steps listed from the notes of the actions' pass are the records that an
     /// evaluation for the skipped steps makes, customer by customer, for most customers (the
-    /// others, with deferred steps or conditions that do not hold, are evaluated again); and
-    /// the plan written is the plan evaluated at once.
+    /// others, with paused or deferred steps, are evaluated again); and the plan written is
+    /// the plan evaluated at once.
     #[test]
     fn skipped_steps_from_notes_are_the_records_of_an_evaluation() {
         let engine =
@@ -1038,59 +1036,6 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
             history.record(&plan);
         }
         assert!(listed > 0 && superseded > 0 && expired > 0, "{listed} {superseded} {expired}");
-    }
-
-    /// Steps held by a `pause when` or `stop when` rule are listed from the notes, with the
-    /// reason the first pass kept (the rule and the values it read): every customer is noted,
-    /// and the plan written is the plan evaluated at once.
-    #[test]
-    fn steps_held_by_rules_are_listed_from_notes() {
-        let policy = r#"
-settings { currency EUR calendar none catch up latest }
-scenario "Held" { for others D-5 email "early" D+3 email "r1" D+10 letter "r2" when balance >= 100 EUR
-  pause when promise_to_pay or disputed stop when customer.tags has "hold" }
-"#;
-        let engine =
-            Engine::from_sources(vec![relance_dsl::Source::new("p.relance", policy)], &Registry::new()).unwrap();
-        let t = day(2026, 3, 1);
-        let mut p = Portfolio::default();
-        for c in 0..30u64 {
-            let mut customer = Customer::new(format!("C{c:02}"), "n", "any");
-            if c % 5 == 0 {
-                customer.tags.push("hold".into());
-            }
-            p.customers.push(customer);
-            for k in 0..3u64 {
-                // Each customer has an invoice due before T: at least its D-5 step expired.
-                let due = t.checked_sub_days(Days::new(6 + (c * 3 + k * 7) % 30)).unwrap();
-                let mut inv = Invoice::new(
-                    format!("F{c:02}{k}"),
-                    format!("C{c:02}"),
-                    due,
-                    Decimal::new(50_000, 2),
-                    Currency::EUR,
-                );
-                if (c + k) % 3 == 0 {
-                    inv.promise_date = Some(day(2026, 3, 10));
-                }
-                inv.disputed = (c + k) % 7 == 0;
-                p.invoices.push(inv);
-            }
-        }
-        let plan = engine.evaluate(&p, t, &NoHistory);
-        let count = |status: SkipStatus| plan.skipped.iter().filter(|s| s.status == status).count();
-        assert!(count(SkipStatus::Paused) > 10 && count(SkipStatus::Stopped) > 5, "{:?}", plan.skipped.len());
-        assert!(plan.skipped.iter().any(|s| s.reason.contains("disputed = true")));
-        let ev = Evaluator::new(engine.program(), &p, t, &NoHistory).with_skip_notes();
-        for r in ev.batches(7) {
-            ev.batch(r, Mode::ACTIONS);
-        }
-        assert_eq!(ev.noted_customers(), 30);
-        for batch in [1, 4, 1000] {
-            let mut streamed = Vec::new();
-            write_plan_json_batched(engine.program(), &p, t, &NoHistory, &mut streamed, batch).unwrap();
-            assert_eq!(String::from_utf8(streamed).unwrap(), to_json(&plan), "batch size {batch}");
-        }
     }
 
     /// Steps beyond what a note holds, and trigger dates moved to business days, list the
