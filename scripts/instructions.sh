@@ -43,8 +43,9 @@ json1=$(count "$bin/examples/plan_timing" examples/scenarios "$dir" "$as_of" 1 j
 json2=$(count "$bin/examples/plan_timing" examples/scenarios "$dir" "$as_of" 2 json)
 plan=$(count "$bin/relance" plan --scenarios examples/scenarios --portfolio "$dir" --as-of "$as_of" --format json)
 
-printf '| invoices | load | evaluation | eval + JSON | plan | (instructions per invoice, one thread) |\n'
-printf '|---:|---:|---:|---:|---:|---|\n'
-printf '| %s | %s | %s | %s | %s | |\n' "$invoices" \
+echo "instructions per invoice (callgrind, one thread):"
+printf '| invoices | load | evaluation | eval + JSON | plan |\n'
+printf '|---:|---:|---:|---:|---:|\n'
+printf '| %s | %s | %s | %s | %s |\n' "$invoices" \
   "$(per_invoice $((load2 - load1)))" "$(per_invoice $((eval2 - eval1)))" \
   "$(per_invoice $((json2 - json1)))" "$(per_invoice "$plan")"
