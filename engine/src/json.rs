@@ -215,6 +215,11 @@ impl Pre {
         write(&mut JsonText(&mut json));
         Pre { text, json }
     }
+
+    /// The text as the contents of a JSON string.
+    pub(crate) fn json(&self) -> &[u8] {
+        &self.json
+    }
 }
 
 impl TextOut for String {

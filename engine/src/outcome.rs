@@ -289,6 +289,36 @@ impl<'a> SkipRec<'a> {
             o.string(&self.invoice.id);
         });
         let mut o = JsonText(out);
+        // Nine entries in ten: an expired or superseded step, written from the program's
+        // prepared bytes around its dates (the same bytes as below).
+        if self.until.is_none() {
+            match (&self.why, self.status) {
+                (Why::Expired { step, trigger }, SkipStatus::Expired)
+                    if std::ptr::eq(step.label.as_str(), self.step) =>
+                {
+                    if let Some(head) = frags.expired_entry(&self.scenario.name, step) {
+                        o.raw(head);
+                        o.date(*trigger);
+                        o.raw(b", before the due date ");
+                        o.date(self.invoice.due_date);
+                        o.raw(b"; the due date has passed");
+                        o.raw(SKIPPED_END_UNTIL_NULL);
+                        return;
+                    }
+                }
+                (Why::Superseded { trigger, by }, SkipStatus::Superseded)
+                    if self.scenario.catch_up == CatchUp::Latest =>
+                {
+                    if let Some((head, tail)) = frags.superseded_entry(&self.scenario.name, self.step, by) {
+                        o.raw(head);
+                        o.date(*trigger);
+                        o.raw(tail);
+                        return;
+                    }
+                }
+                _ => {}
+            }
+        }
         match frags.skip_fields(&self.scenario.name, self.step) {
             Some(b) => o.raw(b),
             None => skip_fields(&self.scenario.name, self.step, &mut o),
@@ -304,6 +334,9 @@ impl<'a> SkipRec<'a> {
         o.raw(b"}");
     }
 }
+
+/// The end of a skipped step's entry after its reason, when it has no `until` date.
+pub(crate) const SKIPPED_END_UNTIL_NULL: &[u8] = b"\",\"until\":null}";
 
 /// `,"scenario":…,"step":…,"status":"`: the fields of a skipped step that come from the
 /// program (see [`SkipRec::write_json`]).

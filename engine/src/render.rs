@@ -178,6 +178,14 @@ struct StepFrag {
     /// supersedes (see [`outcome::superseded_head`], [`outcome::replaced_tail`]).
     superseded: Pre,
     replaced: Pre,
+    /// The bytes of a skipped-step entry around its dates, for the two statuses that make
+    /// nine in ten entries: `,"scenario":…,"status":"expired","reason":"` and the expired
+    /// step's reason up to its trigger date; the same for `superseded`; and the end of the
+    /// entry of a step this one supersedes, after the trigger date (`) is replaced by …`,
+    /// then `"until":null}`). Written in three copies instead of ten.
+    expired_entry: Vec<u8>,
+    superseded_entry: Vec<u8>,
+    replaced_entry: Vec<u8>,
 }
 
 impl Fragments {
@@ -216,13 +224,30 @@ impl Fragments {
                 });
                 let mut fields = Vec::new();
                 outcome::skip_fields(&s.name, label, &mut JsonText(&mut fields));
+                let expired = Pre::of(|o| outcome::expired_head(label, action, o));
+                let superseded = Pre::of(|o| outcome::superseded_head(label, o));
+                let replaced = Pre::of(|o| outcome::replaced_tail(label, o));
+                let entry_head = |status: SkipStatus, reason_head: &Pre| {
+                    let mut b = fields.clone();
+                    b.extend_from_slice(status.as_str().as_bytes());
+                    b.extend_from_slice(b"\",\"reason\":\"");
+                    b.extend_from_slice(reason_head.json());
+                    b
+                };
+                let expired_entry = entry_head(SkipStatus::Expired, &expired);
+                let superseded_entry = entry_head(SkipStatus::Superseded, &superseded);
+                let mut replaced_entry = replaced.json().to_vec();
+                replaced_entry.extend_from_slice(outcome::SKIPPED_END_UNTIL_NULL);
                 steps.push(StepFrag {
                     label: addr(label),
                     scenario: addr(&s.name),
                     fields,
-                    expired: Pre::of(|o| outcome::expired_head(label, action, o)),
-                    superseded: Pre::of(|o| outcome::superseded_head(label, o)),
-                    replaced: Pre::of(|o| outcome::replaced_tail(label, o)),
+                    expired,
+                    superseded,
+                    replaced,
+                    expired_entry,
+                    superseded_entry,
+                    replaced_entry,
                 });
             }
         }
@@ -254,6 +279,24 @@ impl Fragments {
         let head = self.steps.get(self.index.get(step.as_ptr().addr())?)?;
         let tail = self.steps.get(self.index.get(by.label.as_ptr().addr())?)?;
         (head.label == addr(step) && tail.label == addr(&by.label)).then_some((&head.superseded, &tail.replaced))
+    }
+
+    /// The start of the entry of skipped step `step` of `scenario` when it expired, up to
+    /// its trigger date, if these are the program's own texts.
+    #[inline]
+    pub(crate) fn expired_entry(&self, scenario: &str, step: &CompiledStep) -> Option<&[u8]> {
+        let f = self.steps.get(self.index.get(step.label.as_ptr().addr())?)?;
+        (f.label == addr(&step.label) && f.scenario == addr(scenario)).then_some(f.expired_entry.as_slice())
+    }
+
+    /// The start of the entry of skipped step `step` of `scenario` when step `by` supersedes
+    /// it (`catch up latest`), up to its trigger date, and the end of the entry after it.
+    #[inline]
+    pub(crate) fn superseded_entry(&self, scenario: &str, step: &str, by: &CompiledStep) -> Option<(&[u8], &[u8])> {
+        let head = self.steps.get(self.index.get(step.as_ptr().addr())?)?;
+        let tail = self.steps.get(self.index.get(by.label.as_ptr().addr())?)?;
+        (head.label == addr(step) && head.scenario == addr(scenario) && tail.label == addr(&by.label))
+            .then_some((head.superseded_entry.as_slice(), tail.replaced_entry.as_slice()))
     }
 
     /// The start of the reason of `step` when it expired.
