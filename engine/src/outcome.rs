@@ -231,9 +231,9 @@ impl<'a> SkipRec<'a> {
                     None => expired_head(&step.label, &step.action, o),
                 }
                 o.date(*trigger);
-                o.lit(", before the due date ");
+                o.lit(EXPIRED_BEFORE_DUE);
                 o.date(self.invoice.due_date);
-                o.lit("; the due date has passed");
+                o.lit(EXPIRED_END);
             }
             Why::Superseded { trigger, by } => match self.scenario.catch_up {
                 CatchUp::Latest => match frags.and_then(|f| f.superseded(self.step, by)) {
@@ -299,9 +299,9 @@ impl<'a> SkipRec<'a> {
                     if let Some(head) = frags.expired_entry(&self.scenario.name, step) {
                         o.raw(head);
                         o.date(*trigger);
-                        o.raw(b", before the due date ");
+                        o.lit(EXPIRED_BEFORE_DUE);
                         o.date(self.invoice.due_date);
-                        o.raw(b"; the due date has passed");
+                        o.lit(EXPIRED_END);
                         o.raw(SKIPPED_END_UNTIL_NULL);
                         return;
                     }
@@ -334,6 +334,10 @@ impl<'a> SkipRec<'a> {
         o.raw(b"}");
     }
 }
+
+/// The reason of an expired step between its trigger date and the due date, and after it.
+const EXPIRED_BEFORE_DUE: &str = ", before the due date ";
+const EXPIRED_END: &str = "; the due date has passed";
 
 /// The end of a skipped step's entry after its reason, when it has no `until` date.
 pub(crate) const SKIPPED_END_UNTIL_NULL: &[u8] = b"\",\"until\":null}";
