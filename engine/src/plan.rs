@@ -90,6 +90,17 @@ pub enum SkipStatus {
 }
 
 impl SkipStatus {
+    /// Every status, in declaration order (`ALL[s as usize] == s`).
+    pub const ALL: [SkipStatus; 7] = [
+        SkipStatus::Superseded,
+        SkipStatus::Paused,
+        SkipStatus::Stopped,
+        SkipStatus::Deferred,
+        SkipStatus::Expired,
+        SkipStatus::BelowMinimum,
+        SkipStatus::ConditionFalse,
+    ];
+
     /// The status as written in plans.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -259,5 +270,19 @@ impl PlanSummary {
         t.outstanding += outstanding;
         t.fees += fees;
         t.interest += interest;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_status_is_listed_at_its_own_index() {
+        for (i, s) in SkipStatus::ALL.into_iter().enumerate() {
+            assert_eq!(s as usize, i, "{}", s.as_str());
+        }
+        // A status added to the enum without its place in `ALL` fails here.
+        assert_eq!(SkipStatus::ConditionFalse as usize + 1, SkipStatus::ALL.len());
     }
 }
