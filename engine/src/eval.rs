@@ -6,7 +6,6 @@ use std::borrow::Cow;
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -27,6 +26,7 @@ use crate::money::{self, RateDays};
 use crate::outcome::{
     ActionRec, Carried, Emission, FeeNote, InterestNote, Records, SkipRec, Why, next_action, periods_phrase,
 };
+use crate::payindex::PaymentIndex;
 use crate::plan::{NextAction, Plan, PlanError, PlanSummary, SkipStatus, Unassigned};
 
 /// Evaluates `portfolio` as of `as_of` (see [`crate::Engine::evaluate`]).
@@ -464,10 +464,7 @@ struct Sweep {
 
 impl Sweep {
     /// The same for invoices in any order, indexed by [`Index::hashed`].
-    fn separately<P>(invoices: &[Invoice], index: &Index, paid: &P) -> Sweep
-    where
-        P: Fn(&Invoice) -> Option<(u32, u32)> + Sync,
-    {
+    fn separately(invoices: &[Invoice], index: &Index, paid: &PaymentIndex) -> Sweep {
         let (inv_idx, inv_start) = (&index.inv_idx, &index.inv_start);
         let mut repeats = vec![false; inv_idx.len()];
         repeats.par_iter_mut().enumerate().with_min_len(4096).for_each(|(k, slot)| {
@@ -481,11 +478,13 @@ impl Sweep {
                 *first = false;
             }
         }
-        let found = invoices
-            .par_iter()
-            .enumerate()
-            .with_min_len(4096)
-            .filter_map(|(i, inv)| paid(inv).map(|r| (i as u32, r)))
+        let found = (0..invoices.len().div_ceil(4096))
+            .into_par_iter()
+            .flat_map_iter(|c| {
+                let mut found = Vec::new();
+                paid.find(invoices, c * 4096, (c + 1) * 4096, &mut found);
+                found
+            })
             .collect();
         let due_range = invoices
             .par_iter()
@@ -506,6 +505,9 @@ fn unknown_customer(inv: &Invoice) -> PlanError {
     }
 }
 
+/// Invoices whose payments the merge looks up at a time (see [`Index::merged`]).
+const LOOKUP_BLOCK: usize = 256;
+
 impl Index {
     /// Customers strictly in id order and invoices in (customer id, id) order: one merge,
     /// no hashing, no sorting. The customers are cut into pieces merged in parallel, each
@@ -515,22 +517,16 @@ impl Index {
     /// index is then [`Index::hashed`]) and gathers the rest of what evaluation needs from
     /// each invoice ([`Sweep`], `paid` giving an invoice's payments): at 10^6 invoices each
     /// pass over them costs ≈ 40 ms on a busy machine, bound by memory.
-    fn merged<P>(customers: &[Customer], invoices: &[Invoice], paid: &P) -> Option<(Index, Sweep)>
-    where
-        P: Fn(&Invoice) -> Option<(u32, u32)> + Sync,
-    {
+    fn merged(customers: &[Customer], invoices: &[Invoice], paid: &PaymentIndex) -> Option<(Index, Sweep)> {
         Self::merged_in_pieces(customers, invoices, 8192, paid)
     }
 
-    fn merged_in_pieces<'a, P>(
+    fn merged_in_pieces<'a>(
         customers: &[Customer],
         invoices: &'a [Invoice],
         piece: usize,
-        paid: &P,
-    ) -> Option<(Index, Sweep)>
-    where
-        P: Fn(&Invoice) -> Option<(u32, u32)> + Sync,
-    {
+        paid: &PaymentIndex,
+    ) -> Option<(Index, Sweep)> {
         struct Piece {
             inv_start: Vec<u32>,
             inv_idx: Vec<u32>,
@@ -561,6 +557,9 @@ impl Index {
                 due_range: None,
             };
             let mut previous = from.checked_sub(1).and_then(|p| invoices.get(p));
+            // The payments of the invoices are looked up a block ahead of the merge (see
+            // [`PaymentIndex::find`]), while the block is in the processor's cache.
+            let mut looked_up = from;
             let mut visit = |i: usize, inv: &'a Invoice, out: &mut Piece| -> Option<bool> {
                 let same = match previous.map(|p| key(p).cmp(&key(inv))) {
                     Some(std::cmp::Ordering::Greater) => return None,
@@ -568,8 +567,9 @@ impl Index {
                     None => false,
                 };
                 previous = Some(inv);
-                if let Some(range) = paid(inv) {
-                    out.found.push((i as u32, range));
+                if i >= looked_up {
+                    looked_up = (i + LOOKUP_BLOCK).min(to);
+                    paid.find(invoices, i, looked_up, &mut out.found);
                 }
                 let due = inv.due_date;
                 out.due_range = Some(out.due_range.map_or((due, due), |(lo, hi)| (lo.min(due), hi.max(due))));
@@ -733,51 +733,18 @@ impl<'p> Evaluator<'p> {
             });
             pay_idx = keys.into_iter().map(|k| k.1).collect();
         }
-        // Keys held in the table (short ids are inline): a probe compares them there instead
-        // of reading the payment they come from, somewhere in memory.
-        let mut pay_of: HashMap<crate::model::CompactString, (u32, u32), Fx> =
-            HashMap::with_capacity_and_hasher(pays.len(), Fx);
-        let mut start = 0usize;
-        while start < pay_idx.len() {
-            let id = pays[pay_idx[start] as usize].invoice_id.as_str();
-            let mut end = start + 1;
-            while end < pay_idx.len() && pays[pay_idx[end] as usize].invoice_id == id {
-                end += 1;
-            }
-            pay_of.insert(id.into(), (start as u32, end as u32));
-            start = end;
-        }
-        // A bit per value of the top bits of the ids' hashes (16 bits a paid invoice, in the
-        // processor's cache) answers "no payment" for most invoices without a probe of the
-        // table, which is in memory.
-        let shift = (pay_of.len() * 16).next_power_of_two().max(64).trailing_zeros();
-        let slot = |id: &str| (Fx.hash_one(id) >> (64 - shift)) as usize;
-        let mut filter = vec![0u64; (1usize << shift) / 64];
-        for id in pay_of.keys() {
-            let b = slot(id);
-            if let Some(w) = filter.get_mut(b / 64) {
-                *w |= 1 << (b % 64);
-            }
-        }
-        let paid_range = |inv: &Invoice| -> Option<(u32, u32)> {
-            if pay_of.is_empty() {
-                return None;
-            }
-            let b = slot(&inv.id);
-            if filter.get(b / 64).is_none_or(|w| w & (1 << (b % 64)) == 0) {
-                return None;
-            }
-            pay_of.get(inv.id.as_str()).copied()
-        };
+        // The invoices with payments are found by id in a table of their own (see
+        // [`PaymentIndex`]), block by block in the pass below.
+        let pay_of = PaymentIndex::new(pay_idx.iter().map(|&k| pays[k as usize].invoice_id.as_str()));
         // A portfolio in evaluation order (see `Portfolio::sort_for_evaluation`) is indexed
         // by merging two sorted lists, in the pass that reads the rest of what evaluation
         // needs of each invoice; any other order by hashing and sorting. Both give the same
         // index and the same sweep.
-        let (index, sweep) = match Index::merged(customers, invoices, &paid_range) {
+        let (index, sweep) = match Index::merged(customers, invoices, &pay_of) {
             Some(merged) => merged,
             None => {
                 let index = Index::hashed(customers, invoices);
-                let sweep = Sweep::separately(invoices, &index, &paid_range);
+                let sweep = Sweep::separately(invoices, &index, &pay_of);
                 (index, sweep)
             }
         };
@@ -2135,10 +2102,13 @@ scenario "Business days" { for others count business days D-2 email "pre" D+1 ca
                 invoices.push(Invoice::new(id, format!("C{c:02}"), due, Decimal::ONE, Currency::EUR));
             }
         }
-        let paid = |inv: &Invoice| {
-            let n: u32 = inv.id[1..].parse().unwrap();
-            n.is_multiple_of(3).then_some((n, n + 1))
-        };
+        let mut paid_ids: Vec<&str> = invoices
+            .iter()
+            .map(|inv| inv.id.as_str())
+            .filter(|id| id[1..].parse::<u32>().unwrap().is_multiple_of(3))
+            .collect();
+        paid_ids.sort();
+        let paid = PaymentIndex::new(paid_ids.iter().copied());
         let (whole, whole_sweep) = Index::merged_in_pieces(&customers, &invoices, usize::MAX, &paid).unwrap();
         let hashed = Index::hashed(&customers, &invoices);
         let hashed_sweep = Sweep::separately(&invoices, &hashed, &paid);
@@ -2149,7 +2119,11 @@ scenario "Business days" { for others count business days D-2 email "pre" D+1 ca
         );
         assert!(!whole.input_errors.is_empty() && whole.inv_idx.len() > 20);
         assert_eq!(whole_sweep.repeats.iter().filter(|r| **r).count(), 1);
-        assert!(whole_sweep.found.len() > 10);
+        let found: Vec<&str> = whole_sweep.found.iter().map(|(i, _)| invoices[*i as usize].id.as_str()).collect();
+        let expected: Vec<&str> =
+            invoices.iter().map(|inv| inv.id.as_str()).filter(|id| paid_ids.contains(id)).collect();
+        assert_eq!(found, expected);
+        assert!(found.len() > 10);
         assert_eq!(whole_sweep.due_range, Some((due, due.checked_add_days(Days::new(29)).unwrap())));
         for piece in 1..=21 {
             let (p, sweep) = Index::merged_in_pieces(&customers, &invoices, piece, &paid).unwrap();
@@ -2171,7 +2145,7 @@ scenario "Business days" { for others count business days D-2 email "pre" D+1 ca
         let customers: Vec<Customer> = ["C1", "C2", "C3"].iter().map(|id| Customer::new(*id, "n", "s")).collect();
         let invoice = |id: &str, c: &str| Invoice::new(id, c, due, Decimal::ONE, Currency::EUR);
         let sorted = vec![invoice("F1", "C1"), invoice("F1", "C1"), invoice("F2", "C1"), invoice("F0", "C3")];
-        let none = |_: &Invoice| None;
+        let none = PaymentIndex::default();
         for piece in [1, 2, usize::MAX] {
             assert!(Index::merged_in_pieces(&customers, &sorted, piece, &none).is_some());
             // Ids out of order within a customer, customers out of order, at any position.

@@ -48,6 +48,7 @@ pub mod law;
 pub mod model;
 pub mod money;
 mod outcome;
+mod payindex;
 pub mod plan;
 pub mod render;
 pub mod script;
