@@ -1080,7 +1080,10 @@ impl<'o> Builder<'o> {
                 let inv = &p.invoices[run[0].0];
                 let total: Decimal = run.iter().map(|(_, amount)| *amount).sum();
                 (total > inv.amount).then(|| {
-                    format!("invoice `{}`: payments and credit notes ({total}) exceed its amount ({})", inv.id, inv.amount)
+                    format!(
+                        "invoice `{}`: payments and credit notes ({total}) exceed its amount ({})",
+                        inv.id, inv.amount
+                    )
                 })
             })
             .collect();
