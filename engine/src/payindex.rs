@@ -120,8 +120,9 @@ impl PaymentIndex {
         self.filter.get(b / 64).is_some_and(|w| w & (1 << (b % 64)) != 0)
     }
 
-    /// The first slot of the probe of `h` whose tag is `h`'s, if any before an empty one.
-    fn tagged_slot(&self, h: u64) -> Option<u64> {
+    /// The first slot of the probe of `h` with `h`'s tag for which `wanted` holds, if any
+    /// before an empty slot.
+    fn probe(&self, h: u64, wanted: impl Fn(u64) -> bool) -> Option<u64> {
         let tag = tag_of(h);
         let mask = self.slots.len() - 1;
         let mut s = self.slot(h);
@@ -130,31 +131,17 @@ impl PaymentIndex {
             if slot == 0 {
                 return None;
             }
-            if slot >> 32 == tag {
+            if slot >> 32 == tag && wanted(slot) {
                 return Some(slot);
             }
             s = (s + 1) & mask;
         }
     }
 
-    /// The range of payments of the id of hash `h`, probing from the start.
+    /// The range of payments of the id of hash `h`.
     fn get_hashed(&self, id: &str, h: u64) -> Option<(u32, u32)> {
-        let tag = tag_of(h);
-        let mask = self.slots.len() - 1;
-        let mut s = self.slot(h);
-        loop {
-            let slot = *self.slots.get(s)?;
-            if slot == 0 {
-                return None;
-            }
-            if slot >> 32 == tag
-                && let Some((key, range)) = self.entry(slot)
-                && key.as_str() == id
-            {
-                return Some(*range);
-            }
-            s = (s + 1) & mask;
-        }
+        let slot = self.probe(h, |slot| self.entry(slot).is_some_and(|(key, _)| key.as_str() == id))?;
+        self.entry(slot).map(|(_, range)| *range)
     }
 
     /// The range of positions of the payments of invoice `id`, if it has any.
@@ -204,7 +191,7 @@ impl PaymentIndex {
                     prefetch(&self.slots, self.slot(h));
                 }
                 if let Some(&(_, h)) = k.checked_sub(AHEAD).and_then(|j| candidates.get(j))
-                    && let Some(slot) = self.tagged_slot(h)
+                    && let Some(slot) = self.probe(h, |_| true)
                 {
                     prefetch(&self.entries, ((slot & 0xffff_ffff) as usize).wrapping_sub(1));
                 }
@@ -238,6 +225,7 @@ fn tag_of(h: u64) -> u64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use std::collections::HashMap;
 
@@ -247,21 +235,8 @@ mod tests {
     use super::*;
 
     fn invoice(id: &str) -> Invoice {
-        Invoice {
-            id: id.into(),
-            customer_id: "C".into(),
-            issue_date: None,
-            due_date: NaiveDate::MIN,
-            amount: rust_decimal::Decimal::ONE,
-            currency: iso_currency::Currency::EUR,
-            outstanding: None,
-            disputed: false,
-            promise_date: None,
-            promise_amount: None,
-            payment_plan: false,
-            terms: None,
-            extra: Default::default(),
-        }
+        let due = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+        Invoice::new(id, "C", due, rust_decimal::Decimal::ONE, iso_currency::Currency::EUR)
     }
 
     #[test]

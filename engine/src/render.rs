@@ -837,16 +837,7 @@ fn table_tail(
 ) {
     let _ = writeln!(out);
     let _ = writeln!(out, "{actions} action(s)");
-    let statuses = [
-        SkipStatus::Superseded,
-        SkipStatus::Paused,
-        SkipStatus::Stopped,
-        SkipStatus::Deferred,
-        SkipStatus::Expired,
-        SkipStatus::BelowMinimum,
-        SkipStatus::ConditionFalse,
-    ];
-    let counts: Vec<String> = statuses
+    let counts: Vec<String> = SkipStatus::ALL
         .iter()
         .filter_map(|s| {
             let n = skipped(*s);
