@@ -216,6 +216,78 @@ struct Conv<'r> {
     src: &'r Source,
     line: usize,
     opts: &'r LoadOptions,
+    /// The months of the chunk's dates.
+    dates: &'r DateCache,
+}
+
+/// The days of the months whose dates a chunk has read, so that a `YYYY-MM-DD` text is
+/// turned into a date by reading its digits and one array, instead of ≈ 150 instructions of
+/// calendar arithmetic and checks each time: an export's dates fall in a few dozen months.
+/// A month is looked up by its number modulo [`DateCache::MONTHS`]; the first date read of
+/// a month not in the cache fills the month's slot with all its days.
+struct DateCache {
+    months: Box<[CachedMonth]>,
+}
+
+/// The days of one month: `key` is `year * 16 + month` (0 while the slot is empty).
+struct CachedMonth {
+    key: std::cell::Cell<u32>,
+    len: std::cell::Cell<u8>,
+    days: [std::cell::Cell<NaiveDate>; 31],
+}
+
+impl DateCache {
+    /// Slots: 64 consecutive months (five years) without two in one slot.
+    const MONTHS: usize = 64;
+
+    fn new() -> Self {
+        let empty = || CachedMonth {
+            key: std::cell::Cell::new(0),
+            len: std::cell::Cell::new(0),
+            days: std::array::from_fn(|_| std::cell::Cell::new(NaiveDate::MIN)),
+        };
+        Self { months: (0..Self::MONTHS).map(|_| empty()).collect() }
+    }
+
+    /// The date written `text` when it is `YYYY-MM-DD` and a valid date: the same date as
+    /// [`parse_date`] gives, whatever the date format; `None` otherwise (and for an invalid
+    /// date, whose error [`parse_date`] then reports).
+    #[inline]
+    fn get(&self, text: &[u8; 10]) -> Option<NaiveDate> {
+        let &[y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1] = text else { return None };
+        let digit = |c: u8| {
+            let v = c.wrapping_sub(b'0');
+            (v < 10).then_some(u32::from(v))
+        };
+        let year = ((digit(y0)? * 10 + digit(y1)?) * 10 + digit(y2)?) * 10 + digit(y3)?;
+        let (month, day) = (digit(m0)? * 10 + digit(m1)?, digit(d0)? * 10 + digit(d1)?);
+        if !(1..=12).contains(&month) || day == 0 {
+            return None;
+        }
+        let key = year * 16 + month;
+        let slot = self.months.get((year as usize * 12 + month as usize) % Self::MONTHS)?;
+        if slot.key.get() != key {
+            let mut len = 0;
+            for (d, cell) in (1..).zip(&slot.days) {
+                match NaiveDate::from_ymd_opt(year as i32, month, d) {
+                    Some(date) => {
+                        cell.set(date);
+                        len += 1;
+                    }
+                    None => break,
+                }
+            }
+            if len == 0 {
+                return None;
+            }
+            slot.key.set(key);
+            slot.len.set(len);
+        }
+        if day > u32::from(slot.len.get()) {
+            return None;
+        }
+        slot.days.get(day as usize - 1).map(std::cell::Cell::get)
+    }
 }
 
 fn show(cell: Cell<'_>) -> String {
@@ -295,6 +367,9 @@ impl Conv<'_> {
         match cell {
             Cell::Empty => Ok(None),
             Cell::Date(d) => Ok(Some(d)),
+            Cell::Text(s) if let Some(d) = s.as_bytes().as_array().and_then(|t| self.dates.get(t)) => {
+                Ok(Some(d))
+            }
             Cell::Text(s) if trim(s).is_empty() => Ok(None),
             Cell::Text(s) => match parse_date(s, self.opts.date_format) {
                 Some(d) => Ok(Some(d)),
@@ -638,12 +713,13 @@ pub(crate) struct RowSink<'b> {
     last_currency: Option<(CompactString, Currency)>,
     /// Checks invoices against the French legal cap, when asked.
     fr_cap: Option<FrCapCheck>,
+    dates: DateCache,
 }
 
 impl RowSink<'_> {
     /// Reads one data row.
     pub(crate) fn row(&mut self, row: &impl Row) {
-        let conv = Conv { src: self.src, line: row.line(), opts: self.opts };
+        let conv = Conv { src: self.src, line: row.line(), opts: self.opts, dates: &self.dates };
         let part = &mut self.part;
         let failed = match self.table {
             Table::Customers => match build_customer(&conv, self.cols, row) {
@@ -745,6 +821,7 @@ impl<'b> Sinks<'b> {
             last_currency: None,
             fr_cap: (self.opts.fr_cap_warnings && self.table == Table::Invoices)
                 .then(|| FrCapCheck::new(self.opts.eom_reading)),
+            dates: DateCache::new(),
         }
     }
 }
@@ -1505,8 +1582,33 @@ fn build_payment(conv: &Conv<'_>, cols: &Columns, row: &impl Row) -> Result<(Pay
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+    use proptest::prelude::{Just, prop_oneof};
 
     proptest::proptest! {
+        /// Any ten bytes of the `YYYY-MM-DD` shape (valid dates or not, months and days out
+        /// of range, leap years), read in any order through one cache, give what
+        /// `parse_date` gives (the cache gives `None` only when `parse_date` does).
+        #[test]
+        fn cached_dates_are_the_parsed_dates(
+            texts in proptest::collection::vec(
+                (prop_oneof![Just(1900u32), Just(2000), Just(2024), Just(2025), Just(2100), 0u32..10000], 0u32..14, 0u32..33),
+                1..300,
+            ),
+            separator in prop_oneof![Just('-'), Just('/')],
+        ) {
+            let cache = DateCache::new();
+            for (y, m, d) in texts {
+                let text = format!("{y:04}{separator}{m:02}{separator}{d:02}");
+                let bytes: &[u8; 10] = text.as_bytes().try_into().unwrap();
+                for format in [DateFormat::Iso, DateFormat::DayMonthYear] {
+                    match cache.get(bytes) {
+                        Some(date) => proptest::prop_assert_eq!(Some(date), parse_date(&text, format)),
+                        None => proptest::prop_assert!(separator != '-' || parse_date(&text, format).is_none()),
+                    }
+                }
+            }
+        }
+
         #[test]
         fn row_lines_give_back_each_row_source_and_line(
             steps in proptest::collection::vec((0usize..3, 0usize..4, proptest::bool::weighted(0.1)), 0..200),
