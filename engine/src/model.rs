@@ -218,17 +218,29 @@ fn swap_segments<T: Send>(items: &mut [T], positions: &[u32], segments: &[(usize
     drop(seen);
     let shared = Shared(items.as_mut_ptr());
     let shared = &shared;
-    // The same swaps as `swap_along`, through the shared pointer.
+    // What `swap_along` does, through the shared pointer, as a rotation: the first item
+    // is set aside, each next one moved one place back, and the first put last. Each item
+    // is copied once instead of the three copies of a swap.
     segments.par_iter().for_each(|&(from, to)| {
         let segment = positions.get(from..to).unwrap_or_default();
-        for (k, pair) in segment.windows(2).enumerate() {
-            if let Some(&ahead) = segment.get(k + SWAPS_AHEAD) {
-                prefetch_at(shared.0.wrapping_add(ahead as usize));
+        let (Some(&first), Some(&last)) = (segment.first(), segment.last()) else { return };
+        if segment.len() < 2 {
+            return;
+        }
+        // SAFETY: every position is below `len` and belongs to this segment only (segments
+        // do not overlap and positions do not repeat: checked above), and `items` is
+        // borrowed mutably for the whole call. The item read out of `first` is written back
+        // at `last` after `first` was overwritten, with nothing that can panic in between:
+        // each item ends up in exactly one place, as after the swaps.
+        unsafe {
+            let set_aside = std::ptr::read(shared.0.add(first as usize));
+            for (k, pair) in segment.windows(2).enumerate() {
+                if let Some(&ahead) = segment.get(k + SWAPS_AHEAD) {
+                    prefetch_at(shared.0.wrapping_add(ahead as usize));
+                }
+                std::ptr::copy_nonoverlapping(shared.0.add(pair[1] as usize), shared.0.add(pair[0] as usize), 1);
             }
-            // SAFETY: both positions are below `len` and belong to this segment only
-            // (segments do not overlap and positions do not repeat: checked above), and
-            // `items` is borrowed mutably for the whole call.
-            unsafe { std::ptr::swap(shared.0.add(pair[0] as usize), shared.0.add(pair[1] as usize)) };
+            std::ptr::write(shared.0.add(last as usize), set_aside);
         }
     });
     true
