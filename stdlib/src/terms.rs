@@ -372,24 +372,50 @@ pub fn fr_cap_warnings(portfolio: &relance_engine::Portfolio, reading: EomReadin
 /// checked once.
 pub(crate) struct FrCapCheck {
     reading: EomReading,
+    /// The last few texts looked up and their terms: exports use a handful of texts, found
+    /// here by comparing a few bytes, without hashing.
+    recent: Vec<(relance_engine::model::CompactString, Option<Terms>)>,
+    /// Where the next text goes in `recent` when it is full.
+    next_recent: usize,
     parsed: HashMap<relance_engine::model::CompactString, Option<Terms>, relance_engine::fxhash::Fx>,
     checked: HashMap<(Terms, NaiveDate), bool, relance_engine::fxhash::Fx>,
 }
 
 impl FrCapCheck {
+    /// Texts kept in `recent`.
+    const RECENT: usize = 4;
+
     pub(crate) fn new(reading: EomReading) -> Self {
-        FrCapCheck { reading, parsed: HashMap::default(), checked: HashMap::default() }
+        FrCapCheck {
+            reading,
+            recent: Vec::with_capacity(Self::RECENT),
+            next_recent: 0,
+            parsed: HashMap::default(),
+            checked: HashMap::default(),
+        }
     }
 
     /// The warning for the invoice `id` with these terms and issue date, if they exceed the
     /// cap; none without terms or issue date, or when the terms do not parse.
     pub(crate) fn warning(&mut self, id: &str, terms: Option<&str>, issue: Option<NaiveDate>) -> Option<String> {
         let (text, issue) = (terms?, issue?);
-        let terms = match self.parsed.get(text) {
-            Some(t) => (*t)?,
+        let terms = match self.recent.iter().find(|(t, _)| t.as_str() == text) {
+            Some((_, terms)) => (*terms)?,
             None => {
-                let terms = Terms::parse(text).ok().filter(Terms::may_exceed_fr_cap);
-                *self.parsed.entry(text.into()).or_insert(terms).as_ref()?
+                let terms = match self.parsed.get(text) {
+                    Some(t) => *t,
+                    None => {
+                        let terms = Terms::parse(text).ok().filter(Terms::may_exceed_fr_cap);
+                        *self.parsed.entry(text.into()).or_insert(terms)
+                    }
+                };
+                if self.recent.len() < Self::RECENT {
+                    self.recent.push((text.into(), terms));
+                } else if let Some(slot) = self.recent.get_mut(self.next_recent) {
+                    *slot = (text.into(), terms);
+                    self.next_recent = (self.next_recent + 1) % Self::RECENT;
+                }
+                terms?
             }
         };
         let reading = self.reading;
