@@ -894,6 +894,22 @@ mod tests {
         assert_eq!(std::mem::size_of::<Customer>(), 200);
     }
 
+    proptest! {
+        /// One, several or no values, names of equal and different lengths: `get` answers
+        /// as a map would, for present and absent names.
+        #[test]
+        fn extra_get_answers_as_a_map(
+            pairs in prop::collection::vec(("[ab]{0,3}", "[xy]{0,2}"), 0..5),
+            asked in prop::collection::vec("[ab]{0,3}", 0..8),
+        ) {
+            let extra: Extra = pairs.iter().cloned().collect();
+            let map: BTreeMap<String, String> = pairs.into_iter().collect();
+            for name in asked.iter().chain(map.keys()) {
+                prop_assert_eq!(extra.get(name), map.get(name).map(String::as_str));
+            }
+        }
+    }
+
     #[test]
     fn extra_reads_like_a_sorted_map() {
         let mut e = Extra::new();
