@@ -1821,7 +1821,11 @@ impl<'a> CustomerEval<'a, '_> {
         let mut interest_rule = None;
         let sources =
             std::iter::once((em.label, em.action)).chain(em.carried.iter().map(|c| (c.label.as_str(), &c.action)));
-        let mut fee_notes = Vec::new();
+        let (mut first_fee, mut more_fees) = (None, Vec::new());
+        let mut note_fee = |note: FeeNote<'a>| match first_fee {
+            None => first_fee = Some(note),
+            Some(_) => more_fees.push(note),
+        };
         for (label, action) in sources {
             for fee in &action.fees {
                 match fee {
@@ -1838,7 +1842,7 @@ impl<'a> CustomerEval<'a, '_> {
                         let fee = law.recovery_fee(inv.amount);
                         money::add_to(&mut em.fees, fee);
                         if self.mode.actions && self.mode.text {
-                            fee_notes.push(FeeNote { amount: money::round(fee, cur), law: Some(law.name()), label });
+                            note_fee(FeeNote { amount: money::round(fee, cur), law: Some(law.name()), label });
                         }
                         legal_charged = true;
                     }
@@ -1851,7 +1855,7 @@ impl<'a> CustomerEval<'a, '_> {
                         }
                         money::add_to(&mut em.fees, *a);
                         if self.mode.actions && self.mode.text {
-                            fee_notes.push(FeeNote { amount: money::round(*a, cur), law: None, label });
+                            note_fee(FeeNote { amount: money::round(*a, cur), law: None, label });
                         }
                     }
                 }
@@ -1860,8 +1864,10 @@ impl<'a> CustomerEval<'a, '_> {
                 interest_rule = action.interest.as_ref();
             }
         }
-        if !fee_notes.is_empty() {
-            em.notes_mut().fee_notes = fee_notes;
+        if first_fee.is_some() {
+            let notes = em.notes_mut();
+            notes.first_fee = first_fee;
+            notes.more_fees = more_fees;
         }
         if let Some(rule) = interest_rule {
             let first = inv.due_date.succ_opt().unwrap_or(inv.due_date);

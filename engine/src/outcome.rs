@@ -485,7 +485,11 @@ pub(crate) struct Emission<'a> {
 /// its warnings.
 #[derive(Default)]
 pub(crate) struct Notes<'a> {
-    pub(crate) fee_notes: Vec<FeeNote<'a>>,
+    /// The first fee, kept here: an emission charges one fee, seldom more (no allocation
+    /// for it).
+    pub(crate) first_fee: Option<FeeNote<'a>>,
+    /// The fees after the first.
+    pub(crate) more_fees: Vec<FeeNote<'a>>,
     pub(crate) interest_note: Option<InterestNote<'a>>,
     pub(crate) warnings: Vec<String>,
     /// The condition values that held.
@@ -505,8 +509,8 @@ impl<'a> Emission<'a> {
         }
     }
 
-    pub(crate) fn fee_notes(&self) -> &[FeeNote<'a>] {
-        self.notes.as_ref().map_or(&[], |n| &n.fee_notes)
+    pub(crate) fn fee_notes(&self) -> impl Iterator<Item = &FeeNote<'a>> {
+        self.notes.iter().flat_map(|n| n.first_fee.iter().chain(&n.more_fees))
     }
 
     pub(crate) fn interest_note(&self) -> Option<&InterestNote<'a>> {

@@ -161,6 +161,10 @@ scenario "A" {
     assert_eq!(steps(&plan), vec![("C1".into(), "D+30".into(), vec!["F1".into()])]);
     let a = &plan.actions[0];
     assert_eq!(a.fees, dec!(50.00), "10 EUR of D+15 carried + 40 EUR legal");
+    // Each fee is named in the reason, the step's own first, then the carried ones.
+    let legal = a.reason.find("; 40.00 EUR legal recovery fee (FR, D+30)").expect("the legal fee in the reason");
+    let carried = a.reason.find("; 10.00 EUR fee (D+15)").expect("the carried fee in the reason");
+    assert!(legal < carried, "{}", a.reason);
     assert_eq!(a.carried, vec!["D+3 email".to_owned(), "D+15 letter".to_owned()]);
     assert_eq!(skipped(&plan, SkipStatus::Superseded), vec![("F1".into(), "D+3".into()), ("F1".into(), "D+15".into())]);
     // Carried steps are recorded as done: their fees are never charged again.
