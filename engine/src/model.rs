@@ -601,7 +601,16 @@ impl Extra {
 
     /// The value of the column `name`, if any.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.position(name).ok().and_then(|i| self.pairs().get(i)).map(|(_, v)| v.as_str())
+        match self.entries.as_deref()? {
+            // Most rows have one extra value, and conditions often ask for another column:
+            // the names' lengths (held beside their pointers) tell them apart without
+            // reading the names.
+            Entries::One((key, value)) => (key.len() == name.len() && **key == *name).then_some(value.as_str()),
+            Entries::Many(pairs) => {
+                let i = pairs.binary_search_by(|(k, _)| (**k).cmp(name)).ok()?;
+                pairs.get(i).map(|(_, v)| v.as_str())
+            }
+        }
     }
 
     /// Whether there is a column `name`.
