@@ -40,7 +40,7 @@ pub fn parse_date(s: &str, format: DateFormat) -> Option<NaiveDate> {
     None
 }
 
-fn two_digits(a: u8, b: u8) -> Option<u32> {
+pub(crate) fn two_digits(a: u8, b: u8) -> Option<u32> {
     let (a, b) = (a.wrapping_sub(b'0'), b.wrapping_sub(b'0'));
     (a < 10 && b < 10).then(|| u32::from(a) * 10 + u32::from(b))
 }
