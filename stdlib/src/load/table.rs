@@ -750,6 +750,7 @@ pub(crate) struct RowSink<'b> {
     last_currency: Option<(CompactString, Currency)>,
     /// Checks invoices against the French legal cap, when asked.
     fr_cap: Option<FrCapCheck>,
+    /// The months of this chunk's dates (see [`DateCache`]).
     dates: DateCache,
     /// The names of the extra columns, in [`Columns::extras`] order, copied for this sink:
     /// each row's [`Extra`] shares them, and the reference counts that this changes are
