@@ -663,6 +663,12 @@ impl Extra {
         self.entries.is_none()
     }
 
+    /// One column: the same as `from_vec(vec![(name, value)])`, without the vector (loaders
+    /// call it for each row that has a single extra value).
+    pub fn one(name: Arc<str>, value: CompactString) -> Self {
+        Self { entries: Some(Box::new(Entries::One((name, value)))) }
+    }
+
     /// From pairs already sorted by name with no name twice (checked; unsorted input is
     /// sorted, and of a repeated name the last value is kept).
     pub fn from_vec(mut entries: Vec<(Arc<str>, CompactString)>) -> Self {

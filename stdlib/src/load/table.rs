@@ -747,7 +747,7 @@ pub(crate) struct RowSink<'b> {
     table: Table,
     cols: &'b Columns,
     part: Part,
-    last_currency: Option<(CompactString, Currency)>,
+    recent_currencies: RecentCurrencies,
     /// Checks invoices against the French legal cap, when asked.
     fr_cap: Option<FrCapCheck>,
     /// The months of this chunk's dates (see [`DateCache`]).
@@ -774,7 +774,7 @@ impl RowSink<'_> {
                 }
                 Err(e) => Some(e),
             },
-            Table::Invoices => match build_invoice(&conv, self.cols, row, &mut self.last_currency) {
+            Table::Invoices => match build_invoice(&conv, self.cols, row, &mut self.recent_currencies) {
                 Ok(i) => {
                     if let Some(w) =
                         self.fr_cap.as_mut().and_then(|c| c.warning(&i.id, i.terms.as_deref(), i.issue_date))
@@ -863,7 +863,7 @@ impl<'b> Sinks<'b> {
             table: self.table,
             cols: self.cols,
             part: Part { handle: self.handle, ..Part::default() },
-            last_currency: None,
+            recent_currencies: RecentCurrencies::default(),
             fr_cap: (self.opts.fr_cap_warnings && self.table == Table::Invoices)
                 .then(|| FrCapCheck::new(self.opts.eom_reading)),
             dates: DateCache::new(),
@@ -1454,16 +1454,28 @@ fn cell_at<'r>(row: &'r impl Row, cols: &Columns, f: usize) -> (Cell<'r>, usize)
 /// The extra cells of a row; no allocation when they are all empty, one exactly sized one
 /// otherwise (the keys are shared, sorted).
 fn extras(conv: &Conv<'_>, cols: &Columns, row: &impl Row) -> Result<Extra, Box<LoadError>> {
-    let mut out = Vec::new();
+    // The first value found is kept aside: most rows have at most one, and need no vector.
+    let mut first = None;
+    let mut more = Vec::new();
     for (n, ((_, i), key)) in cols.extras.iter().zip(conv.extra_keys).enumerate() {
         if let Some(t) = conv.text(row.cell(*i), *i)? {
-            if out.is_empty() {
-                out.reserve_exact(cols.extras.len() - n);
+            let pair = (Arc::clone(key), CompactString::from(t));
+            match first.take() {
+                None if more.is_empty() => first = Some(pair),
+                None => more.push(pair),
+                Some(f) => {
+                    more.reserve_exact(cols.extras.len() - n + 1);
+                    more.push(f);
+                    more.push(pair);
+                }
             }
-            out.push((Arc::clone(key), CompactString::from(t)));
         }
     }
-    Ok(Extra::from_vec(out))
+    Ok(match first {
+        Some((name, value)) => Extra::one(name, value),
+        None if more.is_empty() => Extra::default(),
+        None => Extra::from_vec(more),
+    })
 }
 
 fn build_customer(conv: &Conv<'_>, cols: &Columns, row: &impl Row) -> RowResult<Customer> {
@@ -1495,11 +1507,50 @@ fn build_customer(conv: &Conv<'_>, cols: &Columns, row: &impl Row) -> RowResult<
     })
 }
 
+/// The currency codes of the last rows, as written, with what they read as: portfolios in
+/// several currencies alternate between a few codes, and reading a code from the ISO table
+/// costs ≈ 500 instructions. A code is kept as one word (texts of up to eight bytes).
+#[derive(Default)]
+struct RecentCurrencies {
+    codes: [(u64, Option<Currency>); 4],
+    /// The slot the next new code replaces.
+    next: usize,
+}
+
+impl RecentCurrencies {
+    /// `text` as a word: its bytes and, in the top byte, its length (texts of one to seven
+    /// bytes; `None` for others, which are not kept).
+    #[inline(always)]
+    fn key(text: &str) -> Option<u64> {
+        let b = text.as_bytes();
+        if b.is_empty() || b.len() > 7 {
+            return None;
+        }
+        let mut w = [0u8; 8];
+        w[..b.len()].copy_from_slice(b);
+        w[7] = b.len() as u8;
+        Some(u64::from_le_bytes(w))
+    }
+
+    #[inline]
+    fn get(&self, text: &str) -> Option<Currency> {
+        let key = Self::key(text)?;
+        self.codes.iter().find(|(k, _)| *k == key).and_then(|(_, c)| *c)
+    }
+
+    fn put(&mut self, text: &str, currency: Currency) {
+        if let (Some(key), Some(slot)) = (Self::key(text), self.codes.get_mut(self.next)) {
+            *slot = (key, Some(currency));
+            self.next = (self.next + 1) % 4;
+        }
+    }
+}
+
 fn build_invoice(
     conv: &Conv<'_>,
     cols: &Columns,
     row: &impl Row,
-    last_currency: &mut Option<(CompactString, Currency)>,
+    recent_currencies: &mut RecentCurrencies,
 ) -> RowResult<Invoice> {
     let (cell, col) = cell_at(row, cols, I_ID);
     let id = CompactString::from(conv.required_text(cell, col, Table::Invoices).map_err(|e| (None, e))?);
@@ -1509,12 +1560,12 @@ fn build_invoice(
 
     let (cell, col) = cell_at(row, cols, I_CURRENCY);
     let currency = match cell {
-        // Fast path: same code as the previous row.
-        Cell::Text(t) if last_currency.as_ref().is_some_and(|(s, _)| s == t) => last_currency.as_ref().map(|(_, c)| *c),
+        // Fast path: a code among the last ones read.
+        Cell::Text(t) if let Some(c) = recent_currencies.get(t) => Some(c),
         _ => {
             let c = conv.currency(cell, col).map_err(fail)?;
             if let (Cell::Text(t), Some(c)) = (cell, c) {
-                *last_currency = Some((t.into(), c));
+                recent_currencies.put(t, c);
             }
             c
         }
