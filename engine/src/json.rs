@@ -27,28 +27,16 @@ const ESCAPE: [u8; 256] = {
 };
 
 /// Appends the contents of a JSON string (without the quotes) for `s`. Most texts of a plan
-/// have nothing to escape: they are checked a word (eight bytes) at a time and copied at once;
-/// texts of up to 32 bytes (ids, names, labels) are read into a word-aligned buffer while they
-/// are checked, and the buffer is appended whole (a copy of known size) and cut.
+/// have nothing to escape: they are checked sixteen bytes at a time (see
+/// [`pair_escape_mask`]) and copied at once; texts of 8 to 32 bytes (ids, names, labels) are
+/// copied in words while they are checked, into room appended whole (a copy of known size)
+/// and then cut.
 #[inline]
 pub(crate) fn escape_into(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     let n = bytes.len();
     if (8..=SHORT).contains(&n) {
-        let mut bad = 0;
-        let clean = append_with::<SHORT>(out, |dst| {
-            let mut i = 0;
-            while i + 8 < n {
-                let w = word(&bytes[i..]);
-                bad |= escape_mask(w);
-                dst[i..i + 8].copy_from_slice(&w.to_le_bytes());
-                i += 8;
-            }
-            let w = word(&bytes[n - 8..]);
-            bad |= escape_mask(w);
-            dst[n - 8..n].copy_from_slice(&w.to_le_bytes());
-            if bad == 0 { n } else { 0 }
-        });
+        let clean = append_with::<SHORT>(out, |dst| if copy_clean(bytes, dst, 0) { n } else { 0 });
         if clean {
             return;
         }
@@ -94,20 +82,22 @@ fn append_with<const N: usize>(out: &mut Vec<u8>, fill: impl FnOnce(&mut [u8; N]
     len > 0
 }
 
-/// Whether `bytes` can be copied into a JSON string as they are. Checked a word (eight
-/// bytes) at a time, the last word overlapping the one before; shorter texts are read as two
-/// overlapping halves (or three single bytes).
+/// Whether `bytes` can be copied into a JSON string as they are. Checked sixteen bytes at a
+/// time, the last sixteen overlapping those before; texts of 8 to 15 bytes as two
+/// overlapping words, shorter ones as two overlapping halves (or three single bytes).
 #[inline]
 fn is_clean(bytes: &[u8]) -> bool {
     let n = bytes.len();
-    if n >= 8 {
-        let mut chunks = bytes.chunks_exact(8);
+    if n >= 16 {
+        let mut chunks = bytes.chunks_exact(16);
         for c in &mut chunks {
-            if needs_escape(word(c)) {
+            if pair_escape_mask(word(c), word(&c[8..])) != 0 {
                 return false;
             }
         }
-        chunks.remainder().is_empty() || !needs_escape(word(&bytes[n - 8..]))
+        chunks.remainder().is_empty() || pair_escape_mask(word(&bytes[n - 16..]), word(&bytes[n - 8..])) == 0
+    } else if n >= 8 {
+        pair_escape_mask(word(bytes), word(&bytes[n - 8..])) == 0
     } else if n >= 4 {
         let half = |b: &[u8]| u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
         !needs_escape(half(bytes) | half(&bytes[n - 4..]) << 32)
@@ -116,6 +106,55 @@ fn is_clean(bytes: &[u8]) -> bool {
     } else {
         true
     }
+}
+
+/// Copies `bytes` (8 to 32 of them) to `dst[at..]` in words, the last ones overlapping
+/// those before, and says whether they need no escaping.
+#[inline(always)]
+fn copy_clean(bytes: &[u8], dst: &mut [u8], at: usize) -> bool {
+    let n = bytes.len();
+    debug_assert!((8..=SHORT).contains(&n) && dst.len() >= at + n);
+    let mut put = |i: usize, w: u64| dst[at + i..at + i + 8].copy_from_slice(&w.to_le_bytes());
+    if n > 16 {
+        let (a, b, c, d) = (word(bytes), word(&bytes[8..]), word(&bytes[n - 16..]), word(&bytes[n - 8..]));
+        put(0, a);
+        put(8, b);
+        put(n - 16, c);
+        put(n - 8, d);
+        pair_escape_mask(a, b) | pair_escape_mask(c, d) == 0
+    } else {
+        let (a, b) = (word(bytes), word(&bytes[n - 8..]));
+        put(0, a);
+        put(n - 8, b);
+        pair_escape_mask(a, b) == 0
+    }
+}
+
+/// Not zero if any of the sixteen bytes of `lo` and `hi` is a control character, `"` or
+/// `\\`: one comparison of all sixteen with the processor's SSE2 instructions.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline(always)]
+#[expect(unsafe_code, reason = "SSE2 intrinsics, which this target always has (cfg above)")]
+fn pair_escape_mask(lo: u64, hi: u64) -> u32 {
+    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set_epi64x, _mm_set1_epi8};
+    // SAFETY: these intrinsics only need SSE2, enabled for this build (see the cfg); they
+    // read and write registers only.
+    unsafe {
+        let v = _mm_set_epi64x(hi as i64, lo as i64);
+        // A byte below 0x20 is its own minimum with 0x1f.
+        let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
+        let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+        let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+        _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(control, quote), backslash)) as u32
+    }
+}
+
+/// Not zero if any of the sixteen bytes of `lo` and `hi` is a control character, `"` or
+/// `\\`.
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+#[inline(always)]
+fn pair_escape_mask(lo: u64, hi: u64) -> u32 {
+    u32::from(escape_mask(lo) | escape_mask(hi) != 0)
 }
 
 /// The first eight bytes of `b` (at least eight long) as a little-endian word.
@@ -453,21 +492,10 @@ pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     let n = bytes.len();
     if (8..=SHORT).contains(&n) {
-        let mut bad = 0;
         let clean = append_with::<{ SHORT + 2 }>(out, |dst| {
             dst[0] = b'"';
-            let mut i = 0;
-            while i + 8 < n {
-                let w = word(&bytes[i..]);
-                bad |= escape_mask(w);
-                dst[i + 1..i + 9].copy_from_slice(&w.to_le_bytes());
-                i += 8;
-            }
-            let w = word(&bytes[n - 8..]);
-            bad |= escape_mask(w);
-            dst[n - 7..n + 1].copy_from_slice(&w.to_le_bytes());
             dst[n + 1] = b'"';
-            if bad == 0 { n + 2 } else { 0 }
+            if copy_clean(bytes, dst, 1) { n + 2 } else { 0 }
         });
         if clean {
             return;
@@ -504,6 +532,14 @@ mod tests {
             let mut out = Vec::new();
             string(&mut out, &s);
             prop_assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&s).unwrap());
+            // The same text inside a string being written, after any number of bytes.
+            let mut out = b"\"".to_vec();
+            out.extend(std::iter::repeat_n(b'x', at % 7));
+            JsonText(&mut out).text(&s);
+            out.push(b'"');
+            let mut want = "x".repeat(at % 7);
+            want.push_str(&s);
+            prop_assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&want).unwrap());
         }
 
         #[test]
