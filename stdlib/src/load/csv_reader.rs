@@ -250,11 +250,11 @@ fn parse_plain(text: &str, delimiter: u8, width: usize, sink: &mut RowSink<'_>) 
     for i in Separators::new(bytes, delimiter) {
         let c = bytes.get(i).copied().unwrap_or(b'\n');
         if c == delimiter {
-            fields.push(text.get(field_start..i).unwrap_or_default());
+            fields.push(field(text, field_start, i));
         } else {
             // A line break: ends the record, unless nothing came since the last one.
             if !fields.is_empty() || i > field_start {
-                fields.push(text.get(field_start..i).unwrap_or_default());
+                fields.push(field(text, field_start, i));
                 record(&fields, line_feeds + 1, width, sink);
                 fields.clear();
             }
@@ -265,8 +265,25 @@ fn parse_plain(text: &str, delimiter: u8, width: usize, sink: &mut RowSink<'_>) 
         field_start = i + 1;
     }
     if !fields.is_empty() || field_start < bytes.len() {
-        fields.push(text.get(field_start..).unwrap_or_default());
+        fields.push(field(text, field_start, bytes.len()));
         record(&fields, line_feeds + 1, width, sink);
+    }
+}
+
+/// `text[start..end]`, where `start` and `end` are each 0, the text's length or next to an
+/// ASCII separator: without the two character-boundary checks of `str::get` (with them,
+/// ≈ 5 % of the loader's instructions: 1.5 M fields at 10^5 invoices).
+#[inline(always)]
+#[expect(unsafe_code, reason = "the field's ends are character boundaries by construction")]
+fn field(text: &str, start: usize, end: usize) -> &str {
+    debug_assert!(text.is_char_boundary(start) && text.is_char_boundary(end));
+    match text.as_bytes().get(start..end) {
+        // SAFETY: `start` and `end` are 0, `text.len()`, the position of an ASCII byte or
+        // the one after it. An ASCII byte is a whole character in UTF-8 (no byte of a
+        // multi-byte character is below 0x80), so both are character boundaries of the
+        // valid UTF-8 `text`, and the bytes between them are valid UTF-8.
+        Some(b) => unsafe { std::str::from_utf8_unchecked(b) },
+        None => "",
     }
 }
 
