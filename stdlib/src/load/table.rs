@@ -321,7 +321,26 @@ impl Conv<'_> {
     }
 
     /// Text of a cell, `None` when empty.
+    /// The cell's text, trimmed; `None` when empty. An empty cell and a text without
+    /// spaces at its ends (most cells) are answered inline, every other cell by
+    /// [`Conv::other_text`].
+    #[inline]
     fn text<'c>(&self, cell: Cell<'c>, col: usize) -> Result<Option<Cow<'c, str>>, Box<LoadError>> {
+        match cell {
+            Cell::Empty | Cell::Text("") => Ok(None),
+            Cell::Text(s)
+                if s.as_bytes().first().is_some_and(u8::is_ascii_graphic)
+                    && s.as_bytes().last().is_some_and(u8::is_ascii_graphic) =>
+            {
+                Ok(Some(Cow::Borrowed(s)))
+            }
+            _ => self.other_text(cell, col),
+        }
+    }
+
+    /// [`Conv::text`] of any other cell.
+    #[inline(never)]
+    fn other_text<'c>(&self, cell: Cell<'c>, col: usize) -> Result<Option<Cow<'c, str>>, Box<LoadError>> {
         Ok(match cell {
             Cell::Empty => None,
             Cell::Text(s) => {
