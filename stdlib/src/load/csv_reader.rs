@@ -681,20 +681,23 @@ mod tests {
     }
 
     proptest! {
-        /// Extra columns in any header order, each cell filled or empty: every invoice has
-        /// the filled ones, by name, and a repeated currency reads the same from the
-        /// loader's recent codes as the first time.
+        /// Extra columns in any header order, each cell filled, empty or blank, with or
+        /// without spaces around its text: every invoice has the filled ones, trimmed, by
+        /// name, and a repeated currency reads the same from the loader's recent codes as
+        /// the first time.
         #[test]
         fn extra_columns_and_currencies_load_as_written(
             rows in proptest::collection::vec(
                 (proptest::collection::vec(proptest::option::of("[a-z]{1,3}"), 3), prop_oneof![Just("EUR"), Just("usd"), Just("GBP"), Just("CHF"), Just("JPY"), Just("SEK")]),
                 1..40,
             ),
+            pads in proptest::collection::vec(prop_oneof![Just(""), Just(" "), Just("\t"), Just("  ")], 8),
         ) {
             let mut invoices = String::from("id,customer_id,zone,due_date,amount,currency,po,agent\n");
             for (i, (extra, currency)) in rows.iter().enumerate() {
-                let cell = |k: usize| extra[k].clone().unwrap_or_default();
-                invoices.push_str(&format!("F{i},C2,{},2026-01-10,10,{currency},{},{}\n", cell(0), cell(1), cell(2)));
+                let pad = |k: usize| pads[(i + k) % pads.len()];
+                let cell = |k: usize| format!("{}{}{}", pad(k), extra[k].clone().unwrap_or_default(), pad(k + 1));
+                invoices.push_str(&format!("F{i},{}C2{},{},2026-01-10,10,{currency},{},{}\n", pad(3), pad(4), cell(0), cell(1), cell(2)));
             }
             let dir = dir_with(&[("customers.csv", CUSTOMERS), ("invoices.csv", &invoices)]);
             let p = load_in(&dir, WHOLE.block, WHOLE.chunk).unwrap();
@@ -707,6 +710,7 @@ mod tests {
                 let got: std::collections::BTreeMap<&str, &str> = inv.extra.iter().collect();
                 prop_assert_eq!(got, want);
                 prop_assert!(inv.extra.keys().is_sorted());
+                prop_assert_eq!(inv.customer_id.as_str(), "C2");
                 prop_assert_eq!(inv.currency.code(), currency.to_ascii_uppercase());
             }
         }
