@@ -15,7 +15,7 @@ use relance_engine::money;
 use rust_decimal::Decimal;
 
 use super::error::{Collector, LoadError, LoadErrorKind};
-use super::parse::{parse_bool, parse_currency, parse_date, parse_decimal, trim, two_digits};
+use super::parse::{parse_bool, parse_currency, parse_date, parse_decimal, trim};
 use super::{DateFormat, LoadErrors, LoadOptions};
 use crate::terms::{FrCapCheck, due_date_from_terms};
 use relance_engine::fxhash::Fx;
@@ -256,9 +256,7 @@ impl DateCache {
     /// date, whose error [`parse_date`] then reports).
     #[inline]
     fn get(&self, text: &[u8; 10]) -> Option<NaiveDate> {
-        let &[y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1] = text else { return None };
-        let year = two_digits(y0, y1)? * 100 + two_digits(y2, y3)?;
-        let (month, day) = (two_digits(m0, m1)?, two_digits(d0, d1)?);
+        let (year, month, day) = ymd_digits(text)?;
         if !(1..=12).contains(&month) || day == 0 {
             return None;
         }
@@ -286,6 +284,34 @@ impl DateCache {
         }
         slot.days.get(day as usize - 1).map(std::cell::Cell::get)
     }
+}
+
+/// The year, month and day of a `YYYY-MM-DD` text (any digits: the ranges are the
+/// caller's), its first eight bytes read as one word instead of byte by byte.
+#[inline(always)]
+fn ymd_digits(text: &[u8; 10]) -> Option<(u32, u32, u32)> {
+    const ZEROS: u64 = 0x3030_3030_3030_3030;
+    const HIGH: u64 = 0xf0f0_f0f0_f0f0_f0f0;
+    // Bytes 4 and 7 of `YYYY-MM-` (little-endian), which must be dashes.
+    const DASH_BYTES: u64 = 0xff00_00ff_0000_0000;
+    const DASHES: u64 = 0x2d00_002d_0000_0000;
+    let [head @ .., d0, d1] = *text;
+    let head = u64::from_le_bytes(head);
+    if head & DASH_BYTES != DASHES || !d0.is_ascii_digit() || !d1.is_ascii_digit() {
+        return None;
+    }
+    // The dashes as zeros; then every byte a digit: its high nibble is 3, and still 3 once
+    // 6 is added (no byte is above `9`; no carry crosses bytes, all being below 0x40).
+    let head = (head & !DASH_BYTES) | (ZEROS & DASH_BYTES);
+    if head & HIGH != ZEROS || head.wrapping_add(0x0606_0606_0606_0606) & HIGH != ZEROS {
+        return None;
+    }
+    let v = head - ZEROS;
+    let digit = |i: u32| ((v >> (8 * i)) & 0xff) as u32;
+    let year = digit(0) * 1000 + digit(1) * 100 + digit(2) * 10 + digit(3);
+    let month = digit(5) * 10 + digit(6);
+    let day = u32::from(d0 - b'0') * 10 + u32::from(d1 - b'0');
+    Some((year, month, day))
 }
 
 fn show(cell: Cell<'_>) -> String {
@@ -1722,6 +1748,31 @@ mod tests {
                         None => proptest::prop_assert!(separator != '-' || parse_date(&text, format).is_none()),
                     }
                 }
+            }
+        }
+
+        /// Any ten bytes among digits, separators and the bytes next to the digits give
+        /// what `parse_date` gives (a cached date only for a valid `YYYY-MM-DD`).
+        #[test]
+        fn cached_dates_of_any_bytes_are_the_parsed_dates(
+            texts in proptest::collection::vec(
+                proptest::collection::vec(prop_oneof![4 => proptest::char::range('0', '9'), 1 => Just('-'), 1 => Just('/'), 1 => Just(':'), 1 => Just(' '), 1 => Just('a'), 1 => Just('\u{7f}')], 10),
+                1..200,
+            ),
+            dashed in proptest::bool::weighted(0.7),
+        ) {
+            let cache = DateCache::new();
+            for chars in texts {
+                let mut text: Vec<u8> = chars.iter().map(|&c| c as u8).collect();
+                if dashed {
+                    text[4] = b'-';
+                    text[7] = b'-';
+                }
+                let bytes: &[u8; 10] = text.as_slice().try_into().unwrap();
+                let s = std::str::from_utf8(bytes).unwrap();
+                let valid = bytes[4] == b'-' && bytes[7] == b'-' && bytes.iter().enumerate().all(|(i, b)| i == 4 || i == 7 || b.is_ascii_digit());
+                let expected = if valid { parse_date(s, DateFormat::Iso) } else { None };
+                proptest::prop_assert_eq!(cache.get(bytes), expected, "{}", s);
             }
         }
 
