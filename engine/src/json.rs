@@ -136,7 +136,9 @@ fn copy_clean(bytes: &[u8], dst: &mut [u8], at: usize) -> bool {
 #[inline(always)]
 #[expect(unsafe_code, reason = "SSE2 intrinsics, which this target always has (cfg above)")]
 fn pair_escape_mask(lo: u64, hi: u64) -> u32 {
-    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set_epi64x, _mm_set1_epi8};
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set_epi64x, _mm_set1_epi8,
+    };
     // SAFETY: these intrinsics only need SSE2, enabled for this build (see the cfg); they
     // read and write registers only.
     unsafe {
