@@ -346,7 +346,6 @@ impl Conv<'_> {
         )
     }
 
-    /// Text of a cell, `None` when empty.
     /// The cell's text, trimmed; `None` when empty. An empty cell and a text without
     /// spaces at its ends (most cells) are answered inline, every other cell by
     /// [`Conv::other_text`].
@@ -1554,7 +1553,7 @@ fn build_customer(conv: &Conv<'_>, cols: &Columns, row: &impl Row) -> RowResult<
 
 /// The currency codes of the last rows, as written, with what they read as: portfolios in
 /// several currencies alternate between a few codes, and reading a code from the ISO table
-/// costs ≈ 500 instructions. A code is kept as one word (texts of up to eight bytes).
+/// costs ≈ 500 instructions. A code is kept as one word (texts of up to seven bytes).
 #[derive(Default)]
 struct RecentCurrencies {
     codes: [(u64, Option<Currency>); 4],
@@ -1586,7 +1585,7 @@ impl RecentCurrencies {
     fn put(&mut self, text: &str, currency: Currency) {
         if let (Some(key), Some(slot)) = (Self::key(text), self.codes.get_mut(self.next)) {
             *slot = (key, Some(currency));
-            self.next = (self.next + 1) % 4;
+            self.next = (self.next + 1) % self.codes.len();
         }
     }
 }
