@@ -341,10 +341,10 @@ fn compare(l: &Val<'_>, op: CompareOp, r: &Val<'_>) -> Result<bool, String> {
                     cb.code()
                 ));
             }
-            Some(a.cmp(b))
+            Some(crate::money::cmp(*a, *b))
         }
-        (Val::Money(a, _), Val::Num(b)) | (Val::Num(a), Val::Num(b)) => Some(a.cmp(b)),
-        (Val::Num(a), Val::Money(b, _)) => Some(a.cmp(b)),
+        (Val::Money(a, _), Val::Num(b)) | (Val::Num(a), Val::Num(b)) => Some(crate::money::cmp(*a, *b)),
+        (Val::Num(a), Val::Money(b, _)) => Some(crate::money::cmp(*a, *b)),
         (Val::Days(a), Val::Days(b)) => Some(a.cmp(b)),
         (Val::Days(a), Val::Num(b)) => Some(Decimal::from(*a).cmp(b)),
         (Val::Num(a), Val::Days(b)) => Some(a.cmp(&Decimal::from(*b))),

@@ -1388,7 +1388,9 @@ impl<'a> CustomerEval<'a, '_> {
 
         // 2. Minimum balance (applies to balances in the minimum's currency).
         let below_minimum = match self.program.settings.minimum_balance {
-            Some((min, cur)) if book.has(cur) && book.of(cur).0 < min => Some((min, cur, book.of(cur).0)),
+            Some((min, cur)) if book.has(cur) && money::cmp(book.of(cur).0, min).is_lt() => {
+                Some((min, cur, book.of(cur).0))
+            }
             _ => None,
         };
         let mut below_minimum_text: Option<u32> = None;

@@ -252,6 +252,23 @@ impl RateDays {
     }
 }
 
+/// `a.cmp(&b)` without a call into the decimal library for the usual operands: the same
+/// scale (amounts read from files) compares mantissas; scales up to 19 apart scale the
+/// smaller one's mantissa first (an amount against a whole constant such as `1500 EUR`).
+/// Conditions and the minimum balance compare amounts for every invoice or customer.
+#[inline]
+pub(crate) fn cmp(a: Decimal, b: Decimal) -> std::cmp::Ordering {
+    let (sa, sb) = (a.scale(), b.scale());
+    let (ma, mb) = (a.mantissa(), b.mantissa());
+    let scaled = |m: i128, by: u32| POW10_U64.get(by as usize).and_then(|p| m.checked_mul(i128::from(*p)));
+    let fast = match sa.cmp(&sb) {
+        std::cmp::Ordering::Equal => Some(ma.cmp(&mb)),
+        std::cmp::Ordering::Less => scaled(ma, sb - sa).map(|ma| ma.cmp(&mb)),
+        std::cmp::Ordering::Greater => scaled(mb, sa - sb).map(|mb| ma.cmp(&mb)),
+    };
+    fast.unwrap_or_else(|| a.cmp(&b))
+}
+
 /// Powers of ten that fit in 64 bits (10^0 to 10^19).
 pub(crate) const POW10_U64: [u64; 20] = {
     let mut t = [1u64; 20];
@@ -398,6 +415,40 @@ mod tests {
                 (want.to_string(), want.is_sign_negative()),
                 "{a} + {b}"
             );
+        }
+    }
+
+    proptest::proptest! {
+        /// The same order as the decimal library's, for any mantissas (up to 96 bits),
+        /// scales, signs and zeros of either sign.
+        #[test]
+        fn cmp_orders_as_decimals(
+            a in (proptest::num::i128::ANY, 0u32..=28),
+            b in (proptest::num::i128::ANY, 0u32..=28),
+            small in proptest::bool::ANY,
+            negative_zero in proptest::bool::ANY,
+        ) {
+            let make = |(m, s): (i128, u32)| {
+                let m = if small { m % 1_000_000_000 } else { m % (1i128 << 96) };
+                let mut d = Decimal::from_i128_with_scale(m, s);
+                if m == 0 && negative_zero {
+                    d.set_sign_negative(true);
+                }
+                d
+            };
+            let (x, y) = (make(a), make(b));
+            proptest::prop_assert_eq!(cmp(x, y), x.cmp(&y), "{} {}", x, y);
+            proptest::prop_assert_eq!(cmp(y, x), y.cmp(&x), "{} {}", y, x);
+            proptest::prop_assert_eq!(cmp(x, x), std::cmp::Ordering::Equal);
+            // The same value at a larger scale (when it fits), and one unit of it away.
+            let mut z = x;
+            z.rescale((x.scale() + b.1 % 5).min(28));
+            proptest::prop_assert_eq!(cmp(x, z), x.cmp(&z), "{} {}", x, z);
+            let unit = Decimal::new(1, z.scale());
+            if let Some(w) = z.checked_add(unit) {
+                proptest::prop_assert_eq!(cmp(x, w), x.cmp(&w), "{} {}", x, w);
+                proptest::prop_assert_eq!(cmp(w, x), w.cmp(&x), "{} {}", w, x);
+            }
         }
     }
 
