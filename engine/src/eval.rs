@@ -21,7 +21,7 @@ use crate::cond::{EvalCtx, InvoiceFacts, Trace};
 use crate::fxhash::Fx;
 use crate::history::History;
 use crate::law::RatePeriod;
-use crate::model::{Customer, Invoice, PaymentKind, Portfolio};
+use crate::model::{Customer, Invoice, PaymentKind, Portfolio, cmp_text};
 use crate::money::{self, RateDays};
 use crate::outcome::{
     ActionRec, Carried, Emission, FeeNote, InterestNote, Records, SkipRec, Why, next_action, periods_phrase,
@@ -538,8 +538,9 @@ impl Index {
         if !customers.par_windows(2).all(|w| w[0].id < w[1].id) {
             return None;
         }
-        fn key(inv: &Invoice) -> (&str, &str) {
-            (inv.customer_id.as_str(), inv.id.as_str())
+        /// The order of two invoices by customer id, then invoice id.
+        fn key_order(a: &Invoice, b: &Invoice) -> std::cmp::Ordering {
+            cmp_text(&a.customer_id, &b.customer_id).then_with(|| cmp_text(&a.id, &b.id))
         }
         let piece_len = piece.max(1);
         let first_invoice_of = |c: &Customer| invoices.partition_point(|inv| inv.customer_id < c.id);
@@ -561,7 +562,7 @@ impl Index {
             // [`PaymentIndex::find`]), while the block is in the processor's cache.
             let mut looked_up = from;
             let mut visit = |i: usize, inv: &'a Invoice, out: &mut Piece| -> Option<bool> {
-                let same = match previous.map(|p| key(p).cmp(&key(inv))) {
+                let same = match previous.map(|p| key_order(p, inv)) {
                     Some(std::cmp::Ordering::Greater) => return None,
                     Some(order) => order == std::cmp::Ordering::Equal,
                     None => false,
@@ -579,7 +580,7 @@ impl Index {
             for c in piece {
                 out.inv_start.push(out.inv_idx.len() as u32);
                 while let Some(inv) = invoices.get(i).filter(|_| i < to) {
-                    match inv.customer_id.as_str().cmp(c.id.as_str()) {
+                    match cmp_text(&inv.customer_id, &c.id) {
                         std::cmp::Ordering::Less => {
                             visit(i, inv, &mut out)?;
                             out.input_errors.push(unknown_customer(inv));
