@@ -381,6 +381,20 @@ pub(crate) struct FrCapCheck {
     checked: HashMap<(Terms, NaiveDate), bool, relance_engine::fxhash::Fx>,
 }
 
+/// `a == b`, for texts of 8 to 16 bytes (terms such as `30 days net`) by two overlapping
+/// words each instead of a call to `memcmp`.
+#[inline]
+fn same_text(a: &str, b: &str) -> bool {
+    let (x, y) = (a.as_bytes(), b.as_bytes());
+    if x.len() != y.len() {
+        return false;
+    }
+    if (8..=16).contains(&x.len()) {
+        return x.first_chunk::<8>() == y.first_chunk::<8>() && x.last_chunk::<8>() == y.last_chunk::<8>();
+    }
+    x == y
+}
+
 impl FrCapCheck {
     /// Texts kept in `recent`.
     const RECENT: usize = 4;
@@ -399,7 +413,7 @@ impl FrCapCheck {
     /// cap; none without terms or issue date, or when the terms do not parse.
     pub(crate) fn warning(&mut self, id: &str, terms: Option<&str>, issue: Option<NaiveDate>) -> Option<String> {
         let (text, issue) = (terms?, issue?);
-        let terms = match self.recent.iter().find(|(t, _)| t.as_str() == text) {
+        let terms = match self.recent.iter().find(|(t, _)| same_text(t, text)) {
             Some((_, terms)) => (*terms)?,
             None => {
                 let terms = match self.parsed.get(text) {
@@ -432,6 +446,22 @@ impl FrCapCheck {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// `same_text` is `==`, for texts of every length around the word sizes.
+        #[test]
+        fn same_text_is_equality(a in "[ab é]{0,20}", b in "[ab é]{0,20}", k in 0usize..20) {
+            proptest::prop_assert_eq!(same_text(&a, &b), a == b);
+            proptest::prop_assert!(same_text(&a, &a.clone()));
+            // The same text with one character changed at any place.
+            let mut chars: Vec<char> = a.chars().collect();
+            if let Some(c) = chars.get_mut(k % a.chars().count().max(1)) {
+                *c = if *c == 'a' { 'b' } else { 'a' };
+                let changed: String = chars.into_iter().collect();
+                proptest::prop_assert_eq!(same_text(&a, &changed), a == changed);
+            }
+        }
+    }
 
     /// The warnings of a large portfolio (read in parallel) come out in invoice order, one
     /// per invoice beyond the cap, as the invoices are checked one by one.
