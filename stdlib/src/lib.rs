@@ -10,6 +10,7 @@ pub mod calendar;
 pub mod law;
 pub mod load;
 pub mod rates;
+mod recent;
 pub mod terms;
 
 use std::sync::Arc;

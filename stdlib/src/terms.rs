@@ -34,6 +34,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use crate::recent::Recent;
 use chrono::{Datelike, Days, NaiveDate};
 
 /// How to compute "N days end of month" (see the [module documentation](self)).
@@ -374,47 +375,22 @@ pub(crate) struct FrCapCheck {
     reading: EomReading,
     /// The last few texts looked up and their terms: exports use a handful of texts, found
     /// here by comparing a few bytes, without hashing.
-    recent: Vec<(relance_engine::model::CompactString, Option<Terms>)>,
-    /// Where the next text goes in `recent` when it is full.
-    next_recent: usize,
+    recent: Recent<Option<Terms>, 4>,
     parsed: HashMap<relance_engine::model::CompactString, Option<Terms>, relance_engine::fxhash::Fx>,
     checked: HashMap<(Terms, NaiveDate), bool, relance_engine::fxhash::Fx>,
 }
 
-/// `a == b`, for texts of 8 to 16 bytes (terms such as `30 days net`) by two overlapping
-/// words each instead of a call to `memcmp`.
-#[inline]
-fn same_text(a: &str, b: &str) -> bool {
-    let (x, y) = (a.as_bytes(), b.as_bytes());
-    if x.len() != y.len() {
-        return false;
-    }
-    if (8..=16).contains(&x.len()) {
-        return x.first_chunk::<8>() == y.first_chunk::<8>() && x.last_chunk::<8>() == y.last_chunk::<8>();
-    }
-    x == y
-}
-
 impl FrCapCheck {
-    /// Texts kept in `recent`.
-    const RECENT: usize = 4;
-
     pub(crate) fn new(reading: EomReading) -> Self {
-        FrCapCheck {
-            reading,
-            recent: Vec::with_capacity(Self::RECENT),
-            next_recent: 0,
-            parsed: HashMap::default(),
-            checked: HashMap::default(),
-        }
+        FrCapCheck { reading, recent: Recent::new(), parsed: HashMap::default(), checked: HashMap::default() }
     }
 
     /// The warning for the invoice `id` with these terms and issue date, if they exceed the
     /// cap; none without terms or issue date, or when the terms do not parse.
     pub(crate) fn warning(&mut self, id: &str, terms: Option<&str>, issue: Option<NaiveDate>) -> Option<String> {
         let (text, issue) = (terms?, issue?);
-        let terms = match self.recent.iter().find(|(t, _)| same_text(t, text)) {
-            Some((_, terms)) => (*terms)?,
+        let terms = match self.recent.get(text) {
+            Some(terms) => terms?,
             None => {
                 let terms = match self.parsed.get(text) {
                     Some(t) => *t,
@@ -423,12 +399,7 @@ impl FrCapCheck {
                         *self.parsed.entry(text.into()).or_insert(terms)
                     }
                 };
-                if self.recent.len() < Self::RECENT {
-                    self.recent.push((text.into(), terms));
-                } else if let Some(slot) = self.recent.get_mut(self.next_recent) {
-                    *slot = (text.into(), terms);
-                    self.next_recent = (self.next_recent + 1) % Self::RECENT;
-                }
+                self.recent.put(text, terms);
                 terms?
             }
         };
@@ -446,22 +417,6 @@ impl FrCapCheck {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-
-    proptest::proptest! {
-        /// `same_text` is `==`, for texts of every length around the word sizes.
-        #[test]
-        fn same_text_is_equality(a in "[ab é]{0,20}", b in "[ab é]{0,20}", k in 0usize..20) {
-            proptest::prop_assert_eq!(same_text(&a, &b), a == b);
-            proptest::prop_assert!(same_text(&a, &a.clone()));
-            // The same text with one character changed at any place.
-            let mut chars: Vec<char> = a.chars().collect();
-            if let Some(c) = chars.get_mut(k % a.chars().count().max(1)) {
-                *c = if *c == 'a' { 'b' } else { 'a' };
-                let changed: String = chars.into_iter().collect();
-                proptest::prop_assert_eq!(same_text(&a, &changed), a == changed);
-            }
-        }
-    }
 
     /// The warnings of a large portfolio (read in parallel) come out in invoice order, one
     /// per invoice beyond the cap, as the invoices are checked one by one.

@@ -17,6 +17,7 @@ use rust_decimal::Decimal;
 use super::error::{Collector, LoadError, LoadErrorKind};
 use super::parse::{parse_bool, parse_currency, parse_date, parse_decimal, trim};
 use super::{DateFormat, LoadErrors, LoadOptions};
+use crate::recent::Recent;
 use crate::terms::{FrCapCheck, due_date_from_terms};
 use relance_engine::fxhash::Fx;
 
@@ -791,7 +792,8 @@ pub(crate) struct RowSink<'b> {
     table: Table,
     cols: &'b Columns,
     part: Part,
-    recent_currencies: RecentCurrencies,
+    /// The currency codes of the last rows, as written, with what they read as.
+    recent_currencies: Recent<Currency, 4>,
     /// Checks invoices against the French legal cap, when asked.
     fr_cap: Option<FrCapCheck>,
     /// The months of this chunk's dates (see [`DateCache`]).
@@ -907,7 +909,7 @@ impl<'b> Sinks<'b> {
             table: self.table,
             cols: self.cols,
             part: Part { handle: self.handle, ..Part::default() },
-            recent_currencies: RecentCurrencies::default(),
+            recent_currencies: Recent::new(),
             fr_cap: (self.opts.fr_cap_warnings && self.table == Table::Invoices)
                 .then(|| FrCapCheck::new(self.opts.eom_reading)),
             dates: DateCache::new(),
@@ -1551,50 +1553,11 @@ fn build_customer(conv: &Conv<'_>, cols: &Columns, row: &impl Row) -> RowResult<
     })
 }
 
-/// The currency codes of the last rows, as written, with what they read as: portfolios in
-/// several currencies alternate between a few codes, and reading a code from the ISO table
-/// costs ≈ 500 instructions. A code is kept as one word (texts of up to seven bytes).
-#[derive(Default)]
-struct RecentCurrencies {
-    codes: [(u64, Option<Currency>); 4],
-    /// The slot the next new code replaces.
-    next: usize,
-}
-
-impl RecentCurrencies {
-    /// `text` as a word: its bytes and, in the top byte, its length (texts of one to seven
-    /// bytes; `None` for others, which are not kept).
-    #[inline(always)]
-    fn key(text: &str) -> Option<u64> {
-        let b = text.as_bytes();
-        if b.is_empty() || b.len() > 7 {
-            return None;
-        }
-        let mut w = [0u8; 8];
-        w[..b.len()].copy_from_slice(b);
-        w[7] = b.len() as u8;
-        Some(u64::from_le_bytes(w))
-    }
-
-    #[inline]
-    fn get(&self, text: &str) -> Option<Currency> {
-        let key = Self::key(text)?;
-        self.codes.iter().find(|(k, _)| *k == key).and_then(|(_, c)| *c)
-    }
-
-    fn put(&mut self, text: &str, currency: Currency) {
-        if let (Some(key), Some(slot)) = (Self::key(text), self.codes.get_mut(self.next)) {
-            *slot = (key, Some(currency));
-            self.next = (self.next + 1) % self.codes.len();
-        }
-    }
-}
-
 fn build_invoice(
     conv: &Conv<'_>,
     cols: &Columns,
     row: &impl Row,
-    recent_currencies: &mut RecentCurrencies,
+    recent_currencies: &mut Recent<Currency, 4>,
 ) -> RowResult<Invoice> {
     let (cell, col) = cell_at(row, cols, I_ID);
     let id = CompactString::from(conv.required_text(cell, col, Table::Invoices).map_err(|e| (None, e))?);
