@@ -148,7 +148,7 @@ impl Ty {
     }
 }
 
-/// Runs every check; see [`crate::check`].
+/// Runs every check; see [`crate::check()`].
 pub(crate) fn check(files: &[(Source, File)], known: &KnownNames) -> Vec<Diagnostic> {
     let texts: Vec<Arc<str>> = files.iter().map(|(s, _)| Arc::from(s.text.as_str())).collect();
     let mut c =

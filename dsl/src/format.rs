@@ -30,7 +30,7 @@ struct Printer<'a> {
     after_item: bool,
 }
 
-/// See [`crate::format`].
+/// See [`crate::format()`].
 pub(crate) fn format(file: &File, src: &str) -> String {
     let mut p = Printer {
         src,

@@ -6,9 +6,9 @@
 //! ```
 //!
 //! - [`parse`] turns one [`Source`] into an [`ast::File`], or every syntax error of it.
-//! - [`check`] runs the semantic checks over a set of parsed files: errors and warnings.
+//! - [`check()`] runs the semantic checks over a set of parsed files: errors and warnings.
 //! - [`load`] does both for a whole set and returns a [`ScenarioSet`] with a content hash.
-//! - [`format`] prints a file in the canonical layout, comments kept.
+//! - [`format()`] prints a file in the canonical layout, comments kept.
 //! - [`Diagnostic`] is the one error/warning type; [`render_human`] and [`render_json`]
 //!   print a list of them.
 //!
@@ -64,7 +64,7 @@ pub fn parse(source: &Source) -> Result<ast::File, Vec<Diagnostic>> {
 /// The names the checker accepts for calendars, laws, reference rates and channels.
 ///
 /// [`KnownNames::default`] holds the built-ins; an embedding program that provides more
-/// (a custom channel, say) adds them before calling [`check`] or [`load`].
+/// (a custom channel, say) adds them before calling [`check()`] or [`load`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KnownNames {
     /// Business-day calendars (`FR`, `FR-ALSACE`, `UK`, `DE`, `none`).

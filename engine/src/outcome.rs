@@ -2,8 +2,8 @@
 //!
 //! The evaluator ([`crate::eval`]) fills light records that borrow the program and the
 //! portfolio — no `String` per field, reasons not yet formatted. They become either the owned
-//! [`Plan`](crate::plan::Plan) types ([`ActionRec::to_action`], [`SkipRec::to_skipped`]) or
-//! JSON bytes written straight into the output ([`ActionRec::write_json`],
+//! [`Plan`](crate::plan::Plan) types ([`ActionView::to_action`], [`SkipRec::to_skipped`]) or
+//! JSON bytes written straight into the output ([`ActionView::write_json`],
 //! [`SkipRec::write_json`]); both take their reasons from the same `write_reason` functions
 //! (through [`TextOut`]), so the two forms cannot drift apart (unit tests check that the
 //! streamed JSON and the serialised plan are the same bytes).
@@ -711,7 +711,7 @@ impl<'a> ActionView<'_, 'a> {
 }
 
 /// `,"scenario":…,"step":…,"step_key":`: the fields of an action from the program before
-/// its step key (see [`ActionRec::write_json`]).
+/// its step key (see [`ActionView::write_json`]).
 pub(crate) fn action_fields_before_key(scenario: &str, label: &str, o: &mut JsonText<'_>) {
     o.raw(b",\"scenario\":");
     o.string(scenario);
