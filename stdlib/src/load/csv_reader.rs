@@ -333,13 +333,7 @@ impl<'a> Separators<'a> {
         };
         let ((lo, hi), mask) = match rest.first_chunk::<16>() {
             Some(w) => (halves(w), u64::MAX),
-            None => {
-                let mut w = [0u8; 16];
-                for (to, from) in w.iter_mut().zip(rest) {
-                    *to = *from;
-                }
-                (halves(&w), (1u64 << rest.len()) - 1)
-            }
+            None => (halves(&zero_padded(rest)), (1u64 << rest.len()) - 1),
         };
         // SAFETY: these intrinsics only need SSE2, enabled for this build (see the cfg);
         // they read and write registers only.
@@ -359,6 +353,16 @@ impl<'a> Separators<'a> {
     }
 }
 
+/// The last bytes of a text (fewer than `N`), followed by zeros: the final block read by
+/// [`Separators::block`] and [`word_separators`].
+fn zero_padded<const N: usize>(rest: &[u8]) -> [u8; N] {
+    let mut w = [0u8; N];
+    for (to, from) in w.iter_mut().zip(rest) {
+        *to = *from;
+    }
+    w
+}
+
 /// The separators among the eight bytes of `bytes` at `at`: bit 7 of each byte that is the
 /// delimiter, `\n` or `\r` (exactly: no carry crosses bytes). Past the end the word is
 /// padded with zeros, which are masked out.
@@ -371,13 +375,7 @@ fn word_separators(bytes: &[u8], at: usize, delimiter: u8) -> u64 {
     let rest = bytes.get(at..).unwrap_or_default();
     let (x, mask) = match rest.first_chunk::<8>() {
         Some(w) => (u64::from_le_bytes(*w), u64::MAX),
-        None => {
-            let mut w = [0u8; 8];
-            for (to, from) in w.iter_mut().zip(rest) {
-                *to = *from;
-            }
-            (u64::from_le_bytes(w), (1u64 << (8 * rest.len())) - 1)
-        }
+        None => (u64::from_le_bytes(zero_padded(rest)), (1u64 << (8 * rest.len())) - 1),
     };
     const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
     const ONES: u64 = 0x0101_0101_0101_0101;
