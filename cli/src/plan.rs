@@ -123,21 +123,19 @@ pub fn run(args: &PlanArgs) -> Status {
         // Under French law, invoices whose terms exceed the legal cap get a warning, checked
         // while the rows are read.
         fr_cap_warnings: engine.program().law_name() == Some("FR"),
+        // Each customer's invoices side by side: the evaluator then reads memory in order.
+        sort_for_evaluation: true,
         ..relance_stdlib::load::LoadOptions::default()
     };
-    let mut portfolio = match relance_stdlib::load::load_dir(&args.portfolio, &options) {
+    let portfolio = match relance_stdlib::load::load_dir(&args.portfolio, &options) {
         Ok(p) => p,
         Err(e) => {
             eprint!("{}", render_load_errors(&e));
             return Status::Problems;
         }
     };
-    // The loader's temporary memory (row parts, id indexes) goes back before the sort and
-    // the evaluation allocate theirs.
-    crate::give_back_free_memory();
-    // Each customer's invoices side by side: the evaluator then reads memory in order.
-    portfolio.sort_for_evaluation();
-    // And the sort's keys.
+    // The loader's temporary memory (row parts, id indexes, the sort's order) goes back
+    // before the evaluation allocates its own.
     crate::give_back_free_memory();
     crate::keep_freed_memory();
     let as_of = args.as_of.unwrap_or_else(|| chrono::Local::now().date_naive());

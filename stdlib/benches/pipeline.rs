@@ -48,6 +48,11 @@ fn engine() -> Engine {
         .unwrap()
 }
 
+/// The loader's options in `relance plan`: the portfolio sorted for evaluation.
+fn sorted() -> LoadOptions {
+    LoadOptions { sort_for_evaluation: true, ..LoadOptions::default() }
+}
+
 #[divan::bench(args = SIZES, sample_count = 5)]
 fn load_csv(bencher: divan::Bencher, n: u64) {
     let dir = portfolio_dir(n);
@@ -57,8 +62,7 @@ fn load_csv(bencher: divan::Bencher, n: u64) {
 #[divan::bench(args = SIZES, sample_count = 5)]
 fn evaluation_alone(bencher: divan::Bencher, n: u64) {
     let engine = engine();
-    let mut p = load_dir(&portfolio_dir(n), &LoadOptions::default()).unwrap();
-    p.sort_for_evaluation();
+    let p = load_dir(&portfolio_dir(n), &sorted()).unwrap();
     bencher.counter(ItemsCount::new(n)).bench(|| engine.summarize(&p, as_of(), &NoHistory));
 }
 
@@ -68,8 +72,7 @@ fn plan_csv_to_json(bencher: divan::Bencher, n: u64) {
     let engine = engine();
     let dir = portfolio_dir(n);
     bencher.counter(ItemsCount::new(n)).bench(|| {
-        let mut p = load_dir(&dir, &LoadOptions::default()).unwrap();
-        p.sort_for_evaluation();
+        let p = load_dir(&dir, &sorted()).unwrap();
         relance_engine::render::write_plan_json(engine.program(), &p, as_of(), &NoHistory, &mut std::io::sink())
             .unwrap();
     });

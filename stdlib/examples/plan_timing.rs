@@ -110,17 +110,16 @@ fn main() {
     }
 }
 
-/// Loads the folder and sorts it for evaluation, as `relance plan` does.
+/// Loads the folder sorted for evaluation, as `relance plan` does.
 fn load(dir: &str) -> relance_engine::model::Portfolio {
-    let mut portfolio = match load_dir(std::path::Path::new(dir), &LoadOptions::default()) {
+    let options = LoadOptions { sort_for_evaluation: true, ..LoadOptions::default() };
+    match load_dir(std::path::Path::new(dir), &options) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("{e}");
             std::process::exit(1);
         }
-    };
-    portfolio.sort_for_evaluation();
-    portfolio
+    }
 }
 
 /// Evaluates and writes the JSON plan into a byte counter: the seconds it took and the bytes.

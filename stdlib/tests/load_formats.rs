@@ -177,3 +177,38 @@ fn fr_cap_warnings_use_the_reading_of_the_portfolio_settings() {
     // Not asked: no warning.
     assert!(load_dir(dir.path(), &LoadOptions::default()).unwrap().warnings.is_empty());
 }
+
+/// `LoadOptions::sort_for_evaluation` returns the portfolio that loading and then
+/// `Portfolio::sort_for_evaluation` give, whatever the format, and whatever the order of the
+/// files' rows (customers out of id order, ids sharing their first 8 bytes, a customer's
+/// invoices out of id order).
+#[test]
+fn loading_sorted_gives_the_order_of_sorting_after_loading() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("customers.csv"),
+        "id,name,segment\nCUSTOMER-0002,B,sme\nCUSTOMER-0001,A,sme\nC3,C,micro\nCUSTOMER-00010,D,sme\n",
+    )
+    .unwrap();
+    let mut invoices = String::from("id,customer_id,due_date,amount,currency\n");
+    for k in 0..200u32 {
+        let customer = ["CUSTOMER-0002", "CUSTOMER-0001", "C3", "CUSTOMER-00010"][(k * 7 % 4) as usize];
+        // Ids out of order within a customer; more than 32 invoices for each customer.
+        invoices.push_str(&format!("F{:04},{customer},2026-01-{:02},10.00,EUR\n", (k * 37) % 211, k % 28 + 1));
+    }
+    std::fs::write(dir.path().join("invoices.csv"), invoices).unwrap();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/portfolio");
+    let folders = [fixture("csv_fr"), fixture("json_dir"), fixture("json_one"), examples, dir.path().to_path_buf()];
+    for folder in folders {
+        let mut want = load_dir(&folder, &LoadOptions::default()).unwrap_or_else(|e| panic!("{e:#?}"));
+        want.sort_for_evaluation();
+        let opts = LoadOptions { sort_for_evaluation: true, ..LoadOptions::default() };
+        let got = load_dir(&folder, &opts).unwrap_or_else(|e| panic!("{e:#?}"));
+        assert_eq!(got, want, "{}", folder.display());
+    }
+    let book = fixture("xlsx").join("portfolio.xlsx");
+    let mut want = load_xlsx(&book, &LoadOptions::default()).unwrap();
+    want.sort_for_evaluation();
+    let got = load_xlsx(&book, &LoadOptions { sort_for_evaluation: true, ..LoadOptions::default() }).unwrap();
+    assert_eq!(got, want);
+}

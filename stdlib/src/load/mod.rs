@@ -93,6 +93,13 @@ pub struct LoadOptions {
     /// checked while they are read, instead of in a pass over the portfolio afterwards.
     /// `relance plan` asks for it when the scenarios say `law FR`.
     pub fr_cap_warnings: bool,
+    /// Return the portfolio sorted as
+    /// [`Portfolio::sort_for_evaluation`](relance_engine::Portfolio::sort_for_evaluation)
+    /// sorts it, by the faster
+    /// [`sort_for_evaluation_by_customer`](relance_engine::Portfolio::sort_for_evaluation_by_customer):
+    /// the loader knows each invoice's customer once it has checked the references.
+    /// `relance plan` asks for it.
+    pub sort_for_evaluation: bool,
 }
 
 impl LoadOptions {

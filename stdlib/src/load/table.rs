@@ -1134,15 +1134,23 @@ impl<'o> Builder<'o> {
         const RUN: usize = 4096;
         // The entries are written in place (a copy through per-run buffers would hold both).
         let mut entries: Vec<u64> = vec![0; p.invoices.len().min(IdIndex::ROWS)];
+        // The row of each invoice's customer, for the sort (see `LoadOptions::sort_for_evaluation`).
+        let mut customer_of: Vec<u32> = if self.opts.sort_for_evaluation { vec![0; entries.len()] } else { Vec::new() };
+        let mut customer_of_runs: Vec<&mut [u32]> = customer_of.chunks_mut(RUN).collect();
+        customer_of_runs.resize_with(entries.len().div_ceil(RUN), Default::default);
         let unknown: Vec<Vec<usize>> = entries
             .par_chunks_mut(RUN)
+            .zip(customer_of_runs)
             .zip(p.invoices.par_chunks(RUN))
             .enumerate()
-            .map(|(r, (entries, run))| {
+            .map(|(r, ((entries, rows), run))| {
                 let mut found = vec![None; run.len()];
                 customers.get_all(run, |inv| inv.customer_id.as_bytes(), is_customer, &mut found);
                 for ((i, inv), e) in (r * RUN..).zip(run).zip(entries) {
                     *e = IdIndex::entry(inv.id.as_bytes(), i);
+                }
+                for (row, f) in rows.iter_mut().zip(&found) {
+                    *row = f.and_then(customer_row).map_or(u32::MAX, |r| r as u32);
                 }
                 let unknown = found.iter().zip(run).enumerate();
                 let unknown =
@@ -1275,14 +1283,22 @@ impl<'o> Builder<'o> {
         if p.payments.capacity() > p.payments.len() + p.payments.len() / 8 {
             p.payments.shrink_to_fit();
         }
+        // Sorted once the indexes above are freed, with the customers found for them.
+        if self.opts.sort_for_evaluation && customer_of.len() == p.invoices.len() {
+            let matched = p.sort_for_evaluation_by_customer(&customer_of);
+            debug_assert!(matched, "the loader's customer rows are those of the invoices");
+        } else if self.opts.sort_for_evaluation {
+            p.sort_for_evaluation();
+        }
         Ok(self.portfolio)
     }
 }
 
-/// Customer ids copied into one buffer, each followed by `0xff` (a byte UTF-8 never uses),
-/// so that a lookup compares the key against the buffer at the offset the index gives: one
-/// read of compact memory, instead of reading a table of ends and then the text, or reading
-/// across the rows.
+/// Customer ids copied into one buffer, each followed by `0xff` (a byte UTF-8 never uses)
+/// and by its row (4 bytes, little-endian), so that a lookup compares the key against the
+/// buffer at the offset the index gives: one read of compact memory, instead of reading a
+/// table of ends and then the text, or reading across the rows. The row after the id gives
+/// each invoice's customer row at no extra read.
 struct Arena {
     text: Vec<u8>,
     /// Where each row's id starts.
@@ -1294,14 +1310,15 @@ impl Arena {
 
     /// `None` when the ids do not fit in 4 GiB.
     fn new<'a>(ids: impl ExactSizeIterator<Item = &'a str> + Clone) -> Option<Self> {
-        let len = ids.clone().map(|id| id.len() + 1).sum::<usize>();
+        let len = ids.clone().map(|id| id.len() + 1 + 4).sum::<usize>();
         u32::try_from(len).ok()?;
         let mut text = Vec::with_capacity(len);
         let mut starts = Vec::with_capacity(ids.len());
-        for id in ids {
+        for (row, id) in ids.enumerate() {
             starts.push(text.len() as u32);
             text.extend_from_slice(id.as_bytes());
             text.push(Self::END);
+            text.extend_from_slice(&(row as u32).to_le_bytes());
         }
         Some(Self { text, starts })
     }
@@ -1310,7 +1327,7 @@ impl Arena {
     fn id(&self, i: usize) -> &[u8] {
         let start = self.starts.get(i).map_or(self.text.len(), |&s| s as usize);
         let end = self.starts.get(i + 1).map_or(self.text.len(), |&s| s as usize);
-        self.text.get(start..end.saturating_sub(1).max(start)).unwrap_or_default()
+        self.text.get(start..end.saturating_sub(1 + 4).max(start)).unwrap_or_default()
     }
 
     /// Whether the id at offset `at` is `key`.
@@ -1318,9 +1335,13 @@ impl Arena {
         self.text.get(at..at + key.len()) == Some(key) && self.text.get(at + key.len()) == Some(&Self::END)
     }
 
-    /// The row whose id is at offset `at`.
+    /// The row whose id is at offset `at`: the four bytes after the id's end (the first
+    /// [`Arena::END`] from `at`, a byte that ids never hold).
     fn row_at(&self, at: usize) -> Option<usize> {
-        self.starts.binary_search(&u32::try_from(at).ok()?).ok()
+        let rest = self.text.get(at..)?;
+        let end = memchr::memchr(Self::END, rest)?;
+        let row = rest.get(end + 1..end + 5)?.first_chunk::<4>()?;
+        Some(u32::from_le_bytes(*row) as usize)
     }
 }
 
