@@ -13,10 +13,10 @@ use crate::json::two_digits;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ymd(pub NaiveDate);
 
-/// `MM-DD` for each day of the year: days 1 to 366 of a common year (the 366th unused),
-/// then of a leap year.
-const MONTH_DAY: [[u8; 5]; 732] = {
-    let mut t = [[0u8; 5]; 732];
+/// `-MM-DD` for each day of the year, as the little-endian integer of its six bytes: days 1
+/// to 366 of a common year (the 366th unused), then of a leap year.
+const MONTH_DAY: [u64; 732] = {
+    let mut t = [0u64; 732];
     let mut leap = 0;
     while leap < 2 {
         let lengths = [31, 28 + leap, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
@@ -26,13 +26,17 @@ const MONTH_DAY: [[u8; 5]; 732] = {
             let mut d = 1;
             while d <= lengths[m] {
                 let month = m + 1;
-                t[i] = [
+                let bytes = [
+                    b'-',
                     b'0' + (month / 10) as u8,
                     b'0' + (month % 10) as u8,
                     b'-',
                     b'0' + (d / 10) as u8,
                     b'0' + (d % 10) as u8,
+                    0,
+                    0,
                 ];
+                t[i] = u64::from_le_bytes(bytes);
                 i += 1;
                 d += 1;
             }
@@ -44,30 +48,27 @@ const MONTH_DAY: [[u8; 5]; 732] = {
 };
 
 impl Ymd {
-    /// The ten bytes `YYYY-MM-DD`, for years 0 to 9999 (chrono's own format elsewhere).
+    /// The ten bytes `YYYY-MM-DD`, for years 0 to 9999 (`None` for others: chrono's own
+    /// format then). Made in two integers (bytes 0–7 and 8–9) rather than byte by byte, so
+    /// that the copy that follows reads them back as they were written.
     #[inline]
     pub(crate) fn ascii(self) -> Option<[u8; 10]> {
-        let mut b = [0u8; 10];
-        self.write_into(&mut b).then_some(b)
-    }
-
-    /// Writes the ten bytes `YYYY-MM-DD` into `b` for years 0 to 9999; `false` (`b` left
-    /// as it may be) for other years.
-    #[inline]
-    pub(crate) fn write_into(self, b: &mut [u8; 10]) -> bool {
         let y = self.0.year();
         if !(0..=9999).contains(&y) {
-            return false;
+            return None;
         }
         let y = y as u32;
         // The day of the year (from 1) and chrono's leap-year flag read the date's bits.
         let day = self.0.ordinal() as usize - 1 + if self.0.leap_year() { 366 } else { 0 };
-        let Some(month_day) = MONTH_DAY.get(day) else { return false };
-        b[..2].copy_from_slice(&two_digits(y / 100));
-        b[2..4].copy_from_slice(&two_digits(y % 100));
-        b[4] = b'-';
-        b[5..].copy_from_slice(month_day);
-        true
+        let month_day = *MONTH_DAY.get(day)?;
+        let year = u32::from(u16::from_le_bytes(two_digits(y / 100)))
+            | u32::from(u16::from_le_bytes(two_digits(y % 100))) << 16;
+        let head = u64::from(year) | month_day << 32;
+        let tail = (month_day >> 32) as u16;
+        let mut b = [0u8; 10];
+        b[..8].copy_from_slice(&head.to_le_bytes());
+        b[8..].copy_from_slice(&tail.to_le_bytes());
+        Some(b)
     }
 }
 

@@ -370,8 +370,9 @@ impl TextOut for JsonText<'_> {
     }
     #[inline]
     fn date(&mut self, d: NaiveDate) {
-        if !append_with::<10>(self.0, |b| if Ymd(d).write_into(b) { 10 } else { 0 }) {
-            self.text(&d.to_string());
+        match Ymd(d).ascii() {
+            Some(b) => self.0.extend_from_slice(&b),
+            None => self.text(&d.to_string()),
         }
     }
     #[inline]
