@@ -342,6 +342,15 @@ const EXPIRED_END: &str = "; the due date has passed";
 /// The end of a skipped step's entry after its reason, when it has no `until` date.
 pub(crate) const SKIPPED_END_UNTIL_NULL: &[u8] = b"\",\"until\":null}";
 
+/// `; carries superseded A, B` for the labels of the steps an emission carries (nothing
+/// when it carries none).
+pub(crate) fn carried_clause<'s>(labels: impl Iterator<Item = &'s str>, o: &mut (impl TextOut + ?Sized)) {
+    for (i, label) in labels.enumerate() {
+        o.lit(if i == 0 { "; carries superseded " } else { ", " });
+        o.text(label);
+    }
+}
+
 /// `,"scenario":…,"step":…,"status":"`: the fields of a skipped step that come from the
 /// program (see [`SkipRec::write_json`]).
 pub(crate) fn skip_fields(scenario: &str, step: &str, o: &mut JsonText<'_>) {
@@ -455,8 +464,11 @@ impl<'a> Carried<'a> {
             .chain(self.beyond.iter().copied())
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.mask == 0 && self.beyond.is_empty()
+    /// Whether these are the steps at the positions of `mask` among the steps that start at
+    /// address `steps`.
+    #[inline]
+    pub(crate) fn is_exactly(&self, steps: usize, mask: u64) -> bool {
+        self.mask == mask && self.beyond.is_empty() && self.steps.as_ptr().addr() == steps
     }
 }
 
@@ -701,7 +713,10 @@ impl<'a> ActionView<'_, 'a> {
         o.raw(b",\"interest\":");
         o.quoted_decimal(self.interest);
         o.raw(b",\"carried\":");
-        o.string_list(self.carried());
+        match frag {
+            Some(f) => f.write_carried_list(self, &mut o),
+            None => o.string_list(self.carried()),
+        }
         o.raw(b",\"reason\":\"");
         self.write_reason(frag, &mut o);
         o.raw(b"\",\"warnings\":");
@@ -799,14 +814,9 @@ impl ActionView<'_, '_> {
                 (None, Some((_, text))) => condition_clause(text, o),
                 (_, None) => {}
             }
-            if !em.carried.is_empty() {
-                o.lit("; carries superseded ");
-                for (i, c) in em.carried.iter().enumerate() {
-                    if i > 0 {
-                        o.lit(", ");
-                    }
-                    o.text(&c.label);
-                }
+            match frag {
+                Some(f) if f.usual_carried(&em.carried) => o.pre(&f.carried_reason),
+                _ => carried_clause(em.carried.iter().map(|c| c.label.as_str()), o),
             }
             for n in em.fee_notes() {
                 o.lit("; ");

@@ -12,7 +12,7 @@ use crate::eval::{Evaluator, Mode, finish_lists};
 use crate::history::History;
 use crate::json::{JsonText, Pre, Repeat, TextOut};
 use crate::model::{Customer, Portfolio};
-use crate::outcome::{self, ActionView, Records};
+use crate::outcome::{self, ActionView, Carried, Records};
 use crate::plan::{Action, NextAction, Plan, PlanError, SkipStatus, Unassigned};
 
 /// The plan as JSON, with a final newline. Byte-identical for identical plans.
@@ -150,9 +150,33 @@ pub(crate) struct ActionFrag {
     pub(crate) reason_head: Pre,
     /// `; condition `…` holds` (empty for an action without condition).
     pub(crate) condition: Pre,
+    /// The steps an emission of this step usually carries (see [`ActionFrag::usual_carried`]),
+    /// and their texts: `; carries superseded …` in the reason and the JSON list of their keys.
+    carried: (usize, u64),
+    pub(crate) carried_reason: Pre,
+    carried_list: Vec<u8>,
 }
 
 impl ActionFrag {
+    /// Whether `carried` is the set of steps this step's emissions usually carry: the steps
+    /// of the scenario before it that are due on or after the due date (those before it
+    /// expire), all triggered and superseded by it under `catch up latest`, without
+    /// condition or history to skip one. Those are written from prepared texts.
+    #[inline]
+    pub(crate) fn usual_carried(&self, carried: &Carried<'_>) -> bool {
+        carried.is_exactly(self.carried.0, self.carried.1)
+    }
+
+    /// Writes the JSON list of the keys of the steps that `ems` carry, each once.
+    #[inline]
+    pub(crate) fn write_carried_list(&self, view: &ActionView<'_, '_>, o: &mut JsonText<'_>) {
+        if view.ems.iter().all(|e| self.usual_carried(&e.carried)) {
+            o.raw(&self.carried_list);
+        } else {
+            o.string_list(view.carried());
+        }
+    }
+
     /// Writes the program's fields of an action whose step key is `key`.
     #[inline]
     pub(crate) fn write_fields(&self, key: &str, o: &mut JsonText<'_>) {
@@ -199,7 +223,22 @@ impl Fragments {
                 .iter()
                 .map(|st| (&st.label, &st.key, &st.action))
                 .chain(s.events.iter().map(|ev| (&ev.label, &ev.key, &ev.action)));
-            for (label, key, action) in labelled {
+            for (k, (label, key, action)) in labelled.enumerate() {
+                // The steps before this one due on or after the due date (none for an event;
+                // none prepared beyond the 64 first steps, which `Carried` keeps apart).
+                let before = if k < s.steps.len() && k <= 64 { k } else { 0 };
+                let usual: Vec<&CompiledStep> = s.steps.iter().take(before).filter(|st| st.offset >= 0).collect();
+                let mask = (0..before).filter(|&i| s.steps[i].offset >= 0).fold(0u64, |m, i| m | 1 << i);
+                let carried_reason = Pre::of(|o| outcome::carried_clause(usual.iter().map(|st| st.label.as_str()), o));
+                let mut carried_list = Vec::new();
+                // Each key once, as `ActionView::carried` lists them.
+                let mut keys: Vec<&str> = Vec::new();
+                for st in &usual {
+                    if !keys.contains(&st.key.as_str()) {
+                        keys.push(&st.key);
+                    }
+                }
+                JsonText(&mut carried_list).string_list(keys);
                 let mut before_key = Vec::new();
                 outcome::action_fields_before_key(&s.name, label, &mut JsonText(&mut before_key));
                 let mut after_key = Vec::new();
@@ -221,6 +260,9 @@ impl Fragments {
                             outcome::condition_clause(text, o);
                         }
                     }),
+                    carried: (s.steps.as_ptr().addr(), mask),
+                    carried_reason,
+                    carried_list,
                 });
                 let mut fields = Vec::new();
                 outcome::skip_fields(&s.name, label, &mut JsonText(&mut fields));
@@ -1364,7 +1406,7 @@ scenario "All" { for others D-5 email "before" D+3 email "r1" D+10 email "r2" D+
         let p = portfolio(600);
         let (frags, none) = (Fragments::new(engine.program()), Fragments::default());
         let mut history = MemoryHistory::new();
-        let mut superseded = 0;
+        let (mut superseded, mut usual_carried, mut other_carried) = (0, 0, 0);
         for t in [day(2026, 2, 10), day(2026, 3, 1), day(2026, 3, 4)] {
             let ev = Evaluator::new(engine.program(), &p, t, &history);
             let (mut actions, mut skipped) = (0, 0);
@@ -1375,7 +1417,15 @@ scenario "All" { for others D-5 email "before" D+3 email "r1" D+10 email "r2" D+
                         a.write_json(&frags, &mut Repeat::default(), &mut fast);
                         a.write_json(&none, &mut Repeat::default(), &mut slow);
                         assert_eq!(String::from_utf8(fast).unwrap(), String::from_utf8(slow).unwrap());
-                        assert!(frags.action(a.scenario, a.label, a.action).is_some(), "prepared texts not found");
+                        let f = frags.action(a.scenario, a.label, a.action);
+                        assert!(f.is_some(), "prepared texts not found");
+                        // Both ways of writing what an action carries are compared.
+                        for em in a.ems.iter() {
+                            match f.is_some_and(|f| f.usual_carried(&em.carried)) {
+                                true => usual_carried += 1,
+                                false => other_carried += 1,
+                            }
+                        }
                         actions += 1;
                     }
                     for s in &run.skipped {
@@ -1396,6 +1446,7 @@ scenario "All" { for others D-5 email "before" D+3 email "r1" D+10 email "r2" D+
             history.record(&engine.evaluate(&p, t, &history));
         }
         assert!(superseded > 0);
+        assert!(usual_carried > 0 && other_carried > 0, "{usual_carried} {other_carried}");
     }
 
     #[test]
