@@ -227,8 +227,11 @@ impl Fragments {
                 // The steps before this one due on or after the due date (none for an event;
                 // none prepared beyond the 64 first steps, which `Carried` keeps apart).
                 let before = if k < s.steps.len() && k <= 64 { k } else { 0 };
-                let usual: Vec<&CompiledStep> = s.steps.iter().take(before).filter(|st| st.offset >= 0).collect();
-                let mask = (0..before).filter(|&i| s.steps[i].offset >= 0).fold(0u64, |m, i| m | 1 << i);
+                let (mut usual, mut mask) = (Vec::new(), 0u64);
+                for (i, st) in s.steps.iter().enumerate().take(before).filter(|(_, st)| st.offset >= 0) {
+                    usual.push(st);
+                    mask |= 1 << i;
+                }
                 let carried_reason = Pre::of(|o| outcome::carried_clause(usual.iter().map(|st| st.label.as_str()), o));
                 let mut carried_list = Vec::new();
                 // Each key once, as `ActionView::carried` lists them.
