@@ -154,7 +154,7 @@ impl Portfolio {
                 for k in range.clone() {
                     let id = &customers[k].id;
                     let group = invoices.get(group(range.start, k)).unwrap_or_default();
-                    if group.iter().any(|inv| inv.customer_id != *id) {
+                    if group.iter().any(|inv| cmp_text(&inv.customer_id, id).is_ne()) {
                         return None;
                     }
                     sorted = sorted && in_order(group);
