@@ -1038,7 +1038,7 @@ mod tests {
     proptest! {
         /// The counting sort by customer gives the order of the comparison sort: with the
         /// right customer of each invoice (customers in id order or not, invoices of a
-        /// customer in id order or not, a few or more than 32), and with hints that are wrong
+        /// customer in id order or not, a few or many), and with hints that are wrong
         /// (another customer, out of range, too short) or customers that repeat an id, for
         /// which it falls back to the comparison sort, keeping the ties in portfolio order.
         #[test]
