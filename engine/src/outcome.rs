@@ -907,3 +907,16 @@ pub(crate) fn serde_element<T: serde::Serialize>(out: &mut Vec<u8>, item: &T) ->
     serde_json::to_writer(&mut *out, item)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_action_id_is_the_hash_of_its_texts() {
+        // A known value: ids must not change from one version to the next (a journal keeps
+        // them to know what was sent).
+        let id = action_id("C0000000", "PME", "D+35 registered_letter", ["F000006118"].into_iter());
+        assert_eq!(&id, b"8501b63f14a3c0c1");
+    }
+}
