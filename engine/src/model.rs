@@ -249,8 +249,13 @@ impl Portfolio {
 /// The same order as `a.cmp(b)`, first by the leading 8 bytes of both read as big-endian
 /// words: ids of 8 bytes or more (most) then rarely need a call to `memcmp`, which the
 /// evaluator's index made three times an invoice.
+///
+/// ```
+/// use relance_engine::model::cmp_text;
+/// assert_eq!(cmp_text("F000000009", "F000000010"), "F000000009".cmp("F000000010"));
+/// ```
 #[inline]
-pub(crate) fn cmp_text(a: &str, b: &str) -> std::cmp::Ordering {
+pub fn cmp_text(a: &str, b: &str) -> std::cmp::Ordering {
     let (x, y) = (a.as_bytes(), b.as_bytes());
     match (x.split_first_chunk::<8>(), y.split_first_chunk::<8>()) {
         (Some((p, x_rest)), Some((q, y_rest))) => match u64::from_be_bytes(*p).cmp(&u64::from_be_bytes(*q)) {

@@ -763,6 +763,58 @@ mod tests {
     }
 
     #[test]
+    fn payments_listed_by_invoice_find_their_invoices_as_payments_in_any_order() {
+        // Invoice ids going up and payments listed by invoice: the loader walks the invoices
+        // in step with the payments instead of indexing their ids. Listed in reverse, the
+        // same payments go through the index: the same invoices, warnings and errors.
+        let mut invoices = String::from("id,customer_id,due_date,amount,currency\n");
+        for k in 0..9_000 {
+            invoices.push_str(&format!("F{:05},C1,2026-01-10,10.00,EUR\n", 3 * k));
+        }
+        // One payment in 200 names an invoice that does not exist (a number not a multiple
+        // of 3), from the first id on; and the last ones name numbers past the last invoice.
+        let number = |k: u32| if k.is_multiple_of(200) { 3 * k + 1 } else { 3 * k };
+        let paid: Vec<String> = (0..9_005).map(|k| format!("F{:05},2026-02-01,{}\n", number(k), 4 + k % 9)).collect();
+        let load = |rows: &[String]| {
+            let payments = format!("invoice_id,date,amount\n{}", rows.concat());
+            let dir =
+                dir_with(&[("customers.csv", CUSTOMERS), ("invoices.csv", &invoices), ("payments.csv", &payments)]);
+            load_in(&dir, WHOLE.block, WHOLE.chunk)
+        };
+        let err = load(&paid).unwrap_err();
+        let reversed: Vec<String> = paid.iter().rev().cloned().collect();
+        let err_reversed = load(&reversed).unwrap_err();
+        let messages = |e: &LoadErrors| {
+            let mut m: Vec<String> = e.errors.iter().map(|e| format!("{:?} {}", e.kind, e.message)).collect();
+            m.sort();
+            m
+        };
+        assert_eq!(messages(&err), messages(&err_reversed));
+        assert_eq!(err.errors.len(), 46 + 4);
+        assert!(err.errors.iter().all(|e| e.kind == LoadErrorKind::UnknownInvoice));
+        assert_eq!(err.errors[0].line, Some(2), "{:?}", err.errors[0]);
+        assert_eq!(err.errors[0].message, "no invoice has the id `F00001`");
+        assert_eq!(err.errors[49].message, "no invoice has the id `F27012`", "{:?}", err.errors[49]);
+        // Only the payments of existing invoices: both orders load the same.
+        let known: Vec<String> = paid
+            .iter()
+            .filter(|p| p[1..6].parse::<u32>().is_ok_and(|n| n.is_multiple_of(3) && n < 27_000))
+            .cloned()
+            .collect();
+        let sorted = load(&known).unwrap();
+        let reversed: Vec<String> = known.iter().rev().cloned().collect();
+        let mut other = load(&reversed).unwrap();
+        assert_eq!(sorted.invoices, other.invoices);
+        other.payments.reverse();
+        assert_eq!(sorted.payments, other.payments);
+        let (mut a, mut b) = (sorted.warnings.clone(), other.warnings.clone());
+        a.sort();
+        b.sort();
+        assert_eq!(a, b);
+        assert!(!a.is_empty(), "payments above 10.00 give warnings");
+    }
+
+    #[test]
     fn unknown_customers_and_repeated_invoice_ids_are_found_across_many_rows() {
         // More invoices than one run of the reference checks (4096), errors in several runs.
         let mut invoices = String::from("id,customer_id,due_date,amount,currency\n");

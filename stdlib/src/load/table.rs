@@ -10,7 +10,7 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use iso_currency::Currency;
 use rayon::prelude::*;
-use relance_engine::model::{CompactString, Customer, Extra, Invoice, Payment, PaymentKind, Portfolio};
+use relance_engine::model::{CompactString, Customer, Extra, Invoice, Payment, PaymentKind, Portfolio, cmp_text};
 use relance_engine::money;
 use rust_decimal::Decimal;
 
@@ -1138,7 +1138,7 @@ impl<'o> Builder<'o> {
         let mut customer_of: Vec<u32> = if self.opts.sort_for_evaluation { vec![0; entries.len()] } else { Vec::new() };
         let mut customer_of_runs: Vec<&mut [u32]> = customer_of.chunks_mut(RUN).collect();
         customer_of_runs.resize_with(entries.len().div_ceil(RUN), Default::default);
-        let unknown: Vec<Vec<usize>> = entries
+        let runs: Vec<(Vec<usize>, bool)> = entries
             .par_chunks_mut(RUN)
             .zip(customer_of_runs)
             .zip(p.invoices.par_chunks(RUN))
@@ -1152,18 +1152,37 @@ impl<'o> Builder<'o> {
                 for (row, f) in rows.iter_mut().zip(&found) {
                     *row = f.and_then(customer_row).map_or(u32::MAX, |r| r as u32);
                 }
+                // Whether the ids of the run (from the last one of the run before) go up.
+                let from = (r * RUN).saturating_sub(1);
+                let increasing = p.invoices.get(from..r * RUN + run.len()).unwrap_or_default().windows(2).all(|w| {
+                    let [a, b] = w else { return true };
+                    cmp_text(&a.id, &b.id).is_lt()
+                });
                 let unknown = found.iter().zip(run).enumerate();
                 let unknown =
                     unknown.filter(|(_, (f, inv))| f.is_none() && !failed_customers.contains(&inv.customer_id));
-                unknown.map(|(k, _)| r * RUN + k).collect()
+                (unknown.map(|(k, _)| r * RUN + k).collect(), increasing)
             })
             .collect();
-        let unknown: Vec<usize> = unknown.into_iter().flatten().collect();
+        let ids_increasing = entries.len() == p.invoices.len() && runs.iter().all(|(_, increasing)| *increasing);
+        let unknown: Vec<usize> = runs.into_iter().flat_map(|(unknown, _)| unknown).collect();
         // The customer index is no longer needed: give its memory back before the invoice
         // index is built.
         drop(customers);
         drop(arena);
-        let (invoices, repeated) = IdIndex::from_entries(entries, invoice_id);
+        // Exports list invoices by number (in France, numbers follow each other in time by
+        // law), and payments by invoice: then no id is repeated and each payment's invoice is
+        // found by walking the invoices in step with the payments, without the index of the
+        // invoice ids (at 10^6 invoices, its sort alone took ≈ 23 ms).
+        let payments_in_order =
+            ids_increasing && p.payments.par_windows(2).all(|w| cmp_text(&w[0].invoice_id, &w[1].invoice_id).is_le());
+        let (invoices, repeated) = if payments_in_order {
+            drop(entries);
+            (None, Vec::new())
+        } else {
+            let (index, repeated) = IdIndex::from_entries(entries, invoice_id);
+            (Some(index), repeated)
+        };
         let mut repeated = repeated.into_iter().peekable();
         let mut unknown = unknown.into_iter().peekable();
         loop {
@@ -1175,7 +1194,7 @@ impl<'o> Builder<'o> {
             };
             let inv = &p.invoices[i];
             if repeated.next_if_eq(&i).is_some() {
-                let first = invoices.get(inv.id.as_bytes(), is_invoice).unwrap_or(i);
+                let first = invoices.as_ref().and_then(|x| x.get(inv.id.as_bytes(), is_invoice)).unwrap_or(i);
                 let first_line = self.invoice_rows.get(first).line;
                 errs.push(self.ref_error(
                     self.invoice_rows.get(i),
@@ -1201,8 +1220,9 @@ impl<'o> Builder<'o> {
         // Payments: repeated ids, unknown invoices, totals.
         // Invoices are far apart in memory: their lookups go by batches (see `get_all`).
         let mut targets: Vec<Option<usize>> = vec![None; p.payments.len()];
-        targets.par_chunks_mut(4096).zip(p.payments.par_chunks(4096)).for_each(|(out, run)| {
-            invoices.get_all(run, |pay| pay.invoice_id.as_bytes(), is_invoice, out);
+        targets.par_chunks_mut(4096).zip(p.payments.par_chunks(4096)).for_each(|(out, run)| match &invoices {
+            Some(index) => index.get_all(run, |pay| pay.invoice_id.as_bytes(), is_invoice, out),
+            None => invoices_in_step(&p.invoices, run, out),
         });
         drop(invoices);
         // Payment ids are optional: index those given.
@@ -1293,6 +1313,34 @@ impl<'o> Builder<'o> {
             );
         }
         Ok(self.portfolio)
+    }
+}
+
+/// The row of the invoice of each payment of `run` into `out`, when the invoices' ids go up
+/// strictly and the payments are listed by invoice id: each search starts where the one
+/// before ended, and goes ahead by steps of 1, 2, 4… before it halves the last one (a few
+/// reads near each other, where a lookup in an index reads at random).
+fn invoices_in_step(invoices: &[Invoice], run: &[Payment], out: &mut [Option<usize>]) {
+    let Some(first) = run.first() else { return };
+    let below = |inv: &Invoice, key: &str| cmp_text(&inv.id, key).is_lt();
+    let mut at = invoices.partition_point(|inv| below(inv, &first.invoice_id));
+    for (o, pay) in out.iter_mut().zip(run) {
+        let key = pay.invoice_id.as_str();
+        // Every invoice of `at..lo` has an id below the key; the one at `hi` (if any) not.
+        let (mut lo, mut step) = (at, 1);
+        let hi = loop {
+            let probe = lo + step - 1;
+            match invoices.get(probe) {
+                Some(inv) if below(inv, key) => {
+                    lo = probe + 1;
+                    step *= 2;
+                }
+                Some(_) => break probe,
+                None => break invoices.len(),
+            }
+        };
+        at = lo + invoices.get(lo..hi).unwrap_or_default().partition_point(|inv| below(inv, key));
+        *o = invoices.get(at).filter(|inv| inv.id == key).map(|_| at);
     }
 }
 
@@ -1779,6 +1827,54 @@ mod tests {
             }
             let got: Vec<(u32, u32)> = (0..naive.len()).map(|i| rows.get(i)).map(|r| (r.table, r.line)).collect();
             proptest::prop_assert_eq!(got, naive);
+        }
+    }
+
+    proptest::proptest! {
+        /// Invoices with ids going up and payments in invoice id order, some naming no
+        /// invoice (before, between and after the invoices' ids), cut in runs anywhere: each
+        /// payment gets the row a map of the ids gives.
+        #[test]
+        fn invoices_found_in_step_are_those_a_map_finds(
+            numbers in proptest::collection::btree_set(0u32..5000, 0..300),
+            keys in proptest::collection::vec(0u32..5200, 0..400),
+            cut in 1usize..50,
+        ) {
+            let invoice = |n: u32| Invoice {
+                id: CompactString::from(format!("F{n:05}")),
+                customer_id: CompactString::from("C1"),
+                issue_date: None,
+                due_date: NaiveDate::MIN,
+                amount: Decimal::ONE,
+                currency: Currency::EUR,
+                outstanding: None,
+                disputed: false,
+                promise_date: None,
+                promise_amount: None,
+                payment_plan: false,
+                terms: None,
+                extra: Extra::default(),
+            };
+            let invoices: Vec<Invoice> = numbers.iter().map(|&n| invoice(n)).collect();
+            let mut keys = keys;
+            keys.sort_unstable();
+            let payments: Vec<Payment> = keys
+                .iter()
+                .map(|&k| Payment {
+                    id: None,
+                    invoice_id: CompactString::from(format!("F{k:05}")),
+                    date: NaiveDate::MIN,
+                    amount: Decimal::ONE,
+                    kind: PaymentKind::Payment,
+                })
+                .collect();
+            let rows: HashMap<&str, usize> = invoices.iter().enumerate().map(|(i, inv)| (inv.id.as_str(), i)).collect();
+            let mut got = vec![Some(usize::MAX); payments.len()];
+            for (run, out) in payments.chunks(cut).zip(got.chunks_mut(cut)) {
+                invoices_in_step(&invoices, run, out);
+            }
+            let expected: Vec<Option<usize>> = payments.iter().map(|p| rows.get(p.invoice_id.as_str()).copied()).collect();
+            proptest::prop_assert_eq!(got, expected);
         }
     }
 
