@@ -832,6 +832,7 @@ impl<'p> Evaluator<'p> {
     /// The trigger date of step `k` (`step`) of `s` for an invoice due on `due` (`table`: the
     /// scenario's trigger dates for that due date, when known). The evaluation and the
     /// listing from notes both ask here, so they give the same dates.
+    #[inline]
     fn trigger(
         &self,
         table: Option<&[NaiveDate]>,
