@@ -260,6 +260,15 @@ pub fn cmp_text(a: &str, b: &str) -> std::cmp::Ordering {
     match (x.split_first_chunk::<8>(), y.split_first_chunk::<8>()) {
         (Some((p, x_rest)), Some((q, y_rest))) => match u64::from_be_bytes(*p).cmp(&u64::from_be_bytes(*q)) {
             std::cmp::Ordering::Equal if x_rest.is_empty() || y_rest.is_empty() => x_rest.len().cmp(&y_rest.len()),
+            // Ids of 9 to 16 bytes (`F000000001`): the rest as one word too, read as the last
+            // eight bytes with the first part shifted out (zeros below it), then the lengths
+            // (a shorter rest that equals the start of a longer one comes first, even when
+            // the longer one goes on with zero bytes).
+            std::cmp::Ordering::Equal if x_rest.len() <= 8 && y_rest.len() <= 8 => {
+                let rest =
+                    |all: &[u8], r: usize| all.last_chunk::<8>().map_or(0, |w| u64::from_be_bytes(*w) << (8 * (8 - r)));
+                rest(x, x_rest.len()).cmp(&rest(y, y_rest.len())).then(x_rest.len().cmp(&y_rest.len()))
+            }
             std::cmp::Ordering::Equal => x_rest.cmp(y_rest),
             order => order,
         },
@@ -1139,7 +1148,7 @@ mod tests {
     proptest! {
         /// `cmp_text` orders as `str::cmp`, for ids sharing long prefixes or not.
         #[test]
-        fn cmp_text_orders_as_str(a in "[A-C0-9é]{0,12}", b in "[A-C0-9é]{0,12}", shared in "[A-C0]{0,9}") {
+        fn cmp_text_orders_as_str(a in "[A-C0-9é\u{0}]{0,12}", b in "[A-C0-9é\u{0}]{0,12}", shared in "[A-C0]{0,9}") {
             let (a, b) = (format!("{shared}{a}"), format!("{shared}{b}"));
             prop_assert_eq!(cmp_text(&a, &b), a.cmp(&b));
             prop_assert_eq!(cmp_text(&b, &a), b.cmp(&a));
