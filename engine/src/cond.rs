@@ -222,19 +222,26 @@ impl Trace {
 
 impl Cond {
     /// Evaluates the condition. `trace`, when given, receives the values read.
+    ///
+    /// The most common rules (`pause when disputed`, `disputed or promise_to_pay`) are flags
+    /// of the invoice: read here, where the caller is, when no values are recorded; the rest
+    /// in [`Cond::eval_tree`].
+    #[inline(always)]
     pub(crate) fn eval(&self, ctx: &EvalCtx<'_>, trace: &mut Option<&mut Trace>) -> Result<bool, String> {
+        if trace.is_none()
+            && let Cond::Truthy(Operand::Field(f, _)) = self
+            && let Some(b) = flag(f, ctx)
+        {
+            return Ok(b);
+        }
+        self.eval_tree(ctx, trace)
+    }
+
+    fn eval_tree(&self, ctx: &EvalCtx<'_>, trace: &mut Option<&mut Trace>) -> Result<bool, String> {
         match self {
             Cond::Or(a, b) => Ok(a.eval(ctx, trace)? || b.eval(ctx, trace)?),
             Cond::And(a, b) => Ok(a.eval(ctx, trace)? && b.eval(ctx, trace)?),
             Cond::Not(a) => Ok(!a.eval(ctx, trace)?),
-            // The most common rules (`pause when disputed`): a flag of the invoice, read
-            // directly when no values are recorded.
-            Cond::Truthy(Operand::Field(f, _))
-                if trace.is_none()
-                    && let Some(b) = flag(f, ctx) =>
-            {
-                Ok(b)
-            }
             Cond::Truthy(op) => match op.value(ctx, trace)? {
                 Val::Bool(b) => Ok(b),
                 Val::Str(s) => {
