@@ -17,7 +17,7 @@ use rust_decimal::Decimal;
 
 use crate::calendar::{Calendar, add_business_days, next_business_day};
 use crate::compile::{CompiledAction, CompiledScenario, CompiledStep, FeeRule, InterestRule, Program, Selector};
-use crate::cond::{EvalCtx, InvoiceFacts, Trace};
+use crate::cond::{Cond, EvalCtx, InvoiceFacts, Trace};
 use crate::fxhash::Fx;
 use crate::history::History;
 use crate::law::RatePeriod;
@@ -1733,6 +1733,7 @@ impl<'a> CustomerEval<'a, '_> {
     /// The first `stop when` / `pause when` rule that holds for this invoice, with its status
     /// and reason (the values it read; only built when skipped steps are wanted). `step` names
     /// the event or step in an error message.
+    #[inline]
     fn blocking_rule(
         &self,
         s: &'a CompiledScenario,
@@ -1764,13 +1765,28 @@ impl<'a> CustomerEval<'a, '_> {
             if !self.mode.skipped || !self.mode.text {
                 return Ok(Some((status, String::new())));
             }
-            // The values read, for the reason (conditions have no side effects).
-            trace.clear();
-            c.eval(ctx, &mut Some(&mut *trace)).map_err(fail)?;
-            let verb = if status == SkipStatus::Stopped { "stop" } else { "pause" };
-            return Ok(Some((status, format!("{verb} when `{text}` holds ({})", trace.text()))));
+            return self.blocking_reason(s, f, ctx, step, (status, c, text), trace).map(Some);
         }
         Ok(None)
+    }
+
+    /// The reason of a step blocked by a rule that holds: the rule and the values it reads
+    /// (conditions have no side effects).
+    #[inline(never)]
+    fn blocking_reason(
+        &self,
+        s: &'a CompiledScenario,
+        f: &Facts<'a>,
+        ctx: &EvalCtx<'_>,
+        step: Option<&str>,
+        (status, c, text): (SkipStatus, &Cond, &str),
+        trace: &mut Trace,
+    ) -> Res<(SkipStatus, String)> {
+        trace.clear();
+        c.eval(ctx, &mut Some(&mut *trace))
+            .map_err(|e| self.err(Some(&s.name), Some(&f.invoice.id), step, format!("rule `{text}`: {e}")))?;
+        let verb = if status == SkipStatus::Stopped { "stop" } else { "pause" };
+        Ok((status, format!("{verb} when `{text}` holds ({})", trace.text())))
     }
 
     /// Lists a skipped step. `why` is only called when skipped steps are wanted; it may
