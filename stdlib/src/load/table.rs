@@ -1576,6 +1576,16 @@ impl IdIndex {
 
 type RowResult<T> = Result<T, (Option<CompactString>, Box<LoadError>)>;
 
+/// A cell's text as a `CompactString`, built in place (most texts are borrowed from the
+/// file: `From<Cow<str>>` is a call for each of the four or five texts of a row).
+#[inline(always)]
+fn compact(text: Cow<'_, str>) -> CompactString {
+    match text {
+        Cow::Borrowed(s) => CompactString::new(s),
+        Cow::Owned(s) => CompactString::from(s),
+    }
+}
+
 fn cell_at<'r>(row: &'r impl Row, cols: &Columns, f: usize) -> (Cell<'r>, usize) {
     match cols.get(f) {
         Some(i) => (row.cell(i), i),
@@ -1591,7 +1601,7 @@ fn extras(conv: &Conv<'_>, cols: &Columns, row: &impl Row) -> Result<Extra, Box<
     let mut more = Vec::new();
     for (n, ((_, i), key)) in cols.extras.iter().zip(conv.extra_keys).enumerate() {
         if let Some(t) = conv.text(row.cell(*i), *i)? {
-            let pair = (Arc::clone(key), CompactString::from(t));
+            let pair = (Arc::clone(key), compact(t));
             match first.take() {
                 None if more.is_empty() => first = Some(pair),
                 None => more.push(pair),
@@ -1612,11 +1622,11 @@ fn extras(conv: &Conv<'_>, cols: &Columns, row: &impl Row) -> Result<Extra, Box<
 
 fn build_customer(conv: &Conv<'_>, cols: &Columns, row: &impl Row) -> RowResult<Customer> {
     let (cell, col) = cell_at(row, cols, C_ID);
-    let id = CompactString::from(conv.required_text(cell, col, Table::Customers).map_err(|e| (None, e))?);
+    let id = compact(conv.required_text(cell, col, Table::Customers).map_err(|e| (None, e))?);
     let fail = |e: Box<LoadError>| (Some(id.clone()), e);
     let text = |f: usize| -> Result<Option<CompactString>, Box<LoadError>> {
         let (cell, col) = cell_at(row, cols, f);
-        Ok(conv.text(cell, col)?.map(CompactString::from))
+        Ok(conv.text(cell, col)?.map(compact))
     };
     let name = text(C_NAME).map_err(fail)?.unwrap_or_else(|| id.clone());
     let segment = text(C_SEGMENT).map_err(fail)?.unwrap_or_default();
@@ -1646,10 +1656,10 @@ fn build_invoice(
     recent_currencies: &mut Recent<Currency, 4>,
 ) -> RowResult<Invoice> {
     let (cell, col) = cell_at(row, cols, I_ID);
-    let id = CompactString::from(conv.required_text(cell, col, Table::Invoices).map_err(|e| (None, e))?);
+    let id = compact(conv.required_text(cell, col, Table::Invoices).map_err(|e| (None, e))?);
     let fail = |e: Box<LoadError>| (Some(id.clone()), e);
     let (cell, col) = cell_at(row, cols, I_CUSTOMER);
-    let customer_id = CompactString::from(conv.required_text(cell, col, Table::Invoices).map_err(fail)?);
+    let customer_id = compact(conv.required_text(cell, col, Table::Invoices).map_err(fail)?);
 
     let (cell, col) = cell_at(row, cols, I_CURRENCY);
     let currency = match cell {
@@ -1687,7 +1697,7 @@ fn build_invoice(
     };
     let issue_date = date(I_ISSUE).map_err(fail)?;
     let (terms_cell, terms_col) = cell_at(row, cols, I_TERMS);
-    let terms = conv.text(terms_cell, terms_col).map_err(fail)?.map(CompactString::from);
+    let terms = conv.text(terms_cell, terms_col).map_err(fail)?.map(compact);
     let due_date = match (date(I_DUE).map_err(fail)?, issue_date, &terms) {
         (Some(d), _, _) => d,
         (None, Some(issue), Some(t)) => due_date_from_terms(t, issue, conv.opts.eom_reading).map_err(|e| {
@@ -1731,11 +1741,11 @@ fn build_invoice(
 fn build_payment(conv: &Conv<'_>, cols: &Columns, row: &impl Row) -> Result<(Payment, bool), Box<LoadError>> {
     let text = |f: usize| {
         let (cell, col) = cell_at(row, cols, f);
-        conv.text(cell, col).map(|t| t.map(CompactString::from))
+        conv.text(cell, col).map(|t| t.map(compact))
     };
     let id = text(P_ID)?;
     let (cell, col) = cell_at(row, cols, P_INVOICE);
-    let invoice_id = CompactString::from(conv.required_text(cell, col, Table::Payments)?);
+    let invoice_id = compact(conv.required_text(cell, col, Table::Payments)?);
     let (cell, col) = cell_at(row, cols, P_DATE);
     let Some(date) = conv.date(cell, col)? else { return Err(conv.missing(col, Table::Payments)) };
     let (amount_cell, col) = cell_at(row, cols, P_AMOUNT);
