@@ -400,7 +400,7 @@ impl Operand {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn value<'a>(&'a self, ctx: &EvalCtx<'a>, trace: &mut Option<&mut Trace>) -> Result<Val<'a>, String> {
         match self {
             Operand::Const(c) => Ok(Val::from_const(c)),
