@@ -1865,22 +1865,10 @@ mod tests {
             keys in proptest::collection::vec(0u32..5200, 0..400),
             cut in 1usize..50,
         ) {
-            let invoice = |n: u32| Invoice {
-                id: CompactString::from(format!("F{n:05}")),
-                customer_id: CompactString::from("C1"),
-                issue_date: None,
-                due_date: NaiveDate::MIN,
-                amount: Decimal::ONE,
-                currency: Currency::EUR,
-                outstanding: None,
-                disputed: false,
-                promise_date: None,
-                promise_amount: None,
-                payment_plan: false,
-                terms: None,
-                extra: Extra::default(),
-            };
-            let invoices: Vec<Invoice> = numbers.iter().map(|&n| invoice(n)).collect();
+            let invoices: Vec<Invoice> = numbers
+                .iter()
+                .map(|&n| Invoice::new(format!("F{n:05}"), "C1", NaiveDate::MIN, Decimal::ONE, Currency::EUR))
+                .collect();
             let mut keys = keys;
             keys.sort_unstable();
             let payments: Vec<Payment> = keys
