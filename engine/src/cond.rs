@@ -223,9 +223,9 @@ impl Trace {
 impl Cond {
     /// Evaluates the condition. `trace`, when given, receives the values read.
     ///
-    /// The most common rules (`pause when disputed`, `disputed or promise_to_pay`) are flags
-    /// of the invoice: read here, where the caller is, when no values are recorded; the rest
-    /// in [`Cond::eval_tree`].
+    /// The most common rules are flags of the invoice (`pause when disputed`, each side of
+    /// `disputed or promise_to_pay`): when no values are recorded, such a flag is read where
+    /// it is asked for, without a call of its own; the rest in [`Cond::eval_tree`].
     #[inline(always)]
     pub(crate) fn eval(&self, ctx: &EvalCtx<'_>, trace: &mut Option<&mut Trace>) -> Result<bool, String> {
         if trace.is_none()
