@@ -262,20 +262,31 @@ const NOTE_EMPTY: u8 = u8::MAX;
 #[derive(Clone, Copy)]
 struct InvoiceNote {
     expired: u32,
+    /// The steps superseded; for a blocked invoice, the steps its rule blocked.
     superseded: u32,
+    /// The step that superseded them; for a blocked invoice, its rule (stops, then pauses).
     by: u32,
+    /// A stop or pause rule held for the invoice: its reached steps are stopped or paused.
+    blocked: bool,
 }
+
+/// The rules a note names (4 bits).
+const NOTE_RULES: usize = 16;
 
 impl InvoiceNote {
     fn bits(self) -> u32 {
-        self.expired | (self.superseded << NOTE_STEPS) | (self.by << (2 * NOTE_STEPS))
+        self.expired
+            | (self.superseded << NOTE_STEPS)
+            | ((self.by & 0xf) << (2 * NOTE_STEPS))
+            | (u32::from(self.blocked) << (2 * NOTE_STEPS + 4))
     }
 
     fn of(bits: u32) -> Self {
         InvoiceNote {
             expired: bits & NOTE_STEP_MASK,
             superseded: (bits >> NOTE_STEPS) & NOTE_STEP_MASK,
-            by: bits >> (2 * NOTE_STEPS),
+            by: (bits >> (2 * NOTE_STEPS)) & 0xf,
+            blocked: (bits >> (2 * NOTE_STEPS + 4)) & 1 == 1,
         }
     }
 }
@@ -829,6 +840,14 @@ impl<'p> Evaluator<'p> {
         })
     }
 
+    /// How many invoices are noted with steps that a stop or pause rule blocked.
+    #[cfg(test)]
+    pub(crate) fn noted_blocked_invoices(&self) -> usize {
+        self.notes
+            .as_ref()
+            .map_or(0, |n| n.invoices.iter().filter(|b| InvoiceNote::of(b.load(Ordering::Relaxed)).blocked).count())
+    }
+
     /// The trigger date of step `k` (`step`) of `s` for an invoice due on `due` (`table`: the
     /// scenario's trigger dates for that due date, when known). The evaluation and the
     /// listing from notes both ask here, so they give the same dates.
@@ -861,6 +880,10 @@ impl<'p> Evaluator<'p> {
         let range = self.invoice_range(ci);
         let mark = out.mark();
         let mut rank = 0u32;
+        // For the reasons of blocked invoices: the customer's facts, found at the first one.
+        let mut balances = Vec::new();
+        let mut known = None;
+        let mut trace = Trace::default();
         for (j, (&i, &repeat)) in self.inv_idx[range.clone()].iter().zip(&self.repeats[range]).enumerate() {
             if !repeat || j == 0 {
                 rank = j as u32;
@@ -896,16 +919,99 @@ impl<'p> Evaluator<'p> {
                 true
             };
             // In the order the evaluation lists them: expired steps as it meets them, then
-            // the superseded ones.
+            // the superseded ones (or those blocked by a rule, below).
             let listed = steps_of(note.expired).all(|k| push(k, SkipStatus::Expired))
-                && steps_of(note.superseded).all(|k| push(k, SkipStatus::Superseded));
+                && (note.blocked || steps_of(note.superseded).all(|k| push(k, SkipStatus::Superseded)));
             if !listed {
                 out.truncate(mark);
                 return false;
             }
+            if note.blocked {
+                let facts = match &known {
+                    Some(k) => k,
+                    None => known.insert(self.customer_facts(ci, &mut balances)),
+                };
+                let listed = facts
+                    .0
+                    .get(j)
+                    .is_some_and(|f| self.blocked_from_note(ci, s, f, &facts.1, note, (rank, &mut trace), out));
+                if !listed {
+                    out.truncate(mark);
+                    return false;
+                }
+            }
         }
         out.sort_since(mark);
         true
+    }
+
+    /// The evaluation of customer `ci` (noted with scenario `s`), as the listing from notes
+    /// needs it for the reason of a blocked invoice: the facts of its invoices (in their
+    /// order in the index) and its balances.
+    fn customer_facts(&self, ci: u32, balances: &mut Vec<(NaiveDate, Decimal)>) -> (Vec<Facts<'p>>, BalanceBook) {
+        let e = self.customer_eval(ci, Mode::SKIPPED_AFTER_ACTIONS);
+        let facts: Vec<Facts<'p>> =
+            self.inv_idx[self.invoice_range(ci)].iter().map(|&i| e.facts(i, balances)).collect();
+        let mut book = BalanceBook::default();
+        for f in facts.iter().filter(|f| positive(f.outstanding)) {
+            book.add(f.invoice.currency, f.outstanding, f.invoice.due_date < self.as_of);
+        }
+        (facts, book)
+    }
+
+    /// Lists the steps of invoice `f` that the rule of its note blocked, with the reason the
+    /// evaluation gives (the rule's values read again); `false` when that fails.
+    #[allow(clippy::too_many_arguments)]
+    fn blocked_from_note(
+        &self,
+        ci: u32,
+        s: &'p CompiledScenario,
+        f: &Facts<'p>,
+        book: &BalanceBook,
+        note: InvoiceNote,
+        (rank, trace): (u32, &mut Trace),
+        out: &mut Records<'p>,
+    ) -> bool {
+        let e = self.customer_eval(ci, Mode::SKIPPED_AFTER_ACTIONS);
+        let rules =
+            s.stops.iter().map(|r| (SkipStatus::Stopped, r)).chain(s.pauses.iter().map(|r| (SkipStatus::Paused, r)));
+        let Some((status, (c, text))) = rules.clone().nth(note.by as usize) else { return false };
+        let ctx = e.ctx(Some(f), book);
+        let Ok((status, reason)) = e.blocking_reason(s, f, &ctx, None, (status, c, text), trace) else { return false };
+        let why = self::text(&mut out.texts, reason);
+        for k in steps_of(note.superseded) {
+            let Some(step) = s.steps.get(k) else { return false };
+            let why = match why {
+                Why::Text(i) => Why::Text(i),
+                _ => return false,
+            };
+            out.skipped.push(SkipRec {
+                customer: e.customer,
+                invoice: f.invoice,
+                rank,
+                scenario: s,
+                step: &step.label,
+                order: step.order,
+                status,
+                why,
+                until: None,
+            });
+        }
+        true
+    }
+
+    /// The evaluator of customer `ci` in `mode`.
+    fn customer_eval(&self, ci: u32, mode: Mode) -> CustomerEval<'p, '_> {
+        CustomerEval {
+            program: self.program,
+            customer: &self.portfolio.customers[ci as usize],
+            as_of: self.as_of,
+            history: self.history,
+            mode,
+            ev: self,
+            index: ci,
+            unnoted: Cell::new(false),
+        }
     }
 
     /// Gives back the records of a batch once they are written, so that the next batches
@@ -1452,7 +1558,7 @@ impl<'a> CustomerEval<'a, '_> {
                 if !fires || self.step_done(inv, scenario, &key) {
                     continue;
                 }
-                if let Some((status, reason)) =
+                if let Some((status, reason, _)) =
                     self.blocking_rule(scenario, f, &ctx, Some(&ev.label), rule_values, trace)?
                 {
                     self.skip(out, scenario, f, (&ev.label, ev.order), status, |texts| text(texts, reason), None);
@@ -1498,7 +1604,7 @@ impl<'a> CustomerEval<'a, '_> {
                 }
                 if step.offset < 0 && t > inv.due_date {
                     if k < NOTE_STEPS {
-                        note(InvoiceNote { expired: 1 << k, superseded: 0, by: 0 }.bits());
+                        note(InvoiceNote { expired: 1 << k, superseded: 0, by: 0, blocked: false }.bits());
                     } else {
                         self.unnoted.set(true);
                     }
@@ -1519,9 +1625,12 @@ impl<'a> CustomerEval<'a, '_> {
                 continue;
             }
             // Stop and pause rules, then the minimum balance.
-            if let Some((status, reason)) = self.blocking_rule(scenario, f, &ctx, None, rule_values, trace)? {
+            if let Some((status, reason, rule)) = self.blocking_rule(scenario, f, &ctx, None, rule_values, trace)? {
+                let unnoted = self.unnoted.get();
                 let mut shared: Option<u32> = None;
-                for (_, step, _) in reached.iter() {
+                let mut blocked = 0;
+                for (k, step, _) in reached.iter() {
+                    blocked |= 1u32.checked_shl(*k as u32).unwrap_or(0);
                     self.skip(
                         out,
                         scenario,
@@ -1531,6 +1640,12 @@ impl<'a> CustomerEval<'a, '_> {
                         |texts| shared_text(texts, &mut shared, || reason.clone()),
                         None,
                     );
+                }
+                // Noted with its rule, whose reason the listing from notes writes again (see
+                // `Evaluator::skipped_from_notes`).
+                if rule < NOTE_RULES && reached.iter().all(|(k, _, _)| *k < NOTE_STEPS) {
+                    self.unnoted.set(unnoted);
+                    note(InvoiceNote { expired: 0, superseded: blocked, by: rule as u32, blocked: true }.bits());
                 }
                 continue;
             }
@@ -1615,7 +1730,7 @@ impl<'a> CustomerEval<'a, '_> {
                     continue;
                 }
                 if *k < NOTE_STEPS && emitted_k < NOTE_STEPS {
-                    note(InvoiceNote { expired: 0, superseded: 1 << k, by: emitted_k as u32 }.bits());
+                    note(InvoiceNote { expired: 0, superseded: 1 << k, by: emitted_k as u32, blocked: false }.bits());
                 } else {
                     self.unnoted.set(true);
                 }
@@ -1742,7 +1857,7 @@ impl<'a> CustomerEval<'a, '_> {
         step: Option<&str>,
         values: &mut [Option<bool>],
         trace: &mut Trace,
-    ) -> Res<Option<(SkipStatus, String)>> {
+    ) -> Res<Option<(SkipStatus, String, usize)>> {
         let rules =
             s.stops.iter().map(|r| (SkipStatus::Stopped, r)).chain(s.pauses.iter().map(|r| (SkipStatus::Paused, r)));
         for (k, (status, (c, text))) in rules.enumerate() {
@@ -1763,9 +1878,9 @@ impl<'a> CustomerEval<'a, '_> {
                 continue;
             }
             if !self.mode.skipped || !self.mode.text {
-                return Ok(Some((status, String::new())));
+                return Ok(Some((status, String::new(), k)));
             }
-            return self.blocking_reason(s, f, ctx, step, (status, c, text), trace).map(Some);
+            return self.blocking_reason(s, f, ctx, step, (status, c, text), trace).map(|(st, r)| Some((st, r, k)));
         }
         Ok(None)
     }
@@ -1785,8 +1900,13 @@ impl<'a> CustomerEval<'a, '_> {
         trace.clear();
         c.eval(ctx, &mut Some(&mut *trace))
             .map_err(|e| self.err(Some(&s.name), Some(&f.invoice.id), step, format!("rule `{text}`: {e}")))?;
-        let verb = if status == SkipStatus::Stopped { "stop" } else { "pause" };
-        Ok((status, format!("{verb} when `{text}` holds ({})", trace.text())))
+        let verb = if status == SkipStatus::Stopped { "stop when `" } else { "pause when `" };
+        let values = trace.text();
+        let mut reason = String::with_capacity(verb.len() + text.len() + values.len() + 9);
+        for part in [verb, text, "` holds (", values, ")"] {
+            reason.push_str(part);
+        }
+        Ok((status, reason))
     }
 
     /// Lists a skipped step. `why` is only called when skipped steps are wanted; it may

@@ -1070,8 +1070,9 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
 
     /// The skipped steps listed from the notes of the actions' pass are the records that an
     /// evaluation for the skipped steps makes, customer by customer, for most customers (the
-    /// others, with paused or deferred steps, are evaluated again); and the plan written is
-    /// the plan evaluated at once.
+    /// others, with deferred steps or below the minimum, are evaluated again; paused and
+    /// stopped ones are listed from the rule noted); and the plan written is the plan
+    /// evaluated at once.
     #[test]
     fn skipped_steps_from_notes_are_the_records_of_an_evaluation() {
         let engine =
@@ -1080,7 +1081,7 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
         // Without the repeated customer id (notes are not kept when ids repeat).
         p.customers.retain(|c| c.name != "Twin");
         let mut history = MemoryHistory::new();
-        let (mut listed, mut superseded, mut expired) = (0, 0, 0);
+        let (mut listed, mut superseded, mut expired, mut blocked, mut blocked_noted) = (0, 0, 0, 0, 0);
         for t in [day(2026, 2, 10), day(2026, 3, 1), day(2026, 3, 4), day(2026, 4, 20)] {
             let noted = Evaluator::new(engine.program(), &p, t, &history).with_skip_notes();
             let plain = Evaluator::new(engine.program(), &p, t, &history);
@@ -1098,7 +1099,9 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
                 listed += got.len();
                 superseded += got.iter().filter(|s| s.status == SkipStatus::Superseded).count();
                 expired += got.iter().filter(|s| s.status == SkipStatus::Expired).count();
+                blocked += got.iter().filter(|s| matches!(s.status, SkipStatus::Paused | SkipStatus::Stopped)).count();
             }
+            blocked_noted += noted.noted_blocked_invoices();
             let customers = p.customers.len();
             assert!(noted.noted_customers() * 2 > customers, "{} of {customers} noted", noted.noted_customers());
             let plan = engine.evaluate(&p, t, &history);
@@ -1110,6 +1113,8 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
             history.record(&plan);
         }
         assert!(listed > 0 && superseded > 0 && expired > 0, "{listed} {superseded} {expired}");
+        // Paused and stopped steps too, their invoices noted with the rule that blocked them.
+        assert!(blocked > 0 && blocked_noted > 0, "{blocked} {blocked_noted}");
     }
 
     /// Steps beyond what a note holds, and trigger dates moved to business days, list the
