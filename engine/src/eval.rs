@@ -1628,9 +1628,7 @@ impl<'a> CustomerEval<'a, '_> {
             if let Some((status, reason, rule)) = self.blocking_rule(scenario, f, &ctx, None, rule_values, trace)? {
                 let unnoted = self.unnoted.get();
                 let mut shared: Option<u32> = None;
-                let mut blocked = 0;
-                for (k, step, _) in reached.iter() {
-                    blocked |= 1u32.checked_shl(*k as u32).unwrap_or(0);
+                for (_, step, _) in reached.iter() {
                     self.skip(
                         out,
                         scenario,
@@ -1643,8 +1641,9 @@ impl<'a> CustomerEval<'a, '_> {
                 }
                 // Noted with its rule, whose reason the listing from notes writes again (see
                 // `Evaluator::skipped_from_notes`).
-                if rule < NOTE_RULES && reached.iter().all(|(k, _, _)| *k < NOTE_STEPS) {
+                if notes.is_some() && rule < NOTE_RULES && reached.iter().all(|(k, _, _)| *k < NOTE_STEPS) {
                     self.unnoted.set(unnoted);
+                    let blocked = reached.iter().fold(0, |mask, (k, _, _)| mask | 1 << k);
                     note(InvoiceNote { expired: 0, superseded: blocked, by: rule as u32, blocked: true }.bits());
                 }
                 continue;
