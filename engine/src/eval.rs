@@ -905,17 +905,7 @@ impl<'p> Evaluator<'p> {
                         None => return false,
                     },
                 };
-                out.skipped.push(SkipRec {
-                    customer,
-                    invoice,
-                    rank,
-                    scenario: s,
-                    step: &step.label,
-                    order: step.order,
-                    status,
-                    why,
-                    until: None,
-                });
+                out.skipped.push(noted_skip(customer, invoice, rank, s, step, status, why));
                 true
             };
             // In the order the evaluation lists them: expired steps as it meets them, then
@@ -978,24 +968,10 @@ impl<'p> Evaluator<'p> {
         let Some((status, (c, text))) = rules.clone().nth(note.by as usize) else { return false };
         let ctx = e.ctx(Some(f), book);
         let Ok((status, reason)) = e.blocking_reason(s, f, &ctx, None, (status, c, text), trace) else { return false };
-        let why = self::text(&mut out.texts, reason);
+        let Why::Text(reason) = self::text(&mut out.texts, reason) else { return false };
         for k in steps_of(note.superseded) {
             let Some(step) = s.steps.get(k) else { return false };
-            let why = match why {
-                Why::Text(i) => Why::Text(i),
-                _ => return false,
-            };
-            out.skipped.push(SkipRec {
-                customer: e.customer,
-                invoice: f.invoice,
-                rank,
-                scenario: s,
-                step: &step.label,
-                order: step.order,
-                status,
-                why,
-                until: None,
-            });
+            out.skipped.push(noted_skip(e.customer, f.invoice, rank, s, step, status, Why::Text(reason)));
         }
         true
     }
@@ -1131,19 +1107,9 @@ impl<'p> Evaluator<'p> {
             if mode.failed_known && !mode.actions && self.skipped_from_notes(ci, &mut out) {
                 continue;
             }
-            let c = &self.portfolio.customers[ci as usize];
             let range = self.invoice_range(ci);
             let (idx, repeats) = (&self.inv_idx[range.clone()], &self.repeats[range]);
-            let e = CustomerEval {
-                program: self.program,
-                customer: c,
-                as_of: self.as_of,
-                history: self.history,
-                mode,
-                ev: self,
-                index: ci,
-                unnoted: Cell::new(false),
-            };
+            let e = self.customer_eval(ci, mode);
             let mark = out.mark();
             match e.run(idx, repeats, &mut out, scratch) {
                 // Counting needs no order.
@@ -2133,6 +2099,19 @@ fn positive(d: Decimal) -> bool {
 fn text<'a>(texts: &mut Vec<String>, reason: String) -> Why<'a> {
     texts.push(reason);
     Why::Text(texts.len() as u32 - 1)
+}
+
+/// A skipped step listed from notes (see [`Evaluator::skipped_from_notes`]).
+fn noted_skip<'a>(
+    customer: &'a Customer,
+    invoice: &'a Invoice,
+    rank: u32,
+    s: &'a CompiledScenario,
+    step: &'a CompiledStep,
+    status: SkipStatus,
+    why: Why<'a>,
+) -> SkipRec<'a> {
+    SkipRec { customer, invoice, rank, scenario: s, step: &step.label, order: step.order, status, why, until: None }
 }
 
 /// Stores a reason text once for several skipped steps and points at it.
