@@ -935,17 +935,13 @@ impl<'p> Evaluator<'p> {
         true
     }
 
-    /// The evaluation of customer `ci` (noted with scenario `s`), as the listing from notes
-    /// needs it for the reason of a blocked invoice: the facts of its invoices (in their
-    /// order in the index) and its balances.
+    /// What the listing from notes needs of customer `ci` for the reason of a blocked
+    /// invoice: the facts of its invoices (in their order in the index) and its balances.
     fn customer_facts(&self, ci: u32, balances: &mut Vec<(NaiveDate, Decimal)>) -> (Vec<Facts<'p>>, BalanceBook) {
         let e = self.customer_eval(ci, Mode::SKIPPED_AFTER_ACTIONS);
         let facts: Vec<Facts<'p>> =
             self.inv_idx[self.invoice_range(ci)].iter().map(|&i| e.facts(i, balances)).collect();
-        let mut book = BalanceBook::default();
-        for f in facts.iter().filter(|f| positive(f.outstanding)) {
-            book.add(f.invoice.currency, f.outstanding, f.invoice.due_date < self.as_of);
-        }
+        let book = BalanceBook::open(&facts, self.as_of);
         (facts, book)
     }
 
@@ -963,11 +959,9 @@ impl<'p> Evaluator<'p> {
         out: &mut Records<'p>,
     ) -> bool {
         let e = self.customer_eval(ci, Mode::SKIPPED_AFTER_ACTIONS);
-        let rules =
-            s.stops.iter().map(|r| (SkipStatus::Stopped, r)).chain(s.pauses.iter().map(|r| (SkipStatus::Paused, r)));
-        let Some((status, (c, text))) = rules.clone().nth(note.by as usize) else { return false };
+        let Some((status, (c, text))) = blocking_rules(s).nth(note.by as usize) else { return false };
         let ctx = e.ctx(Some(f), book);
-        let Ok((status, reason)) = e.blocking_reason(s, f, &ctx, None, (status, c, text), trace) else { return false };
+        let Ok(reason) = e.blocking_reason(s, f, &ctx, None, (status, c, text), trace) else { return false };
         let Why::Text(reason) = self::text(&mut out.texts, reason) else { return false };
         for k in steps_of(note.superseded) {
             let Some(step) = s.steps.get(k) else { return false };
@@ -1409,10 +1403,7 @@ impl<'a> CustomerEval<'a, '_> {
             facts.push(f);
         }
         let balances = &*balances;
-        let mut book = BalanceBook::default();
-        for f in facts.iter().filter(|f| positive(f.outstanding)) {
-            book.add(f.invoice.currency, f.outstanding, f.invoice.due_date < t);
-        }
+        let book = BalanceBook::open(facts, t);
         let open_count = facts.iter().filter(|f| positive(f.outstanding)).count();
 
         // 1. Scenario selection: the first whose selector matches.
@@ -1823,9 +1814,7 @@ impl<'a> CustomerEval<'a, '_> {
         values: &mut [Option<bool>],
         trace: &mut Trace,
     ) -> Res<Option<(SkipStatus, String, usize)>> {
-        let rules =
-            s.stops.iter().map(|r| (SkipStatus::Stopped, r)).chain(s.pauses.iter().map(|r| (SkipStatus::Paused, r)));
-        for (k, (status, (c, text))) in rules.enumerate() {
+        for (k, (status, (c, text))) in blocking_rules(s).enumerate() {
             let fail = |e: String| self.err(Some(&s.name), Some(&f.invoice.id), step, format!("rule `{text}`: {e}"));
             // A rule on customer fields only has one value per customer.
             let customer_only = s.customer_only_rules.get(k).copied().unwrap_or(false);
@@ -1845,7 +1834,7 @@ impl<'a> CustomerEval<'a, '_> {
             if !self.mode.skipped || !self.mode.text {
                 return Ok(Some((status, String::new(), k)));
             }
-            return self.blocking_reason(s, f, ctx, step, (status, c, text), trace).map(|(st, r)| Some((st, r, k)));
+            return self.blocking_reason(s, f, ctx, step, (status, c, text), trace).map(|r| Some((status, r, k)));
         }
         Ok(None)
     }
@@ -1861,7 +1850,7 @@ impl<'a> CustomerEval<'a, '_> {
         step: Option<&str>,
         (status, c, text): (SkipStatus, &Cond, &str),
         trace: &mut Trace,
-    ) -> Res<(SkipStatus, String)> {
+    ) -> Res<String> {
         trace.clear();
         c.eval(ctx, &mut Some(&mut *trace))
             .map_err(|e| self.err(Some(&s.name), Some(&f.invoice.id), step, format!("rule `{text}`: {e}")))?;
@@ -1871,7 +1860,7 @@ impl<'a> CustomerEval<'a, '_> {
         for part in [verb, text, "` holds (", values, ")"] {
             reason.push_str(part);
         }
-        Ok((status, reason))
+        Ok(reason)
     }
 
     /// Lists a skipped step. `why` is only called when skipped steps are wanted; it may
@@ -2101,6 +2090,12 @@ fn text<'a>(texts: &mut Vec<String>, reason: String) -> Why<'a> {
     Why::Text(texts.len() as u32 - 1)
 }
 
+/// The stop rules of a scenario, then its pause rules, with the status each gives: the order
+/// in which they are tried, and the numbering a note uses.
+fn blocking_rules(s: &CompiledScenario) -> impl Iterator<Item = (SkipStatus, &(Cond, String))> {
+    s.stops.iter().map(|r| (SkipStatus::Stopped, r)).chain(s.pauses.iter().map(|r| (SkipStatus::Paused, r)))
+}
+
 /// A skipped step listed from notes (see [`Evaluator::skipped_from_notes`]).
 fn noted_skip<'a>(
     customer: &'a Customer,
@@ -2147,6 +2142,15 @@ struct BalanceBook {
 }
 
 impl BalanceBook {
+    /// The balances of a customer's invoices (`facts`) that are open on `t`.
+    fn open(facts: &[Facts<'_>], t: NaiveDate) -> Self {
+        let mut book = BalanceBook::default();
+        for f in facts.iter().filter(|f| positive(f.outstanding)) {
+            book.add(f.invoice.currency, f.outstanding, f.invoice.due_date < t);
+        }
+        book
+    }
+
     fn add(&mut self, cur: Currency, amount: Decimal, overdue: bool) {
         if self.main_currency.is_none() {
             self.main_currency = Some(cur);
