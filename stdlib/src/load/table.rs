@@ -1150,7 +1150,7 @@ impl<'o> Builder<'o> {
                 *e = IdIndex::entry(inv.id.as_bytes(), i);
             }
         };
-        let runs: Vec<(Vec<usize>, bool)> = entries
+        let runs: Vec<(Vec<usize>, bool, RunPayments)> = entries
             .par_chunks_mut(RUN)
             .zip(customer_of_runs)
             .zip(p.invoices.par_chunks(RUN))
@@ -1167,19 +1167,33 @@ impl<'o> Builder<'o> {
                     let [a, b] = w else { return true };
                     cmp_text(&a.id, &b.id).is_lt()
                 });
-                if !(increasing && payments_in_order) {
+                // The run's payments are found while its rows are in the cache; without the
+                // index if every run's ids go up (else these are dropped).
+                let paid = if increasing && payments_in_order {
+                    payments_of_run(run, r * RUN, &p.payments)
+                } else {
                     fill(r, entries, run);
-                }
+                    RunPayments::default()
+                };
                 let unknown = found.iter().zip(run).enumerate();
                 let unknown =
                     unknown.filter(|(_, (f, inv))| f.is_none() && !failed_customers.contains(&inv.customer_id));
-                (unknown.map(|(k, _)| r * RUN + k).collect(), increasing)
+                (unknown.map(|(k, _)| r * RUN + k).collect(), increasing, paid)
             })
             .collect();
         let in_step =
-            payments_in_order && entries.len() == p.invoices.len() && runs.iter().all(|(_, increasing)| *increasing);
-        let skipped: Vec<bool> = runs.iter().map(|(_, increasing)| *increasing && payments_in_order).collect();
-        let unknown: Vec<usize> = runs.into_iter().flat_map(|(unknown, _)| unknown).collect();
+            payments_in_order && entries.len() == p.invoices.len() && runs.iter().all(|(_, increasing, _)| *increasing);
+        let skipped: Vec<bool> = runs.iter().map(|(_, increasing, _)| *increasing && payments_in_order).collect();
+        let mut targets: Vec<Option<usize>> = vec![None; p.payments.len()];
+        let mut overpaid_in_step = Vec::new();
+        let mut unknown = Vec::new();
+        for (u, _, paid) in runs {
+            unknown.extend(u);
+            if in_step && let Some(out) = targets.get_mut(paid.from..paid.from + paid.rows.len()) {
+                out.copy_from_slice(&paid.rows);
+                overpaid_in_step.extend(paid.overpaid);
+            }
+        }
         // The customer index is no longer needed: give its memory back before the invoice
         // index is built.
         drop(customers);
@@ -1234,12 +1248,13 @@ impl<'o> Builder<'o> {
         }
 
         // Payments: repeated ids, unknown invoices, totals.
-        // Invoices are far apart in memory: their lookups go by batches (see `get_all`).
-        let mut targets: Vec<Option<usize>> = vec![None; p.payments.len()];
-        targets.par_chunks_mut(4096).zip(p.payments.par_chunks(4096)).for_each(|(out, run)| match &invoices {
-            Some(index) => index.get_all(run, |pay| pay.invoice_id.as_bytes(), is_invoice, out),
-            None => invoices_in_step(&p.invoices, run, out),
-        });
+        // Their invoices were found in the pass above when their ids go up; else in the
+        // index. Invoices are far apart in memory: their lookups go by batches (see `get_all`).
+        if let Some(index) = &invoices {
+            targets.par_chunks_mut(4096).zip(p.payments.par_chunks(4096)).for_each(|(out, run)| {
+                index.get_all(run, |pay| pay.invoice_id.as_bytes(), is_invoice, out);
+            });
+        }
         drop(invoices);
         // Payment ids are optional: index those given.
         let with_id: Vec<usize> =
@@ -1247,7 +1262,7 @@ impl<'o> Builder<'o> {
         let payment_id = |k: usize| p.payments[with_id[k]].id.as_deref().unwrap_or_default().as_bytes();
         let (payment_ids, repeated) = IdIndex::build(with_id.len(), payment_id);
         let mut repeated = repeated.into_iter().map(|k| with_id[k]).peekable();
-        let mut paid: Vec<(usize, Decimal)> = Vec::with_capacity(p.payments.len());
+        let mut paid: Vec<(usize, Decimal)> = Vec::with_capacity(if in_step { 0 } else { p.payments.len() });
         let mut rounding = Vec::new();
         for (i, (pay, target)) in p.payments.iter().zip(targets).enumerate() {
             if repeated.next_if_eq(&i).is_some()
@@ -1269,7 +1284,9 @@ impl<'o> Builder<'o> {
             }
             match target {
                 Some(inv) => {
-                    paid.push((inv, pay.amount));
+                    if !in_step {
+                        paid.push((inv, pay.amount));
+                    }
                     if self.float_payments.binary_search(&i).is_ok() {
                         rounding.push((i, p.invoices[inv].currency));
                     }
@@ -1285,21 +1302,16 @@ impl<'o> Builder<'o> {
                 )),
             }
         }
-        // Totals per invoice, added in payment order (a stable sort), on all threads.
-        paid.par_sort_by_key(|(inv, _)| *inv);
-        let warnings: Vec<String> = paid
-            .par_chunk_by(|a, b| a.0 == b.0)
-            .filter_map(|run| {
-                let inv = &p.invoices[run[0].0];
-                let total: Decimal = run.iter().map(|(_, amount)| *amount).sum();
-                (total > inv.amount).then(|| {
-                    format!(
-                        "invoice `{}`: payments and credit notes ({total}) exceed its amount ({})",
-                        inv.id, inv.amount
-                    )
-                })
-            })
-            .collect();
+        // Totals per invoice, added in payment order (a stable sort), on all threads; added
+        // in the pass over the invoices when their payments were found there.
+        let warnings: Vec<String> = if in_step {
+            overpaid_in_step
+        } else {
+            paid.par_sort_by_key(|(inv, _)| *inv);
+            paid.par_chunk_by(|a, b| a.0 == b.0)
+                .filter_map(|run| overpaid(&p.invoices[run[0].0], run.iter().map(|(_, amount)| *amount).sum()))
+                .collect()
+        };
         errs.finish()?;
         for (i, currency) in rounding {
             if let Some(pay) = self.portfolio.payments.get_mut(i) {
@@ -1332,32 +1344,62 @@ impl<'o> Builder<'o> {
     }
 }
 
-/// The row of the invoice of each payment of `run` into `out`, when the invoices' ids go up
-/// strictly and the payments are listed by invoice id: each search starts where the one
-/// before ended, and goes ahead by steps of 1, 2, 4… before it halves the last one (a few
-/// reads near each other, where a lookup in an index reads at random).
-fn invoices_in_step(invoices: &[Invoice], run: &[Payment], out: &mut [Option<usize>]) {
-    let Some(first) = run.first() else { return };
-    let below = |inv: &Invoice, key: &str| cmp_text(&inv.id, key).is_lt();
-    let mut at = invoices.partition_point(|inv| below(inv, &first.invoice_id));
-    for (o, pay) in out.iter_mut().zip(run) {
-        let key = pay.invoice_id.as_str();
-        // Every invoice of `at..lo` has an id below the key; the one at `hi` (if any) not.
-        let (mut lo, mut step) = (at, 1);
-        let hi = loop {
-            let probe = lo + step - 1;
-            match invoices.get(probe) {
-                Some(inv) if below(inv, key) => {
-                    lo = probe + 1;
-                    step *= 2;
-                }
-                Some(_) => break probe,
-                None => break invoices.len(),
+/// The payments of a run of invoices (see [`payments_of_run`]).
+#[derive(Default)]
+struct RunPayments {
+    /// Where they start in the portfolio's payments.
+    from: usize,
+    /// The row of each one's invoice (`None` for an id between two of the run's).
+    rows: Vec<Option<usize>>,
+    /// The warnings of the run's invoices whose payments exceed their amount, in row order
+    /// (see [`overpaid`]).
+    overpaid: Vec<String>,
+}
+
+/// The payments whose invoice is among `run`, the invoices of rows `base..` (ids going up
+/// strictly), when `payments` are listed by invoice id. They are found by two bisections,
+/// then walked in step with the run, whose rows are in the processor's cache: each
+/// invoice's total is added there too.
+fn payments_of_run(run: &[Invoice], base: usize, payments: &[Payment]) -> RunPayments {
+    let (Some(first), Some(last)) = (run.first(), run.last()) else { return RunPayments::default() };
+    let from = payments.partition_point(|pay| cmp_text(&pay.invoice_id, &first.id).is_lt());
+    let to = payments.partition_point(|pay| cmp_text(&pay.invoice_id, &last.id).is_le());
+    let ours = payments.get(from..to).unwrap_or_default();
+    let mut out = RunPayments { from, rows: Vec::with_capacity(ours.len()), overpaid: Vec::new() };
+    // The invoice being added up (its position in the run) and its total so far.
+    let mut total: Option<(usize, Decimal)> = None;
+    let mut close = |total: Option<(usize, Decimal)>| {
+        if let Some((k, sum)) = total
+            && let Some(warning) = run.get(k).and_then(|inv| overpaid(inv, sum))
+        {
+            out.overpaid.push(warning);
+        }
+    };
+    let mut at = 0;
+    for pay in ours {
+        // Every payment here names an id up to the run's last: the walk stays in the run.
+        while run.get(at).is_some_and(|inv| cmp_text(&inv.id, &pay.invoice_id).is_lt()) {
+            at += 1;
+        }
+        let found = run.get(at).is_some_and(|inv| inv.id == pay.invoice_id);
+        if found {
+            match &mut total {
+                Some((k, sum)) if *k == at => *sum += pay.amount,
+                _ => close(total.replace((at, pay.amount))),
             }
-        };
-        at = lo + invoices.get(lo..hi).unwrap_or_default().partition_point(|inv| below(inv, key));
-        *o = invoices.get(at).filter(|inv| inv.id == key).map(|_| at);
+        }
+        out.rows.push(found.then_some(base + at));
     }
+    close(total);
+    out
+}
+
+/// The warning of an invoice whose payments and credit notes add up to `total`, if that
+/// is more than its amount.
+fn overpaid(inv: &Invoice, total: Decimal) -> Option<String> {
+    (total > inv.amount).then(|| {
+        format!("invoice `{}`: payments and credit notes ({total}) exceed its amount ({})", inv.id, inv.amount)
+    })
 }
 
 /// Customer ids copied into one buffer, each followed by `0xff` (a byte UTF-8 never uses)
@@ -1857,18 +1899,18 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// Invoices with ids going up and payments in invoice id order, some naming no
-        /// invoice (before, between and after the invoices' ids), cut in runs anywhere: each
-        /// payment gets the row a map of the ids gives.
+        /// Invoices with ids going up, cut in runs anywhere, and payments in invoice id
+        /// order, some naming no invoice (before, between and after the invoices' ids): each
+        /// payment gets the row a map of the ids gives, from the one run that has its invoice.
         #[test]
-        fn invoices_found_in_step_are_those_a_map_finds(
+        fn payments_found_in_step_are_those_a_map_finds(
             numbers in proptest::collection::btree_set(0u32..5000, 0..300),
             keys in proptest::collection::vec(0u32..5200, 0..400),
             cut in 1usize..50,
         ) {
             let invoices: Vec<Invoice> = numbers
                 .iter()
-                .map(|&n| Invoice::new(format!("F{n:05}"), "C1", NaiveDate::MIN, Decimal::ONE, Currency::EUR))
+                .map(|&n| Invoice::new(format!("F{n:05}"), "C1", NaiveDate::MIN, Decimal::from(n % 3 + 1), Currency::EUR))
                 .collect();
             let mut keys = keys;
             keys.sort_unstable();
@@ -1883,12 +1925,25 @@ mod tests {
                 })
                 .collect();
             let rows: HashMap<&str, usize> = invoices.iter().enumerate().map(|(i, inv)| (inv.id.as_str(), i)).collect();
-            let mut got = vec![Some(usize::MAX); payments.len()];
-            for (run, out) in payments.chunks(cut).zip(got.chunks_mut(cut)) {
-                invoices_in_step(&invoices, run, out);
+            let mut got = vec![None; payments.len()];
+            let mut overpaid_got = Vec::new();
+            for (r, run) in invoices.chunks(cut).enumerate() {
+                let paid = payments_of_run(run, r * cut, &payments);
+                got[paid.from..paid.from + paid.rows.len()].copy_from_slice(&paid.rows);
+                overpaid_got.extend(paid.overpaid);
             }
             let expected: Vec<Option<usize>> = payments.iter().map(|p| rows.get(p.invoice_id.as_str()).copied()).collect();
             proptest::prop_assert_eq!(got, expected);
+            // Each invoice paid more than its amount (1 per payment) is warned about once,
+            // in row order, whichever runs its payments fall in.
+            let overpaid_expected: Vec<String> = invoices
+                .iter()
+                .filter_map(|inv| {
+                    let n = keys.iter().filter(|&&k| format!("F{k:05}") == inv.id).count();
+                    overpaid(inv, Decimal::from(n))
+                })
+                .collect();
+            proptest::prop_assert_eq!(overpaid_got, overpaid_expected);
         }
     }
 
