@@ -3,6 +3,7 @@
 #
 #   scripts/bench-e2e.sh [SIZES…]          default sizes: 10000 100000 1000000
 #   scripts/bench-e2e.sh 10000000          10^7 invoices (needs ~1 GB of disk, ~4 GB of RAM)
+#   RELANCE=target/pgo/release/relance scripts/bench-e2e.sh   the plan of another build
 #
 # Generates the portfolios with `xtask gen-portfolio` (5 invoices per customer, seed 42) under
 # target/bench-e2e/ (never in git), then prints one table line per size: load time (best of
@@ -22,6 +23,9 @@ mkdir -p "$out"
 cargo build --release -q -p relance-cli -p xtask
 cargo build --release -q -p relance-stdlib --example load_timing --example plan_timing --example floor_timing
 bin=target/release
+# The binary measured: this build's, or another one (RELANCE=target/pgo/release/relance: the
+# build of scripts/pgo-build.sh; the other columns are this build's).
+relance=${RELANCE:-$bin/relance}
 as_of=2026-03-01
 printf '| invoices | CSV MB | load s | evaluation alone s (M invoices/s) | plan→JSON s | peak RSS MB | RSS B/invoice | JSON MB | bare CSV parse s | plan ÷ bare parse |\n'
 printf '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
@@ -38,14 +42,14 @@ for n in "${sizes[@]}"; do
     | sed -E 's/.*evaluation alone ([0-9.]+) s \(([0-9.]+) M.*/\1 (\2)/' | sort -n | head -1)
   best=""; rss=0
   for _ in 1 2 3; do
-    t=$( { /usr/bin/time -f '%e %M' "$bin/relance" plan --scenarios examples/scenarios --portfolio "$dir" \
+    t=$( { /usr/bin/time -f '%e %M' "$relance" plan --scenarios examples/scenarios --portfolio "$dir" \
            --as-of "$as_of" --format json >/dev/null; } 2>&1 | tail -1)
     secs=${t% *}; kb=${t#* }
     if [ -z "$best" ] || awk "BEGIN{exit !($secs < $best)}"; then best=$secs; fi
     [ "$kb" -gt "$rss" ] && rss=$kb
   done
   bare=$("$bin/examples/floor_timing" "$dir" 3 | sed -E 's/.*bare CSV parse ([0-9.]+) s.*/\1/' | sort -n | head -1)
-  json=$("$bin/relance" plan --scenarios examples/scenarios --portfolio "$dir" --as-of "$as_of" --format json | wc -c)
+  json=$("$relance" plan --scenarios examples/scenarios --portfolio "$dir" --as-of "$as_of" --format json | wc -c)
   ratio=$(awk "BEGIN{printf \"%.1f\", $best / $bare}")
   printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s× |\n' "$n" "$csv_mb" "$load" "$eval" "$best" $((rss / 1024)) $((rss * 1024 / n)) $((json / 1048576)) "$bare" "$ratio"
 done
