@@ -807,11 +807,10 @@ mod tests {
         assert_eq!(sorted.invoices, other.invoices);
         other.payments.reverse();
         assert_eq!(sorted.payments, other.payments);
-        let (mut a, mut b) = (sorted.warnings.clone(), other.warnings.clone());
-        a.sort();
-        b.sort();
-        assert_eq!(a, b);
-        assert!(!a.is_empty(), "payments above 10.00 give warnings");
+        // The overpayment warnings in invoice order either way: added up in the pass over
+        // the invoices (three runs of them here), or from the index.
+        assert_eq!(sorted.warnings, other.warnings);
+        assert!(sorted.warnings.len() > 2, "payments above 10.00 give warnings");
     }
 
     #[test]
