@@ -22,6 +22,8 @@
 # minutes on two cores. The script checks that the PGO build writes the same bytes as the
 # instrumented build (JSON, CSV and table plans of the training portfolio).
 set -euo pipefail
+# A training run that fails stops the script, inside `$(…)` too.
+shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
 
 # An llvm-profdata that reads rustc's raw profiles.
