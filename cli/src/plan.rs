@@ -123,11 +123,11 @@ pub fn run(args: &PlanArgs) -> Status {
         // Under French law, invoices whose terms exceed the legal cap get a warning, checked
         // while the rows are read.
         fr_cap_warnings: engine.program().law_name() == Some("FR"),
-        // Each customer's invoices side by side: the evaluator then reads memory in order.
-        sort_for_evaluation: true,
         ..relance_stdlib::load::LoadOptions::default()
     };
-    let portfolio = match relance_stdlib::load::load_dir(&args.portfolio, &options) {
+    // Each customer's invoices side by side (the evaluator then reads memory in order), and
+    // the evaluator's index of them built in the same pass as the sort.
+    let portfolio = match relance_stdlib::load::load_dir_indexed(&args.portfolio, &options) {
         Ok(p) => p,
         Err(e) => {
             eprint!("{}", render_load_errors(&e));

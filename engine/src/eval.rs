@@ -21,7 +21,7 @@ use crate::cond::{Cond, EvalCtx, InvoiceFacts, Trace};
 use crate::fxhash::Fx;
 use crate::history::History;
 use crate::law::RatePeriod;
-use crate::model::{Customer, Invoice, PaymentKind, Portfolio, cmp_text};
+use crate::model::{Customer, Invoice, Payment, PaymentKind, Portfolio, PortfolioRef, cmp_text};
 use crate::money::{self, RateDays};
 use crate::outcome::{
     ActionRec, Carried, Emission, FeeNote, InterestNote, Records, SkipRec, Why, next_action, periods_phrase,
@@ -30,7 +30,13 @@ use crate::payindex::PaymentIndex;
 use crate::plan::{NextAction, Plan, PlanError, PlanSummary, SkipStatus, Unassigned};
 
 /// Evaluates `portfolio` as of `as_of` (see [`crate::Engine::evaluate`]).
-pub fn evaluate(program: &Program, portfolio: &Portfolio, as_of: NaiveDate, history: &dyn History) -> Plan {
+pub fn evaluate<'p>(
+    program: &Program,
+    portfolio: impl Into<PortfolioRef<'p>>,
+    as_of: NaiveDate,
+    history: &dyn History,
+) -> Plan {
+    let portfolio = portfolio.into();
     let ev = Evaluator::new(program, portfolio, as_of, history);
     let mut plan = Plan {
         as_of,
@@ -68,16 +74,22 @@ pub fn evaluate(program: &Program, portfolio: &Portfolio, as_of: NaiveDate, hist
             plan.next.extend(part.next);
         }
     }
-    plan.errors.extend(ev.input_errors.iter().cloned());
+    plan.errors.extend(ev.ix.input_errors.iter().cloned());
     finish_lists(&mut plan.unassigned, &mut plan.errors, &mut plan.next);
     plan
 }
 
 /// The figures of the plan of `portfolio` as of `as_of`, without writing any text (see
 /// [`crate::Engine::summarize`]). Customers are evaluated in batches, in bounded memory.
-pub fn summarize(program: &Program, portfolio: &Portfolio, as_of: NaiveDate, history: &dyn History) -> PlanSummary {
+pub fn summarize<'p>(
+    program: &Program,
+    portfolio: impl Into<PortfolioRef<'p>>,
+    as_of: NaiveDate,
+    history: &dyn History,
+) -> PlanSummary {
+    let portfolio = portfolio.into();
     let ev = Evaluator::new(program, portfolio, as_of, history);
-    let mut sum = PlanSummary { errors: ev.input_errors.len(), ..PlanSummary::default() };
+    let mut sum = PlanSummary { errors: ev.ix.input_errors.len(), ..PlanSummary::default() };
     for r in ev.batches(BATCH) {
         // Counted and dropped in parallel, run by run.
         let runs = ev.batch(r, Mode::COUNTS);
@@ -182,6 +194,154 @@ impl Mode {
     pub(crate) const COUNTS: Mode = Mode { actions: true, skipped: true, text: false, ids: false, failed_known: false };
 }
 
+/// What the evaluator reads of a portfolio besides its rows: where each customer's invoices
+/// are, in id order, and each invoice's payments. It depends on the portfolio alone (not on
+/// the program or the date): [`Evaluator::new`] builds it, or takes the one of an
+/// [`IndexedPortfolio`](crate::IndexedPortfolio), built once with the sort.
+#[derive(Debug, PartialEq)]
+pub(crate) struct PortfolioIndex {
+    /// Customer indices sorted by id (stable: equal ids keep portfolio order).
+    pub(crate) order: Vec<u32>,
+    /// For each customer index, the group (first customer with that id) holding its invoices.
+    pub(crate) group_of: Vec<u32>,
+    /// Invoice indices of group `g` are `inv_idx[inv_start[g]..inv_start[g + 1]]`.
+    pub(crate) inv_start: Vec<u32>,
+    pub(crate) inv_idx: Vec<u32>,
+    /// Whether `inv_idx[k]` has the same id as `inv_idx[k - 1]` (same customer).
+    pub(crate) repeats: Vec<bool>,
+    /// What evaluation reads of the payments, invoice by invoice in portfolio order (each
+    /// invoice's payments by date): read in the order of evaluation instead of here and there
+    /// in the portfolio's payments.
+    pay_rows: Vec<PayRow>,
+    /// Which invoices have payments, and where they are in `pay_rows`.
+    paid: PaidInvoices,
+    /// Some customer ids repeat: batches are then sorted as a whole.
+    pub(crate) duplicates: bool,
+    /// Invoices that name an unknown customer.
+    pub(crate) input_errors: Vec<PlanError>,
+    /// The earliest and latest due dates.
+    due_range: Option<(NaiveDate, NaiveDate)>,
+}
+
+impl PortfolioIndex {
+    /// The index of `portfolio`, in any order (faster in the order of
+    /// [`Portfolio::sort_for_evaluation`]).
+    pub(crate) fn new(portfolio: &Portfolio) -> Self {
+        let (customers, invoices) = (&portfolio.customers, &portfolio.invoices);
+        let (pay_idx, pay_of) = payment_lookup(&portfolio.payments);
+        // A portfolio in evaluation order (see `Portfolio::sort_for_evaluation`) is indexed
+        // by merging two sorted lists, in the pass that reads the rest of what evaluation
+        // needs of each invoice; any other order by hashing and sorting. Both give the same
+        // index and the same sweep.
+        let (index, sweep) = match Index::merged(customers, invoices, &pay_of) {
+            Some(merged) => merged,
+            None => {
+                let index = Index::hashed(customers, invoices);
+                let sweep = Sweep::separately(invoices, &index, &pay_of);
+                (index, sweep)
+            }
+        };
+        PortfolioIndex::of_parts(portfolio, index, sweep, &pay_idx)
+    }
+
+    /// The index of `portfolio` in evaluation order, its customers strictly in id order, the
+    /// invoices of customer `k` at `starts[k]..starts[k + 1]` in id order, from the sweeps
+    /// of its pieces in order ([`Sweep::of_customers`], with the [`PaymentIndex`] of
+    /// `pay_idx`; see [`payment_lookup`]).
+    pub(crate) fn of_sorted(portfolio: &Portfolio, starts: Vec<u32>, pieces: Vec<Sweep>, pay_idx: &[u32]) -> Self {
+        let identity = |n: usize| (0..n as u32).collect::<Vec<u32>>();
+        let mut sweep = Sweep { repeats: Vec::with_capacity(portfolio.invoices.len()), found: Vec::new(), due_range: None };
+        for p in pieces {
+            sweep.repeats.extend(p.repeats);
+            sweep.found.extend(p.found);
+            sweep.due_range = match (sweep.due_range, p.due_range) {
+                (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
+                (x, y) => x.or(y),
+            };
+        }
+        let index = Index {
+            order: identity(portfolio.customers.len()),
+            group_of: identity(portfolio.customers.len()),
+            inv_start: starts,
+            inv_idx: identity(portfolio.invoices.len()),
+            duplicates: false,
+            input_errors: Vec::new(),
+        };
+        Self::of_parts(portfolio, index, sweep, pay_idx)
+    }
+
+    /// The index from its parts: `pay_idx`, the payments in invoice id order, and `sweep`,
+    /// found with the [`PaymentIndex`] of `pay_idx`.
+    pub(crate) fn of_parts(portfolio: &Portfolio, index: Index, sweep: Sweep, pay_idx: &[u32]) -> Self {
+        let pays = &portfolio.payments;
+        let Index { order, group_of, inv_start, inv_idx, duplicates, input_errors } = index;
+        let Sweep { repeats, found, due_range } = sweep;
+        let (paid, pay_rows) = if found.is_empty() {
+            (PaidInvoices::default(), Vec::new())
+        } else {
+            // The payments of each found invoice, copied in that order.
+            let counts: Vec<u32> = found.iter().map(|(_, (a, b))| b - a).collect();
+            let pay_rows = found
+                .par_iter()
+                .with_min_len(1024)
+                .flat_map_iter(|(_, (a, b))| {
+                    pay_idx[*a as usize..*b as usize].iter().map(|k| {
+                        let p = &pays[*k as usize];
+                        PayRow { date: p.date, kind: p.kind, amount: p.amount }
+                    })
+                })
+                .collect();
+            let mut start = 0;
+            let found = found
+                .into_iter()
+                .zip(counts)
+                .map(|((i, _), n)| {
+                    start += n;
+                    (i, (start - n, start))
+                })
+                .collect();
+            (PaidInvoices::new(portfolio.invoices.len(), found), pay_rows)
+        };
+        PortfolioIndex {
+            order,
+            group_of,
+            inv_start,
+            inv_idx,
+            repeats,
+            pay_rows,
+            paid,
+            duplicates,
+            input_errors,
+            due_range,
+        }
+    }
+
+}
+
+/// The payments in invoice id order (then date, then portfolio order) and the
+/// [`PaymentIndex`] of their invoice ids.
+pub(crate) fn payment_lookup(pays: &[Payment]) -> (Vec<u32>, PaymentIndex) {
+    let mut pay_idx: Vec<u32> = (0..pays.len() as u32).collect();
+    // Exports often list payments by invoice already; otherwise sort, comparing the first
+    // eight bytes of the ids as one integer before the whole ids.
+    if !pays.par_windows(2).all(|w| (w[0].invoice_id.as_str(), w[0].date) <= (w[1].invoice_id.as_str(), w[1].date))
+    {
+        let mut keys: Vec<(u64, u32)> =
+            pays.par_iter().enumerate().map(|(i, p)| (crate::model::prefix(&p.invoice_id), i as u32)).collect();
+        keys.par_sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0).then_with(|| {
+                let (pa, pb) = (&pays[a.1 as usize], &pays[b.1 as usize]);
+                (pa.invoice_id.as_str(), pa.date, a.1).cmp(&(pb.invoice_id.as_str(), pb.date, b.1))
+            })
+        });
+        pay_idx = keys.into_iter().map(|k| k.1).collect();
+    }
+    // The invoices with payments are found by id in a table of their own (see
+    // [`PaymentIndex`]), block by block in a pass over the invoices.
+    let pay_of = PaymentIndex::new(pay_idx.iter().map(|&k| pays[k as usize].invoice_id.as_str()));
+    (pay_idx, pay_of)
+}
+
 /// A portfolio indexed for evaluation: customers in id order, each with its invoices, and
 /// payments grouped by invoice. Built once; [`Evaluator::batch`] evaluates any range of
 /// customers (in id order), so a caller can stream the plan in bounded memory.
@@ -190,25 +350,9 @@ pub(crate) struct Evaluator<'p> {
     portfolio: &'p Portfolio,
     as_of: NaiveDate,
     history: &'p dyn History,
-    /// Customer indices sorted by id (stable: equal ids keep portfolio order).
-    order: Vec<u32>,
-    /// For each customer index, the group (first customer with that id) holding its invoices.
-    group_of: Vec<u32>,
-    /// Invoice indices of group `g` are `inv_idx[inv_start[g]..inv_start[g + 1]]`.
-    inv_start: Vec<u32>,
-    inv_idx: Vec<u32>,
-    /// Whether `inv_idx[k]` has the same id as `inv_idx[k - 1]` (same customer).
-    repeats: Vec<bool>,
-    /// What evaluation reads of the payments, invoice by invoice in portfolio order (each
-    /// invoice's payments by date): read in the order of evaluation instead of here and there
-    /// in the portfolio's payments.
-    pay_rows: Vec<PayRow>,
-    /// Which invoices have payments, and where they are in `pay_rows`.
-    paid: PaidInvoices,
-    /// Some customer ids repeat: batches are then sorted as a whole.
-    duplicates: bool,
-    /// Invoices that name an unknown customer.
-    pub(crate) input_errors: Vec<PlanError>,
+    /// Where each customer's invoices and each invoice's payments are (built here, or once
+    /// for an [`IndexedPortfolio`](crate::IndexedPortfolio)).
+    pub(crate) ix: Arc<PortfolioIndex>,
     /// The program's calendar, with business days precomputed around the invoices' due dates.
     calendar: DayCache<'p>,
     /// The first 12 characters of the scenarios hash (quoted in every action's reason).
@@ -397,7 +541,7 @@ impl Triggers {
 }
 
 /// What evaluation reads of a payment.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 struct PayRow {
     date: NaiveDate,
     kind: PaymentKind,
@@ -406,7 +550,7 @@ struct PayRow {
 
 /// The invoices that have payments (a bit per invoice), and for each of them (in invoice
 /// order) its range of payments: read in the order of evaluation, without hashing.
-#[derive(Default)]
+#[derive(Debug, Default, PartialEq)]
 struct PaidInvoices {
     bits: Vec<u64>,
     /// Set bits before each word of `bits`.
@@ -445,7 +589,7 @@ impl PaidInvoices {
 }
 
 /// Where each customer's invoices are, for [`Evaluator`].
-struct Index {
+pub(crate) struct Index {
     /// Customer indices sorted by id (stable: equal ids keep portfolio order).
     order: Vec<u32>,
     /// For each customer index, the group (first customer with that id) holding its invoices.
@@ -463,7 +607,7 @@ struct Index {
 /// What evaluation reads of every invoice besides where it is ([`Index`]), gathered in the
 /// same pass over them when they are in order ([`Index::merged`]).
 #[derive(Debug, PartialEq)]
-struct Sweep {
+pub(crate) struct Sweep {
     /// For each entry of `inv_idx`, whether its invoice repeats the id of the one before it,
     /// of the same customer (the rank of a skipped step's invoice is then that of the first).
     repeats: Vec<bool>,
@@ -474,6 +618,30 @@ struct Sweep {
 }
 
 impl Sweep {
+    /// The sweep of `invoices`, the invoices from index `base` of a portfolio in evaluation
+    /// order, whole customers: `starts` (from `base`) says where each one's invoices start,
+    /// and where the last one's end.
+    pub(crate) fn of_customers(invoices: &[Invoice], base: usize, starts: &[u32], paid: &PaymentIndex) -> Sweep {
+        let mut repeats = Vec::with_capacity(invoices.len());
+        let mut due_range: Option<(NaiveDate, NaiveDate)> = None;
+        for w in starts.windows(2) {
+            let group = invoices.get(w[0] as usize - base..w[1] as usize - base).unwrap_or_default();
+            let mut previous: Option<&Invoice> = None;
+            for inv in group {
+                repeats.push(previous.is_some_and(|p| p.id == inv.id));
+                previous = Some(inv);
+                let due = inv.due_date;
+                due_range = Some(due_range.map_or((due, due), |(lo, hi)| (lo.min(due), hi.max(due))));
+            }
+        }
+        let mut found = Vec::new();
+        paid.find(invoices, 0, invoices.len(), &mut found);
+        for (i, _) in &mut found {
+            *i += base as u32;
+        }
+        Sweep { repeats, found, due_range }
+    }
+
     /// The same for invoices in any order, indexed by [`Index::hashed`].
     fn separately(invoices: &[Invoice], index: &Index, paid: &PaymentIndex) -> Sweep {
         let (inv_idx, inv_start) = (&index.inv_idx, &index.inv_start);
@@ -723,71 +891,17 @@ impl Index {
 impl<'p> Evaluator<'p> {
     pub(crate) fn new(
         program: &'p Program,
-        portfolio: &'p Portfolio,
+        portfolio: impl Into<PortfolioRef<'p>>,
         as_of: NaiveDate,
         history: &'p dyn History,
     ) -> Self {
-        let customers = &portfolio.customers;
-        let invoices = &portfolio.invoices;
-        let pays = &portfolio.payments;
-        let mut pay_idx: Vec<u32> = (0..pays.len() as u32).collect();
-        // Exports often list payments by invoice already; otherwise sort, comparing the first
-        // eight bytes of the ids as one integer before the whole ids.
-        if !pays.par_windows(2).all(|w| (w[0].invoice_id.as_str(), w[0].date) <= (w[1].invoice_id.as_str(), w[1].date))
-        {
-            let mut keys: Vec<(u64, u32)> =
-                pays.par_iter().enumerate().map(|(i, p)| (crate::model::prefix(&p.invoice_id), i as u32)).collect();
-            keys.par_sort_unstable_by(|a, b| {
-                a.0.cmp(&b.0).then_with(|| {
-                    let (pa, pb) = (&pays[a.1 as usize], &pays[b.1 as usize]);
-                    (pa.invoice_id.as_str(), pa.date, a.1).cmp(&(pb.invoice_id.as_str(), pb.date, b.1))
-                })
-            });
-            pay_idx = keys.into_iter().map(|k| k.1).collect();
-        }
-        // The invoices with payments are found by id in a table of their own (see
-        // [`PaymentIndex`]), block by block in the pass below.
-        let pay_of = PaymentIndex::new(pay_idx.iter().map(|&k| pays[k as usize].invoice_id.as_str()));
-        // A portfolio in evaluation order (see `Portfolio::sort_for_evaluation`) is indexed
-        // by merging two sorted lists, in the pass that reads the rest of what evaluation
-        // needs of each invoice; any other order by hashing and sorting. Both give the same
-        // index and the same sweep.
-        let (index, sweep) = match Index::merged(customers, invoices, &pay_of) {
-            Some(merged) => merged,
-            None => {
-                let index = Index::hashed(customers, invoices);
-                let sweep = Sweep::separately(invoices, &index, &pay_of);
-                (index, sweep)
-            }
+        let portfolio = portfolio.into();
+        let ix = match portfolio.index {
+            Some(ix) => Arc::clone(ix),
+            None => Arc::new(PortfolioIndex::new(portfolio.portfolio)),
         };
-        let Index { order, group_of, inv_start, inv_idx, duplicates, input_errors } = index;
-        let Sweep { repeats, found, due_range } = sweep;
-        let (paid, pay_rows) = if found.is_empty() {
-            (PaidInvoices::default(), Vec::new())
-        } else {
-            // The payments of each found invoice, copied in that order.
-            let counts: Vec<u32> = found.iter().map(|(_, (a, b))| b - a).collect();
-            let pay_rows = found
-                .par_iter()
-                .with_min_len(1024)
-                .flat_map_iter(|(_, (a, b))| {
-                    pay_idx[*a as usize..*b as usize].iter().map(|k| {
-                        let p = &pays[*k as usize];
-                        PayRow { date: p.date, kind: p.kind, amount: p.amount }
-                    })
-                })
-                .collect();
-            let mut start = 0;
-            let found = found
-                .into_iter()
-                .zip(counts)
-                .map(|((i, _), n)| {
-                    start += n;
-                    (i, (start - n, start))
-                })
-                .collect();
-            (PaidInvoices::new(portfolio.invoices.len(), found), pay_rows)
-        };
+        let portfolio = portfolio.portfolio;
+        let due_range = ix.due_range;
         let calendar = DayCache::new(program.settings.calendar.as_ref(), due_range, as_of);
         let triggers = Triggers::new(program, &calendar);
         let rate_table = RateTable::new(program, &calendar);
@@ -796,15 +910,7 @@ impl<'p> Evaluator<'p> {
             portfolio,
             as_of,
             history,
-            order,
-            group_of,
-            inv_start,
-            inv_idx,
-            repeats,
-            pay_rows,
-            paid,
-            duplicates,
-            input_errors,
+            ix,
             calendar,
             hash: program.hash.get(..12).unwrap_or(&program.hash),
             history_empty: history.is_empty(),
@@ -823,7 +929,7 @@ impl<'p> Evaluator<'p> {
     /// evaluating again (see [`SkipNotes`]). Costs 4 bytes per invoice and 1 per customer.
     /// Without effect when customer ids repeat (customers are then merged before sorting).
     pub(crate) fn with_skip_notes(mut self) -> Self {
-        if !self.duplicates {
+        if !self.ix.duplicates {
             self.notes = Some(SkipNotes {
                 invoices: (0..self.portfolio.invoices.len()).map(|_| AtomicU32::new(0)).collect(),
                 customers: (0..self.portfolio.customers.len()).map(|_| AtomicU8::new(NOTE_NONE)).collect(),
@@ -884,7 +990,7 @@ impl<'p> Evaluator<'p> {
         let mut balances = Vec::new();
         let mut known = None;
         let mut trace = Trace::default();
-        for (j, (&i, &repeat)) in self.inv_idx[range.clone()].iter().zip(&self.repeats[range]).enumerate() {
+        for (j, (&i, &repeat)) in self.ix.inv_idx[range.clone()].iter().zip(&self.ix.repeats[range]).enumerate() {
             if !repeat || j == 0 {
                 rank = j as u32;
             }
@@ -940,7 +1046,7 @@ impl<'p> Evaluator<'p> {
     fn customer_facts(&self, ci: u32, balances: &mut Vec<(NaiveDate, Decimal)>) -> (Vec<Facts<'p>>, BalanceBook) {
         let e = self.customer_eval(ci, Mode::SKIPPED_AFTER_ACTIONS);
         let facts: Vec<Facts<'p>> =
-            self.inv_idx[self.invoice_range(ci)].iter().map(|&i| e.facts(i, balances)).collect();
+            self.ix.inv_idx[self.invoice_range(ci)].iter().map(|&i| e.facts(i, balances)).collect();
         let book = BalanceBook::open(&facts, self.as_of);
         (facts, book)
     }
@@ -1003,12 +1109,12 @@ impl<'p> Evaluator<'p> {
     /// Splits the customers (in id order) into ranges of about `size`, never splitting
     /// customers that share an id.
     pub(crate) fn batches(&self, size: usize) -> Vec<std::ops::Range<usize>> {
-        let id = |k: usize| self.portfolio.customers[self.order[k] as usize].id.as_str();
+        let id = |k: usize| self.portfolio.customers[self.ix.order[k] as usize].id.as_str();
         let mut out = Vec::new();
         let mut start = 0;
-        while start < self.order.len() {
-            let mut end = (start + size.max(1)).min(self.order.len());
-            while end < self.order.len() && id(end) == id(end - 1) {
+        while start < self.ix.order.len() {
+            let mut end = (start + size.max(1)).min(self.ix.order.len());
+            while end < self.ix.order.len() && id(end) == id(end - 1) {
                 end += 1;
             }
             out.push(start..end);
@@ -1018,8 +1124,8 @@ impl<'p> Evaluator<'p> {
     }
 
     fn payments(&self, invoice: u32) -> &[PayRow] {
-        let (a, b) = self.paid.range(invoice).unwrap_or((0, 0));
-        self.pay_rows.get(a as usize..b as usize).unwrap_or_default()
+        let (a, b) = self.ix.paid.range(invoice).unwrap_or((0, 0));
+        self.ix.pay_rows.get(a as usize..b as usize).unwrap_or_default()
     }
 
     /// Evaluates customers `range` (positions in id order), in parallel. The records come
@@ -1028,7 +1134,7 @@ impl<'p> Evaluator<'p> {
     pub(crate) fn batch(&self, range: std::ops::Range<usize>, mode: Mode) -> Vec<Records<'p>> {
         // Runs of a few dozen customers, each filling one set of records (reused: see
         // `recycle`) with scratch buffers kept by the thread's part of the work.
-        let runs: Vec<Records<'p>> = self.order[range]
+        let runs: Vec<Records<'p>> = self.ix.order[range]
             .par_chunks(RUN)
             .map_init(Scratch::default, |scratch, run| self.run(run, mode, scratch))
             .collect();
@@ -1048,8 +1154,8 @@ impl<'p> Evaluator<'p> {
         outs: &mut Vec<T>,
         write: impl Fn(&Records<'p>, &mut T) + Sync,
     ) -> Vec<Records<'p>> {
-        let customers = &self.order[range.clone()];
-        if self.duplicates {
+        let customers = &self.ix.order[range.clone()];
+        if self.ix.duplicates {
             let runs = self.batch(range, mode);
             if outs.is_empty() {
                 outs.push(T::default());
@@ -1078,8 +1184,8 @@ impl<'p> Evaluator<'p> {
     /// Evaluates the customers `run` (indices) into one set of records.
     /// Where the invoices of customer `ci` are in `inv_idx` (and `repeats`).
     fn invoice_range(&self, ci: u32) -> std::ops::Range<usize> {
-        let g = self.group_of[ci as usize] as usize;
-        self.inv_start[g] as usize..self.inv_start[g + 1] as usize
+        let g = self.ix.group_of[ci as usize] as usize;
+        self.ix.inv_start[g] as usize..self.ix.inv_start[g + 1] as usize
     }
 
     fn run(&self, run: &[u32], mode: Mode, scratch: &mut Scratch<'p>) -> Records<'p> {
@@ -1088,7 +1194,7 @@ impl<'p> Evaluator<'p> {
             // The customer after next and its invoices are fetched while these are evaluated.
             if let Some(&ahead) = run.get(k + PREFETCH_AHEAD) {
                 crate::model::prefetch(&self.portfolio.customers, ahead as usize);
-                for &i in &self.inv_idx[self.invoice_range(ahead)] {
+                for &i in &self.ix.inv_idx[self.invoice_range(ahead)] {
                     crate::model::prefetch(&self.portfolio.invoices, i as usize);
                 }
             }
@@ -1102,7 +1208,7 @@ impl<'p> Evaluator<'p> {
                 continue;
             }
             let range = self.invoice_range(ci);
-            let (idx, repeats) = (&self.inv_idx[range.clone()], &self.repeats[range]);
+            let (idx, repeats) = (&self.ix.inv_idx[range.clone()], &self.ix.repeats[range]);
             let e = self.customer_eval(ci, mode);
             let mark = out.mark();
             match e.run(idx, repeats, &mut out, scratch) {
@@ -1124,7 +1230,7 @@ impl<'p> Evaluator<'p> {
     }
 
     fn merged_if_duplicates(&self, runs: Vec<Records<'p>>) -> Vec<Records<'p>> {
-        if !self.duplicates {
+        if !self.ix.duplicates {
             return runs;
         }
         let mut all = Records::default();
@@ -2383,7 +2489,7 @@ scenario "Business days" { for others count business days D-2 email "pre" D+1 ca
             sorted.sort_for_evaluation();
             for r in [q, &sorted] {
                 let ev = Evaluator::new(engine.program(), r, as_of, &NoHistory);
-                assert_eq!(ev.input_errors.len(), 3, "unknown customers C1, C3, C9");
+                assert_eq!(ev.ix.input_errors.len(), 3, "unknown customers C1, C3, C9");
             }
             let want = crate::render::to_json(&engine.evaluate(&sorted, as_of, &NoHistory));
             assert!(want.contains("C9") && want.contains("F3") && want.contains("C8"), "{want}");

@@ -14,6 +14,8 @@ use iso_currency::Currency;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::eval::{PortfolioIndex, Sweep, payment_lookup};
+
 /// The string type of the model's text fields: up to 24 bytes inline (no heap allocation for
 /// typical ids, names and codes), otherwise on the heap; dereferences to `&str`.
 pub use compact_str::CompactString;
@@ -58,8 +60,8 @@ impl Portfolio {
     /// comparison sort is done instead, at its cost. Returns whether `customer_of` matched
     /// (whether the counting sort was used).
     pub fn sort_for_evaluation_by_customer(&mut self, customer_of: &[u32]) -> bool {
-        match self.sort_by_customer(customer_of) {
-            Ok(()) => true,
+        match self.sort_by_customer(customer_of, false, PIECE) {
+            Ok(_) => true,
             Err(origin) => {
                 self.sort_by_ids(origin.as_deref());
                 false
@@ -67,9 +69,16 @@ impl Portfolio {
         }
     }
 
-    /// [`Portfolio::sort_for_evaluation_by_customer`]'s counting sort; when `customer_of`
-    /// does not match, `Err` with where each invoice now comes from if they were moved.
-    fn sort_by_customer(&mut self, customer_of: &[u32]) -> Result<(), Option<Vec<u32>>> {
+    /// [`Portfolio::sort_for_evaluation_by_customer`]'s counting sort, and when `indexed`
+    /// the evaluator's index of the sorted portfolio, gathered in the pass that checks the
+    /// groups; when `customer_of` does not match, `Err` with where each invoice now comes
+    /// from if they were moved.
+    fn sort_by_customer(
+        &mut self,
+        customer_of: &[u32],
+        indexed: bool,
+        min_piece: usize,
+    ) -> Result<Option<PortfolioIndex>, Option<Vec<u32>>> {
         use rayon::prelude::*;
         let customers = &self.customers;
         let n_customers = customers.len();
@@ -116,10 +125,18 @@ impl Portfolio {
             }
             order
         };
-        let (invoices, customers) = (&mut self.invoices, &mut self.customers);
-        rayon::join(|| permute(invoices, order(&starts)), || permute(customers, by_id));
+        let (invoices, customers, payments) = (&mut self.invoices, &mut self.customers, &self.payments);
+        // The payments' index is built beside the invoices' permutation (one thread's chain
+        // of memory reads).
+        let ((), lookup) = rayon::join(
+            || permute(invoices, order(&starts)),
+            || {
+                permute(customers, by_id);
+                indexed.then(|| payment_lookup(payments))
+            },
+        );
         // Pieces of whole customers, checked and sorted on all threads.
-        let piece = n_customers.div_ceil(256).max(1024);
+        let piece = n_customers.div_ceil(256).max(min_piece);
         fn pieces<'a>(
             invoices: &'a mut [Invoice],
             starts: &[u32],
@@ -144,10 +161,17 @@ impl Portfolio {
             starts[k] as usize - base..starts[k + 1] as usize - base
         };
         let in_order = |invoices: &[Invoice]| invoices.windows(2).all(|w| cmp_text(&w[0].id, &w[1].id).is_le());
+        // Each piece's part of the index, once its invoices are in order (see
+        // `Sweep::of_customers`), while they are in the processor's cache.
+        let sweep = |range: &Range<usize>, invoices: &[Invoice]| {
+            lookup.as_ref().map(|(_, pay_of)| {
+                Sweep::of_customers(invoices, starts[range.start] as usize, &starts[range.start..=range.end], pay_of)
+            })
+        };
         // Do the invoices belong to the customer they are now beside (the hints were right)?
         // And which pieces have a customer whose invoices are out of id order?
         let customers = &self.customers;
-        let checked: Option<Vec<bool>> = pieces(&mut self.invoices, &starts, piece)
+        let checked: Option<Vec<(bool, Option<Sweep>)>> = pieces(&mut self.invoices, &starts, piece)
             .into_par_iter()
             .map(|(range, invoices)| {
                 let mut sorted = true;
@@ -159,15 +183,20 @@ impl Portfolio {
                     }
                     sorted = sorted && in_order(group);
                 }
-                Some(sorted)
+                Some((sorted, if sorted { sweep(&range, invoices) } else { None }))
             })
             .collect();
         // Not the customers of the invoices: the comparison sort, its ties in portfolio order
         // (where each invoice came from: the same counting sort again).
-        let sorted = checked.ok_or_else(|| Some(order(&starts)))?;
+        let checked = checked.ok_or_else(|| Some(order(&starts)))?;
         // Each customer's invoices in id order (a stable sort).
-        pieces(&mut self.invoices, &starts, piece).into_par_iter().zip(sorted).filter(|(_, sorted)| !sorted).for_each(
-            |((range, invoices), _)| {
+        let sweeps: Vec<Option<Sweep>> = pieces(&mut self.invoices, &starts, piece)
+            .into_par_iter()
+            .zip(checked)
+            .map(|((range, invoices), (sorted, swept))| {
+                if sorted {
+                    return swept;
+                }
                 for k in range.clone() {
                     if let Some(group) = invoices.get_mut(group(range.start, k))
                         && !in_order(group)
@@ -175,9 +204,16 @@ impl Portfolio {
                         group.sort_by(|a, b| a.id.cmp(&b.id));
                     }
                 }
-            },
-        );
-        Ok(())
+                sweep(&range, invoices)
+            })
+            .collect();
+        Ok(match lookup {
+            Some((pay_idx, _)) => {
+                let sweeps = sweeps.into_iter().collect::<Option<Vec<Sweep>>>().unwrap_or_default();
+                Some(PortfolioIndex::of_sorted(self, starts, sweeps, &pay_idx))
+            }
+            None => None,
+        })
     }
 
     /// [`Portfolio::sort_for_evaluation`]; invoices with the same customer id and invoice id
@@ -243,6 +279,135 @@ impl Portfolio {
                 permute(customers, order);
             },
         );
+    }
+}
+
+/// The fewest customers in a piece of the sort's passes after the move (see
+/// `Portfolio::sort_by_customer`).
+const PIECE: usize = 1024;
+
+/// A portfolio sorted for evaluation ([`Portfolio::sort_for_evaluation`]) with the
+/// evaluator's index of it: where each customer's invoices are, and each invoice's payments.
+///
+/// Evaluating a [`Portfolio`] builds that index first, in a pass over all its invoices (at
+/// 10^6 invoices ≈ 40 ms, a sixth of the evaluation alone). An `IndexedPortfolio` builds it
+/// once, and from the customer of each invoice as a loader finds it
+/// ([`IndexedPortfolio::with_customers`]) in the pass that sorts the invoices, while they
+/// are in the processor's cache. The index holds for this portfolio only: it cannot be
+/// changed while indexed ([`IndexedPortfolio::into_portfolio`] gives it back). Plans are the
+/// same either way.
+///
+/// ```
+/// use relance_engine::{IndexedPortfolio, Portfolio};
+///
+/// let indexed = IndexedPortfolio::new(Portfolio::default());
+/// assert!(indexed.portfolio().invoices.is_empty());
+/// let portfolio: Portfolio = indexed.into_portfolio();
+/// # let _ = portfolio;
+/// ```
+#[derive(Clone)]
+pub struct IndexedPortfolio {
+    portfolio: Portfolio,
+    index: Arc<PortfolioIndex>,
+}
+
+impl IndexedPortfolio {
+    /// Sorts `portfolio` for evaluation and indexes it.
+    pub fn new(mut portfolio: Portfolio) -> Self {
+        portfolio.sort_for_evaluation();
+        let index = Arc::new(PortfolioIndex::new(&portfolio));
+        IndexedPortfolio { portfolio, index }
+    }
+
+    /// [`IndexedPortfolio::new`] when the customer of each invoice is known: `customer_of[i]`
+    /// is the index in `customers` of the customer of `invoices[i]`, as in
+    /// [`Portfolio::sort_for_evaluation_by_customer`]. The index is then gathered in the
+    /// sort's pass that checks each customer's invoices. Any `customer_of` gives the same
+    /// portfolio and index: when it does not match, the portfolio is sorted and indexed as
+    /// by [`IndexedPortfolio::new`].
+    pub fn with_customers(portfolio: Portfolio, customer_of: &[u32]) -> Self {
+        Self::with_customers_in(portfolio, customer_of, PIECE)
+    }
+
+    /// [`IndexedPortfolio::with_customers`], the sort's pieces of at least `min_piece`
+    /// customers.
+    fn with_customers_in(mut portfolio: Portfolio, customer_of: &[u32], min_piece: usize) -> Self {
+        let index = match portfolio.sort_by_customer(customer_of, true, min_piece) {
+            Ok(Some(index)) => index,
+            Ok(None) => PortfolioIndex::new(&portfolio),
+            Err(origin) => {
+                portfolio.sort_by_ids(origin.as_deref());
+                PortfolioIndex::new(&portfolio)
+            }
+        };
+        IndexedPortfolio { portfolio, index: Arc::new(index) }
+    }
+
+    /// The portfolio, in evaluation order.
+    pub fn portfolio(&self) -> &Portfolio {
+        &self.portfolio
+    }
+
+    /// The portfolio, to change it (its index is dropped).
+    pub fn into_portfolio(self) -> Portfolio {
+        self.portfolio
+    }
+}
+
+impl std::ops::Deref for IndexedPortfolio {
+    type Target = Portfolio;
+    fn deref(&self) -> &Portfolio {
+        &self.portfolio
+    }
+}
+
+impl fmt::Debug for IndexedPortfolio {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IndexedPortfolio").field("portfolio", &self.portfolio).finish_non_exhaustive()
+    }
+}
+
+/// A portfolio to evaluate: a [`Portfolio`] (indexed by each evaluation) or an
+/// [`IndexedPortfolio`] (indexed once). The functions that evaluate take
+/// `impl Into<PortfolioRef>`, so that `&portfolio` and `&indexed` can both be given.
+#[derive(Clone, Copy)]
+pub struct PortfolioRef<'a> {
+    pub(crate) portfolio: &'a Portfolio,
+    pub(crate) index: Option<&'a Arc<PortfolioIndex>>,
+}
+
+impl<'a> PortfolioRef<'a> {
+    /// The portfolio.
+    pub fn portfolio(&self) -> &'a Portfolio {
+        self.portfolio
+    }
+}
+
+impl<'a> From<&'a Portfolio> for PortfolioRef<'a> {
+    fn from(portfolio: &'a Portfolio) -> Self {
+        PortfolioRef { portfolio, index: None }
+    }
+}
+
+impl<'a> From<&'a IndexedPortfolio> for PortfolioRef<'a> {
+    fn from(indexed: &'a IndexedPortfolio) -> Self {
+        PortfolioRef { portfolio: &indexed.portfolio, index: Some(&indexed.index) }
+    }
+}
+
+impl std::ops::Deref for PortfolioRef<'_> {
+    type Target = Portfolio;
+    fn deref(&self) -> &Portfolio {
+        self.portfolio
+    }
+}
+
+impl fmt::Debug for PortfolioRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PortfolioRef")
+            .field("portfolio", &self.portfolio)
+            .field("indexed", &self.index.is_some())
+            .finish()
     }
 }
 
@@ -1062,6 +1227,7 @@ mod tests {
             wrong in prop::option::weighted(0.2, (any::<prop::sample::Index>(), 0u32..20)),
             short in prop::bool::weighted(0.1),
             repeats in prop::bool::weighted(0.2),
+            payments in prop::collection::vec((0u8..60, 1u32..500, 0u64..90), 0..30),
         ) {
             let cid = |k: u8| if k.is_multiple_of(2) { format!("CUSTOMER-{k}") } else { format!("C{k}") };
             let mut customers = customers;
@@ -1082,6 +1248,7 @@ mod tests {
                 // Many invoices for customer 0 when `big`.
                 let row = if *big { 0 } else { usize::from(*c) % p.customers.len() };
                 let id = format!("F{}", id % 45);
+                let due = due + chrono::Days::new(u64::from(*c % 7));
                 let mut inv = Invoice::new(id, p.customers[row].id.clone(), due, Decimal::ONE, Currency::EUR);
                 inv.terms = Some(format!("row {i}").into());
                 p.invoices.push(inv);
@@ -1094,10 +1261,22 @@ mod tests {
             if short {
                 hints.pop();
             }
+            for (k, (id, cents, day)) in payments.iter().enumerate() {
+                let date = due + chrono::Days::new(*day);
+                let amount = Decimal::new(i64::from(*cents), 2);
+                let kind = if k % 5 == 4 { PaymentKind::CreditNote } else { PaymentKind::Payment };
+                let invoice_id = format!("F{}", id % 50).into();
+                p.payments.push(Payment { id: Some(format!("P{k}").into()), invoice_id, date, amount, kind });
+            }
             let mut want = p.clone();
             want.sort_for_evaluation();
             let ids: std::collections::HashSet<_> = p.customers.iter().map(|c| &c.id).collect();
             let exact = !short && wrong.is_none() && ids.len() == p.customers.len();
+            // The index gathered with the sort is the evaluator's index of the sorted portfolio.
+            // (In pieces of one customer or more, as in larger portfolios.)
+            let indexed = IndexedPortfolio::with_customers_in(p.clone(), &hints, 1 + hints.len() % 3);
+            prop_assert_eq!(indexed.portfolio(), &want);
+            prop_assert_eq!(&*indexed.index, &PortfolioIndex::new(&want));
             let matched = p.sort_for_evaluation_by_customer(&hints);
             prop_assert_eq!(p, want);
             if exact {

@@ -11,7 +11,7 @@ use crate::compile::{CompiledAction, CompiledStep, Program};
 use crate::eval::{Evaluator, Mode, finish_lists};
 use crate::history::History;
 use crate::json::{JsonText, Pre, Repeat, TextOut};
-use crate::model::{Customer, Portfolio};
+use crate::model::{Customer, PortfolioRef};
 use crate::outcome::{self, ActionView, Carried, Records};
 use crate::plan::{Action, NextAction, Plan, PlanError, SkipStatus, Unassigned};
 
@@ -48,14 +48,14 @@ pub fn write_json(plan: &Plan, w: &mut impl Write) -> io::Result<()> {
 /// steps skipped, then for the skipped steps, listed from those notes; only customers with
 /// other skipped steps (paused, stopped, deferred, …) are evaluated again, without amounts,
 /// and the customers that failed the first pass are left out.
-pub fn write_plan_json(
+pub fn write_plan_json<'p>(
     program: &Program,
-    portfolio: &Portfolio,
+    portfolio: impl Into<PortfolioRef<'p>>,
     as_of: NaiveDate,
     history: &dyn History,
     w: &mut impl Write,
 ) -> io::Result<()> {
-    write_plan_json_batched(program, portfolio, as_of, history, w, OUT_BATCH)
+    write_plan_json_batched(program, portfolio.into(), as_of, history, w, OUT_BATCH)
 }
 
 /// Where a text is in memory: the address and length of its bytes. Records borrow their
@@ -349,7 +349,7 @@ impl Fragments {
 
 fn write_plan_json_batched(
     program: &Program,
-    portfolio: &Portfolio,
+    portfolio: PortfolioRef<'_>,
     as_of: NaiveDate,
     history: &dyn History,
     w: &mut impl Write,
@@ -411,7 +411,7 @@ fn write_plan_json_batched(
     if !in_skipped {
         j.next_list("skipped")?;
     }
-    errors.extend(ev.input_errors.iter().cloned());
+    errors.extend(ev.ix.input_errors.iter().cloned());
     finish_lists(&mut unassigned, &mut errors, &mut []);
     next.sort_by(|a, b| a.0.id.as_str().cmp(b.0.id.as_str()));
     j.end(&unassigned, &errors, Next::Records(&next), &portfolio.warnings)
@@ -706,19 +706,19 @@ pub fn to_csv(plan: &Plan) -> String {
 /// Evaluates `portfolio` and writes the CSV of its actions: the same bytes as
 /// `to_csv(&engine.evaluate(portfolio, as_of, history))`, batch by batch, in bounded memory
 /// (the plan is never held whole; skipped steps, which the CSV does not list, are not built).
-pub fn write_plan_csv(
+pub fn write_plan_csv<'p>(
     program: &Program,
-    portfolio: &Portfolio,
+    portfolio: impl Into<PortfolioRef<'p>>,
     as_of: NaiveDate,
     history: &dyn History,
     w: &mut impl Write,
 ) -> io::Result<()> {
-    write_plan_csv_batched(program, portfolio, as_of, history, w, OUT_BATCH)
+    write_plan_csv_batched(program, portfolio.into(), as_of, history, w, OUT_BATCH)
 }
 
 fn write_plan_csv_batched(
     program: &Program,
-    portfolio: &Portfolio,
+    portfolio: PortfolioRef<'_>,
     as_of: NaiveDate,
     history: &dyn History,
     w: &mut impl Write,
@@ -920,19 +920,19 @@ pub fn to_table(plan: &Plan) -> String {
 /// Evaluates `portfolio` and writes its table: the same text as
 /// `to_table(&engine.evaluate(portfolio, as_of, history))`, batch by batch, in bounded memory
 /// and without writing reasons (the table does not show them).
-pub fn write_plan_table(
+pub fn write_plan_table<'p>(
     program: &Program,
-    portfolio: &Portfolio,
+    portfolio: impl Into<PortfolioRef<'p>>,
     as_of: NaiveDate,
     history: &dyn History,
     w: &mut impl Write,
 ) -> io::Result<()> {
-    write_plan_table_batched(program, portfolio, as_of, history, w, OUT_BATCH)
+    write_plan_table_batched(program, portfolio.into(), as_of, history, w, OUT_BATCH)
 }
 
 fn write_plan_table_batched(
     program: &Program,
-    portfolio: &Portfolio,
+    portfolio: PortfolioRef<'_>,
     as_of: NaiveDate,
     history: &dyn History,
     w: &mut impl Write,
@@ -963,7 +963,7 @@ fn write_plan_table_batched(
             write_parts(b, &ev, w)
         },
     )?;
-    errors.extend(ev.input_errors.iter().cloned());
+    errors.extend(ev.ix.input_errors.iter().cloned());
     finish_lists(&mut unassigned, &mut errors, &mut []);
     let mut tail = String::new();
     table_tail(
@@ -985,7 +985,7 @@ mod tests {
     use crate::Engine;
     use crate::compile::Registry;
     use crate::history::{MemoryHistory, NoHistory};
-    use crate::model::{Customer, Invoice, Payment, PaymentKind};
+    use crate::model::{Customer, Invoice, Payment, PaymentKind, Portfolio};
     use chrono::Days;
     use iso_currency::Currency;
     use rust_decimal::Decimal;
@@ -1062,7 +1062,7 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
             write_json(&plan, &mut got).unwrap();
             assert_eq!(String::from_utf8(got).unwrap(), want);
             let mut streamed = Vec::new();
-            write_plan_json_batched(engine.program(), &p, t, &history, &mut streamed, batch).unwrap();
+            write_plan_json_batched(engine.program(), (&p).into(), t, &history, &mut streamed, batch).unwrap();
             assert_eq!(String::from_utf8(streamed).unwrap(), want, "batch size {batch}");
             history.record(&plan);
         }
@@ -1107,7 +1107,7 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
             let plan = engine.evaluate(&p, t, &history);
             for batch in [1, 7, 1000] {
                 let mut streamed = Vec::new();
-                write_plan_json_batched(engine.program(), &p, t, &history, &mut streamed, batch).unwrap();
+                write_plan_json_batched(engine.program(), (&p).into(), t, &history, &mut streamed, batch).unwrap();
                 assert_eq!(String::from_utf8(streamed).unwrap(), to_json(&plan), "as of {t}, batch size {batch}");
             }
             history.record(&plan);
@@ -1168,7 +1168,7 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
         assert_eq!(ev.noted_customers(), 20);
         for batch in [1, 3, 1000] {
             let mut streamed = Vec::new();
-            write_plan_json_batched(engine.program(), &p, t, &NoHistory, &mut streamed, batch).unwrap();
+            write_plan_json_batched(engine.program(), (&p).into(), t, &NoHistory, &mut streamed, batch).unwrap();
             assert_eq!(String::from_utf8(streamed).unwrap(), to_json(&plan), "batch size {batch}");
         }
     }
@@ -1197,7 +1197,7 @@ scenario "All" { for others D-5 email "before" D+3 email "r1" D+10 email "r2" D+
         assert_eq!(plan.skipped.iter().filter(|s| s.customer == "C1").count(), 3, "{:?}", plan.skipped);
         for batch in [1, 2, 1000] {
             let mut streamed = Vec::new();
-            write_plan_json_batched(engine.program(), &p, t, &NoHistory, &mut streamed, batch).unwrap();
+            write_plan_json_batched(engine.program(), (&p).into(), t, &NoHistory, &mut streamed, batch).unwrap();
             assert_eq!(String::from_utf8(streamed).unwrap(), to_json(&plan), "batch size {batch}");
         }
     }
@@ -1299,9 +1299,9 @@ scenario "All" { for others D-5 email "before" D+3 email "r1" D+10 email "r2" D+
         let t = day(2026, 3, 1);
         type Writer = fn(&Program, &Portfolio, NaiveDate, &dyn History, &mut Failing, usize) -> io::Result<()>;
         let writers: [(&str, Writer); 3] = [
-            ("json", |p, f, t, h, w, b| write_plan_json_batched(p, f, t, h, w, b)),
-            ("csv", |p, f, t, h, w, b| write_plan_csv_batched(p, f, t, h, w, b)),
-            ("table", |p, f, t, h, w, b| write_plan_table_batched(p, f, t, h, w, b)),
+            ("json", |p, f, t, h, w, b| write_plan_json_batched(p, f.into(), t, h, w, b)),
+            ("csv", |p, f, t, h, w, b| write_plan_csv_batched(p, f.into(), t, h, w, b)),
+            ("table", |p, f, t, h, w, b| write_plan_table_batched(p, f.into(), t, h, w, b)),
         ];
         for (name, write) in writers {
             let mut whole = Failing { left: usize::MAX };
@@ -1376,10 +1376,10 @@ scenario "All" { for others D-5 email "before" D+3 email "r1" D+10 email "r2" D+
             let plan = engine.evaluate(&p, t, &history);
             assert!(!plan.actions.is_empty() && !plan.errors.is_empty());
             let mut csv = Vec::new();
-            write_plan_csv_batched(engine.program(), &p, t, &history, &mut csv, batch).unwrap();
+            write_plan_csv_batched(engine.program(), (&p).into(), t, &history, &mut csv, batch).unwrap();
             assert_eq!(String::from_utf8(csv).unwrap(), to_csv(&plan), "csv, batch size {batch}");
             let mut table = Vec::new();
-            write_plan_table_batched(engine.program(), &p, t, &history, &mut table, batch).unwrap();
+            write_plan_table_batched(engine.program(), (&p).into(), t, &history, &mut table, batch).unwrap();
             assert_eq!(String::from_utf8(table).unwrap(), to_table(&plan), "table, batch size {batch}");
             history.record(&plan);
         }

@@ -16,7 +16,7 @@ use chrono::NaiveDate;
 use divan::counter::ItemsCount;
 use relance_engine::Engine;
 use relance_engine::history::NoHistory;
-use relance_stdlib::load::{LoadOptions, load_dir};
+use relance_stdlib::load::{LoadOptions, load_dir, load_dir_indexed};
 
 /// The allocator of the `relance` binary.
 #[global_allocator]
@@ -59,8 +59,17 @@ fn load_csv(bencher: divan::Bencher, n: u64) {
     bencher.counter(ItemsCount::new(n)).bench(|| load_dir(&dir, &LoadOptions::default()).unwrap());
 }
 
+/// The evaluation of the portfolio as `relance plan` loads it: sorted and indexed.
 #[divan::bench(args = SIZES, sample_count = 5)]
 fn evaluation_alone(bencher: divan::Bencher, n: u64) {
+    let engine = engine();
+    let p = load_dir_indexed(&portfolio_dir(n), &LoadOptions::default()).unwrap();
+    bencher.counter(ItemsCount::new(n)).bench(|| engine.summarize(&p, as_of(), &NoHistory));
+}
+
+/// The same of a sorted [`relance_engine::Portfolio`]: each evaluation indexes it first.
+#[divan::bench(args = SIZES, sample_count = 5)]
+fn evaluation_with_its_index(bencher: divan::Bencher, n: u64) {
     let engine = engine();
     let p = load_dir(&portfolio_dir(n), &sorted()).unwrap();
     bencher.counter(ItemsCount::new(n)).bench(|| engine.summarize(&p, as_of(), &NoHistory));
@@ -72,7 +81,7 @@ fn plan_csv_to_json(bencher: divan::Bencher, n: u64) {
     let engine = engine();
     let dir = portfolio_dir(n);
     bencher.counter(ItemsCount::new(n)).bench(|| {
-        let p = load_dir(&dir, &sorted()).unwrap();
+        let p = load_dir_indexed(&dir, &LoadOptions::default()).unwrap();
         relance_engine::render::write_plan_json(engine.program(), &p, as_of(), &NoHistory, &mut std::io::sink())
             .unwrap();
     });

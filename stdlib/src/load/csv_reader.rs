@@ -9,11 +9,10 @@ use std::path::Path;
 
 use memchr::{memchr, memchr_iter, memrchr};
 use rayon::prelude::*;
-use relance_engine::model::Portfolio;
 
 use super::error::{LoadError, LoadErrorKind};
 use super::parse::trim;
-use super::table::{Builder, Cell, Part, Row, RowSink, Source, Table};
+use super::table::{Builder, Loaded, Cell, Part, Row, RowSink, Source, Table};
 use super::{LoadErrors, LoadOptions, MAPPING_HELP, display_name, io_error};
 
 struct CsvRow<'a> {
@@ -69,11 +68,11 @@ impl Default for Sizes {
     }
 }
 
-pub(crate) fn load(dir: &Path, opts: &LoadOptions) -> Result<Portfolio, LoadErrors> {
+pub(crate) fn load(dir: &Path, opts: &LoadOptions) -> Result<Loaded, LoadErrors> {
     load_with(dir, opts, Sizes::default())
 }
 
-pub(crate) fn load_with(dir: &Path, opts: &LoadOptions, sizes: Sizes) -> Result<Portfolio, LoadErrors> {
+pub(crate) fn load_with(dir: &Path, opts: &LoadOptions, sizes: Sizes) -> Result<Loaded, LoadErrors> {
     let mut b = Builder::new(opts, MAPPING_HELP);
     read(&dir.join("customers.csv"), Table::Customers, true, opts, &mut b, sizes);
     read(&dir.join("invoices.csv"), Table::Invoices, true, opts, &mut b, sizes);
@@ -606,6 +605,12 @@ fn read(path: &Path, table: Table, required: bool, opts: &LoadOptions, b: &mut B
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use relance_engine::model::Portfolio;
+
+    /// The reader's portfolio, sorted when the options ask for it.
+    fn load_with(dir: &Path, opts: &LoadOptions, sizes: Sizes) -> Result<Portfolio, LoadErrors> {
+        super::load_with(dir, opts, sizes).map(Loaded::into_portfolio)
+    }
 
     /// One chunk for the whole file.
     const WHOLE: Sizes = Sizes { block: 1 << 24, chunk: 1 << 24 };

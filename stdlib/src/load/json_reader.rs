@@ -4,12 +4,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use relance_engine::model::Portfolio;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::error::{LoadError, LoadErrorKind};
-use super::table::{Builder, Cell, Row, Source, Table};
+use super::table::{Builder, Loaded, Cell, Row, Source, Table};
 use super::{LoadErrors, LoadOptions, MAPPING_HELP, display_name, io_error};
 
 enum JsonCell {
@@ -72,7 +71,7 @@ fn read_text(path: &Path, b: &mut Builder<'_>, required: bool) -> Option<String>
     }
 }
 
-pub(crate) fn load_dir(dir: &Path, opts: &LoadOptions) -> Result<Portfolio, LoadErrors> {
+pub(crate) fn load_dir(dir: &Path, opts: &LoadOptions) -> Result<Loaded, LoadErrors> {
     let mut b = Builder::new(opts, MAPPING_HELP);
     for (name, table, required) in [
         ("customers.json", Table::Customers, true),
@@ -99,7 +98,7 @@ struct OneFile<'a> {
     payments: Option<Vec<&'a RawValue>>,
 }
 
-pub(crate) fn load_portfolio_json(path: &Path, opts: &LoadOptions) -> Result<Portfolio, LoadErrors> {
+pub(crate) fn load_portfolio_json(path: &Path, opts: &LoadOptions) -> Result<Loaded, LoadErrors> {
     let mut b = Builder::new(opts, MAPPING_HELP);
     let name = display_name(path);
     let Some(text) = read_text(path, &mut b, true) else { return b.finish() };

@@ -33,7 +33,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use iso_currency::Currency;
+use relance_engine::IndexedPortfolio;
 use relance_engine::model::Portfolio;
+use table::Loaded;
 
 pub use error::{LoadError, LoadErrorKind, LoadErrors};
 
@@ -122,10 +124,33 @@ pub const MAPPING_FILE: &str = "portfolio.toml";
 /// documentation). When `dir/portfolio.toml` exists, its settings are applied on top of
 /// `options`. `dir` may also be an `.xlsx` or `.json` file.
 pub fn load_dir(dir: &Path, options: &LoadOptions) -> Result<Portfolio, LoadErrors> {
+    load_any(dir, options).map(Loaded::into_portfolio)
+}
+
+/// [`load_dir`], and the portfolio sorted and indexed for evaluation
+/// ([`IndexedPortfolio`]) with the customer the loader found for each invoice when it
+/// checked the references: the index is then built in the sort's pass instead of in one of
+/// its own at each evaluation. `options.sort_for_evaluation` makes no difference here.
+/// `relance plan` loads with it.
+///
+/// ```no_run
+/// use relance_stdlib::load::{LoadOptions, load_dir_indexed};
+///
+/// let portfolio = load_dir_indexed("examples/portfolio".as_ref(), &LoadOptions::default())?;
+/// println!("{} invoices", portfolio.invoices.len());
+/// # Ok::<(), relance_stdlib::load::LoadErrors>(())
+/// ```
+pub fn load_dir_indexed(dir: &Path, options: &LoadOptions) -> Result<IndexedPortfolio, LoadErrors> {
+    let options = LoadOptions { sort_for_evaluation: true, ..options.clone() };
+    load_any(dir, &options).map(Loaded::into_indexed)
+}
+
+/// [`load_dir`] before the sort.
+fn load_any(dir: &Path, options: &LoadOptions) -> Result<Loaded, LoadErrors> {
     if dir.is_file() {
         let ext = dir.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
         return match ext.as_deref() {
-            Some("xlsx") | Some("xlsm") => load_xlsx(dir, options),
+            Some("xlsx") | Some("xlsm") => xlsx_reader::load(dir, options),
             Some("json") => json_reader::load_portfolio_json(dir, options),
             _ => Err(LoadError::file(
                 LoadErrorKind::NoPortfolio,
@@ -143,10 +168,10 @@ pub fn load_dir(dir: &Path, options: &LoadOptions) -> Result<Portfolio, LoadErro
     }
     let has = |name: &str| dir.join(name).is_file();
     if has("customers.csv") || has("invoices.csv") {
-        return load_csv_dir(dir, &opts);
+        return csv_reader::load(dir, &opts);
     }
     if has("customers.json") || has("invoices.json") || has("portfolio.json") {
-        return load_json_dir(dir, &opts);
+        return json_any(dir, &opts);
     }
     let entries = std::fs::read_dir(dir).map_err(|e| {
         LoadError::file(
@@ -166,7 +191,7 @@ pub fn load_dir(dir: &Path, options: &LoadOptions) -> Result<Portfolio, LoadErro
         .collect();
     workbooks.sort();
     match workbooks.as_slice() {
-        [one] => load_xlsx(one, &opts),
+        [one] => xlsx_reader::load(one, &opts),
         [] => Err(LoadError::file(
             LoadErrorKind::NoPortfolio,
             dir.display().to_string(),
@@ -178,7 +203,7 @@ pub fn load_dir(dir: &Path, options: &LoadOptions) -> Result<Portfolio, LoadErro
         )
         .into()),
         many => match many.iter().find(|p| p.file_name().is_some_and(|n| n == "portfolio.xlsx")) {
-            Some(p) => load_xlsx(p, &opts),
+            Some(p) => xlsx_reader::load(p, &opts),
             None => Err(LoadError::file(
                 LoadErrorKind::NoPortfolio,
                 dir.display().to_string(),
@@ -192,12 +217,16 @@ pub fn load_dir(dir: &Path, options: &LoadOptions) -> Result<Portfolio, LoadErro
 
 /// Loads `customers.csv`, `invoices.csv` and, when present, `payments.csv` from `dir`.
 pub fn load_csv_dir(dir: &Path, options: &LoadOptions) -> Result<Portfolio, LoadErrors> {
-    csv_reader::load(dir, options)
+    csv_reader::load(dir, options).map(Loaded::into_portfolio)
 }
 
 /// Loads `customers.json`, `invoices.json` and, when present, `payments.json` from `dir`, or
 /// `dir/portfolio.json` when it exists.
 pub fn load_json_dir(dir: &Path, options: &LoadOptions) -> Result<Portfolio, LoadErrors> {
+    json_any(dir, options).map(Loaded::into_portfolio)
+}
+
+fn json_any(dir: &Path, options: &LoadOptions) -> Result<Loaded, LoadErrors> {
     let one = dir.join("portfolio.json");
     if one.is_file() {
         return json_reader::load_portfolio_json(&one, options);
@@ -207,7 +236,7 @@ pub fn load_json_dir(dir: &Path, options: &LoadOptions) -> Result<Portfolio, Loa
 
 /// Loads a workbook with the sheets `customers`, `invoices` and optionally `payments`.
 pub fn load_xlsx(path: &Path, options: &LoadOptions) -> Result<Portfolio, LoadErrors> {
-    xlsx_reader::load(path, options)
+    xlsx_reader::load(path, options).map(Loaded::into_portfolio)
 }
 
 pub(crate) fn display_name(path: &Path) -> String {

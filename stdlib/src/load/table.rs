@@ -12,6 +12,7 @@ use iso_currency::Currency;
 use rayon::prelude::*;
 use relance_engine::model::{CompactString, Customer, Extra, Invoice, Payment, PaymentKind, Portfolio, cmp_text};
 use relance_engine::money;
+use relance_engine::IndexedPortfolio;
 use rust_decimal::Decimal;
 
 use super::error::{Collector, LoadError, LoadErrorKind};
@@ -1085,7 +1086,7 @@ impl<'o> Builder<'o> {
     }
 
     /// Checks ids and references; the portfolio, or every error found.
-    pub(crate) fn finish(mut self) -> Result<Portfolio, LoadErrors> {
+    pub(crate) fn finish(mut self) -> Result<Loaded, LoadErrors> {
         let p = &self.portfolio;
         let mut errs = std::mem::take(&mut self.errors);
         // Customer ids are looked up once per invoice: the index gives where the id is in
@@ -1331,16 +1332,42 @@ impl<'o> Builder<'o> {
         if p.payments.capacity() > p.payments.len() + p.payments.len() / 8 {
             p.payments.shrink_to_fit();
         }
-        // Sorted once the indexes above are freed, with the customers found for them.
-        if self.opts.sort_for_evaluation {
-            let matched = p.sort_for_evaluation_by_customer(&customer_of);
+        // Sorted once the indexes above are freed (see `Loaded`), with the customers found
+        // for them.
+        Ok(Loaded { portfolio: std::mem::take(&mut self.portfolio), customer_of, sort: self.opts.sort_for_evaluation })
+    }
+}
+
+/// A portfolio loaded, before the sort that the options may ask for
+/// ([`LoadOptions::sort_for_evaluation`]).
+pub(crate) struct Loaded {
+    portfolio: Portfolio,
+    /// The row of each invoice's customer, found when the references were checked, when the
+    /// sort was asked for (all of them up to `IdIndex::ROWS` invoices).
+    customer_of: Vec<u32>,
+    /// The sort was asked for.
+    sort: bool,
+}
+
+impl Loaded {
+    /// The portfolio, sorted when the options asked for it.
+    pub(crate) fn into_portfolio(self) -> Portfolio {
+        let Loaded { mut portfolio, customer_of, sort } = self;
+        if sort {
+            let matched = portfolio.sort_for_evaluation_by_customer(&customer_of);
             // (Beyond `IdIndex::ROWS` invoices the rows are not all known: the comparison sort.)
             debug_assert!(
-                matched || customer_of.len() != p.invoices.len(),
+                matched || customer_of.len() != portfolio.invoices.len(),
                 "the loader's customer rows are the invoices'"
             );
         }
-        Ok(self.portfolio)
+        portfolio
+    }
+
+    /// The portfolio sorted and indexed for evaluation, with the customers found for its
+    /// invoices when the options asked for the sort.
+    pub(crate) fn into_indexed(self) -> IndexedPortfolio {
+        IndexedPortfolio::with_customers(self.portfolio, &self.customer_of)
     }
 }
 

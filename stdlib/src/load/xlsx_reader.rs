@@ -5,10 +5,9 @@
 use std::path::Path;
 
 use calamine::{CellErrorType, Data, Range, Reader, Xlsx, open_workbook};
-use relance_engine::model::Portfolio;
 
 use super::error::{LoadError, LoadErrorKind};
-use super::table::{Builder, Cell, Row, Source, Table};
+use super::table::{Builder, Loaded, Cell, Row, Source, Table};
 use super::{LoadErrors, LoadOptions, MAPPING_HELP, display_name};
 
 struct XlsxRow<'a> {
@@ -51,7 +50,7 @@ impl Row for XlsxRow<'_> {
     }
 }
 
-pub(crate) fn load(path: &Path, opts: &LoadOptions) -> Result<Portfolio, LoadErrors> {
+pub(crate) fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, LoadErrors> {
     let file = display_name(path);
     let mut workbook: Xlsx<_> = open_workbook(path).map_err(|e| {
         LoadError::file(
