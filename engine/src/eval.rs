@@ -249,8 +249,9 @@ impl PortfolioIndex {
     /// of its pieces in order ([`Sweep::of_customers`], with the [`PaymentIndex`] of
     /// `pay_idx`; see [`payment_lookup`]).
     pub(crate) fn of_sorted(portfolio: &Portfolio, starts: Vec<u32>, pieces: Vec<Sweep>, pay_idx: &[u32]) -> Self {
-        let identity = |n: usize| (0..n as u32).collect::<Vec<u32>>();
-        let mut sweep = Sweep { repeats: Vec::with_capacity(portfolio.invoices.len()), found: Vec::new(), due_range: None };
+        let identity = |n: usize| (0..n as u32).into_par_iter().with_min_len(1 << 16).collect::<Vec<u32>>();
+        let mut sweep =
+            Sweep { repeats: Vec::with_capacity(portfolio.invoices.len()), found: Vec::new(), due_range: None };
         for p in pieces {
             sweep.repeats.extend(p.repeats);
             sweep.found.extend(p.found);
@@ -315,7 +316,6 @@ impl PortfolioIndex {
             due_range,
         }
     }
-
 }
 
 /// The payments in invoice id order (then date, then portfolio order) and the
@@ -324,8 +324,7 @@ pub(crate) fn payment_lookup(pays: &[Payment]) -> (Vec<u32>, PaymentIndex) {
     let mut pay_idx: Vec<u32> = (0..pays.len() as u32).collect();
     // Exports often list payments by invoice already; otherwise sort, comparing the first
     // eight bytes of the ids as one integer before the whole ids.
-    if !pays.par_windows(2).all(|w| (w[0].invoice_id.as_str(), w[0].date) <= (w[1].invoice_id.as_str(), w[1].date))
-    {
+    if !pays.par_windows(2).all(|w| (w[0].invoice_id.as_str(), w[0].date) <= (w[1].invoice_id.as_str(), w[1].date)) {
         let mut keys: Vec<(u64, u32)> =
             pays.par_iter().enumerate().map(|(i, p)| (crate::model::prefix(&p.invoice_id), i as u32)).collect();
         keys.par_sort_unstable_by(|a, b| {

@@ -134,14 +134,24 @@ impl Engine {
 
     /// Evaluates `portfolio` as of `as_of`, given what `history` says was already done.
     /// Never fails as a whole: per-customer errors are in [`Plan::errors`].
-    pub fn evaluate<'p>(&self, portfolio: impl Into<PortfolioRef<'p>>, as_of: NaiveDate, history: &dyn History) -> Plan {
+    pub fn evaluate<'p>(
+        &self,
+        portfolio: impl Into<PortfolioRef<'p>>,
+        as_of: NaiveDate,
+        history: &dyn History,
+    ) -> Plan {
         eval::evaluate(&self.program, portfolio, as_of, history)
     }
 
     /// The figures of the plan [`Engine::evaluate`] would return (actions per channel,
     /// skipped steps per status, amounts per currency), without building its texts: for a
     /// dashboard or a dry run over millions of invoices, in bounded memory.
-    pub fn summarize<'p>(&self, portfolio: impl Into<PortfolioRef<'p>>, as_of: NaiveDate, history: &dyn History) -> plan::PlanSummary {
+    pub fn summarize<'p>(
+        &self,
+        portfolio: impl Into<PortfolioRef<'p>>,
+        as_of: NaiveDate,
+        history: &dyn History,
+    ) -> plan::PlanSummary {
         eval::summarize(&self.program, portfolio, as_of, history)
     }
 

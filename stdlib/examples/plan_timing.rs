@@ -18,8 +18,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use relance_engine::{Engine, IndexedPortfolio};
 use relance_engine::history::NoHistory;
+use relance_engine::{Engine, IndexedPortfolio};
 use relance_stdlib::load::{LoadOptions, load_dir_indexed};
 
 /// The allocator of the `relance` binary.

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 use super::error::{LoadError, LoadErrorKind};
 use super::parse::trim;
-use super::table::{Builder, Loaded, Cell, Part, Row, RowSink, Source, Table};
+use super::table::{Builder, Cell, Loaded, Part, Row, RowSink, Source, Table};
 use super::{LoadErrors, LoadOptions, MAPPING_HELP, display_name, io_error};
 
 struct CsvRow<'a> {
@@ -765,6 +765,24 @@ mod tests {
             ]
         );
         assert_eq!(load_in(&dir, 3, 2).unwrap_err(), whole);
+    }
+
+    #[test]
+    fn payment_ids_that_go_up_are_not_indexed_and_one_repeat_after_them_is_found() {
+        // Ids going up strictly cannot repeat: no index is built for them. A repeat of the
+        // last id breaks the order, and the index finds its first row.
+        let invoices = "id,customer_id,due_date,amount,currency
+F1,C1,2026-01-10,10.00,EUR
+";
+        let rows: String = (1..=40).map(|k| format!("P{k:03},F1,2026-02-01,0.10\n")).collect();
+        let going_up = format!("id,invoice_id,date,amount\n{rows}");
+        let dir = dir_with(&[("customers.csv", CUSTOMERS), ("invoices.csv", invoices), ("payments.csv", &going_up)]);
+        assert_eq!(load_in(&dir, WHOLE.block, WHOLE.chunk).unwrap().payments.len(), 40);
+        let repeated = format!("{going_up}P040,F1,2026-02-02,0.10\n");
+        let dir = dir_with(&[("customers.csv", CUSTOMERS), ("invoices.csv", invoices), ("payments.csv", &repeated)]);
+        let err = load_in(&dir, WHOLE.block, WHOLE.chunk).unwrap_err();
+        let found: Vec<(Option<usize>, &str)> = err.errors.iter().map(|e| (e.line, e.message.as_str())).collect();
+        assert_eq!(found, [(Some(42), "the payment id `P040` is already used on line 41")]);
     }
 
     #[test]

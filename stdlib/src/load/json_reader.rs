@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::error::{LoadError, LoadErrorKind};
-use super::table::{Builder, Loaded, Cell, Row, Source, Table};
+use super::table::{Builder, Cell, Loaded, Row, Source, Table};
 use super::{LoadErrors, LoadOptions, MAPPING_HELP, display_name, io_error};
 
 enum JsonCell {

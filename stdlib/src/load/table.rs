@@ -10,9 +10,9 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use iso_currency::Currency;
 use rayon::prelude::*;
+use relance_engine::IndexedPortfolio;
 use relance_engine::model::{CompactString, Customer, Extra, Invoice, Payment, PaymentKind, Portfolio, cmp_text};
 use relance_engine::money;
-use relance_engine::IndexedPortfolio;
 use rust_decimal::Decimal;
 
 use super::error::{Collector, LoadError, LoadErrorKind};
@@ -1261,7 +1261,17 @@ impl<'o> Builder<'o> {
         let with_id: Vec<usize> =
             p.payments.iter().enumerate().filter(|(_, x)| x.id.is_some()).map(|(i, _)| i).collect();
         let payment_id = |k: usize| p.payments[with_id[k]].id.as_deref().unwrap_or_default().as_bytes();
-        let (payment_ids, repeated) = IdIndex::build(with_id.len(), payment_id);
+        // Ids that go up (exports list payments by number) repeat none: no index then.
+        let ascending = with_id.par_windows(2).all(|w| {
+            let id = |i: usize| p.payments[i].id.as_deref().unwrap_or_default();
+            cmp_text(id(w[0]), id(w[1])).is_lt()
+        });
+        let (payment_ids, repeated) = if ascending {
+            (None, Vec::new())
+        } else {
+            let (index, repeated) = IdIndex::build(with_id.len(), payment_id);
+            (Some(index), repeated)
+        };
         let mut repeated = repeated.into_iter().map(|k| with_id[k]).peekable();
         let mut paid: Vec<(usize, Decimal)> = Vec::with_capacity(if in_step { 0 } else { p.payments.len() });
         let mut rounding = Vec::new();
@@ -1270,7 +1280,8 @@ impl<'o> Builder<'o> {
                 && let Some(id) = &pay.id
             {
                 let first = payment_ids
-                    .get(id.as_bytes(), |k, key| payment_id(k) == key)
+                    .as_ref()
+                    .and_then(|x| x.get(id.as_bytes(), |k, key| payment_id(k) == key))
                     .and_then(|k| with_id.get(k).copied())
                     .unwrap_or(i);
                 let first_line = self.payment_rows.get(first).line;

@@ -7,7 +7,7 @@ use std::path::Path;
 use calamine::{CellErrorType, Data, Range, Reader, Xlsx, open_workbook};
 
 use super::error::{LoadError, LoadErrorKind};
-use super::table::{Builder, Loaded, Cell, Row, Source, Table};
+use super::table::{Builder, Cell, Loaded, Row, Source, Table};
 use super::{LoadErrors, LoadOptions, MAPPING_HELP, display_name};
 
 struct XlsxRow<'a> {
