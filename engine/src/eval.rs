@@ -204,10 +204,14 @@ pub(crate) struct PortfolioIndex {
     pub(crate) order: Vec<u32>,
     /// For each customer index, the group (first customer with that id) holding its invoices.
     pub(crate) group_of: Vec<u32>,
-    /// Invoice indices of group `g` are `inv_idx[inv_start[g]..inv_start[g + 1]]`.
+    /// Invoice indices of group `g` are `inv_idx[inv_start[g]..inv_start[g + 1]]`; `inv_idx`
+    /// is `None` when it would list every invoice in order (a portfolio in evaluation order
+    /// with no unknown customer: 4 bytes an invoice not stored), the indices then being
+    /// `inv_start[g]..inv_start[g + 1]` (see [`Evaluator::invoices_of`]).
     pub(crate) inv_start: Vec<u32>,
-    pub(crate) inv_idx: Vec<u32>,
-    /// Whether `inv_idx[k]` has the same id as `inv_idx[k - 1]` (same customer).
+    pub(crate) inv_idx: Option<Vec<u32>>,
+    /// Whether the `k`th invoice of the index has the same id as the one before it (same
+    /// customer).
     pub(crate) repeats: Vec<bool>,
     /// What evaluation reads of the payments, invoice by invoice in portfolio order (each
     /// invoice's payments by date): read in the order of evaluation instead of here and there
@@ -241,7 +245,7 @@ impl PortfolioIndex {
                 (index, sweep)
             }
         };
-        PortfolioIndex::of_parts(portfolio, index, sweep, &pay_idx)
+        PortfolioIndex::of_parts(portfolio, index, sweep, &pay_idx, true)
     }
 
     /// The index of `portfolio` in evaluation order, its customers strictly in id order, the
@@ -264,16 +268,18 @@ impl PortfolioIndex {
             order: identity(portfolio.customers.len()),
             group_of: identity(portfolio.customers.len()),
             inv_start: starts,
-            inv_idx: identity(portfolio.invoices.len()),
+            // Every invoice in order: not listed (see `PortfolioIndex::inv_idx`).
+            inv_idx: Vec::new(),
             duplicates: false,
             input_errors: Vec::new(),
         };
-        Self::of_parts(portfolio, index, sweep, pay_idx)
+        Self::of_parts(portfolio, index, sweep, pay_idx, false)
     }
 
     /// The index from its parts: `pay_idx`, the payments in invoice id order, and `sweep`,
-    /// found with the [`PaymentIndex`] of `pay_idx`.
-    pub(crate) fn of_parts(portfolio: &Portfolio, index: Index, sweep: Sweep, pay_idx: &[u32]) -> Self {
+    /// found with the [`PaymentIndex`] of `pay_idx`; `listed`: `index.inv_idx` lists the
+    /// invoices (else it is empty, and they are all there in order).
+    pub(crate) fn of_parts(portfolio: &Portfolio, index: Index, sweep: Sweep, pay_idx: &[u32], listed: bool) -> Self {
         let pays = &portfolio.payments;
         let Index { order, group_of, inv_start, inv_idx, duplicates, input_errors } = index;
         let Sweep { repeats, found, due_range } = sweep;
@@ -303,11 +309,15 @@ impl PortfolioIndex {
                 .collect();
             (PaidInvoices::new(portfolio.invoices.len(), found), pay_rows)
         };
+        // Every invoice in order: the list is not kept.
+        let every = !listed
+            || inv_idx.len() == portfolio.invoices.len()
+                && inv_idx.par_iter().enumerate().all(|(k, &i)| k == i as usize);
         PortfolioIndex {
             order,
             group_of,
             inv_start,
-            inv_idx,
+            inv_idx: (!every).then_some(inv_idx),
             repeats,
             pay_rows,
             paid,
@@ -536,6 +546,22 @@ impl Triggers {
         let (start, n) = *self.blocks.get(scenario)?;
         let from = start + day as usize * n;
         self.dates.get(from..from + n)
+    }
+}
+
+/// The invoices of a range of the index (see [`PortfolioIndex::inv_idx`]).
+enum InvoiceIds<'a> {
+    Listed(std::slice::Iter<'a, u32>),
+    Every(std::ops::Range<u32>),
+}
+
+impl Iterator for InvoiceIds<'_> {
+    type Item = u32;
+    fn next(&mut self) -> Option<u32> {
+        match self {
+            InvoiceIds::Listed(listed) => listed.next().copied(),
+            InvoiceIds::Every(range) => range.next(),
+        }
     }
 }
 
@@ -989,7 +1015,7 @@ impl<'p> Evaluator<'p> {
         let mut balances = Vec::new();
         let mut known = None;
         let mut trace = Trace::default();
-        for (j, (&i, &repeat)) in self.ix.inv_idx[range.clone()].iter().zip(&self.ix.repeats[range]).enumerate() {
+        for (j, (i, &repeat)) in self.invoices_of(range.clone()).zip(&self.ix.repeats[range]).enumerate() {
             if !repeat || j == 0 {
                 rank = j as u32;
             }
@@ -1044,8 +1070,7 @@ impl<'p> Evaluator<'p> {
     /// invoice: the facts of its invoices (in their order in the index) and its balances.
     fn customer_facts(&self, ci: u32, balances: &mut Vec<(NaiveDate, Decimal)>) -> (Vec<Facts<'p>>, BalanceBook) {
         let e = self.customer_eval(ci, Mode::SKIPPED_AFTER_ACTIONS);
-        let facts: Vec<Facts<'p>> =
-            self.ix.inv_idx[self.invoice_range(ci)].iter().map(|&i| e.facts(i, balances)).collect();
+        let facts: Vec<Facts<'p>> = self.invoices_of(self.invoice_range(ci)).map(|i| e.facts(i, balances)).collect();
         let book = BalanceBook::open(&facts, self.as_of);
         (facts, book)
     }
@@ -1180,8 +1205,15 @@ impl<'p> Evaluator<'p> {
             .collect()
     }
 
-    /// Evaluates the customers `run` (indices) into one set of records.
-    /// Where the invoices of customer `ci` are in `inv_idx` (and `repeats`).
+    /// The invoices (indices in the portfolio) at `range` of the index.
+    fn invoices_of(&self, range: std::ops::Range<usize>) -> InvoiceIds<'_> {
+        match &self.ix.inv_idx {
+            Some(listed) => InvoiceIds::Listed(listed[range].iter()),
+            None => InvoiceIds::Every(range.start as u32..range.end as u32),
+        }
+    }
+
+    /// Where the invoices of customer `ci` are in the index (and `repeats`).
     fn invoice_range(&self, ci: u32) -> std::ops::Range<usize> {
         let g = self.ix.group_of[ci as usize] as usize;
         self.ix.inv_start[g] as usize..self.ix.inv_start[g + 1] as usize
@@ -1189,11 +1221,13 @@ impl<'p> Evaluator<'p> {
 
     fn run(&self, run: &[u32], mode: Mode, scratch: &mut Scratch<'p>) -> Records<'p> {
         let mut out = self.records(mode);
+        // A customer's invoices, when the index does not list them.
+        let mut ids: Vec<u32> = Vec::new();
         for (k, &ci) in run.iter().enumerate() {
             // The customer after next and its invoices are fetched while these are evaluated.
             if let Some(&ahead) = run.get(k + PREFETCH_AHEAD) {
                 crate::model::prefetch(&self.portfolio.customers, ahead as usize);
-                for &i in &self.ix.inv_idx[self.invoice_range(ahead)] {
+                for i in self.invoices_of(self.invoice_range(ahead)) {
                     crate::model::prefetch(&self.portfolio.invoices, i as usize);
                 }
             }
@@ -1207,7 +1241,15 @@ impl<'p> Evaluator<'p> {
                 continue;
             }
             let range = self.invoice_range(ci);
-            let (idx, repeats) = (&self.ix.inv_idx[range.clone()], &self.ix.repeats[range]);
+            let idx = match &self.ix.inv_idx {
+                Some(listed) => &listed[range.clone()],
+                None => {
+                    ids.clear();
+                    ids.extend(range.start as u32..range.end as u32);
+                    &ids[..]
+                }
+            };
+            let repeats = &self.ix.repeats[range];
             let e = self.customer_eval(ci, mode);
             let mark = out.mark();
             match e.run(idx, repeats, &mut out, scratch) {

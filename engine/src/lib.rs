@@ -6,6 +6,8 @@
 //! Portfolio + as-of date + History ──Engine::evaluate──▶ Plan { actions, skipped, … }
 //! ```
 //!
+//! A [`Portfolio`] is indexed by each evaluation; an [`IndexedPortfolio`] is indexed once.
+//!
 //! The engine knows no calendar, law or rate table by itself: they come through a
 //! [`Registry`]; `relance_stdlib::registry()` gives the standard ones.
 //!
@@ -33,6 +35,10 @@
 //! assert_eq!(plan.actions.len(), 1);
 //! assert_eq!(plan.actions[0].step, "D+30");
 //! assert_eq!(plan.actions[0].fees.to_string(), "40.00");
+//!
+//! // Indexed once, for several evaluations: the same plans.
+//! let indexed = IndexedPortfolio::new(portfolio);
+//! assert_eq!(engine.evaluate(&indexed, day(3, 31), &NoHistory), plan);
 //! # Ok::<(), String>(())
 //! ```
 

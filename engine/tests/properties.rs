@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use relance_engine::history::{MemoryHistory, NoHistory};
 use relance_engine::model::{Customer, Invoice, Payment, PaymentKind, Portfolio};
 use relance_engine::plan::SkipStatus;
-use relance_engine::{Engine, render};
+use relance_engine::{Engine, IndexedPortfolio, render};
 use rust_decimal::Decimal;
 
 const OFFSETS: [i32; 6] = [-5, 0, 3, 10, 30, 60];
@@ -158,6 +158,20 @@ proptest! {
         prop_assert!(sorted.invoices.windows(2).all(|w| (&w[0].customer_id, &w[0].id) <= (&w[1].customer_id, &w[1].id)));
         prop_assert_eq!(sorted.invoices.len(), p.invoices.len());
         prop_assert_eq!(render::to_json(&e.evaluate(&p, t, &NoHistory)), render::to_json(&e.evaluate(&sorted, t, &NoHistory)));
+        // And since round 18: indexed once, with the customer of each invoice as a loader
+        // finds it, and streamed as `relance plan` writes it.
+        let rows_of: std::collections::HashMap<&str, u32> =
+            shuffled.customers.iter().enumerate().rev().map(|(k, c)| (c.id.as_str(), k as u32)).collect();
+        let hints: Vec<u32> =
+            shuffled.invoices.iter().map(|i| rows_of.get(i.customer_id.as_str()).copied().unwrap_or(u32::MAX)).collect();
+        let want = render::to_json(&e.evaluate(&p, t, &NoHistory));
+        for indexed in [IndexedPortfolio::new(shuffled.clone()), IndexedPortfolio::with_customers(shuffled.clone(), &hints)] {
+            prop_assert_eq!(indexed.portfolio(), &sorted);
+            prop_assert_eq!(&render::to_json(&e.evaluate(&indexed, t, &NoHistory)), &want);
+            let mut streamed = Vec::new();
+            render::write_plan_json(e.program(), &indexed, t, &NoHistory, &mut streamed).unwrap();
+            prop_assert_eq!(String::from_utf8(streamed).unwrap(), want.clone());
+        }
     }
 
     /// Differential test: the engine agrees with the naive reference on what is emitted,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use iso_currency::Currency;
 use relance_engine::model::{Extra, PaymentKind, Portfolio};
-use relance_stdlib::load::{LoadOptions, load_csv_dir, load_dir, load_json_dir, load_xlsx};
+use relance_stdlib::load::{LoadOptions, load_csv_dir, load_dir, load_dir_indexed, load_json_dir, load_xlsx};
 use rust_decimal_macros::dec;
 
 fn fixture(name: &str) -> PathBuf {
@@ -205,10 +205,32 @@ fn loading_sorted_gives_the_order_of_sorting_after_loading() {
         let opts = LoadOptions { sort_for_evaluation: true, ..LoadOptions::default() };
         let got = load_dir(&folder, &opts).unwrap_or_else(|e| panic!("{e:#?}"));
         assert_eq!(got, want, "{}", folder.display());
+        // Indexed while sorted: the same portfolio, and the same plans (see `load_dir_indexed`).
+        let indexed = load_dir_indexed(&folder, &LoadOptions::default()).unwrap_or_else(|e| panic!("{e:#?}"));
+        assert_eq!(indexed.portfolio(), &want, "{}", folder.display());
+        let engine = policy_engine();
+        let as_of = NaiveDate::from_ymd_opt(2026, 4, 15).unwrap();
+        let plan = |p: relance_engine::PortfolioRef<'_>| {
+            relance_engine::render::to_json(&engine.evaluate(p, as_of, &relance_engine::history::NoHistory))
+        };
+        assert_eq!(plan((&indexed).into()), plan((&want).into()), "{}", folder.display());
     }
     let book = fixture("xlsx").join("portfolio.xlsx");
     let mut want = load_xlsx(&book, &LoadOptions::default()).unwrap();
     want.sort_for_evaluation();
     let got = load_xlsx(&book, &LoadOptions { sort_for_evaluation: true, ..LoadOptions::default() }).unwrap();
     assert_eq!(got, want);
+    assert_eq!(load_dir_indexed(&book, &LoadOptions::default()).unwrap().portfolio(), &want);
+}
+
+/// The bundled scenarios, compiled with the standard registry.
+fn policy_engine() -> relance_engine::Engine {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/scenarios");
+    let mut sources = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    for f in files.into_iter().filter(|f| f.extension().is_some_and(|x| x == "relance")) {
+        sources.push(relance_dsl::Source::new(f.display().to_string(), std::fs::read_to_string(&f).unwrap()));
+    }
+    relance_engine::Engine::from_sources(sources, &relance_stdlib::registry()).unwrap()
 }
