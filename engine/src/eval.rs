@@ -1221,8 +1221,22 @@ impl<'p> Evaluator<'p> {
 
     fn run(&self, run: &[u32], mode: Mode, scratch: &mut Scratch<'p>) -> Records<'p> {
         let mut out = self.records(mode);
-        // A customer's invoices, when the index does not list them.
+        // When the index does not list the invoices: the indices from the run's first invoice
+        // to its last, counted once (a portfolio in evaluation order has the run's customers
+        // side by side), each customer's a slice of them; otherwise counted customer by
+        // customer.
         let mut ids: Vec<u32> = Vec::new();
+        let mut ids_from = 0;
+        if self.ix.inv_idx.is_none() {
+            let ranges = || run.iter().map(|&ci| self.invoice_range(ci));
+            let (lo, hi) = (ranges().map(|r| r.start).min(), ranges().map(|r| r.end).max());
+            if let (Some(lo), Some(hi)) = (lo, hi)
+                && hi - lo <= 64 * run.len()
+            {
+                ids.extend(lo as u32..hi as u32);
+                ids_from = lo;
+            }
+        }
         for (k, &ci) in run.iter().enumerate() {
             // The customer after next and its invoices are fetched while these are evaluated.
             if let Some(&ahead) = run.get(k + PREFETCH_AHEAD) {
@@ -1243,9 +1257,13 @@ impl<'p> Evaluator<'p> {
             let range = self.invoice_range(ci);
             let idx = match &self.ix.inv_idx {
                 Some(listed) => &listed[range.clone()],
+                None if range.start >= ids_from && range.end - ids_from <= ids.len() => {
+                    &ids[range.start - ids_from..range.end - ids_from]
+                }
                 None => {
                     ids.clear();
                     ids.extend(range.start as u32..range.end as u32);
+                    ids_from = range.start;
                     &ids[..]
                 }
             };
