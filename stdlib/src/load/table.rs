@@ -1262,10 +1262,7 @@ impl<'o> Builder<'o> {
             p.payments.iter().enumerate().filter(|(_, x)| x.id.is_some()).map(|(i, _)| i).collect();
         let payment_id = |k: usize| p.payments[with_id[k]].id.as_deref().unwrap_or_default().as_bytes();
         // Ids that go up (exports list payments by number) repeat none: no index then.
-        let ascending = with_id.par_windows(2).all(|w| {
-            let id = |i: usize| p.payments[i].id.as_deref().unwrap_or_default();
-            cmp_text(id(w[0]), id(w[1])).is_lt()
-        });
+        let ascending = (1..with_id.len()).into_par_iter().all(|k| payment_id(k - 1) < payment_id(k));
         let (payment_ids, repeated) = if ascending {
             (None, Vec::new())
         } else {
