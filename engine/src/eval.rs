@@ -633,8 +633,9 @@ pub(crate) struct Index {
 /// same pass over them when they are in order ([`Index::merged`]).
 #[derive(Debug, PartialEq)]
 pub(crate) struct Sweep {
-    /// For each entry of `inv_idx`, whether its invoice repeats the id of the one before it,
-    /// of the same customer (the rank of a skipped step's invoice is then that of the first).
+    /// For each invoice of the index (in its order), whether it repeats the id of the one
+    /// before it, of the same customer (the rank of a skipped step's invoice is then that of
+    /// the first).
     repeats: Vec<bool>,
     /// The invoices with payments, in portfolio order, and their range of payments.
     found: Vec<(u32, (u32, u32))>,
