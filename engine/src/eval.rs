@@ -259,10 +259,7 @@ impl PortfolioIndex {
         for p in pieces {
             sweep.repeats.extend(p.repeats);
             sweep.found.extend(p.found);
-            sweep.due_range = match (sweep.due_range, p.due_range) {
-                (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
-                (x, y) => x.or(y),
-            };
+            sweep.due_range = joined(sweep.due_range, p.due_range);
         }
         let index = Index {
             order: identity(portfolio.customers.len()),
@@ -325,6 +322,14 @@ impl PortfolioIndex {
             input_errors,
             due_range,
         }
+    }
+}
+
+/// The smallest range of dates holding both (either may be empty).
+fn joined(a: Option<(NaiveDate, NaiveDate)>, b: Option<(NaiveDate, NaiveDate)>) -> Option<(NaiveDate, NaiveDate)> {
+    match (a, b) {
+        (Some((lo, hi)), Some((c, d))) => Some((lo.min(c), hi.max(d))),
+        (x, y) => x.or(y),
     }
 }
 
@@ -657,7 +662,7 @@ impl Sweep {
                 repeats.push(previous.is_some_and(|p| p.id == inv.id));
                 previous = Some(inv);
                 let due = inv.due_date;
-                due_range = Some(due_range.map_or((due, due), |(lo, hi)| (lo.min(due), hi.max(due))));
+                due_range = joined(due_range, Some((due, due)));
             }
         }
         let mut found = Vec::new();
@@ -778,7 +783,7 @@ impl Index {
                     paid.find(invoices, i, looked_up, &mut out.found);
                 }
                 let due = inv.due_date;
-                out.due_range = Some(out.due_range.map_or((due, due), |(lo, hi)| (lo.min(due), hi.max(due))));
+                out.due_range = joined(out.due_range, Some((due, due)));
                 Some(same)
             };
             let mut i = from;
@@ -834,10 +839,7 @@ impl Index {
             repeats.extend(p.repeats);
             input_errors.extend(p.input_errors);
             found.extend(p.found);
-            due_range = match (due_range, p.due_range) {
-                (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
-                (x, y) => x.or(y),
-            };
+            due_range = joined(due_range, p.due_range);
         }
         inv_start.push(inv_idx.len() as u32);
         let n = customers.len() as u32;
