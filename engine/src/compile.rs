@@ -13,6 +13,7 @@ use rust_decimal::Decimal;
 
 use crate::calendar::{Calendar, NoCalendar};
 use crate::cond::{self, Cond};
+use crate::json::Pre;
 use crate::law::{FixedRate, Law, RateSchedule};
 use crate::script::{CompiledScript, ScriptEngine, ScriptLimits};
 
@@ -143,8 +144,20 @@ pub(crate) struct CompiledEvent {
 
 #[derive(Debug, Clone)]
 pub(crate) enum FeeRule {
-    Legal(Arc<dyn Law>),
+    /// The law's recovery fee, and ` legal recovery fee (LAW, ` as reasons write it (see
+    /// [`legal_fee_phrase`]).
+    Legal(Arc<dyn Law>, Arc<Pre>),
     Amount(Decimal, Currency),
+}
+
+/// ` legal recovery fee (FR, `: the words of a reason before the step that charges the fee,
+/// prepared once per rule (the law's name is any text of the embedding program).
+pub(crate) fn legal_fee_phrase(law: &dyn Law) -> Pre {
+    Pre::of(|o| {
+        o.lit(" legal recovery fee (");
+        o.text(law.name());
+        o.lit(", ");
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -153,6 +166,19 @@ pub(crate) struct InterestRule {
     pub points: Decimal,
     /// `legal (FR)`, `ECB + 10 points`, `8% per year`.
     pub label: String,
+    /// ` interest at LABEL from `, as reasons write it, prepared once per rule.
+    pub phrase: Pre,
+}
+
+impl InterestRule {
+    fn new(schedule: Arc<dyn RateSchedule>, points: Decimal, label: String) -> Self {
+        let phrase = Pre::of(|o| {
+            o.lit(" interest at ");
+            o.text(&label);
+            o.lit(" from ");
+        });
+        InterestRule { schedule, points, label, phrase }
+    }
 }
 
 /// The span in the scenario file of the script position `line:column` (1-based, inside the
@@ -478,7 +504,7 @@ fn compile_action(ctx: &mut Ctx<'_>, settings: &Settings, registry: &Registry, a
     for charge in &a.charges {
         match &charge.kind {
             ChargeKind::FeeLegal => match &settings.law {
-                Some(law) => fees.push(FeeRule::Legal(law.clone())),
+                Some(law) => fees.push(FeeRule::Legal(law.clone(), Arc::new(legal_fee_phrase(law.as_ref())))),
                 None => ctx.error(
                     charge.span,
                     "`with fee legal` needs a law".into(),
@@ -491,11 +517,11 @@ fn compile_action(ctx: &mut Ctx<'_>, settings: &Settings, registry: &Registry, a
             },
             ChargeKind::InterestLegal => match &settings.law {
                 Some(law) => {
-                    interest = Some(InterestRule {
-                        schedule: Arc::new(LawRate(law.clone())),
-                        points: Decimal::ZERO,
-                        label: format!("legal rate ({})", law.name()),
-                    })
+                    interest = Some(InterestRule::new(
+                        Arc::new(LawRate(law.clone())),
+                        Decimal::ZERO,
+                        format!("legal rate ({})", law.name()),
+                    ))
                 }
                 None => ctx.error(
                     charge.span,
@@ -504,20 +530,20 @@ fn compile_action(ctx: &mut Ctx<'_>, settings: &Settings, registry: &Registry, a
                 ),
             },
             ChargeKind::InterestFixed(p) => {
-                interest = Some(InterestRule {
-                    schedule: Arc::new(FixedRate { percent: p.node }),
-                    points: Decimal::ZERO,
-                    label: format!("{}% per year", p.node),
-                })
+                interest = Some(InterestRule::new(
+                    Arc::new(FixedRate { percent: p.node }),
+                    Decimal::ZERO,
+                    format!("{}% per year", p.node),
+                ))
             }
             ChargeKind::InterestReference { reference, points } => {
                 match registry.reference_rates.get(&reference.node) {
                     Some(r) => {
-                        interest = Some(InterestRule {
-                            schedule: r.clone(),
-                            points: points.node,
-                            label: format!("{} + {} points", reference.node, points.node),
-                        })
+                        interest = Some(InterestRule::new(
+                            r.clone(),
+                            points.node,
+                            format!("{} + {} points", reference.node, points.node),
+                        ))
                     }
                     None => ctx.error(
                         reference.span,

@@ -2078,7 +2078,7 @@ impl<'a> CustomerEval<'a, '_> {
         // With no history, no step was done: no legal fee was charged before.
         let mut legal_charged = !self.ev.history_empty
             && s.steps.iter().any(|st| {
-                st.action.fees.iter().any(|r| matches!(r, FeeRule::Legal(_))) && self.step_done(inv, s, &st.key)
+                st.action.fees.iter().any(|r| matches!(r, FeeRule::Legal(..))) && self.step_done(inv, s, &st.key)
             });
         let mut interest_rule = None;
         let sources =
@@ -2091,7 +2091,7 @@ impl<'a> CustomerEval<'a, '_> {
         for (label, action) in sources {
             for fee in &action.fees {
                 match fee {
-                    FeeRule::Legal(law) => {
+                    FeeRule::Legal(law, phrase) => {
                         if legal_charged {
                             continue;
                         }
@@ -2104,7 +2104,7 @@ impl<'a> CustomerEval<'a, '_> {
                         let fee = law.recovery_fee(inv.amount);
                         money::add_to(&mut em.fees, fee);
                         if self.mode.actions && self.mode.text {
-                            note_fee(FeeNote { amount: money::round(fee, cur), law: Some(law.name()), label });
+                            note_fee(FeeNote { amount: money::round(fee, cur), law: Some(phrase), label });
                         }
                         legal_charged = true;
                     }
@@ -2197,7 +2197,7 @@ impl<'a> CustomerEval<'a, '_> {
                 };
                 if self.mode.text {
                     em.notes_mut().interest_note =
-                        Some(InterestNote { rule: &rule.label, first, last, periods: Arc::clone(rates.phrase()) });
+                        Some(InterestNote { rule: &rule.phrase, first, last, periods: Arc::clone(rates.phrase()) });
                 }
             }
         }

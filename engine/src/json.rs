@@ -212,6 +212,10 @@ pub(crate) trait TextOut {
     fn quote(&mut self);
     /// ASCII digits and punctuation that never need escaping.
     fn ascii(&mut self, b: &[u8]);
+    /// A text the program made from its own words, digits and dates, which never needs
+    /// escaping: a step's label (`D+30`, `after payment`), an interest's periods, the
+    /// scenarios hash (checked in debug builds).
+    fn clean(&mut self, s: &str);
 
     fn date(&mut self, d: NaiveDate) {
         match Ymd(d).ascii() {
@@ -241,7 +245,7 @@ pub(crate) trait TextOut {
 
 /// A text of the program prepared once per render, as is and as the contents of a JSON
 /// string, so that texts repeated on every action are not checked and escaped each time.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Pre {
     text: String,
     json: Vec<u8>,
@@ -280,6 +284,9 @@ impl TextOut for String {
             Ok(s) => self.push_str(s),
             Err(_) => self.extend(b.iter().map(|&c| char::from(c))),
         }
+    }
+    fn clean(&mut self, s: &str) {
+        self.push_str(s);
     }
     fn pre(&mut self, p: &Pre) {
         self.push_str(&p.text);
@@ -367,6 +374,11 @@ impl TextOut for JsonText<'_> {
     #[inline]
     fn ascii(&mut self, b: &[u8]) {
         self.0.extend_from_slice(b);
+    }
+    #[inline]
+    fn clean(&mut self, s: &str) {
+        debug_assert!(is_clean(s.as_bytes()), "`{s}` needs escaping");
+        self.0.extend_from_slice(s.as_bytes());
     }
     #[inline]
     fn date(&mut self, d: NaiveDate) {

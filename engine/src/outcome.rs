@@ -17,7 +17,7 @@ use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 
 use crate::compile::{CompiledAction, CompiledScenario, CompiledStep};
-use crate::json::{JsonText, Repeat, TextOut};
+use crate::json::{JsonText, Pre, Repeat, TextOut};
 use crate::law::RatePeriod;
 use crate::model::{Customer, Invoice};
 use crate::money;
@@ -250,9 +250,9 @@ impl<'a> SkipRec<'a> {
                 },
                 CatchUp::Stepwise => {
                     o.lit("catch up stepwise: ");
-                    o.text(&by.label);
+                    o.clean(&by.label);
                     o.lit(" goes first; ");
-                    o.text(self.step);
+                    o.clean(self.step);
                     o.lit(" (due ");
                     o.date(*trigger);
                     o.lit(") follows on a later run");
@@ -398,15 +398,18 @@ fn step_phrase(label: &str, action: &CompiledAction, o: &mut (impl TextOut + ?Si
 pub(crate) struct FeeNote<'a> {
     /// Rounded to the currency's minor unit.
     pub(crate) amount: Decimal,
-    /// `Some(law name)` for the legal recovery fee.
-    pub(crate) law: Option<&'a str>,
-    /// The step that charges it.
+    /// For the legal recovery fee, ` legal recovery fee (LAW, ` (see
+    /// [`legal_fee_phrase`](crate::compile::legal_fee_phrase)).
+    pub(crate) law: Option<&'a Pre>,
+    /// The step that charges it (a label the compiler made: `D+30`, `after payment`, which
+    /// needs no escaping).
     pub(crate) label: &'a str,
 }
 
 /// How the interest of an emitted step was computed.
 pub(crate) struct InterestNote<'a> {
-    pub(crate) rule: &'a str,
+    /// ` interest at RULE from ` (see [`InterestRule::phrase`](crate::compile::InterestRule)).
+    pub(crate) rule: &'a Pre,
     pub(crate) first: NaiveDate,
     pub(crate) last: NaiveDate,
     /// The rate periods (with the law's points added) as the reason lists them, written
@@ -824,14 +827,10 @@ impl ActionView<'_, '_> {
                 o.lit(" ");
                 o.lit(code);
                 match n.law {
-                    Some(law) => {
-                        o.lit(" legal recovery fee (");
-                        o.text(law);
-                        o.lit(", ");
-                    }
+                    Some(phrase) => o.pre(phrase),
                     None => o.lit(" fee ("),
                 }
-                o.text(n.label);
+                o.clean(n.label);
                 o.lit(")");
             }
             if let Some(n) = em.interest_note() {
@@ -839,19 +838,17 @@ impl ActionView<'_, '_> {
                 o.decimal(em.interest);
                 o.lit(" ");
                 o.lit(code);
-                o.lit(" interest at ");
-                o.text(n.rule);
-                o.lit(" from ");
+                o.pre(n.rule);
                 o.date(n.first);
                 o.lit(" to ");
                 o.date(n.last);
                 o.lit(" (");
-                o.text(&n.periods);
+                o.clean(&n.periods);
                 o.lit(")");
             }
         }
         o.lit("; scenarios ");
-        o.text(self.hash);
+        o.clean(self.hash);
     }
 }
 

@@ -488,3 +488,51 @@ fn repeated_invoice_ids_are_listed_in_plan_order() {
         .unwrap();
     assert_eq!(String::from_utf8(streamed).unwrap(), relance_engine::render::to_json(&plan));
 }
+
+/// A law of the embedding program whose name needs escaping in JSON (`"` and `\`): the
+/// reasons' prepared phrases (` legal recovery fee (…, `, ` interest at legal rate (…) from `)
+/// escape it as the reason's other texts, and the streamed JSON is the plan's JSON.
+#[test]
+fn a_law_named_with_quotes_is_escaped_in_streamed_reasons() {
+    #[derive(Debug)]
+    struct Odd;
+    impl relance_engine::law::Law for Odd {
+        fn name(&self) -> &str {
+            r#"Loi "spéciale" \ 2026"#
+        }
+        fn currency(&self) -> Currency {
+            Currency::EUR
+        }
+        fn recovery_fee(&self, _: Decimal) -> Decimal {
+            dec!(40)
+        }
+        fn interest(&self) -> &dyn relance_engine::law::RateSchedule {
+            &ODD_RATE
+        }
+    }
+    static ODD_RATE: relance_engine::law::FixedRate = relance_engine::law::FixedRate { percent: dec!(12.5) };
+    let mut registry = relance_stdlib::registry();
+    registry.laws.insert("ODD".to_owned(), std::sync::Arc::new(Odd));
+    let policy = r#"
+settings { currency EUR calendar none law ODD }
+scenario "All" {
+  for others
+  D+10 letter "r2" with fee legal with interest legal
+}
+"#;
+    let e = Engine::from_sources(vec![relance_dsl::Source::new("policy.relance", policy)], &registry).unwrap();
+    let p = portfolio(&[("C1", "sme")], vec![inv("F1", "C1", "2026-01-05", dec!(1000))]);
+    let plan = e.evaluate(&p, d("2026-02-15"), &NoHistory);
+    let reason = &plan.actions[0].reason;
+    assert!(reason.contains(r#"40.00 EUR legal recovery fee (Loi "spéciale" \ 2026, D+10)"#), "{reason}");
+    assert!(
+        reason.contains(r#"EUR interest at legal rate (Loi "spéciale" \ 2026) from 2026-01-06 to 2026-02-15"#),
+        "{reason}"
+    );
+    let mut streamed = Vec::new();
+    relance_engine::render::write_plan_json(e.program(), &p, d("2026-02-15"), &NoHistory, &mut streamed).unwrap();
+    let streamed = String::from_utf8(streamed).unwrap();
+    assert_eq!(streamed, relance_engine::render::to_json(&plan));
+    let back: serde_json::Value = serde_json::from_str(&streamed).unwrap();
+    assert_eq!(back["actions"][0]["reason"].as_str(), Some(reason.as_str()));
+}
