@@ -956,20 +956,23 @@ impl Merger<'_> {
             self.rows.push(handle, l + line_offset);
         }
         let p = &mut *self.portfolio;
+        // The rows are moved on all threads: the portfolio's vectors are fresh memory, and
+        // most of a merge is the system's first touch of their pages (≈ 2.4 ms a block of
+        // invoices at 10^6, on the thread that merges while the others parse the next block).
         match self.table {
             Table::Customers => {
-                p.customers.append(&mut customers);
+                p.customers.par_extend(customers.par_drain(..));
                 self.failed_customers.extend(failed);
             }
             Table::Invoices => {
-                p.invoices.append(&mut invoices);
+                p.invoices.par_extend(invoices.par_drain(..));
                 self.failed_invoices.extend(failed);
                 self.fr_cap_warnings.append(&mut fr_cap_warnings);
             }
             Table::Payments => {
                 let base = p.payments.len();
                 self.float_payments.extend(float_payments.into_iter().map(|i| base + i));
-                p.payments.append(&mut payments);
+                p.payments.par_extend(payments.par_drain(..));
             }
         }
         for mut e in errors {
