@@ -478,19 +478,33 @@ fn split_at_scale(m: u64, scale: usize) -> Option<(u64, u64)> {
 /// mantissas beyond 64 bits (rare: the caller falls back to `Display`).
 #[inline]
 fn decimal_ascii(d: Decimal, buf: &mut [u8; NUM]) -> Option<usize> {
-    let m = u64::try_from(d.mantissa().unsigned_abs()).ok()?;
-    let scale = d.scale() as usize;
-    // Whole part and fraction. Amounts (scale 2) divide by a constant, a multiplication;
-    // when the usual scales were arms of one `match`, the compiler made their constants a
-    // table and one hardware division for all of them (tens of cycles a decimal).
+    // The mantissa's words as stored (no 128-bit value to build, negate and narrow).
+    let u = d.unpack();
+    if u.hi != 0 {
+        return None;
+    }
+    let m = (u64::from(u.mid) << 32) | u64::from(u.lo);
+    let neg = usize::from(u.negative);
+    buf[0] = b'-';
+    // Amounts (scale 2): the whole part, a point and two digits, with the constant division
+    // (a multiplication) and no loop for the fraction.
+    if u.scale == 2 {
+        let (whole, frac) = (m / 100, (m % 100) as u32);
+        let len = neg + digit_count(whole) + 3;
+        buf[len - 2..len].copy_from_slice(&two_digits(frac));
+        buf[len - 3] = b'.';
+        digits_before(whole, buf, len - 3);
+        return Some(len);
+    }
+    let scale = u.scale as usize;
+    // Whole part and fraction. When the usual scales were arms of one `match`, the compiler
+    // made their constants a table and one hardware division for all of them (tens of
+    // cycles a decimal).
     let (whole, frac) = match scale {
         0 => (m, 0),
-        2 => (m / 100, m % 100),
         _ => split_at_scale(m, scale)?,
     };
-    let neg = usize::from(d.is_sign_negative());
     let len = neg + digit_count(whole) + if scale > 0 { 1 + scale } else { 0 };
-    buf[0] = b'-';
     let mut i = len;
     if scale > 0 {
         // Exactly `scale` digits, zeros first.
