@@ -11,9 +11,10 @@
 # `Engine::summarize`, every decision and amount without text), end-to-end time (best of 3)
 # and peak RSS of `relance plan --format json > /dev/null` with the processor time of that best
 # run (user + system, both threads: other jobs on the machine lengthen the time but not this
-# much), bytes of peak RSS per invoice and of JSON output. The last two columns put the plan beside the floor the issue's targets were
-# set against, measured in the same minutes: the bare parse of the same CSV files with the csv
-# crate (best of 3, `floor_timing` example), and the plan's time as a multiple of it (the
+# much), bytes of peak RSS per invoice and of JSON output. The last two columns put the plan
+# beside the floor the issue's targets were set against, measured in the same minutes: the
+# bare parse of the same CSV files with the csv crate (best of 3, `floor_timing` example),
+# and the plan's time as a multiple of it (the
 # issue's target, 0.5 s against 0.1 s, is 5×; on a busy machine both figures grow together).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +28,9 @@ bin=target/release
 # The binary measured: this build's, or another one (RELANCE=target/pgo/release/relance: the
 # build of scripts/pgo-build.sh; the other columns are this build's).
 relance=${RELANCE:-$bin/relance}
+# The examples run with the binary's allocator settings: no transparent huge pages, freed
+# memory kept 1 s during evaluation (see cli/src/main.rs).
+with_binary_allocator=(env MIMALLOC_PURGE_DELAY=1000 MIMALLOC_ALLOW_THP=0)
 as_of=2026-03-01
 printf '| invoices | CSV MB | load s | evaluation alone s (M invoices/s) | plan→JSON s | its CPU s | peak RSS MB | RSS B/invoice | JSON MB | bare CSV parse s | plan ÷ bare parse |\n'
 printf '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
@@ -36,10 +40,8 @@ for n in "${sizes[@]}"; do
     "$bin/xtask" gen-portfolio --invoices "$n" --customers $((n / 5)) --seed 42 --as-of "$as_of" --out "$dir" >/dev/null
   fi
   csv_mb=$(du -cm "$dir"/*.csv | tail -1 | cut -f1)
-  # The examples use the binary's allocator settings: no transparent huge pages, freed memory
-  # kept 1 s during evaluation (see cli/src/main.rs).
-  load=$(MIMALLOC_PURGE_DELAY=1000 MIMALLOC_ALLOW_THP=0 "$bin/examples/load_timing" "$dir" 3 | sed -E 's/.* in ([0-9.]+) s/\1/' | sort -n | head -1)
-  eval=$(MIMALLOC_PURGE_DELAY=1000 MIMALLOC_ALLOW_THP=0 "$bin/examples/plan_timing" examples/scenarios "$dir" "$as_of" 3 \
+  load=$("${with_binary_allocator[@]}" "$bin/examples/load_timing" "$dir" 3 | sed -E 's/.* in ([0-9.]+) s/\1/' | sort -n | head -1)
+  eval=$("${with_binary_allocator[@]}" "$bin/examples/plan_timing" examples/scenarios "$dir" "$as_of" 3 \
     | sed -E 's/.*evaluation alone ([0-9.]+) s \(([0-9.]+) M.*/\1 (\2)/' | sort -n | head -1)
   best=""; cpu=""; rss=0
   for _ in 1 2 3; do
