@@ -1248,6 +1248,19 @@ impl<'p> Evaluator<'p> {
                     crate::model::prefetch(&self.portfolio.invoices, i as usize);
                 }
             }
+            // The next customer's invoices, fetched one customer ago, point at their extra
+            // columns (held apart, in load order), which conditions may read: those are
+            // fetched too when the customers are evaluated (skipped steps after actions come
+            // mostly from notes, which read none).
+            if mode.actions
+                && let Some(&next) = run.get(k + 1)
+            {
+                for i in self.invoices_of(self.invoice_range(next)) {
+                    if let Some(inv) = self.portfolio.invoices.get(i as usize) {
+                        inv.extra.prefetch();
+                    }
+                }
+            }
             let failed = self.failed.get(ci as usize / 64);
             let bit = 1u64 << (ci % 64);
             if mode.failed_known && failed.is_some_and(|w| w.load(Ordering::Relaxed) & bit != 0) {

@@ -943,6 +943,14 @@ impl Extra {
         Self::default()
     }
 
+    /// Asks the processor for the line of the pairs (see [`prefetch`]).
+    #[inline]
+    pub(crate) fn prefetch(&self) {
+        if let Some(entries) = &self.entries {
+            prefetch_at(std::ptr::from_ref::<Entries>(entries));
+        }
+    }
+
     /// The value of the column `name`, if any.
     pub fn get(&self, name: &str) -> Option<&str> {
         match self.entries.as_deref()? {
