@@ -24,7 +24,8 @@ use crate::law::RatePeriod;
 use crate::model::{Customer, Invoice, Payment, PaymentKind, Portfolio, PortfolioRef, cmp_text};
 use crate::money::{self, RateDays};
 use crate::outcome::{
-    ActionRec, Carried, Emission, FeeNote, InterestNote, Records, SkipRec, Why, next_action, periods_phrase,
+    ActionRec, Carried, Emission, FeeNote, InterestNote, PeriodsText, Records, SkipRec, Why, next_action,
+    periods_phrase,
 };
 use crate::payindex::PaymentIndex;
 use crate::plan::{NextAction, Plan, PlanError, PlanSummary, SkipStatus, Unassigned};
@@ -57,7 +58,7 @@ pub fn evaluate<'p>(
             .map(|run| Plan {
                 as_of,
                 scenarios_hash: String::new(),
-                actions: run.action_views().map(|a| a.to_action()).collect(),
+                actions: run.action_views(&ev.rate_table).map(|a| a.to_action()).collect(),
                 skipped: run.skipped.iter().map(|s| s.to_skipped(&run.texts)).collect(),
                 unassigned: std::mem::take(&mut run.unassigned),
                 errors: std::mem::take(&mut run.errors),
@@ -378,7 +379,7 @@ pub(crate) struct Evaluator<'p> {
     /// Step trigger dates by scenario and due date.
     triggers: Triggers,
     /// Interest rate periods by rule and first day.
-    rate_table: RateTable,
+    pub(crate) rate_table: RateTable,
     /// Records of earlier batches, emptied, to fill again (see [`Evaluator::recycle`]).
     pool: Mutex<Vec<Records<'p>>>,
     /// A bit per customer (portfolio order): its evaluation failed (see [`Mode::failed_known`]).
@@ -1328,37 +1329,18 @@ type Periods = Result<Rates, String>;
 struct Rates {
     periods: Arc<[RatePeriod]>,
     /// The periods as a reason lists them ([`periods_phrase`]): the same text for
-    /// every invoice of this rule and first day (see [`Rates::phrase`]).
+    /// every invoice of this rule and first day (see [`PeriodsText`]).
     phrase: Arc<str>,
-    /// Copies of `phrase` for the threads after the first (see [`Rates::phrase`]).
-    copies: Box<[Arc<str>]>,
     days: Option<RateDays>,
     /// Some period's rate is assumed (its warning goes on every action it touches): read
     /// here, without reading the periods for every invoice.
     assumed: bool,
 }
 
-impl Rates {
-    /// Copies of the phrase at most: threads beyond share them.
-    const PHRASE_COPIES: usize = 8;
-
-    /// This thread's copy of the phrase. Every action with interest holds the phrase of its
-    /// rule and first day, and invoices of different customers share first days: with one
-    /// copy for all threads, the reference count's cache line went from processor to
-    /// processor at each action made or dropped (≈ 1 % of `relance plan`'s samples, on two
-    /// instructions).
-    fn phrase(&self) -> &Arc<str> {
-        match rayon::current_thread_index().map(|i| i % Self::PHRASE_COPIES) {
-            Some(i) if i > 0 => self.copies.get(i - 1).unwrap_or(&self.phrase),
-            _ => &self.phrase,
-        }
-    }
-}
-
 /// Interest rate periods (the rule's points added) per interest rule and first day of
 /// interest, computed on first use and shared by the threads: they depend only on the rule,
 /// the first day and the as-of date, and invoices share due dates.
-struct RateTable {
+pub(crate) struct RateTable {
     /// The program's interest rules, by address.
     rules: Vec<usize>,
     /// The day number of the first first day (see [`money::day_number`]).
@@ -1394,12 +1376,23 @@ impl RateTable {
         RateTable { rules, first: money::day_number(first), days, slots: (0..n).map(|_| OnceLock::new()).collect() }
     }
 
-    /// The slot of `rule` for interest starting on `first`, if the table has one.
-    fn slot(&self, rule: &InterestRule, first: NaiveDate) -> Option<&OnceLock<Periods>> {
+    /// The slot of `rule` for interest starting on `first` and its number, if the table has
+    /// one.
+    fn slot(&self, rule: &InterestRule, first: NaiveDate) -> Option<(u32, &OnceLock<Periods>)> {
         let addr = std::ptr::from_ref(rule) as usize;
         let r = self.rules.iter().position(|a| *a == addr)?;
         let day = usize::try_from(money::day_number(first) - self.first).ok().filter(|d| *d < self.days)?;
-        self.slots.get(r * self.days + day)
+        let k = r * self.days + day;
+        // (At most `MAX_SLOTS` slots: the number fits.)
+        Some((k as u32, self.slots.get(k)?))
+    }
+
+    /// The periods' text of slot `k` (empty for a slot not computed, which no note names).
+    pub(crate) fn phrase(&self, k: u32) -> &str {
+        match self.slots.get(k as usize).and_then(OnceLock::get) {
+            Some(Ok(rates)) => &rates.phrase,
+            _ => "",
+        }
     }
 }
 
@@ -2163,14 +2156,16 @@ impl<'a> CustomerEval<'a, '_> {
                     let assumed = periods.iter().any(|p| p.assumed.is_some());
                     let mut phrase = String::new();
                     periods_phrase(&periods, &mut phrase);
-                    let threads = rayon::current_num_threads().clamp(1, Rates::PHRASE_COPIES);
-                    let copies = (1..threads).map(|_| Arc::from(phrase.as_str())).collect();
-                    Ok(Rates { periods: periods.into(), phrase: phrase.into(), copies, days, assumed })
+                    Ok(Rates { periods: periods.into(), phrase: phrase.into(), days, assumed })
                 };
                 // Borrowed from the shared table or the run's cache: no reference count
                 // changes per invoice.
+                let mut table_slot = None;
                 let found: Result<&Rates, &String> = match self.ev.rate_table.slot(rule, first) {
-                    Some(slot) => slot.get_or_init(compute).as_ref(),
+                    Some((k, slot)) => {
+                        table_slot = Some(k);
+                        slot.get_or_init(compute).as_ref()
+                    }
                     None => {
                         let key = (std::ptr::from_ref(rule) as usize, first);
                         match rates.entry(key) {
@@ -2209,8 +2204,11 @@ impl<'a> CustomerEval<'a, '_> {
                     None => money::rounded_interest(first, last, balance, shifted, cur),
                 };
                 if self.mode.text {
-                    em.notes_mut().interest_note =
-                        Some(InterestNote { rule: &rule.phrase, first, last, periods: Arc::clone(rates.phrase()) });
+                    let periods = match table_slot {
+                        Some(k) => PeriodsText::Table(k),
+                        None => PeriodsText::Own(Arc::clone(&rates.phrase)),
+                    };
+                    em.notes_mut().interest_note = Some(InterestNote { rule: &rule.phrase, first, last, periods });
                 }
             }
         }

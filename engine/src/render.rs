@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::compile::{CompiledAction, CompiledStep, Program};
-use crate::eval::{Evaluator, Mode, finish_lists};
+use crate::eval::{Evaluator, Mode, RateTable, finish_lists};
 use crate::history::History;
 use crate::json::{JsonText, Pre, Repeat, TextOut};
 use crate::model::{Customer, PortfolioRef};
@@ -384,7 +384,7 @@ fn write_plan_json_batched(
                         outcome::element(out, |o| s.write_json(&run.texts, frags, &mut repeat, o));
                     }
                 } else {
-                    for a in run.action_views() {
+                    for a in run.action_views(&ev.rate_table) {
                         outcome::element(out, |o| a.write_json(frags, &mut repeat, o));
                     }
                 }
@@ -732,7 +732,7 @@ fn write_plan_csv_batched(
             b.runs = ev.batch_then(r, Mode::ACTIONS, &mut b.parts, |run, out| {
                 out.clear();
                 let mut scratch = String::new();
-                for a in run.action_views() {
+                for a in run.action_views(&ev.rate_table) {
                     csv_record(&a, &mut scratch, out);
                 }
             });
@@ -743,7 +743,12 @@ fn write_plan_csv_batched(
 }
 
 /// Formats the actions of `runs` as `line` does, one part per run, in parallel.
-fn action_lines(runs: &[Records<'_>], line: fn(&ActionView<'_, '_>, &mut String), parts: &mut Vec<Vec<u8>>) {
+fn action_lines(
+    runs: &[Records<'_>],
+    rates: &RateTable,
+    line: fn(&ActionView<'_, '_>, &mut String),
+    parts: &mut Vec<Vec<u8>>,
+) {
     if parts.len() < runs.len() {
         parts.resize_with(runs.len(), Vec::new);
     }
@@ -751,7 +756,7 @@ fn action_lines(runs: &[Records<'_>], line: fn(&ActionView<'_, '_>, &mut String)
         part.clear();
         // An empty buffer is valid text: no bytes are checked.
         let mut out = String::from_utf8(std::mem::take(part)).unwrap_or_default();
-        for a in run.action_views() {
+        for a in run.action_views(rates) {
             line(&a, &mut out);
         }
         *part = out.into_bytes();
@@ -949,7 +954,7 @@ fn write_plan_table_batched(
         ev.batches(batch),
         |r, b: &mut Batch<'_>| {
             b.runs = ev.batch(r, Mode::FIGURES);
-            action_lines(&b.runs, table_view_row, &mut b.parts);
+            action_lines(&b.runs, &ev.rate_table, table_view_row, &mut b.parts);
         },
         |b| {
             for run in &mut b.runs {
@@ -1415,7 +1420,7 @@ scenario "All" { for others D-5 email "before" D+3 email "r1" D+10 email "r2" D+
             let (mut actions, mut skipped) = (0, 0);
             for r in ev.batches(50) {
                 for run in ev.batch(r, Mode::ALL) {
-                    for a in run.action_views() {
+                    for a in run.action_views(&ev.rate_table) {
                         let (mut fast, mut slow) = (Vec::new(), Vec::new());
                         a.write_json(&frags, &mut Repeat::default(), &mut fast);
                         a.write_json(&none, &mut Repeat::default(), &mut slow);

@@ -536,3 +536,27 @@ scenario "All" {
     let back: serde_json::Value = serde_json::from_str(&streamed).unwrap();
     assert_eq!(back["actions"][0]["reason"].as_str(), Some(reason.as_str()));
 }
+
+/// Interest periods are shared by the invoices of one rule and first day through the
+/// evaluator's rate table, which holds no table beyond a few centuries of due dates: then
+/// each note holds its own text. Both give the same reason, evaluated and streamed.
+#[test]
+fn interest_periods_read_the_same_with_and_without_the_rate_table() {
+    let policy = "settings { calendar none } scenario \"A\" { for others D+1 letter \"n\" with interest 10% per year }";
+    let e = engine(policy);
+    let recent = || inv("F1", "C1", "2026-01-01", dec!(1000));
+    let within = portfolio(&[("C1", "sme")], vec![recent()]);
+    // Due dates 826 years apart: more days than the table holds.
+    let beyond = portfolio(&[("C1", "sme"), ("C2", "sme")], vec![recent(), inv("F2", "C2", "1200-01-01", dec!(1))]);
+    let as_of = d("2026-02-01");
+    let reason = |p: &Portfolio| {
+        let plan = e.evaluate(p, as_of, &NoHistory);
+        let mut streamed = Vec::new();
+        relance_engine::render::write_plan_json(e.program(), p, as_of, &NoHistory, &mut streamed).unwrap();
+        assert_eq!(String::from_utf8(streamed).unwrap(), relance_engine::render::to_json(&plan));
+        plan.actions.iter().find(|a| a.customer == "C1").map(|a| a.reason.clone()).unwrap()
+    };
+    let (a, b) = (reason(&within), reason(&beyond));
+    assert!(a.contains("(10% from 2026-01-02 to 2026-02-01)"), "{a}");
+    assert_eq!(a, b);
+}
