@@ -862,6 +862,38 @@ F1,C1,2026-01-10,10.00,EUR
     }
 
     #[test]
+    fn repeated_and_unknown_customers_are_reported_the_same_whatever_the_ids_shape() {
+        // Account numbers of one shape (found by number) and ids of mixed shapes (by hash).
+        for (a, b, c, unknown) in [("C01", "C02", "C03", "C04"), ("C01", "CX2", "C003", "C4")] {
+            let customers = format!("id,name,segment\n{a},A,sme\n{b},B,sme\n{a},A again,sme\n{c},C,sme\n");
+            let invoices = format!(
+                "id,customer_id,due_date,amount,currency\nF1,{a},2026-01-10,10.00,EUR\nF2,{unknown},2026-01-10,10.00,EUR\nF3,{c},2026-01-10,10.00,EUR\n"
+            );
+            let dir = dir_with(&[("customers.csv", &customers), ("invoices.csv", &invoices)]);
+            let err = load_in(&dir, WHOLE.block, WHOLE.chunk).unwrap_err();
+            let found: Vec<(&str, Option<usize>, LoadErrorKind, String)> =
+                err.errors.iter().map(|e| (e.file.as_str(), e.line, e.kind, e.message.clone())).collect();
+            assert_eq!(
+                found,
+                [
+                    (
+                        "customers.csv",
+                        Some(4),
+                        LoadErrorKind::DuplicateId,
+                        format!("the customer id `{a}` is already used on line 2")
+                    ),
+                    (
+                        "invoices.csv",
+                        Some(3),
+                        LoadErrorKind::UnknownCustomer,
+                        format!("no customer has the id `{unknown}`")
+                    ),
+                ]
+            );
+        }
+    }
+
+    #[test]
     fn payment_kinds_in_any_spelling() {
         use relance_engine::model::PaymentKind;
         let invoices = "id,customer_id,due_date,amount,currency\nF1,C1,2026-01-10,100.00,EUR\n";
