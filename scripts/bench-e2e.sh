@@ -14,8 +14,8 @@
 # much), bytes of peak RSS per invoice and of JSON output. The last two columns put the plan
 # beside the floor the issue's targets were set against, measured in the same minutes: the
 # bare parse of the same CSV files with the csv crate (best of 3, `floor_timing` example),
-# and the plan's time as a multiple of it (the
-# issue's target, 0.5 s against 0.1 s, is 5×; on a busy machine both figures grow together).
+# and the plan's time as a multiple of it (the issue's target, 0.5 s against 0.1 s, is 5×;
+# on a busy machine both figures grow together).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=("$@")
