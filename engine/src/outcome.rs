@@ -127,10 +127,13 @@ impl<'a> Records<'a> {
             });
         }
         if let Some(s) = self.skipped.get_mut(m.skipped..) {
-            s.sort_by(|a, b| {
-                a.rank.cmp(&b.rank).then_with(|| step_key_cmp(a.step_key(), b.step_key())).then(a.status.cmp(&b.status))
-            });
+            s.sort_by(skipped_in_customer_cmp);
         }
+    }
+
+    /// Whether the skipped steps since `m` are in the order [`Records::sort_since`] gives.
+    pub(crate) fn is_sorted_since(&self, m: Mark) -> bool {
+        self.skipped.get(m.skipped..).is_some_and(|s| s.is_sorted_by(|a, b| skipped_in_customer_cmp(a, b).is_le()))
     }
 
     /// Puts all records in plan order (customers sharing an id were evaluated apart).
@@ -182,6 +185,11 @@ fn skipped_cmp(a: &SkipRec<'_>, b: &SkipRec<'_>) -> std::cmp::Ordering {
         b.scenario.name.as_str(),
         b.status,
     ))
+}
+
+/// The order of two skipped steps of one customer: by invoice, step, then status.
+fn skipped_in_customer_cmp(a: &SkipRec<'_>, b: &SkipRec<'_>) -> std::cmp::Ordering {
+    a.rank.cmp(&b.rank).then_with(|| step_key_cmp(a.step_key(), b.step_key())).then(a.status.cmp(&b.status))
 }
 
 /// The order of two steps' sort keys (see [`step_order`]): the same as comparing the pairs,
