@@ -413,7 +413,10 @@ fn write_plan_json_batched(
     }
     errors.extend(ev.ix.input_errors.iter().cloned());
     finish_lists(&mut unassigned, &mut errors, &mut []);
-    next.sort_by(|a, b| a.0.id.as_str().cmp(b.0.id.as_str()));
+    // One entry per customer, in the order of evaluation, which is customer id order (equal
+    // ids in portfolio order, as a stable sort would leave them): no sort needed (a sort of
+    // 200,000 entries already in order took ≈ 2 ms at the end, with nothing beside it).
+    debug_assert!(next.is_sorted_by(|a, b| a.0.id.as_str() <= b.0.id.as_str()), "next list out of customer order");
     j.end(&unassigned, &errors, Next::Records(&next), &portfolio.warnings)
 }
 
