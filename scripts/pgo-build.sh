@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Builds `relance` with profile-guided optimisation (PGO): an instrumented build runs
 # `relance plan` on a generated portfolio, and the release build then uses the counts it
-# wrote to lay out and inline the code that runs most (PERFORMANCE.md, round 17: 5.5–6 %
-# fewer instructions, and 7–19 % less time for the JSON plan of 10^6 invoices in three sets
-# of alternations with the default build; same bytes out).
+# wrote to lay out and inline the code that runs most (docs/performance-history.md, round
+# 17: 5.5–6 % fewer instructions, and 7–19 % less time for the JSON plan of 10^6 invoices in
+# three sets of alternations with the default build; same bytes out).
 #
 #   scripts/pgo-build.sh                    → target/pgo/release/relance
 #   RUSTFLAGS="-C target-cpu=x86-64-v3" scripts/pgo-build.sh
 #                                           the same for processors with AVX2 only
-#                                           (−10.3 % instructions in all; PERFORMANCE.md)
+#                                           (−10.3 % instructions in all; see
+#                                           docs/performance-history.md)
 #
 # Opt-in: the README's commands and CI build without it, as PGO needs `llvm-profdata` of
 # LLVM 19 or later (the raw profiles of rustc 1.95, LLVM 22, are format 10), which a fresh

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 /// The plan allocates many short strings (reasons, ids) across threads; mimalloc halves the
-/// time spent in malloc/free compared with the system allocator (see PERFORMANCE.md).
+/// time spent in malloc/free compared with the system allocator (see docs/performance-history.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -67,10 +67,10 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 ///
 /// Evaluation frees and reallocates the records and text of each batch of customers. Giving
 /// pages back at once and touching them again cost much (10 ms, mimalloc v2's default: 10^6
-/// invoices 7.1 s → 3.8 s with -1, never; PERFORMANCE.md); never giving back lets the freed
-/// memory that is not reused pile up: 10^6 peak ≈ 290 MB with -1, ≈ 278 MB with 1000 ms, for
-/// the same time and 2 % more page faults. A second is far longer than a batch, so the pages
-/// of the batches are reused, not purged.
+/// invoices 7.1 s → 3.8 s with -1, never; docs/performance-history.md); never giving back
+/// lets the freed memory that is not reused pile up: 10^6 peak ≈ 290 MB with -1, ≈ 278 MB
+/// with 1000 ms, for the same time and 2 % more page faults. A second is far longer than a
+/// batch, so the pages of the batches are reused, not purged.
 const EVALUATION_PURGE_DELAY_MS: std::ffi::c_long = 1000;
 
 /// Sets how long mimalloc keeps freed memory during the evaluation (see
@@ -106,8 +106,8 @@ pub(crate) fn give_back_free_memory() {
 /// arenas (`madvise(MADV_HUGEPAGE)`): a 2 MiB page is then resident as soon as one byte of it
 /// is touched and stays whole while most of it is free, which made the peak memory of
 /// `relance plan` 10^6 ≈ 35 MB higher (332 → 298 MB) for no measurable gain in time
-/// (PERFORMANCE.md). Has the effect of `MIMALLOC_ALLOW_THP=0`, which only works from the
-/// environment, before the program starts.
+/// (docs/performance-history.md). Has the effect of `MIMALLOC_ALLOW_THP=0`, which only works
+/// from the environment, before the program starts.
 pub(crate) fn no_huge_pages() {
     #[cfg(target_os = "linux")]
     let _ = rustix::thread::disable_transparent_huge_pages(true);

@@ -52,7 +52,7 @@ impl Portfolio {
     /// their neighbours only (exports usually list them in id order already). At 10^6
     /// invoices the grouping takes a third of the time of the comparison sort's keys and
     /// sort (the permutation that then moves the invoices is the same), and 12 bytes of
-    /// temporary memory an invoice instead of 28 (PERFORMANCE.md, round 15).
+    /// temporary memory an invoice instead of 28 (docs/performance-history.md, round 15).
     ///
     /// Any `customer_of` gives the same order as `sort_for_evaluation`: when it does not
     /// match the portfolio (another length, an index out of range, a customer whose id is

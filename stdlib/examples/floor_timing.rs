@@ -1,6 +1,6 @@
 //! Times the floor under `relance plan`: what no implementation of it can avoid on this
-//! machine, measured in the same minutes as the plan itself (see PERFORMANCE.md, "The
-//! floor").
+//! machine, measured in the same minutes as the plan itself (see
+//! docs/performance-history.md, "The floor").
 //!
 //! 1. The bare parse of the portfolio's CSV files with the `csv` crate, one thread, records
 //!    read and counted (the issue's reference point: "0.1 s at 10^6 invoices").
