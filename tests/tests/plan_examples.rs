@@ -2,7 +2,7 @@
 //! and bad inputs.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use relance_tests::{relance, stderr, stdout};
+use relance_tests::{relance, root, stderr, stdout};
 
 const DATES: [&str; 3] = ["2026-03-16", "2026-04-15", "2026-06-15"];
 
@@ -237,4 +237,58 @@ fn under_french_law_invoices_beyond_the_legal_cap_get_a_warning_in_the_plan() {
     let warnings: Vec<&str> = v["warnings"].as_array().unwrap().iter().map(|w| w.as_str().unwrap()).collect();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(warnings[0].starts_with("invoice `F1`: payment terms `90 days net` put the due date"), "{}", warnings[0]);
+}
+
+/// `text` (a CSV file without quotes) with every field quoted and CRLF line ends, as many
+/// CRM and ERP exports write it.
+fn quote_every_field(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        let fields: Vec<String> = line.split(',').map(|f| format!("\"{}\"", f.replace('"', "\"\""))).collect();
+        out.push_str(&fields.join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+#[test]
+fn a_portfolio_with_every_field_quoted_gives_the_same_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["customers.csv", "invoices.csv", "payments.csv"] {
+        let text = std::fs::read_to_string(root().join("examples/portfolio").join(file)).unwrap();
+        assert!(!text.contains('"'), "{file} already has quotes: the test needs text without");
+        std::fs::write(dir.path().join(file), quote_every_field(&text)).unwrap();
+    }
+    let plain = plan("2026-04-15", "json");
+    let out = plan_portfolio(dir.path(), &["--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), plain);
+}
+
+#[test]
+fn quoted_names_keep_their_delimiters_and_quotes() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("customers.csv"),
+        "id,name,segment\n\"C1\",\"Dupont, \"\"Le Bon Pain\"\"\nSARL\",\"sme\"\nC2,Acme,sme\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("invoices.csv"),
+        "id,customer_id,due_date,amount,currency\n\"F1\",\"C1\",\"2026-03-01\",\"100.00\",\"EUR\"\nF2,C2,2026-03-01,1x,EUR\n",
+    )
+    .unwrap();
+    let out = plan_portfolio(dir.path(), &["--format", "json"]);
+    // The bad amount is found on its line, counted after the quoted line break.
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("invoices.csv line 3, column `amount`: `1x` is not an amount"), "{}", stderr(&out));
+    std::fs::write(
+        dir.path().join("invoices.csv"),
+        "id,customer_id,due_date,amount,currency\n\"F1\",\"C1\",\"2026-03-01\",\"100.00\",\"EUR\"\n",
+    )
+    .unwrap();
+    let out = plan_portfolio(dir.path(), &["--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["actions"][0]["customer_name"], "Dupont, \"Le Bon Pain\"\nSARL");
 }

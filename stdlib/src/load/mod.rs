@@ -26,6 +26,7 @@ mod error;
 mod json_reader;
 pub mod mapping;
 pub mod parse;
+mod quoted;
 mod table;
 mod xlsx_reader;
 
