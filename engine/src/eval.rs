@@ -911,8 +911,7 @@ impl Index {
                 g.sort_unstable_by(|a, b| invoices[*a as usize].id.cmp(&invoices[*b as usize].id).then(a.cmp(b)));
             });
         }
-        let mut order: Vec<u32> = (0..customers.len() as u32).collect();
-        order.par_sort_by(|a, b| customers[*a as usize].id.cmp(&customers[*b as usize].id).then(a.cmp(b)));
+        let order = crate::model::rows_in_id_order(customers.len() as u32, |row| &customers[row as usize].id);
         Index { order, group_of, inv_start, inv_idx, duplicates, input_errors }
     }
 }

@@ -93,7 +93,7 @@ impl Portfolio {
         let mut by_id: Vec<u32> = (0..n_customers as u32).collect();
         let mut place: Vec<u32> = Vec::new();
         if !sorted {
-            by_id.par_sort_by(|a, b| cmp_text(&customers[*a as usize].id, &customers[*b as usize].id));
+            by_id = rows_in_id_order(n_customers as u32, |row| &customers[row as usize].id);
             if by_id.par_windows(2).any(|w| customers[w[0] as usize].id == customers[w[1] as usize].id) {
                 return Err(None);
             }
@@ -274,8 +274,7 @@ impl Portfolio {
         rayon::join(
             || permute(invoices, order),
             || {
-                let mut order: Vec<u32> = (0..customers.len() as u32).collect();
-                order.par_sort_by(|a, b| customers[*a as usize].id.cmp(&customers[*b as usize].id));
+                let order = rows_in_id_order(customers.len() as u32, |row| &customers[row as usize].id);
                 permute(customers, order);
             },
         );
@@ -448,6 +447,33 @@ pub(crate) fn prefix(s: &str) -> u64 {
     let n = s.len().min(8);
     b[..n].copy_from_slice(&s.as_bytes()[..n]);
     u64::from_be_bytes(b)
+}
+
+/// Rows `0..n` in the order of their ids `id(row)` (equal ids in row order), as a stable
+/// sort comparing the ids would give. The ids' first 16 bytes are read once, in row order,
+/// as two big-endian words (zero-padded): the sort then compares words, and reads whole ids
+/// only when both words are equal. Comparing the ids themselves read each row's id at
+/// random (200,000 customers listed out of id order: ≈ 9 % of a 10^6-invoice plan).
+pub(crate) fn rows_in_id_order<'a>(n: u32, id: impl Fn(u32) -> &'a str + Sync) -> Vec<u32> {
+    use rayon::prelude::*;
+    let second = |s: &str| {
+        let mut b = [0u8; 8];
+        for (to, from) in b.iter_mut().zip(s.as_bytes().iter().skip(8)) {
+            *to = *from;
+        }
+        u64::from_be_bytes(b)
+    };
+    let mut keys: Vec<(u64, u64, u32)> = (0..n)
+        .into_par_iter()
+        .map(|row| {
+            let s = id(row);
+            (prefix(s), second(s), row)
+        })
+        .collect();
+    keys.par_sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0).then(a.1.cmp(&b.1)).then_with(|| id(a.2).cmp(id(b.2))).then(a.2.cmp(&b.2))
+    });
+    keys.into_iter().map(|k| k.2).collect()
 }
 
 /// Rearranges `items` in place so that position `i` holds the item that was at `order[i]`
@@ -1333,6 +1359,19 @@ mod tests {
     }
 
     proptest! {
+        /// Rows in id order: what a stable sort comparing the ids gives, for ids sharing 8
+        /// or 16 bytes or not, with characters of several bytes across byte 8, NUL bytes,
+        /// and repeats.
+        #[test]
+        fn rows_in_id_order_is_a_stable_sort_of_the_ids(
+            ids in prop::collection::vec(("[AB]{0,10}", "[a-cé\u{0}\u{1F600}]{0,6}"), 0..60),
+        ) {
+            let ids: Vec<String> = ids.into_iter().map(|(shared, rest)| format!("{shared}{rest}")).collect();
+            let mut expected: Vec<u32> = (0..ids.len() as u32).collect();
+            expected.sort_by(|a, b| ids[*a as usize].cmp(&ids[*b as usize]));
+            prop_assert_eq!(rows_in_id_order(ids.len() as u32, |r| &ids[r as usize]), expected);
+        }
+
         /// `cmp_text` orders as `str::cmp`, for ids sharing long prefixes or not.
         #[test]
         fn cmp_text_orders_as_str(a in "[A-C0-9é\u{0}]{0,12}", b in "[A-C0-9é\u{0}]{0,12}", shared in "[A-C0]{0,9}") {
