@@ -4,6 +4,10 @@
 #   scripts/bench-e2e.sh [SIZES…]          default sizes: 10000 100000 1000000
 #   scripts/bench-e2e.sh 10000000          10^7 invoices (needs ~1 GB of disk, ~4 GB of RAM)
 #   RELANCE=target/pgo/release/relance scripts/bench-e2e.sh   the plan of another build
+#   SHAPE="--quote-all --opaque-ids" scripts/bench-e2e.sh 1000000
+#                                          the same portfolio as a CRM exports it (every
+#                                          field quoted, CRLF, customer ids that are record
+#                                          ids, not in order; see `xtask gen-portfolio`)
 #
 # Generates the portfolios with `xtask gen-portfolio` (5 invoices per customer, seed 42) under
 # target/bench-e2e/ (never in git), then prints one table line per size: load time (best of
@@ -34,10 +38,13 @@ with_binary_allocator=(env MIMALLOC_PURGE_DELAY=1000 MIMALLOC_ALLOW_THP=0)
 as_of=2026-03-01
 printf '| invoices | CSV MB | load s | evaluation alone s (M invoices/s) | plan→JSON s | its CPU s | peak RSS MB | RSS B/invoice | JSON MB | bare CSV parse s | plan ÷ bare parse |\n'
 printf '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
+# Options of `xtask gen-portfolio` for the shape of the files (the folder's name says them).
+read -r -a shape <<< "${SHAPE:-}"
+suffix=$(printf '%s' "${SHAPE:-}" | tr -s ' -' '-')
 for n in "${sizes[@]}"; do
-  dir="$out/p$n"
+  dir="$out/p$n$suffix"
   if [ ! -f "$dir/invoices.csv" ]; then
-    "$bin/xtask" gen-portfolio --invoices "$n" --customers $((n / 5)) --seed 42 --as-of "$as_of" --out "$dir" >/dev/null
+    "$bin/xtask" gen-portfolio --invoices "$n" --customers $((n / 5)) --seed 42 --as-of "$as_of" "${shape[@]}" --out "$dir" >/dev/null
   fi
   csv_mb=$(du -cm "$dir"/*.csv | tail -1 | cut -f1)
   load=$("${with_binary_allocator[@]}" "$bin/examples/load_timing" "$dir" 3 | sed -E 's/.* in ([0-9.]+) s/\1/' | sort -n | head -1)

@@ -5,6 +5,13 @@
 //! --as-of YYYY-MM-DD --out DIR` writes a synthetic portfolio (customers.csv, invoices.csv,
 //! payments.csv) of any size, deterministic for a seed, streamed to disk.
 //!
+//! By default the files look like an accounting export: account numbers as customer ids
+//! (`C0000042`), listed in order, plain fields, `\n` line ends. Two options give the other
+//! shapes exports come in (the same portfolio otherwise):
+//! - `--quote-all`: every field quoted and `\r\n` line ends, as CRM exports write them;
+//! - `--opaque-ids`: customer ids that are record ids of a CRM (`001` and 15 letters and
+//!   digits, not in order), found by hash rather than by number.
+//!
 //! ```no_run
 //! let summary = xtask::Gen::new(10_000, 2_000, 42, chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(), "target/p10k".into())
 //!     .run()
@@ -20,7 +27,7 @@ use chrono::{Days, NaiveDate};
 
 /// How to call `gen-portfolio`.
 pub const USAGE: &str = "usage: cargo run -p xtask --release -- gen-portfolio --invoices N --customers M \
-[--seed S] [--as-of YYYY-MM-DD] --out DIR";
+[--seed S] [--as-of YYYY-MM-DD] [--quote-all] [--opaque-ids] --out DIR";
 
 /// splitmix64: small, fast, good enough for synthetic data.
 #[derive(Debug, Clone)]
@@ -164,13 +171,27 @@ pub struct Gen {
     seed: u64,
     as_of: NaiveDate,
     out: PathBuf,
+    quote_all: bool,
+    opaque_ids: bool,
 }
 
 impl Gen {
     /// `invoices` invoices of `customers` customers (at least 1), due around `as_of`, written
     /// to the folder `out`; the same `seed` gives the same files.
     pub fn new(invoices: u64, customers: u64, seed: u64, as_of: NaiveDate, out: PathBuf) -> Self {
-        Gen { invoices, customers: customers.max(1), seed, as_of, out }
+        Gen { invoices, customers: customers.max(1), seed, as_of, out, quote_all: false, opaque_ids: false }
+    }
+
+    /// Every field quoted, `\r\n` line ends (see the crate's documentation).
+    pub fn quote_all(mut self, yes: bool) -> Self {
+        self.quote_all = yes;
+        self
+    }
+
+    /// Customer ids that are CRM record ids, not in order (see the crate's documentation).
+    pub fn opaque_ids(mut self, yes: bool) -> Self {
+        self.opaque_ids = yes;
+        self
     }
 
     /// Reads the options of `gen-portfolio`.
@@ -180,8 +201,20 @@ impl Gen {
         let mut seed = 42u64;
         let mut as_of = NaiveDate::from_ymd_opt(2026, 3, 16).ok_or("bad default date")?;
         let mut out = None;
+        let (mut quote_all, mut opaque_ids) = (false, false);
         let mut it = args.iter();
         while let Some(flag) = it.next() {
+            match flag.as_str() {
+                "--quote-all" => {
+                    quote_all = true;
+                    continue;
+                }
+                "--opaque-ids" => {
+                    opaque_ids = true;
+                    continue;
+                }
+                _ => {}
+            }
             let value = it.next().ok_or_else(|| format!("`{flag}` needs a value\n{USAGE}"))?;
             let number = || value.replace('_', "").parse::<u64>().map_err(|_| format!("`{value}` is not a number"));
             match flag.as_str() {
@@ -206,14 +239,32 @@ impl Gen {
             seed,
             as_of,
             out: out.ok_or(format!("--out is required\n{USAGE}"))?,
+            quote_all,
+            opaque_ids,
         })
     }
 
-    fn writer(&self, name: &str) -> Result<BufWriter<File>, String> {
+    fn writer(&self, name: &str) -> Result<Lines, String> {
         let path = self.out.join(name);
         File::create(&path)
-            .map(|f| BufWriter::with_capacity(1 << 20, f))
+            .map(|f| Lines { w: BufWriter::with_capacity(1 << 20, f), line: Vec::new(), quote_all: self.quote_all })
             .map_err(|e| format!("cannot create `{}`: {e}", path.display()))
+    }
+
+    /// The id of customer number `k`.
+    fn customer_id(&self, k: u64) -> String {
+        if !self.opaque_ids {
+            return format!("C{k:07}");
+        }
+        // `mix` is a bijection of u64: distinct numbers give distinct ids.
+        const DIGITS: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+        let mut v = mix(k ^ 0x5EED_0001);
+        let mut id = *b"001000000000000000";
+        for c in id.iter_mut().skip(3).rev() {
+            *c = DIGITS[(v % 62) as usize];
+            v /= 62;
+        }
+        String::from_utf8_lossy(&id).into_owned()
     }
 
     /// Writes the files; a one-line summary.
@@ -257,7 +308,8 @@ impl Gen {
             let region = if t.segment == Segment::Export { "Export" } else { REGION[rng.below(8) as usize] };
             write!(
                 w,
-                "C{k:07},{name},{},c{k}@example.fr,0{} {:02} {:02} {:02} {:02},{lang},{tags},",
+                "{},{name},{},c{k}@example.fr,0{} {:02} {:02} {:02} {:02},{lang},{tags},",
+                self.customer_id(k),
                 t.segment.name(),
                 1 + rng.below(5),
                 rng.below(100),
@@ -322,7 +374,8 @@ impl Gen {
             }
             write!(
                 w,
-                "F{i:09},C{k:07},{},{},{}.{:02},{},,",
+                "F{i:09},{},{},{},{}.{:02},{},,",
+                self.customer_id(k),
                 date(issue),
                 date(due),
                 cents / 100,
@@ -358,6 +411,52 @@ impl Gen {
     }
 }
 
+/// A CSV file written a line at a time: a line is gathered, then written as it is or with
+/// every field quoted and a `\r\n` line end (generated fields hold no comma and no quote).
+struct Lines {
+    w: BufWriter<File>,
+    line: Vec<u8>,
+    quote_all: bool,
+}
+
+impl Write for Lines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut rest = buf;
+        while let Some(end) = rest.iter().position(|&c| c == b'\n') {
+            self.line.extend_from_slice(&rest[..end]);
+            self.end_line()?;
+            rest = &rest[end + 1..];
+        }
+        self.line.extend_from_slice(rest);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.line.is_empty() {
+            self.end_line()?;
+        }
+        self.w.flush()
+    }
+}
+
+impl Lines {
+    fn end_line(&mut self) -> std::io::Result<()> {
+        if self.quote_all {
+            for (k, field) in self.line.split(|&c| c == b',').enumerate() {
+                self.w.write_all(if k == 0 { b"\"" } else { b",\"" })?;
+                self.w.write_all(field)?;
+                self.w.write_all(b"\"")?;
+            }
+            self.w.write_all(b"\r\n")?;
+        } else {
+            self.w.write_all(&self.line)?;
+            self.w.write_all(b"\n")?;
+        }
+        self.line.clear();
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
@@ -370,7 +469,48 @@ mod tests {
             seed,
             as_of: NaiveDate::from_ymd_opt(2026, 3, 16).unwrap(),
             out: dir.to_path_buf(),
+            quote_all: false,
+            opaque_ids: false,
         }
+    }
+
+    #[test]
+    fn other_shapes_are_the_same_portfolio_written_otherwise() {
+        let base = std::env::temp_dir().join(format!("xtask-shapes-{}", std::process::id()));
+        let read = |d: &std::path::Path, f: &str| std::fs::read_to_string(d.join(f)).unwrap();
+        generator(&base.join("plain"), 7).run().unwrap();
+        generator(&base.join("crm"), 7).quote_all(true).opaque_ids(true).run().unwrap();
+        let (plain, crm) = (base.join("plain"), base.join("crm"));
+        // Unquoted, with the ids mapped back, the files are the same.
+        let ids: std::collections::HashMap<String, String> = read(&crm, "customers.csv")
+            .lines()
+            .skip(1)
+            .zip(read(&plain, "customers.csv").lines().skip(1))
+            .map(|(c, p)| {
+                (
+                    format!("\"{}\"", c.split(',').next().unwrap().trim_matches('"')),
+                    p.split(',').next().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(ids.len(), 300, "customer ids are distinct");
+        for f in ["customers.csv", "invoices.csv", "payments.csv"] {
+            let crm = read(&crm, f);
+            assert!(crm.ends_with("\"\r\n"), "{f}");
+            let unquoted: Vec<String> = crm
+                .lines()
+                .map(|l| {
+                    l.split(',')
+                        .map(|c| ids.get(c).cloned().unwrap_or_else(|| c.trim_matches('"').to_string()))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .collect();
+            assert_eq!(unquoted, read(&plain, f).lines().collect::<Vec<_>>(), "{f}");
+        }
+        let first = read(&crm, "customers.csv").lines().nth(1).unwrap().to_string();
+        assert!(first.starts_with("\"001") && first.split(',').next().unwrap().len() == 20, "{first}");
+        std::fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]
