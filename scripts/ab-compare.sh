@@ -8,8 +8,9 @@
 # BEFORE and AFTER are `relance` binaries (for example a build of an earlier commit:
 # `git worktree add /tmp/base COMMIT && (cd /tmp/base && CARGO_TARGET_DIR=/tmp/basetarget
 # cargo build --release -p relance-cli)`, then `/tmp/basetarget/release/relance`). SIZE is a
-# portfolio of target/bench-e2e/ (written by scripts/bench-e2e.sh; default 1000000), RUNS
-# the alternations (default 7).
+# portfolio of target/bench-e2e/ (written by scripts/bench-e2e.sh; default 1000000; a shape
+# written with SHAPE=… is named after it: 1000000-quote-all-opaque-ids), RUNS the
+# alternations (default 7).
 #
 # First checks that both give the same bytes for each format (JSON, CSV, table), then
 # prints, per format and output (`/dev/null`, or a real file for the JSON), the median
@@ -43,7 +44,7 @@ done
 python3 - "$log" "$size" <<'EOF'
 import statistics, sys
 from collections import defaultdict
-runs, invoices = defaultdict(list), int(sys.argv[2])
+runs, invoices = defaultdict(list), int(sys.argv[2].split('-')[0])
 for line in open(sys.argv[1]):
     side, fmt, out, wall, user, kb = line.split()
     runs[(fmt, out, side)].append((float(wall), float(user), int(kb)))

@@ -112,7 +112,13 @@ const BOM: &[u8] = b"\xef\xbb\xbf";
 /// Quotes are followed as the `csv` crate reads them: a quote opens a quoted field only at
 /// the start of a field, `""` inside one is a quote, and elsewhere a quote is a character.
 /// A cut is never placed before a byte-order mark (a fresh reader would drop it).
-pub(crate) fn cut_points(data: &[u8], delimiter: u8, chunk: usize) -> (Vec<usize>, Option<usize>) {
+/// `first_quote` is where the first quote of `data` is (found by [`cuts_of`] already).
+fn cut_points_from(
+    data: &[u8],
+    delimiter: u8,
+    chunk: usize,
+    first_quote: Option<usize>,
+) -> (Vec<usize>, Option<usize>) {
     let len = data.len();
     let chunk = chunk.max(1);
     let mut cuts = Vec::new();
@@ -121,7 +127,11 @@ pub(crate) fn cut_points(data: &[u8], delimiter: u8, chunk: usize) -> (Vec<usize
     let mut pos = 0;
     while pos <= len {
         // Outside quotes: every line feed before the next quote ends a record.
-        let q = data.get(pos..).and_then(|rest| memchr(b'"', rest)).map_or(len, |i| pos + i);
+        let q = match pos {
+            0 => first_quote,
+            _ => data.get(pos..).and_then(|rest| memchr(b'"', rest)).map(|i| pos + i),
+        }
+        .unwrap_or(len);
         let outside = data.get(pos..q).unwrap_or_default();
         if let Some(n) = memrchr(b'\n', outside) {
             last_end = Some(pos + n + 1);
@@ -179,6 +189,12 @@ fn record_line(data: &[u8], pos: &csv::Position) -> usize {
         }
     }
     line
+}
+
+/// [`cut_points_from`], finding the first quote itself.
+#[cfg(test)]
+fn cut_points(data: &[u8], delimiter: u8, chunk: usize) -> (Vec<usize>, Option<usize>) {
+    cut_points_from(data, delimiter, chunk, memchr(b'"', data))
 }
 
 fn syntax_error(file: &str, e: &csv::Error, data: &[u8]) -> LoadError {
@@ -255,17 +271,18 @@ fn quoted_text(data: &[u8], delimiter: u8) -> Option<&str> {
     std::str::from_utf8(data).ok()
 }
 
-/// [`cut_points`], and whether every quote of `data` is structural (see [`quoted`]): when
+/// [`cut_points_from`], and whether every quote of `data` is structural (see [`quoted`]): when
 /// there are quotes, they are followed 64 bytes at a time by [`quoted::cut_points`], and
 /// quote by quote only when one of them is not structural.
 fn cuts_of(data: &[u8], delimiter: u8, chunk: usize) -> (Vec<usize>, Option<usize>, bool) {
+    let first_quote = memchr(b'"', data);
     if usable(delimiter)
-        && memchr(b'"', data).is_some()
+        && first_quote.is_some()
         && let Some((cuts, last_end)) = quoted::cut_points(data, delimiter, chunk, BOM)
     {
         return (cuts, last_end, true);
     }
-    let (cuts, last_end) = cut_points(data, delimiter, chunk);
+    let (cuts, last_end) = cut_points_from(data, delimiter, chunk, first_quote);
     (cuts, last_end, false)
 }
 

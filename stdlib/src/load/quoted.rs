@@ -153,7 +153,7 @@ impl Parity {
 }
 
 /// Where to cut `data` (which starts at a record) into chunks of about `chunk` bytes, as
-/// [`super::csv_reader::cut_points`] does, when every quote of `data` is structural;
+/// `csv_reader::cut_points_from` does, when every quote of `data` is structural;
 /// `None` otherwise. A byte after the end of `data` is taken as valid for a closing quote
 /// (the rest of an unfinished record is read again with the next block).
 pub(crate) fn cut_points(data: &[u8], delimiter: u8, chunk: usize, bom: &[u8]) -> Option<(Vec<usize>, Option<usize>)> {
