@@ -1076,6 +1076,52 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
         }
     }
 
+    /// Few customers with many invoices next to many with few: batches and runs are cut by
+    /// invoices as well as by customers (never inside a customer), and the plan written is
+    /// the same whatever the sizes.
+    #[test]
+    fn large_customers_are_evaluated_in_batches_of_bounded_invoices() {
+        let engine =
+            Engine::from_sources(vec![relance_dsl::Source::new("p.relance", POLICY)], &Registry::new()).unwrap();
+        let mut p = portfolio(900);
+        p.customers.retain(|c| c.name != "Twin");
+        // Two thirds of the invoices go to three customers.
+        for (k, inv) in p.invoices.iter_mut().enumerate() {
+            if k % 3 != 0 && inv.customer_id != "NOBODY" {
+                inv.customer_id = format!("C{:05}", [3, 100, 150][k % 9 / 3]).into();
+            }
+        }
+        let history = MemoryHistory::new();
+        let t = day(2026, 3, 1);
+        let want = to_json(&engine.evaluate(&p, t, &history));
+        let ev = Evaluator::new(engine.program(), &p, t, &history);
+        for size in [1, 4, 16, 1000] {
+            let batches = ev.batches(size);
+            assert_eq!(batches.first().map(|b| b.start), Some(0));
+            assert!(batches.windows(2).all(|w| w[0].end == w[1].start));
+            assert_eq!(batches.last().map(|b| b.end), Some(ev.ix.order.len()));
+            let most = size * crate::eval::INVOICES_PER_CUSTOMER;
+            for b in &batches {
+                let counts: Vec<usize> = ev.ix.order[b.clone()].iter().map(|&c| ev.invoice_range(c).len()).collect();
+                assert!(b.len() <= size, "{b:?}");
+                // Only its last customer takes a batch to the most invoices or beyond.
+                assert!(counts.iter().rev().skip(1).sum::<usize>() < most, "{b:?}: {counts:?}");
+                let runs = ev.runs(b.clone());
+                assert_eq!(runs.first().map(|r| r.start), Some(b.start));
+                assert!(runs.windows(2).all(|w| w[0].end == w[1].start));
+                assert_eq!(runs.last().map(|r| r.end), Some(b.end));
+            }
+            if size == 16 {
+                // 225 customers, three of them with about 200 invoices each: cut by
+                // customers alone, 15 batches.
+                assert!(batches.len() > 225usize.div_ceil(16), "{}", batches.len());
+            }
+            let mut streamed = Vec::new();
+            write_plan_json_batched(engine.program(), (&p).into(), t, &history, &mut streamed, size).unwrap();
+            assert_eq!(String::from_utf8(streamed).unwrap(), want, "batch size {size}");
+        }
+    }
+
     /// The skipped steps listed from the notes of the actions' pass are the records that an
     /// evaluation for the skipped steps makes, customer by customer, for most customers (the
     /// others, with deferred steps or below the minimum, are evaluated again; paused and
