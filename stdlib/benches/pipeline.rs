@@ -34,9 +34,21 @@ fn as_of() -> NaiveDate {
 
 /// The folder of a generated portfolio of `n` invoices, written if missing.
 fn portfolio_dir(n: u64) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench-e2e").join(format!("p{n}"));
+    shaped_dir(n, n / 5, false)
+}
+
+/// The same as a CRM exports it (`--quote-all --opaque-ids`, the folder that
+/// `SHAPE="--quote-all --opaque-ids" scripts/bench-e2e.sh` writes), or of `customers`
+/// customers.
+fn shaped_dir(n: u64, customers: u64, crm: bool) -> PathBuf {
+    let name = match (crm, customers == n / 5) {
+        (true, _) => format!("p{n}-quote-all-opaque-ids"),
+        (false, true) => format!("p{n}"),
+        (false, false) => format!("p{n}-c{customers}"),
+    };
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench-e2e").join(name);
     if !dir.join("invoices.csv").exists() {
-        xtask::Gen::new(n, n / 5, 42, as_of(), dir.clone()).run().unwrap();
+        xtask::Gen::new(n, customers, 42, as_of(), dir.clone()).quote_all(crm).opaque_ids(crm).run().unwrap();
     }
     dir
 }
@@ -80,6 +92,38 @@ fn evaluation_with_its_index(bencher: divan::Bencher, n: u64) {
 fn plan_csv_to_json(bencher: divan::Bencher, n: u64) {
     let engine = engine();
     let dir = portfolio_dir(n);
+    bencher.counter(ItemsCount::new(n)).bench(|| {
+        let p = load_dir_indexed(&dir, &LoadOptions::default()).unwrap();
+        relance_engine::render::write_plan_json(engine.program(), &p, as_of(), &NoHistory, &mut std::io::sink())
+            .unwrap();
+    });
+}
+
+/// The CSV loader on the portfolio as a CRM exports it: every field quoted, CRLF, customer
+/// ids that are record ids, not in order.
+#[divan::bench(args = SIZES, sample_count = 5)]
+fn load_csv_quoted(bencher: divan::Bencher, n: u64) {
+    let dir = shaped_dir(n, n / 5, true);
+    bencher.counter(ItemsCount::new(n)).bench(|| load_dir(&dir, &LoadOptions::default()).unwrap());
+}
+
+/// The whole plan of that portfolio.
+#[divan::bench(args = SIZES, sample_count = 5)]
+fn plan_csv_to_json_quoted(bencher: divan::Bencher, n: u64) {
+    let engine = engine();
+    let dir = shaped_dir(n, n / 5, true);
+    bencher.counter(ItemsCount::new(n)).bench(|| {
+        let p = load_dir_indexed(&dir, &LoadOptions::default()).unwrap();
+        relance_engine::render::write_plan_json(engine.program(), &p, as_of(), &NoHistory, &mut std::io::sink())
+            .unwrap();
+    });
+}
+
+/// The whole plan of few large customers: 500 invoices each.
+#[divan::bench(args = SIZES, sample_count = 5)]
+fn plan_csv_to_json_large_customers(bencher: divan::Bencher, n: u64) {
+    let engine = engine();
+    let dir = shaped_dir(n, n / 500, false);
     bencher.counter(ItemsCount::new(n)).bench(|| {
         let p = load_dir_indexed(&dir, &LoadOptions::default()).unwrap();
         relance_engine::render::write_plan_json(engine.program(), &p, as_of(), &NoHistory, &mut std::io::sink())
