@@ -346,23 +346,59 @@ fn joined(a: Option<(NaiveDate, NaiveDate)>, b: Option<(NaiveDate, NaiveDate)>) 
 /// [`PaymentIndex`] of their invoice ids.
 pub(crate) fn payment_lookup(pays: &[Payment]) -> (Vec<u32>, PaymentIndex) {
     let mut pay_idx: Vec<u32> = (0..pays.len() as u32).collect();
-    // Exports often list payments by invoice already; otherwise sort, comparing the first
-    // eight bytes of the ids as one integer before the whole ids.
+    // Exports often list payments by invoice already; otherwise (bank receipts come by
+    // date) sort keys read in one pass: the ids' first 16 bytes as two words and their
+    // length, the date and the row. Ids of at most 16 bytes are then ordered without being
+    // read again (equal words and lengths are equal ids); longer ones with equal words are
+    // compared whole. (The first 8 bytes alone were equal for each invoice's payments and
+    // for most ids of one export, and the sort read the ids at random: at 10^6 payments by
+    // date, 6 % of a plan's samples.)
     if !pays.par_windows(2).all(|w| (w[0].invoice_id.as_str(), w[0].date) <= (w[1].invoice_id.as_str(), w[1].date)) {
-        let mut keys: Vec<(u64, u32)> =
-            pays.par_iter().enumerate().map(|(i, p)| (crate::model::prefix(&p.invoice_id), i as u32)).collect();
+        let mut keys: Vec<PaymentKey> = pays.par_iter().enumerate().map(|(i, p)| PaymentKey::of(p, i as u32)).collect();
         keys.par_sort_unstable_by(|a, b| {
-            a.0.cmp(&b.0).then_with(|| {
-                let (pa, pb) = (&pays[a.1 as usize], &pays[b.1 as usize]);
-                (pa.invoice_id.as_str(), pa.date, a.1).cmp(&(pb.invoice_id.as_str(), pb.date, b.1))
+            (a.words, a.len).cmp(&(b.words, b.len)).then_with(|| {
+                if a.len <= 16 && b.len <= 16 {
+                    (a.day, a.row).cmp(&(b.day, b.row))
+                } else {
+                    let (pa, pb) = (&pays[a.row as usize], &pays[b.row as usize]);
+                    (pa.invoice_id.as_str(), pa.date, a.row).cmp(&(pb.invoice_id.as_str(), pb.date, b.row))
+                }
             })
         });
-        pay_idx = keys.into_iter().map(|k| k.1).collect();
+        pay_idx = keys.into_iter().map(|k| k.row).collect();
     }
     // The invoices with payments are found by id in a table of their own (see
     // [`PaymentIndex`]), block by block in a pass over the invoices.
     let pay_of = PaymentIndex::new(pay_idx.iter().map(|&k| pays[k as usize].invoice_id.as_str()));
     (pay_idx, pay_of)
+}
+
+/// What a payment is sorted by in [`payment_lookup`]: its invoice id's first 16 bytes
+/// (big-endian, zero-padded), the id's length (17 for any longer), its date and its row.
+struct PaymentKey {
+    words: (u64, u64),
+    len: u8,
+    day: i32,
+    row: u32,
+}
+
+impl PaymentKey {
+    fn of(p: &Payment, row: u32) -> Self {
+        let id = p.invoice_id.as_bytes();
+        let word = |from: usize| {
+            let mut b = [0u8; 8];
+            for (to, c) in b.iter_mut().zip(id.iter().skip(from)) {
+                *to = *c;
+            }
+            u64::from_be_bytes(b)
+        };
+        PaymentKey {
+            words: (word(0), word(8)),
+            len: id.len().min(17) as u8,
+            day: chrono::Datelike::num_days_from_ce(&p.date),
+            row,
+        }
+    }
 }
 
 /// A portfolio indexed for evaluation: customers in id order, each with its invoices, and
@@ -2425,6 +2461,37 @@ mod tests {
         fn is_business_day(&self, d: NaiveDate) -> bool {
             use chrono::Datelike;
             d.weekday().number_from_monday() <= 5 && !(d.month() == 5 && d.day() == 1)
+        }
+    }
+
+    proptest::proptest! {
+        /// Payments in any order are put in invoice id order, then date, then portfolio
+        /// order: what a stable sort comparing them gives (ids of at most and over 16 bytes,
+        /// sharing their first 8 or 16, NUL bytes, repeats, one date or several).
+        #[test]
+        fn payments_are_ordered_by_invoice_then_date(
+            pays in proptest::collection::vec(
+                (proptest::prop_oneof!["[FG]{0,17}", proptest::strategy::Just("F000000000001234".to_string())], "[0-9\u{0}é]{0,3}", 0u32..4),
+                0..60,
+            ),
+        ) {
+            let base = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+            let pays: Vec<Payment> = pays
+                .into_iter()
+                .map(|(shared, rest, day)| Payment {
+                    id: None,
+                    invoice_id: format!("{shared}{rest}").into(),
+                    date: base + chrono::Days::new(u64::from(day)),
+                    amount: Decimal::ONE,
+                    kind: crate::model::PaymentKind::Payment,
+                })
+                .collect();
+            let mut expected: Vec<u32> = (0..pays.len() as u32).collect();
+            expected.sort_by(|a, b| {
+                let (x, y) = (&pays[*a as usize], &pays[*b as usize]);
+                (x.invoice_id.as_str(), x.date).cmp(&(y.invoice_id.as_str(), y.date))
+            });
+            proptest::prop_assert_eq!(payment_lookup(&pays).0, expected);
         }
     }
 
