@@ -735,6 +735,12 @@ mod tests {
         // Never before a byte-order mark.
         let (cuts, _) = cut_points(b"a\n\xef\xbb\xbfb\nc\n", b',', 1);
         assert_eq!(cuts, [7, 9]);
+        // The same with quotes, 64 bytes at a time.
+        for (data, chunk) in [(&b"\"a\nb\",x\n\xef\xbb\xbfy\n\"\"\n"[..], 2), (b"\"a\",\"b\"\r\n\"c\"", 3)] {
+            assert_eq!(quoted::cut_points(data, b',', chunk, BOM), Some(cut_points(data, b',', chunk)), "{data:?}");
+        }
+        // A quote after a byte-order mark is a character for the `csv` crate: quote by quote.
+        assert_eq!(quoted::cut_points(b"\"a\"\n\xef\xbb\xbf\"b\"\n", b',', 1, BOM), None);
     }
 
     const CUSTOMERS: &str =
