@@ -385,15 +385,8 @@ struct PaymentKey {
 impl PaymentKey {
     fn of(p: &Payment, row: u32) -> Self {
         let id = p.invoice_id.as_bytes();
-        let word = |from: usize| {
-            let mut b = [0u8; 8];
-            for (to, c) in b.iter_mut().zip(id.iter().skip(from)) {
-                *to = *c;
-            }
-            u64::from_be_bytes(b)
-        };
         PaymentKey {
-            words: (word(0), word(8)),
+            words: (crate::model::word_at(id, 0), crate::model::word_at(id, 8)),
             len: id.len().min(17) as u8,
             day: chrono::Datelike::num_days_from_ce(&p.date),
             row,

@@ -443,9 +443,16 @@ pub fn cmp_text(a: &str, b: &str) -> std::cmp::Ordering {
 /// The first 8 bytes of `s`, big-endian (zero-padded), for ordering: `prefix(a) < prefix(b)`
 /// implies `a < b`, and equal prefixes leave the order to the whole strings.
 pub(crate) fn prefix(s: &str) -> u64 {
+    word_at(s.as_bytes(), 0)
+}
+
+/// The 8 bytes of `bytes` from `from` on, big-endian (zero-padded past the end): the first
+/// word ([`prefix`]) or a later one of an id, for sort keys.
+pub(crate) fn word_at(bytes: &[u8], from: usize) -> u64 {
     let mut b = [0u8; 8];
-    let n = s.len().min(8);
-    b[..n].copy_from_slice(&s.as_bytes()[..n]);
+    for (to, c) in b.iter_mut().zip(bytes.iter().skip(from)) {
+        *to = *c;
+    }
     u64::from_be_bytes(b)
 }
 
@@ -460,18 +467,11 @@ pub(crate) fn rows_in_id_order<'a>(n: u32, id: impl Fn(u32) -> &'a str + Sync) -
     if (1..n).into_par_iter().all(|row| cmp_text(id(row - 1), id(row)).is_le()) {
         return (0..n).collect();
     }
-    let second = |s: &str| {
-        let mut b = [0u8; 8];
-        for (to, from) in b.iter_mut().zip(s.as_bytes().iter().skip(8)) {
-            *to = *from;
-        }
-        u64::from_be_bytes(b)
-    };
     let mut keys: Vec<(u64, u64, u32)> = (0..n)
         .into_par_iter()
         .map(|row| {
-            let s = id(row);
-            (prefix(s), second(s), row)
+            let s = id(row).as_bytes();
+            (word_at(s, 0), word_at(s, 8), row)
         })
         .collect();
     keys.par_sort_unstable_by(|a, b| {
