@@ -239,10 +239,10 @@ pub(crate) fn parse(text: &str, delimiter: u8, width: usize, sink: &mut RowSink<
     let mut parity = Parity::default();
     let mut field_start = 0;
     // Quotes before the current field's start, and line feeds before the record's start.
-    let mut quotes_before_field = 0u32;
+    let mut quotes_before_field = 0usize;
     let mut line = 1;
     // Before the block at `at`: quotes and line feeds.
-    let (mut quotes, mut line_feeds) = (0u32, 0usize);
+    let (mut quotes, mut line_feeds) = (0usize, 0usize);
     let mut at = 0;
     while at < bytes.len() {
         let m = masks(bytes, at, delimiter);
@@ -254,7 +254,7 @@ pub(crate) fn parse(text: &str, delimiter: u8, width: usize, sink: &mut RowSink<
             seps &= seps - 1;
             let i = at + k as usize;
             let below = (1u64 << k) - 1;
-            let quotes_here = quotes + (m.quote & below).count_ones();
+            let quotes_here = quotes + (m.quote & below).count_ones() as usize;
             push_field(bytes, field_start, i, quotes_here - quotes_before_field, &mut spans, &mut unescaped);
             quotes_before_field = quotes_here;
             let c = bytes.get(i).copied().unwrap_or(b'\n');
@@ -270,7 +270,7 @@ pub(crate) fn parse(text: &str, delimiter: u8, width: usize, sink: &mut RowSink<
             }
             field_start = i + 1;
         }
-        quotes += m.quote.count_ones();
+        quotes += m.quote.count_ones() as usize;
         line_feeds += m.nl.count_ones() as usize;
         at += 64;
     }
@@ -294,7 +294,7 @@ pub(crate) fn parse(text: &str, delimiter: u8, width: usize, sink: &mut RowSink<
 /// The field `bytes[start..end]`, which holds `quotes` quotes: none (bare), two (quoted,
 /// nothing to unescape) or more (quoted, with `""` pairs).
 #[inline(always)]
-fn push_field(bytes: &[u8], start: usize, end: usize, quotes: u32, spans: &mut Vec<Span>, unescaped: &mut String) {
+fn push_field(bytes: &[u8], start: usize, end: usize, quotes: usize, spans: &mut Vec<Span>, unescaped: &mut String) {
     let span = match quotes {
         0 => Span::Text(start, end),
         2 => Span::Text(start + 1, end - 1),
