@@ -261,6 +261,50 @@ fn json_errors_have_lines() {
     assert_eq!(e.errors[0].line, Some(1));
 }
 
+/// More records than the reader takes per task (4,096): names with escapes, a name written
+/// twice, texts with escapes, a column that first appears late, and records that are not
+/// objects, each reported on its line.
+#[test]
+fn long_json_arrays_read_as_short_ones() {
+    let cust = "[{\"id\": \"C1\", \"name\": \"Dupont \\\"Le Bon Pain\\\"\", \"segment\": \"sme\"}]";
+    let mut inv = String::from("[\n");
+    for k in 0..9000 {
+        let record = match k {
+            // An escaped name (`customer_id`), and `amount` written twice: the last counts.
+            10 => format!(
+                "{{\"id\": \"F{k}\", \"c\\u0075stomer_id\": \"C1\", \"due_date\": \"2026-02-14\", \"amount\": 1, \"amount\": 12.5, \"currency\": \"EUR\"}}"
+            ),
+            5000 | 8999 => "42".to_string(),
+            // A column that no record before this one has.
+            6000 => format!(
+                "{{\"id\": \"F{k}\", \"customer_id\": \"C1\", \"due_date\": \"2026-02-14\", \"amount\": 1, \"currency\": \"EUR\", \"po_number\": \"BC \\\"7\\\"\"}}"
+            ),
+            _ => format!(
+                "{{\"id\": \"F{k}\", \"customer_id\": \"C1\", \"due_date\": \"2026-02-14\", \"amount\": 1, \"currency\": \"EUR\"}}"
+            ),
+        };
+        inv.push_str(&record);
+        inv.push_str(if k < 8999 { ",\n" } else { "\n" });
+    }
+    inv.push(']');
+    let dir = dir_with(&[("customers.json", cust), ("invoices.json", &inv)]);
+    let e = errors_of(dir.path(), &LoadOptions::default());
+    let lines: Vec<Option<usize>> = e.errors.iter().map(|e| e.line).collect();
+    assert_eq!(lines, [Some(5002), Some(9001)], "{e}");
+    assert!(e.errors.iter().all(|e| e.message == "the invoices record is not an object"), "{e}");
+    // Without the records that are not objects, the rest loads.
+    let inv = inv.replace("\n42,\n", "\n").replace(",\n42\n", "\n");
+    let dir = dir_with(&[("customers.json", cust), ("invoices.json", &inv)]);
+    let p = load_dir(dir.path(), &LoadOptions::default()).unwrap();
+    assert_eq!(p.invoices.len(), 8998);
+    assert_eq!(p.customers[0].name, "Dupont \"Le Bon Pain\"");
+    let f10 = p.invoices.iter().find(|i| i.id == "F10").unwrap();
+    assert_eq!((f10.customer_id.as_str(), f10.amount.to_string().as_str()), ("C1", "12.5"));
+    let f6000 = p.invoices.iter().find(|i| i.id == "F6000").unwrap();
+    assert_eq!(f6000.extra.get("po_number"), Some("BC \"7\""));
+    assert_eq!(p.invoices.iter().filter(|i| i.extra.get("po_number").is_some()).count(), 1);
+}
+
 #[test]
 fn accepted_with_warnings() {
     // Overpaid invoices and unused payment columns load, with a warning each (never silently).
