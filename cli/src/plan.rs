@@ -123,6 +123,9 @@ pub fn run(args: &PlanArgs) -> Status {
         // Under French law, invoices whose terms exceed the legal cap get a warning, checked
         // while the rows are read.
         fr_cap_warnings: engine.program().law_name() == Some("FR"),
+        // Only the extra columns the conditions read: an export's other columns are not
+        // loaded (no plan shows them).
+        extra_columns: engine.program().extra_columns().cloned(),
         ..relance_stdlib::load::LoadOptions::default()
     };
     // Each customer's invoices side by side (the evaluator then reads memory in order), and

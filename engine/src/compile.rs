@@ -12,7 +12,7 @@ use relance_dsl::ast::{self, CatchUp, ChargeKind, EventKind, ScenarioEntry, Sele
 use rust_decimal::Decimal;
 
 use crate::calendar::{Calendar, NoCalendar};
-use crate::cond::{self, Cond};
+use crate::cond::{self, Cond, Field};
 use crate::json::Pre;
 use crate::law::{FixedRate, Law, RateSchedule};
 use crate::script::{CompiledScript, ScriptEngine, ScriptLimits};
@@ -73,6 +73,18 @@ pub struct Program {
     pub(crate) hash: String,
     pub(crate) scripts: ScriptEngine,
     pub(crate) compiled_scripts: Vec<CompiledScript>,
+    /// The extra columns the conditions name (`customer.NAME`, `invoice.NAME`).
+    pub(crate) extra_columns: ExtraColumns,
+}
+
+/// Extra columns of a portfolio (any column that is not a field of the model), by name as
+/// conditions write them: `customer.region` reads the customers' column `region`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExtraColumns {
+    /// Names read as `customer.NAME`.
+    pub customer: BTreeSet<String>,
+    /// Names read as `invoice.NAME`.
+    pub invoice: BTreeSet<String>,
 }
 
 #[derive(Debug)]
@@ -219,6 +231,7 @@ struct Ctx<'a> {
     source: &'a str,
     errors: Vec<CompileError>,
     scripts: Vec<(String, Span, String)>,
+    extra_columns: ExtraColumns,
 }
 
 impl Ctx<'_> {
@@ -255,7 +268,8 @@ impl Program {
         let mut scripts = ScriptEngine::new(ScriptLimits::default());
         // Settings first: scenarios may depend on them (currency, law).
         for (file, source, ast) in files {
-            let mut ctx = Ctx { file, source, errors: Vec::new(), scripts: Vec::new() };
+            let mut ctx =
+                Ctx { file, source, errors: Vec::new(), scripts: Vec::new(), extra_columns: ExtraColumns::default() };
             for item in &ast.items {
                 if let ast::Item::Settings(s) = item {
                     for entry in &s.entries {
@@ -267,8 +281,10 @@ impl Program {
         }
         let mut scenarios = Vec::new();
         let mut sources: Vec<(String, Span, String)> = Vec::new();
+        let mut extra_columns = ExtraColumns::default();
         for (file, source, ast) in files {
-            let mut ctx = Ctx { file, source, errors: Vec::new(), scripts: Vec::new() };
+            let mut ctx =
+                Ctx { file, source, errors: Vec::new(), scripts: Vec::new(), extra_columns: ExtraColumns::default() };
             for item in &ast.items {
                 if let ast::Item::Scenario(s) = item {
                     scenarios.push(compile_scenario(&mut ctx, &settings, registry, s));
@@ -276,6 +292,8 @@ impl Program {
             }
             errors.append(&mut ctx.errors);
             sources.append(&mut ctx.scripts);
+            extra_columns.customer.append(&mut ctx.extra_columns.customer);
+            extra_columns.invoice.append(&mut ctx.extra_columns.invoice);
         }
         let mut compiled_scripts = Vec::with_capacity(sources.len());
         for (src, span, file) in &sources {
@@ -295,12 +313,21 @@ impl Program {
         if !errors.is_empty() {
             return Err(errors);
         }
-        Ok(Program { settings, scenarios, hash: hash.to_owned(), scripts, compiled_scripts })
+        Ok(Program { settings, scenarios, hash: hash.to_owned(), scripts, compiled_scripts, extra_columns })
     }
 
     /// The content hash of the scenario sources.
     pub fn hash(&self) -> &str {
         &self.hash
+    }
+
+    /// The extra columns a plan of this program can read: the names its conditions read,
+    /// or `None` when any column may be read (a rhai script, or a `functions` file it
+    /// calls, that reads extra columns). A loader may leave the other columns out: no
+    /// plan reads them.
+    pub fn extra_columns(&self) -> Option<&ExtraColumns> {
+        let any = self.compiled_scripts.iter().any(|s| self.scripts.reads_extras(s));
+        (!any).then_some(&self.extra_columns)
     }
 
     /// The name of the law the settings name (`law FR`), if any.
@@ -383,6 +410,15 @@ fn compile_cond(ctx: &mut Ctx<'_>, expr: &ast::Expr) -> Option<(Cond, String)> {
     let text = ctx.text(expr.span);
     match cond::compile(expr, &mut srcs) {
         Ok(c) => {
+            c.for_each_field(&mut |field| match field {
+                Field::CustomerExtra(name) => {
+                    ctx.extra_columns.customer.insert(name.clone());
+                }
+                Field::InvoiceExtra(name) => {
+                    ctx.extra_columns.invoice.insert(name.clone());
+                }
+                _ => {}
+            });
             // Re-number scripts to their global index.
             let base = ctx.scripts.len();
             let c = renumber(c, base);

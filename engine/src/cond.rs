@@ -105,6 +105,36 @@ pub(crate) enum Cond {
     Rhai(usize),
 }
 
+impl Cond {
+    /// Calls `f` with each name (field) the condition reads, rhai scripts aside.
+    pub(crate) fn for_each_field(&self, f: &mut impl FnMut(&Field)) {
+        let operand = |o: &Operand, f: &mut dyn FnMut(&Field)| {
+            if let Operand::Field(field, _) = o {
+                f(field);
+            }
+        };
+        match self {
+            Cond::Or(a, b) | Cond::And(a, b) => {
+                a.for_each_field(f);
+                b.for_each_field(f);
+            }
+            Cond::Not(a) => a.for_each_field(f),
+            Cond::Compare(a, _, b) | Cond::Has(a, b) => {
+                operand(a, f);
+                operand(b, f);
+            }
+            Cond::In(a, list) => {
+                operand(a, f);
+                for o in list {
+                    operand(o, f);
+                }
+            }
+            Cond::Truthy(a) => operand(a, f),
+            Cond::Rhai(_) => {}
+        }
+    }
+}
+
 /// An operand: a resolved name or a constant.
 #[derive(Debug, Clone)]
 pub(crate) enum Operand {

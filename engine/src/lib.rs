@@ -65,7 +65,7 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 
-pub use compile::{CompileError, Program, Registry};
+pub use compile::{CompileError, ExtraColumns, Program, Registry};
 pub use history::History;
 pub use model::{IndexedPortfolio, Portfolio, PortfolioRef};
 pub use plan::Plan;

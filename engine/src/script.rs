@@ -205,6 +205,11 @@ fn rt_error(message: String) -> Box<EvalAltResult> {
 }
 
 impl ScriptEngine {
+    /// Whether `script`, or a `functions` file it can call, may read extra columns.
+    pub(crate) fn reads_extras(&self, script: &CompiledScript) -> bool {
+        script.needs.union(self.functions_need).extras
+    }
+
     /// A sandboxed engine with these limits.
     pub fn new(limits: ScriptLimits) -> Self {
         let mut engine = Engine::new_raw();

@@ -105,3 +105,24 @@ scenario "A" { for others D+3 call "c" when rhai "big_share(invoice.amount, to_d
     let msg = format!("{:?}", err.diagnostics());
     assert!(msg.contains("outside"), "{msg}");
 }
+
+/// The extra columns a program reads: those its conditions name, wherever they are
+/// (selectors, steps, pauses, stops); any column once a rhai script may read one.
+#[test]
+fn a_program_lists_the_extra_columns_it_reads() {
+    let policy = r#"settings { calendar none }
+scenario "A" {
+  for customers where customer.region = "north"
+  stop when customer.tags has "x" or customer.group = "g"
+  pause when invoice.chorus_status = "en-traitement"
+  D+3 email "r" when invoice.amount > 5 and invoice.project in ["p1", "p2"]
+}
+scenario "B" { for others D+5 email "r" when rhai "invoice.amount > 5" }"#;
+    let e = compile(policy).unwrap();
+    let cols = e.program().extra_columns().unwrap();
+    assert_eq!(cols.customer.iter().collect::<Vec<_>>(), ["group", "region"]);
+    assert_eq!(cols.invoice.iter().collect::<Vec<_>>(), ["chorus_status", "project"]);
+    // A script that reads an extra column: any may be read.
+    let policy = r#"settings { calendar none } scenario "A" { for others D+3 email "r" when rhai "invoice.po_number == \"x\"" }"#;
+    assert!(compile(policy).unwrap().program().extra_columns().is_none());
+}

@@ -292,3 +292,26 @@ fn quoted_names_keep_their_delimiters_and_quotes() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(v["actions"][0]["customer_name"], "Dupont, \"Le Bon Pain\"\nSARL");
 }
+
+#[test]
+fn columns_no_condition_reads_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["customers.csv", "invoices.csv", "payments.csv"] {
+        let text = std::fs::read_to_string(root().join("examples/portfolio").join(file)).unwrap();
+        let text = match file {
+            // Columns an ERP adds, that no condition of the example policy reads.
+            "invoices.csv" => text
+                .lines()
+                .enumerate()
+                .map(
+                    |(k, l)| if k == 0 { format!("{l},project,cost_center\n") } else { format!("{l},PRJ-{k},CC{k}\n") },
+                )
+                .collect(),
+            _ => text,
+        };
+        std::fs::write(dir.path().join(file), text).unwrap();
+    }
+    let out = plan_portfolio(dir.path(), &["--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), plan("2026-04-15", "json"));
+}

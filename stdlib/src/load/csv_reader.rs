@@ -743,6 +743,27 @@ mod tests {
         assert_eq!(quoted::cut_points(b"\"a\"\n\xef\xbb\xbf\"b\"\n", b',', 1, BOM), None);
     }
 
+    #[test]
+    fn only_the_extra_columns_asked_for_are_kept() {
+        let customers = "id,name,segment,Region,group\nC1,A,sme,north,g1\nC2,B,sme,south,\n";
+        let invoices = "id,customer_id,due_date,amount,currency,Chorus Status,project\nF1,C1,2026-01-10,10,EUR,x,p1\n";
+        let dir = dir_with(&[("customers.csv", customers), ("invoices.csv", invoices)]);
+        let keep = relance_engine::ExtraColumns {
+            customer: ["region".to_string()].into(),
+            invoice: ["chorus_status".to_string(), "po_number".to_string()].into(),
+        };
+        let opts = LoadOptions { extra_columns: Some(keep), ..LoadOptions::default() };
+        let p = load_with(dir.path(), &opts, WHOLE).unwrap();
+        let pairs = |e: &relance_engine::model::Extra| e.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>();
+        assert_eq!(pairs(&p.customers[0].extra), ["region=north"]);
+        assert_eq!(pairs(&p.customers[1].extra), ["region=south"]);
+        assert_eq!(pairs(&p.invoices[0].extra), ["chorus_status=x"]);
+        // Without the option, every column.
+        let p = load_with(dir.path(), &LoadOptions::default(), WHOLE).unwrap();
+        assert_eq!(pairs(&p.customers[0].extra), ["group=g1", "region=north"]);
+        assert_eq!(pairs(&p.invoices[0].extra), ["chorus_status=x", "project=p1"]);
+    }
+
     const CUSTOMERS: &str =
         "id,name,segment\nC1,\"Dupont, \"\"le grand\"\"\nsecond line\",smb\nC2,Martin,key\nC3,\"x\n\ny\",smb\n";
 

@@ -103,6 +103,11 @@ pub struct LoadOptions {
     /// the loader knows each invoice's customer once it has checked the references.
     /// `relance plan` asks for it.
     pub sort_for_evaluation: bool,
+    /// Keep only these extra columns of customers and invoices (any other column that is
+    /// not a field of the model is left out); `None` keeps them all. `relance plan` gives
+    /// [`Program::extra_columns`](relance_engine::Program::extra_columns): a plan reads
+    /// no other, and an export's unused columns then cost neither time nor memory.
+    pub extra_columns: Option<relance_engine::ExtraColumns>,
 }
 
 impl LoadOptions {

@@ -673,10 +673,16 @@ pub(crate) fn resolve(
             }
         }
     }
+    // The extra columns, unless the options keep only those a plan reads.
+    let kept = |h: &str| match (&opts.extra_columns, table) {
+        (Some(keep), Table::Customers) => keep.customer.contains(h),
+        (Some(keep), Table::Invoices) => keep.invoice.contains(h),
+        _ => true,
+    };
     let mut extras: Vec<(Arc<str>, usize)> = normalized
         .iter()
         .enumerate()
-        .filter(|(i, h)| !used[*i] && !h.is_empty())
+        .filter(|(i, h)| !used[*i] && !h.is_empty() && kept(h))
         .map(|(i, h)| (Arc::from(h.as_str()), i))
         .collect();
     extras.sort();
