@@ -90,13 +90,7 @@ fn evaluation_with_its_index(bencher: divan::Bencher, n: u64) {
 /// What `relance plan --format json` does after compiling the scenarios, into a sink.
 #[divan::bench(args = SIZES, sample_count = 5)]
 fn plan_csv_to_json(bencher: divan::Bencher, n: u64) {
-    let engine = engine();
-    let dir = portfolio_dir(n);
-    bencher.counter(ItemsCount::new(n)).bench(|| {
-        let p = load_dir_indexed(&dir, &LoadOptions::default()).unwrap();
-        relance_engine::render::write_plan_json(engine.program(), &p, as_of(), &NoHistory, &mut std::io::sink())
-            .unwrap();
-    });
+    plan_of(bencher, n, &portfolio_dir(n));
 }
 
 /// The CSV loader on the portfolio as a CRM exports it: every field quoted, CRLF, customer
@@ -110,22 +104,26 @@ fn load_csv_quoted(bencher: divan::Bencher, n: u64) {
 /// The whole plan of that portfolio.
 #[divan::bench(args = SIZES, sample_count = 5)]
 fn plan_csv_to_json_quoted(bencher: divan::Bencher, n: u64) {
-    let engine = engine();
-    let dir = shaped_dir(n, n / 5, true);
-    bencher.counter(ItemsCount::new(n)).bench(|| {
-        let p = load_dir_indexed(&dir, &LoadOptions::default()).unwrap();
-        relance_engine::render::write_plan_json(engine.program(), &p, as_of(), &NoHistory, &mut std::io::sink())
-            .unwrap();
-    });
+    plan_of(bencher, n, &shaped_dir(n, n / 5, true));
 }
 
 /// The whole plan of few large customers: 500 invoices each.
 #[divan::bench(args = SIZES, sample_count = 5)]
 fn plan_csv_to_json_large_customers(bencher: divan::Bencher, n: u64) {
+    plan_of(bencher, n, &shaped_dir(n, n / 500, false));
+}
+
+/// `relance plan --format json` of the portfolio in `dir`, with the loader's options the
+/// command sets (the legal cap's warnings under `law FR`, only the extra columns read).
+fn plan_of(bencher: divan::Bencher, n: u64, dir: &std::path::Path) {
     let engine = engine();
-    let dir = shaped_dir(n, n / 500, false);
+    let options = LoadOptions {
+        fr_cap_warnings: engine.program().law_name() == Some("FR"),
+        extra_columns: engine.program().extra_columns().cloned(),
+        ..LoadOptions::default()
+    };
     bencher.counter(ItemsCount::new(n)).bench(|| {
-        let p = load_dir_indexed(&dir, &LoadOptions::default()).unwrap();
+        let p = load_dir_indexed(dir, &options).unwrap();
         relance_engine::render::write_plan_json(engine.program(), &p, as_of(), &NoHistory, &mut std::io::sink())
             .unwrap();
     });
