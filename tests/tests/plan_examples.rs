@@ -251,14 +251,22 @@ fn quote_every_field(text: &str) -> String {
     out
 }
 
-#[test]
-fn a_portfolio_with_every_field_quoted_gives_the_same_plan() {
+/// The example portfolio copied into a new folder, each file's text changed by `edit`.
+fn example_portfolio_edited(edit: impl Fn(&str, String) -> String) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for file in ["customers.csv", "invoices.csv", "payments.csv"] {
         let text = std::fs::read_to_string(root().join("examples/portfolio").join(file)).unwrap();
-        assert!(!text.contains('"'), "{file} already has quotes: the test needs text without");
-        std::fs::write(dir.path().join(file), quote_every_field(&text)).unwrap();
+        std::fs::write(dir.path().join(file), edit(file, text)).unwrap();
     }
+    dir
+}
+
+#[test]
+fn a_portfolio_with_every_field_quoted_gives_the_same_plan() {
+    let dir = example_portfolio_edited(|file, text| {
+        assert!(!text.contains('"'), "{file} already has quotes: the test needs text without");
+        quote_every_field(&text)
+    });
     let plain = plan("2026-04-15", "json");
     let out = plan_portfolio(dir.path(), &["--format", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -295,22 +303,15 @@ fn quoted_names_keep_their_delimiters_and_quotes() {
 
 #[test]
 fn columns_no_condition_reads_change_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    for file in ["customers.csv", "invoices.csv", "payments.csv"] {
-        let text = std::fs::read_to_string(root().join("examples/portfolio").join(file)).unwrap();
-        let text = match file {
-            // Columns an ERP adds, that no condition of the example policy reads.
-            "invoices.csv" => text
-                .lines()
-                .enumerate()
-                .map(
-                    |(k, l)| if k == 0 { format!("{l},project,cost_center\n") } else { format!("{l},PRJ-{k},CC{k}\n") },
-                )
-                .collect(),
-            _ => text,
-        };
-        std::fs::write(dir.path().join(file), text).unwrap();
-    }
+    let dir = example_portfolio_edited(|file, text| match file {
+        // Columns an ERP adds, that no condition of the example policy reads.
+        "invoices.csv" => text
+            .lines()
+            .enumerate()
+            .map(|(k, l)| if k == 0 { format!("{l},project,cost_center\n") } else { format!("{l},PRJ-{k},CC{k}\n") })
+            .collect(),
+        _ => text,
+    });
     let out = plan_portfolio(dir.path(), &["--format", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), plan("2026-04-15", "json"));
