@@ -10,7 +10,10 @@
 //! shapes exports come in (the same portfolio otherwise):
 //! - `--quote-all`: every field quoted and `\r\n` line ends, as CRM exports write them;
 //! - `--opaque-ids`: customer ids that are record ids of a CRM (`001` and 15 letters and
-//!   digits, not in order), found by hash rather than by number.
+//!   digits, not in order), found by hash rather than by number;
+//! - `--json`: customers.json, invoices.json and payments.json instead, each an array of
+//!   objects (one a line, empty fields left out, amounts as numbers, `yes` as `true`), as
+//!   an API or a document database exports them.
 //!
 //! ```no_run
 //! let summary = xtask::Gen::new(10_000, 2_000, 42, chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(), "target/p10k".into())
@@ -27,7 +30,7 @@ use chrono::{Days, NaiveDate};
 
 /// How to call `gen-portfolio`.
 pub const USAGE: &str = "usage: cargo run -p xtask --release -- gen-portfolio --invoices N --customers M \
-[--seed S] [--as-of YYYY-MM-DD] [--quote-all] [--opaque-ids] --out DIR";
+[--seed S] [--as-of YYYY-MM-DD] [--quote-all | --json] [--opaque-ids] --out DIR";
 
 /// splitmix64: small, fast, good enough for synthetic data.
 #[derive(Debug, Clone)]
@@ -173,13 +176,23 @@ pub struct Gen {
     out: PathBuf,
     quote_all: bool,
     opaque_ids: bool,
+    json: bool,
 }
 
 impl Gen {
     /// `invoices` invoices of `customers` customers (at least 1), due around `as_of`, written
     /// to the folder `out`; the same `seed` gives the same files.
     pub fn new(invoices: u64, customers: u64, seed: u64, as_of: NaiveDate, out: PathBuf) -> Self {
-        Gen { invoices, customers: customers.max(1), seed, as_of, out, quote_all: false, opaque_ids: false }
+        Gen {
+            invoices,
+            customers: customers.max(1),
+            seed,
+            as_of,
+            out,
+            quote_all: false,
+            opaque_ids: false,
+            json: false,
+        }
     }
 
     /// Every field quoted, `\r\n` line ends (see the crate's documentation).
@@ -194,6 +207,12 @@ impl Gen {
         self
     }
 
+    /// JSON files instead of CSV (see the crate's documentation).
+    pub fn json(mut self, yes: bool) -> Self {
+        self.json = yes;
+        self
+    }
+
     /// Reads the options of `gen-portfolio`.
     pub fn from_args(args: &[String]) -> Result<Self, String> {
         let mut invoices = None;
@@ -201,7 +220,7 @@ impl Gen {
         let mut seed = 42u64;
         let mut as_of = NaiveDate::from_ymd_opt(2026, 3, 16).ok_or("bad default date")?;
         let mut out = None;
-        let (mut quote_all, mut opaque_ids) = (false, false);
+        let (mut quote_all, mut opaque_ids, mut json) = (false, false, false);
         let mut it = args.iter();
         while let Some(flag) = it.next() {
             match flag.as_str() {
@@ -211,6 +230,10 @@ impl Gen {
                 }
                 "--opaque-ids" => {
                     opaque_ids = true;
+                    continue;
+                }
+                "--json" => {
+                    json = true;
                     continue;
                 }
                 _ => {}
@@ -233,6 +256,9 @@ impl Gen {
         if customers == 0 {
             return Err("--customers must be at least 1".to_string());
         }
+        if quote_all && json {
+            return Err(format!("--quote-all is for CSV files, --json writes JSON: choose one\n{USAGE}"));
+        }
         Ok(Self {
             invoices: invoices.ok_or(format!("--invoices is required\n{USAGE}"))?,
             customers,
@@ -241,13 +267,19 @@ impl Gen {
             out: out.ok_or(format!("--out is required\n{USAGE}"))?,
             quote_all,
             opaque_ids,
+            json,
         })
     }
 
+    /// The writer of the table `name` (`customers`, …): a CSV file, or a JSON one.
     fn writer(&self, name: &str) -> Result<Lines, String> {
-        let path = self.out.join(name);
+        let path = self.out.join(format!("{name}.{}", if self.json { "json" } else { "csv" }));
+        let shape = match (self.json, self.quote_all) {
+            (true, _) => Shape::Json { names: Vec::new() },
+            (false, quote_all) => Shape::Csv { quote_all },
+        };
         File::create(&path)
-            .map(|f| Lines { w: BufWriter::with_capacity(1 << 20, f), line: Vec::new(), quote_all: self.quote_all })
+            .map(|f| Lines { w: BufWriter::with_capacity(1 << 20, f), line: Vec::new(), shape, records: 0 })
             .map_err(|e| format!("cannot create `{}`: {e}", path.display()))
     }
 
@@ -282,7 +314,7 @@ impl Gen {
     }
 
     fn write_customers(&self) -> std::io::Result<()> {
-        let mut w = self.writer("customers.csv").map_err(std::io::Error::other)?;
+        let mut w = self.writer("customers").map_err(std::io::Error::other)?;
         let mut rng = Rng(self.seed ^ 0xA5A5_A5A5);
         writeln!(w, "id,name,segment,email,phone,language,tags,avg_days_late,region")?;
         for k in 0..self.customers {
@@ -322,13 +354,13 @@ impl Gen {
             }
             writeln!(w, ",{region}")?;
         }
-        w.flush()
+        w.finish()
     }
 
     /// Writes invoices.csv and payments.csv side by side; returns (payments, invoices not in EUR).
     fn write_invoices(&self) -> std::io::Result<(u64, u64)> {
-        let mut w = self.writer("invoices.csv").map_err(std::io::Error::other)?;
-        let mut p = self.writer("payments.csv").map_err(std::io::Error::other)?;
+        let mut w = self.writer("invoices").map_err(std::io::Error::other)?;
+        let mut p = self.writer("payments").map_err(std::io::Error::other)?;
         writeln!(
             w,
             "id,customer_id,issue_date,due_date,amount,currency,outstanding,disputed,promise_date,promise_amount,terms,payment_plan,po_number"
@@ -405,19 +437,36 @@ impl Gen {
                 writeln!(p, "P{payments:09},F{i:09},{},{}.{:02},{kind}", date(when), part / 100, part % 100)?;
             }
         }
-        w.flush()?;
-        p.flush()?;
+        w.finish()?;
+        p.finish()?;
         Ok((payments, non_eur))
     }
 }
 
-/// A CSV file written a line at a time: a line is gathered, then written as it is or with
-/// every field quoted and a `\r\n` line end (generated fields hold no comma and no quote).
+/// A table written a line at a time (generated fields hold no comma, quote or backslash):
+/// a line is gathered, then written as a CSV line (as it is, or with every field quoted and a
+/// `\r\n` line end), or as a JSON object named by the first line's fields.
 struct Lines {
     w: BufWriter<File>,
     line: Vec<u8>,
-    quote_all: bool,
+    shape: Shape,
+    /// JSON objects written so far.
+    records: u64,
 }
+
+enum Shape {
+    Csv {
+        quote_all: bool,
+    },
+    /// The names of the columns, from the header line.
+    Json {
+        names: Vec<String>,
+    },
+}
+
+/// Columns written as JSON numbers (their text, exact), and columns whose `yes` is `true`.
+const JSON_NUMBERS: [&str; 4] = ["amount", "outstanding", "promise_amount", "avg_days_late"];
+const JSON_BOOLEANS: [&str; 2] = ["disputed", "payment_plan"];
 
 impl Write for Lines {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -432,28 +481,67 @@ impl Write for Lines {
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        if !self.line.is_empty() {
-            self.end_line()?;
-        }
         self.w.flush()
     }
 }
 
 impl Lines {
     fn end_line(&mut self) -> std::io::Result<()> {
-        if self.quote_all {
-            for (k, field) in self.line.split(|&c| c == b',').enumerate() {
-                self.w.write_all(if k == 0 { b"\"" } else { b",\"" })?;
-                self.w.write_all(field)?;
-                self.w.write_all(b"\"")?;
+        match &mut self.shape {
+            Shape::Csv { quote_all: true } => {
+                for (k, field) in self.line.split(|&c| c == b',').enumerate() {
+                    self.w.write_all(if k == 0 { b"\"" } else { b",\"" })?;
+                    self.w.write_all(field)?;
+                    self.w.write_all(b"\"")?;
+                }
+                self.w.write_all(b"\r\n")?;
             }
-            self.w.write_all(b"\r\n")?;
-        } else {
-            self.w.write_all(&self.line)?;
-            self.w.write_all(b"\n")?;
+            Shape::Csv { quote_all: false } => {
+                self.w.write_all(&self.line)?;
+                self.w.write_all(b"\n")?;
+            }
+            Shape::Json { names } if names.is_empty() => {
+                *names = self.line.split(|&c| c == b',').map(|n| String::from_utf8_lossy(n).into_owned()).collect();
+                self.w.write_all(b"[\n")?;
+            }
+            Shape::Json { names } => {
+                self.w.write_all(if self.records == 0 { b"{" } else { b",\n{" })?;
+                let mut first = true;
+                for (name, field) in names.iter().zip(self.line.split(|&c| c == b',')) {
+                    if field.is_empty() {
+                        continue;
+                    }
+                    self.w.write_all(if first { b"\"" } else { b",\"" })?;
+                    first = false;
+                    self.w.write_all(name.as_bytes())?;
+                    self.w.write_all(b"\":")?;
+                    if JSON_NUMBERS.contains(&name.as_str()) {
+                        self.w.write_all(field)?;
+                    } else if JSON_BOOLEANS.contains(&name.as_str()) {
+                        self.w.write_all(if field == b"yes" { b"true" } else { b"false" })?;
+                    } else {
+                        self.w.write_all(b"\"")?;
+                        self.w.write_all(field)?;
+                        self.w.write_all(b"\"")?;
+                    }
+                }
+                self.w.write_all(b"}")?;
+                self.records += 1;
+            }
         }
         self.line.clear();
         Ok(())
+    }
+
+    /// Writes the last line and what ends the file.
+    fn finish(&mut self) -> std::io::Result<()> {
+        if !self.line.is_empty() {
+            self.end_line()?;
+        }
+        if let Shape::Json { .. } = self.shape {
+            self.w.write_all(b"\n]\n")?;
+        }
+        self.w.flush()
     }
 }
 
@@ -471,6 +559,7 @@ mod tests {
             out: dir.to_path_buf(),
             quote_all: false,
             opaque_ids: false,
+            json: false,
         }
     }
 
@@ -530,6 +619,15 @@ mod tests {
         let eur = invoices.lines().skip(1).filter(|l| l.contains(",EUR,")).count();
         assert!((1800..2000).contains(&eur), "{eur} invoices in EUR");
         std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn json_is_an_option_of_its_own() {
+        let args = |a: &str| a.split(' ').map(String::from).collect::<Vec<_>>();
+        let g = Gen::from_args(&args("--invoices 10 --customers 2 --json --opaque-ids --out x")).unwrap();
+        assert!(g.json && g.opaque_ids && !g.quote_all);
+        let e = Gen::from_args(&args("--invoices 10 --customers 2 --json --quote-all --out x")).unwrap_err();
+        assert!(e.starts_with("--quote-all is for CSV files"), "{e}");
     }
 
     #[test]
