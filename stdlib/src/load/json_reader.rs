@@ -7,7 +7,7 @@
 //! borrowed from the file.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
@@ -29,40 +29,16 @@ enum JsonCell<'a> {
     Invalid(&'a str),
 }
 
-struct JsonRow<'a> {
-    cells: Vec<JsonCell<'a>>,
+struct JsonRow<'r, 'a> {
+    cells: &'r [JsonCell<'a>],
     line: usize,
 }
-
-/// The fields of one record, in the order written (a name written twice: the last wins, as
-/// in a map), names borrowed from the file unless they hold an escape.
-struct Fields<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
 
 /// A field name, borrowed when it can be.
 #[derive(Deserialize)]
 struct Name<'a>(#[serde(borrow)] Cow<'a, str>);
 
-impl<'de> Deserialize<'de> for Fields<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Fields<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an object")
-            }
-            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Fields<'de>, M::Error> {
-                let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(16));
-                while let Some((Name(k), v)) = map.next_entry::<Name<'de>, &'de RawValue>()? {
-                    fields.push((k, v));
-                }
-                Ok(Fields(fields))
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
-
-impl Row for JsonRow<'_> {
+impl Row for JsonRow<'_, '_> {
     fn cell(&self, idx: usize) -> Cell<'_> {
         match self.cells.get(idx) {
             None | Some(JsonCell::Empty) => Cell::Empty,
@@ -169,6 +145,141 @@ pub(crate) fn load_portfolio_json(path: &Path, opts: &LoadOptions) -> Result<Loa
 /// Records read per task.
 const CHUNK: usize = 4096;
 
+/// Tasks whose parts are merged before the next ones are read: the converted rows of a
+/// whole file are never held beside the table they are merged into.
+const CHUNKS_PER_MERGE: usize = 32;
+
+/// The columns of a table: the field names in the order they first appear.
+struct Columns {
+    names: Vec<String>,
+    index: HashMap<String, usize>,
+}
+
+impl Columns {
+    fn new() -> Self {
+        Columns { names: Vec::new(), index: HashMap::new() }
+    }
+
+    /// Adds `name` unless it is known.
+    fn add(&mut self, name: &str) {
+        if !self.index.contains_key(name) {
+            self.index.insert(name.to_string(), self.names.len());
+            self.names.push(name.to_string());
+        }
+    }
+}
+
+/// Finds the column of each field of a record: first the column of the field at the same
+/// place in the record before (exports write every record's fields in one order), then by
+/// name.
+struct Lookup<'c> {
+    columns: &'c Columns,
+    /// The column of the field at each place of the last record (`usize::MAX`: none).
+    last: Vec<usize>,
+}
+
+impl<'c> Lookup<'c> {
+    fn new(columns: &'c Columns) -> Self {
+        Lookup { columns, last: Vec::new() }
+    }
+
+    fn find(&mut self, place: usize, name: &str) -> Option<usize> {
+        if let Some(&c) = self.last.get(place)
+            && self.columns.names.get(c).is_some_and(|n| n == name)
+        {
+            return Some(c);
+        }
+        let c = *self.columns.index.get(name)?;
+        if place >= self.last.len() {
+            self.last.resize(place + 1, usize::MAX);
+        }
+        if let Some(slot) = self.last.get_mut(place) {
+            *slot = c;
+        }
+        Some(c)
+    }
+}
+
+/// Lists the field names of a record that are new to its chunk: not among `known`, nor
+/// already listed (a record that is not an object is an error of the deserializer). `last`:
+/// the names of the record before, by place, which most names are found among.
+struct NamesOf<'a, 'de> {
+    last: &'a mut Vec<Cow<'de, str>>,
+    known: &'a Columns,
+    new: &'a mut Vec<String>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for NamesOf<'_, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NamesOf<'_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object")
+    }
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<(), M::Error> {
+        let NamesOf { last, known, new } = self;
+        let mut place = 0;
+        while let Some(Name(k)) = map.next_key::<Name<'de>>()? {
+            if last.get(place) != Some(&k) {
+                if !known.index.contains_key(k.as_ref()) && !new.iter().any(|n| *n == k) {
+                    new.push(k.to_string());
+                }
+                match last.get_mut(place) {
+                    Some(slot) => *slot = k,
+                    None => last.push(k),
+                }
+            }
+            map.next_value::<serde::de::IgnoredAny>()?;
+            place += 1;
+        }
+        last.truncate(place);
+        Ok(())
+    }
+}
+
+/// Reads the values of a record into its cells, by column (a name written twice: the last
+/// wins, as in a map).
+struct ValuesOf<'a, 'c, 'de>(&'a mut Lookup<'c>, &'a mut [JsonCell<'de>]);
+
+impl<'de> serde::de::DeserializeSeed<'de> for ValuesOf<'_, '_, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ValuesOf<'_, '_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object")
+    }
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<(), M::Error> {
+        let ValuesOf(lookup, cells) = self;
+        let mut place = 0;
+        while let Some(Name(k)) = map.next_key::<Name<'de>>()? {
+            match lookup.find(place, &k).and_then(|c| cells.get_mut(c)) {
+                Some(cell) => *cell = convert(map.next_value::<&'de RawValue>()?),
+                None => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+            place += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Reads one record with `seed`.
+fn read_record<'de, S: serde::de::DeserializeSeed<'de, Value = ()>>(raw: &'de RawValue, seed: S) -> bool {
+    let mut de = serde_json::Deserializer::from_str(raw.get());
+    seed.deserialize(&mut de).is_ok() && de.end().is_ok()
+}
+
 fn read_records(text: &str, records: &[&RawValue], file: &str, table: Table, b: &mut Builder<'_>) {
     // Each record's line, from its position in the file (one pass, in order).
     let base = text.as_ptr() as usize;
@@ -182,38 +293,32 @@ fn read_records(text: &str, records: &[&RawValue], file: &str, table: Table, b: 
         }
         lines.push(line);
     }
-    // The columns: the field names in the order they first appear, and the records that are
-    // not objects (each an error, in order).
+    // The columns: the field names in the order they first appear (each chunk lists the
+    // names the chunks before it may not know), and the records that are not objects (each
+    // an error, in order).
     let found: Vec<(Vec<String>, Vec<usize>)> = records
         .par_chunks(CHUNK)
         .enumerate()
         .map(|(c, chunk)| {
-            let (mut names, mut bad): (Vec<String>, Vec<usize>) = (Vec::new(), Vec::new());
-            let mut seen: HashSet<Cow<'_, str>> = HashSet::new();
+            let mut local = Columns::new();
+            let mut bad = Vec::new();
+            let (mut new, mut last) = (Vec::new(), Vec::new());
             for (i, raw) in chunk.iter().enumerate() {
-                match serde_json::from_str::<Fields<'_>>(raw.get()) {
-                    Ok(Fields(fields)) => {
-                        for (k, _) in fields {
-                            if !seen.contains(&k) {
-                                names.push(k.to_string());
-                                seen.insert(k);
-                            }
-                        }
-                    }
-                    Err(_) => bad.push(c * CHUNK + i),
+                if !read_record(raw, NamesOf { last: &mut last, known: &local, new: &mut new }) {
+                    bad.push(c * CHUNK + i);
+                    last.clear();
+                }
+                for name in new.drain(..) {
+                    local.add(&name);
                 }
             }
-            (names, bad)
+            (local.names, bad)
         })
         .collect();
-    let mut headers: Vec<String> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut columns = Columns::new();
     for (names, bad) in found {
-        for k in names {
-            if !index.contains_key(&k) {
-                index.insert(k.clone(), headers.len());
-                headers.push(k);
-            }
+        for k in &names {
+            columns.add(k);
         }
         for r in bad {
             let mut err = LoadError::file(
@@ -227,31 +332,35 @@ fn read_records(text: &str, records: &[&RawValue], file: &str, table: Table, b: 
             b.errors.push(err);
         }
     }
-    let src = Source { file: file.to_string(), sheet: None, headers, first_column: None };
+    let src = Source { file: file.to_string(), sheet: None, headers: columns.names.clone(), first_column: None };
     let width = src.headers.len();
     let Some(handle) = b.table(table, src) else { return };
+    b.reserve(handle, records.len());
     let Some((sinks, mut merger)) = b.split(handle) else { return };
-    // The values, chunk by chunk into parts (lines are the file's: merged at offset 0).
-    let parts: Vec<_> = records
-        .par_chunks(CHUNK)
-        .zip(lines.par_chunks(CHUNK))
-        .map(|(chunk, lines)| {
-            let mut sink = sinks.sink();
-            for (raw, &line) in chunk.iter().zip(lines) {
-                let Ok(Fields(fields)) = serde_json::from_str::<Fields<'_>>(raw.get()) else { continue };
-                let mut cells: Vec<JsonCell<'_>> = (0..width).map(|_| JsonCell::Empty).collect();
-                for (k, raw) in fields {
-                    if let Some(cell) = index.get(k.as_ref()).and_then(|&i| cells.get_mut(i)) {
-                        *cell = convert(raw);
+    // The values, chunk by chunk into parts (lines are the file's: merged at offset 0), a
+    // group of chunks at a time.
+    let group = CHUNK * CHUNKS_PER_MERGE;
+    for (records, lines) in records.chunks(group).zip(lines.chunks(group)) {
+        let parts: Vec<_> = records
+            .par_chunks(CHUNK)
+            .zip(lines.par_chunks(CHUNK))
+            .map(|(chunk, lines)| {
+                let mut sink = sinks.sink();
+                let mut lookup = Lookup::new(&columns);
+                let mut cells: Vec<JsonCell<'_>> = Vec::with_capacity(width);
+                for (raw, &line) in chunk.iter().zip(lines) {
+                    cells.clear();
+                    cells.resize_with(width, || JsonCell::Empty);
+                    if read_record(raw, ValuesOf(&mut lookup, &mut cells)) {
+                        sink.row(&JsonRow { cells: &cells, line });
                     }
                 }
-                sink.row(&JsonRow { cells, line });
-            }
-            sink.finish()
-        })
-        .collect();
-    for part in parts {
-        merger.merge(part, 0);
+                sink.finish()
+            })
+            .collect();
+        for part in parts {
+            merger.merge(part, 0);
+        }
     }
 }
 
