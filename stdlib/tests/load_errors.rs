@@ -305,6 +305,43 @@ fn long_json_arrays_read_as_short_ones() {
     assert_eq!(p.invoices.iter().filter(|i| i.extra.get("po_number").is_some()).count(), 1);
 }
 
+/// A long array with a record that is not valid JSON, or a text around the records that an
+/// array cannot have: the error is serde_json's, on the line and column of the fault, and
+/// nothing of the file is loaded.
+#[test]
+fn json_syntax_errors_in_long_arrays() {
+    let cust = "[{\"id\": \"C1\", \"name\": \"A\", \"segment\": \"sme\"}]";
+    let record = |k: usize| {
+        format!("{{\"id\": \"F{k}\", \"customer_id\": \"C1\", \"due_date\": \"2026-02-14\", \"amount\": 1, \"currency\": \"EUR\"}}")
+    };
+    let records: Vec<String> = (0..9000).map(record).collect();
+    let valid = format!("[\n{}\n]\n", records.join(",\n"));
+    let broken = [
+        // A value cut short in the 7,000th record (line 7,001).
+        (valid.replace("\"F6999\", \"customer_id\"", "\"F6999\", \"customer_id\": tru, \"x\""), 7001, 35),
+        // A control character in a string.
+        (valid.replace("\"F4000\"", "\"F\u{1}4000\""), 4002, 9),
+        // Two commas between records, and text after the array.
+        (valid.replace("},\n{\"id\": \"F8000\"", "},,\n{\"id\": \"F8000\""), 8001, 96),
+        (format!("{valid}x"), 9003, 1),
+        // A quote missing: the string ends at the next one.
+        (valid.replace("\"F3000\"", "\"F3000"), 3002, 17),
+        // A string that is never closed: the line break after it is a control character.
+        (valid.replace("\"EUR\"}\n]", "\"EUR}\n]"), 9001, 93),
+    ];
+    for (inv, line, column) in broken {
+        let dir = dir_with(&[("customers.json", cust), ("invoices.json", &inv)]);
+        let e = errors_of(dir.path(), &LoadOptions::default());
+        assert_eq!(e.errors.len(), 1, "{e}");
+        let err = &e.errors[0];
+        assert_eq!((err.kind, err.line), (LoadErrorKind::Syntax, Some(line)), "{e}");
+        assert!(err.message.starts_with("the file is not valid JSON: "), "{e}");
+        assert!(err.message.ends_with(&format!(" at line {line} column {column}")), "{e}");
+    }
+    let dir = dir_with(&[("customers.json", cust), ("invoices.json", &valid)]);
+    assert_eq!(load_dir(dir.path(), &LoadOptions::default()).unwrap().invoices.len(), 9000);
+}
+
 #[test]
 fn accepted_with_warnings() {
     // Overpaid invoices and unused payment columns load, with a warning each (never silently).

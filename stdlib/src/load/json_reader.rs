@@ -18,6 +18,7 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::error::{LoadError, LoadErrorKind};
+use super::json_split::{self, Element};
 use super::table::{Builder, Cell, Loaded, Row, Source, Table};
 use super::{LoadErrors, LoadOptions, MAPPING_HELP, display_name, io_error};
 
@@ -94,12 +95,39 @@ pub(crate) fn load_dir(dir: &Path, opts: &LoadOptions) -> Result<Loaded, LoadErr
     ] {
         let path = dir.join(name);
         let Some(text) = read_text(&path, &mut b, required) else { continue };
-        match serde_json::from_str::<Vec<&RawValue>>(&text) {
-            Ok(records) => read_records(&text, &records, name, table, &mut b),
-            Err(e) => b.errors.push(syntax(name, &e, "the file must be an array of objects: `[{\"id\": \"…\"}, …]`")),
+        // The records cut apart in one pass, then parsed on all threads; a text that is not
+        // valid JSON is read again by serde_json, for its error.
+        let read = json_split::array_elements(&text).map(|records| read_records(&records, name, table, &mut b));
+        if read != Some(Ok(())) {
+            match serde_json::from_str::<Vec<&RawValue>>(&text) {
+                Ok(records) => {
+                    let _ = read_records(&elements(&text, &records), name, table, &mut b);
+                }
+                Err(e) => {
+                    b.errors.push(syntax(name, &e, "the file must be an array of objects: `[{\"id\": \"…\"}, …]`"))
+                }
+            }
         }
     }
     b.finish()
+}
+
+/// The records of an array read by serde_json, with the line of each, from its position in
+/// `text` (one pass, in order).
+fn elements<'a>(text: &str, records: &[&'a RawValue]) -> Vec<Element<'a>> {
+    let base = text.as_ptr() as usize;
+    let (mut line, mut pos) = (1usize, 0usize);
+    records
+        .iter()
+        .map(|raw| {
+            let offset = (raw.get().as_ptr() as usize).saturating_sub(base).min(text.len());
+            if offset >= pos {
+                line += memchr_iter(b'\n', text.as_bytes().get(pos..offset).unwrap_or_default()).count();
+                pos = offset;
+            }
+            Element { text: raw.get(), line }
+        })
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -122,7 +150,10 @@ pub(crate) fn load_portfolio_json(path: &Path, opts: &LoadOptions) -> Result<Loa
                 [(one.customers, Table::Customers), (one.invoices, Table::Invoices), (one.payments, Table::Payments)]
             {
                 match records {
-                    Some(r) => read_records(&text, &r, &name, table, &mut b),
+                    Some(r) => {
+                        // serde_json has read the whole text: every record is valid JSON.
+                        let _ = read_records(&elements(&text, &r), &name, table, &mut b);
+                    }
                     None if table == Table::Payments => {}
                     None => b.errors.push(LoadError::file(
                         LoadErrorKind::MissingColumn,
@@ -275,48 +306,45 @@ impl<'de> Visitor<'de> for ValuesOf<'_, '_, 'de> {
 }
 
 /// Reads one record with `seed`.
-fn read_record<'de, S: serde::de::DeserializeSeed<'de, Value = ()>>(raw: &'de RawValue, seed: S) -> bool {
-    let mut de = serde_json::Deserializer::from_str(raw.get());
+fn read_record<'de, S: serde::de::DeserializeSeed<'de, Value = ()>>(text: &'de str, seed: S) -> bool {
+    let mut de = serde_json::Deserializer::from_str(text);
     seed.deserialize(&mut de).is_ok() && de.end().is_ok()
 }
 
-fn read_records(text: &str, records: &[&RawValue], file: &str, table: Table, b: &mut Builder<'_>) {
-    // Each record's line, from its position in the file (one pass, in order).
-    let base = text.as_ptr() as usize;
-    let mut lines = Vec::with_capacity(records.len());
-    let (mut line, mut pos) = (1usize, 0usize);
-    for raw in records {
-        let offset = (raw.get().as_ptr() as usize).saturating_sub(base).min(text.len());
-        if offset >= pos {
-            line += memchr_iter(b'\n', text.as_bytes().get(pos..offset).unwrap_or_default()).count();
-            pos = offset;
-        }
-        lines.push(line);
-    }
+/// A record that is not valid JSON: the file is read again by serde_json, for its error.
+#[derive(Debug, PartialEq, Eq)]
+struct NotJson;
+
+/// Reads the records of a table into `b` (nothing when one of them is not valid JSON).
+fn read_records(records: &[Element<'_>], file: &str, table: Table, b: &mut Builder<'_>) -> Result<(), NotJson> {
     // The columns: the field names in the order they first appear (each chunk lists the
     // names the chunks before it may not know), and the records that are not objects (each
     // an error, in order).
-    let found: Vec<(Vec<String>, Vec<usize>)> = records
+    let found: Vec<(Vec<String>, Vec<usize>, bool)> = records
         .par_chunks(CHUNK)
         .enumerate()
         .map(|(c, chunk)| {
             let mut local = Columns::new();
-            let mut bad = Vec::new();
+            let (mut bad, mut not_json) = (Vec::new(), false);
             let (mut new, mut last) = (Vec::new(), Vec::new());
-            for (i, raw) in chunk.iter().enumerate() {
-                if !read_record(raw, NamesOf { last: &mut last, known: &local, new: &mut new }) {
+            for (i, record) in chunk.iter().enumerate() {
+                if !read_record(record.text, NamesOf { last: &mut last, known: &local, new: &mut new }) {
                     bad.push(c * CHUNK + i);
+                    not_json |= serde_json::from_str::<serde::de::IgnoredAny>(record.text).is_err();
                     last.clear();
                 }
                 for name in new.drain(..) {
                     local.add(&name);
                 }
             }
-            (local.names, bad)
+            (local.names, bad, not_json)
         })
         .collect();
+    if found.iter().any(|(_, _, not_json)| *not_json) {
+        return Err(NotJson);
+    }
     let mut columns = Columns::new();
-    for (names, bad) in found {
+    for (names, bad, _) in found {
         for k in &names {
             columns.add(k);
         }
@@ -327,32 +355,30 @@ fn read_records(text: &str, records: &[&RawValue], file: &str, table: Table, b: 
                 format!("the {} record is not an object", table.name()),
                 Some("each element of the array must be an object: `{\"id\": \"…\", …}`".to_string()),
             );
-            err.line = lines.get(r).copied();
-            err.value = records.get(r).map(|raw| raw.get().chars().take(40).collect());
+            err.line = records.get(r).map(|e| e.line);
+            err.value = records.get(r).map(|e| e.text.chars().take(40).collect());
             b.errors.push(err);
         }
     }
     let src = Source { file: file.to_string(), sheet: None, headers: columns.names.clone(), first_column: None };
     let width = src.headers.len();
-    let Some(handle) = b.table(table, src) else { return };
+    let Some(handle) = b.table(table, src) else { return Ok(()) };
     b.reserve(handle, records.len());
-    let Some((sinks, mut merger)) = b.split(handle) else { return };
+    let Some((sinks, mut merger)) = b.split(handle) else { return Ok(()) };
     // The values, chunk by chunk into parts (lines are the file's: merged at offset 0), a
     // group of chunks at a time.
-    let group = CHUNK * CHUNKS_PER_MERGE;
-    for (records, lines) in records.chunks(group).zip(lines.chunks(group)) {
-        let parts: Vec<_> = records
+    for group in records.chunks(CHUNK * CHUNKS_PER_MERGE) {
+        let parts: Vec<_> = group
             .par_chunks(CHUNK)
-            .zip(lines.par_chunks(CHUNK))
-            .map(|(chunk, lines)| {
+            .map(|chunk| {
                 let mut sink = sinks.sink();
                 let mut lookup = Lookup::new(&columns);
                 let mut cells: Vec<JsonCell<'_>> = Vec::with_capacity(width);
-                for (raw, &line) in chunk.iter().zip(lines) {
+                for record in chunk {
                     cells.clear();
                     cells.resize_with(width, || JsonCell::Empty);
-                    if read_record(raw, ValuesOf(&mut lookup, &mut cells)) {
-                        sink.row(&JsonRow { cells: &cells, line });
+                    if read_record(record.text, ValuesOf(&mut lookup, &mut cells)) {
+                        sink.row(&JsonRow { cells: &cells, line: record.line });
                     }
                 }
                 sink.finish()
@@ -362,6 +388,7 @@ fn read_records(text: &str, records: &[&RawValue], file: &str, table: Table, b: 
             merger.merge(part, 0);
         }
     }
+    Ok(())
 }
 
 fn convert(raw: &RawValue) -> JsonCell<'_> {

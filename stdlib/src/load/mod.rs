@@ -24,6 +24,7 @@
 mod csv_reader;
 mod error;
 mod json_reader;
+mod json_split;
 pub mod mapping;
 pub mod parse;
 mod quoted;

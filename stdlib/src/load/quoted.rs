@@ -75,15 +75,7 @@ fn block_masks(block: &[u8; 64], delimiter: u8) -> Masks {
 )]
 #[inline(always)]
 fn word_block_masks(block: &[u8; 64], delimiter: u8) -> Masks {
-    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    // Bit 7 of each byte equal to `byte` (exactly: no carry crosses bytes), then those
-    // eight bits gathered into one byte.
-    let bits = |x: u64, byte: u8| {
-        let v = x ^ (ONES * u64::from(byte));
-        let high = !(((v & LOW7) + LOW7) | v | LOW7);
-        ((high >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
-    };
+    let bits = word_bits;
     let mut m = Masks { quote: 0, sep: 0, nl: 0 };
     for (k, w) in block.as_chunks::<8>().0.iter().enumerate() {
         let x = u64::from_le_bytes(*w);
@@ -96,6 +88,18 @@ fn word_block_masks(block: &[u8; 64], delimiter: u8) -> Masks {
     m
 }
 
+/// Bit `k` is set where byte `k` of the little-endian word `x` is `byte`.
+#[inline(always)]
+pub(crate) fn word_bits(x: u64, byte: u8) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    // Bit 7 of each byte equal to `byte` (exactly: no carry crosses bytes), then those
+    // eight bits gathered into one byte.
+    let v = x ^ (ONES * u64::from(byte));
+    let high = !(((v & LOW7) + LOW7) | v | LOW7);
+    ((high >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
+}
+
 #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
 #[inline(always)]
 fn block_masks(block: &[u8; 64], delimiter: u8) -> Masks {
@@ -104,7 +108,7 @@ fn block_masks(block: &[u8; 64], delimiter: u8) -> Masks {
 
 /// Bit `k` is the parity of the bits `0..=k` of `x`.
 #[inline(always)]
-fn prefix_xor(mut x: u64) -> u64 {
+pub(crate) fn prefix_xor(mut x: u64) -> u64 {
     x ^= x << 1;
     x ^= x << 2;
     x ^= x << 4;
