@@ -312,7 +312,9 @@ fn long_json_arrays_read_as_short_ones() {
 fn json_syntax_errors_in_long_arrays() {
     let cust = "[{\"id\": \"C1\", \"name\": \"A\", \"segment\": \"sme\"}]";
     let record = |k: usize| {
-        format!("{{\"id\": \"F{k}\", \"customer_id\": \"C1\", \"due_date\": \"2026-02-14\", \"amount\": 1, \"currency\": \"EUR\"}}")
+        format!(
+            "{{\"id\": \"F{k}\", \"customer_id\": \"C1\", \"due_date\": \"2026-02-14\", \"amount\": 1, \"currency\": \"EUR\"}}"
+        )
     };
     let records: Vec<String> = (0..9000).map(record).collect();
     let valid = format!("[\n{}\n]\n", records.join(",\n"));

@@ -236,20 +236,26 @@ fn policy_engine() -> relance_engine::Engine {
 }
 
 /// The generator's JSON files (`xtask gen-portfolio --json`: amounts as numbers, `true` for
-/// `yes`, empty fields left out) load to the same portfolio as its CSV files, and are
-/// read in several chunks (more records than one task reads).
+/// `yes`, empty fields left out) and workbook (`--xlsx`: dates as dates, amounts as
+/// numbers) load to the same portfolio as its CSV files; the JSON files are read in several
+/// chunks (more records than one task reads).
 #[test]
-fn generated_json_and_csv_load_the_same_portfolio() {
+fn generated_json_and_xlsx_load_the_portfolio_of_the_csv() {
     let dir = tempfile::tempdir().unwrap();
     let as_of = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
     let generator = |sub: &str| xtask::Gen::new(12_000, 2_500, 11, as_of, dir.path().join(sub));
     generator("csv").run().unwrap();
     generator("json").json(true).run().unwrap();
+    generator("xlsx").xlsx(true).run().unwrap();
     assert!(dir.path().join("json/invoices.json").exists() && !dir.path().join("json/invoices.csv").exists());
+    let files: Vec<_> = std::fs::read_dir(dir.path().join("xlsx")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(files, ["portfolio.xlsx"]);
     let opts = LoadOptions::default();
     let csv = load_dir(&dir.path().join("csv"), &opts).unwrap_or_else(|e| panic!("{e:#?}"));
-    let json = load_dir(&dir.path().join("json"), &opts).unwrap_or_else(|e| panic!("{e:#?}"));
-    assert_eq!(json.invoices.len(), 12_000);
-    assert!(json.payments.len() > 500 && json.invoices.iter().any(|i| i.disputed && i.promise_amount.is_some()));
-    assert_eq!(json, csv);
+    assert_eq!(csv.invoices.len(), 12_000);
+    assert!(csv.payments.len() > 500 && csv.invoices.iter().any(|i| i.disputed && i.promise_amount.is_some()));
+    for shape in ["json", "xlsx"] {
+        let other = load_dir(&dir.path().join(shape), &opts).unwrap_or_else(|e| panic!("{e:#?}"));
+        assert_eq!(other, csv, "{shape}");
+    }
 }

@@ -13,7 +13,10 @@
 //!   digits, not in order), found by hash rather than by number;
 //! - `--json`: customers.json, invoices.json and payments.json instead, each an array of
 //!   objects (one a line, empty fields left out, amounts as numbers, `yes` as `true`), as
-//!   an API or a document database exports them.
+//!   an API or a document database exports them;
+//! - `--xlsx`: one Excel workbook, portfolio.xlsx, with the sheets `customers`, `invoices`
+//!   and `payments` (texts as inline strings, amounts as numbers, dates as dates, `yes` as
+//!   TRUE).
 //!
 //! ```no_run
 //! let summary = xtask::Gen::new(10_000, 2_000, 42, chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(), "target/p10k".into())
@@ -30,7 +33,7 @@ use chrono::{Days, NaiveDate};
 
 /// How to call `gen-portfolio`.
 pub const USAGE: &str = "usage: cargo run -p xtask --release -- gen-portfolio --invoices N --customers M \
-[--seed S] [--as-of YYYY-MM-DD] [--quote-all | --json] [--opaque-ids] --out DIR";
+[--seed S] [--as-of YYYY-MM-DD] [--quote-all | --json | --xlsx] [--opaque-ids] --out DIR";
 
 /// splitmix64: small, fast, good enough for synthetic data.
 #[derive(Debug, Clone)]
@@ -177,6 +180,7 @@ pub struct Gen {
     quote_all: bool,
     opaque_ids: bool,
     json: bool,
+    xlsx: bool,
 }
 
 impl Gen {
@@ -192,6 +196,7 @@ impl Gen {
             quote_all: false,
             opaque_ids: false,
             json: false,
+            xlsx: false,
         }
     }
 
@@ -213,6 +218,12 @@ impl Gen {
         self
     }
 
+    /// An Excel workbook instead of CSV files (see the crate's documentation).
+    pub fn xlsx(mut self, yes: bool) -> Self {
+        self.xlsx = yes;
+        self
+    }
+
     /// Reads the options of `gen-portfolio`.
     pub fn from_args(args: &[String]) -> Result<Self, String> {
         let mut invoices = None;
@@ -220,7 +231,7 @@ impl Gen {
         let mut seed = 42u64;
         let mut as_of = NaiveDate::from_ymd_opt(2026, 3, 16).ok_or("bad default date")?;
         let mut out = None;
-        let (mut quote_all, mut opaque_ids, mut json) = (false, false, false);
+        let (mut quote_all, mut opaque_ids, mut json, mut xlsx) = (false, false, false, false);
         let mut it = args.iter();
         while let Some(flag) = it.next() {
             match flag.as_str() {
@@ -234,6 +245,10 @@ impl Gen {
                 }
                 "--json" => {
                     json = true;
+                    continue;
+                }
+                "--xlsx" => {
+                    xlsx = true;
                     continue;
                 }
                 _ => {}
@@ -256,8 +271,10 @@ impl Gen {
         if customers == 0 {
             return Err("--customers must be at least 1".to_string());
         }
-        if quote_all && json {
-            return Err(format!("--quote-all is for CSV files, --json writes JSON: choose one\n{USAGE}"));
+        if u8::from(quote_all) + u8::from(json) + u8::from(xlsx) > 1 {
+            return Err(format!(
+                "--quote-all (CSV), --json and --xlsx are other shapes of the files: choose one\n{USAGE}"
+            ));
         }
         Ok(Self {
             invoices: invoices.ok_or(format!("--invoices is required\n{USAGE}"))?,
@@ -268,15 +285,19 @@ impl Gen {
             quote_all,
             opaque_ids,
             json,
+            xlsx,
         })
     }
 
     /// The writer of the table `name` (`customers`, …): a CSV file, or a JSON one.
     fn writer(&self, name: &str) -> Result<Lines, String> {
-        let path = self.out.join(format!("{name}.{}", if self.json { "json" } else { "csv" }));
-        let shape = match (self.json, self.quote_all) {
-            (true, _) => Shape::Json { names: Vec::new() },
-            (false, quote_all) => Shape::Csv { quote_all },
+        let (path, shape) = if self.xlsx {
+            // A sheet's XML, put into the workbook by `run` once every sheet is written.
+            (self.out.join(format!(".{name}.sheet.xml")), Shape::Xlsx { names: Vec::new(), row: 0 })
+        } else if self.json {
+            (self.out.join(format!("{name}.json")), Shape::Json { names: Vec::new() })
+        } else {
+            (self.out.join(format!("{name}.csv")), Shape::Csv { quote_all: self.quote_all })
         };
         File::create(&path)
             .map(|f| Lines { w: BufWriter::with_capacity(1 << 20, f), line: Vec::new(), shape, records: 0 })
@@ -305,12 +326,74 @@ impl Gen {
         let io = |e: std::io::Error| format!("cannot write: {e}");
         self.write_customers().map_err(io)?;
         let (payments, non_eur) = self.write_invoices().map_err(io)?;
+        if self.xlsx {
+            self.workbook().map_err(io)?;
+        }
         Ok(format!(
             "wrote {} customers, {} invoices ({non_eur} not in EUR), {payments} payments to {}",
             self.customers,
             self.invoices,
             self.out.display()
         ))
+    }
+
+    /// Puts the sheets written by [`Lines`] into portfolio.xlsx (and removes them).
+    fn workbook(&self) -> std::io::Result<()> {
+        use zip::write::SimpleFileOptions;
+        const TABLES: [&str; 3] = ["customers", "invoices", "payments"];
+        let mut zip = zip::ZipWriter::new(BufWriter::new(File::create(self.out.join("portfolio.xlsx"))?));
+        let options = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        let mut put = |name: &str, text: &str| -> std::io::Result<()> {
+            zip.start_file(name, options).map_err(std::io::Error::other)?;
+            zip.write_all(text.as_bytes())
+        };
+        let sheets = |f: &dyn Fn(usize, &str) -> String| (1..=3).zip(TABLES).map(|(k, t)| f(k, t)).collect::<String>();
+        put(
+            "[Content_Types].xml",
+            &format!(
+                r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/styles.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>{}</Types>"#,
+                sheets(&|k, _| format!(
+                    r#"<Override PartName="/xl/worksheets/sheet{k}.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>"#
+                ))
+            ),
+        )?;
+        put(
+            "_rels/.rels",
+            r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#,
+        )?;
+        put(
+            "xl/workbook.xml",
+            &format!(
+                r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets>{}</sheets></workbook>"#,
+                sheets(&|k, t| format!(r#"<sheet name="{t}" sheetId="{k}" r:id="rId{k}"/>"#))
+            ),
+        )?;
+        put(
+            "xl/_rels/workbook.xml.rels",
+            &format!(
+                r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">{}<Relationship Id="rId4" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" Target="styles.xml"/></Relationships>"#,
+                sheets(&|k, _| format!(
+                    r#"<Relationship Id="rId{k}" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet{k}.xml"/>"#
+                ))
+            ),
+        )?;
+        // Style 1: the date format 14 (the locale's short date), for the date cells.
+        put(
+            "xl/styles.xml",
+            r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><fonts count="1"><font><sz val="11"/><name val="Calibri"/></font></fonts><fills count="1"><fill><patternFill patternType="none"/></fill></fills><borders count="1"><border/></borders><cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs><cellXfs count="2"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/><xf numFmtId="14" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/></cellXfs></styleSheet>"#,
+        )?;
+        for (k, table) in (1..=3).zip(TABLES) {
+            let path = self.out.join(format!(".{table}.sheet.xml"));
+            zip.start_file(format!("xl/worksheets/sheet{k}.xml"), options).map_err(std::io::Error::other)?;
+            std::io::copy(&mut File::open(&path)?, &mut zip)?;
+            std::fs::remove_file(&path)?;
+        }
+        zip.finish().map_err(std::io::Error::other)?.flush()
     }
 
     fn write_customers(&self) -> std::io::Result<()> {
@@ -462,7 +545,15 @@ enum Shape {
     Json {
         names: Vec<String>,
     },
+    /// The XML of a worksheet: the names of the columns, and the rows written.
+    Xlsx {
+        names: Vec<String>,
+        row: u64,
+    },
 }
+
+/// Columns written as dates in a workbook.
+const XLSX_DATES: [&str; 4] = ["issue_date", "due_date", "promise_date", "date"];
 
 /// Columns written as JSON numbers (their text, exact), and columns whose `yes` is `true`.
 const JSON_NUMBERS: [&str; 4] = ["amount", "outstanding", "promise_amount", "avg_days_late"];
@@ -499,6 +590,36 @@ impl Lines {
             Shape::Csv { quote_all: false } => {
                 self.w.write_all(&self.line)?;
                 self.w.write_all(b"\n")?;
+            }
+            Shape::Xlsx { names, row } => {
+                if *row == 0 {
+                    *names = self.line.split(|&c| c == b',').map(|n| String::from_utf8_lossy(n).into_owned()).collect();
+                    self.w.write_all(
+                        br#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>"#,
+                    )?;
+                }
+                *row += 1;
+                write!(self.w, "<row r=\"{row}\">")?;
+                for (k, field) in self.line.split(|&c| c == b',').enumerate() {
+                    let name = names.get(k).map(String::as_str).unwrap_or_default();
+                    let text = String::from_utf8_lossy(field);
+                    let at = format!("{}{row}", (b'A' + k as u8) as char);
+                    if field.is_empty() {
+                        continue;
+                    } else if *row == 1 {
+                        write!(self.w, r#"<c r="{at}" t="inlineStr"><is><t>{}</t></is></c>"#, xml_escape(&text))?;
+                    } else if JSON_NUMBERS.contains(&name) {
+                        write!(self.w, r#"<c r="{at}"><v>{text}</v></c>"#)?;
+                    } else if JSON_BOOLEANS.contains(&name) {
+                        write!(self.w, r#"<c r="{at}" t="b"><v>{}</v></c>"#, u8::from(field == b"yes"))?;
+                    } else if let Some(serial) = XLSX_DATES.contains(&name).then(|| excel_serial(&text)).flatten() {
+                        write!(self.w, r#"<c r="{at}" s="1"><v>{serial}</v></c>"#)?;
+                    } else {
+                        write!(self.w, r#"<c r="{at}" t="inlineStr"><is><t>{}</t></is></c>"#, xml_escape(&text))?;
+                    }
+                }
+                self.w.write_all(b"</row>")?;
             }
             Shape::Json { names } if names.is_empty() => {
                 *names = self.line.split(|&c| c == b',').map(|n| String::from_utf8_lossy(n).into_owned()).collect();
@@ -538,11 +659,24 @@ impl Lines {
         if !self.line.is_empty() {
             self.end_line()?;
         }
-        if let Shape::Json { .. } = self.shape {
-            self.w.write_all(b"\n]\n")?;
+        match self.shape {
+            Shape::Json { .. } => self.w.write_all(b"\n]\n")?,
+            Shape::Xlsx { .. } => self.w.write_all(b"</sheetData></worksheet>")?,
+            Shape::Csv { .. } => {}
         }
         self.w.flush()
     }
+}
+
+/// `text` with the characters XML reserves escaped.
+fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// The serial number of a `yyyy-mm-dd` date in a workbook: days since 1899-12-30.
+fn excel_serial(text: &str) -> Option<i64> {
+    let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+    Some((date - NaiveDate::from_ymd_opt(1899, 12, 30)?).num_days())
 }
 
 #[cfg(test)]
@@ -560,6 +694,7 @@ mod tests {
             quote_all: false,
             opaque_ids: false,
             json: false,
+            xlsx: false,
         }
     }
 
@@ -622,12 +757,14 @@ mod tests {
     }
 
     #[test]
-    fn json_is_an_option_of_its_own() {
+    fn json_and_xlsx_are_options_of_their_own() {
         let args = |a: &str| a.split(' ').map(String::from).collect::<Vec<_>>();
         let g = Gen::from_args(&args("--invoices 10 --customers 2 --json --opaque-ids --out x")).unwrap();
         assert!(g.json && g.opaque_ids && !g.quote_all);
         let e = Gen::from_args(&args("--invoices 10 --customers 2 --json --quote-all --out x")).unwrap_err();
-        assert!(e.starts_with("--quote-all is for CSV files"), "{e}");
+        assert!(e.starts_with("--quote-all (CSV), --json and --xlsx are other shapes"), "{e}");
+        assert!(Gen::from_args(&args("--invoices 10 --customers 2 --xlsx --json --out x")).is_err());
+        assert!(Gen::from_args(&args("--invoices 10 --customers 2 --xlsx --out x")).unwrap().xlsx);
     }
 
     #[test]
