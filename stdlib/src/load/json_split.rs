@@ -292,8 +292,7 @@ mod tests {
         let serde = by_serde(text);
         match array_elements(text) {
             Some(elements) => {
-                let all_valid =
-                    elements.iter().all(|e| serde_json::from_str::<serde::de::IgnoredAny>(e.text).is_ok());
+                let all_valid = elements.iter().all(|e| serde_json::from_str::<serde::de::IgnoredAny>(e.text).is_ok());
                 if all_valid {
                     prop_assert_eq!(Some(elements), serde, "{:?}", text);
                 }
@@ -325,8 +324,24 @@ mod tests {
     #[test]
     fn texts_that_are_not_an_array_of_elements_are_refused() {
         for text in [
-            "", " ", "{}", "[", "]", "[1,]", "[,1]", "[1,,2]", "[1] 2", "x[1]", "[1]]", "[[1]", "[\"a]", "[\"a\\\"]",
-            "[1][2]", "\u{feff}[1]", "[}", "[1}",
+            "",
+            " ",
+            "{}",
+            "[",
+            "]",
+            "[1,]",
+            "[,1]",
+            "[1,,2]",
+            "[1] 2",
+            "x[1]",
+            "[1]]",
+            "[[1]",
+            "[\"a]",
+            "[\"a\\\"]",
+            "[1][2]",
+            "\u{feff}[1]",
+            "[}",
+            "[1}",
         ] {
             assert_eq!(array_elements(text), None, "{text:?}");
         }
@@ -379,7 +394,7 @@ mod tests {
     fn valid_array() -> impl Strategy<Value = String> {
         let string = "[a-z,\\[\\]{}\" \\\\\n]{0,90}";
         let value = prop_oneof![
-            string.prop_map(|s| serde_json::Value::String(s)),
+            string.prop_map(serde_json::Value::String),
             any::<i32>().prop_map(serde_json::Value::from),
             prop::collection::vec(string, 0..3).prop_map(|v| serde_json::json!(v)),
         ];
