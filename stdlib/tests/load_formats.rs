@@ -259,3 +259,82 @@ fn generated_json_and_xlsx_load_the_portfolio_of_the_csv() {
         assert_eq!(other, csv, "{shape}");
     }
 }
+
+/// Sheets written other ways than the generator writes them: read cell by cell, they load
+/// as calamine's `Range` of them did (the header where its first cell is, cells out of
+/// column order, a note left of the header, a row of spaces). Rows out of order (which Excel
+/// refuses to open) are an error that says so, also when the header comes after a row.
+#[test]
+fn excel_sheets_written_out_of_order() {
+    let text = |at: &str, t: &str| format!(r#"<c r="{at}" t="inlineStr"><is><t>{t}</t></is></c>"#);
+    let row = |r: u32, cells: &[String]| format!(r#"<row r="{r}">{}</row>"#, cells.concat());
+    let sheet = |rows: &[String]| {
+        format!(
+            r#"<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>{}</sheetData></worksheet>"#,
+            rows.concat()
+        )
+    };
+    let customers = sheet(&[
+        row(2, &[text("B2", "id"), text("C2", "name"), text("D2", "segment")]),
+        row(3, &[text("D3", "sme"), text("B3", "C1"), text("C3", "A")]),
+        row(4, &[text("A4", "note"), text("B4", "C2"), text("C4", "B"), text("D4", "micro")]),
+        row(5, &[text("B5", "   ")]),
+    ]);
+    // 2026-02-14 and 2026-02-15 as dates (style 1).
+    let invoice = |r: u32, id: &str, customer: &str, serial: u32, amount: &str| {
+        row(
+            r,
+            &[
+                text(&format!("A{r}"), id),
+                text(&format!("B{r}"), customer),
+                format!(r#"<c r="C{r}" s="1"><v>{serial}</v></c>"#),
+                format!(r#"<c r="D{r}"><v>{amount}</v></c>"#),
+                text(&format!("E{r}"), "EUR"),
+            ],
+        )
+    };
+    let header = row(
+        1,
+        &["id", "customer_id", "due_date", "amount", "currency"]
+            .map(String::from)
+            .iter()
+            .enumerate()
+            .map(|(k, h)| text(&format!("{}1", (b'A' + k as u8) as char), h))
+            .collect::<Vec<_>>(),
+    );
+    let in_order = sheet(&[header.clone(), invoice(2, "F1", "C1", 46067, "10"), invoice(3, "F2", "C2", 46068, "20")]);
+    let out_of_order =
+        sheet(&[header.clone(), invoice(3, "F2", "C2", 46068, "20"), invoice(2, "F1", "C1", 46067, "10")]);
+    let header_late = sheet(&[invoice(2, "F1", "C1", 46067, "10"), header.clone()]);
+    let write = |dir: &Path, invoices: &str| {
+        let (mut c, mut i) = (customers.as_bytes(), invoices.as_bytes());
+        let mut sheets: Vec<(&str, &mut dyn std::io::Read)> = vec![("customers", &mut c), ("invoices", &mut i)];
+        xtask::write_workbook(&dir.join("portfolio.xlsx"), &mut sheets).unwrap();
+    };
+    let csv = tempfile::tempdir().unwrap();
+    std::fs::write(csv.path().join("customers.csv"), "id,name,segment\nC1,A,sme\nC2,B,micro\n").unwrap();
+    std::fs::write(
+        csv.path().join("invoices.csv"),
+        "id,customer_id,due_date,amount,currency\nF1,C1,2026-02-14,10,EUR\nF2,C2,2026-02-15,20,EUR\n",
+    )
+    .unwrap();
+    let want = load_dir(csv.path(), &LoadOptions::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), &in_order);
+    assert_eq!(load_dir(dir.path(), &LoadOptions::default()).unwrap_or_else(|e| panic!("{e:#?}")), want);
+    for (invoices, message) in
+        [(&out_of_order, "the sheet lists row 2 after row 3"), (&header_late, "the sheet lists row 1 after row 2")]
+    {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), invoices);
+        let e = load_dir(dir.path(), &LoadOptions::default()).unwrap_err();
+        let last = e.errors.last().unwrap();
+        assert_eq!((last.message.as_str(), last.sheet.as_deref()), (message, Some("invoices")), "{e}");
+        assert!(e.errors.iter().all(|e| e.sheet.as_deref() == Some("invoices")), "{e}");
+    }
+    // A bad cell is reported on its row of the sheet, in its column.
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), &sheet(&[header, invoice(2, "F1", "C1", 46067, "10"), invoice(7, "F2", "C2", 46068, "-")]));
+    let e = load_dir(dir.path(), &LoadOptions::default()).unwrap_err();
+    assert_eq!((e.errors[0].line, e.errors[0].column_letter.as_deref()), (Some(7), Some("D")), "{e}");
+}

@@ -339,61 +339,19 @@ impl Gen {
 
     /// Puts the sheets written by [`Lines`] into portfolio.xlsx (and removes them).
     fn workbook(&self) -> std::io::Result<()> {
-        use zip::write::SimpleFileOptions;
         const TABLES: [&str; 3] = ["customers", "invoices", "payments"];
-        let mut zip = zip::ZipWriter::new(BufWriter::new(File::create(self.out.join("portfolio.xlsx"))?));
-        let options = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
-        let mut put = |name: &str, text: &str| -> std::io::Result<()> {
-            zip.start_file(name, options).map_err(std::io::Error::other)?;
-            zip.write_all(text.as_bytes())
-        };
-        let sheets = |f: &dyn Fn(usize, &str) -> String| (1..=3).zip(TABLES).map(|(k, t)| f(k, t)).collect::<String>();
-        put(
-            "[Content_Types].xml",
-            &format!(
-                r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
-<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/styles.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>{}</Types>"#,
-                sheets(&|k, _| format!(
-                    r#"<Override PartName="/xl/worksheets/sheet{k}.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>"#
-                ))
-            ),
-        )?;
-        put(
-            "_rels/.rels",
-            r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
-<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#,
-        )?;
-        put(
-            "xl/workbook.xml",
-            &format!(
-                r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
-<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets>{}</sheets></workbook>"#,
-                sheets(&|k, t| format!(r#"<sheet name="{t}" sheetId="{k}" r:id="rId{k}"/>"#))
-            ),
-        )?;
-        put(
-            "xl/_rels/workbook.xml.rels",
-            &format!(
-                r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
-<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">{}<Relationship Id="rId4" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" Target="styles.xml"/></Relationships>"#,
-                sheets(&|k, _| format!(
-                    r#"<Relationship Id="rId{k}" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet{k}.xml"/>"#
-                ))
-            ),
-        )?;
-        // Style 1: the date format 14 (the locale's short date), for the date cells.
-        put(
-            "xl/styles.xml",
-            r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
-<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><fonts count="1"><font><sz val="11"/><name val="Calibri"/></font></fonts><fills count="1"><fill><patternFill patternType="none"/></fill></fills><borders count="1"><border/></borders><cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs><cellXfs count="2"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/><xf numFmtId="14" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/></cellXfs></styleSheet>"#,
-        )?;
-        for (k, table) in (1..=3).zip(TABLES) {
-            let path = self.out.join(format!(".{table}.sheet.xml"));
-            zip.start_file(format!("xl/worksheets/sheet{k}.xml"), options).map_err(std::io::Error::other)?;
-            std::io::copy(&mut File::open(&path)?, &mut zip)?;
-            std::fs::remove_file(&path)?;
+        let paths = TABLES.map(|t| self.out.join(format!(".{t}.sheet.xml")));
+        let mut files = Vec::new();
+        for path in &paths {
+            files.push(File::open(path)?);
         }
-        zip.finish().map_err(std::io::Error::other)?.flush()
+        let mut sheets: Vec<(&str, &mut dyn std::io::Read)> =
+            TABLES.iter().copied().zip(files.iter_mut().map(|f| f as &mut dyn std::io::Read)).collect();
+        write_workbook(&self.out.join("portfolio.xlsx"), &mut sheets)?;
+        for path in &paths {
+            std::fs::remove_file(path)?;
+        }
+        Ok(())
     }
 
     fn write_customers(&self) -> std::io::Result<()> {
@@ -677,6 +635,71 @@ fn xml_escape(text: &str) -> String {
 fn excel_serial(text: &str) -> Option<i64> {
     let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
     Some((date - NaiveDate::from_ymd_opt(1899, 12, 30)?).num_days())
+}
+
+/// Writes an Excel workbook at `path` with `sheets`, each a name and the XML of a worksheet
+/// (`<worksheet …><sheetData>…</sheetData></worksheet>`); style 1 is a date format. For the
+/// generator's `--xlsx` and for tests that need a workbook written a given way.
+pub fn write_workbook(path: &std::path::Path, sheets: &mut [(&str, &mut dyn std::io::Read)]) -> std::io::Result<()> {
+    use zip::write::SimpleFileOptions;
+    let mut zip = zip::ZipWriter::new(BufWriter::new(File::create(path)?));
+    let options = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let put = |zip: &mut zip::ZipWriter<BufWriter<File>>, name: &str, text: &str| -> std::io::Result<()> {
+        zip.start_file(name, options).map_err(std::io::Error::other)?;
+        zip.write_all(text.as_bytes())
+    };
+    let each = |f: &dyn Fn(usize, &str) -> String| {
+        sheets.iter().enumerate().map(|(k, (name, _))| f(k + 1, name)).collect::<String>()
+    };
+    put(
+        &mut zip,
+        "[Content_Types].xml",
+        &format!(
+            r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/styles.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>{}</Types>"#,
+            each(&|k, _| format!(
+                r#"<Override PartName="/xl/worksheets/sheet{k}.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>"#
+            ))
+        ),
+    )?;
+    put(
+        &mut zip,
+        "_rels/.rels",
+        r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#,
+    )?;
+    put(
+        &mut zip,
+        "xl/workbook.xml",
+        &format!(
+            r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets>{}</sheets></workbook>"#,
+            each(&|k, t| format!(r#"<sheet name="{t}" sheetId="{k}" r:id="rId{k}"/>"#))
+        ),
+    )?;
+    put(
+        &mut zip,
+        "xl/_rels/workbook.xml.rels",
+        &format!(
+            r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">{}<Relationship Id="rIdStyles" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" Target="styles.xml"/></Relationships>"#,
+            each(&|k, _| format!(
+                r#"<Relationship Id="rId{k}" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet{k}.xml"/>"#
+            ))
+        ),
+    )?;
+    // Style 1: the date format 14 (the locale's short date), for the date cells.
+    put(
+        &mut zip,
+        "xl/styles.xml",
+        r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><fonts count="1"><font><sz val="11"/><name val="Calibri"/></font></fonts><fills count="1"><fill><patternFill patternType="none"/></fill></fills><borders count="1"><border/></borders><cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs><cellXfs count="2"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/><xf numFmtId="14" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/></cellXfs></styleSheet>"#,
+    )?;
+    for (k, (_, sheet)) in sheets.iter_mut().enumerate() {
+        zip.start_file(format!("xl/worksheets/sheet{}.xml", k + 1), options).map_err(std::io::Error::other)?;
+        std::io::copy(sheet, &mut zip)?;
+    }
+    zip.finish().map_err(std::io::Error::other)?.flush()
 }
 
 #[cfg(test)]
