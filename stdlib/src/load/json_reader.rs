@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
+use std::io::Read;
 use std::path::Path;
 
 use memchr::memchr_iter;
@@ -19,7 +20,7 @@ use serde_json::value::RawValue;
 
 use super::error::{LoadError, LoadErrorKind};
 use super::json_split::{self, Element};
-use super::table::{Builder, Cell, Loaded, Row, Source, Table};
+use super::table::{Builder, Cell, Loaded, Part, Row, Sinks, Source, Table};
 use super::{LoadErrors, LoadOptions, MAPPING_HELP, display_name, io_error};
 
 enum JsonCell<'a> {
@@ -87,6 +88,11 @@ fn read_text(path: &Path, b: &mut Builder<'_>, required: bool) -> Option<String>
 }
 
 pub(crate) fn load_dir(dir: &Path, opts: &LoadOptions) -> Result<Loaded, LoadErrors> {
+    load_dir_with(dir, opts, block_size())
+}
+
+/// [`load_dir`], the files read `block` bytes at a time.
+fn load_dir_with(dir: &Path, opts: &LoadOptions, block: usize) -> Result<Loaded, LoadErrors> {
     let mut b = Builder::new(opts, MAPPING_HELP);
     for (name, table, required) in [
         ("customers.json", Table::Customers, true),
@@ -94,9 +100,14 @@ pub(crate) fn load_dir(dir: &Path, opts: &LoadOptions) -> Result<Loaded, LoadErr
         ("payments.json", Table::Payments, false),
     ] {
         let path = dir.join(name);
+        // Read in blocks, twice (the names, then the values): the file is never held whole.
+        if let Some(found) = names_in_blocks(&path, block) {
+            read_values_in_blocks(&path, name, table, found, block, &mut b);
+            continue;
+        }
+        // A missing or unreadable file, or text that is not valid JSON: read whole, for the
+        // error of serde_json (or the same records, should a block's reading refuse them).
         let Some(text) = read_text(&path, &mut b, required) else { continue };
-        // The records cut apart in one pass, then parsed on all threads; a text that is not
-        // valid JSON is read again by serde_json, for its error.
         let read = json_split::array_elements(&text).map(|records| read_records(&records, name, table, &mut b));
         if read != Some(Ok(())) {
             match serde_json::from_str::<Vec<&RawValue>>(&text) {
@@ -110,6 +121,79 @@ pub(crate) fn load_dir(dir: &Path, opts: &LoadOptions) -> Result<Loaded, LoadErr
         }
     }
     b.finish()
+}
+
+/// Bytes read at a time: a few MiB per processor (about 30,000 invoices for two).
+fn block_size() -> usize {
+    rayon::current_num_threads().max(1) << 22
+}
+
+/// Reads the array of the file at `path` in blocks, each block's records given to `each`;
+/// `None` when the file cannot be read this way (missing, not UTF-8, not an array, a record
+/// that is not valid JSON: `each` says so with `NotJson`).
+fn in_blocks(path: &Path, block: usize, mut each: impl FnMut(&[Element<'_>]) -> Result<(), NotJson>) -> Option<()> {
+    let mut file = std::fs::File::open(path).ok()?;
+    let (mut buf, mut want, mut split) = (Vec::new(), block, json_split::ArraySplit::default());
+    loop {
+        // Up to `want` bytes in the buffer, or the end of the file.
+        let missing = want.saturating_sub(buf.len());
+        buf.reserve(missing.min(64 << 20));
+        let read = file.by_ref().take(missing as u64).read_to_end(&mut buf).ok()?;
+        let eof = read < missing;
+        // Whole characters only: a block may end inside one.
+        let text = match std::str::from_utf8(&buf) {
+            Ok(text) => text,
+            Err(e) if e.error_len().is_none() && !eof => std::str::from_utf8(buf.get(..e.valid_up_to())?).ok()?,
+            Err(_) => return None,
+        };
+        let last = eof && text.len() == buf.len();
+        let (records, consumed) = split.next_elements(text, last)?;
+        each(&records).ok()?;
+        if last {
+            return Some(());
+        }
+        buf.drain(..consumed);
+        // A record longer than what is left of a block: read more before cutting again.
+        want = buf.len() + block;
+    }
+}
+
+/// What the first reading of a file found: its columns, the records that are not objects
+/// (line and start of each), and the number of records.
+struct Found {
+    columns: Columns,
+    not_objects: Vec<(usize, String)>,
+    records: usize,
+}
+
+/// The first reading of a file in blocks: the names of its fields.
+fn names_in_blocks(path: &Path, block: usize) -> Option<Found> {
+    let mut found = Found { columns: Columns::new(), not_objects: Vec::new(), records: 0 };
+    in_blocks(path, block, |records| names_of(records, &mut found))?;
+    Some(found)
+}
+
+/// The second reading: the values, into the table.
+fn read_values_in_blocks(path: &Path, file: &str, table: Table, found: Found, block: usize, b: &mut Builder<'_>) {
+    let Found { columns, not_objects, records } = found;
+    let Some(handle) = register(file, table, &columns, not_objects, records, b) else { return };
+    let Some((sinks, mut merger)) = b.split(handle) else { return };
+    let mut seen = 0;
+    let read = in_blocks(path, block, |records| {
+        seen += records.len();
+        for part in values_of(records, &columns, &sinks) {
+            merger.merge(part, 0);
+        }
+        Ok(())
+    });
+    if read.is_none() || seen != records {
+        b.errors.push(LoadError::file(
+            LoadErrorKind::Io,
+            file,
+            format!("`{file}` changed while it was read"),
+            Some("run again once the export is written".to_string()),
+        ));
+    }
 }
 
 /// The records of an array read by serde_json, with the line of each, from its position in
@@ -317,10 +401,24 @@ struct NotJson;
 
 /// Reads the records of a table into `b` (nothing when one of them is not valid JSON).
 fn read_records(records: &[Element<'_>], file: &str, table: Table, b: &mut Builder<'_>) -> Result<(), NotJson> {
-    // The columns: the field names in the order they first appear (each chunk lists the
-    // names the chunks before it may not know), and the records that are not objects (each
-    // an error, in order).
-    let found: Vec<(Vec<String>, Vec<usize>, bool)> = records
+    let mut found = Found { columns: Columns::new(), not_objects: Vec::new(), records: 0 };
+    names_of(records, &mut found)?;
+    let Found { columns, not_objects, records: count } = found;
+    let Some(handle) = register(file, table, &columns, not_objects, count, b) else { return Ok(()) };
+    let Some((sinks, mut merger)) = b.split(handle) else { return Ok(()) };
+    for group in records.chunks(CHUNK * CHUNKS_PER_MERGE) {
+        for part in values_of(group, &columns, &sinks) {
+            merger.merge(part, 0);
+        }
+    }
+    Ok(())
+}
+
+/// Adds the field names of `records` to `found` (in the order they first appear: each chunk
+/// lists the names the chunks before it may not know), with the records that are not
+/// objects; `NotJson` when one of them is not valid JSON.
+fn names_of(records: &[Element<'_>], found: &mut Found) -> Result<(), NotJson> {
+    let chunks: Vec<(Vec<String>, Vec<usize>, bool)> = records
         .par_chunks(CHUNK)
         .enumerate()
         .map(|(c, chunk)| {
@@ -340,55 +438,69 @@ fn read_records(records: &[Element<'_>], file: &str, table: Table, b: &mut Build
             (local.names, bad, not_json)
         })
         .collect();
-    if found.iter().any(|(_, _, not_json)| *not_json) {
+    if chunks.iter().any(|(_, _, not_json)| *not_json) {
         return Err(NotJson);
     }
-    let mut columns = Columns::new();
-    for (names, bad, _) in found {
+    for (names, bad, _) in chunks {
         for k in &names {
-            columns.add(k);
+            found.columns.add(k);
         }
         for r in bad {
-            let mut err = LoadError::file(
-                LoadErrorKind::Syntax,
-                file,
-                format!("the {} record is not an object", table.name()),
-                Some("each element of the array must be an object: `{\"id\": \"…\", …}`".to_string()),
-            );
-            err.line = records.get(r).map(|e| e.line);
-            err.value = records.get(r).map(|e| e.text.chars().take(40).collect());
-            b.errors.push(err);
+            if let Some(e) = records.get(r) {
+                found.not_objects.push((e.line, e.text.chars().take(40).collect()));
+            }
         }
+    }
+    found.records += records.len();
+    Ok(())
+}
+
+/// The errors of the records that are not objects, and the table, of `records` rows.
+fn register(
+    file: &str,
+    table: Table,
+    columns: &Columns,
+    not_objects: Vec<(usize, String)>,
+    records: usize,
+    b: &mut Builder<'_>,
+) -> Option<usize> {
+    for (line, value) in not_objects {
+        let mut err = LoadError::file(
+            LoadErrorKind::Syntax,
+            file,
+            format!("the {} record is not an object", table.name()),
+            Some("each element of the array must be an object: `{\"id\": \"…\", …}`".to_string()),
+        );
+        err.line = Some(line);
+        err.value = Some(value);
+        b.errors.push(err);
     }
     let src = Source { file: file.to_string(), sheet: None, headers: columns.names.clone(), first_column: None };
-    let width = src.headers.len();
-    let Some(handle) = b.table(table, src) else { return Ok(()) };
-    b.reserve(handle, records.len());
-    let Some((sinks, mut merger)) = b.split(handle) else { return Ok(()) };
-    // The values, chunk by chunk into parts (lines are the file's: merged at offset 0), a
-    // group of chunks at a time.
-    for group in records.chunks(CHUNK * CHUNKS_PER_MERGE) {
-        let parts: Vec<_> = group
-            .par_chunks(CHUNK)
-            .map(|chunk| {
-                let mut sink = sinks.sink();
-                let mut lookup = Lookup::new(&columns);
-                let mut cells: Vec<JsonCell<'_>> = Vec::with_capacity(width);
-                for record in chunk {
-                    cells.clear();
-                    cells.resize_with(width, || JsonCell::Empty);
-                    if read_record(record.text, ValuesOf(&mut lookup, &mut cells)) {
-                        sink.row(&JsonRow { cells: &cells, line: record.line });
-                    }
+    let handle = b.table(table, src)?;
+    b.reserve(handle, records);
+    Some(handle)
+}
+
+/// The values of `records`, converted on all threads, one part per chunk (lines are the
+/// file's: merged at offset 0).
+fn values_of(records: &[Element<'_>], columns: &Columns, sinks: &Sinks<'_>) -> Vec<Part> {
+    let width = columns.names.len();
+    records
+        .par_chunks(CHUNK)
+        .map(|chunk| {
+            let mut sink = sinks.sink();
+            let mut lookup = Lookup::new(columns);
+            let mut cells: Vec<JsonCell<'_>> = Vec::with_capacity(width);
+            for record in chunk {
+                cells.clear();
+                cells.resize_with(width, || JsonCell::Empty);
+                if read_record(record.text, ValuesOf(&mut lookup, &mut cells)) {
+                    sink.row(&JsonRow { cells: &cells, line: record.line });
                 }
-                sink.finish()
-            })
-            .collect();
-        for part in parts {
-            merger.merge(part, 0);
-        }
-    }
-    Ok(())
+            }
+            sink.finish()
+        })
+        .collect()
 }
 
 fn convert(raw: &RawValue) -> JsonCell<'_> {
@@ -413,5 +525,63 @@ fn convert(raw: &RawValue) -> JsonCell<'_> {
         Some(b'{') => JsonCell::Invalid(s),
         // A number: its source text, so that `1234.56` stays exact.
         _ => JsonCell::Number(s),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    /// Files read in blocks of a few dozen bytes to a few KB (records across blocks, blocks
+    /// ending inside a character, records longer than a block) load as when read whole:
+    /// the same portfolio, or the same errors (records that are not objects, a bad value on
+    /// its line, a syntax error), as serde_json reading the whole file gives them.
+    #[test]
+    fn files_read_in_small_blocks_load_as_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let customers = "[\n{\"id\": \"C1\", \"name\": \"Société \\\"Œuvre\\\" — été\", \"segment\": \"sme\"},\n{\"id\": \"C2\", \"name\": \"B\", \"segment\": \"micro\"}\n]\n";
+        let mut invoices = String::from("[\n");
+        for k in 0..300 {
+            if k > 0 {
+                invoices.push_str(",\n");
+            }
+            let name = "é".repeat(k % 7);
+            invoices.push_str(&format!(
+                "{{\"id\": \"F{k}\", \"customer_id\": \"C{}\", \"due_date\": \"2026-02-14\", \"amount\": {k}.5, \"currency\": \"EUR\", \"note\": \"{name}, ]}}\"}}",
+                1 + k % 2
+            ));
+        }
+        invoices.push_str("\n]\n");
+        let whole = |dir: &Path| match load_dir_with(dir, &LoadOptions::default(), 1 << 30) {
+            Ok(loaded) => Ok(loaded.into_portfolio()),
+            Err(e) => Err(e.to_string()),
+        };
+        let cases = [
+            invoices.clone(),
+            invoices
+                .replace("{\"id\": \"F17\"", "42, {\"id\": \"F17\"")
+                .replace("\"F250\"", "\"F250\", \"x\": [1, {}]"),
+            invoices.replace("\"amount\": 99.5", "\"amount\": \"ninety\""),
+            invoices.replace("\"amount\": 123.5", "\"amount\": 12 3.5"),
+            invoices.replace("\n]\n", "\n]\n]"),
+        ];
+        for (c, text) in cases.iter().enumerate() {
+            std::fs::write(dir.path().join("customers.json"), customers).unwrap();
+            std::fs::write(dir.path().join("invoices.json"), text).unwrap();
+            let want = whole(dir.path());
+            if c == 0 {
+                assert_eq!(want.as_ref().unwrap().invoices.len(), 300);
+            } else {
+                assert!(want.is_err(), "case {c}");
+            }
+            for block in [1, 7, 64, 100, 333, 4096] {
+                let got = match load_dir_with(dir.path(), &LoadOptions::default(), block) {
+                    Ok(loaded) => Ok(loaded.into_portfolio()),
+                    Err(e) => Err(e.to_string()),
+                };
+                assert_eq!(got, want, "case {c}, blocks of {block} bytes");
+            }
+        }
     }
 }

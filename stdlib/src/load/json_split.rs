@@ -151,62 +151,114 @@ fn is_space(b: u8) -> bool {
 /// The elements of the array that `text` holds (with only whitespace around it), or `None`
 /// when its structure is not that of an array (see the module's documentation).
 pub(crate) fn array_elements(text: &str) -> Option<Vec<Element<'_>>> {
-    let bytes = text.as_bytes();
-    let mut split = Split { text, elements: Vec::with_capacity(bytes.len() / 128), region: None, ended: None };
-    let (mut escapes, mut inside, mut depth, mut lines) = (Escapes::default(), 0u64, 0usize, 0usize);
-    let mut at = 0;
-    while at < bytes.len() {
-        let m = masks(bytes, at);
-        let quotes = m.quote & !escapes.escaped(m.backslash);
-        // Inside a string: an opening quote and what follows it, up to its closing quote.
-        let in_string = prefix_xor(quotes) ^ inside;
-        inside = 0u64.wrapping_sub(in_string >> 63);
-        let mut brackets = (m.open | m.close) & !in_string;
-        let commas = m.comma & !in_string;
-        let mut from = 0u32;
-        loop {
-            let next = brackets.trailing_zeros();
-            if depth == 1 {
-                let mut c = commas & below(next) & !below(from);
-                while c != 0 {
-                    let k = c.trailing_zeros();
-                    split.separator(at + k as usize, lines + (m.newline & below(k)).count_ones() as usize)?;
-                    c &= c - 1;
-                }
-            }
-            if next >= 64 {
-                break;
-            }
-            let pos = at + next as usize;
-            if m.open & (1u64 << next) != 0 {
-                if depth == 0 {
-                    let line = lines + (m.newline & below(next)).count_ones() as usize;
-                    split.open(pos, bytes.get(pos) == Some(&b'['), line)?;
-                }
-                depth += 1;
-            } else {
-                depth = depth.checked_sub(1)?;
-                if depth == 0 {
-                    split.close(pos, bytes.get(pos) == Some(&b']'))?;
-                }
-            }
-            from = next + 1;
-            brackets &= brackets - 1;
-        }
-        lines += m.newline.count_ones() as usize;
-        at += 64;
-    }
-    if inside != 0 || depth != 0 {
-        return None;
-    }
-    let end = split.ended?;
-    if !bytes.get(end + 1..).unwrap_or_default().iter().all(|&b| is_space(b)) {
-        return None;
-    }
-    Some(split.elements)
+    ArraySplit::default().next_elements(text, true).map(|(elements, _)| elements)
 }
 
-/// The elements found so far, and where the current one started.
+/// An array cut apart a piece of its text at a time, for a file read in blocks: each piece
+/// starts where the one before was consumed, after a comma of depth 1, where no string or
+/// escape is open.
+#[derive(Debug, Default)]
+pub(crate) struct ArraySplit {
+    /// The array's `[` is behind (in a consumed piece).
+    opened: bool,
+    /// Its `]` too.
+    closed: bool,
+    /// Elements found so far.
+    elements: usize,
+    /// Line breaks before the next piece.
+    lines: usize,
+}
+
+impl ArraySplit {
+    /// The elements of the next piece of the text, and how many of its bytes are consumed:
+    /// up to its last comma of depth 1 (0 when it has none: the caller reads on and comes
+    /// back with a longer piece), or the whole piece when it is the `last` one, which ends
+    /// the text. `None` when the text is not an array (see the module's documentation).
+    pub(crate) fn next_elements<'a>(&mut self, text: &'a str, last: bool) -> Option<(Vec<Element<'a>>, usize)> {
+        let bytes = text.as_bytes();
+        if self.closed {
+            // Only whitespace may follow the array.
+            return bytes.iter().all(|&b| is_space(b)).then(|| (Vec::new(), bytes.len()));
+        }
+        let mut split = Split {
+            text,
+            elements: Vec::with_capacity(bytes.len() / 128),
+            region: self.opened.then_some((0, self.lines)),
+            ended: None,
+            any: self.elements > 0,
+            cut: None,
+        };
+        let (mut escapes, mut inside, mut lines) = (Escapes::default(), 0u64, self.lines);
+        let mut depth = usize::from(self.opened);
+        let mut at = 0;
+        while at < bytes.len() && split.ended.is_none() {
+            let m = masks(bytes, at);
+            let quotes = m.quote & !escapes.escaped(m.backslash);
+            // Inside a string: an opening quote and what follows it, up to its closing quote.
+            let in_string = prefix_xor(quotes) ^ inside;
+            inside = 0u64.wrapping_sub(in_string >> 63);
+            let mut brackets = (m.open | m.close) & !in_string;
+            let commas = m.comma & !in_string;
+            let mut from = 0u32;
+            loop {
+                let next = brackets.trailing_zeros();
+                if depth == 1 {
+                    let mut c = commas & below(next) & !below(from);
+                    while c != 0 {
+                        let k = c.trailing_zeros();
+                        split.separator(at + k as usize, lines + (m.newline & below(k)).count_ones() as usize)?;
+                        c &= c - 1;
+                    }
+                }
+                if next >= 64 {
+                    break;
+                }
+                let pos = at + next as usize;
+                if m.open & (1u64 << next) != 0 {
+                    if depth == 0 {
+                        let line = lines + (m.newline & below(next)).count_ones() as usize;
+                        split.open(pos, bytes.get(pos) == Some(&b'['), line)?;
+                    }
+                    depth += 1;
+                } else {
+                    depth = depth.checked_sub(1)?;
+                    if depth == 0 {
+                        split.close(pos, bytes.get(pos) == Some(&b']'))?;
+                        break;
+                    }
+                }
+                from = next + 1;
+                brackets &= brackets - 1;
+            }
+            lines += m.newline.count_ones() as usize;
+            at += 64;
+        }
+        match split.ended {
+            Some(end) => {
+                if !bytes.get(end + 1..).unwrap_or_default().iter().all(|&b| is_space(b)) {
+                    return None;
+                }
+                self.closed = true;
+                self.opened = true;
+                self.elements += split.elements.len();
+                Some((split.elements, bytes.len()))
+            }
+            None if last => None,
+            // Up to the last separator: the next piece starts with the element after it.
+            None => match split.cut {
+                Some((pos, line)) => {
+                    (self.opened, self.lines) = (true, line);
+                    self.elements += split.elements.len();
+                    Some((split.elements, pos))
+                }
+                // No separator yet: nothing is consumed, and the state stays for a longer piece.
+                None => Some((Vec::new(), 0)),
+            },
+        }
+    }
+}
+
+/// The elements found in a piece so far, and where the current one started.
 struct Split<'a> {
     text: &'a str,
     elements: Vec<Element<'a>>,
@@ -214,6 +266,10 @@ struct Split<'a> {
     region: Option<(usize, usize)>,
     /// Where the array's `]` is, once found.
     ended: Option<usize>,
+    /// The array has an element (in this piece or one before).
+    any: bool,
+    /// The byte after the last comma of depth 1, and its line (0-based).
+    cut: Option<(usize, usize)>,
 }
 
 impl<'a> Split<'a> {
@@ -232,17 +288,18 @@ impl<'a> Split<'a> {
         let (start, start_line) = self.region?;
         self.push(start, pos, start_line)?;
         self.region = Some((pos + 1, line));
+        self.cut = Some((pos + 1, line));
         Some(())
     }
 
     /// A bracket that closes depth 1: the array's `]` (not a `}`), the end of its last
     /// element, if it has any.
     fn close(&mut self, pos: usize, is_array: bool) -> Option<()> {
-        let (start, start_line) = self.region.take().filter(|_| is_array)?;
+        let (start, start_line) = self.region.filter(|_| is_array)?;
         match self.push(start, pos, start_line) {
             Some(()) => {}
             // `[]` (with whitespace) is an empty array; `[1,]` is not valid.
-            None if self.elements.is_empty() && self.text.as_bytes().get(start..pos)?.iter().all(|&b| is_space(b)) => {}
+            None if !self.any && self.text.as_bytes().get(start..pos)?.iter().all(|&b| is_space(b)) => {}
             None => return None,
         }
         self.ended = Some(pos);
@@ -258,6 +315,7 @@ impl<'a> Split<'a> {
         let newlines = region.get(..first)?.iter().filter(|&&b| b == b'\n').count();
         let text = self.text.get(start + first..start + last + 1)?;
         self.elements.push(Element { text, line: line + newlines + 1 });
+        self.any = true;
         Some(())
     }
 }
@@ -370,6 +428,29 @@ mod tests {
         assert_eq!(m.quote.count_ones() + m.backslash.count_ones() + m.newline.count_ones(), 18);
     }
 
+    /// The elements of `text` read as a reader reads a file: its buffer holds the bytes from
+    /// the first not consumed to the last read, `reads[k]` more read each time (cut at a
+    /// character); `None` when a piece is refused.
+    fn in_pieces(text: &str, reads: &[usize]) -> Option<Vec<(String, usize)>> {
+        let mut split = ArraySplit::default();
+        let (mut start, mut end, mut elements) = (0, 0, Vec::new());
+        for k in 0.. {
+            end = (end + reads[k % reads.len()]).min(text.len());
+            while !text.is_char_boundary(end) {
+                end += 1;
+            }
+            let last = end == text.len();
+            let (got, consumed) = split.next_elements(&text[start..end], last)?;
+            elements.extend(got.into_iter().map(|e| (e.text.to_string(), e.line)));
+            start += consumed;
+            if last {
+                assert_eq!(start, end, "the last piece is consumed whole");
+                break;
+            }
+        }
+        Some(elements)
+    }
+
     fn piece() -> impl Strategy<Value = String> {
         prop_oneof![
             Just("{".to_string()),
@@ -414,6 +495,27 @@ mod tests {
             let e = array_elements(&text);
             prop_assert!(e.is_some(), "{:?}", text);
             prop_assert_eq!(e, by_serde(&text));
+        }
+
+        #[test]
+        fn arrays_read_in_pieces_are_split_as_in_one(
+            text in valid_array(),
+            reads in prop::collection::vec(1usize..200, 1..40),
+        ) {
+            let whole = array_elements(&text).map(|e| e.into_iter().map(|e| (e.text.to_string(), e.line)).collect());
+            prop_assert!(whole.is_some());
+            prop_assert_eq!(in_pieces(&text, &reads), whole);
+        }
+
+        #[test]
+        fn any_text_read_in_pieces_is_split_as_in_one(
+            pieces in prop::collection::vec(piece(), 0..40),
+            reads in prop::collection::vec(1usize..50, 1..20),
+        ) {
+            for text in [format!("[{}]", pieces.concat()), pieces.concat()] {
+                let whole = array_elements(&text).map(|e| e.into_iter().map(|e| (e.text.to_string(), e.line)).collect());
+                prop_assert_eq!(in_pieces(&text, &reads), whole, "{:?}", text);
+            }
         }
 
         #[test]
