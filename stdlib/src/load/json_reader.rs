@@ -1,10 +1,14 @@
 //! JSON reader. Numbers are read from their source text (never through a float), and each
 //! record's line is found from its position in the file.
 //!
-//! The records of an array are read in chunks on all threads, twice: once for the names of
-//! their fields (the columns, in the order they first appear), then for their values, each
-//! chunk into its own part of the table, merged in order. Texts without escapes are
-//! borrowed from the file.
+//! A file (`customers.json`, …) is read in blocks, twice: once for the names of the fields
+//! (the columns, in the order they first appear), then for the values. Each block's array is
+//! cut into records by [`json_split`], and its records are parsed by serde_json on all
+//! threads, in chunks, each chunk into its own part of the table, merged in order before the
+//! next block is read: the file is never held whole. Texts without escapes are borrowed
+//! from the block. A file that cannot be read so (missing, not UTF-8, not an array of valid
+//! JSON) is read whole, and serde_json gives its error. `portfolio.json` (one object with
+//! the three arrays) is parsed whole.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -105,19 +109,15 @@ fn load_dir_with(dir: &Path, opts: &LoadOptions, block: usize) -> Result<Loaded,
             read_values_in_blocks(&path, name, table, found, block, &mut b);
             continue;
         }
-        // A missing or unreadable file, or text that is not valid JSON: read whole, for the
-        // error of serde_json (or the same records, should a block's reading refuse them).
+        // A missing or unreadable file, or text that is not an array of valid JSON: read
+        // whole, for the error (serde_json's for the text; the records, should serde_json
+        // read an array that the blocks' reading refused).
         let Some(text) = read_text(&path, &mut b, required) else { continue };
-        let read = json_split::array_elements(&text).map(|records| read_records(&records, name, table, &mut b));
-        if read != Some(Ok(())) {
-            match serde_json::from_str::<Vec<&RawValue>>(&text) {
-                Ok(records) => {
-                    let _ = read_records(&elements(&text, &records), name, table, &mut b);
-                }
-                Err(e) => {
-                    b.errors.push(syntax(name, &e, "the file must be an array of objects: `[{\"id\": \"…\"}, …]`"))
-                }
+        match serde_json::from_str::<Vec<&RawValue>>(&text) {
+            Ok(records) => {
+                let _ = read_records(&elements(&text, &records), name, table, &mut b);
             }
+            Err(e) => b.errors.push(syntax(name, &e, "the file must be an array of objects: `[{\"id\": \"…\"}, …]`")),
         }
     }
     b.finish()
