@@ -1,7 +1,8 @@
 //! The stages of `relance plan` on generated portfolios (the generator of
 //! `cargo run -p xtask -- gen-portfolio`, 5 invoices per customer, seed 42, as of 2026-03-01,
 //! the example policy): loading the CSV, evaluation alone (`Engine::summarize`), and the
-//! whole plan from CSV to JSON. Portfolios are written once under `target/bench-e2e/` (the
+//! whole plan from CSV to JSON; and the other shapes of the same files (a CRM's CSV, JSON,
+//! Excel). Portfolios are written once under `target/bench-e2e/` (the
 //! folder `scripts/bench-e2e.sh` uses) and reused.
 //!
 //! `cargo bench -p relance-stdlib --bench pipeline`. The `relance` binary also sets its
@@ -34,21 +35,40 @@ fn as_of() -> NaiveDate {
 
 /// The folder of a generated portfolio of `n` invoices, written if missing.
 fn portfolio_dir(n: u64) -> PathBuf {
-    shaped_dir(n, n / 5, false)
+    shaped_dir(n, n / 5, Shape::Plain)
 }
 
-/// The same as a CRM exports it (`--quote-all --opaque-ids`, the folder that
-/// `SHAPE="--quote-all --opaque-ids" scripts/bench-e2e.sh` writes), or of `customers`
-/// customers.
-fn shaped_dir(n: u64, customers: u64, crm: bool) -> PathBuf {
-    let name = match (crm, customers == n / 5) {
-        (true, _) => format!("p{n}-quote-all-opaque-ids"),
-        (false, true) => format!("p{n}"),
-        (false, false) => format!("p{n}-c{customers}"),
+/// The files of a generated portfolio: the generator's default, as a CRM exports them
+/// (`--quote-all --opaque-ids`), as JSON files (`--json`) or as a workbook (`--xlsx`); each in
+/// the folder `SHAPE=… scripts/bench-e2e.sh` writes.
+#[derive(Clone, Copy, PartialEq)]
+enum Shape {
+    Plain,
+    Crm,
+    Json,
+    Xlsx,
+}
+
+/// The folder of a generated portfolio of `n` invoices of `customers` customers, written if
+/// missing.
+fn shaped_dir(n: u64, customers: u64, shape: Shape) -> PathBuf {
+    let name = match (shape, customers == n / 5) {
+        (Shape::Crm, _) => format!("p{n}-quote-all-opaque-ids"),
+        (Shape::Json, _) => format!("p{n}-json"),
+        (Shape::Xlsx, _) => format!("p{n}-xlsx"),
+        (Shape::Plain, true) => format!("p{n}"),
+        (Shape::Plain, false) => format!("p{n}-c{customers}"),
     };
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench-e2e").join(name);
-    if !dir.join("invoices.csv").exists() {
-        xtask::Gen::new(n, customers, 42, as_of(), dir.clone()).quote_all(crm).opaque_ids(crm).run().unwrap();
+    if std::fs::read_dir(&dir).map_or(true, |mut d| d.next().is_none()) {
+        let crm = shape == Shape::Crm;
+        xtask::Gen::new(n, customers, 42, as_of(), dir.clone())
+            .quote_all(crm)
+            .opaque_ids(crm)
+            .json(shape == Shape::Json)
+            .xlsx(shape == Shape::Xlsx)
+            .run()
+            .unwrap();
     }
     dir
 }
@@ -97,20 +117,34 @@ fn plan_csv_to_json(bencher: divan::Bencher, n: u64) {
 /// ids that are record ids, not in order.
 #[divan::bench(args = SIZES, sample_count = 5)]
 fn load_csv_quoted(bencher: divan::Bencher, n: u64) {
-    let dir = shaped_dir(n, n / 5, true);
+    let dir = shaped_dir(n, n / 5, Shape::Crm);
     bencher.counter(ItemsCount::new(n)).bench(|| load_dir(&dir, &LoadOptions::default()).unwrap());
 }
 
 /// The whole plan of that portfolio.
 #[divan::bench(args = SIZES, sample_count = 5)]
 fn plan_csv_to_json_quoted(bencher: divan::Bencher, n: u64) {
-    plan_of(bencher, n, &shaped_dir(n, n / 5, true));
+    plan_of(bencher, n, &shaped_dir(n, n / 5, Shape::Crm));
+}
+
+/// The JSON loader on the same portfolio as JSON files.
+#[divan::bench(args = SIZES, sample_count = 5)]
+fn load_json(bencher: divan::Bencher, n: u64) {
+    let dir = shaped_dir(n, n / 5, Shape::Json);
+    bencher.counter(ItemsCount::new(n)).bench(|| load_dir(&dir, &LoadOptions::default()).unwrap());
+}
+
+/// The Excel loader on the same portfolio as one workbook (10^6: 5 s a sample, left out).
+#[divan::bench(args = [10_000, 100_000], sample_count = 5)]
+fn load_xlsx(bencher: divan::Bencher, n: u64) {
+    let dir = shaped_dir(n, n / 5, Shape::Xlsx);
+    bencher.counter(ItemsCount::new(n)).bench(|| load_dir(&dir, &LoadOptions::default()).unwrap());
 }
 
 /// The whole plan of few large customers: 500 invoices each.
 #[divan::bench(args = SIZES, sample_count = 5)]
 fn plan_csv_to_json_large_customers(bencher: divan::Bencher, n: u64) {
-    plan_of(bencher, n, &shaped_dir(n, n / 500, false));
+    plan_of(bencher, n, &shaped_dir(n, n / 500, Shape::Plain));
 }
 
 /// `relance plan --format json` of the portfolio in `dir`, with the loader's options the
