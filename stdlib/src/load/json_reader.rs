@@ -185,10 +185,9 @@ fn read_and_cut(
     block: usize,
 ) -> Option<Cut> {
     loop {
-        let missing = block;
-        buf.reserve(missing.min(64 << 20));
-        let read = file.by_ref().take(missing as u64).read_to_end(buf).ok()?;
-        let eof = read < missing;
+        buf.reserve(block.min(64 << 20));
+        let read = file.by_ref().take(block as u64).read_to_end(buf).ok()?;
+        let eof = read < block;
         // Whole characters only: a block may end inside one.
         let text = match std::str::from_utf8(buf) {
             Ok(text) => text,
