@@ -87,8 +87,7 @@ fn sorted() -> LoadOptions {
 
 #[divan::bench(args = SIZES, sample_count = 5)]
 fn load_csv(bencher: divan::Bencher, n: u64) {
-    let dir = portfolio_dir(n);
-    bencher.counter(ItemsCount::new(n)).bench(|| load_dir(&dir, &LoadOptions::default()).unwrap());
+    load_of(bencher, n, &portfolio_dir(n));
 }
 
 /// The evaluation of the portfolio as `relance plan` loads it: sorted and indexed.
@@ -117,8 +116,7 @@ fn plan_csv_to_json(bencher: divan::Bencher, n: u64) {
 /// ids that are record ids, not in order.
 #[divan::bench(args = SIZES, sample_count = 5)]
 fn load_csv_quoted(bencher: divan::Bencher, n: u64) {
-    let dir = shaped_dir(n, n / 5, Shape::Crm);
-    bencher.counter(ItemsCount::new(n)).bench(|| load_dir(&dir, &LoadOptions::default()).unwrap());
+    load_of(bencher, n, &shaped_dir(n, n / 5, Shape::Crm));
 }
 
 /// The whole plan of that portfolio.
@@ -130,21 +128,24 @@ fn plan_csv_to_json_quoted(bencher: divan::Bencher, n: u64) {
 /// The JSON loader on the same portfolio as JSON files.
 #[divan::bench(args = SIZES, sample_count = 5)]
 fn load_json(bencher: divan::Bencher, n: u64) {
-    let dir = shaped_dir(n, n / 5, Shape::Json);
-    bencher.counter(ItemsCount::new(n)).bench(|| load_dir(&dir, &LoadOptions::default()).unwrap());
+    load_of(bencher, n, &shaped_dir(n, n / 5, Shape::Json));
 }
 
 /// The Excel loader on the same portfolio as one workbook (10^6: 5 s a sample, left out).
 #[divan::bench(args = [10_000, 100_000], sample_count = 5)]
 fn load_xlsx(bencher: divan::Bencher, n: u64) {
-    let dir = shaped_dir(n, n / 5, Shape::Xlsx);
-    bencher.counter(ItemsCount::new(n)).bench(|| load_dir(&dir, &LoadOptions::default()).unwrap());
+    load_of(bencher, n, &shaped_dir(n, n / 5, Shape::Xlsx));
 }
 
 /// The whole plan of few large customers: 500 invoices each.
 #[divan::bench(args = SIZES, sample_count = 5)]
 fn plan_csv_to_json_large_customers(bencher: divan::Bencher, n: u64) {
     plan_of(bencher, n, &shaped_dir(n, n / 500, Shape::Plain));
+}
+
+/// The loader on the portfolio in `dir`, with its default options.
+fn load_of(bencher: divan::Bencher, n: u64, dir: &std::path::Path) {
+    bencher.counter(ItemsCount::new(n)).bench(|| load_dir(dir, &LoadOptions::default()).unwrap());
 }
 
 /// `relance plan --format json` of the portfolio in `dir`, with the loader's options the
