@@ -1115,7 +1115,8 @@ F1,C1,2026-01-10,10.00,EUR
         let headers: Vec<String> = header.iter().map(|h| h.to_string()).collect();
         let src = Source { file: "invoices.csv".to_string(), sheet: None, headers, first_column: None };
         let handle = b.table(Table::Invoices, src).unwrap();
-        let mut sink = b.sink(handle).unwrap();
+        let (sinks, _) = b.split(handle).unwrap();
+        let mut sink = sinks.sink();
         parse(data, delimiter, header.len(), &mut sink);
         sink.finish()
     }

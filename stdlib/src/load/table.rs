@@ -1024,12 +1024,6 @@ impl<'o> Builder<'o> {
         Some(self.sources.len() - 1)
     }
 
-    /// Where the rows of the table `handle` go: one sink per chunk, on any thread.
-    pub(crate) fn sink(&self, handle: usize) -> Option<RowSink<'_>> {
-        let (src, table, cols) = self.sources.get(handle)?;
-        Some(Sinks { opts: self.opts, src, table: *table, cols, handle }.sink())
-    }
-
     /// Makes room for `rows` more rows of the table `handle` (an estimate; unused capacity
     /// is never touched, so costs no memory).
     pub(crate) fn reserve(&mut self, handle: usize, rows: usize) {

@@ -190,17 +190,13 @@ fn stream_sheet<RS: Read + Seek>(
         }
         return Ok(());
     };
-    let Some(mut sink) = b.sink(handle) else { return Ok(()) };
-    // The rows: their cells gathered until the row changes.
+    let Some((sinks, mut merger)) = b.split(handle) else { return Ok(()) };
+    let mut sink = sinks.sink();
+    // The rows: their cells gathered until the row changes; every `ROWS_PER_PART` rows the
+    // rows converted go into the table (never the whole sheet's rows beside it).
     let (mut cells, mut slots) = (Vec::with_capacity(width), vec![NO_CELL; width]);
-    let (mut row, mut filled) = (header_row, false);
-    let mut emit = |cells: &mut Vec<SheetCell<DataRef<'_>>>, slots: &mut Vec<u32>, row: u32, filled: bool| {
-        if filled {
-            sink.row(&XlsxRow { cells, slots, line: row as usize + 1 });
-        }
-        cells.clear();
-        slots.fill(NO_CELL);
-    };
+    let (mut row, mut filled, mut rows) = (header_row, false, 0usize);
+    let mut disorder = None;
     loop {
         let cell = match next.take() {
             Some(cell) => cell,
@@ -215,11 +211,18 @@ fn stream_sheet<RS: Read + Seek>(
         let (r, c) = cell.get_position();
         if r != row {
             if r < row {
-                // Nothing of the sheet is kept.
-                out_of_order(file, sheet, r, row, b);
-                return Ok(());
+                disorder = Some((r, row));
+                break;
             }
-            emit(&mut cells, &mut slots, row, filled);
+            if filled {
+                sink.row(&XlsxRow { cells: &cells, slots: &slots, line: row as usize + 1 });
+                rows += 1;
+                if rows % ROWS_PER_PART == 0 {
+                    merger.merge(std::mem::replace(&mut sink, sinks.sink()).finish(), 0);
+                }
+            }
+            cells.clear();
+            slots.fill(NO_CELL);
             (row, filled) = (r, false);
         }
         filled |= !blank(cell.get_value());
@@ -229,11 +232,19 @@ fn stream_sheet<RS: Read + Seek>(
             cells.push(cell);
         }
     }
-    emit(&mut cells, &mut slots, row, filled);
-    let part = sink.finish();
-    b.merge(part, 0);
+    if disorder.is_none() && filled {
+        sink.row(&XlsxRow { cells: &cells, slots: &slots, line: row as usize + 1 });
+    }
+    merger.merge(sink.finish(), 0);
+    // The error fails the whole load: nothing of the portfolio is returned.
+    if let Some((r, after)) = disorder {
+        out_of_order(file, sheet, r, after, b);
+    }
     Ok(())
 }
+
+/// Rows converted before they go into the table.
+const ROWS_PER_PART: usize = 16_384;
 
 /// The error of a sheet that lists the row `row` (0-based) after the row `after`.
 fn out_of_order(file: &str, sheet: &str, row: u32, after: u32, b: &mut Builder<'_>) {
