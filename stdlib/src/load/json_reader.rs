@@ -7,13 +7,15 @@
 //! threads, in chunks, each chunk into its own part of the table, merged in order before the
 //! next block is read: the file is never held whole. Texts without escapes are borrowed
 //! from the block. A file that cannot be read so (missing, not UTF-8, not an array of valid
-//! JSON) is read whole, and serde_json gives its error. `portfolio.json` (one object with
-//! the three arrays) is parsed whole.
+//! JSON) is read whole, and serde_json gives its error. In a `portfolio.json` (one object
+//! with the three arrays) a first scan ([`json_split::ObjectScan`]) finds where each array
+//! is, and each is then read in blocks as a file of its own; a `portfolio.json` with other
+//! members, a member twice or a value that is not an array is read whole.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::path::Path;
 
 use memchr::memchr_iter;
@@ -105,8 +107,8 @@ fn load_dir_with(dir: &Path, opts: &LoadOptions, block: usize) -> Result<Loaded,
     ] {
         let path = dir.join(name);
         // Read in blocks, twice (the names, then the values): the file is never held whole.
-        if let Some(found) = names_in_blocks(&path, block) {
-            read_values_in_blocks(&path, name, table, found, block, &mut b);
+        if let Some(found) = names_in_blocks(&path, Span::FILE, block) {
+            read_values_in_blocks(&path, Span::FILE, name, table, found, block, &mut b);
             continue;
         }
         // A missing or unreadable file, or text that is not an array of valid JSON: read
@@ -135,11 +137,14 @@ fn block_size() -> usize {
 /// `NotJson`).
 fn in_blocks(
     path: &Path,
+    span: Span,
     block: usize,
     mut each: impl FnMut(&[Element<'_>]) -> Result<(), NotJson> + Send,
 ) -> Option<()> {
     let mut file = std::fs::File::open(path).ok()?;
-    let mut split = json_split::ArraySplit::default();
+    file.seek(std::io::SeekFrom::Start(span.start)).ok()?;
+    let mut file = file.take(span.len.unwrap_or(u64::MAX));
+    let mut split = json_split::ArraySplit::at_line(span.lines);
     let (mut current, mut next) = (Vec::new(), Vec::new());
     let mut cut = read_and_cut(&mut file, &mut current, &mut split, block)?;
     loop {
@@ -157,6 +162,20 @@ fn in_blocks(
         cut = following?;
         std::mem::swap(&mut current, &mut next);
     }
+}
+
+/// Where an array is in its file: from `start`, `len` bytes (to the end when `None`), after
+/// `lines` line breaks.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u64,
+    len: Option<u64>,
+    lines: usize,
+}
+
+impl Span {
+    /// A whole file.
+    const FILE: Span = Span { start: 0, len: None, lines: 0 };
 }
 
 /// A block cut apart: where its records are, and how many of its bytes they took.
@@ -179,7 +198,7 @@ impl Cut {
 /// Reads `block` more bytes into `buf` (which holds the bytes left from the block before),
 /// more until a record ends in it, and cuts it apart.
 fn read_and_cut(
-    file: &mut std::fs::File,
+    file: &mut impl Read,
     buf: &mut Vec<u8>,
     split: &mut json_split::ArraySplit,
     block: usize,
@@ -221,19 +240,27 @@ struct Found {
 }
 
 /// The first reading of a file in blocks: the names of its fields.
-fn names_in_blocks(path: &Path, block: usize) -> Option<Found> {
+fn names_in_blocks(path: &Path, span: Span, block: usize) -> Option<Found> {
     let mut found = Found { columns: Columns::new(), not_objects: Vec::new(), records: 0 };
-    in_blocks(path, block, |records| names_of(records, &mut found))?;
+    in_blocks(path, span, block, |records| names_of(records, &mut found))?;
     Some(found)
 }
 
 /// The second reading: the values, into the table.
-fn read_values_in_blocks(path: &Path, file: &str, table: Table, found: Found, block: usize, b: &mut Builder<'_>) {
+fn read_values_in_blocks(
+    path: &Path,
+    span: Span,
+    file: &str,
+    table: Table,
+    found: Found,
+    block: usize,
+    b: &mut Builder<'_>,
+) {
     let Found { columns, not_objects, records } = found;
     let Some(handle) = register(file, table, &columns, not_objects, records, b) else { return };
     let Some((sinks, mut merger)) = b.split(handle) else { return };
     let mut seen = 0;
-    let read = in_blocks(path, block, |records| {
+    let read = in_blocks(path, span, block, |records| {
         seen += records.len();
         for part in values_of(records, &columns, &sinks) {
             merger.merge(part, 0);
@@ -279,6 +306,35 @@ struct OneFile<'a> {
 }
 
 pub(crate) fn load_portfolio_json(path: &Path, opts: &LoadOptions) -> Result<Loaded, LoadErrors> {
+    load_portfolio_json_with(path, opts, block_size())
+}
+
+/// [`load_portfolio_json`], the arrays read `block` bytes at a time.
+fn load_portfolio_json_with(path: &Path, opts: &LoadOptions, block: usize) -> Result<Loaded, LoadErrors> {
+    // The arrays found in a first scan, then each read in blocks as a file of its own; a
+    // file that is not so simple (another member, a member twice, a value that is not an
+    // array, a record that is not valid JSON…) is read whole, for serde_json's reading.
+    if let Some(spans) = arrays_of_one_file(path, block) {
+        let name = display_name(path);
+        let mut b = Builder::new(opts, MAPPING_HELP);
+        let mut read = true;
+        for (span, table) in spans.into_iter().zip([Table::Customers, Table::Invoices, Table::Payments]) {
+            let Some(span) = span else { continue };
+            let Some(found) = names_in_blocks(path, span, block) else {
+                read = false;
+                break;
+            };
+            read_values_in_blocks(path, span, &name, table, found, block, &mut b);
+        }
+        if read {
+            return b.finish();
+        }
+    }
+    one_file_whole(path, opts)
+}
+
+/// `portfolio.json` read whole by serde_json.
+fn one_file_whole(path: &Path, opts: &LoadOptions) -> Result<Loaded, LoadErrors> {
     let mut b = Builder::new(opts, MAPPING_HELP);
     let name = display_name(path);
     let Some(text) = read_text(path, &mut b, true) else { return b.finish() };
@@ -309,6 +365,62 @@ pub(crate) fn load_portfolio_json(path: &Path, opts: &LoadOptions) -> Result<Loa
         )),
     }
     b.finish()
+}
+
+/// Where the arrays `customers`, `invoices` and `payments` (if any) are in a `portfolio.json`
+/// whose object has these members only, each once, each an array; `None` otherwise.
+fn arrays_of_one_file(path: &Path, block: usize) -> Option<[Option<Span>; 3]> {
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut scan = json_split::ObjectScan::default();
+    // Blocks of a multiple of 64 bytes (the scan's unit), but the last.
+    let mut buf = vec![0u8; block.div_ceil(64).max(1) * 64];
+    loop {
+        let mut filled = 0;
+        while filled < buf.len() {
+            match file.read(buf.get_mut(filled..)?).ok()? {
+                0 => break,
+                n => filled += n,
+            }
+        }
+        scan.block(buf.get(..filled)?);
+        if filled < buf.len() {
+            break;
+        }
+    }
+    let mut spans = [None; 3];
+    for member in scan.members()? {
+        // The name and the colon, at the start of the member.
+        let mut head = vec![0u8; (member.end - member.start).min(4096)];
+        file.seek(std::io::SeekFrom::Start(member.start as u64)).ok()?;
+        file.read_exact(&mut head).ok()?;
+        let text = match std::str::from_utf8(&head) {
+            Ok(text) => text,
+            Err(e) => std::str::from_utf8(head.get(..e.valid_up_to())?).ok()?,
+        };
+        let name_at = text.len() - text.trim_start_matches([' ', '\t', '\n', '\r']).len();
+        let mut names = serde_json::Deserializer::from_str(text.get(name_at..)?).into_iter::<String>();
+        let name = names.next()?.ok()?;
+        let after_name = name_at + names.byte_offset();
+        let rest = text.get(after_name..)?.trim_start_matches([' ', '\t', '\n', '\r']).strip_prefix(':')?;
+        let value = rest.trim_start_matches([' ', '\t', '\n', '\r']);
+        if !value.starts_with('[') {
+            return None;
+        }
+        let value_at = text.len() - value.len();
+        let slot = match name.as_str() {
+            "customers" => 0,
+            "invoices" => 1,
+            "payments" => 2,
+            _ => return None,
+        };
+        let lines = member.lines + text.get(..value_at)?.bytes().filter(|&b| b == b'\n').count();
+        let start = member.start + value_at;
+        let span = Span { start: start as u64, len: Some((member.end - start) as u64), lines };
+        if spans.get_mut(slot)?.replace(span).is_some() {
+            return None;
+        }
+    }
+    (spans.first()?.is_some() && spans.get(1)?.is_some()).then_some(spans)
 }
 
 /// Records read per task.
@@ -634,6 +746,66 @@ mod tests {
                     Ok(loaded) => Ok(loaded.into_portfolio()),
                     Err(e) => Err(e.to_string()),
                 };
+                assert_eq!(got, want, "case {c}, blocks of {block} bytes");
+            }
+        }
+    }
+
+    /// A `portfolio.json` whose arrays are found by the scan and read in blocks loads as
+    /// serde_json's reading of the whole file does; other files (another member, a member
+    /// twice, `null`, a record that is not valid JSON, text after the object) are read whole,
+    /// with the same result.
+    #[test]
+    fn one_file_read_in_blocks_loads_as_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let customers = r#"[{"id": "C1", "name": "Société \"Œuvre\"", "segment": "sme"}, {"id": "C2", "name": "B, ]}", "segment": "micro"}]"#;
+        let invoices: Vec<String> = (0..200)
+            .map(|k| {
+                format!(
+                    r#"{{"id": "F{k}", "customer_id": "C{}", "due_date": "2026-02-14", "amount": {k}.5, "currency": "EUR", "note": "{}, }}"}}"#,
+                    1 + k % 2,
+                    "é".repeat(k % 5)
+                )
+            })
+            .collect();
+        let invoices = format!("[\n{}\n]", invoices.join(",\n"));
+        let payments = r#"[{"invoice_id": "F3", "date": "2026-02-20", "amount": 1}]"#;
+        // Arrays the scan finds (the third with a bad value, the fourth with a record that is
+        // not valid JSON, which sends the file to the whole reading after the scan).
+        let scanned = [
+            format!("{{\"customers\": {customers},\n \"invoices\": {invoices}, \"payments\": {payments}}}\n"),
+            format!("\n{{ \"invoices\" :\n{invoices} ,\"customers\":{customers} }}"),
+            format!(
+                "{{\"customers\": {customers}, \"invoices\": {}}}",
+                invoices.replace("\"amount\": 17.5", "\"amount\": \"x\"")
+            ),
+            format!(
+                "{{\"customers\": {customers}, \"invoices\": {}}}",
+                invoices.replace("\"amount\": 9.5", "\"amount\": 9 .5")
+            ),
+        ];
+        let whole = [
+            format!("{{\"customers\": {customers}, \"invoices\": {invoices}, \"payments\": null}}"),
+            format!("{{\"customers\": {customers}, \"invoices\": {invoices}, \"note\": \"a\"}}"),
+            format!("{{\"customers\": {customers}, \"customers\": {customers}, \"invoices\": {invoices}}}"),
+            format!("{{\"customers\": {customers}, \"invoices\": {invoices}}} x"),
+            format!("{{\"customers\": {customers}}}"),
+            format!("[{customers}]"),
+        ];
+        let path = dir.path().join("portfolio.json");
+        let result = |r: Result<Loaded, LoadErrors>| match r {
+            Ok(loaded) => Ok(loaded.into_portfolio()),
+            Err(e) => Err(e.to_string()),
+        };
+        for (c, text) in scanned.iter().chain(&whole).enumerate() {
+            std::fs::write(&path, text).unwrap();
+            let want = result(one_file_whole(&path, &LoadOptions::default()));
+            assert_eq!(arrays_of_one_file(&path, 64).is_some(), c < scanned.len(), "case {c}");
+            if c < 2 {
+                assert_eq!(want.as_ref().map(|p| p.invoices.len()), Ok(200), "case {c}");
+            }
+            for block in [1, 7, 64, 333, 4096, 1 << 20] {
+                let got = result(load_portfolio_json_with(&path, &LoadOptions::default(), block));
                 assert_eq!(got, want, "case {c}, blocks of {block} bytes");
             }
         }

@@ -7,6 +7,9 @@
 //! odd run of backslashes left out (the method of simdjson's first stage); outside strings,
 //! the brackets give the depth, and the commas at depth 1 separate the elements.
 //!
+//! [`ObjectScan`] finds the members of an object the same way (the arrays of a
+//! `portfolio.json`).
+//!
 //! The elements themselves are not checked here: the caller parses each one completely. The
 //! split is exact for any valid JSON text, and when every element parses and the text around
 //! them is what an array needs (checked here: one `[`, one `]`, commas, whitespace), the text
@@ -113,7 +116,7 @@ fn block_masks(block: &[u8; 64]) -> Masks {
 /// The characters escaped by a backslash, block by block (simdjson's escape scanner): a
 /// backslash escapes the next character unless it is itself escaped, so in a run of
 /// backslashes every other one escapes, starting with the first.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Escapes {
     /// The first character of the next block is escaped.
     next_is_escaped: u64,
@@ -258,6 +261,116 @@ impl ArraySplit {
                 None => Some((Vec::new(), 0)),
             },
         }
+    }
+}
+
+impl ArraySplit {
+    /// A split of an array that starts after `lines` line breaks of its file.
+    pub(crate) fn at_line(lines: usize) -> Self {
+        ArraySplit { lines, ..ArraySplit::default() }
+    }
+}
+
+/// One member of a JSON object, as [`ObjectScan`] finds it: the bytes between the `{` or the
+/// comma before it and the comma or `}` after it (`"name": value` with whitespace around),
+/// as offsets in the text, and the line breaks before its start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Member {
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    pub(crate) lines: usize,
+}
+
+/// The members of the object that a text holds (with only whitespace around it), found
+/// block by block, the same way as the elements of an array: strings by the parity of
+/// unescaped quotes, the depth by brackets, the members between the commas of depth 1. For
+/// a file read a block at a time (each a multiple of 64 bytes, but the last), whose blocks
+/// need not be kept. Nothing of the members is checked here.
+#[derive(Debug, Default)]
+pub(crate) struct ObjectScan {
+    escapes: Escapes,
+    inside: u64,
+    depth: usize,
+    lines: usize,
+    /// Bytes scanned before the next block.
+    at: usize,
+    /// Where the current member starts, and the line breaks before it.
+    region: Option<(usize, usize)>,
+    members: Vec<Member>,
+    /// The object's `}` is behind: only whitespace may follow.
+    closed: bool,
+    /// Something that an object cannot be was found.
+    refused: bool,
+}
+
+impl ObjectScan {
+    /// Scans the next block of the text (a multiple of 64 bytes long, except the last).
+    pub(crate) fn block(&mut self, bytes: &[u8]) {
+        let mut at = 0;
+        while at < bytes.len() && !self.refused {
+            let m = masks(bytes, at);
+            let quotes = m.quote & !self.escapes.escaped(m.backslash);
+            let in_string = prefix_xor(quotes) ^ self.inside;
+            self.inside = 0u64.wrapping_sub(in_string >> 63);
+            let len = (bytes.len() - at).min(64);
+            let mut structural = (m.open | m.close | m.comma) & !in_string & below(len as u32);
+            // The bytes from `from` up to the next bracket or comma are at `self.depth`.
+            let mut from = 0;
+            loop {
+                let next = (structural.trailing_zeros() as usize).min(len);
+                // Around the object: whitespace only.
+                if self.depth == 0 && !bytes.get(at + from..at + next).unwrap_or_default().iter().all(|&b| is_space(b))
+                {
+                    self.refused = true;
+                    return;
+                }
+                if next >= len {
+                    break;
+                }
+                let pos = self.at + at + next;
+                let lines = self.lines + (m.newline & below(next as u32)).count_ones() as usize;
+                match (bytes.get(at + next).copied().unwrap_or(b' '), self.depth) {
+                    (b',', 0) => self.refused = true,
+                    (b',', 1) => self.separator(pos, lines),
+                    (b',', _) => {}
+                    (b'{', 0) if !self.closed => {
+                        self.region = Some((pos + 1, lines));
+                        self.depth = 1;
+                    }
+                    (b'{' | b'[', 0) => self.refused = true,
+                    (b'{' | b'[', _) => self.depth += 1,
+                    (_, 0) => self.refused = true,
+                    (b'}', 1) => {
+                        self.separator(pos, lines);
+                        (self.region, self.closed, self.depth) = (None, true, 0);
+                    }
+                    (_, 1) => self.refused = true,
+                    (_, _) => self.depth -= 1,
+                }
+                if self.refused {
+                    return;
+                }
+                from = next + 1;
+                structural &= structural - 1;
+            }
+            self.lines += m.newline.count_ones() as usize;
+            at += 64;
+        }
+        self.at += bytes.len();
+    }
+
+    /// The end of a member (a comma of depth 1, or the object's `}`).
+    fn separator(&mut self, pos: usize, lines: usize) {
+        if let Some((start, start_lines)) = self.region {
+            self.members.push(Member { start, end: pos, lines: start_lines });
+        }
+        self.region = Some((pos + 1, lines));
+    }
+
+    /// The members, once the whole text is scanned; `None` when it is not one object with
+    /// only whitespace around it (as far as its structure shows).
+    pub(crate) fn members(self) -> Option<Vec<Member>> {
+        (!self.refused && self.closed && self.depth == 0 && self.inside == 0).then_some(self.members)
     }
 }
 
@@ -508,6 +621,39 @@ mod tests {
             let whole = array_elements(&text).map(|e| e.into_iter().map(|e| (e.text.to_string(), e.line)).collect());
             prop_assert!(whole.is_some());
             prop_assert_eq!(in_pieces(&text, &reads), whole);
+        }
+
+        #[test]
+        fn the_members_of_an_object_are_found_in_blocks_of_any_multiple_of_64_bytes(
+            members in prop::collection::vec(("[a-z\"\\\\,{}]{1,6}", valid_array()), 0..5),
+            pretty in any::<bool>(),
+            units in 1usize..4,
+        ) {
+            let map: serde_json::Map<String, serde_json::Value> = members
+                .into_iter()
+                .map(|(k, v)| (k, serde_json::from_str(&v).unwrap()))
+                .collect();
+            let object = serde_json::Value::Object(map.clone());
+            let text = if pretty { serde_json::to_string_pretty(&object).unwrap() } else { object.to_string() };
+            let mut scan = ObjectScan::default();
+            for block in text.as_bytes().chunks(64 * units) {
+                scan.block(block);
+            }
+            let found = scan.members().unwrap();
+            if map.is_empty() {
+                // `{}`: one region of nothing.
+                prop_assert!(found.len() <= 1);
+            } else {
+                prop_assert_eq!(found.len(), map.len());
+                for (m, (k, v)) in found.iter().zip(&map) {
+                    let member = text[m.start..m.end].trim();
+                    let (name, value) = member.split_at(serde_json::to_string(k).unwrap().len());
+                    prop_assert_eq!(serde_json::from_str::<String>(name).unwrap(), k.clone());
+                    let value: serde_json::Value = serde_json::from_str(value.trim_start().strip_prefix(':').unwrap()).unwrap();
+                    prop_assert_eq!(&value, v);
+                    prop_assert_eq!(m.lines, text[..m.start].matches('\n').count());
+                }
+            }
         }
 
         #[test]

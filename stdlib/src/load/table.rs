@@ -1007,7 +1007,7 @@ impl<'o> Builder<'o> {
         }
     }
 
-    /// Registers a table's header. Returns a handle for [`Builder::sink`], or `None` when
+    /// Registers a table's header. Returns a handle for [`Builder::split`], or `None` when
     /// the header is unusable (errors are recorded).
     pub(crate) fn table(&mut self, table: Table, src: Source) -> Option<usize> {
         let cols = resolve(table, &src, self.opts, &mut self.errors, &self.mapping_help)?;
