@@ -316,3 +316,44 @@ fn columns_no_condition_reads_change_nothing() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), plan("2026-04-15", "json"));
 }
+
+/// The same generated portfolio (3,000 invoices) as CSV files, JSON files, one
+/// `portfolio.json` and one Excel workbook: `relance plan` prints the same bytes in every
+/// format from each.
+#[test]
+fn the_same_portfolio_in_every_input_format_gives_the_same_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let as_of = chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
+    let generator = |sub: &str| xtask::Gen::new(3_000, 600, 5, as_of, dir.path().join(sub));
+    generator("csv").run().unwrap();
+    generator("json").json(true).run().unwrap();
+    generator("xlsx").xlsx(true).run().unwrap();
+    // One object with the three arrays of the JSON files.
+    let one = dir.path().join("one");
+    std::fs::create_dir(&one).unwrap();
+    let array = |name: &str| std::fs::read_to_string(dir.path().join("json").join(name)).unwrap();
+    std::fs::write(
+        one.join("portfolio.json"),
+        format!(
+            "{{\"customers\": {},\n\"invoices\": {},\n\"payments\": {}}}\n",
+            array("customers.json"),
+            array("invoices.json"),
+            array("payments.json")
+        ),
+    )
+    .unwrap();
+    for format in ["json", "csv", "table"] {
+        let plans: Vec<String> = ["csv", "json", "one", "xlsx"]
+            .iter()
+            .map(|sub| {
+                let out = plan_portfolio(&dir.path().join(sub), &["--format", format]);
+                assert_eq!(out.status.code(), Some(0), "{sub}: {}", stderr(&out));
+                stdout(&out)
+            })
+            .collect();
+        assert!(plans[0].len() > 10_000, "{format}: {}", plans[0]);
+        for (sub, plan) in ["json", "one", "xlsx"].iter().zip(&plans[1..]) {
+            assert!(*plan == plans[0], "{format} plan from {sub} differs from the CSV's");
+        }
+    }
+}
