@@ -176,6 +176,11 @@ pub(crate) struct ArraySplit {
 }
 
 impl ArraySplit {
+    /// A split of an array that starts after `lines` line breaks of its file.
+    pub(crate) fn at_line(lines: usize) -> Self {
+        ArraySplit { lines, ..ArraySplit::default() }
+    }
+
     /// The elements of the next piece of the text, and how many of its bytes are consumed:
     /// up to its last comma of depth 1 (0 when it has none: the caller reads on and comes
     /// back with a longer piece), or the whole piece when it is the `last` one, which ends
@@ -261,13 +266,6 @@ impl ArraySplit {
                 None => Some((Vec::new(), 0)),
             },
         }
-    }
-}
-
-impl ArraySplit {
-    /// A split of an array that starts after `lines` line breaks of its file.
-    pub(crate) fn at_line(lines: usize) -> Self {
-        ArraySplit { lines, ..ArraySplit::default() }
     }
 }
 
