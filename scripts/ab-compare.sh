@@ -9,7 +9,8 @@
 # `git worktree add /tmp/base COMMIT && (cd /tmp/base && CARGO_TARGET_DIR=/tmp/basetarget
 # cargo build --release -p relance-cli)`, then `/tmp/basetarget/release/relance`). SIZE is a
 # portfolio of target/bench-e2e/ (written by scripts/bench-e2e.sh; default 1000000; a shape
-# written with SHAPE=… is named after it: 1000000-quote-all-opaque-ids), RUNS the
+# written with SHAPE=… is named after it: 1000000-quote-all-opaque-ids, 1000000-json,
+# 1000000-xlsx), RUNS the
 # alternations (default 7).
 #
 # First checks that both give the same bytes for each format (JSON, CSV, table), then
@@ -17,10 +18,10 @@
 # (min–max) wall time, the median user time and the range of peak RSS of each binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ $# -ge 2 ] || { sed -n '2,16p' "$0"; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,18p' "$0"; exit 2; }
 before=$1; after=$2; size=${3:-1000000}; runs=${4:-7}
 dir=target/bench-e2e/p$size
-[ -f "$dir/invoices.csv" ] || { echo "no portfolio in $dir: run scripts/bench-e2e.sh $size first" >&2; exit 2; }
+[ -n "$(ls -A "$dir" 2>/dev/null)" ] || { echo "no portfolio in $dir: run scripts/bench-e2e.sh first (SHAPE=… for another shape)" >&2; exit 2; }
 plan() { "$1" plan --scenarios examples/scenarios --portfolio "$dir" --as-of 2026-03-01 --format "$2"; }
 for fmt in json csv table; do
   a=$(plan "$before" "$fmt" | md5sum | cut -d' ' -f1)
