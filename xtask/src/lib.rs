@@ -511,11 +511,12 @@ enum Shape {
 }
 
 /// Columns written as dates in a workbook.
-const XLSX_DATES: [&str; 4] = ["issue_date", "due_date", "promise_date", "date"];
+const DATE_COLUMNS: [&str; 4] = ["issue_date", "due_date", "promise_date", "date"];
 
-/// Columns written as JSON numbers (their text, exact), and columns whose `yes` is `true`.
-const JSON_NUMBERS: [&str; 4] = ["amount", "outstanding", "promise_amount", "avg_days_late"];
-const JSON_BOOLEANS: [&str; 2] = ["disputed", "payment_plan"];
+/// Columns written as numbers (their text, exact), and columns whose `yes` is `true`, in
+/// JSON files and workbooks.
+const NUMBER_COLUMNS: [&str; 4] = ["amount", "outstanding", "promise_amount", "avg_days_late"];
+const BOOLEAN_COLUMNS: [&str; 2] = ["disputed", "payment_plan"];
 
 impl Write for Lines {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -560,18 +561,19 @@ impl Lines {
                 *row += 1;
                 write!(self.w, "<row r=\"{row}\">")?;
                 for (k, field) in self.line.split(|&c| c == b',').enumerate() {
+                    if field.is_empty() {
+                        continue;
+                    }
                     let name = names.get(k).map(String::as_str).unwrap_or_default();
                     let text = String::from_utf8_lossy(field);
                     let at = format!("{}{row}", (b'A' + k as u8) as char);
-                    if field.is_empty() {
-                        continue;
-                    } else if *row == 1 {
+                    if *row == 1 {
                         write!(self.w, r#"<c r="{at}" t="inlineStr"><is><t>{}</t></is></c>"#, xml_escape(&text))?;
-                    } else if JSON_NUMBERS.contains(&name) {
+                    } else if NUMBER_COLUMNS.contains(&name) {
                         write!(self.w, r#"<c r="{at}"><v>{text}</v></c>"#)?;
-                    } else if JSON_BOOLEANS.contains(&name) {
+                    } else if BOOLEAN_COLUMNS.contains(&name) {
                         write!(self.w, r#"<c r="{at}" t="b"><v>{}</v></c>"#, u8::from(field == b"yes"))?;
-                    } else if let Some(serial) = XLSX_DATES.contains(&name).then(|| excel_serial(&text)).flatten() {
+                    } else if let Some(serial) = DATE_COLUMNS.contains(&name).then(|| excel_serial(&text)).flatten() {
                         write!(self.w, r#"<c r="{at}" s="1"><v>{serial}</v></c>"#)?;
                     } else {
                         write!(self.w, r#"<c r="{at}" t="inlineStr"><is><t>{}</t></is></c>"#, xml_escape(&text))?;
@@ -594,9 +596,9 @@ impl Lines {
                     first = false;
                     self.w.write_all(name.as_bytes())?;
                     self.w.write_all(b"\":")?;
-                    if JSON_NUMBERS.contains(&name.as_str()) {
+                    if NUMBER_COLUMNS.contains(&name.as_str()) {
                         self.w.write_all(field)?;
-                    } else if JSON_BOOLEANS.contains(&name.as_str()) {
+                    } else if BOOLEAN_COLUMNS.contains(&name.as_str()) {
                         self.w.write_all(if field == b"yes" { b"true" } else { b"false" })?;
                     } else {
                         self.w.write_all(b"\"")?;
