@@ -18,6 +18,7 @@ use divan::counter::ItemsCount;
 use relance_engine::Engine;
 use relance_engine::history::NoHistory;
 use relance_stdlib::load::{LoadOptions, load_dir, load_dir_indexed};
+use xtask::Files;
 
 /// The allocator of the `relance` binary.
 #[global_allocator]
@@ -35,38 +36,26 @@ fn as_of() -> NaiveDate {
 
 /// The folder of a generated portfolio of `n` invoices, written if missing.
 fn portfolio_dir(n: u64) -> PathBuf {
-    shaped_dir(n, n / 5, Shape::Plain)
-}
-
-/// The files of a generated portfolio: the generator's default, as a CRM exports them
-/// (`--quote-all --opaque-ids`), as JSON files (`--json`) or as a workbook (`--xlsx`); each in
-/// the folder `SHAPE=… scripts/bench-e2e.sh` writes.
-#[derive(Clone, Copy, PartialEq)]
-enum Shape {
-    Plain,
-    Crm,
-    Json,
-    Xlsx,
+    shaped_dir(n, n / 5, Files::Csv)
 }
 
 /// The folder of a generated portfolio of `n` invoices of `customers` customers, written if
-/// missing.
-fn shaped_dir(n: u64, customers: u64, shape: Shape) -> PathBuf {
-    let name = match (shape, customers == n / 5) {
-        (Shape::Crm, _) => format!("p{n}-quote-all-opaque-ids"),
-        (Shape::Json, _) => format!("p{n}-json"),
-        (Shape::Xlsx, _) => format!("p{n}-xlsx"),
-        (Shape::Plain, true) => format!("p{n}"),
-        (Shape::Plain, false) => format!("p{n}-c{customers}"),
+/// missing: the generator's default files, as a CRM exports them (`Files::QuotedCsv`, with
+/// `--opaque-ids`), as JSON files or as a workbook; each in the folder that
+/// `SHAPE=… scripts/bench-e2e.sh` writes.
+fn shaped_dir(n: u64, customers: u64, files: Files) -> PathBuf {
+    let name = match (files, customers == n / 5) {
+        (Files::QuotedCsv, _) => format!("p{n}-quote-all-opaque-ids"),
+        (Files::Json, _) => format!("p{n}-json"),
+        (Files::Xlsx, _) => format!("p{n}-xlsx"),
+        (Files::Csv, true) => format!("p{n}"),
+        (Files::Csv, false) => format!("p{n}-c{customers}"),
     };
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench-e2e").join(name);
     if std::fs::read_dir(&dir).map_or(true, |mut d| d.next().is_none()) {
-        let crm = shape == Shape::Crm;
         xtask::Gen::new(n, customers, 42, as_of(), dir.clone())
-            .quote_all(crm)
-            .opaque_ids(crm)
-            .json(shape == Shape::Json)
-            .xlsx(shape == Shape::Xlsx)
+            .files(files)
+            .opaque_ids(files == Files::QuotedCsv)
             .run()
             .unwrap();
     }
@@ -116,31 +105,31 @@ fn plan_csv_to_json(bencher: divan::Bencher, n: u64) {
 /// ids that are record ids, not in order.
 #[divan::bench(args = SIZES, sample_count = 5)]
 fn load_csv_quoted(bencher: divan::Bencher, n: u64) {
-    load_of(bencher, n, &shaped_dir(n, n / 5, Shape::Crm));
+    load_of(bencher, n, &shaped_dir(n, n / 5, Files::QuotedCsv));
 }
 
 /// The whole plan of that portfolio.
 #[divan::bench(args = SIZES, sample_count = 5)]
 fn plan_csv_to_json_quoted(bencher: divan::Bencher, n: u64) {
-    plan_of(bencher, n, &shaped_dir(n, n / 5, Shape::Crm));
+    plan_of(bencher, n, &shaped_dir(n, n / 5, Files::QuotedCsv));
 }
 
 /// The JSON loader on the same portfolio as JSON files.
 #[divan::bench(args = SIZES, sample_count = 5)]
 fn load_json(bencher: divan::Bencher, n: u64) {
-    load_of(bencher, n, &shaped_dir(n, n / 5, Shape::Json));
+    load_of(bencher, n, &shaped_dir(n, n / 5, Files::Json));
 }
 
 /// The Excel loader on the same portfolio as one workbook (10^6: 5 s a sample, left out).
 #[divan::bench(args = [10_000, 100_000], sample_count = 5)]
 fn load_xlsx(bencher: divan::Bencher, n: u64) {
-    load_of(bencher, n, &shaped_dir(n, n / 5, Shape::Xlsx));
+    load_of(bencher, n, &shaped_dir(n, n / 5, Files::Xlsx));
 }
 
 /// The whole plan of few large customers: 500 invoices each.
 #[divan::bench(args = SIZES, sample_count = 5)]
 fn plan_csv_to_json_large_customers(bencher: divan::Bencher, n: u64) {
-    plan_of(bencher, n, &shaped_dir(n, n / 500, Shape::Plain));
+    plan_of(bencher, n, &shaped_dir(n, n / 500, Files::Csv));
 }
 
 /// The loader on the portfolio in `dir`, with its default options.

@@ -246,8 +246,8 @@ fn generated_json_and_xlsx_load_the_portfolio_of_the_csv() {
     let as_of = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
     let generator = |sub: &str| xtask::Gen::new(20_000, 4_000, 11, as_of, dir.path().join(sub));
     generator("csv").run().unwrap();
-    generator("json").json(true).run().unwrap();
-    generator("xlsx").xlsx(true).run().unwrap();
+    generator("json").files(xtask::Files::Json).run().unwrap();
+    generator("xlsx").files(xtask::Files::Xlsx).run().unwrap();
     assert!(dir.path().join("json/invoices.json").exists() && !dir.path().join("json/invoices.csv").exists());
     let files: Vec<_> = std::fs::read_dir(dir.path().join("xlsx")).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(files, ["portfolio.xlsx"]);

@@ -326,8 +326,8 @@ fn the_same_portfolio_in_every_input_format_gives_the_same_plan() {
     let as_of = chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
     let generator = |sub: &str| xtask::Gen::new(3_000, 600, 5, as_of, dir.path().join(sub));
     generator("csv").run().unwrap();
-    generator("json").json(true).run().unwrap();
-    generator("xlsx").xlsx(true).run().unwrap();
+    generator("json").files(xtask::Files::Json).run().unwrap();
+    generator("xlsx").files(xtask::Files::Xlsx).run().unwrap();
     // One object with the three arrays of the JSON files.
     let one = dir.path().join("one");
     std::fs::create_dir(&one).unwrap();

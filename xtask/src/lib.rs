@@ -169,6 +169,20 @@ const REGION: [&str; 8] = [
 ];
 const FORM: [&str; 4] = ["SARL", "SAS", "SA", "EURL"];
 
+/// The files a portfolio is written as.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Files {
+    /// customers.csv, invoices.csv and payments.csv, plain fields, `\n` line ends.
+    #[default]
+    Csv,
+    /// The same with every field quoted and `\r\n` line ends (`--quote-all`).
+    QuotedCsv,
+    /// customers.json, invoices.json and payments.json (`--json`).
+    Json,
+    /// One workbook, portfolio.xlsx (`--xlsx`).
+    Xlsx,
+}
+
 /// A portfolio to generate.
 #[derive(Debug)]
 pub struct Gen {
@@ -177,50 +191,26 @@ pub struct Gen {
     seed: u64,
     as_of: NaiveDate,
     out: PathBuf,
-    quote_all: bool,
+    files: Files,
     opaque_ids: bool,
-    json: bool,
-    xlsx: bool,
 }
 
 impl Gen {
     /// `invoices` invoices of `customers` customers (at least 1), due around `as_of`, written
     /// to the folder `out`; the same `seed` gives the same files.
     pub fn new(invoices: u64, customers: u64, seed: u64, as_of: NaiveDate, out: PathBuf) -> Self {
-        Gen {
-            invoices,
-            customers: customers.max(1),
-            seed,
-            as_of,
-            out,
-            quote_all: false,
-            opaque_ids: false,
-            json: false,
-            xlsx: false,
-        }
+        Gen { invoices, customers: customers.max(1), seed, as_of, out, files: Files::Csv, opaque_ids: false }
     }
 
-    /// Every field quoted, `\r\n` line ends (see the crate's documentation).
-    pub fn quote_all(mut self, yes: bool) -> Self {
-        self.quote_all = yes;
+    /// The files written (see the crate's documentation).
+    pub fn files(mut self, files: Files) -> Self {
+        self.files = files;
         self
     }
 
     /// Customer ids that are CRM record ids, not in order (see the crate's documentation).
     pub fn opaque_ids(mut self, yes: bool) -> Self {
         self.opaque_ids = yes;
-        self
-    }
-
-    /// JSON files instead of CSV (see the crate's documentation).
-    pub fn json(mut self, yes: bool) -> Self {
-        self.json = yes;
-        self
-    }
-
-    /// An Excel workbook instead of CSV files (see the crate's documentation).
-    pub fn xlsx(mut self, yes: bool) -> Self {
-        self.xlsx = yes;
         self
     }
 
@@ -231,27 +221,26 @@ impl Gen {
         let mut seed = 42u64;
         let mut as_of = NaiveDate::from_ymd_opt(2026, 3, 16).ok_or("bad default date")?;
         let mut out = None;
-        let (mut quote_all, mut opaque_ids, mut json, mut xlsx) = (false, false, false, false);
+        let (mut files, mut opaque_ids) = (None, false);
         let mut it = args.iter();
         while let Some(flag) = it.next() {
-            match flag.as_str() {
-                "--quote-all" => {
-                    quote_all = true;
-                    continue;
-                }
+            let shape = match flag.as_str() {
                 "--opaque-ids" => {
                     opaque_ids = true;
                     continue;
                 }
-                "--json" => {
-                    json = true;
-                    continue;
+                "--quote-all" => Some(Files::QuotedCsv),
+                "--json" => Some(Files::Json),
+                "--xlsx" => Some(Files::Xlsx),
+                _ => None,
+            };
+            if let Some(shape) = shape {
+                if files.replace(shape).is_some_and(|before| before != shape) {
+                    return Err(format!(
+                        "--quote-all (CSV), --json and --xlsx are other shapes of the files: choose one\n{USAGE}"
+                    ));
                 }
-                "--xlsx" => {
-                    xlsx = true;
-                    continue;
-                }
-                _ => {}
+                continue;
             }
             let value = it.next().ok_or_else(|| format!("`{flag}` needs a value\n{USAGE}"))?;
             let number = || value.replace('_', "").parse::<u64>().map_err(|_| format!("`{value}` is not a number"));
@@ -271,33 +260,24 @@ impl Gen {
         if customers == 0 {
             return Err("--customers must be at least 1".to_string());
         }
-        if u8::from(quote_all) + u8::from(json) + u8::from(xlsx) > 1 {
-            return Err(format!(
-                "--quote-all (CSV), --json and --xlsx are other shapes of the files: choose one\n{USAGE}"
-            ));
-        }
         Ok(Self {
             invoices: invoices.ok_or(format!("--invoices is required\n{USAGE}"))?,
             customers,
             seed,
             as_of,
             out: out.ok_or(format!("--out is required\n{USAGE}"))?,
-            quote_all,
+            files: files.unwrap_or_default(),
             opaque_ids,
-            json,
-            xlsx,
         })
     }
 
     /// The writer of the table `name` (`customers`, …): a CSV file, or a JSON one.
     fn writer(&self, name: &str) -> Result<Lines, String> {
-        let (path, shape) = if self.xlsx {
+        let (path, shape) = match self.files {
             // A sheet's XML, put into the workbook by `run` once every sheet is written.
-            (self.out.join(format!(".{name}.sheet.xml")), Shape::Xlsx { names: Vec::new(), row: 0 })
-        } else if self.json {
-            (self.out.join(format!("{name}.json")), Shape::Json { names: Vec::new() })
-        } else {
-            (self.out.join(format!("{name}.csv")), Shape::Csv { quote_all: self.quote_all })
+            Files::Xlsx => (self.out.join(format!(".{name}.sheet.xml")), Shape::Xlsx { names: Vec::new(), row: 0 }),
+            Files::Json => (self.out.join(format!("{name}.json")), Shape::Json { names: Vec::new() }),
+            csv => (self.out.join(format!("{name}.csv")), Shape::Csv { quote_all: csv == Files::QuotedCsv }),
         };
         File::create(&path)
             .map(|f| Lines { w: BufWriter::with_capacity(1 << 20, f), line: Vec::new(), shape, records: 0 })
@@ -326,7 +306,7 @@ impl Gen {
         let io = |e: std::io::Error| format!("cannot write: {e}");
         self.write_customers().map_err(io)?;
         let (payments, non_eur) = self.write_invoices().map_err(io)?;
-        if self.xlsx {
+        if self.files == Files::Xlsx {
             self.workbook().map_err(io)?;
         }
         Ok(format!(
@@ -716,10 +696,8 @@ mod tests {
             seed,
             as_of: NaiveDate::from_ymd_opt(2026, 3, 16).unwrap(),
             out: dir.to_path_buf(),
-            quote_all: false,
+            files: Files::Csv,
             opaque_ids: false,
-            json: false,
-            xlsx: false,
         }
     }
 
@@ -728,7 +706,7 @@ mod tests {
         let base = std::env::temp_dir().join(format!("xtask-shapes-{}", std::process::id()));
         let read = |d: &std::path::Path, f: &str| std::fs::read_to_string(d.join(f)).unwrap();
         generator(&base.join("plain"), 7).run().unwrap();
-        generator(&base.join("crm"), 7).quote_all(true).opaque_ids(true).run().unwrap();
+        generator(&base.join("crm"), 7).files(Files::QuotedCsv).opaque_ids(true).run().unwrap();
         let (plain, crm) = (base.join("plain"), base.join("crm"));
         // Unquoted, with the ids mapped back, the files are the same.
         let ids: std::collections::HashMap<String, String> = read(&crm, "customers.csv")
@@ -785,11 +763,11 @@ mod tests {
     fn json_and_xlsx_are_options_of_their_own() {
         let args = |a: &str| a.split(' ').map(String::from).collect::<Vec<_>>();
         let g = Gen::from_args(&args("--invoices 10 --customers 2 --json --opaque-ids --out x")).unwrap();
-        assert!(g.json && g.opaque_ids && !g.quote_all);
+        assert!(g.files == Files::Json && g.opaque_ids);
         let e = Gen::from_args(&args("--invoices 10 --customers 2 --json --quote-all --out x")).unwrap_err();
         assert!(e.starts_with("--quote-all (CSV), --json and --xlsx are other shapes"), "{e}");
         assert!(Gen::from_args(&args("--invoices 10 --customers 2 --xlsx --json --out x")).is_err());
-        assert!(Gen::from_args(&args("--invoices 10 --customers 2 --xlsx --out x")).unwrap().xlsx);
+        assert_eq!(Gen::from_args(&args("--invoices 10 --customers 2 --xlsx --out x")).unwrap().files, Files::Xlsx);
     }
 
     #[test]
