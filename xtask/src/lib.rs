@@ -271,7 +271,8 @@ impl Gen {
         })
     }
 
-    /// The writer of the table `name` (`customers`, …): a CSV file, or a JSON one.
+    /// The writer of the table `name` (`customers`, …): a CSV file, a JSON one, or a sheet's
+    /// XML for the workbook.
     fn writer(&self, name: &str) -> Result<Lines, String> {
         let (path, shape) = match self.files {
             // A sheet's XML, put into the workbook by `run` once every sheet is written.
@@ -466,7 +467,8 @@ impl Gen {
 
 /// A table written a line at a time (generated fields hold no comma, quote or backslash):
 /// a line is gathered, then written as a CSV line (as it is, or with every field quoted and a
-/// `\r\n` line end), or as a JSON object named by the first line's fields.
+/// `\r\n` line end), as a JSON object named by the first line's fields, or as a row of a
+/// worksheet's XML.
 struct Lines {
     w: BufWriter<File>,
     line: Vec<u8>,
