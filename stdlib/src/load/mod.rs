@@ -28,6 +28,7 @@ mod json_split;
 pub mod mapping;
 pub mod parse;
 mod quoted;
+mod sheet_xml;
 mod table;
 mod xlsx_reader;
 

@@ -1,0 +1,969 @@
+//! A fast reader of the workbooks Excel, LibreOffice and most exporters write: the XML of
+//! the sheets and of the shared strings is scanned byte by byte, not parsed event by event, and a sheet is read from the archive in pieces, never whole.
+//!
+//! It reads only what it is sure to read as calamine does, and gives up ([`Fallback`]) on
+//! anything else: an element or an attribute it does not expect, a prefixed element in a
+//! sheet, a comment, CDATA, a text that calamine would change (a carriage return, an `_x…_`
+//! escape), a value calamine reports as an error, an archive it cannot read. The caller then
+//! reads the whole workbook again with calamine, which gives its result or its error, so a
+//! workbook loads to the same portfolio, or to the same errors, whichever reader reads it
+//! (tests compare the two on written workbooks of every shape).
+//!
+//! The workbook's own parts (relationships, `workbook.xml`, `styles.xml`) are small and read
+//! whole with the same scanner, by local name as calamine does.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+use calamine::{CellErrorType, ExcelDateTime, ExcelDateTimeType};
+use memchr::memmem;
+use zip::ZipArchive;
+
+use super::xlsx_reader::SheetRow;
+
+/// This reader does not read the workbook as calamine would for sure: read it with calamine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Fallback;
+
+type Fast<T> = Result<T, Fallback>;
+
+/// How a style shows numbers, as calamine sorts formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Other,
+    DateTime,
+    TimeDelta,
+}
+
+/// A cell's value. Texts are ranges of the reader's text buffer (shared strings are copied
+/// there too), so a row holds no allocation of its own.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Value {
+    /// An inline, shared or formula text (`t="inlineStr"`, `"s"`, `"str"`).
+    Text(u32, u32),
+    /// An ISO date or time written as text (`t="d"`).
+    IsoDate(u32, u32),
+    Number(f64),
+    /// A number in a date, time or duration format.
+    Date(ExcelDateTime),
+    Bool(bool),
+    Error(CellErrorType),
+}
+
+/// The shared strings, end to end in one text.
+#[derive(Default)]
+struct Strings {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl Strings {
+    fn get(&self, k: usize) -> Option<&str> {
+        let end = *self.ends.get(k)?;
+        let start = match k.checked_sub(1) {
+            Some(before) => *self.ends.get(before)?,
+            None => 0,
+        };
+        self.text.get(start..end)
+    }
+}
+
+/// An open workbook: its sheets, number formats and shared strings.
+pub(super) struct Workbook {
+    zip: ZipArchive<File>,
+    /// Each sheet's name and the path of its XML in the archive, in the workbook's order.
+    sheets: Vec<(String, String)>,
+    formats: Vec<Format>,
+    is_1904: bool,
+    strings: Strings,
+}
+
+impl Workbook {
+    /// Opens the workbook at `path` and reads its parts, or gives up.
+    pub(super) fn open(path: &Path) -> Fast<Workbook> {
+        let file = File::open(path).map_err(|_| Fallback)?;
+        let mut zip = ZipArchive::new(file).map_err(|_| Fallback)?;
+        // The package names its workbook; calamine reads any name, this reader the usual one.
+        let package = read_entry(&mut zip, "_rels/.rels")?.ok_or(Fallback)?;
+        let mut target = None;
+        each_tag(&package, |tag| {
+            if !tag.close && tag.local() == b"Relationship" {
+                let (typ, to) = (tag.attr(b"Type")?, tag.attr(b"Target")?);
+                if let (Some(typ), Some(to)) = (typ, to)
+                    && typ.ends_with(b"/relationships/officeDocument")
+                {
+                    target = Some(to.to_vec());
+                }
+            }
+            Ok(())
+        })?;
+        if !matches!(target.as_deref(), Some(b"xl/workbook.xml" | b"/xl/workbook.xml")) {
+            return Err(Fallback);
+        }
+        let strings = match read_entry(&mut zip, "xl/sharedStrings.xml")? {
+            Some(xml) => read_shared_strings(&xml)?,
+            None => Strings::default(),
+        };
+        let formats = match read_entry(&mut zip, "xl/styles.xml")? {
+            Some(xml) => read_formats(&xml)?,
+            None => Vec::new(),
+        };
+        let rels = read_entry(&mut zip, "xl/_rels/workbook.xml.rels")?.ok_or(Fallback)?;
+        let mut relationships: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = Vec::new();
+        each_tag(&rels, |tag| {
+            if !tag.close
+                && tag.local() == b"Relationship"
+                && let Some(id) = tag.attr(b"Id")?
+            {
+                let typ = tag.attr(b"Type")?.unwrap_or_default();
+                let to = tag.attr(b"Target")?.unwrap_or_default();
+                // calamine keeps these three as written: entities would differ.
+                if [id, typ, to].iter().any(|v| v.contains(&b'&')) {
+                    return Err(Fallback);
+                }
+                relationships.push((id.to_vec(), typ.to_vec(), to.to_vec()));
+            }
+            Ok(())
+        })?;
+        let book = read_entry(&mut zip, "xl/workbook.xml")?.ok_or(Fallback)?;
+        let (mut sheets, mut is_1904) = (Vec::new(), false);
+        each_tag(&book, |tag| {
+            if tag.close {
+                return Ok(());
+            }
+            match tag.local() {
+                b"sheet" => {
+                    let (mut raw_name, mut rel, mut state) = (None, &b""[..], &b"visible"[..]);
+                    tag.each_attr(|k, v| match k {
+                        b"name" => raw_name = Some(v),
+                        b"state" => state = v,
+                        k if local(k) == b"id" => rel = v,
+                        _ => {}
+                    })?;
+                    if !matches!(state, b"visible" | b"hidden" | b"veryHidden") {
+                        return Err(Fallback);
+                    }
+                    let mut name = String::new();
+                    decode(raw_name.unwrap_or_default(), &mut name)?;
+                    let (_, typ, to) = relationships.iter().rev().find(|(id, _, _)| id == rel).ok_or(Fallback)?;
+                    // Only worksheets have cells; a path calamine would look up otherwise
+                    // (`..`, another case) is left to it.
+                    if !typ.ends_with(b"/worksheet") || to.contains(&b'\\') || memmem::find(to, b"..").is_some() {
+                        return Err(Fallback);
+                    }
+                    let to = std::str::from_utf8(to).map_err(|_| Fallback)?;
+                    let path = match to.strip_prefix('/') {
+                        Some(absolute) => absolute.to_string(),
+                        None => format!("xl/{to}"),
+                    };
+                    sheets.push((name, path));
+                }
+                b"workbookPr" => {
+                    if let Some(v) = tag.attr(b"date1904")? {
+                        is_1904 = v == b"1" || v == b"true";
+                    }
+                }
+                _ => {}
+            }
+            Ok(())
+        })?;
+        Ok(Workbook { zip, sheets, formats, is_1904, strings })
+    }
+
+    /// The names of the sheets, in the workbook's order.
+    pub(super) fn sheet_names(&self) -> Vec<String> {
+        self.sheets.iter().map(|(name, _)| name.clone()).collect()
+    }
+
+    /// The rows of the sheet `name`.
+    pub(super) fn rows(&mut self, name: &str) -> Fast<SheetRows<'_>> {
+        let Workbook { zip, sheets, formats, is_1904, strings } = self;
+        let (_, path) = sheets.iter().find(|(n, _)| n == name).ok_or(Fallback)?;
+        let entry = zip.by_name(path).map_err(|_| Fallback)?;
+        let mut rows = SheetRows {
+            entry,
+            buf: vec![0; BUFFER],
+            pos: 0,
+            end: 0,
+            eof: false,
+            strings,
+            formats,
+            is_1904: *is_1904,
+            row_index: 0,
+            col_index: 0,
+            cells: Vec::new(),
+            texts: String::new(),
+            pending: None,
+            done: false,
+        };
+        rows.start()?;
+        Ok(rows)
+    }
+}
+
+/// The bytes of the archive's part `name`, if it has one.
+fn read_entry(zip: &mut ZipArchive<File>, name: &str) -> Fast<Option<Vec<u8>>> {
+    let mut entry = match zip.by_name(name) {
+        Ok(entry) => entry,
+        Err(zip::result::ZipError::FileNotFound) => return Ok(None),
+        Err(_) => return Err(Fallback),
+    };
+    let mut bytes = Vec::with_capacity(usize::try_from(entry.size()).unwrap_or(0).min(1 << 30));
+    entry.read_to_end(&mut bytes).map_err(|_| Fallback)?;
+    Ok(Some(bytes))
+}
+
+/// Where a document's elements start: after a UTF-8 byte order mark and an XML declaration
+/// (which must not name another encoding).
+fn prolog(xml: &[u8]) -> Fast<usize> {
+    let mut at = if xml.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+    if xml.starts_with(b"\xFE\xFF") || xml.starts_with(b"\xFF\xFE") {
+        return Err(Fallback);
+    }
+    let rest = xml.get(at..).unwrap_or_default();
+    if rest.starts_with(b"<?xml") {
+        let end = memmem::find(rest, b"?>").ok_or(Fallback)?;
+        let decl = rest.get(..end).unwrap_or_default();
+        if let Some(k) = memmem::find(decl, b"encoding") {
+            let value = decl.get(k..).unwrap_or_default();
+            let utf8 = value.windows(5).any(|w| w.eq_ignore_ascii_case(b"utf-8"))
+                || value.windows(4).any(|w| w.eq_ignore_ascii_case(b"utf8"));
+            if !utf8 {
+                return Err(Fallback);
+            }
+        }
+        at += end + 2;
+    }
+    Ok(at)
+}
+
+/// A start, end or empty-element tag.
+#[derive(Debug, Clone, Copy)]
+struct Tag<'a> {
+    name: &'a [u8],
+    attrs: &'a [u8],
+    /// `</name>`.
+    close: bool,
+    /// `<name/>`.
+    empty: bool,
+}
+
+/// The first `<` of `s`: a byte loop, as the distances in a sheet are a few bytes.
+fn find_lt(s: &[u8]) -> Option<usize> {
+    s.iter().position(|&c| c == b'<')
+}
+
+/// The first `pattern` (which starts with `<`) in `s`.
+fn find_close(s: &[u8], pattern: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    loop {
+        let k = at + find_lt(s.get(at..)?)?;
+        if s.get(k..)?.starts_with(pattern) {
+            return Some(k);
+        }
+        at = k + 1;
+    }
+}
+
+fn local(name: &[u8]) -> &[u8] {
+    match memchr::memrchr(b':', name) {
+        Some(k) => name.get(k + 1..).unwrap_or_default(),
+        None => name,
+    }
+}
+
+impl<'a> Tag<'a> {
+    fn local(&self) -> &'a [u8] {
+        local(self.name)
+    }
+
+    /// Calls `f` with each attribute's name and raw value.
+    fn each_attr(&self, mut f: impl FnMut(&'a [u8], &'a [u8])) -> Fast<()> {
+        let mut rest = self.attrs;
+        loop {
+            rest = rest.trim_ascii_start();
+            if rest.is_empty() {
+                return Ok(());
+            }
+            let eq = rest.iter().position(|&c| c == b'=').ok_or(Fallback)?;
+            let key = rest.get(..eq).unwrap_or_default().trim_ascii_end();
+            let after = rest.get(eq + 1..).unwrap_or_default().trim_ascii_start();
+            let quote = *after.first().ok_or(Fallback)?;
+            if key.is_empty() || !(quote == b'"' || quote == b'\'') || key.iter().any(|c| c.is_ascii_whitespace()) {
+                return Err(Fallback);
+            }
+            let body = after.get(1..).unwrap_or_default();
+            let close = body.iter().position(|&c| c == quote).ok_or(Fallback)?;
+            let value = body.get(..close).unwrap_or_default();
+            if value.contains(&b'<') {
+                return Err(Fallback);
+            }
+            f(key, value);
+            rest = body.get(close + 1..).unwrap_or_default();
+            if rest.first().is_some_and(|c| !c.is_ascii_whitespace()) {
+                return Err(Fallback);
+            }
+        }
+    }
+
+    /// The raw value of the attribute `key`, if the tag has it.
+    fn attr(&self, key: &[u8]) -> Fast<Option<&'a [u8]>> {
+        let mut found = None;
+        self.each_attr(|k, v| {
+            if k == key && found.is_none() {
+                found = Some(v);
+            }
+        })?;
+        Ok(found)
+    }
+}
+
+/// The tag at the start of `s` (which starts with `<`) and its length, or `None` when `s`
+/// ends before the tag does.
+fn parse_tag(s: &[u8]) -> Fast<Option<(Tag<'_>, usize)>> {
+    let close = match s.get(1) {
+        None => return Ok(None),
+        Some(b'!' | b'?') => return Err(Fallback),
+        Some(b'/') => true,
+        Some(_) => false,
+    };
+    let from = if close { 2 } else { 1 };
+    let body = s.get(from..).unwrap_or_default();
+    let name_len = body.iter().position(|&c| c.is_ascii_whitespace() || c == b'/' || c == b'>').unwrap_or(body.len());
+    if name_len == body.len() {
+        return Ok(None);
+    }
+    if name_len == 0 {
+        return Err(Fallback);
+    }
+    // The end of the tag, quotes skipped (a byte loop: tags are short, and a search call
+    // costs more than it saves on a few bytes).
+    let mut quote = 0u8;
+    let mut end = None;
+    for (k, &c) in s.iter().enumerate().skip(from + name_len) {
+        if quote != 0 {
+            if c == quote {
+                quote = 0;
+            }
+        } else if c == b'"' || c == b'\'' {
+            quote = c;
+        } else if c == b'>' {
+            end = Some(k);
+            break;
+        }
+    }
+    let Some(at) = end else { return Ok(None) };
+    let empty = !close && at > 0 && s.get(at - 1) == Some(&b'/');
+    let attrs_end = if empty { at - 1 } else { at };
+    let tag = Tag {
+        name: s.get(from..from + name_len).unwrap_or_default(),
+        attrs: s.get(from + name_len..attrs_end.max(from + name_len)).unwrap_or_default(),
+        close,
+        empty,
+    };
+    if close && !tag.attrs.trim_ascii().is_empty() {
+        return Err(Fallback);
+    }
+    Ok(Some((tag, at + 1)))
+}
+
+/// The tags of a whole document in order, each with the text before it.
+struct Tags<'a> {
+    xml: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Tags<'a> {
+    fn new(xml: &'a [u8]) -> Fast<Self> {
+        Ok(Tags { xml, pos: prolog(xml)? })
+    }
+
+    fn next(&mut self) -> Fast<Option<(&'a [u8], Tag<'a>)>> {
+        let rest = self.xml.get(self.pos..).unwrap_or_default();
+        let Some(lt) = find_lt(rest) else { return Ok(None) };
+        let (tag, len) = parse_tag(rest.get(lt..).unwrap_or_default())?.ok_or(Fallback)?;
+        self.pos += lt + len;
+        Ok(Some((rest.get(..lt).unwrap_or_default(), tag)))
+    }
+}
+
+/// Calls `f` with each tag of a whole document.
+fn each_tag<'a>(xml: &'a [u8], mut f: impl FnMut(Tag<'a>) -> Fast<()>) -> Fast<()> {
+    let mut tags = Tags::new(xml)?;
+    while let Some((_, tag)) = tags.next()? {
+        f(tag)?;
+    }
+    Ok(())
+}
+
+/// Appends `raw` to `out` with its entities replaced. A carriage return (which an XML reader
+/// turns into a line feed) or an unknown entity gives up.
+fn decode(raw: &[u8], out: &mut String) -> Fast<()> {
+    let mut rest = raw;
+    while let Some(k) = rest.iter().position(|&c| c == b'&' || c == b'\r') {
+        out.push_str(std::str::from_utf8(rest.get(..k).unwrap_or_default()).map_err(|_| Fallback)?);
+        if rest.get(k) == Some(&b'\r') {
+            return Err(Fallback);
+        }
+        let after = rest.get(k + 1..).unwrap_or_default();
+        let semi = after.iter().take(12).position(|&c| c == b';').ok_or(Fallback)?;
+        let c = match after.get(..semi).unwrap_or_default() {
+            b"lt" => '<',
+            b"gt" => '>',
+            b"amp" => '&',
+            b"quot" => '"',
+            b"apos" => '\'',
+            num => {
+                let code = match num {
+                    [b'#', b'x', hex @ ..] => u32::from_str_radix(std::str::from_utf8(hex).map_err(|_| Fallback)?, 16),
+                    [b'#', dec @ ..] => std::str::from_utf8(dec).map_err(|_| Fallback)?.parse(),
+                    _ => return Err(Fallback),
+                }
+                .map_err(|_| Fallback)?;
+                match char::from_u32(code) {
+                    Some(c) if !c.is_control() || c == '\t' || c == '\n' => c,
+                    _ => return Err(Fallback),
+                }
+            }
+        };
+        out.push(c);
+        rest = after.get(semi + 1..).unwrap_or_default();
+    }
+    out.push_str(std::str::from_utf8(rest).map_err(|_| Fallback)?);
+    Ok(())
+}
+
+/// Appends to `out` the text of a string element (`<si>` or `<is>`, whose start was just
+/// read), as calamine reads it: the texts of its `<t>` elements (those of a phonetic run
+/// `<rPh>` left out) end to end, each trimmed of ASCII spaces unless `xml:space="preserve"`.
+fn read_string(tags: &mut Tags<'_>, closing: &[u8], out: &mut String) -> Fast<()> {
+    let mut phonetic = false;
+    loop {
+        let (_, tag) = tags.next()?.ok_or(Fallback)?;
+        if tag.close {
+            if tag.name == closing {
+                return Ok(());
+            }
+            if tag.local() == b"rPh" {
+                phonetic = false;
+            }
+            continue;
+        }
+        match tag.local() {
+            b"rPh" if !tag.empty => phonetic = true,
+            b"t" if !phonetic => {
+                let preserve = tag.attr(b"xml:space")? == Some(b"preserve");
+                if tag.empty {
+                    continue;
+                }
+                let (raw, end) = tags.next()?.ok_or(Fallback)?;
+                if !end.close || end.name != tag.name {
+                    return Err(Fallback);
+                }
+                push_text(raw, !preserve, out)?;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Appends a `<t>` text: decoded, trimmed of ASCII spaces when asked, without `_x…_` escapes.
+fn push_text(raw: &[u8], trim: bool, out: &mut String) -> Fast<()> {
+    let from = out.len();
+    decode(raw, out)?;
+    if out.as_bytes().get(from..).unwrap_or_default().windows(2).any(|w| w == b"_x") {
+        return Err(Fallback);
+    }
+    if trim {
+        const SPACES: [char; 4] = [' ', '\t', '\r', '\n'];
+        let text = out.get(from..).unwrap_or_default();
+        let lead = text.len() - text.trim_start_matches(SPACES).len();
+        let keep = text.trim_matches(SPACES).len();
+        out.replace_range(from..from + lead, "");
+        out.truncate(from + keep);
+    }
+    Ok(())
+}
+
+fn read_shared_strings(xml: &[u8]) -> Fast<Strings> {
+    let mut tags = Tags::new(xml)?;
+    let mut strings = Strings::default();
+    loop {
+        let (_, tag) = tags.next()?.ok_or(Fallback)?;
+        if !tag.close && tag.local() == b"sst" {
+            if let Some(n) = tag.attr(b"uniqueCount")?.and_then(parse_index) {
+                strings.ends.reserve(n.min(1 << 24));
+            }
+            if tag.empty {
+                return Ok(strings);
+            }
+            break;
+        }
+    }
+    loop {
+        let (_, tag) = tags.next()?.ok_or(Fallback)?;
+        if tag.close {
+            if tag.local() == b"sst" {
+                return Ok(strings);
+            }
+        } else if tag.local() == b"si" {
+            if !tag.empty {
+                read_string(&mut tags, tag.name, &mut strings.text)?;
+            }
+            strings.ends.push(strings.text.len());
+        }
+    }
+}
+
+fn read_formats(xml: &[u8]) -> Fast<Vec<Format>> {
+    let mut custom: Vec<(Vec<u8>, String)> = Vec::new();
+    let mut formats = Vec::new();
+    let (mut in_fmts, mut in_xfs) = (false, false);
+    each_tag(xml, |tag| {
+        match (tag.local(), tag.close) {
+            (b"numFmts", close) => in_fmts = !close && !tag.empty,
+            (b"cellXfs", close) => in_xfs = !close && !tag.empty,
+            (b"numFmt", false) if in_fmts => {
+                if let (Some(id), Some(code)) = (tag.attr(b"numFmtId")?, tag.attr(b"formatCode")?) {
+                    let mut text = String::new();
+                    decode(code, &mut text)?;
+                    custom.retain(|(k, _)| k != id);
+                    custom.push((id.to_vec(), text));
+                }
+            }
+            (b"xf", false) if in_xfs => {
+                formats.push(match tag.attr(b"numFmtId")? {
+                    None => Format::Other,
+                    Some(id) => match custom.iter().find(|(k, _)| k == id) {
+                        Some((_, code)) => custom_format(code),
+                        None => builtin_format(id),
+                    },
+                });
+            }
+            _ => {}
+        }
+        Ok(())
+    })?;
+    Ok(formats)
+}
+
+/// A run of ASCII digits as an index.
+fn parse_index(v: &[u8]) -> Option<usize> {
+    if v.is_empty() || v.len() > 9 || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    v.iter().try_fold(0usize, |n, &d| n.checked_mul(10)?.checked_add(usize::from(d - b'0')))
+}
+
+/// Whether a custom number format shows a date, a time or a duration (calamine's
+/// `detect_custom_number_format`, MIT licence, Johann Tuffe: the same answer for every
+/// format, so both readers see the same dates).
+fn custom_format(format: &str) -> Format {
+    let mut escaped = false;
+    let mut is_quote = false;
+    let mut brackets = 0u8;
+    let mut prev = ' ';
+    let mut hms = false;
+    let mut ap = false;
+    for s in format.chars() {
+        match (s, escaped, is_quote, ap, brackets) {
+            (_, true, ..) => escaped = false,
+            ('_' | '\\' | '*', ..) => escaped = true,
+            ('"', _, true, _, _) => is_quote = false,
+            (_, _, true, _, _) => (),
+            ('"', _, _, _, _) => is_quote = true,
+            (';', ..) => return Format::Other,
+            ('[', ..) => brackets += 1,
+            (']', .., 1) if hms => return Format::TimeDelta,
+            (']', ..) => brackets = brackets.saturating_sub(1),
+            ('a' | 'A', _, _, false, 0) => ap = true,
+            ('p' | 'm' | '/' | 'P' | 'M', _, _, true, 0) => return Format::DateTime,
+            ('d' | 'm' | 'h' | 'y' | 's' | 'D' | 'M' | 'H' | 'Y' | 'S', _, _, false, 0) => return Format::DateTime,
+            _ => {
+                if !(hms && s.eq_ignore_ascii_case(&prev)) {
+                    hms = prev == '[' && matches!(s, 'm' | 'h' | 's' | 'M' | 'H' | 'S');
+                }
+            }
+        }
+        prev = s;
+    }
+    Format::Other
+}
+
+/// The built-in number formats that show dates, times and durations (calamine's
+/// `builtin_format_by_id`: the id as written).
+fn builtin_format(id: &[u8]) -> Format {
+    match id {
+        b"14" | b"15" | b"16" | b"17" | b"18" | b"19" | b"20" | b"21" | b"22" | b"45" | b"47" => Format::DateTime,
+        b"27" | b"28" | b"29" | b"30" | b"31" | b"32" | b"33" | b"34" | b"35" | b"36" | b"50" | b"51" | b"52"
+        | b"53" | b"54" | b"55" | b"56" | b"57" | b"58" => Format::DateTime,
+        b"46" => Format::TimeDelta,
+        _ => Format::Other,
+    }
+}
+
+/// `A1`-style cell reference → (row, column), 0-based.
+fn cell_ref(r: &[u8]) -> Fast<(u32, u32)> {
+    let letters = r.iter().take_while(|c| c.is_ascii_uppercase()).count();
+    let digits = r.get(letters..).unwrap_or_default();
+    if letters == 0 || letters > 3 || digits.is_empty() || digits.first() == Some(&b'0') {
+        return Err(Fallback);
+    }
+    let col = r.iter().take(letters).fold(0u32, |n, &c| n * 26 + u32::from(c - b'A') + 1) - 1;
+    Ok((row_number(digits)?, col))
+}
+
+/// A row number as written (`1`-based) → 0-based.
+fn row_number(digits: &[u8]) -> Fast<u32> {
+    let n = parse_index(digits).ok_or(Fallback)?;
+    u32::try_from(n).ok().and_then(|n| n.checked_sub(1)).ok_or(Fallback)
+}
+
+/// Bytes read from the archive at a time.
+const BUFFER: usize = 256 * 1024;
+
+/// The rows of one sheet, read from the archive in pieces: each call to [`SheetRows::next_row`]
+/// gives the cells of one row that has any (calamine's `next_cell`, grouped by row).
+pub(super) struct SheetRows<'w> {
+    entry: zip::read::ZipFile<'w, File>,
+    buf: Vec<u8>,
+    pos: usize,
+    end: usize,
+    eof: bool,
+    strings: &'w Strings,
+    formats: &'w [Format],
+    is_1904: bool,
+    /// calamine's position for cells without a reference.
+    row_index: u32,
+    col_index: u32,
+    /// The row being gathered, and the texts its values point into.
+    cells: Vec<(u32, Value)>,
+    texts: String,
+    /// The first cell of the next row, read before the row it ends was given.
+    pending: Option<((u32, u32), Value)>,
+    done: bool,
+}
+
+/// What [`SheetRows::step`] found.
+enum Step {
+    Cell((u32, u32), Option<Value>),
+    End,
+}
+
+impl SheetRows<'_> {
+    /// Reads more of the sheet after what is left to parse; false at its end.
+    fn refill(&mut self) -> Fast<bool> {
+        if self.eof {
+            return Ok(false);
+        }
+        if self.pos > 0 {
+            self.buf.copy_within(self.pos..self.end, 0);
+            self.end -= self.pos;
+            self.pos = 0;
+        }
+        if self.end == self.buf.len() {
+            self.buf.resize(self.buf.len() * 2, 0);
+        }
+        let n = self.entry.read(self.buf.get_mut(self.end..).unwrap_or_default()).map_err(|_| Fallback)?;
+        self.end += n;
+        self.eof = n == 0;
+        Ok(n > 0)
+    }
+
+    /// Skips to the start of `<sheetData>`, checking the elements before it as calamine does.
+    fn start(&mut self) -> Fast<()> {
+        let finder = memmem::Finder::new(b"<sheetData");
+        loop {
+            let seen = self.buf.get(..self.end).unwrap_or_default();
+            if let Some(k) = finder.find(seen) {
+                // The head of the sheet: only `dimension` is read there.
+                let head = seen.get(..k).unwrap_or_default();
+                let mut tags = Tags::new(head)?;
+                while let Some((_, tag)) = tags.next()? {
+                    if !tag.close && tag.local() == b"dimension" {
+                        let dim = tag.attr(b"ref")?.ok_or(Fallback)?;
+                        for part in dim.split(|&c| c == b':') {
+                            cell_ref(part)?;
+                        }
+                    }
+                }
+                let (tag, len) = parse_tag(seen.get(k..).unwrap_or_default())?.ok_or(Fallback)?;
+                if tag.name != b"sheetData" {
+                    return Err(Fallback);
+                }
+                self.pos = k + len;
+                self.done = tag.empty;
+                return Ok(());
+            }
+            if self.end == self.buf.len() && self.end >= 64 * BUFFER {
+                return Err(Fallback);
+            }
+            if self.end == self.buf.len() {
+                self.buf.resize(self.buf.len() * 2, 0);
+            }
+            let n = self.entry.read(self.buf.get_mut(self.end..).unwrap_or_default()).map_err(|_| Fallback)?;
+            if n == 0 {
+                return Err(Fallback);
+            }
+            self.end += n;
+        }
+    }
+
+    /// The next cell, or the end of the sheet data. A value of `None` is an empty cell.
+    fn step(&mut self) -> Fast<Step> {
+        loop {
+            let mark = self.texts.len();
+            // The buffer is lent out while its bytes are parsed into the reader's state.
+            let buf = std::mem::take(&mut self.buf);
+            let parsed = self.parse_one(buf.get(self.pos..self.end).unwrap_or_default());
+            self.buf = buf;
+            let parsed = parsed?;
+            match parsed {
+                Some((len, step)) => {
+                    self.pos += len;
+                    if let Some(step) = step {
+                        return Ok(step);
+                    }
+                }
+                None => {
+                    self.texts.truncate(mark);
+                    if !self.refill()? {
+                        return Err(Fallback);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Parses what starts at `pos`: a row's start or end, a cell, the end of the sheet data.
+    /// `None` when the buffer ends before it does.
+    fn parse_one(&mut self, s: &[u8]) -> Fast<Option<(usize, Option<Step>)>> {
+        let Some(lt) = find_lt(s) else { return Ok(None) };
+        let s = s.get(lt..).unwrap_or_default();
+        let Some((tag, len)) = parse_tag(s)? else { return Ok(None) };
+        if tag.name.contains(&b':') {
+            return Err(Fallback);
+        }
+        match (tag.name, tag.close) {
+            (b"row", false) => {
+                if let Some(r) = tag.attr(b"r")? {
+                    self.row_index = row_number(r)?;
+                }
+                if tag.empty {
+                    self.end_row();
+                }
+                Ok(Some((lt + len, None)))
+            }
+            (b"row", true) => {
+                self.end_row();
+                Ok(Some((lt + len, None)))
+            }
+            (b"sheetData", true) => Ok(Some((lt + len, Some(Step::End)))),
+            (b"c", false) => {
+                let Some((cell_len, pos, value)) = self.parse_cell(s, tag, len)? else { return Ok(None) };
+                Ok(Some((lt + cell_len, Some(Step::Cell(pos, value)))))
+            }
+            _ => Err(Fallback),
+        }
+    }
+
+    fn end_row(&mut self) {
+        self.row_index = self.row_index.saturating_add(1);
+        self.col_index = 0;
+    }
+
+    /// A cell whose start tag `tag` (of `len` bytes) begins `s`: its length, position and value.
+    fn parse_cell(&mut self, s: &[u8], tag: Tag<'_>, len: usize) -> Fast<Option<ParsedCell>> {
+        let (mut r, mut style, mut typ) = (None, None, None);
+        tag.each_attr(|k, v| match k {
+            b"r" => r = Some(v),
+            b"s" => style = Some(v),
+            b"t" => typ = Some(v),
+            _ => {}
+        })?;
+        let pos = match r {
+            Some(r) => {
+                let (row, col) = cell_ref(r)?;
+                self.col_index = col;
+                (row, col)
+            }
+            None => (self.row_index, self.col_index),
+        };
+        self.col_index = self.col_index.saturating_add(1);
+        if tag.empty {
+            return Ok(Some((len, pos, None)));
+        }
+        let mut at = len;
+        let mut value = None;
+        loop {
+            let rest = s.get(at..).unwrap_or_default();
+            let Some(lt) = find_lt(rest) else { return Ok(None) };
+            let Some((child, child_len)) = parse_tag(rest.get(lt..).unwrap_or_default())? else { return Ok(None) };
+            if child.name.contains(&b':') {
+                return Err(Fallback);
+            }
+            at += lt + child_len;
+            if child.close {
+                if child.name == b"c" {
+                    return Ok(Some((at, pos, value)));
+                }
+                return Err(Fallback);
+            }
+            match child.name {
+                b"v" | b"f" => {
+                    let raw = if child.empty {
+                        &b""[..]
+                    } else {
+                        let rest = s.get(at..).unwrap_or_default();
+                        let Some(lt) = find_lt(rest) else { return Ok(None) };
+                        let Some((end, end_len)) = parse_tag(rest.get(lt..).unwrap_or_default())? else {
+                            return Ok(None);
+                        };
+                        if !end.close || end.name != child.name {
+                            return Err(Fallback);
+                        }
+                        at += lt + end_len;
+                        rest.get(..lt).unwrap_or_default()
+                    };
+                    value = if child.name == b"f" { None } else { self.value(raw, child.empty, style, typ)? };
+                }
+                b"is" => {
+                    // An inline string: its `<t>` and runs, parsed as a document of their own.
+                    let from = self.texts.len();
+                    if !child.empty {
+                        let rest = s.get(at..).unwrap_or_default();
+                        let Some(end) = find_close(rest, b"</is>") else { return Ok(None) };
+                        let mut tags = Tags { xml: rest.get(..end + 5).unwrap_or_default(), pos: 0 };
+                        read_string(&mut tags, b"is", &mut self.texts)?;
+                        at += end + 5;
+                    }
+                    value = Some(Value::Text(offset(from)?, offset(self.texts.len())?));
+                }
+                _ => return Err(Fallback),
+            }
+        }
+    }
+
+    /// The value of a `<v>` as calamine reads it for the cell's style and type.
+    fn value(&mut self, raw: &[u8], empty: bool, style: Option<&[u8]>, typ: Option<&[u8]>) -> Fast<Option<Value>> {
+        match typ {
+            Some(b"inlineStr" | b"is") => Ok(None),
+            None | Some(b"n" | b"s" | b"b" | b"e") => {
+                if empty || raw.is_empty() {
+                    return Ok(None);
+                }
+                if raw.contains(&b'&') || raw.contains(&b'\r') {
+                    return Err(Fallback);
+                }
+                match typ {
+                    Some(b"s") => {
+                        let k = parse_index(raw).ok_or(Fallback)?;
+                        let text = self.strings.get(k).ok_or(Fallback)?;
+                        let from = self.texts.len();
+                        self.texts.push_str(text);
+                        Ok(Some(Value::Text(offset(from)?, offset(self.texts.len())?)))
+                    }
+                    Some(b"b") => match raw.trim_ascii() {
+                        b"0" => Ok(Some(Value::Bool(false))),
+                        b"1" => Ok(Some(Value::Bool(true))),
+                        t if t.eq_ignore_ascii_case(b"false") => Ok(Some(Value::Bool(false))),
+                        t if t.eq_ignore_ascii_case(b"true") => Ok(Some(Value::Bool(true))),
+                        b"" => Ok(None),
+                        _ => Err(Fallback),
+                    },
+                    Some(b"e") => {
+                        let text = std::str::from_utf8(raw).map_err(|_| Fallback)?;
+                        Ok(Some(Value::Error(text.parse::<CellErrorType>().map_err(|_| Fallback)?)))
+                    }
+                    _ => {
+                        if !raw.iter().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'-' | b'+' | b'e' | b'E')) {
+                            return Err(Fallback);
+                        }
+                        let text = std::str::from_utf8(raw).map_err(|_| Fallback)?;
+                        let n: f64 = text.parse().map_err(|_| Fallback)?;
+                        let format = match style {
+                            None => Some(Format::Other),
+                            Some(s) => self.formats.get(parse_index(s).ok_or(Fallback)?).copied(),
+                        };
+                        Ok(Some(match format {
+                            Some(Format::DateTime) => {
+                                Value::Date(ExcelDateTime::new(n, ExcelDateTimeType::DateTime, self.is_1904))
+                            }
+                            Some(Format::TimeDelta) => {
+                                Value::Date(ExcelDateTime::new(n, ExcelDateTimeType::TimeDelta, self.is_1904))
+                            }
+                            _ => Value::Number(n),
+                        }))
+                    }
+                }
+            }
+            Some(b"str") => {
+                let from = self.texts.len();
+                push_text(raw, false, &mut self.texts)?;
+                Ok(Some(Value::Text(offset(from)?, offset(self.texts.len())?)))
+            }
+            Some(b"d") => {
+                let from = self.texts.len();
+                push_text(raw, false, &mut self.texts)?;
+                Ok(Some(Value::IsoDate(offset(from)?, offset(self.texts.len())?)))
+            }
+            Some(_) => Err(Fallback),
+        }
+    }
+
+    /// The cells of the next row that has any, or `None` at the end of the sheet.
+    pub(super) fn next_row(&mut self) -> Fast<Option<SheetRow<'_, Value>>> {
+        self.cells.clear();
+        let mut row = None;
+        match self.pending.take() {
+            // The first cell of this row was read with the row before: its text, the last
+            // one read, moves to the start.
+            Some(((r, c), value)) => {
+                let value = match value {
+                    Value::Text(start, end) => {
+                        self.texts.replace_range(..start as usize, "");
+                        Value::Text(0, end - start)
+                    }
+                    Value::IsoDate(start, end) => {
+                        self.texts.replace_range(..start as usize, "");
+                        Value::IsoDate(0, end - start)
+                    }
+                    other => {
+                        self.texts.clear();
+                        other
+                    }
+                };
+                self.cells.push((c, value));
+                row = Some(r);
+            }
+            None => self.texts.clear(),
+        }
+        while !self.done {
+            match self.step()? {
+                Step::End => self.done = true,
+                Step::Cell(_, None) => {}
+                Step::Cell((r, c), Some(value)) => match row {
+                    Some(current) if current != r => {
+                        self.pending = Some(((r, c), value));
+                        break;
+                    }
+                    _ => {
+                        row = Some(r);
+                        self.cells.push((c, value));
+                    }
+                },
+            }
+        }
+        let Some(row) = row else { return Ok(None) };
+        // A pending cell's text stays after the row's until the next call moves it.
+        Ok(Some(SheetRow { row, cells: &self.cells, texts: &self.texts }))
+    }
+}
+
+/// A cell parsed: its length in bytes, its position and its value (`None`: empty).
+type ParsedCell = (usize, (u32, u32), Option<Value>);
+
+fn offset(n: usize) -> Fast<u32> {
+    u32::try_from(n).map_err(|_| Fallback)
+}
