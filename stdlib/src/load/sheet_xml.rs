@@ -741,6 +741,10 @@ impl SheetRows<'_> {
     fn parse_one(&mut self, s: &[u8]) -> Fast<Option<(usize, Option<Step>)>> {
         let Some(lt) = find_lt(s) else { return Ok(None) };
         let s = s.get(lt..).unwrap_or_default();
+        if let Some(cell) = simple_cell(s) {
+            let (pos, value) = self.simple_value(&cell)?;
+            return Ok(Some((lt + cell.len, Some(Step::Cell(pos, value)))));
+        }
         let Some((tag, len)) = parse_tag(s)? else { return Ok(None) };
         if tag.name.contains(&b':') {
             return Err(Fallback);
@@ -766,6 +770,29 @@ impl SheetRows<'_> {
             }
             _ => Err(Fallback),
         }
+    }
+
+    /// The position and value of a cell of a common shape.
+    fn simple_value(&mut self, cell: &SimpleCell<'_>) -> Fast<((u32, u32), Option<Value>)> {
+        let pos = match cell.r {
+            Some(r) => {
+                let (row, col) = cell_ref(r)?;
+                self.col_index = col;
+                (row, col)
+            }
+            None => (self.row_index, self.col_index),
+        };
+        self.col_index = self.col_index.saturating_add(1);
+        let value = match cell.body {
+            Body::Empty => None,
+            Body::V(raw) => self.value(raw, false, cell.style, cell.typ)?,
+            Body::InlineT(raw) => {
+                let from = self.texts.len();
+                push_text(raw, true, &mut self.texts)?;
+                Some(Value::Text(offset(from)?, offset(self.texts.len())?))
+            }
+        };
+        Ok((pos, value))
     }
 
     fn end_row(&mut self) {
@@ -880,8 +907,7 @@ impl SheetRows<'_> {
                         if !raw.iter().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'-' | b'+' | b'e' | b'E')) {
                             return Err(Fallback);
                         }
-                        let text = std::str::from_utf8(raw).map_err(|_| Fallback)?;
-                        let n: f64 = text.parse().map_err(|_| Fallback)?;
+                        let n = parse_number(raw)?;
                         let format = match style {
                             None => Some(Format::Other),
                             Some(s) => self.formats.get(parse_index(s).ok_or(Fallback)?).copied(),
@@ -961,8 +987,121 @@ impl SheetRows<'_> {
     }
 }
 
+/// What a cell of a common shape holds.
+enum Body<'a> {
+    /// `<c …/>`.
+    Empty,
+    /// `<c …><v>raw</v></c>`.
+    V(&'a [u8]),
+    /// `<c …><is><t>raw</t></is></c>`.
+    InlineT(&'a [u8]),
+}
+
+/// A cell of a common shape, read in one pass.
+struct SimpleCell<'a> {
+    len: usize,
+    r: Option<&'a [u8]>,
+    style: Option<&'a [u8]>,
+    typ: Option<&'a [u8]>,
+    body: Body<'a>,
+}
+
+/// Reads the cell at the start of `s` when it has one of the shapes most writers give
+/// every cell (attributes in double quotes, then `<v>…</v>`, `<is><t>…</t></is>` or
+/// nothing): one pass over its bytes. `None` for any other shape, or when `s` ends first:
+/// the general parser then reads it.
+fn simple_cell(s: &[u8]) -> Option<SimpleCell<'_>> {
+    if !s.starts_with(b"<c ") {
+        return None;
+    }
+    let (mut r, mut style, mut typ) = (None, None, None);
+    let mut i = 3;
+    let body = loop {
+        match *s.get(i)? {
+            b' ' => i += 1,
+            b'>' => {
+                i += 1;
+                break None;
+            }
+            b'/' => {
+                if s.get(i + 1) != Some(&b'>') {
+                    return None;
+                }
+                i += 2;
+                break Some(Body::Empty);
+            }
+            _ => {
+                let start = i;
+                let eq = start + s.get(start..)?.iter().take(16).position(|&c| c == b'=')?;
+                let name = s.get(start..eq)?;
+                if s.get(eq + 1) != Some(&b'"') || !name.iter().all(|c| c.is_ascii_alphanumeric() || *c == b':') {
+                    return None;
+                }
+                let from = eq + 2;
+                let end = from + s.get(from..)?.iter().position(|&c| c == b'"' || c == b'<')?;
+                if s.get(end) != Some(&b'"') || !matches!(s.get(end + 1), Some(b' ' | b'>' | b'/')) {
+                    return None;
+                }
+                let value = s.get(from..end)?;
+                match name {
+                    b"r" => r = Some(value),
+                    b"s" => style = Some(value),
+                    b"t" => typ = Some(value),
+                    _ => {}
+                }
+                i = end + 1;
+            }
+        }
+    };
+    let body = match body {
+        Some(body) => body,
+        None => {
+            let rest = s.get(i..)?;
+            let (open, close, inline) = if rest.starts_with(b"<v>") {
+                (3, &b"</v></c>"[..], false)
+            } else if rest.starts_with(b"<is><t>") {
+                (7, &b"</t></is></c>"[..], true)
+            } else {
+                return None;
+            };
+            let text = rest.get(open..)?;
+            let k = find_lt(text)?;
+            if !text.get(k..)?.starts_with(close) {
+                return None;
+            }
+            i += open + k + close.len();
+            let raw = text.get(..k)?;
+            if inline { Body::InlineT(raw) } else { Body::V(raw) }
+        }
+    };
+    Some(SimpleCell { len: i, r, style, typ, body })
+}
+
 /// A cell parsed: its length in bytes, its position and its value (`None`: empty).
 type ParsedCell = (usize, (u32, u32), Option<Value>);
+
+/// A number as written in a `<v>`, correctly rounded (as `str::parse`): a decimal of at most
+/// 15 digits is its digits as an integer divided by a power of ten, both exact in a float,
+/// so the division rounds once, as the parse would.
+fn parse_number(raw: &[u8]) -> Fast<f64> {
+    let (negative, digits) = match raw.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, raw),
+    };
+    let (int, frac) = match digits.iter().position(|&c| c == b'.') {
+        Some(k) => (digits.get(..k).unwrap_or_default(), digits.get(k + 1..).unwrap_or_default()),
+        None => (digits, &b""[..]),
+    };
+    if !int.is_empty() && int.len() + frac.len() <= 15 && int.iter().chain(frac).all(u8::is_ascii_digit) {
+        let n = int.iter().chain(frac).fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
+        let scaled = n as f64 / POWERS_OF_TEN.get(frac.len()).copied().unwrap_or(1.0);
+        return Ok(if negative { -scaled } else { scaled });
+    }
+    std::str::from_utf8(raw).map_err(|_| Fallback)?.parse().map_err(|_| Fallback)
+}
+
+/// 10^0 … 10^15, each exact in a float.
+const POWERS_OF_TEN: [f64; 16] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
 
 fn offset(n: usize) -> Fast<u32> {
     u32::try_from(n).map_err(|_| Fallback)
