@@ -1106,3 +1106,83 @@ const POWERS_OF_TEN: [f64; 16] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1
 fn offset(n: usize) -> Fast<u32> {
     u32::try_from(n).map_err(|_| Fallback)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// The quick path of `parse_number` gives the parse's float, bit for bit.
+        #[test]
+        fn numbers_read_as_the_parse_reads_them(int in 0u64..10_000_000_000, frac in "[0-9]{0,9}", negative in any::<bool>()) {
+            let text = format!("{}{int}{}{frac}", if negative { "-" } else { "" }, if frac.is_empty() { "" } else { "." });
+            let want: f64 = text.parse().unwrap();
+            prop_assert_eq!(parse_number(text.as_bytes()).unwrap().to_bits(), want.to_bits(), "{}", text);
+        }
+    }
+
+    #[test]
+    fn numbers_of_other_shapes_go_through_the_parse() {
+        for text in ["1e5", "-2.5E-3", ".5", "5.", "123456789012345678", "0.1234567890123456789"] {
+            assert_eq!(parse_number(text.as_bytes()).unwrap(), text.parse::<f64>().unwrap(), "{text}");
+        }
+        for text in ["", "-", "1..2", "abc"] {
+            assert_eq!(parse_number(text.as_bytes()), Err(Fallback), "{text}");
+        }
+    }
+
+    #[test]
+    fn entities_are_replaced_and_a_carriage_return_gives_up() {
+        let mut out = String::new();
+        decode(b"a &amp; b &lt;c&gt; &quot;&apos; &#233;&#x263A;", &mut out).unwrap();
+        assert_eq!(out, "a & b <c> \"' é☺");
+        assert_eq!(decode(b"a\r\nb", &mut String::new()), Err(Fallback));
+        assert_eq!(decode(b"&nbsp;", &mut String::new()), Err(Fallback));
+        assert_eq!(decode(b"&#0;", &mut String::new()), Err(Fallback));
+    }
+
+    #[test]
+    fn cell_references_are_read_as_positions() {
+        assert_eq!(cell_ref(b"A1"), Ok((0, 0)));
+        assert_eq!(cell_ref(b"AB12"), Ok((11, 27)));
+        assert_eq!(cell_ref(b"XFD1048576"), Ok((1_048_575, 16_383)));
+        for bad in [&b"a1"[..], b"A0", b"A01", b"1", b"A", b"ABCD1"] {
+            assert_eq!(cell_ref(bad), Err(Fallback));
+        }
+    }
+
+    #[test]
+    fn date_formats_are_found_as_calamine_finds_them() {
+        assert_eq!(custom_format("dd/mm/yyyy"), Format::DateTime);
+        assert_eq!(custom_format("[h]:mm:ss"), Format::TimeDelta);
+        assert_eq!(custom_format("#,##0.00\\ \"€\""), Format::Other);
+        assert_eq!(custom_format("0\"d\""), Format::Other);
+        assert_eq!(custom_format("#,##0*y"), Format::Other);
+        assert_eq!(builtin_format(b"14"), Format::DateTime);
+        assert_eq!(builtin_format(b"46"), Format::TimeDelta);
+        assert_eq!(builtin_format(b"014"), Format::Other);
+    }
+
+    #[test]
+    fn cells_of_common_shapes_are_read_in_one_pass() {
+        let cell = simple_cell(br#"<c r="B2" s="1" t="n"><v>46037</v></c><c"#).unwrap();
+        assert_eq!((cell.len, cell.r, cell.style, cell.typ), (38, Some(&b"B2"[..]), Some(&b"1"[..]), Some(&b"n"[..])));
+        assert!(matches!(cell.body, Body::V(b"46037")));
+        let cell = simple_cell(br#"<c r="A1" t="inlineStr"><is><t>x &amp; y</t></is></c>"#).unwrap();
+        assert!(matches!(cell.body, Body::InlineT(b"x &amp; y")));
+        assert!(matches!(simple_cell(br#"<c r="C3" s="2"/>"#).unwrap().body, Body::Empty));
+        // Other shapes, and a cell cut by the end of the buffer, go to the general parser.
+        for other in [
+            &br#"<c r="A1"><f>1+1</f><v>2</v></c>"#[..],
+            br#"<c r='A1'><v>2</v></c>"#,
+            br#"<c r="A1"><v>2</v></c"#,
+            br#"<c r="A1" t="inlineStr"><is><t xml:space="preserve"> x</t></is></c>"#,
+            br#"<c r="A1"><v>2"#,
+        ] {
+            assert!(simple_cell(other).is_none(), "{}", String::from_utf8_lossy(other));
+        }
+    }
+}
