@@ -8,9 +8,10 @@
 #                                          the same portfolio as a CRM exports it (every
 #                                          field quoted, CRLF, customer ids that are record
 #                                          ids, not in order; see `xtask gen-portfolio`)
-#   SHAPE=--json scripts/bench-e2e.sh 1000000, SHAPE=--xlsx …
+#   SHAPE=--json scripts/bench-e2e.sh 1000000, SHAPE=--xlsx …, SHAPE=--xlsx-shared …
 #                                          the same portfolio as JSON files or as one Excel
-#                                          workbook (the bare parse, of CSV, is then left out)
+#                                          workbook (texts inline, or shared as Excel writes
+#                                          them; the bare parse, of CSV, is then left out)
 #
 # Generates the portfolios with `xtask gen-portfolio` (5 invoices per customer, seed 42) under
 # target/bench-e2e/ (never in git), then prints one table line per size: load time (best of

@@ -41,13 +41,14 @@ fn portfolio_dir(n: u64) -> PathBuf {
 
 /// The folder of a generated portfolio of `n` invoices of `customers` customers, written if
 /// missing: the generator's default files, as a CRM exports them (`Files::QuotedCsv`, with
-/// `--opaque-ids`), as JSON files or as a workbook; each in the folder that
+/// `--opaque-ids`), as JSON files or as a workbook (inline or shared strings); each in the folder that
 /// `SHAPE=… scripts/bench-e2e.sh` writes.
 fn shaped_dir(n: u64, customers: u64, files: Files) -> PathBuf {
     let name = match (files, customers == n / 5) {
         (Files::QuotedCsv, _) => format!("p{n}-quote-all-opaque-ids"),
         (Files::Json, _) => format!("p{n}-json"),
         (Files::Xlsx, _) => format!("p{n}-xlsx"),
+        (Files::XlsxShared, _) => format!("p{n}-xlsx-shared"),
         (Files::Csv, true) => format!("p{n}"),
         (Files::Csv, false) => format!("p{n}-c{customers}"),
     };
@@ -120,10 +121,17 @@ fn load_json(bencher: divan::Bencher, n: u64) {
     load_of(bencher, n, &shaped_dir(n, n / 5, Files::Json));
 }
 
-/// The Excel loader on the same portfolio as one workbook (10^6: 5 s a sample, left out).
+/// The Excel loader on the same portfolio as one workbook, its texts as inline strings
+/// (10^6: 2 s a sample, left out).
 #[divan::bench(args = [10_000, 100_000], sample_count = 5)]
 fn load_xlsx(bencher: divan::Bencher, n: u64) {
     load_of(bencher, n, &shaped_dir(n, n / 5, Files::Xlsx));
+}
+
+/// The same workbook as Excel writes it: its texts in the shared strings table.
+#[divan::bench(args = [10_000, 100_000], sample_count = 5)]
+fn load_xlsx_shared(bencher: divan::Bencher, n: u64) {
+    load_of(bencher, n, &shaped_dir(n, n / 5, Files::XlsxShared));
 }
 
 /// The whole plan of few large customers: 500 invoices each.

@@ -236,8 +236,9 @@ fn policy_engine() -> relance_engine::Engine {
 }
 
 /// The generator's JSON files (`xtask gen-portfolio --json`: amounts as numbers, `true` for
-/// `yes`, empty fields left out) and workbook (`--xlsx`: dates as dates, amounts as
-/// numbers) load to the same portfolio as its CSV files; the JSON files are read in several
+/// `yes`, empty fields left out) and workbooks (`--xlsx`: dates as dates, amounts as
+/// numbers; `--xlsx-shared`: the texts in the shared strings table, as Excel writes them)
+/// load to the same portfolio as its CSV files; the JSON files are read in several
 /// chunks (more records than one task reads), the invoices sheet in several parts (more rows
 /// than go into the table at a time).
 #[test]
@@ -248,6 +249,7 @@ fn generated_json_and_xlsx_load_the_portfolio_of_the_csv() {
     generator("csv").run().unwrap();
     generator("json").files(xtask::Files::Json).run().unwrap();
     generator("xlsx").files(xtask::Files::Xlsx).run().unwrap();
+    generator("xlsx-shared").files(xtask::Files::XlsxShared).run().unwrap();
     assert!(dir.path().join("json/invoices.json").exists() && !dir.path().join("json/invoices.csv").exists());
     let files: Vec<_> = std::fs::read_dir(dir.path().join("xlsx")).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(files, ["portfolio.xlsx"]);
@@ -255,7 +257,7 @@ fn generated_json_and_xlsx_load_the_portfolio_of_the_csv() {
     let csv = load_dir(&dir.path().join("csv"), &opts).unwrap_or_else(|e| panic!("{e:#?}"));
     assert_eq!(csv.invoices.len(), 20_000);
     assert!(csv.payments.len() > 500 && csv.invoices.iter().any(|i| i.disputed && i.promise_amount.is_some()));
-    for shape in ["json", "xlsx"] {
+    for shape in ["json", "xlsx", "xlsx-shared"] {
         let other = load_dir(&dir.path().join(shape), &opts).unwrap_or_else(|e| panic!("{e:#?}"));
         assert_eq!(other, csv, "{shape}");
     }

@@ -16,7 +16,9 @@
 //!   an API or a document database exports them;
 //! - `--xlsx`: one Excel workbook, portfolio.xlsx, with the sheets `customers`, `invoices`
 //!   and `payments` (texts as inline strings, amounts as numbers, dates as dates, `yes` as
-//!   TRUE).
+//!   TRUE), as streaming writers of exports write them;
+//! - `--xlsx-shared`: the same workbook as Excel itself writes it: every text once in the
+//!   shared strings table (`xl/sharedStrings.xml`), the cells pointing to it.
 //!
 //! ```no_run
 //! let summary = xtask::Gen::new(10_000, 2_000, 42, chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(), "target/p10k".into())
@@ -33,7 +35,7 @@ use chrono::{Days, NaiveDate};
 
 /// How to call `gen-portfolio`.
 pub const USAGE: &str = "usage: cargo run -p xtask --release -- gen-portfolio --invoices N --customers M \
-[--seed S] [--as-of YYYY-MM-DD] [--quote-all | --json | --xlsx] [--opaque-ids] --out DIR";
+[--seed S] [--as-of YYYY-MM-DD] [--quote-all | --json | --xlsx | --xlsx-shared] [--opaque-ids] --out DIR";
 
 /// splitmix64: small, fast, good enough for synthetic data.
 #[derive(Debug, Clone)]
@@ -179,8 +181,35 @@ pub enum Files {
     QuotedCsv,
     /// customers.json, invoices.json and payments.json (`--json`).
     Json,
-    /// One workbook, portfolio.xlsx (`--xlsx`).
+    /// One workbook, portfolio.xlsx, texts as inline strings (`--xlsx`).
     Xlsx,
+    /// One workbook, portfolio.xlsx, texts in the shared strings table as Excel writes them
+    /// (`--xlsx-shared`).
+    XlsxShared,
+}
+
+impl Files {
+    fn workbook(self) -> bool {
+        matches!(self, Files::Xlsx | Files::XlsxShared)
+    }
+}
+
+/// The shared strings of a workbook being written: each text once, in order of first use.
+#[derive(Debug, Default)]
+struct SharedStrings {
+    index: std::collections::HashMap<String, usize>,
+    list: Vec<String>,
+}
+
+impl SharedStrings {
+    fn id(&mut self, text: &str) -> usize {
+        if let Some(&k) = self.index.get(text) {
+            return k;
+        }
+        self.list.push(text.to_string());
+        self.index.insert(text.to_string(), self.list.len() - 1);
+        self.list.len() - 1
+    }
 }
 
 /// A portfolio to generate.
@@ -193,13 +222,24 @@ pub struct Gen {
     out: PathBuf,
     files: Files,
     opaque_ids: bool,
+    /// The workbook's shared strings, filled as its sheets are written (`--xlsx-shared`).
+    shared: std::cell::RefCell<SharedStrings>,
 }
 
 impl Gen {
     /// `invoices` invoices of `customers` customers (at least 1), due around `as_of`, written
     /// to the folder `out`; the same `seed` gives the same files.
     pub fn new(invoices: u64, customers: u64, seed: u64, as_of: NaiveDate, out: PathBuf) -> Self {
-        Gen { invoices, customers: customers.max(1), seed, as_of, out, files: Files::Csv, opaque_ids: false }
+        Gen {
+            invoices,
+            customers: customers.max(1),
+            seed,
+            as_of,
+            out,
+            files: Files::Csv,
+            opaque_ids: false,
+            shared: Default::default(),
+        }
     }
 
     /// The files written (see the crate's documentation).
@@ -232,12 +272,13 @@ impl Gen {
                 "--quote-all" => Some(Files::QuotedCsv),
                 "--json" => Some(Files::Json),
                 "--xlsx" => Some(Files::Xlsx),
+                "--xlsx-shared" => Some(Files::XlsxShared),
                 _ => None,
             };
             if let Some(shape) = shape {
                 if files.replace(shape).is_some_and(|before| before != shape) {
                     return Err(format!(
-                        "--quote-all (CSV), --json and --xlsx are other shapes of the files: choose one\n{USAGE}"
+                        "--quote-all (CSV), --json, --xlsx and --xlsx-shared are other shapes of the files: choose one\n{USAGE}"
                     ));
                 }
                 continue;
@@ -268,15 +309,23 @@ impl Gen {
             out: out.ok_or(format!("--out is required\n{USAGE}"))?,
             files: files.unwrap_or_default(),
             opaque_ids,
+            shared: Default::default(),
         })
     }
 
     /// The writer of the table `name` (`customers`, …): a CSV file, a JSON one, or a sheet's
     /// XML for the workbook.
-    fn writer(&self, name: &str) -> Result<Lines, String> {
+    fn writer(&self, name: &str) -> Result<Lines<'_>, String> {
         let (path, shape) = match self.files {
             // A sheet's XML, put into the workbook by `run` once every sheet is written.
-            Files::Xlsx => (self.out.join(format!(".{name}.sheet.xml")), Shape::Xlsx { names: Vec::new(), row: 0 }),
+            Files::Xlsx | Files::XlsxShared => (
+                self.out.join(format!(".{name}.sheet.xml")),
+                Shape::Xlsx {
+                    names: Vec::new(),
+                    row: 0,
+                    shared: (self.files == Files::XlsxShared).then_some(&self.shared),
+                },
+            ),
             Files::Json => (self.out.join(format!("{name}.json")), Shape::Json { names: Vec::new() }),
             csv => (self.out.join(format!("{name}.csv")), Shape::Csv { quote_all: csv == Files::QuotedCsv }),
         };
@@ -307,7 +356,7 @@ impl Gen {
         let io = |e: std::io::Error| format!("cannot write: {e}");
         self.write_customers().map_err(io)?;
         let (payments, non_eur) = self.write_invoices().map_err(io)?;
-        if self.files == Files::Xlsx {
+        if self.files.workbook() {
             self.workbook().map_err(io)?;
         }
         Ok(format!(
@@ -328,7 +377,7 @@ impl Gen {
         }
         let mut sheets: Vec<(&str, &mut dyn std::io::Read)> =
             TABLES.iter().copied().zip(files.iter_mut().map(|f| f as &mut dyn std::io::Read)).collect();
-        write_workbook(&self.out.join("portfolio.xlsx"), &mut sheets)?;
+        write_workbook_with_strings(&self.out.join("portfolio.xlsx"), &mut sheets, &self.shared.borrow().list)?;
         for path in &paths {
             std::fs::remove_file(path)?;
         }
@@ -469,15 +518,15 @@ impl Gen {
 /// a line is gathered, then written as a CSV line (as it is, or with every field quoted and a
 /// `\r\n` line end), as a JSON object named by the first line's fields, or as a row of a
 /// worksheet's XML.
-struct Lines {
+struct Lines<'g> {
     w: BufWriter<File>,
     line: Vec<u8>,
-    shape: Shape,
+    shape: Shape<'g>,
     /// JSON objects written so far.
     records: u64,
 }
 
-enum Shape {
+enum Shape<'g> {
     Csv {
         quote_all: bool,
     },
@@ -485,10 +534,12 @@ enum Shape {
     Json {
         names: Vec<String>,
     },
-    /// The XML of a worksheet: the names of the columns, and the rows written.
+    /// The XML of a worksheet: the names of the columns, the rows written, and the
+    /// workbook's shared strings when texts go there.
     Xlsx {
         names: Vec<String>,
         row: u64,
+        shared: Option<&'g std::cell::RefCell<SharedStrings>>,
     },
 }
 
@@ -500,7 +551,7 @@ const DATE_COLUMNS: [&str; 4] = ["issue_date", "due_date", "promise_date", "date
 const NUMBER_COLUMNS: [&str; 4] = ["amount", "outstanding", "promise_amount", "avg_days_late"];
 const BOOLEAN_COLUMNS: [&str; 2] = ["disputed", "payment_plan"];
 
-impl Write for Lines {
+impl Write for Lines<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let mut rest = buf;
         while let Some(end) = rest.iter().position(|&c| c == b'\n') {
@@ -517,7 +568,7 @@ impl Write for Lines {
     }
 }
 
-impl Lines {
+impl Lines<'_> {
     fn end_line(&mut self) -> std::io::Result<()> {
         match &mut self.shape {
             Shape::Csv { quote_all: true } => {
@@ -532,7 +583,7 @@ impl Lines {
                 self.w.write_all(&self.line)?;
                 self.w.write_all(b"\n")?;
             }
-            Shape::Xlsx { names, row } => {
+            Shape::Xlsx { names, row, shared } => {
                 if *row == 0 {
                     *names = self.line.split(|&c| c == b',').map(|n| String::from_utf8_lossy(n).into_owned()).collect();
                     self.w.write_all(
@@ -549,7 +600,13 @@ impl Lines {
                     let name = names.get(k).map(String::as_str).unwrap_or_default();
                     let text = String::from_utf8_lossy(field);
                     let at = format!("{}{row}", (b'A' + k as u8) as char);
-                    if *row == 1 {
+                    let is_text = *row == 1
+                        || !(NUMBER_COLUMNS.contains(&name)
+                            || BOOLEAN_COLUMNS.contains(&name)
+                            || DATE_COLUMNS.contains(&name) && excel_serial(&text).is_some());
+                    if let (true, Some(shared)) = (is_text, *shared) {
+                        write!(self.w, r#"<c r="{at}" t="s"><v>{}</v></c>"#, shared.borrow_mut().id(&text))?;
+                    } else if *row == 1 {
                         write!(self.w, r#"<c r="{at}" t="inlineStr"><is><t>{}</t></is></c>"#, xml_escape(&text))?;
                     } else if NUMBER_COLUMNS.contains(&name) {
                         write!(self.w, r#"<c r="{at}"><v>{text}</v></c>"#)?;
@@ -625,6 +682,16 @@ fn excel_serial(text: &str) -> Option<i64> {
 /// (`<worksheet …><sheetData>…</sheetData></worksheet>`); style 1 is a date format. For the
 /// generator's `--xlsx` and for tests that need a workbook written a given way.
 pub fn write_workbook(path: &std::path::Path, sheets: &mut [(&str, &mut dyn std::io::Read)]) -> std::io::Result<()> {
+    write_workbook_with_strings(path, sheets, &[])
+}
+
+/// [`write_workbook`] with a shared strings table (`xl/sharedStrings.xml`, left out when
+/// `strings` is empty), which cells of type `s` point into by number.
+pub fn write_workbook_with_strings(
+    path: &std::path::Path,
+    sheets: &mut [(&str, &mut dyn std::io::Read)],
+    strings: &[String],
+) -> std::io::Result<()> {
     use zip::write::SimpleFileOptions;
     let mut zip = zip::ZipWriter::new(BufWriter::new(File::create(path)?));
     let options = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
@@ -666,10 +733,15 @@ pub fn write_workbook(path: &std::path::Path, sheets: &mut [(&str, &mut dyn std:
         "xl/_rels/workbook.xml.rels",
         &format!(
             r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
-<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">{}<Relationship Id="rIdStyles" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" Target="styles.xml"/></Relationships>"#,
+<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">{}<Relationship Id="rIdStyles" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" Target="styles.xml"/>{}</Relationships>"#,
             each(&|k, _| format!(
                 r#"<Relationship Id="rId{k}" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet{k}.xml"/>"#
-            ))
+            )),
+            if strings.is_empty() {
+                ""
+            } else {
+                r#"<Relationship Id="rIdStrings" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/>"#
+            }
         ),
     )?;
     // Style 1: the date format 14 (the locale's short date), for the date cells.
@@ -679,6 +751,22 @@ pub fn write_workbook(path: &std::path::Path, sheets: &mut [(&str, &mut dyn std:
         r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><fonts count="1"><font><sz val="11"/><name val="Calibri"/></font></fonts><fills count="1"><fill><patternFill patternType="none"/></fill></fills><borders count="1"><border/></borders><cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs><cellXfs count="2"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/><xf numFmtId="14" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/></cellXfs></styleSheet>"#,
     )?;
+    if !strings.is_empty() {
+        zip.start_file("xl/sharedStrings.xml", options).map_err(std::io::Error::other)?;
+        let mut w = BufWriter::new(&mut zip);
+        write!(
+            w,
+            r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="{n}" uniqueCount="{n}">"#,
+            n = strings.len()
+        )?;
+        for text in strings {
+            let space = if text.trim() != text { r#" xml:space="preserve""# } else { "" };
+            write!(w, "<si><t{space}>{}</t></si>", xml_escape(text))?;
+        }
+        w.write_all(b"</sst>")?;
+        w.flush()?;
+    }
     for (k, (_, sheet)) in sheets.iter_mut().enumerate() {
         zip.start_file(format!("xl/worksheets/sheet{}.xml", k + 1), options).map_err(std::io::Error::other)?;
         std::io::copy(sheet, &mut zip)?;
@@ -700,6 +788,7 @@ mod tests {
             out: dir.to_path_buf(),
             files: Files::Csv,
             opaque_ids: false,
+            shared: Default::default(),
         }
     }
 
@@ -767,9 +856,12 @@ mod tests {
         let g = Gen::from_args(&args("--invoices 10 --customers 2 --json --opaque-ids --out x")).unwrap();
         assert!(g.files == Files::Json && g.opaque_ids);
         let e = Gen::from_args(&args("--invoices 10 --customers 2 --json --quote-all --out x")).unwrap_err();
-        assert!(e.starts_with("--quote-all (CSV), --json and --xlsx are other shapes"), "{e}");
+        assert!(e.starts_with("--quote-all (CSV), --json, --xlsx and --xlsx-shared are other shapes"), "{e}");
         assert!(Gen::from_args(&args("--invoices 10 --customers 2 --xlsx --json --out x")).is_err());
         assert_eq!(Gen::from_args(&args("--invoices 10 --customers 2 --xlsx --out x")).unwrap().files, Files::Xlsx);
+        let shared = Gen::from_args(&args("--invoices 10 --customers 2 --xlsx-shared --out x")).unwrap();
+        assert_eq!(shared.files, Files::XlsxShared);
+        assert!(Gen::from_args(&args("--invoices 10 --customers 2 --xlsx-shared --xlsx --out x")).is_err());
     }
 
     #[test]
