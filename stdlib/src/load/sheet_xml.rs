@@ -1,5 +1,9 @@
-//! A fast reader of the workbooks Excel, LibreOffice and most exporters write: the XML of
-//! the sheets and of the shared strings is scanned byte by byte, not parsed event by event, and a sheet is read from the archive in pieces, never whole.
+//! A fast reader of the workbooks Excel, LibreOffice and most exporters write. The XML of
+//! the sheets and of the shared strings is scanned byte by byte, not parsed event by event;
+//! the common shapes of a cell are read in one pass. A sheet is never held whole: one thread
+//! inflates it from the archive and cuts it into blocks after a row's end, parser threads
+//! (one per processor) parse the blocks into batches of cells, and the loader takes their
+//! rows in order ([`SheetRows`]), converting them while the next blocks are read and parsed.
 //!
 //! It reads only what it is sure to read as calamine does, and gives up ([`Fallback`]) on
 //! anything else: an element or an attribute it does not expect, a prefixed element in a
@@ -7,7 +11,7 @@
 //! escape), a value calamine reports as an error, an archive it cannot read. The caller then
 //! reads the whole workbook again with calamine, which gives its result or its error, so a
 //! workbook loads to the same portfolio, or to the same errors, whichever reader reads it
-//! (tests compare the two on written workbooks of every shape).
+//! (tests compare the two on written workbooks of every shape, cut into many blocks).
 //!
 //! The workbook's own parts (relationships, `workbook.xml`, `styles.xml`) are small and read
 //! whole with the same scanner, by local name as calamine does.
@@ -15,6 +19,8 @@
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
+
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 
 use calamine::{CellErrorType, ExcelDateTime, ExcelDateTimeType};
 use memchr::memmem;
@@ -36,8 +42,8 @@ enum Format {
     TimeDelta,
 }
 
-/// A cell's value. Texts are ranges of the reader's text buffer (shared strings are copied
-/// there too), so a row holds no allocation of its own.
+/// A cell's value. Texts are ranges of its batch's texts (shared strings are copied there
+/// too), so a cell holds no allocation of its own.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Value {
     /// An inline, shared or formula text (`t="inlineStr"`, `"s"`, `"str"`).
@@ -174,31 +180,6 @@ impl Workbook {
     /// The names of the sheets, in the workbook's order.
     pub(super) fn sheet_names(&self) -> Vec<String> {
         self.sheets.iter().map(|(name, _)| name.clone()).collect()
-    }
-
-    /// The rows of the sheet `name`.
-    pub(super) fn rows(&mut self, name: &str) -> Fast<SheetRows<'_>> {
-        let Workbook { zip, sheets, formats, is_1904, strings } = self;
-        let (_, path) = sheets.iter().find(|(n, _)| n == name).ok_or(Fallback)?;
-        let entry = zip.by_name(path).map_err(|_| Fallback)?;
-        let mut rows = SheetRows {
-            entry,
-            buf: vec![0; BUFFER],
-            pos: 0,
-            end: 0,
-            eof: false,
-            strings,
-            formats,
-            is_1904: *is_1904,
-            row_index: 0,
-            col_index: 0,
-            cells: Vec::new(),
-            texts: String::new(),
-            pending: None,
-            done: false,
-        };
-        rows.start()?;
-        Ok(rows)
     }
 }
 
@@ -620,120 +601,294 @@ fn row_number(digits: &[u8]) -> Fast<u32> {
     u32::try_from(n).ok().and_then(|n| n.checked_sub(1)).ok_or(Fallback)
 }
 
-/// Bytes read from the archive at a time.
-const BUFFER: usize = 256 * 1024;
+/// Bytes of XML a parser takes at a time (cut after a row's end); in unit tests, small
+/// blocks, so that their sheets are cut into many.
+const BLOCK: usize = if cfg!(test) { 300 } else { 1 << 20 };
 
-/// The rows of one sheet, read from the archive in pieces: each call to [`SheetRows::next_row`]
-/// gives the cells of one row that has any (calamine's `next_cell`, grouped by row).
-pub(super) struct SheetRows<'w> {
-    entry: zip::read::ZipFile<'w, File>,
-    buf: Vec<u8>,
-    pos: usize,
-    end: usize,
-    eof: bool,
-    strings: &'w Strings,
-    formats: &'w [Format],
-    is_1904: bool,
-    /// calamine's position for cells without a reference.
-    row_index: u32,
-    col_index: u32,
-    /// The row being gathered, and the texts its values point into.
+/// Blocks and parsed blocks waiting between two stages, per parser.
+const QUEUE: usize = 2;
+
+/// Cells of one block of a sheet: each cell's row, then its column and value (empty cells
+/// left out), and the texts the values point into.
+#[derive(Debug, Default)]
+struct Batch {
+    rows: Vec<u32>,
     cells: Vec<(u32, Value)>,
     texts: String,
-    /// The first cell of the next row, read before the row it ends was given.
-    pending: Option<((u32, u32), Value)>,
-    done: bool,
+    /// The block held the end of the sheet data.
+    end: bool,
+    /// The bytes of the block.
+    bytes: usize,
+    /// The first cells whose rows count from the block's start (cells before the block's
+    /// first numbered row: their rows depend on the blocks before), and calamine's row
+    /// position at the block's end (from its start too, unless `end_known`).
+    relative: usize,
+    end_row: u32,
+    end_known: bool,
 }
 
-/// What [`SheetRows::step`] found.
+/// The rows of one sheet. The sheet is read from the archive on a thread of its own and cut
+/// into blocks after a row's end; parser threads parse the blocks, each into a batch of
+/// cells; [`SheetRows::next_row`] gives their rows in order, each row's cells as calamine's
+/// `next_cell` gives them (consecutive cells of one row).
+pub(super) struct SheetRows {
+    /// Each parser's batches, taken in turn, and where each gets its batches back to fill
+    /// again (the memory of a sheet is a few blocks and batches, reused, never fresh pages).
+    parsed: Vec<Receiver<Fast<Batch>>>,
+    used: Vec<Sender<Batch>>,
+    turn: usize,
+    batch: Batch,
+    /// The next cell of the batch to give.
+    at: usize,
+    /// The sheet data ended, or the blocks did.
+    done: bool,
+    /// The bytes of the sheet's XML, and its rows after the first as its dimension says.
+    size: usize,
+    dimension: Option<usize>,
+    /// calamine's row position after the blocks taken.
+    row_base: u32,
+    /// A row whose cells are in two blocks, gathered: its cells and their texts.
+    joined: (Vec<(u32, Value)>, String),
+}
+
+/// What [`Parser::parse_one`] found.
 enum Step {
     Cell((u32, u32), Option<Value>),
     End,
 }
 
-impl SheetRows<'_> {
-    /// Reads more of the sheet after what is left to parse; false at its end.
-    fn refill(&mut self) -> Fast<bool> {
-        if self.eof {
-            return Ok(false);
-        }
-        if self.pos > 0 {
-            self.buf.copy_within(self.pos..self.end, 0);
-            self.end -= self.pos;
-            self.pos = 0;
-        }
-        if self.end == self.buf.len() {
-            self.buf.resize(self.buf.len() * 2, 0);
-        }
-        let n = self.entry.read(self.buf.get_mut(self.end..).unwrap_or_default()).map_err(|_| Fallback)?;
-        self.end += n;
-        self.eof = n == 0;
-        Ok(n > 0)
-    }
-
-    /// Skips to the start of `<sheetData>`, checking the elements before it as calamine does.
-    fn start(&mut self) -> Fast<()> {
-        let finder = memmem::Finder::new(b"<sheetData");
-        loop {
-            let seen = self.buf.get(..self.end).unwrap_or_default();
-            if let Some(k) = finder.find(seen) {
-                // The head of the sheet: only `dimension` is read there.
-                let head = seen.get(..k).unwrap_or_default();
-                let mut tags = Tags::new(head)?;
-                while let Some((_, tag)) = tags.next()? {
-                    if !tag.close && tag.local() == b"dimension" {
-                        let dim = tag.attr(b"ref")?.ok_or(Fallback)?;
-                        for part in dim.split(|&c| c == b':') {
-                            cell_ref(part)?;
+impl Workbook {
+    /// Calls `f` with the rows of the sheet `name`, read and parsed on threads of their own.
+    pub(super) fn with_rows<R>(&mut self, name: &str, f: impl FnOnce(&mut SheetRows) -> R) -> Fast<R> {
+        let Workbook { zip, sheets, formats, is_1904, strings } = self;
+        let (_, path) = sheets.iter().find(|(n, _)| n == name).ok_or(Fallback)?;
+        let mut entry = zip.by_name(path).map_err(|_| Fallback)?;
+        let Head { rest: head, empty, rows: dimension } = start(&mut entry)?;
+        let size = usize::try_from(entry.size()).unwrap_or(usize::MAX);
+        let parsers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+        let (strings, formats, is_1904) = (&*strings, &formats[..], *is_1904);
+        Ok(std::thread::scope(|scope| {
+            let (mut blocks, mut parsed, mut used) = (Vec::new(), Vec::new(), Vec::new());
+            // Blocks parsed go back to the reader to be filled again.
+            let (free_tx, free_rx) = channel::<Vec<u8>>();
+            for k in 0..parsers {
+                let (block_tx, block_rx) = sync_channel::<Vec<u8>>(QUEUE);
+                let (batch_tx, batch_rx) = sync_channel::<Fast<Batch>>(QUEUE);
+                let (used_tx, used_rx) = channel::<Batch>();
+                blocks.push(block_tx);
+                parsed.push(batch_rx);
+                used.push(used_tx);
+                let free_tx = free_tx.clone();
+                scope.spawn(move || {
+                    let mut parser = Parser::new(strings, formats, is_1904);
+                    let mut first = k == 0;
+                    for block in block_rx {
+                        let batch = parser.parse_block(&block, first, used_rx.try_recv().unwrap_or_default());
+                        first = false;
+                        let _ = free_tx.send(block);
+                        let failed = batch.is_err();
+                        if batch_tx.send(batch).is_err() || failed {
+                            return;
                         }
                     }
+                });
+            }
+            drop(free_tx);
+            if !empty {
+                scope.spawn(move || inflate(entry, head, &blocks, &free_rx));
+            }
+            let mut rows = SheetRows {
+                parsed,
+                used,
+                turn: 0,
+                batch: Batch::default(),
+                at: 0,
+                done: empty,
+                size,
+                dimension,
+                row_base: 0,
+                joined: Default::default(),
+            };
+            let out = f(&mut rows);
+            // The threads stop as their receivers go.
+            drop(rows);
+            out
+        }))
+    }
+}
+
+/// Reads the sheet from the archive and sends it in blocks that end after a row's end, to
+/// each parser in turn; `head` is what was read after `<sheetData>`.
+fn inflate(
+    mut entry: zip::read::ZipFile<'_, File>,
+    head: Vec<u8>,
+    parsers: &[SyncSender<Vec<u8>>],
+    free: &Receiver<Vec<u8>>,
+) {
+    let finder = memmem::FinderRev::new(b"</row>");
+    let mut buf = head;
+    let mut turn = 0;
+    let mut eof = false;
+    while !eof || !buf.is_empty() {
+        // Fill the buffer to a block, then cut after the last row end (all of it at the end).
+        if !eof && buf.len() < BLOCK {
+            let want = BLOCK - buf.len();
+            match read_more(&mut entry, &mut buf, want) {
+                Some(more) => eof = !more,
+                None => return,
+            }
+        }
+        // The last row end in the block's bytes, else the first one after them.
+        let within = buf.get(..buf.len().min(BLOCK)).unwrap_or_default();
+        let row_end = finder
+            .rfind(within)
+            .or_else(|| memmem::find(buf.get(within.len()..)?, b"</row>").map(|k| k + within.len()));
+        let cut = match row_end {
+            Some(k) => Some(k + b"</row>".len()),
+            None if eof => Some(buf.len()),
+            None => None,
+        };
+        let Some(cut) = cut else {
+            // One row longer than a block: read on.
+            let want = buf.len().max(BLOCK);
+            match read_more(&mut entry, &mut buf, want) {
+                Some(more) => eof = !more,
+                None => return,
+            }
+            continue;
+        };
+        let mut rest = free.try_recv().unwrap_or_else(|_| Vec::with_capacity(BLOCK + BLOCK / 4));
+        rest.clear();
+        rest.extend_from_slice(buf.get(cut..).unwrap_or_default());
+        buf.truncate(cut);
+        let Some(parser) = parsers.get(turn % parsers.len()) else { return };
+        if parser.send(std::mem::replace(&mut buf, rest)).is_err() {
+            return;
+        }
+        turn += 1;
+    }
+}
+
+/// Appends up to `want` bytes of `entry` to `buf`: whether there may be more (`false` at the
+/// end), or `None` when the archive cannot be read.
+fn read_more(entry: &mut zip::read::ZipFile<'_, File>, buf: &mut Vec<u8>, want: usize) -> Option<bool> {
+    let n = entry.take(want as u64).read_to_end(buf).ok()?;
+    Some(n == want)
+}
+
+/// What comes before a sheet's rows.
+struct Head {
+    /// What was read after `<sheetData>`.
+    rest: Vec<u8>,
+    /// The sheet data is empty (`<sheetData/>`).
+    empty: bool,
+    /// The rows after the first, as its `<dimension>` says.
+    rows: Option<usize>,
+}
+
+/// Reads the sheet up to `<sheetData>`, checking the elements before it as calamine does.
+fn start(entry: &mut zip::read::ZipFile<'_, File>) -> Fast<Head> {
+    let finder = memmem::Finder::new(b"<sheetData");
+    let mut buf = Vec::new();
+    let mut rows = None;
+    loop {
+        if let Some(k) = finder.find(&buf) {
+            // The head of the sheet: only `dimension` is read there.
+            let mut tags = Tags::new(buf.get(..k).unwrap_or_default())?;
+            while let Some((_, tag)) = tags.next()? {
+                if !tag.close && tag.local() == b"dimension" {
+                    let dim = tag.attr(b"ref")?.ok_or(Fallback)?;
+                    let mut first = None;
+                    for part in dim.split(|&c| c == b':') {
+                        let (row, _) = cell_ref(part)?;
+                        rows = first.map(|first: u32| row.saturating_sub(first) as usize);
+                        first = Some(row);
+                    }
                 }
-                let (tag, len) = parse_tag(seen.get(k..).unwrap_or_default())?.ok_or(Fallback)?;
-                if tag.name != b"sheetData" {
+            }
+            let Some((tag, len)) = parse_tag(buf.get(k..).unwrap_or_default())? else {
+                // The tag is cut: read on.
+                let from = buf.len();
+                buf.resize(from + 4096, 0);
+                let n = entry.read(buf.get_mut(from..).unwrap_or_default()).map_err(|_| Fallback)?;
+                buf.truncate(from + n);
+                if n == 0 {
                     return Err(Fallback);
                 }
-                self.pos = k + len;
-                self.done = tag.empty;
-                return Ok(());
-            }
-            if self.end == self.buf.len() && self.end >= 64 * BUFFER {
+                continue;
+            };
+            if tag.name != b"sheetData" {
                 return Err(Fallback);
             }
-            if self.end == self.buf.len() {
-                self.buf.resize(self.buf.len() * 2, 0);
-            }
-            let n = self.entry.read(self.buf.get_mut(self.end..).unwrap_or_default()).map_err(|_| Fallback)?;
-            if n == 0 {
-                return Err(Fallback);
-            }
-            self.end += n;
+            return Ok(Head { rest: buf.get(k + len..).unwrap_or_default().to_vec(), empty: tag.empty, rows });
+        }
+        if buf.len() > (64 << 20) {
+            return Err(Fallback);
+        }
+        if !read_more(entry, &mut buf, BLOCK.min(64 << 10)).ok_or(Fallback)? && finder.find(&buf).is_none() {
+            return Err(Fallback);
         }
     }
+}
 
-    /// The next cell, or the end of the sheet data. A value of `None` is an empty cell.
-    fn step(&mut self) -> Fast<Step> {
-        loop {
-            let mark = self.texts.len();
-            // The buffer is lent out while its bytes are parsed into the reader's state.
-            let buf = std::mem::take(&mut self.buf);
-            let parsed = self.parse_one(buf.get(self.pos..self.end).unwrap_or_default());
-            self.buf = buf;
-            let parsed = parsed?;
-            match parsed {
-                Some((len, step)) => {
-                    self.pos += len;
-                    if let Some(step) = step {
-                        return Ok(step);
+/// Parses blocks of a sheet's XML into cells: calamine's position for cells without a
+/// reference, and the texts of the block.
+struct Parser<'w> {
+    strings: &'w Strings,
+    formats: &'w [Format],
+    is_1904: bool,
+    row_index: u32,
+    col_index: u32,
+    /// Whether `row_index` is known: in the first block, or after a row with a number.
+    /// Before, it counts from the block's start, and the rows are placed once the blocks
+    /// before are read.
+    row_known: bool,
+    texts: String,
+}
+
+impl<'w> Parser<'w> {
+    fn new(strings: &'w Strings, formats: &'w [Format], is_1904: bool) -> Self {
+        Parser { strings, formats, is_1904, row_index: 0, col_index: 0, row_known: true, texts: String::new() }
+    }
+
+    /// The cells of a block of whole rows (the last block: up to the end of the sheet data).
+    fn parse_block(&mut self, block: &[u8], first: bool, mut batch: Batch) -> Fast<Batch> {
+        batch.rows.clear();
+        batch.cells.clear();
+        batch.end = false;
+        batch.bytes = block.len();
+        batch.relative = 0;
+        // A block starts after a row's end: calamine's column position is 0, its row
+        // position known only in the first block.
+        (self.row_index, self.col_index, self.row_known) = (0, 0, first);
+        let mut pos = 0;
+        self.texts = std::mem::take(&mut batch.texts);
+        self.texts.clear();
+        while let Some((len, step)) = self.parse_one(block.get(pos..).unwrap_or_default())? {
+            pos += len;
+            match step {
+                Some(Step::Cell((row, col), Some(value))) => {
+                    if !self.row_known && batch.relative == batch.cells.len() {
+                        batch.relative += 1;
                     }
+                    batch.rows.push(row);
+                    batch.cells.push((col, value));
                 }
-                None => {
-                    self.texts.truncate(mark);
-                    if !self.refill()? {
-                        return Err(Fallback);
-                    }
+                Some(Step::End) => {
+                    batch.end = true;
+                    break;
                 }
+                Some(Step::Cell(_, None)) | None => {}
             }
         }
+        // A block ends after a row's end: only spaces may be left (or the rest of the sheet
+        // after its data, in the last block).
+        if !batch.end && block.get(pos..).is_some_and(|rest| !rest.trim_ascii().is_empty()) {
+            return Err(Fallback);
+        }
+        batch.texts = std::mem::take(&mut self.texts);
+        (batch.end_row, batch.end_known) = (self.row_index, self.row_known);
+        Ok(batch)
     }
 
     /// Parses what starts at `pos`: a row's start or end, a cell, the end of the sheet data.
@@ -753,6 +908,7 @@ impl SheetRows<'_> {
             (b"row", false) => {
                 if let Some(r) = tag.attr(b"r")? {
                     self.row_index = row_number(r)?;
+                    self.row_known = true;
                 }
                 if tag.empty {
                     self.end_row();
@@ -775,6 +931,9 @@ impl SheetRows<'_> {
     /// The position and value of a cell of a common shape.
     fn simple_value(&mut self, cell: &SimpleCell<'_>) -> Fast<((u32, u32), Option<Value>)> {
         let pos = match cell.r {
+            // A numbered cell in a row whose number depends on the blocks before: left to
+            // calamine (no writer seen writes cells so).
+            Some(_) if !self.row_known => return Err(Fallback),
             Some(r) => {
                 let (row, col) = cell_ref(r)?;
                 self.col_index = col;
@@ -810,6 +969,9 @@ impl SheetRows<'_> {
             _ => {}
         })?;
         let pos = match r {
+            // A numbered cell in a row whose number depends on the blocks before: left to
+            // calamine (no writer seen writes cells so).
+            Some(_) if !self.row_known => return Err(Fallback),
             Some(r) => {
                 let (row, col) = cell_ref(r)?;
                 self.col_index = col;
@@ -937,53 +1099,101 @@ impl SheetRows<'_> {
             Some(_) => Err(Fallback),
         }
     }
+}
+
+impl SheetRows {
+    /// How many rows the sheet has after the first, estimated once the first block is read:
+    /// its rows per byte over the whole sheet (an exporter may write any dimension, so the
+    /// dimension, when it says fewer, is taken only as that smaller figure).
+    pub(super) fn rows_hint(&self) -> Option<usize> {
+        let batch = &self.batch;
+        let rows = 1 + batch.rows.windows(2).filter(|w| w.first() != w.get(1)).count();
+        if batch.bytes == 0 || batch.rows.is_empty() {
+            return None;
+        }
+        let estimate = (self.size / batch.bytes).saturating_mul(rows)
+            + (self.size % batch.bytes) * rows / batch.bytes
+            + rows / 16
+            + 16;
+        Some(self.dimension.map_or(estimate, |d| d.min(estimate)))
+    }
 
     /// The cells of the next row that has any, or `None` at the end of the sheet.
     pub(super) fn next_row(&mut self) -> Fast<Option<SheetRow<'_, Value>>> {
-        self.cells.clear();
-        let mut row = None;
-        match self.pending.take() {
-            // The first cell of this row was read with the row before: its text, the last
-            // one read, moves to the start.
-            Some(((r, c), value)) => {
-                let value = match value {
-                    Value::Text(start, end) => {
-                        self.texts.replace_range(..start as usize, "");
-                        Value::Text(0, end - start)
+        while self.at == self.batch.cells.len() {
+            if self.done {
+                return Ok(None);
+            }
+            self.fetch()?;
+        }
+        let start = self.at;
+        let (row, len) = self.run(start);
+        self.at = start + len;
+        if self.at < self.batch.cells.len() || self.done {
+            let cells = self.batch.cells.get(start..self.at).unwrap_or_default();
+            return Ok(Some(SheetRow { row, cells, texts: &self.batch.texts }));
+        }
+        // The row reaches the end of its block: the next blocks may hold more of its cells
+        // (two `<row>` elements of one number). Its cells are gathered apart.
+        self.joined.0.clear();
+        self.joined.1.clear();
+        let mut from = start;
+        loop {
+            for (col, value) in self.batch.cells.get(from..self.at).unwrap_or_default() {
+                let value = match *value {
+                    Value::Text(a, b) | Value::IsoDate(a, b) => {
+                        let at = offset(self.joined.1.len())?;
+                        self.joined.1.push_str(self.batch.texts.get(a as usize..b as usize).unwrap_or_default());
+                        let end = offset(self.joined.1.len())?;
+                        if matches!(value, Value::Text(..)) { Value::Text(at, end) } else { Value::IsoDate(at, end) }
                     }
-                    Value::IsoDate(start, end) => {
-                        self.texts.replace_range(..start as usize, "");
-                        Value::IsoDate(0, end - start)
-                    }
-                    other => {
-                        self.texts.clear();
-                        other
-                    }
+                    ref other => other.clone(),
                 };
-                self.cells.push((c, value));
-                row = Some(r);
+                self.joined.0.push((*col, value));
             }
-            None => self.texts.clear(),
-        }
-        while !self.done {
-            match self.step()? {
-                Step::End => self.done = true,
-                Step::Cell(_, None) => {}
-                Step::Cell((r, c), Some(value)) => match row {
-                    Some(current) if current != r => {
-                        self.pending = Some(((r, c), value));
-                        break;
-                    }
-                    _ => {
-                        row = Some(r);
-                        self.cells.push((c, value));
-                    }
-                },
+            if self.at < self.batch.cells.len() || self.done {
+                break;
             }
+            self.fetch()?;
+            while self.batch.cells.is_empty() && !self.done {
+                self.fetch()?;
+            }
+            let (next, more) = self.run(0);
+            if next != row {
+                break;
+            }
+            (from, self.at) = (0, more);
         }
-        let Some(row) = row else { return Ok(None) };
-        // A pending cell's text stays after the row's until the next call moves it.
-        Ok(Some(SheetRow { row, cells: &self.cells, texts: &self.texts }))
+        Ok(Some(SheetRow { row, cells: &self.joined.0, texts: &self.joined.1 }))
+    }
+
+    /// The row of the cell `start` of the batch, and how many cells from there are in it.
+    fn run(&self, start: usize) -> (u32, usize) {
+        let rows = self.batch.rows.get(start..).unwrap_or_default();
+        let row = rows.first().copied().unwrap_or(u32::MAX);
+        (row, rows.iter().take_while(|&&r| r == row).count())
+    }
+
+    /// Takes the next batch, in block order, and gives the one before back to its parser.
+    fn fetch(&mut self) -> Fast<()> {
+        let parsers = self.parsed.len().max(1);
+        let parsed = self.parsed.get(self.turn % parsers).ok_or(Fallback)?;
+        // A parser that stopped before the end of the sheet data: the sheet is cut.
+        let mut batch = parsed.recv().map_err(|_| Fallback)??;
+        // Rows counted from the block's start are placed after the rows before it.
+        let base = self.row_base;
+        for row in batch.rows.iter_mut().take(batch.relative) {
+            *row = row.saturating_add(base);
+        }
+        self.row_base = if batch.end_known { batch.end_row } else { base.saturating_add(batch.end_row) };
+        self.done = batch.end;
+        let used = std::mem::replace(&mut self.batch, batch);
+        if let Some(parser) = self.turn.checked_sub(1).and_then(|k| self.used.get(k % parsers)) {
+            let _ = parser.send(used);
+        }
+        self.turn += 1;
+        self.at = 0;
+        Ok(())
     }
 }
 
