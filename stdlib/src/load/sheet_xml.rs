@@ -57,21 +57,23 @@ pub(super) enum Value {
     Error(CellErrorType),
 }
 
-/// The shared strings, end to end in one text.
+/// The shared strings, end to end in one text (of at most 4 GiB: each string's end is a
+/// `u32`, half the memory of a `usize` for the million strings of a large export).
 #[derive(Default)]
 struct Strings {
     text: String,
-    ends: Vec<usize>,
+    ends: Vec<u32>,
 }
 
 impl Strings {
-    fn get(&self, k: usize) -> Option<&str> {
-        let end = *self.ends.get(k)?;
+    /// Where the string `k` is in the text.
+    fn span(&self, k: usize) -> Option<(usize, usize)> {
+        let end = *self.ends.get(k)? as usize;
         let start = match k.checked_sub(1) {
-            Some(before) => *self.ends.get(before)?,
+            Some(before) => *self.ends.get(before)? as usize,
             None => 0,
         };
-        self.text.get(start..end)
+        Some((start, end))
     }
 }
 
@@ -107,9 +109,10 @@ impl Workbook {
         if !matches!(target.as_deref(), Some(b"xl/workbook.xml" | b"/xl/workbook.xml")) {
             return Err(Fallback);
         }
-        let strings = match read_entry(&mut zip, "xl/sharedStrings.xml")? {
-            Some(xml) => read_shared_strings(&xml)?,
-            None => Strings::default(),
+        let strings = match zip.by_name("xl/sharedStrings.xml") {
+            Ok(mut entry) => read_shared_strings(&mut entry)?,
+            Err(zip::result::ZipError::FileNotFound) => Strings::default(),
+            Err(_) => return Err(Fallback),
         };
         let formats = match read_entry(&mut zip, "xl/styles.xml")? {
             Some(xml) => read_formats(&xml)?,
@@ -467,33 +470,52 @@ fn push_text(raw: &[u8], trim: bool, out: &mut String) -> Fast<()> {
     Ok(())
 }
 
-fn read_shared_strings(xml: &[u8]) -> Fast<Strings> {
-    let mut tags = Tags::new(xml)?;
+/// Reads the shared strings part in blocks cut after a string's end (a large export's part
+/// is tens of MB: it is never held whole, only its strings).
+fn read_shared_strings(entry: &mut zip::read::ZipFile<'_, File>) -> Fast<Strings> {
     let mut strings = Strings::default();
+    // Room for the texts: the part's size is an upper bound, untouched room costs nothing.
+    strings.text.reserve(usize::try_from(entry.size() / 2).unwrap_or(0).min(1 << 30));
+    let finder = memmem::FinderRev::new(b"</si>");
+    let (mut buf, mut started, mut eof) = (Vec::new(), false, false);
     loop {
-        let (_, tag) = tags.next()?.ok_or(Fallback)?;
-        if !tag.close && tag.local() == b"sst" {
-            if let Some(n) = tag.attr(b"uniqueCount")?.and_then(parse_index) {
-                strings.ends.reserve(n.min(1 << 24));
-            }
-            if tag.empty {
-                return Ok(strings);
-            }
-            break;
+        if !eof {
+            eof = !read_more(entry, &mut buf, BLOCK).ok_or(Fallback)?;
         }
-    }
-    loop {
-        let (_, tag) = tags.next()?.ok_or(Fallback)?;
-        if tag.close {
-            if tag.local() == b"sst" {
-                return Ok(strings);
+        let cut = match finder.rfind(&buf) {
+            _ if eof => buf.len(),
+            Some(k) => k + b"</si>".len(),
+            None => continue,
+        };
+        let part = buf.get(..cut).unwrap_or_default();
+        let mut tags = if started { Tags { xml: part, pos: 0 } } else { Tags::new(part)? };
+        while let Some((_, tag)) = tags.next()? {
+            if !started {
+                if !tag.close && tag.local() == b"sst" {
+                    if let Some(n) = tag.attr(b"uniqueCount")?.and_then(parse_index) {
+                        strings.ends.reserve(n.min(1 << 24));
+                    }
+                    if tag.empty {
+                        return Ok(strings);
+                    }
+                    started = true;
+                }
+            } else if tag.close {
+                if tag.local() == b"sst" {
+                    return Ok(strings);
+                }
+            } else if tag.local() == b"si" {
+                if !tag.empty {
+                    read_string(&mut tags, tag.name, &mut strings.text)?;
+                }
+                strings.ends.push(u32::try_from(strings.text.len()).map_err(|_| Fallback)?);
             }
-        } else if tag.local() == b"si" {
-            if !tag.empty {
-                read_string(&mut tags, tag.name, &mut strings.text)?;
-            }
-            strings.ends.push(strings.text.len());
         }
+        if eof {
+            // No `</sst>`: calamine reports the part as cut.
+            return Err(Fallback);
+        }
+        buf.drain(..cut);
     }
 }
 
@@ -619,6 +641,8 @@ struct Batch {
     end: bool,
     /// The bytes of the block.
     bytes: usize,
+    /// The cells whose value is a shared string, and its number (kept for the next block).
+    shared: Vec<(usize, u32)>,
     /// The first cells whose rows count from the block's start (cells before the block's
     /// first numbered row: their rows depend on the blocks before), and calamine's row
     /// position at the block's end (from its start too, unless `end_known`).
@@ -844,11 +868,22 @@ struct Parser<'w> {
     /// before are read.
     row_known: bool,
     texts: String,
+    /// The shared string of the value just read (its text is looked up with the block's).
+    shared: Option<u32>,
 }
 
 impl<'w> Parser<'w> {
     fn new(strings: &'w Strings, formats: &'w [Format], is_1904: bool) -> Self {
-        Parser { strings, formats, is_1904, row_index: 0, col_index: 0, row_known: true, texts: String::new() }
+        Parser {
+            strings,
+            formats,
+            is_1904,
+            row_index: 0,
+            col_index: 0,
+            row_known: true,
+            texts: String::new(),
+            shared: None,
+        }
     }
 
     /// The cells of a block of whole rows (the last block: up to the end of the sheet data).
@@ -864,12 +899,17 @@ impl<'w> Parser<'w> {
         let mut pos = 0;
         self.texts = std::mem::take(&mut batch.texts);
         self.texts.clear();
+        let mut shared = std::mem::take(&mut batch.shared);
+        shared.clear();
         while let Some((len, step)) = self.parse_one(block.get(pos..).unwrap_or_default())? {
             pos += len;
             match step {
                 Some(Step::Cell((row, col), Some(value))) => {
                     if !self.row_known && batch.relative == batch.cells.len() {
                         batch.relative += 1;
+                    }
+                    if let Some(k) = self.shared.take() {
+                        shared.push((batch.cells.len(), k));
                     }
                     batch.rows.push(row);
                     batch.cells.push((col, value));
@@ -878,7 +918,8 @@ impl<'w> Parser<'w> {
                     batch.end = true;
                     break;
                 }
-                Some(Step::Cell(_, None)) | None => {}
+                Some(Step::Cell(_, None)) => self.shared = None,
+                None => {}
             }
         }
         // A block ends after a row's end: only spaces may be left (or the rest of the sheet
@@ -886,9 +927,37 @@ impl<'w> Parser<'w> {
         if !batch.end && block.get(pos..).is_some_and(|rest| !rest.trim_ascii().is_empty()) {
             return Err(Fallback);
         }
+        self.resolve_shared(&shared, &mut batch.cells)?;
+        batch.shared = shared;
         batch.texts = std::mem::take(&mut self.texts);
         (batch.end_row, batch.end_known) = (self.row_index, self.row_known);
         Ok(batch)
+    }
+
+    /// Copies the shared strings of the block's cells into its texts. Done apart from the
+    /// parse, a few dozen at a time: the strings sit anywhere in a table of tens of MB, and
+    /// looking up a group's places first, then touching their texts, then copying them, lets
+    /// the processor wait for their memory all at once instead of one after the other.
+    fn resolve_shared(&mut self, shared: &[(usize, u32)], batch: &mut [(u32, Value)]) -> Fast<()> {
+        const GROUP: usize = 32;
+        let text = self.strings.text.as_bytes();
+        for group in shared.chunks(GROUP) {
+            let mut spans = [(0usize, 0usize); GROUP];
+            for (span, &(_, k)) in spans.iter_mut().zip(group) {
+                *span = self.strings.span(k as usize).ok_or(Fallback)?;
+            }
+            let touched =
+                spans.iter().take(group.len()).fold(0u8, |x, &(start, _)| x ^ text.get(start).copied().unwrap_or(0));
+            std::hint::black_box(touched);
+            for (&(cell, _), &(start, end)) in group.iter().zip(&spans) {
+                let from = offset(self.texts.len())?;
+                self.texts.push_str(self.strings.text.get(start..end).ok_or(Fallback)?);
+                if let Some((_, value)) = batch.get_mut(cell) {
+                    *value = Value::Text(from, offset(self.texts.len())?);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Parses what starts at `pos`: a row's start or end, a cell, the end of the sheet data.
@@ -942,6 +1011,7 @@ impl<'w> Parser<'w> {
             None => (self.row_index, self.col_index),
         };
         self.col_index = self.col_index.saturating_add(1);
+        self.shared = None;
         let value = match cell.body {
             Body::Empty => None,
             Body::V(raw) => self.value(raw, false, cell.style, cell.typ)?,
@@ -1015,6 +1085,8 @@ impl<'w> Parser<'w> {
                         at += lt + end_len;
                         rest.get(..lt).unwrap_or_default()
                     };
+                    // The last child gives the cell its value, as in calamine.
+                    self.shared = None;
                     value = if child.name == b"f" { None } else { self.value(raw, child.empty, style, typ)? };
                 }
                 b"is" => {
@@ -1027,6 +1099,7 @@ impl<'w> Parser<'w> {
                         read_string(&mut tags, b"is", &mut self.texts)?;
                         at += end + 5;
                     }
+                    self.shared = None;
                     value = Some(Value::Text(offset(from)?, offset(self.texts.len())?));
                 }
                 _ => return Err(Fallback),
@@ -1047,11 +1120,13 @@ impl<'w> Parser<'w> {
                 }
                 match typ {
                     Some(b"s") => {
+                        // Looked up once the block is parsed (see `resolve_shared`).
                         let k = parse_index(raw).ok_or(Fallback)?;
-                        let text = self.strings.get(k).ok_or(Fallback)?;
-                        let from = self.texts.len();
-                        self.texts.push_str(text);
-                        Ok(Some(Value::Text(offset(from)?, offset(self.texts.len())?)))
+                        if k >= self.strings.ends.len() {
+                            return Err(Fallback);
+                        }
+                        self.shared = Some(offset(k)?);
+                        Ok(Some(Value::Text(0, 0)))
                     }
                     Some(b"b") => match raw.trim_ascii() {
                         b"0" => Ok(Some(Value::Bool(false))),

@@ -222,8 +222,10 @@ pub(crate) fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, LoadErrors
         let fast = load_sheets(&file, opts, &names, |sheet, table, b| {
             book.with_rows(sheet, |rows| stream_sheet(rows, &file, sheet, table, b))?
         });
-        if let Ok(loaded) = fast {
-            return loaded;
+        if let Ok(b) = fast {
+            // The shared strings go before the portfolio is checked and sorted.
+            drop(book);
+            return b.finish();
         }
     }
     let mut workbook: Xlsx<_> = open_workbook(path).map_err(|e| {
@@ -253,19 +255,19 @@ pub(crate) fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, LoadErrors
         Ok::<(), Infallible>(())
     });
     match read {
-        Ok(loaded) => loaded,
+        Ok(b) => b.finish(),
         Err(never) => match never {},
     }
 }
 
 /// Reads the sheets `customers`, `invoices` and `payments` (found by name among `names`)
-/// with `read`; an error of `read` stops it.
-fn load_sheets<E>(
+/// with `read` into the tables; an error of `read` stops it.
+fn load_sheets<'o, E>(
     file: &str,
-    opts: &LoadOptions,
+    opts: &'o LoadOptions,
     names: &[String],
-    mut read: impl FnMut(&str, Table, &mut Builder<'_>) -> Result<(), E>,
-) -> Result<Result<Loaded, LoadErrors>, E> {
+    mut read: impl FnMut(&str, Table, &mut Builder<'o>) -> Result<(), E>,
+) -> Result<Builder<'o>, E> {
     let mut b = Builder::new(opts, MAPPING_HELP);
     for (table, required) in [(Table::Customers, true), (Table::Invoices, true), (Table::Payments, false)] {
         let Some(sheet) = names.iter().find(|n| n.trim().eq_ignore_ascii_case(table.name())) else {
@@ -286,7 +288,7 @@ fn load_sheets<E>(
         };
         read(sheet, table, &mut b)?;
     }
-    Ok(b.finish())
+    Ok(b)
 }
 
 fn empty_sheet(file: &str, sheet: &str, table: Table, b: &mut Builder<'_>) {
