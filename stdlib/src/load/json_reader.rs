@@ -502,24 +502,42 @@ impl<'de> Visitor<'de> for NamesOf<'_, 'de> {
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an object")
     }
-    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<(), M::Error> {
-        let NamesOf { last, known, new } = self;
+    fn visit_map<M: MapAccess<'de>>(mut self, mut map: M) -> Result<(), M::Error> {
         let mut place = 0;
         while let Some(Name(k)) = map.next_key::<Name<'de>>()? {
-            if last.get(place) != Some(&k) {
-                if !known.index.contains_key(k.as_ref()) && !new.iter().any(|n| *n == k) {
-                    new.push(k.to_string());
-                }
-                match last.get_mut(place) {
-                    Some(slot) => *slot = k,
-                    None => last.push(k),
-                }
-            }
+            self.note(place, k);
             map.next_value::<serde::de::IgnoredAny>()?;
             place += 1;
         }
-        last.truncate(place);
+        self.last.truncate(place);
         Ok(())
+    }
+}
+
+impl<'de> NamesOf<'_, 'de> {
+    /// The name at `place` of the record.
+    fn note(&mut self, place: usize, k: Cow<'de, str>) {
+        if self.last.get(place) != Some(&k) {
+            if !self.known.index.contains_key(k.as_ref()) && !self.new.iter().any(|n| *n == k) {
+                self.new.push(k.to_string());
+            }
+            match self.last.get_mut(place) {
+                Some(slot) => *slot = k,
+                None => self.last.push(k),
+            }
+        }
+    }
+
+    /// Reads the names of a flat record (see [`flat_record`]), else with serde_json.
+    fn read(mut self, text: &'de str, fields: &mut Vec<(&'de str, Flat<'de>)>) -> bool {
+        if flat_record(text, fields).is_none() {
+            return read_record(text, self);
+        }
+        for (place, (k, _)) in fields.iter().enumerate() {
+            self.note(place, Cow::Borrowed(k));
+        }
+        self.last.truncate(fields.len());
+        true
     }
 }
 
@@ -553,6 +571,136 @@ impl<'de> Visitor<'de> for ValuesOf<'_, '_, 'de> {
         }
         Ok(())
     }
+}
+
+impl<'de> ValuesOf<'_, '_, 'de> {
+    /// Reads the values of a flat record (see [`flat_record`]), else with serde_json.
+    fn read(self, text: &'de str, fields: &mut Vec<(&'de str, Flat<'de>)>) -> bool {
+        if flat_record(text, fields).is_none() {
+            return read_record(text, self);
+        }
+        let ValuesOf(lookup, cells) = self;
+        for (place, (k, value)) in fields.iter().enumerate() {
+            if let Some(cell) = lookup.find(place, k).and_then(|c| cells.get_mut(c)) {
+                *cell = match *value {
+                    Flat::Text(t) => JsonCell::Text(Cow::Borrowed(t)),
+                    Flat::Number(n) => JsonCell::Number(n),
+                    Flat::Bool(b) => JsonCell::Bool(b),
+                    Flat::Null => JsonCell::Empty,
+                };
+            }
+        }
+        true
+    }
+}
+
+/// A value of a flat record.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Flat<'a> {
+    /// A text without escapes: its bytes between the quotes.
+    Text(&'a str),
+    /// A number as written.
+    Number(&'a str),
+    Bool(bool),
+    Null,
+}
+
+/// Reads a record that is a flat object, the shape of nearly every record of an export:
+/// names and texts without escapes, numbers, `true`, `false`, `null`; its members in order
+/// into `fields`. `None` for anything else (a nested value, an escape, a control character,
+/// anything that is not JSON): serde_json then reads the record, as it reads every record
+/// it gives the same names and cells for (a property test), so the fast path changes no
+/// result and no error. One pass over the bytes, where serde_json took two (the names, then
+/// the values) of its general parse.
+fn flat_record<'a>(text: &'a str, fields: &mut Vec<(&'a str, Flat<'a>)>) -> Option<()> {
+    fields.clear();
+    let b = text.as_bytes();
+    let ws = |mut i: usize| {
+        while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            i += 1;
+        }
+        i
+    };
+    // A text without escapes or control characters: where it ends.
+    let plain = |i: usize| -> Option<(&'a str, usize)> {
+        let body = b.get(i + 1..)?;
+        let k = body.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+        if body.get(k) != Some(&b'"') {
+            return None;
+        }
+        Some((text.get(i + 1..i + 1 + k)?, i + 2 + k))
+    };
+    let mut i = ws(0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i = ws(i + 1);
+    if b.get(i) == Some(&b'}') {
+        return (ws(i + 1) == b.len()).then_some(());
+    }
+    loop {
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let (name, after) = plain(i)?;
+        i = ws(after);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        i = ws(i + 1);
+        let (value, after) = match *b.get(i)? {
+            b'"' => {
+                let (t, after) = plain(i)?;
+                (Flat::Text(t), after)
+            }
+            b't' if b.get(i..i + 4) == Some(b"true") => (Flat::Bool(true), i + 4),
+            b'f' if b.get(i..i + 5) == Some(b"false") => (Flat::Bool(false), i + 5),
+            b'n' if b.get(i..i + 4) == Some(b"null") => (Flat::Null, i + 4),
+            b'-' | b'0'..=b'9' => {
+                let end = number_end(b, i)?;
+                (Flat::Number(text.get(i..end)?), end)
+            }
+            _ => return None,
+        };
+        fields.push((name, value));
+        i = ws(after);
+        match *b.get(i)? {
+            b',' => i = ws(i + 1),
+            b'}' => return (ws(i + 1) == b.len()).then_some(()),
+            _ => return None,
+        }
+    }
+}
+
+/// The end of the JSON number that starts at `i`, by its grammar
+/// (`-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`), or `None`.
+fn number_end(b: &[u8], mut i: usize) -> Option<usize> {
+    let digits = |mut i: usize| {
+        let from = i;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        (i > from).then_some(i)
+    };
+    if b.get(i) == Some(&b'-') {
+        i += 1;
+    }
+    i = match b.get(i)? {
+        b'0' => i + 1,
+        b'1'..=b'9' => digits(i)?,
+        _ => return None,
+    };
+    if b.get(i) == Some(&b'.') {
+        i = digits(i + 1)?;
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        i = digits(i)?;
+    }
+    Some(i)
 }
 
 /// Reads one record with `seed`.
@@ -590,9 +738,9 @@ fn names_of(records: &[Element<'_>], found: &mut Found) -> Result<(), NotJson> {
         .map(|(c, chunk)| {
             let mut local = Columns::new();
             let (mut bad, mut not_json) = (Vec::new(), false);
-            let (mut new, mut last) = (Vec::new(), Vec::new());
+            let (mut new, mut last, mut fields) = (Vec::new(), Vec::new(), Vec::new());
             for (i, record) in chunk.iter().enumerate() {
-                if !read_record(record.text, NamesOf { last: &mut last, known: &local, new: &mut new }) {
+                if !(NamesOf { last: &mut last, known: &local, new: &mut new }).read(record.text, &mut fields) {
                     bad.push(c * CHUNK + i);
                     not_json |= serde_json::from_str::<serde::de::IgnoredAny>(record.text).is_err();
                     last.clear();
@@ -657,10 +805,11 @@ fn values_of(records: &[Element<'_>], columns: &Columns, sinks: &Sinks<'_>) -> V
             let mut sink = sinks.sink();
             let mut lookup = Lookup::new(columns);
             let mut cells: Vec<JsonCell<'_>> = Vec::with_capacity(width);
+            let mut fields = Vec::new();
             for record in chunk {
                 cells.clear();
                 cells.resize_with(width, || JsonCell::Empty);
-                if read_record(record.text, ValuesOf(&mut lookup, &mut cells)) {
+                if ValuesOf(&mut lookup, &mut cells).read(record.text, &mut fields) {
                     sink.row(&JsonRow { cells: &cells, line: record.line });
                 }
             }
@@ -697,6 +846,8 @@ fn convert(raw: &RawValue) -> JsonCell<'_> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     /// Files read in blocks of a few dozen bytes to a few KB (records across blocks, blocks
@@ -808,6 +959,138 @@ mod tests {
                 let got = result(load_portfolio_json_with(&path, &LoadOptions::default(), block));
                 assert_eq!(got, want, "case {c}, blocks of {block} bytes");
             }
+        }
+    }
+
+    /// The names and values of a record as serde_json reads them: each name with its cell.
+    struct Pairs<'a>(&'a mut Vec<(String, String)>);
+
+    impl<'de> serde::de::DeserializeSeed<'de> for Pairs<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Pairs<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<(), M::Error> {
+            while let Some(Name(k)) = map.next_key::<Name<'de>>()? {
+                let cell = convert(map.next_value::<&'de RawValue>()?);
+                self.0.push((k.to_string(), cell_text(&cell)));
+            }
+            Ok(())
+        }
+    }
+
+    fn cell_text(cell: &JsonCell<'_>) -> String {
+        match cell {
+            JsonCell::Empty => "empty".to_string(),
+            JsonCell::Text(t) => format!("text {t}"),
+            JsonCell::Number(n) => format!("number {n}"),
+            JsonCell::Bool(b) => format!("bool {b}"),
+            JsonCell::Invalid(t) => format!("invalid {t}"),
+        }
+    }
+
+    fn flat_cell(value: Flat<'_>) -> String {
+        cell_text(&match value {
+            Flat::Text(t) => JsonCell::Text(Cow::Borrowed(t)),
+            Flat::Number(n) => JsonCell::Number(n),
+            Flat::Bool(b) => JsonCell::Bool(b),
+            Flat::Null => JsonCell::Empty,
+        })
+    }
+
+    fn member() -> impl Strategy<Value = String> {
+        let name = prop_oneof![
+            12 => "[a-z_]{1,8}".prop_map(|n| format!("\"{n}\"")),
+            1 => Just("\"a\\\"b\"".to_string()),
+            1 => Just("\"é \\u00e9\"".to_string()),
+            1 => Just("x".to_string()),
+        ];
+        let value = prop_oneof![
+            4 => "[ a-zA-Z0-9éü東;.,-]{0,8}".prop_map(|t| format!("\"{t}\"")),
+            2 => prop_oneof![
+                Just("0"), Just("-0"), Just("12"), Just("1234.56"), Just("-7.25"), Just("1e5"), Just("2.5E-3"),
+                Just("0.0e+0"), Just("01"), Just("1."), Just(".5"), Just("-"), Just("+1"), Just("1e"), Just("NaN"),
+                Just("Infinity"), Just("0x10"), Just("1_000"),
+            ]
+            .prop_map(String::from),
+            1 => prop_oneof![Just("true"), Just("false"), Just("null"), Just("tru"), Just("nulll"), Just("True")].prop_map(String::from),
+            1 => prop_oneof![
+                Just("\"a\\nb\""), Just("\"tab\there\""), Just("\"q\\\"\""), Just("\"\\u00e9\""), Just("\"bad\\x\""),
+                Just("[\"vip\", \"new\"]"), Just("[]"), Just("{\"a\": 1}"), Just("\"open"),
+            ]
+            .prop_map(String::from),
+        ];
+        (name, prop_oneof![6 => Just(":"), 2 => Just(" : "), 2 => Just(":\r\n\t"), 1 => Just("=")], value)
+            .prop_map(|(n, colon, v)| format!("{n}{colon}{v}"))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        /// A record that the flat reader reads is valid JSON, and it gives serde_json's
+        /// names and cells, in order (names written twice included); a record serde_json
+        /// refuses, the flat reader refuses too; one serde_json reads without escapes or
+        /// nested values, the flat reader reads.
+        #[test]
+        fn flat_records_read_as_serde_json_reads_them(
+            members in proptest::collection::vec(member(), 0..6),
+            seps in proptest::collection::vec(prop_oneof![8 => Just(","), 4 => Just(", "), 4 => Just(" ,\n"), 1 => Just(",,"), 1 => Just(" ")], 6),
+            open in prop_oneof![8 => Just("{"), 2 => Just(" {"), 2 => Just("\n{ "), 1 => Just("[")],
+            close in prop_oneof![8 => Just("}"), 2 => Just(" }"), 2 => Just("}\r\n"), 1 => Just("},"), 1 => Just("}}")],
+        ) {
+            let mut text = open.to_string();
+            for (k, m) in members.iter().enumerate() {
+                if k > 0 {
+                    text.push_str(seps[k]);
+                }
+                text.push_str(m);
+            }
+            text.push_str(close);
+            let mut by_serde = Vec::new();
+            let serde_ok = read_record(&text, Pairs(&mut by_serde));
+            let mut fields = Vec::new();
+            match flat_record(&text, &mut fields) {
+                Some(()) => {
+                    prop_assert!(serde_ok, "{}", text);
+                    let flat: Vec<(String, String)> = fields.iter().map(|(k, v)| (k.to_string(), flat_cell(*v))).collect();
+                    prop_assert_eq!(flat, by_serde, "{}", text);
+                }
+                None => {
+                    // A record serde_json reads that has no escape and no nested value is
+                    // read by the flat reader too: only other shapes are left to serde_json.
+                    let flat_shape = !text.contains('\\') && !text.contains('[') && text.matches('{').count() == 1;
+                    prop_assert!(!(serde_ok && flat_shape), "{}", text);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn flat_records_of_an_export_are_read_in_one_pass() {
+        let mut fields = Vec::new();
+        let text = r#"{"id":"F1","amount":1234.56, "disputed":false,"promise_date":null , "n": -0.5e-3}"#;
+        assert_eq!(flat_record(text, &mut fields), Some(()));
+        assert_eq!(
+            fields,
+            [
+                ("id", Flat::Text("F1")),
+                ("amount", Flat::Number("1234.56")),
+                ("disputed", Flat::Bool(false)),
+                ("promise_date", Flat::Null),
+                ("n", Flat::Number("-0.5e-3")),
+            ]
+        );
+        assert_eq!(flat_record("{}", &mut fields), Some(()));
+        assert!(fields.is_empty());
+        for other in [r#"{"a":"x\ny"}"#, r#"{"a":[1]}"#, r#"{"a":01}"#, r#"{"a":1,}"#, r#"{"a":1} x"#, "[1]"] {
+            assert_eq!(flat_record(other, &mut fields), None, "{other}");
         }
     }
 }
