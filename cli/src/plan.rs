@@ -95,6 +95,7 @@ pub fn parse_date(s: &str) -> Result<NaiveDate, String> {
 pub fn run(args: &PlanArgs) -> Status {
     // Before anything large is allocated (see `no_huge_pages`).
     crate::no_huge_pages();
+    crate::give_back_freed_memory_soon();
     let registry = match registry(args.rates.as_ref(), args.closing_days.as_ref(), args.fr_single_rate) {
         Ok(r) => r,
         Err(msg) => {
