@@ -627,6 +627,9 @@ fn row_number(digits: &[u8]) -> Fast<u32> {
 /// blocks, so that their sheets are cut into many.
 const BLOCK: usize = if cfg!(test) { 300 } else { 1 << 20 };
 
+/// The most bytes of XML one row may take before this reader gives the sheet up.
+const LONGEST_ROW: usize = 256 << 20;
+
 /// Blocks and parsed blocks waiting between two stages, per parser.
 const QUEUE: usize = 2;
 
@@ -773,7 +776,11 @@ fn inflate(
             None => None,
         };
         let Some(cut) = cut else {
-            // One row longer than a block: read on.
+            // One row longer than a block: read on, up to a bound (a row of hundreds of MB is
+            // no export's; calamine reads what this reader leaves).
+            if buf.len() > LONGEST_ROW {
+                return;
+            }
             let want = buf.len().max(BLOCK);
             match read_more(&mut entry, &mut buf, want) {
                 Some(more) => eof = !more,
