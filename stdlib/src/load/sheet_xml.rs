@@ -80,8 +80,9 @@ impl Strings {
 /// An open workbook: its sheets, number formats and shared strings.
 pub(super) struct Workbook {
     zip: ZipArchive<File>,
-    /// Each sheet's name and the path of its XML in the archive, in the workbook's order.
-    sheets: Vec<(String, String)>,
+    /// Each sheet's name and the path of its XML in the archive (`None`: a sheet this reader
+    /// leaves to calamine), in the workbook's order.
+    sheets: Vec<(String, Option<String>)>,
     formats: Vec<Format>,
     is_1904: bool,
     strings: Strings,
@@ -156,15 +157,20 @@ impl Workbook {
                     let mut name = String::new();
                     decode(raw_name.unwrap_or_default(), &mut name)?;
                     let (_, typ, to) = relationships.iter().rev().find(|(id, _, _)| id == rel).ok_or(Fallback)?;
-                    // Only worksheets have cells; a path calamine would look up otherwise
-                    // (`..`, another case) is left to it.
-                    if !typ.ends_with(b"/worksheet") || to.contains(&b'\\') || memmem::find(to, b"..").is_some() {
+                    // A sheet of a type calamine does not know is its error to report.
+                    if ![&b"/worksheet"[..], b"/chartsheet", b"/dialogsheet"].iter().any(|t| typ.ends_with(t)) {
                         return Err(Fallback);
                     }
-                    let to = std::str::from_utf8(to).map_err(|_| Fallback)?;
-                    let path = match to.strip_prefix('/') {
-                        Some(absolute) => absolute.to_string(),
-                        None => format!("xl/{to}"),
+                    // Only worksheets have cells; a chart, or a path calamine would look up
+                    // otherwise (`..`, another case), is left to calamine if it is read.
+                    let path = match std::str::from_utf8(to) {
+                        Ok(to) if typ.ends_with(b"/worksheet") && !to.contains('\\') && !to.contains("..") => {
+                            Some(match to.strip_prefix('/') {
+                                Some(absolute) => absolute.to_string(),
+                                None => format!("xl/{to}"),
+                            })
+                        }
+                        _ => None,
                     };
                     sheets.push((name, path));
                 }
@@ -186,15 +192,24 @@ impl Workbook {
     }
 }
 
+/// The most bytes a part read whole (relationships, `workbook.xml`, `styles.xml`) may have
+/// before this reader leaves the workbook to calamine: such parts are a few KB.
+const LARGEST_PART: u64 = 64 << 20;
+
 /// The bytes of the archive's part `name`, if it has one.
 fn read_entry(zip: &mut ZipArchive<File>, name: &str) -> Fast<Option<Vec<u8>>> {
-    let mut entry = match zip.by_name(name) {
+    let entry = match zip.by_name(name) {
         Ok(entry) => entry,
         Err(zip::result::ZipError::FileNotFound) => return Ok(None),
         Err(_) => return Err(Fallback),
     };
-    let mut bytes = Vec::with_capacity(usize::try_from(entry.size()).unwrap_or(0).min(1 << 30));
-    entry.read_to_end(&mut bytes).map_err(|_| Fallback)?;
+    // The size the archive gives is the file's word: room is made for no more than the bound.
+    let mut bytes = Vec::new();
+    bytes.try_reserve(usize::try_from(entry.size().min(LARGEST_PART)).unwrap_or(0)).map_err(|_| Fallback)?;
+    let read = entry.take(LARGEST_PART + 1).read_to_end(&mut bytes).map_err(|_| Fallback)?;
+    if read as u64 > LARGEST_PART {
+        return Err(Fallback);
+    }
     Ok(Some(bytes))
 }
 
@@ -474,8 +489,9 @@ fn push_text(raw: &[u8], trim: bool, out: &mut String) -> Fast<()> {
 /// is tens of MB: it is never held whole, only its strings).
 fn read_shared_strings(entry: &mut zip::read::ZipFile<'_, File>) -> Fast<Strings> {
     let mut strings = Strings::default();
-    // Room for the texts: the part's size is an upper bound, untouched room costs nothing.
-    strings.text.reserve(usize::try_from(entry.size() / 2).unwrap_or(0).min(1 << 30));
+    // Room for the texts: half the part's size (the archive's word, so bounded), untouched
+    // room costs nothing.
+    strings.text.try_reserve(usize::try_from(entry.size() / 2).unwrap_or(0).min(256 << 20)).map_err(|_| Fallback)?;
     let finder = memmem::FinderRev::new(b"</si>");
     let (mut buf, mut started, mut eof) = (Vec::new(), false, false);
     loop {
@@ -493,7 +509,7 @@ fn read_shared_strings(entry: &mut zip::read::ZipFile<'_, File>) -> Fast<Strings
             if !started {
                 if !tag.close && tag.local() == b"sst" {
                     if let Some(n) = tag.attr(b"uniqueCount")?.and_then(parse_index) {
-                        strings.ends.reserve(n.min(1 << 24));
+                        let _ = strings.ends.try_reserve(n.min(1 << 24));
                     }
                     if tag.empty {
                         return Ok(strings);
@@ -689,7 +705,7 @@ impl Workbook {
     pub(super) fn with_rows<R>(&mut self, name: &str, f: impl FnOnce(&mut SheetRows) -> R) -> Fast<R> {
         let Workbook { zip, sheets, formats, is_1904, strings } = self;
         let (_, path) = sheets.iter().find(|(n, _)| n == name).ok_or(Fallback)?;
-        let mut entry = zip.by_name(path).map_err(|_| Fallback)?;
+        let mut entry = zip.by_name(path.as_deref().ok_or(Fallback)?).map_err(|_| Fallback)?;
         let Head { rest: head, empty, rows: dimension } = start(&mut entry)?;
         let size = usize::try_from(entry.size()).unwrap_or(usize::MAX);
         let parsers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
