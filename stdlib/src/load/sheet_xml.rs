@@ -1022,18 +1022,7 @@ impl<'w> Parser<'w> {
 
     /// The position and value of a cell of a common shape.
     fn simple_value(&mut self, cell: &SimpleCell<'_>) -> Fast<((u32, u32), Option<Value>)> {
-        let pos = match cell.r {
-            // A numbered cell in a row whose number depends on the blocks before: left to
-            // calamine (no writer seen writes cells so).
-            Some(_) if !self.row_known => return Err(Fallback),
-            Some(r) => {
-                let (row, col) = cell_ref(r)?;
-                self.col_index = col;
-                (row, col)
-            }
-            None => (self.row_index, self.col_index),
-        };
-        self.col_index = self.col_index.saturating_add(1);
+        let pos = self.position(cell.r)?;
         self.shared = None;
         let value = match cell.body {
             Body::Empty => None,
@@ -1045,6 +1034,23 @@ impl<'w> Parser<'w> {
             }
         };
         Ok((pos, value))
+    }
+
+    /// A cell's position, from its reference `r` or calamine's count, which moves on.
+    fn position(&mut self, r: Option<&[u8]>) -> Fast<(u32, u32)> {
+        let pos = match r {
+            // A numbered cell in a row whose number depends on the blocks before: left to
+            // calamine (no writer seen writes cells so).
+            Some(_) if !self.row_known => return Err(Fallback),
+            Some(r) => {
+                let (row, col) = cell_ref(r)?;
+                self.col_index = col;
+                (row, col)
+            }
+            None => (self.row_index, self.col_index),
+        };
+        self.col_index = self.col_index.saturating_add(1);
+        Ok(pos)
     }
 
     fn end_row(&mut self) {
@@ -1061,18 +1067,7 @@ impl<'w> Parser<'w> {
             b"t" => typ = Some(v),
             _ => {}
         })?;
-        let pos = match r {
-            // A numbered cell in a row whose number depends on the blocks before: left to
-            // calamine (no writer seen writes cells so).
-            Some(_) if !self.row_known => return Err(Fallback),
-            Some(r) => {
-                let (row, col) = cell_ref(r)?;
-                self.col_index = col;
-                (row, col)
-            }
-            None => (self.row_index, self.col_index),
-        };
-        self.col_index = self.col_index.saturating_add(1);
+        let pos = self.position(r)?;
         if tag.empty {
             return Ok(Some((len, pos, None)));
         }
