@@ -582,12 +582,7 @@ impl<'de> ValuesOf<'_, '_, 'de> {
         let ValuesOf(lookup, cells) = self;
         for (place, (k, value)) in fields.iter().enumerate() {
             if let Some(cell) = lookup.find(place, k).and_then(|c| cells.get_mut(c)) {
-                *cell = match *value {
-                    Flat::Text(t) => JsonCell::Text(Cow::Borrowed(t)),
-                    Flat::Number(n) => JsonCell::Number(n),
-                    Flat::Bool(b) => JsonCell::Bool(b),
-                    Flat::Null => JsonCell::Empty,
-                };
+                *cell = value.cell();
             }
         }
         true
@@ -603,6 +598,18 @@ enum Flat<'a> {
     Number(&'a str),
     Bool(bool),
     Null,
+}
+
+impl<'a> Flat<'a> {
+    /// The cell of the value, as [`convert`] gives it for the same text.
+    fn cell(self) -> JsonCell<'a> {
+        match self {
+            Flat::Text(t) => JsonCell::Text(Cow::Borrowed(t)),
+            Flat::Number(n) => JsonCell::Number(n),
+            Flat::Bool(b) => JsonCell::Bool(b),
+            Flat::Null => JsonCell::Empty,
+        }
+    }
 }
 
 /// Reads a record that is a flat object, the shape of nearly every record of an export:
@@ -996,15 +1003,6 @@ mod tests {
         }
     }
 
-    fn flat_cell(value: Flat<'_>) -> String {
-        cell_text(&match value {
-            Flat::Text(t) => JsonCell::Text(Cow::Borrowed(t)),
-            Flat::Number(n) => JsonCell::Number(n),
-            Flat::Bool(b) => JsonCell::Bool(b),
-            Flat::Null => JsonCell::Empty,
-        })
-    }
-
     fn member() -> impl Strategy<Value = String> {
         let name = prop_oneof![
             12 => "[a-z_]{1,8}".prop_map(|n| format!("\"{n}\"")),
@@ -1059,7 +1057,7 @@ mod tests {
             match flat_record(&text, &mut fields) {
                 Some(()) => {
                     prop_assert!(serde_ok, "{}", text);
-                    let flat: Vec<(String, String)> = fields.iter().map(|(k, v)| (k.to_string(), flat_cell(*v))).collect();
+                    let flat: Vec<(String, String)> = fields.iter().map(|(k, v)| (k.to_string(), cell_text(&v.cell()))).collect();
                     prop_assert_eq!(flat, by_serde, "{}", text);
                 }
                 None => {
