@@ -710,7 +710,9 @@ impl Workbook {
         let size = usize::try_from(entry.size()).unwrap_or(usize::MAX);
         let parsers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
         let (strings, formats, is_1904) = (&*strings, &formats[..], *is_1904);
-        Ok(std::thread::scope(|scope| {
+        // A thread the system refuses leaves the workbook to calamine.
+        std::thread::scope(|scope| {
+            let thread = || std::thread::Builder::new().name("relance-xlsx".to_string());
             let (mut blocks, mut parsed, mut used) = (Vec::new(), Vec::new(), Vec::new());
             // Blocks parsed go back to the reader to be filled again.
             let (free_tx, free_rx) = channel::<Vec<u8>>();
@@ -722,7 +724,7 @@ impl Workbook {
                 parsed.push(batch_rx);
                 used.push(used_tx);
                 let free_tx = free_tx.clone();
-                scope.spawn(move || {
+                let parse = move || {
                     let mut parser = Parser::new(strings, formats, is_1904);
                     let mut first = k == 0;
                     for block in block_rx {
@@ -734,11 +736,12 @@ impl Workbook {
                             return;
                         }
                     }
-                });
+                };
+                thread().spawn_scoped(scope, parse).map_err(|_| Fallback)?;
             }
             drop(free_tx);
             if !empty {
-                scope.spawn(move || inflate(entry, head, &blocks, &free_rx));
+                thread().spawn_scoped(scope, move || inflate(entry, head, &blocks, &free_rx)).map_err(|_| Fallback)?;
             }
             let mut rows = SheetRows {
                 parsed,
@@ -755,8 +758,8 @@ impl Workbook {
             let out = f(&mut rows);
             // The threads stop as their receivers go.
             drop(rows);
-            out
-        }))
+            Ok(out)
+        })
     }
 }
 
