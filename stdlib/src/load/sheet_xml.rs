@@ -1029,11 +1029,10 @@ impl<'w> Parser<'w> {
         self.shared = None;
         let value = match cell.body {
             Body::Empty => None,
-            Body::V(raw) => self.value(raw, false, cell.style, cell.typ)?,
+            Body::V(raw) => self.value(raw, cell.style, cell.typ)?,
             Body::InlineT(raw) => {
-                let from = self.texts.len();
-                push_text(raw, true, &mut self.texts)?;
-                Some(Value::Text(offset(from)?, offset(self.texts.len())?))
+                let (from, to) = self.push(raw, true)?;
+                Some(Value::Text(from, to))
             }
         };
         Ok((pos, value))
@@ -1108,7 +1107,7 @@ impl<'w> Parser<'w> {
                     };
                     // The last child gives the cell its value, as in calamine.
                     self.shared = None;
-                    value = if child.name == b"f" { None } else { self.value(raw, child.empty, style, typ)? };
+                    value = if child.name == b"f" { None } else { self.value(raw, style, typ)? };
                 }
                 b"is" => {
                     // An inline string: its `<t>` and runs, parsed as a document of their own.
@@ -1128,12 +1127,20 @@ impl<'w> Parser<'w> {
         }
     }
 
-    /// The value of a `<v>` as calamine reads it for the cell's style and type.
-    fn value(&mut self, raw: &[u8], empty: bool, style: Option<&[u8]>, typ: Option<&[u8]>) -> Fast<Option<Value>> {
+    /// Appends a text to the block's texts (see [`push_text`]): where it is.
+    fn push(&mut self, raw: &[u8], trim: bool) -> Fast<(u32, u32)> {
+        let from = offset(self.texts.len())?;
+        push_text(raw, trim, &mut self.texts)?;
+        Ok((from, offset(self.texts.len())?))
+    }
+
+    /// The value of a `<v>` (empty for `<v/>`) as calamine reads it for the cell's style and
+    /// type.
+    fn value(&mut self, raw: &[u8], style: Option<&[u8]>, typ: Option<&[u8]>) -> Fast<Option<Value>> {
         match typ {
             Some(b"inlineStr" | b"is") => Ok(None),
             None | Some(b"n" | b"s" | b"b" | b"e") => {
-                if empty || raw.is_empty() {
+                if raw.is_empty() {
                     return Ok(None);
                 }
                 if raw.contains(&b'&') || raw.contains(&b'\r') {
@@ -1183,14 +1190,12 @@ impl<'w> Parser<'w> {
                 }
             }
             Some(b"str") => {
-                let from = self.texts.len();
-                push_text(raw, false, &mut self.texts)?;
-                Ok(Some(Value::Text(offset(from)?, offset(self.texts.len())?)))
+                let (from, to) = self.push(raw, false)?;
+                Ok(Some(Value::Text(from, to)))
             }
             Some(b"d") => {
-                let from = self.texts.len();
-                push_text(raw, false, &mut self.texts)?;
-                Ok(Some(Value::IsoDate(offset(from)?, offset(self.texts.len())?)))
+                let (from, to) = self.push(raw, false)?;
+                Ok(Some(Value::IsoDate(from, to)))
             }
             Some(_) => Err(Fallback),
         }
