@@ -1,11 +1,14 @@
 //! JSON reader. Numbers are read from their source text (never through a float), and each
 //! record's line is found from its position in the file.
 //!
-//! A file (`customers.json`, …) is read in blocks, twice: once for the names of the fields
-//! (the columns, in the order they first appear), then for the values. Each block's array is
-//! cut into records by [`json_split`], and its records are parsed by serde_json on all
-//! threads, in chunks, each chunk into its own part of the table, merged in order before the
-//! next block is read: the file is never held whole. Texts without escapes are borrowed
+//! A file (`customers.json`, …) is read in blocks, once: the columns are the names of the
+//! fields of the first block's records (in the order they first appear), and every record is
+//! read with them. Should a later record have another name (or not be an object, or not be
+//! valid JSON), the portfolio is read again in two passes: the names of all the records,
+//! then the values. Each block's array is cut into records by [`json_split`], and its records
+//! are parsed (by [`flat_record`] when flat, else by serde_json) on all threads, in chunks,
+//! each chunk into its own part of the table, merged in order before the next block is read:
+//! the file is never held whole. Texts without escapes are borrowed
 //! from the block. A file that cannot be read so (missing, not UTF-8, not an array of valid
 //! JSON) is read whole, and serde_json gives its error. In a `portfolio.json` (one object
 //! with the three arrays) a first scan ([`json_split::ObjectScan`]) finds where each array
@@ -99,30 +102,40 @@ pub(crate) fn load_dir(dir: &Path, opts: &LoadOptions) -> Result<Loaded, LoadErr
 
 /// [`load_dir`], the files read `block` bytes at a time.
 fn load_dir_with(dir: &Path, opts: &LoadOptions, block: usize) -> Result<Loaded, LoadErrors> {
-    let mut b = Builder::new(opts, MAPPING_HELP);
-    for (name, table, required) in [
-        ("customers.json", Table::Customers, true),
-        ("invoices.json", Table::Invoices, true),
-        ("payments.json", Table::Payments, false),
-    ] {
-        let path = dir.join(name);
-        // Read in blocks, twice (the names, then the values): the file is never held whole.
-        if let Some(found) = names_in_blocks(&path, Span::FILE, block) {
-            read_values_in_blocks(&path, Span::FILE, name, table, found, block, &mut b);
-            continue;
-        }
-        // A missing or unreadable file, or text that is not an array of valid JSON: read
-        // whole, for the error (serde_json's for the text; the records, should serde_json
-        // read an array that the blocks' reading refused).
-        let Some(text) = read_text(&path, &mut b, required) else { continue };
-        match serde_json::from_str::<Vec<&RawValue>>(&text) {
-            Ok(records) => {
-                let _ = read_records(&elements(&text, &records), name, table, &mut b);
+    let mut passes = Passes::One;
+    'load: loop {
+        let mut b = Builder::new(opts, MAPPING_HELP);
+        for (name, table, required) in [
+            ("customers.json", Table::Customers, true),
+            ("invoices.json", Table::Invoices, true),
+            ("payments.json", Table::Payments, false),
+        ] {
+            let path = dir.join(name);
+            // Read in blocks: the file is never held whole.
+            match read_in_blocks(&path, Span::FILE, name, table, block, passes, &mut b) {
+                Reading::Done => continue,
+                // What was loaded is dropped, and every file read again in two passes.
+                Reading::Again if passes == Passes::One => {
+                    passes = Passes::Two;
+                    continue 'load;
+                }
+                Reading::Again | Reading::Refused => {}
             }
-            Err(e) => b.errors.push(syntax(name, &e, "the file must be an array of objects: `[{\"id\": \"…\"}, …]`")),
+            // A missing or unreadable file, or text that is not an array of valid JSON: read
+            // whole, for the error (serde_json's for the text; the records, should serde_json
+            // read an array that the blocks' reading refused).
+            let Some(text) = read_text(&path, &mut b, required) else { continue };
+            match serde_json::from_str::<Vec<&RawValue>>(&text) {
+                Ok(records) => {
+                    let _ = read_records(&elements(&text, &records), name, table, &mut b);
+                }
+                Err(e) => {
+                    b.errors.push(syntax(name, &e, "the file must be an array of objects: `[{\"id\": \"…\"}, …]`"))
+                }
+            }
         }
+        return b.finish();
     }
-    b.finish()
 }
 
 /// Bytes read at a time: 2 MiB per processor (about 27,000 invoices for two; the CSV reader's
@@ -237,16 +250,96 @@ struct Found {
     columns: Columns,
     not_objects: Vec<(usize, String)>,
     records: usize,
+    /// The names are those of every record (not of the first block's only).
+    every_record: bool,
+}
+
+/// How the array of a table is read in blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Passes {
+    /// Once: the columns are the names of the first block's records, and every record is
+    /// read with them. Exports write the same fields in every record, so this is the
+    /// common case; a record with a name the first block lacks, a record that is not an
+    /// object and a text that is not an array of valid JSON stop it ([`Reading::Again`]).
+    One,
+    /// Twice: the names of all the records, then their values.
+    Two,
+}
+
+/// How the reading of an array in blocks ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// The table is in the builder (or its errors are).
+    Done,
+    /// Not read in one pass: what the builder holds is to be dropped and the portfolio read
+    /// again in [`Passes::Two`] (never returned in that mode).
+    Again,
+    /// Not read in blocks (a file that cannot be opened; in two passes, text that is not an
+    /// array of valid JSON): nothing was added to the builder.
+    Refused,
+}
+
+/// Reads the array of `path` at `span` into the table `table` of `b`, in blocks, in `passes`.
+fn read_in_blocks(
+    path: &Path,
+    span: Span,
+    file: &str,
+    table: Table,
+    block: usize,
+    passes: Passes,
+    b: &mut Builder<'_>,
+) -> Reading {
+    match passes {
+        Passes::Two => match names_in_blocks(path, span, block) {
+            Some(found) => read_values_in_blocks(path, span, file, table, found, block, passes, b),
+            None => Reading::Refused,
+        },
+        Passes::One => {
+            // A missing file is reported (or, for payments, skipped) by the whole reading.
+            let Ok(meta) = std::fs::metadata(path) else { return Reading::Refused };
+            let len = span.len.unwrap_or_else(|| meta.len().saturating_sub(span.start));
+            match first_block_names(path, span, len, block) {
+                Some(found) if found.not_objects.is_empty() => {
+                    read_values_in_blocks(path, span, file, table, found, block, passes, b)
+                }
+                _ => Reading::Again,
+            }
+        }
+    }
 }
 
 /// The first reading of a file in blocks: the names of its fields.
 fn names_in_blocks(path: &Path, span: Span, block: usize) -> Option<Found> {
-    let mut found = Found { columns: Columns::new(), not_objects: Vec::new(), records: 0 };
+    let mut found = Found { columns: Columns::new(), not_objects: Vec::new(), records: 0, every_record: true };
     in_blocks(path, span, block, |records| names_of(records, &mut found))?;
     Some(found)
 }
 
-/// The second reading: the values, into the table.
+/// The names of the fields of the records of the first block of the array at `span` (`len`
+/// bytes), and an estimate of the records of the array from the bytes they take (exact
+/// when the block is the whole array).
+fn first_block_names(path: &Path, span: Span, len: u64, block: usize) -> Option<Found> {
+    let mut file = std::fs::File::open(path).ok()?;
+    file.seek(std::io::SeekFrom::Start(span.start)).ok()?;
+    let mut file = file.take(len);
+    let mut buf = Vec::new();
+    let cut = read_and_cut(&mut file, &mut buf, &mut json_split::ArraySplit::at_line(span.lines), block)?;
+    let records = cut.records(&buf)?;
+    let mut found = Found { columns: Columns::new(), not_objects: Vec::new(), records: 0, every_record: true };
+    names_of(&records, &mut found).ok()?;
+    found.every_record = cut.last;
+    if !cut.last {
+        // Room for a sixteenth more than the estimate: room never used costs no memory,
+        // and a vector that grows copies itself.
+        let estimate = (len as f64 * records.len() as f64 / cut.consumed.max(1) as f64) as usize;
+        found.records = estimate.saturating_add(estimate / 16);
+    }
+    Some(found)
+}
+
+/// The reading of the values into the table: the second in [`Passes::Two`], the only one in
+/// [`Passes::One`] (then `found` holds the names of the first block).
+#[expect(clippy::too_many_arguments, reason = "the array, its table and how to read it")]
 fn read_values_in_blocks(
     path: &Path,
     span: Span,
@@ -254,26 +347,41 @@ fn read_values_in_blocks(
     table: Table,
     found: Found,
     block: usize,
+    passes: Passes,
     b: &mut Builder<'_>,
-) {
-    let Found { columns, not_objects, records } = found;
-    let Some(handle) = register(file, table, &columns, not_objects, records, b) else { return };
-    let Some((sinks, mut merger)) = b.split(handle) else { return };
+) -> Reading {
+    let Found { columns, not_objects, records, every_record } = found;
+    let Some(handle) = register(file, table, &columns, not_objects, records, b) else {
+        // Columns missing from the first block may be in the others.
+        return if every_record { Reading::Done } else { Reading::Again };
+    };
+    let Some((sinks, mut merger)) = b.split(handle) else { return Reading::Done };
     let mut seen = 0;
     let read = in_blocks(path, span, block, |records| {
         seen += records.len();
-        for part in values_of(records, &columns, &sinks) {
+        let (parts, unexpected) = values_of(records, &columns, &sinks);
+        if unexpected && passes == Passes::One {
+            return Err(NotJson);
+        }
+        for part in parts {
             merger.merge(part, 0);
         }
         Ok(())
     });
-    if read.is_none() || seen != records {
-        b.errors.push(LoadError::file(
-            LoadErrorKind::Io,
-            file,
-            format!("`{file}` changed while it was read"),
-            Some("run again once the export is written".to_string()),
-        ));
+    match passes {
+        Passes::One if read.is_none() => Reading::Again,
+        Passes::One => Reading::Done,
+        Passes::Two => {
+            if read.is_none() || seen != records {
+                b.errors.push(LoadError::file(
+                    LoadErrorKind::Io,
+                    file,
+                    format!("`{file}` changed while it was read"),
+                    Some("run again once the export is written".to_string()),
+                ));
+            }
+            Reading::Done
+        }
     }
 }
 
@@ -316,17 +424,20 @@ fn load_portfolio_json_with(path: &Path, opts: &LoadOptions, block: usize) -> Re
     // array, a record that is not valid JSON…) is read whole, for serde_json's reading.
     if let Some(spans) = arrays_of_one_file(path, block) {
         let name = display_name(path);
-        let mut b = Builder::new(opts, MAPPING_HELP);
-        let mut read = true;
-        for (span, table) in spans.into_iter().zip([Table::Customers, Table::Invoices, Table::Payments]) {
-            let Some(span) = span else { continue };
-            let Some(found) = names_in_blocks(path, span, block) else {
-                read = false;
-                break;
-            };
-            read_values_in_blocks(path, span, &name, table, found, block, &mut b);
-        }
-        if read {
+        let mut passes = Passes::One;
+        'load: loop {
+            let mut b = Builder::new(opts, MAPPING_HELP);
+            for (span, table) in spans.into_iter().zip([Table::Customers, Table::Invoices, Table::Payments]) {
+                let Some(span) = span else { continue };
+                match read_in_blocks(path, span, &name, table, block, passes, &mut b) {
+                    Reading::Done => {}
+                    Reading::Again if passes == Passes::One => {
+                        passes = Passes::Two;
+                        continue 'load;
+                    }
+                    Reading::Again | Reading::Refused => break 'load,
+                }
+            }
             return b.finish();
         }
     }
@@ -457,11 +568,13 @@ struct Lookup<'c> {
     columns: &'c Columns,
     /// The column of the field at each place of the last record (`usize::MAX`: none).
     last: Vec<usize>,
+    /// A name was not among the columns.
+    unknown: bool,
 }
 
 impl<'c> Lookup<'c> {
     fn new(columns: &'c Columns) -> Self {
-        Lookup { columns, last: Vec::new() }
+        Lookup { columns, last: Vec::new(), unknown: false }
     }
 
     fn find(&mut self, place: usize, name: &str) -> Option<usize> {
@@ -470,7 +583,10 @@ impl<'c> Lookup<'c> {
         {
             return Some(c);
         }
-        let c = *self.columns.index.get(name)?;
+        let Some(&c) = self.columns.index.get(name) else {
+            self.unknown = true;
+            return None;
+        };
         if place >= self.last.len() {
             self.last.resize(place + 1, usize::MAX);
         }
@@ -746,13 +862,14 @@ struct NotJson;
 
 /// Reads the records of a table into `b` (nothing when one of them is not valid JSON).
 fn read_records(records: &[Element<'_>], file: &str, table: Table, b: &mut Builder<'_>) -> Result<(), NotJson> {
-    let mut found = Found { columns: Columns::new(), not_objects: Vec::new(), records: 0 };
+    let mut found = Found { columns: Columns::new(), not_objects: Vec::new(), records: 0, every_record: true };
     names_of(records, &mut found)?;
-    let Found { columns, not_objects, records: count } = found;
+    let Found { columns, not_objects, records: count, .. } = found;
     let Some(handle) = register(file, table, &columns, not_objects, count, b) else { return Ok(()) };
     let Some((sinks, mut merger)) = b.split(handle) else { return Ok(()) };
     for group in records.chunks(CHUNK * CHUNKS_PER_MERGE) {
-        for part in values_of(group, &columns, &sinks) {
+        // The records that are not objects were reported with the names.
+        for part in values_of(group, &columns, &sinks).0 {
             merger.merge(part, 0);
         }
     }
@@ -827,26 +944,32 @@ fn register(
 }
 
 /// The values of `records`, converted on all threads, one part per chunk (lines are the
-/// file's: merged at offset 0).
-fn values_of(records: &[Element<'_>], columns: &Columns, sinks: &Sinks<'_>) -> Vec<Part> {
+/// file's: merged at offset 0); and whether a record was unexpected: not read (not an
+/// object, or not valid JSON) or with a name not among `columns`.
+fn values_of(records: &[Element<'_>], columns: &Columns, sinks: &Sinks<'_>) -> (Vec<Part>, bool) {
     let width = columns.names.len();
-    records
+    let parts: Vec<(Part, bool)> = records
         .par_chunks(CHUNK)
         .map(|chunk| {
             let mut sink = sinks.sink();
             let mut lookup = Lookup::new(columns);
             let mut cells: Vec<JsonCell<'_>> = Vec::with_capacity(width);
             let mut fields = Vec::new();
+            let mut unread = false;
             for record in chunk {
                 cells.clear();
                 cells.resize_with(width, || JsonCell::Empty);
                 if ValuesOf(&mut lookup, &mut cells).read(record.text, &mut fields) {
                     sink.row(&JsonRow { cells: &cells, line: record.line });
+                } else {
+                    unread = true;
                 }
             }
-            sink.finish()
+            (sink.finish(), unread || lookup.unknown)
         })
-        .collect()
+        .collect();
+    let unexpected = parts.iter().any(|(_, unexpected)| *unexpected);
+    (parts.into_iter().map(|(part, _)| part).collect(), unexpected)
 }
 
 fn convert(raw: &RawValue) -> JsonCell<'_> {
@@ -907,6 +1030,10 @@ mod tests {
         };
         let cases = [
             invoices.clone(),
+            // Names that only later records have: read again in two passes.
+            invoices
+                .replace("\"F280\"", "\"F280\", \"promise_date\": \"2026-03-01\"")
+                .replace("\"F290\"", "\"F290\", \"region\": \"Nord\""),
             invoices
                 .replace("{\"id\": \"F17\"", "42, {\"id\": \"F17\"")
                 .replace("\"F250\"", "\"F250\", \"x\": [1, {}]"),
@@ -918,7 +1045,7 @@ mod tests {
             std::fs::write(dir.path().join("customers.json"), customers).unwrap();
             std::fs::write(dir.path().join("invoices.json"), text).unwrap();
             let want = whole(dir.path());
-            if c == 0 {
+            if c < 2 {
                 assert_eq!(want.as_ref().unwrap().invoices.len(), 300);
             } else {
                 assert!(want.is_err(), "case {c}");
@@ -931,6 +1058,46 @@ mod tests {
                 assert_eq!(got, want, "case {c}, blocks of {block} bytes");
             }
         }
+    }
+
+    /// Records that all have the names of the first block's are read in one pass; a name
+    /// that only a later block has, or a record that is not an object, stops that pass (and
+    /// the portfolio is read again in two).
+    #[test]
+    fn one_pass_reads_records_named_as_the_first_block_and_gives_up_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("invoices.json");
+        let records: Vec<String> = (0..100)
+            .map(|k| format!(r#"{{"id": "F{k}", "customer_id": "C1", "due_date": "2026-02-14", "amount": {k}.5, "currency": "EUR"}}"#))
+            .collect();
+        let text = format!("[\n{}\n]\n", records.join(",\n"));
+        let opts = LoadOptions::default();
+        let reading = |text: &str, passes: Passes| {
+            std::fs::write(&path, text).unwrap();
+            let mut b = Builder::new(&opts, MAPPING_HELP);
+            let read = read_in_blocks(&path, Span::FILE, "invoices.json", Table::Invoices, 512, passes, &mut b);
+            (read, b.portfolio_len())
+        };
+        assert_eq!(reading(&text, Passes::One), (Reading::Done, 100));
+        assert_eq!(reading(&text, Passes::Two), (Reading::Done, 100));
+        let late_name = text.replace(r#""id": "F90""#, r#""id": "F90", "promise_date": "2026-03-01""#);
+        assert_eq!(reading(&late_name, Passes::One).0, Reading::Again);
+        assert_eq!(reading(&late_name, Passes::Two), (Reading::Done, 100));
+        // In the first block, a name that a later record lacks is only an empty cell.
+        let early_name = text.replace(r#""id": "F1""#, r#""id": "F1", "promise_date": "2026-03-01""#);
+        assert_eq!(reading(&early_name, Passes::One), (Reading::Done, 100));
+        let not_object = text.replace(r#"{"id": "F90""#, r#"7, {"id": "F90""#);
+        assert_eq!(reading(&not_object, Passes::One).0, Reading::Again);
+        let not_json = text.replace(r#""amount": 95.5"#, r#""amount": 95 .5"#);
+        assert_eq!(reading(&not_json, Passes::One).0, Reading::Again);
+        assert_eq!(reading(&not_json, Passes::Two).0, Reading::Refused);
+        assert_eq!(reading("[]", Passes::One), (Reading::Done, 0));
+        let missing = dir.path().join("nothing.json");
+        let mut b = Builder::new(&opts, MAPPING_HELP);
+        assert_eq!(
+            read_in_blocks(&missing, Span::FILE, "x", Table::Invoices, 512, Passes::One, &mut b),
+            Reading::Refused
+        );
     }
 
     /// A `portfolio.json` whose arrays are found by the scan and read in blocks loads as
@@ -964,6 +1131,11 @@ mod tests {
             format!(
                 "{{\"customers\": {customers}, \"invoices\": {}}}",
                 invoices.replace("\"amount\": 9.5", "\"amount\": 9 .5")
+            ),
+            // A name that only the last records have (read again in two passes).
+            format!(
+                "{{\"customers\": {customers}, \"invoices\": {}}}",
+                invoices.replace("\"id\": \"F190\"", "\"id\": \"F190\", \"region\": \"Nord\"")
             ),
         ];
         let whole = [

@@ -1331,6 +1331,15 @@ impl<'o> Builder<'o> {
     }
 }
 
+#[cfg(test)]
+impl Builder<'_> {
+    /// The rows of all tables so far.
+    pub(crate) fn portfolio_len(&self) -> usize {
+        let p = &self.portfolio;
+        p.customers.len() + p.invoices.len() + p.payments.len()
+    }
+}
+
 /// A portfolio loaded, before the sort that the options may ask for
 /// ([`LoadOptions::sort_for_evaluation`]).
 pub(crate) struct Loaded {
