@@ -579,7 +579,7 @@ impl<'c> Lookup<'c> {
 
     fn find(&mut self, place: usize, name: &str) -> Option<usize> {
         if let Some(&c) = self.last.get(place)
-            && self.columns.names.get(c).is_some_and(|n| n == name)
+            && self.columns.names.get(c).is_some_and(|n| same_name(n.as_bytes(), name.as_bytes()))
         {
             return Some(c);
         }
@@ -594,6 +594,22 @@ impl<'c> Lookup<'c> {
             *slot = c;
         }
         Some(c)
+    }
+}
+
+/// `a == b`, for the short names of fields without a call to `memcmp` (a tenth of the
+/// lookups' time): up to 16 bytes, two words that overlap when shorter.
+#[inline]
+fn same_name(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], at: usize| s.get(at..at + 8).and_then(|w| w.try_into().ok()).map(u64::from_le_bytes);
+    match n {
+        0..8 => a.iter().zip(b).all(|(x, y)| x == y),
+        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        _ => a == b,
     }
 }
 
