@@ -1291,6 +1291,22 @@ mod tests {
             let want = bytes.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20);
             prop_assert_eq!(text_end(&bytes), want);
         }
+
+        /// Names of any length, equal or differing in one byte anywhere or in length.
+        #[test]
+        fn names_are_compared_as_slices_are(
+            a in proptest::collection::vec(b'a'..=b'c', 0..24),
+            at in any::<prop::sample::Index>(),
+            how in 0..3u8,
+        ) {
+            let mut b = a.clone();
+            match how {
+                0 => {}
+                1 if !b.is_empty() => b[at.index(a.len())] = b'd',
+                _ => b.push(b'a'),
+            }
+            prop_assert_eq!(same_name(&a, &b), a == b);
+        }
     }
 
     #[test]
