@@ -28,7 +28,7 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::error::{LoadError, LoadErrorKind};
-use super::json_split::{self, Element};
+use super::json_split::{self, Element, Place};
 use super::table::{Builder, Cell, Loaded, Part, Row, Sinks, Source, Table};
 use super::{LoadErrors, LoadOptions, MAPPING_HELP, display_name, io_error};
 
@@ -193,18 +193,18 @@ impl Span {
 
 /// A block cut apart: where its records are, and how many of its bytes they took.
 struct Cut {
-    /// Start, end and line of each record.
-    places: Vec<(usize, usize, usize)>,
+    places: Vec<Place>,
     consumed: usize,
     /// The block ends the file.
     last: bool,
 }
 
 impl Cut {
-    /// The records, in `buf` (the block cut, UTF-8 up to `consumed`: checked when it was cut).
+    /// The records, in `buf` (the block cut); `None` when the bytes they take are not UTF-8
+    /// (checked here, once).
     fn records<'a>(&self, buf: &'a [u8]) -> Option<Vec<Element<'a>>> {
         let text = std::str::from_utf8(buf.get(..self.consumed)?).ok()?;
-        self.places.iter().map(|&(start, end, line)| Some(Element { text: text.get(start..end)?, line })).collect()
+        self.places.iter().map(|p| p.of(text)).collect()
     }
 }
 
@@ -219,27 +219,14 @@ fn read_and_cut(
     loop {
         buf.reserve(block.min(64 << 20));
         let read = file.by_ref().take(block as u64).read_to_end(buf).ok()?;
-        let eof = read < block;
-        // Whole characters only: a block may end inside one.
-        let text = match std::str::from_utf8(buf) {
-            Ok(text) => text,
-            Err(e) if e.error_len().is_none() && !eof => std::str::from_utf8(buf.get(..e.valid_up_to())?).ok()?,
-            Err(_) => return None,
-        };
-        let last = eof && text.len() == buf.len();
-        let (records, consumed) = split.next_elements(text, last)?;
+        // The bytes are cut apart as bytes (a block may end inside a character, which the
+        // next block then starts with); their UTF-8 is checked once, by `Cut::records`.
+        let last = read < block;
+        let (places, consumed) = split.next_elements(buf, last)?;
         // No record ends in the bytes read: a record longer than a block, read on.
         if consumed == 0 && !last {
             continue;
         }
-        let base = text.as_ptr() as usize;
-        let places = records
-            .iter()
-            .map(|e| {
-                let start = e.text.as_ptr() as usize - base;
-                (start, start + e.text.len(), e.line)
-            })
-            .collect();
         return Some(Cut { places, consumed, last });
     }
 }

@@ -10,7 +10,10 @@
 //! [`ObjectScan`] finds the members of an object the same way (the arrays of a
 //! `portfolio.json`).
 //!
-//! The elements themselves are not checked here: the caller parses each one completely. The
+//! The text is cut as bytes, into the places of the elements: a piece of a file read in
+//! blocks may end inside a character, and the caller checks the UTF-8 of the bytes its
+//! elements take once, when it makes them texts ([`Place::of`]). The elements themselves
+//! are not checked here: the caller parses each one completely. The
 //! split is exact for any valid JSON text, and when every element parses and the text around
 //! them is what an array needs (checked here: one `[`, one `]`, commas, whitespace), the text
 //! is valid JSON. Anything else gives `None`, and the caller reads the file with
@@ -24,6 +27,24 @@ pub(crate) struct Element<'a> {
     pub(crate) text: &'a str,
     /// 1-based line of the element's first byte.
     pub(crate) line: usize,
+}
+
+/// Where an element of the array is in the piece of text it was found in: its bytes
+/// `start..end` (without the whitespace around it) and its line. Its ends are ASCII bytes
+/// (or the piece's ends), so in a piece that is UTF-8 they are character boundaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Place {
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    /// 1-based line of the element's first byte.
+    pub(crate) line: usize,
+}
+
+impl Place {
+    /// The element at this place of `text`, the piece it was found in.
+    pub(crate) fn of<'a>(&self, text: &'a str) -> Option<Element<'a>> {
+        Some(Element { text: text.get(self.start..self.end)?, line: self.line })
+    }
 }
 
 /// Bits of one 64-byte block: bit `k` is byte `at + k`.
@@ -157,7 +178,8 @@ fn is_space(b: u8) -> bool {
 /// as one last piece.
 #[cfg(test)]
 fn array_elements(text: &str) -> Option<Vec<Element<'_>>> {
-    ArraySplit::default().next_elements(text, true).map(|(elements, _)| elements)
+    let (places, _) = ArraySplit::default().next_elements(text.as_bytes(), true)?;
+    places.iter().map(|p| p.of(text)).collect()
 }
 
 /// An array cut apart a piece of its text at a time, for a file read in blocks: each piece
@@ -181,18 +203,19 @@ impl ArraySplit {
         ArraySplit { lines, ..ArraySplit::default() }
     }
 
-    /// The elements of the next piece of the text, and how many of its bytes are consumed:
-    /// up to its last comma of depth 1 (0 when it has none: the caller reads on and comes
-    /// back with a longer piece), or the whole piece when it is the `last` one, which ends
-    /// the text. `None` when the text is not an array (see the module's documentation).
-    pub(crate) fn next_elements<'a>(&mut self, text: &'a str, last: bool) -> Option<(Vec<Element<'a>>, usize)> {
-        let bytes = text.as_bytes();
+    /// The places of the elements of the next piece of the text, and how many of its bytes
+    /// are consumed: up to its last comma of depth 1 (0 when it has none: the caller reads on
+    /// and comes back with a longer piece), or the whole piece when it is the `last` one,
+    /// which ends the text. `None` when the text is not an array (see the module's
+    /// documentation). The piece is bytes: it may end inside a character (which is then
+    /// not consumed), and the caller checks that the elements are UTF-8.
+    pub(crate) fn next_elements(&mut self, bytes: &[u8], last: bool) -> Option<(Vec<Place>, usize)> {
         if self.closed {
             // Only whitespace may follow the array.
             return bytes.iter().all(|&b| is_space(b)).then(|| (Vec::new(), bytes.len()));
         }
         let mut split = Split {
-            text,
+            bytes,
             elements: Vec::with_capacity(bytes.len() / 128),
             region: self.opened.then_some((0, self.lines)),
             ended: None,
@@ -374,8 +397,8 @@ impl ObjectScan {
 
 /// The elements found in a piece so far, and where the current one started.
 struct Split<'a> {
-    text: &'a str,
-    elements: Vec<Element<'a>>,
+    bytes: &'a [u8],
+    elements: Vec<Place>,
     /// The byte after the `[` or the comma before the current element, and its line (0-based).
     region: Option<(usize, usize)>,
     /// Where the array's `]` is, once found.
@@ -386,10 +409,10 @@ struct Split<'a> {
     cut: Option<(usize, usize)>,
 }
 
-impl<'a> Split<'a> {
+impl Split<'_> {
     /// A bracket at depth 0: the array's `[`, after whitespace only.
     fn open(&mut self, pos: usize, is_array: bool, line: usize) -> Option<()> {
-        let before = self.text.as_bytes().get(..pos)?;
+        let before = self.bytes.get(..pos)?;
         if !is_array || self.ended.is_some() || !before.iter().all(|&b| is_space(b)) {
             return None;
         }
@@ -413,7 +436,7 @@ impl<'a> Split<'a> {
         match self.push(start, pos, start_line) {
             Some(()) => {}
             // `[]` (with whitespace) is an empty array; `[1,]` is not valid.
-            None if !self.any && self.text.as_bytes().get(start..pos)?.iter().all(|&b| is_space(b)) => {}
+            None if !self.any && self.bytes.get(start..pos)?.iter().all(|&b| is_space(b)) => {}
             None => return None,
         }
         self.ended = Some(pos);
@@ -423,12 +446,11 @@ impl<'a> Split<'a> {
     /// The element between `start` and `end`, whitespace around it left out (`None` when
     /// there is nothing else). `line`: the 0-based line of `start`.
     fn push(&mut self, start: usize, end: usize, line: usize) -> Option<()> {
-        let region = self.text.as_bytes().get(start..end)?;
+        let region = self.bytes.get(start..end)?;
         let first = region.iter().position(|&b| !is_space(b))?;
         let last = region.iter().rposition(|&b| !is_space(b))?;
         let newlines = region.get(..first)?.iter().filter(|&&b| b == b'\n').count();
-        let text = self.text.get(start + first..start + last + 1)?;
-        self.elements.push(Element { text, line: line + newlines + 1 });
+        self.elements.push(Place { start: start + first, end: start + last + 1, line: line + newlines + 1 });
         self.any = true;
         Some(())
     }
@@ -543,19 +565,17 @@ mod tests {
     }
 
     /// The elements of `text` read as a reader reads a file: its buffer holds the bytes from
-    /// the first not consumed to the last read, `reads[k]` more read each time (cut at a
-    /// character); `None` when a piece is refused.
+    /// the first not consumed to the last read, `reads[k]` more read each time (cut
+    /// anywhere, inside a character too); `None` when a piece is refused.
     fn in_pieces(text: &str, reads: &[usize]) -> Option<Vec<(String, usize)>> {
         let mut split = ArraySplit::default();
         let (mut start, mut end, mut elements) = (0, 0, Vec::new());
         for k in 0.. {
             end = (end + reads[k % reads.len()]).min(text.len());
-            while !text.is_char_boundary(end) {
-                end += 1;
-            }
             let last = end == text.len();
-            let (got, consumed) = split.next_elements(&text[start..end], last)?;
-            elements.extend(got.into_iter().map(|e| (e.text.to_string(), e.line)));
+            let (got, consumed) = split.next_elements(&text.as_bytes()[start..end], last)?;
+            assert!(text.is_char_boundary(start + consumed), "a piece is consumed up to a character");
+            elements.extend(got.into_iter().map(|p| (text[start + p.start..start + p.end].to_string(), p.line)));
             start += consumed;
             if last {
                 assert_eq!(start, end, "the last piece is consumed whole");
