@@ -23,6 +23,7 @@ use std::path::Path;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 
 use calamine::{CellErrorType, ExcelDateTime, ExcelDateTimeType};
+use chrono::NaiveDate;
 use memchr::memmem;
 use zip::ZipArchive;
 
@@ -53,6 +54,9 @@ pub(super) enum Value {
     Number(f64),
     /// A number in a date, time or duration format.
     Date(ExcelDateTime),
+    /// A whole number of days in a date format: the number and its date (worked out by
+    /// the parser, on its thread, as [`serial_day`]).
+    Day(f64, NaiveDate),
     Bool(bool),
     Error(CellErrorType),
 }
@@ -633,6 +637,21 @@ fn cell_ref(r: &[u8]) -> Fast<(u32, u32)> {
     Ok((row_number(digits)?, col))
 }
 
+/// The date of the serial number `n` in a date format when it is a whole number of days
+/// from 1899-12-31 (1904-01-01 in the 1904 date system) to 9999-12-31: the date calamine's
+/// `ExcelDateTime::as_datetime` gives, without its milliseconds (a property test compares
+/// them). `None` for any other number, which calamine converts.
+fn serial_day(n: f64, is_1904: bool) -> Option<NaiveDate> {
+    // calamine's steps: days from 1899-12-30, the 1904 system 1,462 days later, and one
+    // day more before 1900-03-01 (Excel counts a 29 February 1900).
+    let days = if is_1904 { n + 1462.0 } else { n };
+    let days = if days >= 60.0 { days } else { days + 1.0 };
+    if days.fract() != 0.0 || !(1.0..=2_958_465.0).contains(&days) {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(1899, 12, 30)?.checked_add_days(chrono::Days::new(days as u64))
+}
+
 /// A row number as written (`1`-based) → 0-based.
 fn row_number(digits: &[u8]) -> Fast<u32> {
     let n = parse_index(digits).ok_or(Fallback)?;
@@ -1180,9 +1199,10 @@ impl<'w> Parser<'w> {
                             Some(s) => self.formats.get(parse_index(s).ok_or(Fallback)?).copied(),
                         };
                         Ok(Some(match format {
-                            Some(Format::DateTime) => {
-                                Value::Date(ExcelDateTime::new(n, ExcelDateTimeType::DateTime, self.is_1904))
-                            }
+                            Some(Format::DateTime) => match serial_day(n, self.is_1904) {
+                                Some(day) => Value::Day(n, day),
+                                None => Value::Date(ExcelDateTime::new(n, ExcelDateTimeType::DateTime, self.is_1904)),
+                            },
                             Some(Format::TimeDelta) => {
                                 Value::Date(ExcelDateTime::new(n, ExcelDateTimeType::TimeDelta, self.is_1904))
                             }
@@ -1435,6 +1455,45 @@ mod tests {
             let want: f64 = text.parse().unwrap();
             prop_assert_eq!(parse_number(text.as_bytes()).unwrap().to_bits(), want.to_bits(), "{}", text);
         }
+
+        /// A whole serial is the day calamine gives, in both date systems, from before the
+        /// first day to after the last; any other serial is left to calamine.
+        #[test]
+        fn serial_days_are_calamine_s_dates(
+            whole in -1_600i64..2_960_000,
+            part in prop_oneof![Just(0.0), Just(0.5), Just(1e-9), 0.0f64..1.0],
+            is_1904 in any::<bool>(),
+        ) {
+            let n = whole as f64 + part;
+            let calamine = ExcelDateTime::new(n, ExcelDateTimeType::DateTime, is_1904).as_datetime();
+            match serial_day(n, is_1904) {
+                Some(day) => {
+                    prop_assert_eq!(Some(day), calamine.map(|d| d.date()), "{}", n);
+                    prop_assert_eq!(calamine.map(|d| d.time()), Some(chrono::NaiveTime::MIN));
+                }
+                // A whole serial left to calamine is a day out of the range.
+                None => {
+                    let range = NaiveDate::from_ymd_opt(1899, 12, 31).unwrap()..=NaiveDate::from_ymd_opt(9999, 12, 31).unwrap();
+                    prop_assert!(part != 0.0 || calamine.is_none_or(|d| !range.contains(&d.date())), "{} {:?}", n, calamine);
+                }
+            }
+        }
+    }
+
+    /// Whole serials at the edges: the first day of each date system, Excel's 29 February
+    /// 1900 and the day after it, the last day.
+    #[test]
+    fn serial_days_at_the_edges() {
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d);
+        assert_eq!(serial_day(1.0, false), day(1900, 1, 1));
+        assert_eq!(serial_day(59.0, false), day(1900, 2, 28));
+        // Excel's 29 February 1900 (60) is calamine's 28 February, as is 59.
+        assert_eq!(serial_day(60.0, false), day(1900, 2, 28));
+        assert_eq!(serial_day(61.0, false), day(1900, 3, 1));
+        assert_eq!(serial_day(0.0, true), day(1904, 1, 1));
+        assert_eq!(serial_day(2_958_465.0, false), day(9999, 12, 31));
+        assert_eq!(serial_day(2_958_466.0, false), None);
+        assert_eq!(serial_day(45_000.5, false), None);
     }
 
     #[test]

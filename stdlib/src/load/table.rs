@@ -575,11 +575,43 @@ impl Conv<'_> {
 
 /// A float from a spreadsheet as a decimal, through its shortest round-trip text.
 pub(crate) fn float_to_decimal(f: f64) -> Option<Decimal> {
+    if let Some(d) = short_decimal(f) {
+        return Some(d);
+    }
     if !f.is_finite() {
         return None;
     }
     let s = f.to_string();
     s.parse::<Decimal>().ok().or_else(|| Decimal::from_scientific(&format!("{f:e}")).ok())
+}
+
+/// [`float_to_decimal`] without a text, for a float whose shortest text has up to 15
+/// digits after the point and whose digits, as a whole number, are below 2^50 (an amount):
+/// the same digits and scale (a property test compares them); `None` for any other float.
+///
+/// The shortest text is the fewest digits after the point whose decimal reads back as `f`,
+/// found scale by scale: at scale `s` a decimal `m / 10^s` reads back as `f` exactly when
+/// the division `m / 10^s` of two exact floats gives `f` (both are correctly rounded
+/// values of the same number). Below 2^50 the decimals that read back as `f` at one scale
+/// lie in an interval narrower than half a unit, so there is at most one, and it is within
+/// one of `f × 10^s` rounded.
+fn short_decimal(f: f64) -> Option<Decimal> {
+    const LIMIT: f64 = (1u64 << 50) as f64;
+    if f == 0.0 || !f.is_finite() {
+        return None;
+    }
+    let mut power = 1.0;
+    for scale in 0..=15 {
+        let near = (f * power).round();
+        if near.abs() >= LIMIT {
+            return None;
+        }
+        if let Some(m) = [near, near - 1.0, near + 1.0].into_iter().find(|m| m / power == f) {
+            return Decimal::try_new(m as i64, scale).ok();
+        }
+        power *= 10.0;
+    }
+    None
 }
 
 /// Resolves a header against a table's fields and the mapping; reports missing columns.
@@ -2018,7 +2050,45 @@ fn build_payment(conv: &Conv<'_>, cols: &Columns, row: &impl Row) -> Result<(Pay
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-    use proptest::prelude::{Just, prop_oneof};
+    use proptest::prelude::{Just, Strategy, prop_oneof};
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+
+        /// A float read without its text gives the digits and the scale of its shortest
+        /// text: amounts with cents, whole numbers, small and large floats, any bits.
+        #[test]
+        fn floats_read_without_text_are_their_shortest_text(
+            f in prop_oneof![
+                (-10_000_000_000i64..10_000_000_000, 0u32..4).prop_map(|(m, s)| m as f64 / 10f64.powi(s as i32)),
+                (-1_000_000i64..1_000_000, 0u32..16).prop_map(|(m, s)| format!("{m}e-{s}").parse::<f64>().unwrap()),
+                proptest::num::f64::NORMAL | proptest::num::f64::SUBNORMAL,
+                -1e16f64..1e16,
+            ],
+        ) {
+            let by_text = f.to_string().parse::<Decimal>().ok();
+            if let Some(d) = short_decimal(f) {
+                let by_text = by_text.unwrap();
+                proptest::prop_assert_eq!((d.mantissa(), d.scale()), (by_text.mantissa(), by_text.scale()), "{}", f);
+            }
+        }
+    }
+
+    /// Amounts as a spreadsheet holds them are read without their text; zero, floats with
+    /// more digits and floats too large are left to it.
+    #[test]
+    fn short_decimals() {
+        let text = |f: f64| short_decimal(f).map(|d| d.to_string());
+        assert_eq!(text(630.86), Some("630.86".to_string()));
+        assert_eq!(text(-1338.4), Some("-1338.4".to_string()));
+        assert_eq!(text(100.0), Some("100".to_string()));
+        assert_eq!(text(0.001), Some("0.001".to_string()));
+        assert_eq!(text(0.1 + 0.2), None);
+        assert_eq!(text(0.0), None);
+        assert_eq!(text(1e16), None);
+        assert_eq!(text(f64::NAN), None);
+        assert_eq!(float_to_decimal(0.1 + 0.2).map(|d| d.to_string()), Some("0.30000000000000004".to_string()));
+    }
 
     proptest::proptest! {
         /// Any ten bytes of the `YYYY-MM-DD` shape (valid dates or not, months and days out

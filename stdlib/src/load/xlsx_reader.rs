@@ -14,8 +14,8 @@ use std::path::Path;
 use std::convert::Infallible;
 
 use calamine::{
-    Cell as SheetCell, CellErrorType, Data, DataRef, ExcelDateTime, Reader, Xlsx, XlsxCellReader, XlsxError,
-    open_workbook,
+    Cell as SheetCell, CellErrorType, Data, DataRef, ExcelDateTime, ExcelDateTimeType, Reader, Xlsx, XlsxCellReader,
+    XlsxError, open_workbook,
 };
 
 use super::error::{LoadError, LoadErrorKind};
@@ -122,6 +122,8 @@ impl SheetValue for Value {
             Value::IsoDate(start, end) => Data::DateTimeIso(text(*start, *end).to_string()).to_string(),
             Value::Number(f) => Data::Float(*f).to_string(),
             Value::Date(dt) => Data::DateTime(*dt).to_string(),
+            // As the date's number (calamine's text of a date cell, whatever its system).
+            Value::Day(n, _) => Data::DateTime(ExcelDateTime::new(*n, ExcelDateTimeType::DateTime, false)).to_string(),
             Value::Bool(b) => Data::Bool(*b).to_string(),
             Value::Error(e) => Data::Error(e.clone()).to_string(),
         }
@@ -134,6 +136,7 @@ impl SheetValue for Value {
             }
             Value::Number(f) => Cell::Number(*f),
             Value::Date(dt) => date_cell(dt),
+            Value::Day(_, day) => Cell::Date(*day),
             Value::Bool(b) => Cell::Bool(*b),
             Value::Error(e) => Cell::Error(error_text(e)),
         }
