@@ -638,9 +638,9 @@ fn cell_ref(r: &[u8]) -> Fast<(u32, u32)> {
 }
 
 /// The date of the serial number `n` in a date format when it is a whole number of days
-/// from 1899-12-31 (1904-01-01 in the 1904 date system) to 9999-12-31: the date calamine's
-/// `ExcelDateTime::as_datetime` gives, without its milliseconds (a property test compares
-/// them). `None` for any other number, which calamine converts.
+/// and its date, in either date system, is from 1899-12-31 to 9999-12-31: the date
+/// calamine's `ExcelDateTime::as_datetime` gives, without its milliseconds (a property test
+/// compares them). `None` for any other number, which calamine converts.
 fn serial_day(n: f64, is_1904: bool) -> Option<NaiveDate> {
     // calamine's steps: days from 1899-12-30, the 1904 system 1,462 days later, and one
     // day more before 1900-03-01 (Excel counts a 29 February 1900).
