@@ -152,28 +152,57 @@ fn in_blocks(
     path: &Path,
     span: Span,
     block: usize,
-    mut each: impl FnMut(&[Element<'_>]) -> Result<(), NotJson> + Send,
+    each: impl FnMut(&[Element<'_>]) -> Result<(), NotJson> + Send,
 ) -> Option<()> {
-    let mut file = std::fs::File::open(path).ok()?;
-    file.seek(std::io::SeekFrom::Start(span.start)).ok()?;
-    let mut file = file.take(span.len.unwrap_or(u64::MAX));
-    let mut split = json_split::ArraySplit::at_line(span.lines);
-    let (mut current, mut next) = (Vec::new(), Vec::new());
-    let mut cut = read_and_cut(&mut file, &mut current, &mut split, block)?;
-    loop {
-        // The bytes after the block's last record start the next block.
-        next.clear();
-        next.extend_from_slice(current.get(cut.consumed..).unwrap_or_default());
-        // (A block whose records cannot be found again sends the file to the whole reading.)
-        let mut give = |cut: &Cut, buf: &[u8]| cut.records(buf).ok_or(NotJson).and_then(|records| each(&records));
-        if cut.last {
-            return give(&cut, &current).ok();
+    Blocks::open(path, span, block)?.each(each)
+}
+
+/// An array being read in blocks, its first block read and cut apart.
+struct Blocks {
+    file: std::io::Take<std::fs::File>,
+    split: json_split::ArraySplit,
+    block: usize,
+    current: Vec<u8>,
+    cut: Cut,
+}
+
+impl Blocks {
+    /// Opens the array of the file at `path` and reads its first block.
+    fn open(path: &Path, span: Span, block: usize) -> Option<Blocks> {
+        let mut file = std::fs::File::open(path).ok()?;
+        file.seek(std::io::SeekFrom::Start(span.start)).ok()?;
+        let mut file = file.take(span.len.unwrap_or(u64::MAX));
+        let mut split = json_split::ArraySplit::at_line(span.lines);
+        let mut current = Vec::new();
+        let cut = read_and_cut(&mut file, &mut current, &mut split, block)?;
+        Some(Blocks { file, split, block, current, cut })
+    }
+
+    /// The records of the first block (`None` when they are not UTF-8).
+    fn first(&self) -> Option<Vec<Element<'_>>> {
+        self.cut.records(&self.current)
+    }
+
+    /// Gives the records of each block, from the first, to `each`, while the next block is
+    /// read and cut apart (see [`in_blocks`]).
+    fn each(self, mut each: impl FnMut(&[Element<'_>]) -> Result<(), NotJson> + Send) -> Option<()> {
+        let Blocks { mut file, mut split, block, mut current, mut cut } = self;
+        let mut next = Vec::new();
+        loop {
+            // The bytes after the block's last record start the next block.
+            next.clear();
+            next.extend_from_slice(current.get(cut.consumed..).unwrap_or_default());
+            // (A block whose records cannot be found again sends the file to the whole reading.)
+            let mut give = |cut: &Cut, buf: &[u8]| cut.records(buf).ok_or(NotJson).and_then(|records| each(&records));
+            if cut.last {
+                return give(&cut, &current).ok();
+            }
+            let (done, following) =
+                rayon::join(|| give(&cut, &current), || read_and_cut(&mut file, &mut next, &mut split, block));
+            done.ok()?;
+            cut = following?;
+            std::mem::swap(&mut current, &mut next);
         }
-        let (done, following) =
-            rayon::join(|| give(&cut, &current), || read_and_cut(&mut file, &mut next, &mut split, block));
-        done.ok()?;
-        cut = following?;
-        std::mem::swap(&mut current, &mut next);
     }
 }
 
@@ -285,16 +314,17 @@ fn read_in_blocks(
 ) -> Reading {
     match passes {
         Passes::Two => match names_in_blocks(path, span, block) {
-            Some(found) => read_values_in_blocks(path, span, file, table, found, block, passes, b),
+            Some(found) => read_values_in_blocks(Blocks::open(path, span, block), file, table, found, passes, b),
             None => Reading::Refused,
         },
         Passes::One => {
             // A missing file is reported (or, for payments, skipped) by the whole reading.
             let Ok(meta) = std::fs::metadata(path) else { return Reading::Refused };
             let len = span.len.unwrap_or_else(|| meta.len().saturating_sub(span.start));
-            match first_block_names(path, span, len, block) {
+            let Some(blocks) = Blocks::open(path, span, block) else { return Reading::Again };
+            match first_block_names(&blocks, len) {
                 Some(found) if found.not_objects.is_empty() => {
-                    read_values_in_blocks(path, span, file, table, found, block, passes, b)
+                    read_values_in_blocks(Some(blocks), file, table, found, passes, b)
                 }
                 _ => Reading::Again,
             }
@@ -309,18 +339,14 @@ fn names_in_blocks(path: &Path, span: Span, block: usize) -> Option<Found> {
     Some(found)
 }
 
-/// The names of the fields of the records of the first block of the array at `span` (`len`
-/// bytes), and an estimate of the records of the array from the bytes they take (exact
-/// when the block is the whole array).
-fn first_block_names(path: &Path, span: Span, len: u64, block: usize) -> Option<Found> {
-    let mut file = std::fs::File::open(path).ok()?;
-    file.seek(std::io::SeekFrom::Start(span.start)).ok()?;
-    let mut file = file.take(len);
-    let mut buf = Vec::new();
-    let cut = read_and_cut(&mut file, &mut buf, &mut json_split::ArraySplit::at_line(span.lines), block)?;
-    let records = cut.records(&buf)?;
+/// The names of the fields of the records of the first block of an array of `len` bytes,
+/// and an estimate of the records of the array from the bytes they take (exact when the
+/// block is the whole array).
+fn first_block_names(blocks: &Blocks, len: u64) -> Option<Found> {
+    let records = blocks.first()?;
     let mut found = Found::new();
     names_of(&records, &mut found).ok()?;
+    let cut = &blocks.cut;
     found.every_record = cut.last;
     if !cut.last {
         // Room for a sixteenth more than the estimate: room never used costs no memory,
@@ -331,16 +357,14 @@ fn first_block_names(path: &Path, span: Span, len: u64, block: usize) -> Option<
     Some(found)
 }
 
-/// The reading of the values into the table: the second in [`Passes::Two`], the only one in
-/// [`Passes::One`] (then `found` holds the names of the first block).
-#[expect(clippy::too_many_arguments, reason = "the array, its table and how to read it")]
+/// The reading of the values of the array in `blocks` (`None`: it could not be opened again)
+/// into the table: the second in [`Passes::Two`], the only one in [`Passes::One`] (then
+/// `found` holds the names of the first block, and `blocks` is the reading that found them).
 fn read_values_in_blocks(
-    path: &Path,
-    span: Span,
+    blocks: Option<Blocks>,
     file: &str,
     table: Table,
     found: Found,
-    block: usize,
     passes: Passes,
     b: &mut Builder<'_>,
 ) -> Reading {
@@ -351,16 +375,18 @@ fn read_values_in_blocks(
     };
     let Some((sinks, mut merger)) = b.split(handle) else { return Reading::Done };
     let mut seen = 0;
-    let read = in_blocks(path, span, block, |records| {
-        seen += records.len();
-        let (parts, unexpected) = values_of(records, &columns, &sinks);
-        if unexpected && passes == Passes::One {
-            return Err(NotJson);
-        }
-        for part in parts {
-            merger.merge(part, 0);
-        }
-        Ok(())
+    let read = blocks.and_then(|blocks| {
+        blocks.each(|records| {
+            seen += records.len();
+            let (parts, unexpected) = values_of(records, &columns, &sinks);
+            if unexpected && passes == Passes::One {
+                return Err(NotJson);
+            }
+            for part in parts {
+                merger.merge(part, 0);
+            }
+            Ok(())
+        })
     });
     match passes {
         Passes::One if read.is_none() => Reading::Again,
