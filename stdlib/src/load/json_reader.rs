@@ -590,11 +590,36 @@ struct Lookup<'c> {
     last: Vec<usize>,
     /// A name was not among the columns.
     unknown: bool,
+    /// The bytes before each value of the last flat record read, end to end (see
+    /// [`flat_values`]).
+    key_bytes: Vec<u8>,
+    /// Where each place's bytes end in `key_bytes`, and the column they name.
+    keys: Vec<(usize, Option<usize>)>,
 }
 
 impl<'c> Lookup<'c> {
     fn new(columns: &'c Columns) -> Self {
-        Lookup { columns, last: Vec::new(), unknown: false }
+        Lookup { columns, last: Vec::new(), unknown: false, key_bytes: Vec::new(), keys: Vec::new() }
+    }
+
+    /// The bytes before the value at `place` in the last flat record read, and their column.
+    #[inline]
+    fn key(&self, place: usize) -> Option<(&[u8], Option<usize>)> {
+        let &(end, column) = self.keys.get(place)?;
+        let start = match place.checked_sub(1) {
+            Some(before) => self.keys.get(before)?.0,
+            None => 0,
+        };
+        Some((self.key_bytes.get(start..end)?, column))
+    }
+
+    /// Keeps `key`, naming `column`, as the bytes before the value at `place` (those of the
+    /// places after it are dropped).
+    fn set_key(&mut self, place: usize, key: &[u8], column: Option<usize>) {
+        self.keys.truncate(place);
+        self.key_bytes.truncate(self.keys.last().map_or(0, |k| k.0));
+        self.key_bytes.extend_from_slice(key);
+        self.keys.push((self.key_bytes.len(), column));
     }
 
     fn find(&mut self, place: usize, name: &str) -> Option<usize> {
@@ -726,18 +751,17 @@ impl<'de> Visitor<'de> for ValuesOf<'_, '_, 'de> {
 }
 
 impl<'de> ValuesOf<'_, '_, 'de> {
-    /// Reads the values of a flat record (see [`flat_record`]), else with serde_json.
-    fn read(self, text: &'de str, fields: &mut Vec<(&'de str, Flat<'de>)>) -> bool {
-        if flat_record(text, fields).is_none() {
-            return read_record(text, self);
-        }
+    /// Reads the values of a flat record (see [`flat_values`]), else with serde_json.
+    fn read(self, text: &'de str) -> bool {
         let ValuesOf(lookup, cells) = self;
-        for (place, (k, value)) in fields.iter().enumerate() {
-            if let Some(cell) = lookup.find(place, k).and_then(|c| cells.get_mut(c)) {
-                *cell = value.cell();
-            }
+        if flat_values(text, lookup, cells).is_some() {
+            return true;
         }
-        true
+        // The cells the flat reading wrote before it stopped are written again, or not.
+        for cell in cells.iter_mut() {
+            *cell = JsonCell::Empty;
+        }
+        read_record(text, ValuesOf(lookup, cells))
     }
 }
 
@@ -774,60 +798,131 @@ impl<'a> Flat<'a> {
 fn flat_record<'a>(text: &'a str, fields: &mut Vec<(&'a str, Flat<'a>)>) -> Option<()> {
     fields.clear();
     let b = text.as_bytes();
-    let ws = |mut i: usize| {
-        while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-            i += 1;
-        }
-        i
-    };
-    // A text without escapes or control characters: where it ends.
-    let plain = |i: usize| -> Option<(&'a str, usize)> {
-        let body = b.get(i + 1..)?;
-        let k = text_end(body)?;
-        if body.get(k) != Some(&b'"') {
-            return None;
-        }
-        Some((text.get(i + 1..i + 1 + k)?, i + 2 + k))
-    };
-    let mut i = ws(0);
+    let mut i = skip_space(b, 0);
     if b.get(i) != Some(&b'{') {
         return None;
     }
-    i = ws(i + 1);
+    i = skip_space(b, i + 1);
     if b.get(i) == Some(&b'}') {
-        return (ws(i + 1) == b.len()).then_some(());
+        return (skip_space(b, i + 1) == b.len()).then_some(());
     }
     loop {
-        if b.get(i) != Some(&b'"') {
-            return None;
-        }
-        let (name, after) = plain(i)?;
-        i = ws(after);
-        if b.get(i) != Some(&b':') {
-            return None;
-        }
-        i = ws(i + 1);
-        let (value, after) = match *b.get(i)? {
-            b'"' => {
-                let (t, after) = plain(i)?;
-                (Flat::Text(t), after)
-            }
-            b't' if b.get(i..i + 4) == Some(b"true") => (Flat::Bool(true), i + 4),
-            b'f' if b.get(i..i + 5) == Some(b"false") => (Flat::Bool(false), i + 5),
-            b'n' if b.get(i..i + 4) == Some(b"null") => (Flat::Null, i + 4),
-            b'-' | b'0'..=b'9' => {
-                let end = number_end(b, i)?;
-                (Flat::Number(text.get(i..end)?), end)
-            }
-            _ => return None,
-        };
+        let (name, at) = member_name(text, i)?;
+        let (value, after) = flat_value(text, at)?;
         fields.push((name, value));
-        i = ws(after);
+        i = skip_space(b, after);
         match *b.get(i)? {
-            b',' => i = ws(i + 1),
-            b'}' => return (ws(i + 1) == b.len()).then_some(()),
+            b',' => i = skip_space(b, i + 1),
+            b'}' => return (skip_space(b, i + 1) == b.len()).then_some(()),
             _ => return None,
         }
+    }
+}
+
+/// The first byte at or after `i` that is not JSON whitespace.
+#[inline]
+fn skip_space(b: &[u8], mut i: usize) -> usize {
+    while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        i += 1;
+    }
+    i
+}
+
+/// The text without escapes or control characters whose opening quote is at `i`, and the
+/// byte after its closing quote.
+#[inline]
+fn plain_text(text: &str, i: usize) -> Option<(&str, usize)> {
+    let body = text.as_bytes().get(i + 1..)?;
+    let k = text_end(body)?;
+    if body.get(k) != Some(&b'"') {
+        return None;
+    }
+    Some((text.get(i + 1..i + 1 + k)?, i + 2 + k))
+}
+
+/// The name of the member that starts at `i` (`"name"`, whitespace, `:`, whitespace) and
+/// where its value starts.
+#[inline]
+fn member_name(text: &str, i: usize) -> Option<(&str, usize)> {
+    let b = text.as_bytes();
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    let (name, after) = plain_text(text, i)?;
+    let i = skip_space(b, after);
+    if b.get(i) != Some(&b':') {
+        return None;
+    }
+    Some((name, skip_space(b, i + 1)))
+}
+
+/// The flat value that starts at `i` (a text without escapes, a number, a literal) and the
+/// byte after it.
+#[inline]
+fn flat_value(text: &str, i: usize) -> Option<(Flat<'_>, usize)> {
+    let b = text.as_bytes();
+    Some(match *b.get(i)? {
+        b'"' => {
+            let (t, after) = plain_text(text, i)?;
+            (Flat::Text(t), after)
+        }
+        b't' if b.get(i..i + 4) == Some(b"true") => (Flat::Bool(true), i + 4),
+        b'f' if b.get(i..i + 5) == Some(b"false") => (Flat::Bool(false), i + 5),
+        b'n' if b.get(i..i + 4) == Some(b"null") => (Flat::Null, i + 4),
+        b'-' | b'0'..=b'9' => {
+            let end = number_end(b, i)?;
+            (Flat::Number(text.get(i..end)?), end)
+        }
+        _ => return None,
+    })
+}
+
+/// Reads the values of a flat record (see [`flat_record`]: the same records, the same
+/// cells) into `cells`, by the columns of `lookup`. Records of an export repeat the same
+/// names, in the same order, with the same spacing: the bytes from the end of one value to
+/// the start of the next (`,"customer_id":`) are kept by place (in `lookup`), with the
+/// column they name, and a record whose bytes at that place are the same is not parsed
+/// there again (the same bytes at the same place of the grammar are the same tokens).
+/// Anything else is parsed as [`flat_record`] parses it. `None` when the record is not flat
+/// (some cells may then be written).
+fn flat_values<'a>(text: &'a str, lookup: &mut Lookup<'_>, cells: &mut [JsonCell<'a>]) -> Option<()> {
+    let b = text.as_bytes();
+    let mut i = 0;
+    let mut place = 0;
+    loop {
+        let column = match lookup.key(place) {
+            Some((key, column)) if b.get(i..).is_some_and(|rest| rest.starts_with(key)) => {
+                // (A record may have more space before this value than the one before.)
+                i = skip_space(b, i + key.len());
+                if column.is_none() {
+                    lookup.unknown = true;
+                }
+                column
+            }
+            _ => {
+                let start = i;
+                i = skip_space(b, i);
+                match (place, b.get(i)) {
+                    (0, Some(b'{')) | (1.., Some(b',')) => i = skip_space(b, i + 1),
+                    (1.., Some(b'}')) => return (skip_space(b, i + 1) == b.len()).then_some(()),
+                    _ => return None,
+                }
+                if place == 0 && b.get(i) == Some(&b'}') {
+                    return (skip_space(b, i + 1) == b.len()).then_some(());
+                }
+                let (name, at) = member_name(text, i)?;
+                i = at;
+                let column = lookup.find(place, name);
+                lookup.set_key(place, b.get(start..i)?, column);
+                column
+            }
+        };
+        let (value, after) = flat_value(text, i)?;
+        if let Some(cell) = column.and_then(|c| cells.get_mut(c)) {
+            *cell = value.cell();
+        }
+        i = after;
+        place += 1;
     }
 }
 
@@ -990,12 +1085,11 @@ fn values_of(records: &[Element<'_>], columns: &Columns, sinks: &Sinks<'_>) -> (
             let mut sink = sinks.sink();
             let mut lookup = Lookup::new(columns);
             let mut cells: Vec<JsonCell<'_>> = Vec::with_capacity(width);
-            let mut fields = Vec::new();
             let mut unread = false;
             for record in chunk {
                 cells.clear();
                 cells.resize_with(width, || JsonCell::Empty);
-                if ValuesOf(&mut lookup, &mut cells).read(record.text, &mut fields) {
+                if ValuesOf(&mut lookup, &mut cells).read(record.text) {
                     sink.row(&JsonRow { cells: &cells, line: record.line });
                 } else {
                     unread = true;
@@ -1297,6 +1391,80 @@ mod tests {
                     // read by the flat reader too: only other shapes are left to serde_json.
                     let flat_shape = !text.contains('\\') && !text.contains('[') && text.matches('{').count() == 1;
                     prop_assert!(!(serde_ok && flat_shape), "{}", text);
+                }
+            }
+        }
+    }
+
+    /// A record of a few names and separators, so that records in a row share the bytes
+    /// between their values, with some that are not flat or not JSON.
+    fn layout_record() -> impl Strategy<Value = String> {
+        let name = prop_oneof![Just("id"), Just("customer_id"), Just("amount"), Just("ab"), Just("zz"), Just("a\\\"b")];
+        let colon = prop_oneof![4 => Just(":"), 1 => Just(" : "), 1 => Just(":  ")];
+        let value = prop_oneof![
+            3 => "[a-z0-9 ]{0,4}".prop_map(|t| format!("\"{t}\"")),
+            2 => prop_oneof![Just("12"), Just("-7.25"), Just("1e5"), Just("01"), Just("1.")].prop_map(String::from),
+            1 => prop_oneof![Just("true"), Just("null"), Just("nul"), Just(" 5"), Just("\"a\\nb\""), Just("[1]")].prop_map(String::from),
+        ];
+        let sep = prop_oneof![6 => Just(","), 2 => Just(", "), 1 => Just(" ,"), 1 => Just(",,")];
+        (
+            prop_oneof![6 => Just("{"), 1 => Just("{ "), 1 => Just(" {")],
+            proptest::collection::vec((name, colon, value, sep), 0..5),
+            prop_oneof![6 => Just("}"), 1 => Just(" }"), 1 => Just("} x"), 1 => Just("")],
+        )
+            .prop_map(|(open, members, close)| {
+                let mut text = open.to_string();
+                for (k, (name, colon, value, sep)) in members.iter().enumerate() {
+                    if k > 0 {
+                        text.push_str(sep);
+                    }
+                    text.push_str(&format!("\"{name}\"{colon}{value}"));
+                }
+                text.push_str(close);
+                text
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Records read one after another with the bytes kept between their values read as
+        /// the flat reader reads each alone: the same records refused, the same cells by
+        /// column (a name written twice: the last), names not among the columns noticed.
+        #[test]
+        fn records_read_with_the_bytes_kept_are_the_flat_records(
+            records in proptest::collection::vec(prop_oneof![1 => layout_record(), 3 => Just(String::new())], 1..48),
+        ) {
+            let mut columns = Columns::new();
+            for name in ["customer_id", "id", "ab", "amount"] {
+                columns.add(name);
+            }
+            let mut lookup = Lookup::new(&columns);
+            // An empty string repeats the record before (a run of records of one layout).
+            let mut texts: Vec<String> = Vec::new();
+            for r in &records {
+                let text = if r.is_empty() { texts.last().cloned().unwrap_or_else(|| "{}".to_string()) } else { r.clone() };
+                texts.push(text);
+            }
+            for text in &texts {
+                let mut fields = Vec::new();
+                let want_ok = flat_record(text, &mut fields).is_some();
+                let mut want = vec!["empty".to_string(); 4];
+                let mut want_unknown = false;
+                for (k, v) in &fields {
+                    match columns.index.get(*k) {
+                        Some(&c) => want[c] = cell_text(&v.cell()),
+                        None => want_unknown = true,
+                    }
+                }
+                let mut cells: Vec<JsonCell<'_>> = (0..4).map(|_| JsonCell::Empty).collect();
+                lookup.unknown = false;
+                let got_ok = flat_values(text, &mut lookup, &mut cells).is_some();
+                prop_assert_eq!(got_ok, want_ok, "{}", text);
+                if got_ok {
+                    let got: Vec<String> = cells.iter().map(cell_text).collect();
+                    prop_assert_eq!(got, want, "{}", text);
+                    prop_assert_eq!(lookup.unknown, want_unknown, "{}", text);
                 }
             }
         }
