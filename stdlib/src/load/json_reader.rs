@@ -6,7 +6,7 @@
 //! read with them. Should a later record have another name (or not be an object, or not be
 //! valid JSON), the portfolio is read again in two passes: the names of all the records,
 //! then the values. Each block's array is cut into records by [`json_split`], and its records
-//! are parsed (by [`flat_record`] when flat, else by serde_json) on all threads, in chunks,
+//! are parsed (by [`flat_record`] and [`flat_values`] when flat, else by serde_json) on all threads, in chunks,
 //! each chunk into its own part of the table, merged in order before the next block is read:
 //! the file is never held whole. Texts without escapes are borrowed
 //! from the block. A file that cannot be read so (missing, not UTF-8, not an array of valid
