@@ -102,7 +102,7 @@ pub(crate) fn load_dir(dir: &Path, opts: &LoadOptions) -> Result<Loaded, LoadErr
 
 /// [`load_dir`], the files read `block` bytes at a time.
 fn load_dir_with(dir: &Path, opts: &LoadOptions, block: usize) -> Result<Loaded, LoadErrors> {
-    let mut passes = Passes::One;
+    let (mut seeds, mut again, mut two) = (Seeds::default(), 0, false);
     'load: loop {
         let mut b = Builder::new(opts, MAPPING_HELP);
         for (name, table, required) in [
@@ -111,15 +111,20 @@ fn load_dir_with(dir: &Path, opts: &LoadOptions, block: usize) -> Result<Loaded,
             ("payments.json", Table::Payments, false),
         ] {
             let path = dir.join(name);
+            let passes = if two { Passes::Two } else { Passes::One(seeds[seed_of(table)].as_ref()) };
             // Read in blocks: the file is never held whole.
             match read_in_blocks(&path, Span::FILE, name, table, block, passes, &mut b) {
                 Reading::Done => continue,
-                // What was loaded is dropped, and every file read again in two passes.
-                Reading::Again if passes == Passes::One => {
-                    passes = Passes::Two;
+                // What was loaded is dropped, and every file read again.
+                Reading::Again(seed) if !two => {
+                    match seed.filter(|_| again < READINGS_AGAIN_IN_ONE_PASS) {
+                        Some(seed) => seeds[seed_of(table)] = Some(seed),
+                        None => two = true,
+                    }
+                    again += 1;
                     continue 'load;
                 }
-                Reading::Again | Reading::Refused => {}
+                Reading::Again(_) | Reading::Refused => {}
             }
             // A missing or unreadable file, or text that is not an array of valid JSON: read
             // whole, for the error (serde_json's for the text; the records, should serde_json
@@ -279,24 +284,44 @@ impl Found {
 
 /// How the array of a table is read in blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Passes {
-    /// Once: the columns are the names of the first block's records, and every record is
-    /// read with them. Exports write the same fields in every record, so this is the
-    /// common case; a record with a name the first block lacks, a record that is not an
-    /// object and a text that is not an array of valid JSON stop it ([`Reading::Again`]).
-    One,
+enum Passes<'s> {
+    /// Once: the columns are the names of the first block's records (after the names given,
+    /// those a reading before found), and every record is read with them. Exports write the
+    /// same fields in every record, so this is the common case; a record with a name the
+    /// columns lack, a record that is not an object and a text that is not an array of
+    /// valid JSON stop it ([`Reading::Again`]).
+    One(Option<&'s Columns>),
     /// Twice: the names of all the records, then their values.
     Two,
 }
 
+/// How many times a portfolio is read again in one pass, with the names a reading before
+/// found in a block after the first (a field that only later records have): once, then in
+/// two passes (each new reading costs the part read before).
+const READINGS_AGAIN_IN_ONE_PASS: usize = 1;
+
+/// The names found so far for each table (see [`Passes::One`]).
+type Seeds = [Option<Columns>; 3];
+
+/// The place of `table` in [`Seeds`].
+fn seed_of(table: Table) -> usize {
+    match table {
+        Table::Customers => 0,
+        Table::Invoices => 1,
+        Table::Payments => 2,
+    }
+}
+
 /// How the reading of an array in blocks ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Reading {
     /// The table is in the builder (or its errors are).
     Done,
     /// Not read in one pass: what the builder holds is to be dropped and the portfolio read
-    /// again in [`Passes::Two`] (never returned in that mode).
-    Again,
+    /// again, in one pass with these columns for the table (the names found up to the
+    /// block with a new name, in the order they first appear), or else in [`Passes::Two`]
+    /// (never returned in that mode).
+    Again(Option<Columns>),
     /// Not read in blocks (a file that cannot be opened; in two passes, text that is not an
     /// array of valid JSON): nothing was added to the builder.
     Refused,
@@ -309,7 +334,7 @@ fn read_in_blocks(
     file: &str,
     table: Table,
     block: usize,
-    passes: Passes,
+    passes: Passes<'_>,
     b: &mut Builder<'_>,
 ) -> Reading {
     match passes {
@@ -317,16 +342,16 @@ fn read_in_blocks(
             Some(found) => read_values_in_blocks(Blocks::open(path, span, block), file, table, found, passes, b),
             None => Reading::Refused,
         },
-        Passes::One => {
+        Passes::One(seed) => {
             // A missing file is reported (or, for payments, skipped) by the whole reading.
             let Ok(meta) = std::fs::metadata(path) else { return Reading::Refused };
             let len = span.len.unwrap_or_else(|| meta.len().saturating_sub(span.start));
-            let Some(blocks) = Blocks::open(path, span, block) else { return Reading::Again };
-            match first_block_names(&blocks, len) {
+            let Some(blocks) = Blocks::open(path, span, block) else { return Reading::Again(None) };
+            match first_block_names(&blocks, len, seed) {
                 Some(found) if found.not_objects.is_empty() => {
                     read_values_in_blocks(Some(blocks), file, table, found, passes, b)
                 }
-                _ => Reading::Again,
+                _ => Reading::Again(None),
             }
         }
     }
@@ -339,12 +364,15 @@ fn names_in_blocks(path: &Path, span: Span, block: usize) -> Option<Found> {
     Some(found)
 }
 
-/// The names of the fields of the records of the first block of an array of `len` bytes,
-/// and an estimate of the records of the array from the bytes they take (exact when the
-/// block is the whole array).
-fn first_block_names(blocks: &Blocks, len: u64) -> Option<Found> {
+/// The names of the fields of the records of the first block of an array of `len` bytes
+/// (after the names of `seed`), and an estimate of the records of the array from the bytes
+/// they take (exact when the block is the whole array).
+fn first_block_names(blocks: &Blocks, len: u64, seed: Option<&Columns>) -> Option<Found> {
     let records = blocks.first()?;
     let mut found = Found::new();
+    if let Some(seed) = seed {
+        found.columns = seed.clone();
+    }
     names_of(&records, &mut found).ok()?;
     let cut = &blocks.cut;
     found.every_record = cut.last;
@@ -365,21 +393,33 @@ fn read_values_in_blocks(
     file: &str,
     table: Table,
     found: Found,
-    passes: Passes,
+    passes: Passes<'_>,
     b: &mut Builder<'_>,
 ) -> Reading {
     let Found { columns, not_objects, records, every_record } = found;
     let Some(handle) = register(file, table, &columns, not_objects, records, b) else {
         // Columns missing from the first block may be in the others.
-        return if every_record { Reading::Done } else { Reading::Again };
+        return if every_record { Reading::Done } else { Reading::Again(None) };
     };
     let Some((sinks, mut merger)) = b.split(handle) else { return Reading::Done };
     let mut seen = 0;
+    // In one pass, the columns and the names of the block where a new one appeared.
+    let mut more: Option<Columns> = None;
     let read = blocks.and_then(|blocks| {
         blocks.each(|records| {
             seen += records.len();
             let (parts, unexpected) = values_of(records, &columns, &sinks);
-            if unexpected && passes == Passes::One {
+            if unexpected && matches!(passes, Passes::One(_)) {
+                // Only new names (no record that is not an object, nor not JSON) are worth
+                // a reading again in one pass.
+                let mut found = Found::new();
+                found.columns = columns.clone();
+                if names_of(records, &mut found).is_ok()
+                    && found.not_objects.is_empty()
+                    && found.columns.names.len() > columns.names.len()
+                {
+                    more = Some(found.columns);
+                }
                 return Err(NotJson);
             }
             for part in parts {
@@ -389,8 +429,8 @@ fn read_values_in_blocks(
         })
     });
     match passes {
-        Passes::One if read.is_none() => Reading::Again,
-        Passes::One => Reading::Done,
+        Passes::One(_) if read.is_none() => Reading::Again(more),
+        Passes::One(_) => Reading::Done,
         Passes::Two => {
             if read.is_none() || seen != records {
                 b.errors.push(LoadError::file(
@@ -444,18 +484,23 @@ fn load_portfolio_json_with(path: &Path, opts: &LoadOptions, block: usize) -> Re
     // array, a record that is not valid JSON…) is read whole, for serde_json's reading.
     if let Some(spans) = arrays_of_one_file(path, block) {
         let name = display_name(path);
-        let mut passes = Passes::One;
+        let (mut seeds, mut again, mut two) = (Seeds::default(), 0, false);
         'load: loop {
             let mut b = Builder::new(opts, MAPPING_HELP);
             for (span, table) in spans.into_iter().zip([Table::Customers, Table::Invoices, Table::Payments]) {
                 let Some(span) = span else { continue };
+                let passes = if two { Passes::Two } else { Passes::One(seeds[seed_of(table)].as_ref()) };
                 match read_in_blocks(path, span, &name, table, block, passes, &mut b) {
                     Reading::Done => {}
-                    Reading::Again if passes == Passes::One => {
-                        passes = Passes::Two;
+                    Reading::Again(seed) if !two => {
+                        match seed.filter(|_| again < READINGS_AGAIN_IN_ONE_PASS) {
+                            Some(seed) => seeds[seed_of(table)] = Some(seed),
+                            None => two = true,
+                        }
+                        again += 1;
                         continue 'load;
                     }
-                    Reading::Again | Reading::Refused => break 'load,
+                    Reading::Again(_) | Reading::Refused => break 'load,
                 }
             }
             return b.finish();
@@ -562,6 +607,7 @@ const CHUNK: usize = 4096;
 const CHUNKS_PER_MERGE: usize = 32;
 
 /// The columns of a table: the field names in the order they first appear.
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Columns {
     names: Vec<String>,
     index: HashMap<String, usize>,
@@ -1202,32 +1248,40 @@ mod tests {
             .collect();
         let text = format!("[\n{}\n]\n", records.join(",\n"));
         let opts = LoadOptions::default();
-        let reading = |text: &str, passes: Passes| {
+        let reading = |text: &str, passes: Passes<'_>| {
             std::fs::write(&path, text).unwrap();
             let mut b = Builder::new(&opts, MAPPING_HELP);
             let read = read_in_blocks(&path, Span::FILE, "invoices.json", Table::Invoices, 512, passes, &mut b);
             (read, b.portfolio_len())
         };
-        assert_eq!(reading(&text, Passes::One), (Reading::Done, 100));
+        let one = Passes::One(None);
+        assert_eq!(reading(&text, one), (Reading::Done, 100));
         assert_eq!(reading(&text, Passes::Two), (Reading::Done, 100));
-        let late_name = text.replace(r#""id": "F90""#, r#""id": "F90", "promise_date": "2026-03-01""#);
-        assert_eq!(reading(&late_name, Passes::One).0, Reading::Again);
+        // A name that only a later record has: read again in one pass with the names found
+        // up to its block, in the order they first appear.
+        let late_name = text
+            .replace(r#""id": "F90""#, r#""id": "F90", "promise_date": "2026-03-01", "region": "Nord""#)
+            .replace(r#""id": "F91""#, r#""id": "F91", "po": "7", "region": "Sud""#);
+        let (Reading::Again(Some(seed)), _) = reading(&late_name, one) else { panic!("not read again with names") };
+        let names = ["id", "customer_id", "due_date", "amount", "currency", "promise_date", "region", "po"];
+        assert_eq!(seed.names, names);
+        assert_eq!(reading(&late_name, Passes::One(Some(&seed))), (Reading::Done, 100));
         assert_eq!(reading(&late_name, Passes::Two), (Reading::Done, 100));
+        let two_passes = names_in_blocks(&path, Span::FILE, 512).unwrap();
+        assert_eq!(two_passes.columns, seed, "the names of two passes, in their order");
         // In the first block, a name that a later record lacks is only an empty cell.
         let early_name = text.replace(r#""id": "F1""#, r#""id": "F1", "promise_date": "2026-03-01""#);
-        assert_eq!(reading(&early_name, Passes::One), (Reading::Done, 100));
+        assert_eq!(reading(&early_name, one), (Reading::Done, 100));
+        // A record that is not an object, or text that is not JSON: in two passes.
         let not_object = text.replace(r#"{"id": "F90""#, r#"7, {"id": "F90""#);
-        assert_eq!(reading(&not_object, Passes::One).0, Reading::Again);
+        assert_eq!(reading(&not_object, one).0, Reading::Again(None));
         let not_json = text.replace(r#""amount": 95.5"#, r#""amount": 95 .5"#);
-        assert_eq!(reading(&not_json, Passes::One).0, Reading::Again);
+        assert_eq!(reading(&not_json, one).0, Reading::Again(None));
         assert_eq!(reading(&not_json, Passes::Two).0, Reading::Refused);
-        assert_eq!(reading("[]", Passes::One), (Reading::Done, 0));
+        assert_eq!(reading("[]", one), (Reading::Done, 0));
         let missing = dir.path().join("nothing.json");
         let mut b = Builder::new(&opts, MAPPING_HELP);
-        assert_eq!(
-            read_in_blocks(&missing, Span::FILE, "x", Table::Invoices, 512, Passes::One, &mut b),
-            Reading::Refused
-        );
+        assert_eq!(read_in_blocks(&missing, Span::FILE, "x", Table::Invoices, 512, one, &mut b), Reading::Refused);
     }
 
     /// A `portfolio.json` whose arrays are found by the scan and read in blocks loads as
