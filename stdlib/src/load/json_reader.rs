@@ -3,8 +3,9 @@
 //!
 //! A file (`customers.json`, …) is read in blocks, once: the columns are the names of the
 //! fields of the first block's records (in the order they first appear), and every record is
-//! read with them. Should a later record have another name (or not be an object, or not be
-//! valid JSON), the portfolio is read again in two passes: the names of all the records,
+//! read with them. Should a later record have another name, the portfolio is read again in
+//! one pass with the names found up to its block; should it have a second one (or a record
+//! not be an object, or not be valid JSON), in two passes: the names of all the records,
 //! then the values. Each block's array is cut into records by [`json_split`], and its records
 //! are parsed (by [`flat_record`] and [`flat_values`] when flat, else by serde_json) on all threads, in chunks,
 //! each chunk into its own part of the table, merged in order before the next block is read:
