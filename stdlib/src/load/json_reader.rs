@@ -103,7 +103,7 @@ pub(crate) fn load_dir(dir: &Path, opts: &LoadOptions) -> Result<Loaded, LoadErr
 
 /// [`load_dir`], the files read `block` bytes at a time.
 fn load_dir_with(dir: &Path, opts: &LoadOptions, block: usize) -> Result<Loaded, LoadErrors> {
-    let (mut seeds, mut again, mut two) = (Seeds::default(), 0, false);
+    let mut readings = Readings::default();
     'load: loop {
         let mut b = Builder::new(opts, MAPPING_HELP);
         for (name, table, required) in [
@@ -112,20 +112,16 @@ fn load_dir_with(dir: &Path, opts: &LoadOptions, block: usize) -> Result<Loaded,
             ("payments.json", Table::Payments, false),
         ] {
             let path = dir.join(name);
-            let passes = if two { Passes::Two } else { Passes::One(seeds[seed_of(table)].as_ref()) };
             // Read in blocks: the file is never held whole.
-            match read_in_blocks(&path, Span::FILE, name, table, block, passes, &mut b) {
+            match read_in_blocks(&path, Span::FILE, name, table, block, readings.passes(table), &mut b) {
                 Reading::Done => continue,
                 // What was loaded is dropped, and every file read again.
-                Reading::Again(seed) if !two => {
-                    match seed.filter(|_| again < READINGS_AGAIN_IN_ONE_PASS) {
-                        Some(seed) => seeds[seed_of(table)] = Some(seed),
-                        None => two = true,
+                Reading::Again(seed) => {
+                    if readings.again(table, seed) {
+                        continue 'load;
                     }
-                    again += 1;
-                    continue 'load;
                 }
-                Reading::Again(_) | Reading::Refused => {}
+                Reading::Refused => {}
             }
             // A missing or unreadable file, or text that is not an array of valid JSON: read
             // whole, for the error (serde_json's for the text; the records, should serde_json
@@ -301,15 +297,45 @@ enum Passes<'s> {
 /// two passes (each new reading costs the part read before).
 const READINGS_AGAIN_IN_ONE_PASS: usize = 1;
 
-/// The names found so far for each table (see [`Passes::One`]).
-type Seeds = [Option<Columns>; 3];
+/// The readings of a portfolio so far: the names found for each table, how many times it
+/// was read again, and whether it is now read in two passes.
+#[derive(Default)]
+struct Readings {
+    seeds: [Option<Columns>; 3],
+    again: usize,
+    two: bool,
+}
 
-/// The place of `table` in [`Seeds`].
-fn seed_of(table: Table) -> usize {
-    match table {
-        Table::Customers => 0,
-        Table::Invoices => 1,
-        Table::Payments => 2,
+impl Readings {
+    /// How to read the array of `table` now.
+    fn passes(&self, table: Table) -> Passes<'_> {
+        match self.seeds.get(Self::slot(table)) {
+            Some(seed) if !self.two => Passes::One(seed.as_ref()),
+            _ => Passes::Two,
+        }
+    }
+
+    /// After [`Reading::Again`] for `table` with `seed`: whether to read the portfolio
+    /// again (in one pass with the seed, or in two passes); `false` in two passes, where
+    /// a reading is never given up.
+    fn again(&mut self, table: Table, seed: Option<Columns>) -> bool {
+        if self.two {
+            return false;
+        }
+        match (seed.filter(|_| self.again < READINGS_AGAIN_IN_ONE_PASS), self.seeds.get_mut(Self::slot(table))) {
+            (Some(seed), Some(slot)) => *slot = Some(seed),
+            _ => self.two = true,
+        }
+        self.again += 1;
+        true
+    }
+
+    fn slot(table: Table) -> usize {
+        match table {
+            Table::Customers => 0,
+            Table::Invoices => 1,
+            Table::Payments => 2,
+        }
     }
 }
 
@@ -485,23 +511,20 @@ fn load_portfolio_json_with(path: &Path, opts: &LoadOptions, block: usize) -> Re
     // array, a record that is not valid JSON…) is read whole, for serde_json's reading.
     if let Some(spans) = arrays_of_one_file(path, block) {
         let name = display_name(path);
-        let (mut seeds, mut again, mut two) = (Seeds::default(), 0, false);
+        let mut readings = Readings::default();
         'load: loop {
             let mut b = Builder::new(opts, MAPPING_HELP);
             for (span, table) in spans.into_iter().zip([Table::Customers, Table::Invoices, Table::Payments]) {
                 let Some(span) = span else { continue };
-                let passes = if two { Passes::Two } else { Passes::One(seeds[seed_of(table)].as_ref()) };
-                match read_in_blocks(path, span, &name, table, block, passes, &mut b) {
+                match read_in_blocks(path, span, &name, table, block, readings.passes(table), &mut b) {
                     Reading::Done => {}
-                    Reading::Again(seed) if !two => {
-                        match seed.filter(|_| again < READINGS_AGAIN_IN_ONE_PASS) {
-                            Some(seed) => seeds[seed_of(table)] = Some(seed),
-                            None => two = true,
+                    Reading::Again(seed) => {
+                        if readings.again(table, seed) {
+                            continue 'load;
                         }
-                        again += 1;
-                        continue 'load;
+                        break 'load;
                     }
-                    Reading::Again(_) | Reading::Refused => break 'load,
+                    Reading::Refused => break 'load,
                 }
             }
             return b.finish();
@@ -1283,6 +1306,25 @@ mod tests {
         let missing = dir.path().join("nothing.json");
         let mut b = Builder::new(&opts, MAPPING_HELP);
         assert_eq!(read_in_blocks(&missing, Span::FILE, "x", Table::Invoices, 512, one, &mut b), Reading::Refused);
+    }
+
+    /// A portfolio is read again once in one pass with the names found, then in two passes,
+    /// and a reading in two passes is never given up.
+    #[test]
+    fn readings_again_in_one_pass_then_in_two() {
+        let mut seed = Columns::new();
+        seed.add("id");
+        let mut readings = Readings::default();
+        assert_eq!(readings.passes(Table::Invoices), Passes::One(None));
+        assert!(readings.again(Table::Invoices, Some(seed.clone())));
+        assert_eq!(readings.passes(Table::Invoices), Passes::One(Some(&seed)));
+        assert_eq!(readings.passes(Table::Customers), Passes::One(None));
+        assert!(readings.again(Table::Invoices, Some(seed.clone())));
+        assert_eq!(readings.passes(Table::Invoices), Passes::Two);
+        assert!(!readings.again(Table::Invoices, None));
+        let mut readings = Readings::default();
+        assert!(readings.again(Table::Payments, None));
+        assert_eq!(readings.passes(Table::Customers), Passes::Two);
     }
 
     /// A `portfolio.json` whose arrays are found by the scan and read in blocks loads as
