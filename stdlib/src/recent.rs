@@ -1,4 +1,5 @@
-//! The few texts looked up last, with what each read as. Exports repeat a handful of values
+//! The few texts looked up last, with what each read as (and the comparison of short texts
+//! they use, [`same_bytes`], for other readers too). Exports repeat a handful of values
 //! row after row (currency codes, payment terms), and reading one costs hundreds of
 //! instructions (the ISO currency table, a terms parser and a hash map); comparing a few
 //! bytes with the last ones seen costs a handful.
@@ -32,11 +33,17 @@ impl<V: Copy, const N: usize> Recent<V, N> {
     }
 }
 
-/// `a == b` without a call to `memcmp` for texts of up to 16 bytes: two overlapping words,
-/// halves or bytes of each.
+/// `a == b` without a call to `memcmp` for texts of up to 16 bytes (see [`same_bytes`]).
 #[inline]
-fn same_text(a: &str, b: &str) -> bool {
-    let (x, y) = (a.as_bytes(), b.as_bytes());
+pub(crate) fn same_text(a: &str, b: &str) -> bool {
+    same_bytes(a.as_bytes(), b.as_bytes())
+}
+
+/// `x == y` without a call to `memcmp` for up to 16 bytes: two overlapping words, halves or
+/// bytes of each. The short texts of an export (codes, names of fields, the tags of a sheet)
+/// are compared row after row, and a call costs more than the comparison.
+#[inline]
+pub(crate) fn same_bytes(x: &[u8], y: &[u8]) -> bool {
     let n = x.len();
     if n != y.len() {
         return false;
@@ -68,6 +75,23 @@ mod tests {
                 let changed: String = chars.into_iter().collect();
                 proptest::prop_assert_eq!(same_text(&a, &changed), a == changed);
             }
+        }
+
+        /// `same_bytes` is `==`, for any bytes of every length around the word sizes.
+        #[test]
+        fn same_bytes_is_equality(
+            a in proptest::collection::vec(0u8..4, 0..24),
+            at in proptest::prelude::any::<proptest::sample::Index>(),
+            longer in proptest::prelude::any::<bool>(),
+        ) {
+            let mut b = a.clone();
+            if longer || b.is_empty() {
+                b.push(0);
+            } else {
+                b[at.index(a.len())] ^= 1;
+            }
+            proptest::prop_assert!(same_bytes(&a, &a.clone()));
+            proptest::prop_assert_eq!(same_bytes(&a, &b), a == b);
         }
 
         /// `get` answers what the last `put` of a text among the last three texts put
