@@ -32,7 +32,7 @@ use super::error::{LoadError, LoadErrorKind};
 use super::json_split::{self, Element, Place};
 use super::table::{Builder, Cell, Loaded, Part, Row, Sinks, Source, Table};
 use super::{LoadErrors, LoadOptions, MAPPING_HELP, display_name, io_error};
-use crate::recent::same_text;
+use crate::recent::{same_bytes, same_text};
 
 enum JsonCell<'a> {
     Empty,
@@ -147,19 +147,6 @@ fn block_size() -> usize {
     rayon::current_num_threads().max(1) << 21
 }
 
-/// Reads the array of the file at `path` in blocks, each block's records given to `each`
-/// while the next block is read and cut apart; `None` when the file cannot be read this way
-/// (missing, not UTF-8, not an array, a record that is not valid JSON: `each` says so with
-/// `NotJson`).
-fn in_blocks(
-    path: &Path,
-    span: Span,
-    block: usize,
-    each: impl FnMut(&[Element<'_>]) -> Result<(), NotJson> + Send,
-) -> Option<()> {
-    Blocks::open(path, span, block)?.each(each)
-}
-
 /// An array being read in blocks, its first block read and cut apart.
 struct Blocks {
     file: std::io::Take<std::fs::File>,
@@ -187,7 +174,8 @@ impl Blocks {
     }
 
     /// Gives the records of each block, from the first, to `each`, while the next block is
-    /// read and cut apart (see [`in_blocks`]).
+    /// read and cut apart; `None` when the array cannot be read this way (not UTF-8, not an
+    /// array, a record that is not valid JSON: `each` says so with `NotJson`).
     fn each(self, mut each: impl FnMut(&[Element<'_>]) -> Result<(), NotJson> + Send) -> Option<()> {
         let Blocks { mut file, mut split, block, mut current, mut cut } = self;
         let mut next = Vec::new();
@@ -388,7 +376,7 @@ fn read_in_blocks(
 /// The first reading of a file in blocks: the names of its fields.
 fn names_in_blocks(path: &Path, span: Span, block: usize) -> Option<Found> {
     let mut found = Found::new();
-    in_blocks(path, span, block, |records| names_of(records, &mut found))?;
+    Blocks::open(path, span, block)?.each(|records| names_of(records, &mut found))?;
     Some(found)
 }
 
@@ -946,7 +934,7 @@ fn flat_values<'a>(text: &'a str, lookup: &mut Lookup<'_>, cells: &mut [JsonCell
     let mut place = 0;
     loop {
         let column = match lookup.key(place) {
-            Some((key, column)) if b.get(i..).is_some_and(|rest| rest.starts_with(key)) => {
+            Some((key, column)) if b.get(i..i + key.len()).is_some_and(|here| same_bytes(here, key)) => {
                 // (A record may have more space before this value than the one before.)
                 i = skip_space(b, i + key.len());
                 if column.is_none() {
