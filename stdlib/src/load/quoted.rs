@@ -2,7 +2,7 @@
 //! many CRMs and ERPs write them, or only those with a delimiter, a quote or a line break,
 //! as Excel does) are cut into chunks and split 64 bytes at a time, with the quoted regions
 //! found by a running parity of the quotes, instead of by the `csv` crate's byte-by-byte
-//! state machine (3.7× slower at 10^6 invoices, see PERFORMANCE.md).
+//! state machine (3.7× slower at 10^6 invoices: docs/performance-history.md, round 22).
 //!
 //! The parity gives the `csv` crate's reading exactly when every quote is *structural*: it
 //! opens a field (it follows a delimiter, a line break, the start of the data or, as the
