@@ -243,7 +243,10 @@ enum TableId {
 
 impl RateTables {
     /// The tables shipped with relance (see the module documentation for sources and dates).
-    #[allow(clippy::expect_used)] // The embedded files are checked by `builtin_tables_parse`.
+    #[expect(
+        clippy::expect_used,
+        reason = "the tables are files compiled into the binary, parsed by the test `builtin_tables_parse`: they cannot fail at run time"
+    )]
     pub fn builtin() -> RateTables {
         RateTables::try_builtin().expect("the embedded rate tables are valid (tested)")
     }
