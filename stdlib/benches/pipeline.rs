@@ -8,7 +8,9 @@
 //! `cargo bench -p relance-stdlib --bench pipeline`. The `relance` binary also sets its
 //! allocator (no transparent huge pages, freed memory kept 1 s during evaluation); to measure
 //! the same here, run with `MIMALLOC_ALLOW_THP=0 MIMALLOC_PURGE_DELAY=1000`. 10^7 invoices:
-//! `scripts/bench-e2e.sh 10000000`.
+//! `RELANCE_BENCH_10M=1 cargo bench -p relance-stdlib --bench pipeline --
+//! '(load_csv|evaluation_alone|evaluation_with_its_index|plan_csv_to_json)\b'` (the four
+//! stages above, 10^7 with the other sizes), or `scripts/bench-e2e.sh 10000000`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::path::PathBuf;
@@ -29,6 +31,18 @@ fn main() {
 }
 
 const SIZES: [u64; 3] = [10_000, 100_000, 1_000_000];
+
+/// The sizes of the four benchmarks of the stages (loading the CSV, the evaluation
+/// alone with and without the loader's index, CSV to JSON): [`SIZES`], and 10^7 invoices
+/// too when `RELANCE_BENCH_10M` is set (≈ 0.9 GB of CSV written once under
+/// `target/bench-e2e/`, ≈ 4 GB of memory, a few minutes a benchmark).
+fn stage_sizes() -> Vec<u64> {
+    let mut sizes = SIZES.to_vec();
+    if std::env::var_os("RELANCE_BENCH_10M").is_some() {
+        sizes.push(10_000_000);
+    }
+    sizes
+}
 
 fn as_of() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 3, 1).unwrap()
@@ -75,13 +89,13 @@ fn sorted() -> LoadOptions {
     LoadOptions { sort_for_evaluation: true, ..LoadOptions::default() }
 }
 
-#[divan::bench(args = SIZES, sample_count = 5)]
+#[divan::bench(args = stage_sizes(), sample_count = 5)]
 fn load_csv(bencher: divan::Bencher, n: u64) {
     load_of(bencher, n, &portfolio_dir(n));
 }
 
 /// The evaluation of the portfolio as `relance plan` loads it: sorted and indexed.
-#[divan::bench(args = SIZES, sample_count = 5)]
+#[divan::bench(args = stage_sizes(), sample_count = 5)]
 fn evaluation_alone(bencher: divan::Bencher, n: u64) {
     let engine = engine();
     let p = load_dir_indexed(&portfolio_dir(n), &LoadOptions::default()).unwrap();
@@ -89,7 +103,7 @@ fn evaluation_alone(bencher: divan::Bencher, n: u64) {
 }
 
 /// The same of a sorted [`relance_engine::Portfolio`]: each evaluation indexes it first.
-#[divan::bench(args = SIZES, sample_count = 5)]
+#[divan::bench(args = stage_sizes(), sample_count = 5)]
 fn evaluation_with_its_index(bencher: divan::Bencher, n: u64) {
     let engine = engine();
     let p = load_dir(&portfolio_dir(n), &sorted()).unwrap();
@@ -97,7 +111,7 @@ fn evaluation_with_its_index(bencher: divan::Bencher, n: u64) {
 }
 
 /// What `relance plan --format json` does after compiling the scenarios, into a sink.
-#[divan::bench(args = SIZES, sample_count = 5)]
+#[divan::bench(args = stage_sizes(), sample_count = 5)]
 fn plan_csv_to_json(bencher: divan::Bencher, n: u64) {
     plan_of(bencher, n, &portfolio_dir(n));
 }
