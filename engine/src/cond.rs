@@ -197,7 +197,17 @@ impl std::fmt::Display for Val<'_> {
             Val::Money(a, c) => write!(f, "{} {}", crate::money::round(*a, *c), c.code()),
             Val::Days(d) => write!(f, "{d} days"),
             Val::Str(s) => write!(f, "\"{s}\""),
-            Val::Tags(t) => write!(f, "[{}]", t.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ")),
+            Val::Tags(t) => {
+                // Written piece by piece: a trace records this on every reason that reads tags.
+                f.write_str("[")?;
+                for (i, tag) in t.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "\"{tag}\"")?;
+                }
+                f.write_str("]")
+            }
             Val::Null => write!(f, "(absent)"),
         }
     }

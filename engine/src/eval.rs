@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -24,8 +25,8 @@ use crate::law::RatePeriod;
 use crate::model::{Customer, Invoice, Payment, PaymentKind, Portfolio, PortfolioRef, cmp_text};
 use crate::money::{self, RateDays};
 use crate::outcome::{
-    ActionRec, Carried, Emission, FeeNote, InterestNote, PeriodsText, Records, SkipRec, Why, next_action,
-    periods_phrase,
+    ActionRec, Carried, Emission, FeeNote, InterestNote, PeriodsText, Records, SkipRec, SpareNotes, Texts, Why,
+    next_action, periods_phrase,
 };
 use crate::payindex::PaymentIndex;
 use crate::plan::{NextAction, Plan, PlanError, PlanSummary, SkipStatus, Unassigned};
@@ -419,6 +420,8 @@ pub(crate) struct Evaluator<'p> {
     pub(crate) rate_table: RateTable,
     /// Records of earlier batches, emptied, to fill again (see [`Evaluator::recycle`]).
     pool: Mutex<Vec<Records<'p>>>,
+    /// Scratch buffers of earlier parts of the work, to use again (see [`PooledScratch`]).
+    scratch_pool: Mutex<Vec<Scratch<'p>>>,
     /// A bit per customer (portfolio order): its evaluation failed (see [`Mode::failed_known`]).
     failed: Box<[AtomicU64]>,
     /// The skipped steps noted by an evaluation with actions, for a later one without (see
@@ -983,6 +986,7 @@ impl<'p> Evaluator<'p> {
             triggers,
             rate_table,
             pool: Mutex::new(Vec::new()),
+            scratch_pool: Mutex::new(Vec::new()),
             failed: (0..portfolio.customers.len().div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
             notes: None,
         }
@@ -1039,7 +1043,7 @@ impl<'p> Evaluator<'p> {
 
     /// The skipped steps of customer `ci` from its notes, in plan order, as its evaluation
     /// would list them; `false` when it has no usable note (it must be evaluated).
-    fn skipped_from_notes(&self, ci: u32, out: &mut Records<'p>) -> bool {
+    fn skipped_from_notes(&self, ci: u32, out: &mut Records<'p>, scratch: &mut Scratch<'p>) -> bool {
         let Some(notes) = &self.notes else { return false };
         let scenario = match notes.customers.get(ci as usize).map(|c| c.load(Ordering::Relaxed)) {
             Some(NOTE_EMPTY) => return true,
@@ -1052,9 +1056,8 @@ impl<'p> Evaluator<'p> {
         let mark = out.mark();
         let mut rank = 0u32;
         // For the reasons of blocked invoices: the customer's facts, found at the first one.
-        let mut balances = Vec::new();
+        let Scratch { facts, balances, trace, .. } = scratch;
         let mut known = None;
-        let mut trace = Trace::default();
         // Whether the records are made in plan order (see below), so need no sort.
         let mut in_order = true;
         for (j, (i, &repeat)) in self.invoices_of(range.clone()).zip(&self.ix.repeats[range]).enumerate() {
@@ -1098,14 +1101,13 @@ impl<'p> Evaluator<'p> {
                 return false;
             }
             if note.blocked {
-                let facts = match &known {
-                    Some(k) => k,
-                    None => known.insert(self.customer_facts(ci, &mut balances)),
+                let book = match &known {
+                    Some(book) => book,
+                    None => known.insert(self.customer_facts(ci, facts, balances)),
                 };
                 let listed = facts
-                    .0
                     .get(j)
-                    .is_some_and(|f| self.blocked_from_note(ci, s, f, &facts.1, note, (rank, &mut trace), out));
+                    .is_some_and(|f| self.blocked_from_note(ci, s, f, book, note, (rank, &mut *trace), out));
                 if !listed {
                     out.truncate(mark);
                     return false;
@@ -1121,12 +1123,19 @@ impl<'p> Evaluator<'p> {
     }
 
     /// What the listing from notes needs of customer `ci` for the reason of a blocked
-    /// invoice: the facts of its invoices (in their order in the index) and its balances.
-    fn customer_facts(&self, ci: u32, balances: &mut Vec<(NaiveDate, Decimal)>) -> (Vec<Facts<'p>>, BalanceBook) {
+    /// invoice: the facts of its invoices (into `facts`, in their order in the index; their
+    /// balances into `balances`), and its balances by currency.
+    fn customer_facts(
+        &self,
+        ci: u32,
+        facts: &mut Vec<Facts<'p>>,
+        balances: &mut Vec<(NaiveDate, Decimal)>,
+    ) -> BalanceBook {
         let e = self.customer_eval(ci, Mode::SKIPPED_AFTER_ACTIONS);
-        let facts: Vec<Facts<'p>> = self.invoices_of(self.invoice_range(ci)).map(|i| e.facts(i, balances)).collect();
-        let book = BalanceBook::open(&facts, self.as_of);
-        (facts, book)
+        balances.clear();
+        facts.clear();
+        facts.extend(self.invoices_of(self.invoice_range(ci)).map(|i| e.facts(i, balances)));
+        BalanceBook::open(facts, self.as_of)
     }
 
     /// Lists the steps of invoice `f` that the rule of its note blocked, with the reason the
@@ -1145,8 +1154,12 @@ impl<'p> Evaluator<'p> {
         let e = self.customer_eval(ci, Mode::SKIPPED_AFTER_ACTIONS);
         let Some((status, (c, text))) = blocking_rules(s).nth(note.by as usize) else { return false };
         let ctx = e.ctx(Some(f), book);
-        let Ok(reason) = e.blocking_reason(s, f, &ctx, None, (status, c, text), trace) else { return false };
-        let Why::Text(reason) = self::text(&mut out.texts, reason) else { return false };
+        if e.trace_rule(s, f, &ctx, None, c, text, trace).is_err() {
+            return false;
+        }
+        let Why::Text(reason) = self::text(&mut out.texts, |b| blocking_reason(status, text, trace.text(), b)) else {
+            return false;
+        };
         for k in steps_of(note.superseded) {
             let Some(step) = s.steps.get(k) else { return false };
             out.skipped.push(noted_skip(e.customer, f.invoice, rank, s, step, status, Why::Text(reason)));
@@ -1182,6 +1195,13 @@ impl<'p> Evaluator<'p> {
     /// Empty records, reused when possible.
     fn records(&self, mode: Mode) -> Records<'p> {
         self.pool.lock().ok().and_then(|mut p| p.pop()).unwrap_or_else(|| Records::with_capacity(mode))
+    }
+
+    /// Scratch buffers for a part of a batch's work (rayon starts a part wherever it splits
+    /// the work, many per batch): those of an earlier part, grown already, when there are.
+    fn scratch(&self) -> PooledScratch<'_, 'p> {
+        let scratch = self.scratch_pool.lock().ok().and_then(|mut p| p.pop()).unwrap_or_default();
+        PooledScratch { scratch, pool: &self.scratch_pool }
     }
 
     /// Splits the customers (in id order) into ranges of about `size`, never splitting
@@ -1243,7 +1263,7 @@ impl<'p> Evaluator<'p> {
         let runs: Vec<Records<'p>> = self
             .runs(range)
             .into_par_iter()
-            .map_init(Scratch::default, |scratch, run| self.run(&self.ix.order[run], mode, scratch))
+            .map_init(|| self.scratch(), |scratch, run| self.run(&self.ix.order[run], mode, &mut scratch.scratch))
             .collect();
         self.merged_if_duplicates(runs)
     }
@@ -1277,12 +1297,15 @@ impl<'p> Evaluator<'p> {
         }
         runs.into_par_iter()
             .zip(outs.par_iter_mut())
-            .map_init(Scratch::default, |scratch, (run, out)| {
-                let mut records = self.run(&self.ix.order[run], mode, scratch);
-                write(&records, out);
-                records.clear_written();
-                records
-            })
+            .map_init(
+                || self.scratch(),
+                |scratch, (run, out)| {
+                    let mut records = self.run(&self.ix.order[run], mode, &mut scratch.scratch);
+                    write(&records, out);
+                    records.clear_written();
+                    records
+                },
+            )
             .collect()
     }
 
@@ -1345,7 +1368,7 @@ impl<'p> Evaluator<'p> {
                 continue;
             }
             // Skipped steps after actions: from the notes of the evaluation with actions.
-            if mode.failed_known && !mode.actions && self.skipped_from_notes(ci, &mut out) {
+            if mode.failed_known && !mode.actions && self.skipped_from_notes(ci, &mut out, scratch) {
                 continue;
             }
             let range = self.invoice_range(ci);
@@ -1469,6 +1492,22 @@ impl RateTable {
         match self.slots.get(k as usize).and_then(OnceLock::get) {
             Some(Ok(rates)) => &rates.phrase,
             _ => "",
+        }
+    }
+}
+
+/// [`Scratch`] buffers lent to a part of an evaluation's work, and given back to the
+/// evaluator's pool when that part ends, for the next one: with rayon's many parts a batch,
+/// new buffers for each would be grown again each time (a few allocations a customer).
+struct PooledScratch<'e, 'p> {
+    scratch: Scratch<'p>,
+    pool: &'e Mutex<Vec<Scratch<'p>>>,
+}
+
+impl Drop for PooledScratch<'_, '_> {
+    fn drop(&mut self) {
+        if let Ok(mut pool) = self.pool.lock() {
+            pool.push(std::mem::take(&mut self.scratch));
         }
     }
 }
@@ -1766,10 +1805,11 @@ impl<'a> CustomerEval<'a, '_> {
                 if !fires || self.step_done(inv, scenario, &key) {
                     continue;
                 }
-                if let Some((status, reason, _)) =
+                if let Some((status, rule, _)) =
                     self.blocking_rule(scenario, f, &ctx, Some(&ev.label), rule_values, trace)?
                 {
-                    self.skip(out, scenario, f, (&ev.label, ev.order), status, |texts| text(texts, reason), None);
+                    let why = |texts: &mut Texts| text(texts, |b| blocking_reason(status, rule, trace.text(), b));
+                    self.skip(out, scenario, f, (&ev.label, ev.order), status, why, None);
                     continue;
                 }
                 if !self.holds(scenario, f, &ctx, &ev.label, &ev.action)? {
@@ -1780,9 +1820,10 @@ impl<'a> CustomerEval<'a, '_> {
                 }
                 let mut em = self.emission(f, idx, (&ev.label, ev.order), key, &ev.action);
                 if self.mode.actions && self.mode.text {
-                    em.set_trace(self.trace_of(scenario, f, &ctx, &ev.label, &ev.action, trace)?);
+                    self.trace_of(scenario, f, &ctx, &ev.label, &ev.action, trace)?;
+                    em.set_trace(trace.text(), &mut out.spare_notes);
                 }
-                self.charge(scenario, f, balances, rates, &mut em)?;
+                self.charge(scenario, f, balances, rates, &mut em, &mut out.spare_notes)?;
                 out.emissions.push(em);
             }
 
@@ -1833,7 +1874,7 @@ impl<'a> CustomerEval<'a, '_> {
                 continue;
             }
             // Stop and pause rules, then the minimum balance.
-            if let Some((status, reason, rule)) = self.blocking_rule(scenario, f, &ctx, None, rule_values, trace)? {
+            if let Some((status, rule_text, rule)) = self.blocking_rule(scenario, f, &ctx, None, rule_values, trace)? {
                 let unnoted = self.unnoted.get();
                 let mut shared: Option<u32> = None;
                 for (_, step, _) in reached.iter() {
@@ -1843,7 +1884,9 @@ impl<'a> CustomerEval<'a, '_> {
                         f,
                         (&step.label, step.order),
                         status,
-                        |texts| shared_text(texts, &mut shared, || reason.clone()),
+                        |texts| {
+                            shared_text(texts, &mut shared, |b| blocking_reason(status, rule_text, trace.text(), b))
+                        },
                         None,
                     );
                 }
@@ -1865,14 +1908,15 @@ impl<'a> CustomerEval<'a, '_> {
                         (&step.label, step.order),
                         SkipStatus::BelowMinimum,
                         |texts| {
-                            shared_text(texts, &mut below_minimum_text, || {
-                                format!(
+                            shared_text(texts, &mut below_minimum_text, |b| {
+                                let _ = write!(
+                                    b,
                                     "customer balance {} {} is below the minimum balance {} {}",
                                     money::round(bal, cur),
                                     cur.code(),
                                     min,
                                     cur.code()
-                                )
+                                );
                             })
                         },
                         None,
@@ -1891,18 +1935,22 @@ impl<'a> CustomerEval<'a, '_> {
                     if self.mode.skipped
                         && let Some((_, text)) = &step.action.condition
                     {
-                        let values = if self.mode.text {
-                            self.trace_of(scenario, f, &ctx, &step.label, &step.action, trace)?
-                        } else {
-                            String::new()
-                        };
+                        trace.clear();
+                        if self.mode.text {
+                            self.trace_of(scenario, f, &ctx, &step.label, &step.action, trace)?;
+                        }
+                        let values = trace.text();
                         self.skip(
                             out,
                             scenario,
                             f,
                             (&step.label, step.order),
                             SkipStatus::ConditionFalse,
-                            |texts| self::text(texts, format!("condition `{text}` does not hold ({values})")),
+                            |texts| {
+                                self::text(texts, |b| {
+                                    let _ = write!(b, "condition `{text}` does not hold ({values})");
+                                })
+                            },
                             None,
                         );
                     }
@@ -1917,8 +1965,8 @@ impl<'a> CustomerEval<'a, '_> {
             if let Some((last, until)) = deferred_until {
                 for (_, step, _) in due.iter() {
                     self.skip(out, scenario, f, (&step.label, step.order), SkipStatus::Deferred, |texts| {
-                        shared_text(texts, &mut deferred_text, || {
-                            format!("customer was contacted on {last}; cooldown of {cooldown} days allows a new contact from {until}")
+                        shared_text(texts, &mut deferred_text, |b| {
+                            let _ = write!(b, "customer was contacted on {last}; cooldown of {cooldown} days allows a new contact from {until}");
                         })
                     }, Some(until));
                 }
@@ -1961,9 +2009,10 @@ impl<'a> CustomerEval<'a, '_> {
             em.carried = carried;
             em.triggered = Some(trigger);
             if self.mode.actions && self.mode.text {
-                em.set_trace(self.trace_of(scenario, f, &ctx, &step.label, &step.action, trace)?);
+                self.trace_of(scenario, f, &ctx, &step.label, &step.action, trace)?;
+                em.set_trace(trace.text(), &mut out.spare_notes);
             }
-            self.charge(scenario, f, balances, rates, &mut em)?;
+            self.charge(scenario, f, balances, rates, &mut em, &mut out.spare_notes)?;
             out.emissions.push(em);
         }
 
@@ -2013,9 +2062,10 @@ impl<'a> CustomerEval<'a, '_> {
         self.condition(s, f, ctx, label, action, &mut None)
     }
 
-    /// The values the condition of `action` reads, for a reason, separated by `, `.
-    /// Evaluated again (conditions have no side effects) and only when the reason is
-    /// written: the values are text (`trace`: a buffer reused from call to call).
+    /// Records into `trace` (a buffer reused from call to call) the values the condition of
+    /// `action` reads, for a reason (`Trace::text`: separated by `, `; empty without a
+    /// condition). Evaluated again (conditions have no side effects) and only when the
+    /// reason is written: the values are text.
     fn trace_of(
         &self,
         s: &CompiledScenario,
@@ -2024,13 +2074,13 @@ impl<'a> CustomerEval<'a, '_> {
         label: &str,
         action: &CompiledAction,
         trace: &mut Trace,
-    ) -> Res<String> {
-        if action.condition.is_none() {
-            return Ok(String::new());
-        }
+    ) -> Res<()> {
         trace.clear();
+        if action.condition.is_none() {
+            return Ok(());
+        }
         self.condition(s, f, ctx, label, action, &mut Some(trace))?;
-        Ok(trace.text().to_owned())
+        Ok(())
     }
 
     /// Evaluates the condition of `action` (true when it has none), recording the values it
@@ -2064,7 +2114,7 @@ impl<'a> CustomerEval<'a, '_> {
         step: Option<&str>,
         values: &mut [Option<bool>],
         trace: &mut Trace,
-    ) -> Res<Option<(SkipStatus, String, usize)>> {
+    ) -> Res<Option<(SkipStatus, &'a str, usize)>> {
         for (k, (status, (c, text))) in blocking_rules(s).enumerate() {
             let fail = |e: String| self.err(Some(&s.name), Some(&f.invoice.id), step, format!("rule `{text}`: {e}"));
             // A rule on customer fields only has one value per customer.
@@ -2082,36 +2132,32 @@ impl<'a> CustomerEval<'a, '_> {
             if !holds {
                 continue;
             }
-            if !self.mode.skipped || !self.mode.text {
-                return Ok(Some((status, String::new(), k)));
+            if self.mode.skipped && self.mode.text {
+                self.trace_rule(s, f, ctx, step, c, text, trace)?;
             }
-            return self.blocking_reason(s, f, ctx, step, (status, c, text), trace).map(|r| Some((status, r, k)));
+            return Ok(Some((status, text.as_str(), k)));
         }
         Ok(None)
     }
 
-    /// The reason of a step blocked by a rule that holds: the rule and the values it reads
-    /// (conditions have no side effects).
+    /// Records into `trace` the values that rule `c` (written `text`) reads, for the reason of
+    /// the steps it blocks (see [`blocking_reason`]; conditions have no side effects).
     #[inline(never)]
-    fn blocking_reason(
+    #[allow(clippy::too_many_arguments)]
+    fn trace_rule(
         &self,
         s: &'a CompiledScenario,
         f: &Facts<'a>,
         ctx: &EvalCtx<'_>,
         step: Option<&str>,
-        (status, c, text): (SkipStatus, &Cond, &str),
+        c: &Cond,
+        text: &str,
         trace: &mut Trace,
-    ) -> Res<String> {
+    ) -> Res<()> {
         trace.clear();
         c.eval(ctx, &mut Some(&mut *trace))
             .map_err(|e| self.err(Some(&s.name), Some(&f.invoice.id), step, format!("rule `{text}`: {e}")))?;
-        let verb = if status == SkipStatus::Stopped { "stop when `" } else { "pause when `" };
-        let values = trace.text();
-        let mut reason = String::with_capacity(verb.len() + text.len() + values.len() + 9);
-        for part in [verb, text, "` holds (", values, ")"] {
-            reason.push_str(part);
-        }
-        Ok(reason)
+        Ok(())
     }
 
     /// Lists a skipped step. `why` is only called when skipped steps are wanted; it may
@@ -2124,7 +2170,7 @@ impl<'a> CustomerEval<'a, '_> {
         f: &Facts<'a>,
         (step, order): (&'a str, i64),
         status: SkipStatus,
-        why: impl FnOnce(&mut Vec<String>) -> Why<'a>,
+        why: impl FnOnce(&mut Texts) -> Why<'a>,
         until: Option<NaiveDate>,
     ) {
         if !matches!(status, SkipStatus::Expired | SkipStatus::Superseded) {
@@ -2155,6 +2201,7 @@ impl<'a> CustomerEval<'a, '_> {
         balances: &[(NaiveDate, Decimal)],
         rates: &mut RateCache,
         em: &mut Emission<'a>,
+        spare: &mut SpareNotes<'a>,
     ) -> Res<()> {
         let inv = f.invoice;
         let cur = inv.currency;
@@ -2210,9 +2257,9 @@ impl<'a> CustomerEval<'a, '_> {
             }
         }
         if first_fee.is_some() {
-            let notes = em.notes_mut();
+            let notes = em.notes_mut(spare);
             notes.first_fee = first_fee;
-            notes.more_fees = more_fees;
+            notes.more_fees.append(&mut more_fees);
         }
         if let Some(rule) = interest_rule {
             let first = inv.due_date.succ_opt().unwrap_or(inv.due_date);
@@ -2262,7 +2309,7 @@ impl<'a> CustomerEval<'a, '_> {
                 if rates.assumed {
                     for p in shifted.iter() {
                         if let Some(w) = &p.assumed {
-                            em.notes_mut().warnings.push(w.clone());
+                            em.notes_mut(spare).warnings.push(w.clone());
                         }
                     }
                 }
@@ -2285,7 +2332,7 @@ impl<'a> CustomerEval<'a, '_> {
                         Some(k) => PeriodsText::Table(k),
                         None => PeriodsText::Own(Arc::clone(&rates.phrase)),
                     };
-                    em.notes_mut().interest_note = Some(InterestNote { rule: &rule.phrase, first, last, periods });
+                    em.notes_mut(spare).interest_note = Some(InterestNote { rule: &rule.phrase, first, last, periods });
                 }
             }
         }
@@ -2341,9 +2388,17 @@ fn positive(d: Decimal) -> bool {
 }
 
 /// Stores a reason text and points at it.
-fn text<'a>(texts: &mut Vec<String>, reason: String) -> Why<'a> {
-    texts.push(reason);
-    Why::Text(texts.len() as u32 - 1)
+fn text<'a>(texts: &mut Texts, write: impl FnOnce(&mut String)) -> Why<'a> {
+    Why::Text(texts.push_with(write))
+}
+
+/// The reason of a step blocked by a rule that holds: the rule (`text`, its status) and the
+/// values it read (`values`, from its trace).
+fn blocking_reason(status: SkipStatus, text: &str, values: &str, out: &mut String) {
+    let verb = if status == SkipStatus::Stopped { "stop when `" } else { "pause when `" };
+    for part in [verb, text, "` holds (", values, ")"] {
+        out.push_str(part);
+    }
 }
 
 /// The stop rules of a scenario, then its pause rules, with the status each gives: the order
@@ -2366,11 +2421,11 @@ fn noted_skip<'a>(
 }
 
 /// Stores a reason text once for several skipped steps and points at it.
-fn shared_text<'a>(texts: &mut Vec<String>, slot: &mut Option<u32>, reason: impl FnOnce() -> String) -> Why<'a> {
+fn shared_text<'a>(texts: &mut Texts, slot: &mut Option<u32>, reason: impl FnOnce(&mut String)) -> Why<'a> {
     match *slot {
         Some(i) => Why::Text(i),
         None => {
-            let why = text(texts, reason());
+            let why = text(texts, reason);
             if let Why::Text(i) = why {
                 *slot = Some(i);
             }

@@ -35,11 +35,15 @@ pub(crate) struct Records<'a> {
     pub(crate) skipped: Vec<SkipRec<'a>>,
     /// Reasons that are not derived from the program (rule values, cooldown, minimum), shared
     /// by the skipped steps that point at them with [`Why::Text`].
-    pub(crate) texts: Vec<String>,
+    pub(crate) texts: Texts,
     /// Per customer handled by a scenario, the next date something happens.
     pub(crate) next: Vec<(&'a Customer, Option<NaiveDate>)>,
     pub(crate) unassigned: Vec<Unassigned>,
     pub(crate) errors: Vec<PlanError>,
+    /// Notes of emissions already written, emptied with their room kept, for the next
+    /// emissions that need notes (see [`Emission::notes_mut`]): records are reused from
+    /// batch to batch, so an evaluation allocates no notes once its first batches are done.
+    pub(crate) spare_notes: SpareNotes<'a>,
 }
 
 /// Where a customer's records start in [`Records`], to sort or drop them.
@@ -78,7 +82,7 @@ impl<'a> Records<'a> {
     /// than freeing it from another thread later.
     pub(crate) fn clear_written(&mut self) {
         self.actions.clear();
-        self.emissions.clear();
+        recycle_notes(self.emissions.drain(..), &mut self.spare_notes);
         self.skipped.clear();
         self.texts.clear();
     }
@@ -95,7 +99,9 @@ impl<'a> Records<'a> {
     /// Drops the records written since `m` (a customer whose evaluation failed).
     pub(crate) fn truncate(&mut self, m: Mark) {
         self.actions.truncate(m.actions);
-        self.emissions.truncate(m.emissions);
+        if m.emissions < self.emissions.len() {
+            recycle_notes(self.emissions.drain(m.emissions..), &mut self.spare_notes);
+        }
         self.skipped.truncate(m.skipped);
         self.texts.truncate(m.texts);
     }
@@ -146,7 +152,7 @@ impl<'a> Records<'a> {
     pub(crate) fn append(&mut self, other: Records<'a>) {
         let base = self.texts.len() as u32;
         let ems_base = self.emissions.len() as u32;
-        self.texts.extend(other.texts);
+        self.texts.append(&other.texts);
         self.emissions.extend(other.emissions);
         self.actions.extend(other.actions.into_iter().map(|mut a| {
             a.ems = (a.ems.0 + ems_base, a.ems.1 + ems_base);
@@ -161,6 +167,79 @@ impl<'a> Records<'a> {
         self.next.extend(other.next);
         self.unassigned.extend(other.unassigned);
         self.errors.extend(other.errors);
+        self.spare_notes.extend(other.spare_notes);
+    }
+}
+
+/// The texts of a run's reasons that are not derived from the program (see
+/// [`Records::texts`]), one after the other in one buffer: emptied with its room kept, as
+/// records are reused from batch to batch, so that these reasons (one per invoice paused or
+/// stopped by a rule) cost no allocation once the first batches are done.
+#[derive(Default)]
+pub(crate) struct Texts {
+    buf: String,
+    /// Where each text ends in `buf`.
+    ends: Vec<usize>,
+}
+
+impl Texts {
+    /// How many texts there are.
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Text `i` (empty when there is none).
+    pub(crate) fn get(&self, i: usize) -> &str {
+        let start = match i.checked_sub(1) {
+            Some(before) => self.ends.get(before).copied().unwrap_or(0),
+            None => 0,
+        };
+        self.ends.get(i).and_then(|&end| self.buf.get(start..end)).unwrap_or("")
+    }
+
+    /// Adds the text `write` appends to the buffer it is given, and returns its number.
+    pub(crate) fn push_with(&mut self, write: impl FnOnce(&mut String)) -> u32 {
+        write(&mut self.buf);
+        self.ends.push(self.buf.len());
+        self.ends.len() as u32 - 1
+    }
+
+    /// Keeps the first `n` texts.
+    pub(crate) fn truncate(&mut self, n: usize) {
+        if n < self.ends.len() {
+            self.buf.truncate(match n.checked_sub(1) {
+                Some(last) => self.ends.get(last).copied().unwrap_or(0),
+                None => 0,
+            });
+            self.ends.truncate(n);
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.buf.clear();
+        self.ends.clear();
+    }
+
+    /// Adds the texts of `other` after these (numbered from [`Texts::len`] on).
+    fn append(&mut self, other: &Texts) {
+        let base = self.buf.len();
+        self.buf.push_str(&other.buf);
+        self.ends.extend(other.ends.iter().map(|end| end + base));
+    }
+}
+
+/// Notes of emissions already written, emptied (see [`Records::spare_notes`]): the boxes
+/// are the emissions' own (an emission stays small to move), kept to be handed to other
+/// emissions as they are.
+pub(crate) type SpareNotes<'a> = Vec<Box<Notes<'a>>>;
+
+/// Empties the notes of `emissions` and keeps them in `spare` for other emissions.
+fn recycle_notes<'a>(emissions: impl Iterator<Item = Emission<'a>>, spare: &mut SpareNotes<'a>) {
+    for em in emissions {
+        if let Some(mut notes) = em.notes {
+            notes.clear();
+            spare.push(notes);
+        }
     }
 }
 
@@ -245,7 +324,7 @@ pub(crate) enum Why<'a> {
 impl<'a> SkipRec<'a> {
     /// Writes the reason (`texts`: the run's [`Records::texts`]; `frags`: the program's texts
     /// prepared for the output, if any).
-    pub(crate) fn write_reason(&self, texts: &[String], frags: Option<&Fragments>, o: &mut impl TextOut) {
+    pub(crate) fn write_reason(&self, texts: &Texts, frags: Option<&Fragments>, o: &mut impl TextOut) {
         match &self.why {
             Why::Expired { step, trigger } => {
                 match frags.and_then(|f| f.expired(step)) {
@@ -280,11 +359,11 @@ impl<'a> SkipRec<'a> {
                     o.lit(") follows on a later run");
                 }
             },
-            Why::Text(i) => o.text(texts.get(*i as usize).map_or("", String::as_str)),
+            Why::Text(i) => o.text(texts.get(*i as usize)),
         }
     }
 
-    pub(crate) fn to_skipped(&self, texts: &[String]) -> Skipped {
+    pub(crate) fn to_skipped(&self, texts: &Texts) -> Skipped {
         let mut reason = String::new();
         self.write_reason(texts, None, &mut reason);
         Skipped {
@@ -301,7 +380,7 @@ impl<'a> SkipRec<'a> {
     /// The same bytes as `serde_json::to_writer(&self.to_skipped(texts))` (`frags`: the
     /// program's texts prepared for the output; `repeat`: the customer and invoice fields of
     /// the previous skipped step written into `out`).
-    pub(crate) fn write_json(&self, texts: &[String], frags: &Fragments, repeat: &mut Repeat, out: &mut Vec<u8>) {
+    pub(crate) fn write_json(&self, texts: &Texts, frags: &Fragments, repeat: &mut Repeat, out: &mut Vec<u8>) {
         let key = (std::ptr::from_ref(self.customer).addr(), std::ptr::from_ref(self.invoice).addr());
         repeat.write(out, key, |out| {
             let mut o = JsonText(out);
@@ -544,16 +623,30 @@ pub(crate) struct Notes<'a> {
     pub(crate) trace: String,
 }
 
+impl<'a> Notes<'a> {
+    /// Forgets what the notes say, keeping the room of their lists and texts.
+    fn clear(&mut self) {
+        self.first_fee = None;
+        self.more_fees.clear();
+        self.interest_note = None;
+        self.warnings.clear();
+        self.trace.clear();
+    }
+}
+
 impl<'a> Emission<'a> {
-    /// The notes, made when first written.
-    pub(crate) fn notes_mut(&mut self) -> &mut Notes<'a> {
-        self.notes.get_or_insert_with(Box::default)
+    /// The notes, made when first written: empty notes from `spare` (see
+    /// [`Records::spare_notes`]), or new ones.
+    pub(crate) fn notes_mut(&mut self, spare: &mut SpareNotes<'a>) -> &mut Notes<'a> {
+        self.notes.get_or_insert_with(|| spare.pop().unwrap_or_default())
     }
 
     /// Keeps the condition values that held (no notes are made for none).
-    pub(crate) fn set_trace(&mut self, trace: String) {
+    pub(crate) fn set_trace(&mut self, trace: &str, spare: &mut SpareNotes<'a>) {
         if !trace.is_empty() {
-            self.notes_mut().trace = trace;
+            let kept = &mut self.notes_mut(spare).trace;
+            kept.clear();
+            kept.push_str(trace);
         }
     }
 

@@ -1,0 +1,98 @@
+//! How often `relance plan`'s phases allocate, on a portfolio folder (for example one written
+//! by `cargo run -p xtask --release -- gen-portfolio ...`):
+//!
+//! `cargo run -p relance-stdlib --release --example alloc_count -- SCENARIO_FILE DIR AS_OF`
+//!
+//! Prints the allocations (and reallocations) of loading the folder as `relance plan` does
+//! (`load_dir_indexed`), of the evaluation alone (`Engine::summarize`) and of the evaluation +
+//! JSON plan into a sink (`render::write_plan_json`, twice), each in all and per invoice.
+//! Counted by a global allocator that forwards to mimalloc, the binary's allocator; the test
+//! `stdlib/tests/allocations.rs` checks that the JSON plan does not allocate per invoice.
+
+use std::alloc::{GlobalAlloc, Layout};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use relance_engine::Engine;
+use relance_engine::history::NoHistory;
+use relance_stdlib::load::{LoadOptions, load_dir_indexed};
+
+/// mimalloc, counting allocations and reallocations.
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+static INNER: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[expect(unsafe_code, reason = "a global allocator is an unsafe trait; this one only counts and forwards to mimalloc")]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's guarantees, passed on.
+        unsafe { INNER.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's guarantees, passed on.
+        unsafe { INNER.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's guarantees, passed on.
+        unsafe { INNER.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Counts the bytes written.
+struct Bytes(u64);
+
+impl std::io::Write for Bytes {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn fail(message: String) -> ! {
+    eprintln!("error: {message}");
+    std::process::exit(1);
+}
+
+/// The allocations `f` makes.
+fn counted<T>(f: impl FnOnce() -> T) -> (T, u64) {
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let out = f();
+    (out, ALLOCATIONS.load(Ordering::Relaxed) - before)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [scenario, dir, as_of] = args.as_slice() else {
+        eprintln!("usage: alloc_count SCENARIO_FILE DIR AS_OF");
+        std::process::exit(2);
+    };
+    let as_of: chrono::NaiveDate =
+        as_of.parse().unwrap_or_else(|_| fail(format!("`{as_of}` is not a date (YYYY-MM-DD)")));
+    let text = std::fs::read_to_string(scenario).unwrap_or_else(|e| fail(format!("cannot read `{scenario}`: {e}")));
+    let engine =
+        Engine::from_sources(vec![relance_dsl::Source::new(scenario.clone(), text)], &relance_stdlib::registry())
+            .unwrap_or_else(|e| fail(relance_dsl::render_human(e.diagnostics(), false)));
+    let (portfolio, load) = counted(|| load_dir_indexed(std::path::Path::new(dir), &LoadOptions::default()));
+    let portfolio = portfolio.unwrap_or_else(|e| fail(e.to_string()));
+    let n = portfolio.portfolio().invoices.len().max(1) as f64;
+    let per = |a: u64| a as f64 / n;
+    println!("{n} invoices: load {load} allocations ({:.3} an invoice)", per(load));
+    let (_, summarize) = counted(|| engine.summarize(&portfolio, as_of, &NoHistory));
+    println!("evaluation alone: {summarize} ({:.3} an invoice)", per(summarize));
+    for run in 1..=2 {
+        let mut sink = Bytes(0);
+        let (written, json) = counted(|| {
+            relance_engine::render::write_plan_json(engine.program(), &portfolio, as_of, &NoHistory, &mut sink)
+        });
+        written.unwrap_or_else(|e| fail(e.to_string()));
+        println!("evaluation + JSON, run {run}: {json} ({:.3} an invoice), {} bytes", per(json), sink.0);
+    }
+}
