@@ -95,16 +95,12 @@ pub fn summarize<'p>(
     for r in ev.batches(BATCH) {
         // Counted and dropped in parallel, run by run.
         let runs = ev.batch(r, Mode::COUNTS);
-        let parts: Vec<PlanSummary> = runs
+        let parts: Vec<RunCounts<'_>> = runs
             .par_iter()
             .map(|run| {
-                let mut s = PlanSummary {
-                    unassigned: run.unassigned.len(),
-                    errors: run.errors.len(),
-                    ..PlanSummary::default()
-                };
-                // Per channel and currency first (few of them): the summary's maps are keyed
-                // by text.
+                // Per channel and currency first (few of them), added to the summary's maps
+                // (keyed by text) once all runs are counted: a map of its own for each run
+                // allocated its keys and nodes again, run after run.
                 let mut by: Vec<(&str, Currency, usize, [Decimal; 3])> = Vec::new();
                 for a in &run.actions {
                     let (ch, cur) = (a.action.channel.as_str(), a.currency);
@@ -122,31 +118,42 @@ pub fn summarize<'p>(
                         money::add_to(&mut b.3[2], a.interest);
                     }
                 }
-                for (ch, cur, n, [outstanding, fees, interest]) in by {
-                    s.add_actions(ch, cur, n, outstanding, fees, interest);
-                }
-                // Per status in an array first (2.6 skipped steps an invoice at 10^6: a map
-                // entry for each cost 2 % of the evaluation).
+                // Per status in an array (2.6 skipped steps an invoice at 10^6: a map entry
+                // for each cost 2 % of the evaluation).
                 let mut by_status = [0usize; SkipStatus::ALL.len()];
                 for k in &run.skipped {
                     if let Some(n) = by_status.get_mut(k.status as usize) {
                         *n += 1;
                     }
                 }
-                for (status, n) in SkipStatus::ALL.into_iter().zip(by_status) {
-                    if n > 0 {
-                        *s.skipped.entry(status).or_default() += n;
-                    }
-                }
-                s
+                RunCounts { unassigned: run.unassigned.len(), errors: run.errors.len(), by, by_status }
             })
             .collect();
-        ev.recycle(runs);
         for p in parts {
-            sum.merge(p);
+            sum.unassigned += p.unassigned;
+            sum.errors += p.errors;
+            for (ch, cur, n, [outstanding, fees, interest]) in p.by {
+                sum.add_actions(ch, cur, n, outstanding, fees, interest);
+            }
+            for (status, n) in SkipStatus::ALL.into_iter().zip(p.by_status) {
+                if n > 0 {
+                    *sum.skipped.entry(status).or_default() += n;
+                }
+            }
         }
+        ev.recycle(runs);
     }
     sum
+}
+
+/// What [`summarize`] counts of one run of customers, before adding it to the summary.
+struct RunCounts<'p> {
+    unassigned: usize,
+    errors: usize,
+    /// Actions per channel and currency: their number and total outstanding, fees, interest.
+    by: Vec<(&'p str, Currency, usize, [Decimal; 3])>,
+    /// Skipped steps per status (at the status's place in [`SkipStatus::ALL`]).
+    by_status: [usize; SkipStatus::ALL.len()],
 }
 
 /// Customers evaluated per batch when a plan is streamed or summarised: enough to keep both

@@ -216,25 +216,6 @@ impl PlanSummary {
         s
     }
 
-    /// Adds the figures of `other` (another part of the same plan).
-    pub(crate) fn merge(&mut self, other: PlanSummary) {
-        self.actions += other.actions;
-        self.unassigned += other.unassigned;
-        self.errors += other.errors;
-        for (c, n) in other.channels {
-            *self.channels.entry(c).or_default() += n;
-        }
-        for (s, n) in other.skipped {
-            *self.skipped.entry(s).or_default() += n;
-        }
-        for (c, t) in other.totals {
-            let mine = self.totals.entry(c).or_default();
-            mine.outstanding += t.outstanding;
-            mine.fees += t.fees;
-            mine.interest += t.interest;
-        }
-    }
-
     pub(crate) fn add_action(
         &mut self,
         channel: &str,

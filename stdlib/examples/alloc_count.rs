@@ -8,6 +8,8 @@
 //! JSON plan into a sink (`render::write_plan_json`, twice), each in all and per invoice.
 //! Counted by a global allocator that forwards to mimalloc, the binary's allocator; the test
 //! `stdlib/tests/allocations.rs` checks that the JSON plan does not allocate per invoice.
+//! With `PRINT_SUMMARY` set in the environment, also prints the evaluation's summary (to
+//! check that two builds count the same).
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -85,7 +87,10 @@ fn main() {
     let n = portfolio.portfolio().invoices.len().max(1) as f64;
     let per = |a: u64| a as f64 / n;
     println!("{n} invoices: load {load} allocations ({:.3} an invoice)", per(load));
-    let (_, summarize) = counted(|| engine.summarize(&portfolio, as_of, &NoHistory));
+    let (summary, summarize) = counted(|| engine.summarize(&portfolio, as_of, &NoHistory));
+    if std::env::var_os("PRINT_SUMMARY").is_some() {
+        println!("{summary:?}");
+    }
     println!("evaluation alone: {summarize} ({:.3} an invoice)", per(summarize));
     for run in 1..=2 {
         let mut sink = Bytes(0);
