@@ -1049,6 +1049,37 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// The texts of a run are found by their numbers as written, after texts are kept
+        /// up to a mark, and after the texts of another run are added (numbered after
+        /// these), as a list of strings would.
+        #[test]
+        fn texts_are_found_as_a_list_of_strings_finds_them(
+            first in proptest::collection::vec("[a-zé `(),]{0,12}", 0..8),
+            keep in 0usize..10,
+            other in proptest::collection::vec("[a-z ]{0,6}", 0..5),
+        ) {
+            let mut texts = Texts::default();
+            for (i, t) in first.iter().enumerate() {
+                proptest::prop_assert_eq!(texts.push_with(|b| b.push_str(t)) as usize, i);
+            }
+            let mut want = first.clone();
+            texts.truncate(keep);
+            want.truncate(keep);
+            let mut more = Texts::default();
+            for t in &other {
+                more.push_with(|b| b.push_str(t));
+            }
+            texts.append(&more);
+            want.extend(other.iter().cloned());
+            proptest::prop_assert_eq!(texts.len(), want.len());
+            for (i, t) in want.iter().enumerate() {
+                proptest::prop_assert_eq!(texts.get(i), t.as_str());
+            }
+            proptest::prop_assert_eq!(texts.get(want.len()), "");
+            texts.clear();
+            proptest::prop_assert_eq!((texts.len(), texts.get(0)), (0, ""));
+        }
+
         #[test]
         fn step_keys_compare_as_their_pairs(
             a in (proptest::prop_oneof![-3i64..3, proptest::strategy::Just(i64::MAX)], "|a|b|ab"),
