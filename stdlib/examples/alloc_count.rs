@@ -6,41 +6,19 @@
 //! Prints the allocations (and reallocations) of loading the folder as `relance plan` does
 //! (`load_dir_indexed`), of the evaluation alone (`Engine::summarize`) and of the evaluation +
 //! JSON plan into a sink (`render::write_plan_json`, twice), each in all and per invoice.
-//! Counted by a global allocator that forwards to mimalloc, the binary's allocator; the test
+//! Counted by a global allocator that forwards to mimalloc, the binary's allocator
+//! (`tests/support/counting_alloc.rs`); the test
 //! `stdlib/tests/allocations.rs` checks that the JSON plan does not allocate per invoice.
 //! With `PRINT_SUMMARY` set in the environment, also prints the evaluation's summary (to
 //! check that two builds count the same).
-
-use std::alloc::{GlobalAlloc, Layout};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use relance_engine::Engine;
 use relance_engine::history::NoHistory;
 use relance_stdlib::load::{LoadOptions, load_dir_indexed};
 
-/// mimalloc, counting allocations and reallocations.
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-static INNER: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-#[expect(unsafe_code, reason = "a global allocator is an unsafe trait; this one only counts and forwards to mimalloc")]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: the caller's guarantees, passed on.
-        unsafe { INNER.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller's guarantees, passed on.
-        unsafe { INNER.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: the caller's guarantees, passed on.
-        unsafe { INNER.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "../tests/support/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::{Counting, allocations};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -65,9 +43,9 @@ fn fail(message: String) -> ! {
 
 /// The allocations `f` makes.
 fn counted<T>(f: impl FnOnce() -> T) -> (T, u64) {
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = allocations();
     let out = f();
-    (out, ALLOCATIONS.load(Ordering::Relaxed) - before)
+    (out, allocations() - before)
 }
 
 fn main() {

@@ -6,15 +6,13 @@
 //! each due date, the first batches' buffers), per batch or per run of customers.
 //!
 //! Counted with a global allocator of this test binary that counts the allocations of every
-//! thread; only this test runs in the binary, on one thread of rayon's, so that the counts
-//! are the same from run to run (with two, the buffers' first growths depend on how the
-//! work is split).
+//! thread (`support/counting_alloc.rs`: mimalloc, as in the `relance` binary); only this test
+//! runs in the binary, on one thread of rayon's, so that the counts are the same from run to
+//! run (with two, the buffers' first growths depend on how the work is split).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::NaiveDate;
 use relance_engine::history::NoHistory;
@@ -22,31 +20,10 @@ use relance_engine::model::Portfolio;
 use relance_engine::{Engine, IndexedPortfolio};
 use relance_stdlib::load::{LoadOptions, load_dir};
 
-/// The system allocator, counting allocations and reallocations.
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-#[expect(
-    unsafe_code,
-    reason = "a global allocator is an unsafe trait; this one only counts and forwards to the system's"
-)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: the caller's guarantees, passed on.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller's guarantees, passed on.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: the caller's guarantees, passed on.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
+mod support {
+    pub mod counting_alloc;
 }
+use support::counting_alloc::{Counting, allocations};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -90,9 +67,9 @@ fn copies(p: &Portfolio, times: usize) -> Portfolio {
 /// The allocations of writing the JSON plan of `p` into a sink, and its bytes.
 fn plan_allocations(engine: &Engine, p: &IndexedPortfolio) -> (u64, u64) {
     let mut sink = Bytes(0);
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = allocations();
     relance_engine::render::write_plan_json(engine.program(), p, as_of(), &NoHistory, &mut sink).unwrap();
-    (ALLOCATIONS.load(Ordering::Relaxed) - before, sink.0)
+    (allocations() - before, sink.0)
 }
 
 /// Counts the bytes written.
