@@ -1161,7 +1161,7 @@ impl<'p> Evaluator<'p> {
         let e = self.customer_eval(ci, Mode::SKIPPED_AFTER_ACTIONS);
         let Some((status, (c, text))) = blocking_rules(s).nth(note.by as usize) else { return false };
         let ctx = e.ctx(Some(f), book);
-        if e.trace_rule(s, f, &ctx, None, c, text, trace).is_err() {
+        if e.trace_rule(s, f, &ctx, None, (c, text), trace).is_err() {
             return false;
         }
         let Why::Text(reason) = self::text(&mut out.texts, |b| blocking_reason(status, text, trace.text(), b)) else {
@@ -2140,7 +2140,7 @@ impl<'a> CustomerEval<'a, '_> {
                 continue;
             }
             if self.mode.skipped && self.mode.text {
-                self.trace_rule(s, f, ctx, step, c, text, trace)?;
+                self.trace_rule(s, f, ctx, step, (c, text), trace)?;
             }
             return Ok(Some((status, text.as_str(), k)));
         }
@@ -2150,15 +2150,13 @@ impl<'a> CustomerEval<'a, '_> {
     /// Records into `trace` the values that rule `c` (written `text`) reads, for the reason of
     /// the steps it blocks (see [`blocking_reason`]; conditions have no side effects).
     #[inline(never)]
-    #[allow(clippy::too_many_arguments)]
     fn trace_rule(
         &self,
         s: &'a CompiledScenario,
         f: &Facts<'a>,
         ctx: &EvalCtx<'_>,
         step: Option<&str>,
-        c: &Cond,
-        text: &str,
+        (c, text): (&Cond, &str),
         trace: &mut Trace,
     ) -> Res<()> {
         trace.clear();
