@@ -7,7 +7,7 @@
 //! (`load_dir_indexed`), of the evaluation alone (`Engine::summarize`) and of the evaluation +
 //! JSON plan into a sink (`render::write_plan_json`, twice), each in all and per invoice.
 //! Counted by a global allocator that forwards to mimalloc, the binary's allocator
-//! (`tests/support/counting_alloc.rs`); the test
+//! (`tests/support/counting.rs`); the test
 //! `stdlib/tests/allocations.rs` checks that the JSON plan does not allocate per invoice.
 //! With `PRINT_SUMMARY` set in the environment, also prints the evaluation's summary (to
 //! check that two builds count the same).
@@ -16,25 +16,12 @@ use relance_engine::Engine;
 use relance_engine::history::NoHistory;
 use relance_stdlib::load::{LoadOptions, load_dir_indexed};
 
-#[path = "../tests/support/counting_alloc.rs"]
-mod counting_alloc;
-use counting_alloc::{Counting, allocations};
+#[path = "../tests/support/counting.rs"]
+mod counting;
+use counting::{Bytes, Counting, allocations};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-/// Counts the bytes written.
-struct Bytes(u64);
-
-impl std::io::Write for Bytes {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0 += buf.len() as u64;
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn fail(message: String) -> ! {
     eprintln!("error: {message}");

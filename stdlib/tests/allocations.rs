@@ -6,7 +6,7 @@
 //! each due date, the first batches' buffers), per batch or per run of customers.
 //!
 //! Counted with a global allocator of this test binary that counts the allocations of every
-//! thread (`support/counting_alloc.rs`: mimalloc, as in the `relance` binary); only this test
+//! thread (`support/counting.rs`: mimalloc, as in the `relance` binary); only this test
 //! runs in the binary, on one thread of rayon's, so that the counts are the same from run to
 //! run (with two, the buffers' first growths depend on how the work is split).
 
@@ -21,9 +21,9 @@ use relance_engine::{Engine, IndexedPortfolio};
 use relance_stdlib::load::{LoadOptions, load_dir};
 
 mod support {
-    pub mod counting_alloc;
+    pub mod counting;
 }
-use support::counting_alloc::{Counting, allocations};
+use support::counting::{Bytes, Counting, allocations};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -70,19 +70,6 @@ fn plan_allocations(engine: &Engine, p: &IndexedPortfolio) -> (u64, u64) {
     let before = allocations();
     relance_engine::render::write_plan_json(engine.program(), p, as_of(), &NoHistory, &mut sink).unwrap();
     (allocations() - before, sink.0)
-}
-
-/// Counts the bytes written.
-struct Bytes(u64);
-
-impl std::io::Write for Bytes {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0 += buf.len() as u64;
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[test]

@@ -1,5 +1,6 @@
-//! A global allocator that counts allocations and reallocations and forwards to mimalloc,
-//! the `relance` binary's allocator. Shared by `tests/allocations.rs` and
+//! What the allocation counts need: a global allocator that counts allocations and
+//! reallocations and forwards to mimalloc, the `relance` binary's allocator, and a writer
+//! that counts the bytes of a plan. Shared by `tests/allocations.rs` and
 //! `examples/alloc_count.rs` (each a binary of its own, with its own count), included with
 //! `#[path]`; a binary makes it its allocator with
 //! `#[global_allocator] static GLOBAL: Counting = Counting;`.
@@ -33,5 +34,18 @@ unsafe impl GlobalAlloc for Counting {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         // SAFETY: the caller's guarantees, passed on.
         unsafe { INNER.realloc(ptr, layout, new_size) }
+    }
+}
+
+/// A writer that keeps only the number of bytes written.
+pub struct Bytes(pub u64);
+
+impl std::io::Write for Bytes {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
