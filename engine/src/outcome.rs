@@ -112,7 +112,16 @@ impl<'a> Records<'a> {
         &'r self,
         rates: &'r RateTable,
     ) -> impl ExactSizeIterator<Item = ActionView<'r, 'a>> {
-        self.actions.iter().map(move |rec| ActionView {
+        self.action_views_in(rates, 0..self.actions.len())
+    }
+
+    /// [`Records::action_views`] of the actions at `range` (none when it is out of bounds).
+    pub(crate) fn action_views_in<'r>(
+        &'r self,
+        rates: &'r RateTable,
+        range: std::ops::Range<usize>,
+    ) -> impl ExactSizeIterator<Item = ActionView<'r, 'a>> {
+        self.actions.get(range).unwrap_or_default().iter().map(move |rec| ActionView {
             rec,
             ems: self.emissions.get(rec.ems.0 as usize..rec.ems.1 as usize).unwrap_or(&[]),
             rates,

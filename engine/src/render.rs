@@ -372,38 +372,54 @@ fn write_plan_json_batched(
     let passes = [Mode::ACTIONS, Mode::SKIPPED_AFTER_ACTIONS];
     let items = passes.into_iter().flat_map(|mode| batches.iter().map(move |r| (mode, r.clone())));
     let mut in_skipped = false;
+    // The records at `range` of a run (all of them for `None`) into `out`, emptied first.
+    let write = |mode: Mode, run: &Records<'_>, range: Option<std::ops::Range<usize>>, out: &mut Vec<u8>| {
+        out.clear();
+        let mut repeat = Repeat::default();
+        if mode.skipped {
+            let range = range.unwrap_or(0..run.skipped.len());
+            for s in run.skipped.get(range).unwrap_or_default() {
+                outcome::element(out, |o| s.write_json(&run.texts, frags, &mut repeat, o));
+            }
+        } else {
+            let range = range.unwrap_or(0..run.actions.len());
+            for a in run.action_views_in(&ev.rate_table, range) {
+                outcome::element(out, |o| a.write_json(frags, &mut repeat, o));
+            }
+        }
+    };
     pipeline(
         items,
-        |(mode, r), (skipped, b): &mut (bool, Batch<'_>)| {
-            *skipped = mode.skipped;
-            b.runs = ev.batch_then(r, mode, &mut b.parts, |run, out| {
-                out.clear();
-                let mut repeat = Repeat::default();
-                if mode.skipped {
-                    for s in &run.skipped {
-                        outcome::element(out, |o| s.write_json(&run.texts, frags, &mut repeat, o));
-                    }
+        |(mode, r), b: &mut Batch<'_>, hand_over| {
+            b.skipped = mode.skipped;
+            if in_pieces(&ev, &r, batch) {
+                let runs = ev.batch(r, mode);
+                let pieces = if mode.skipped {
+                    Pieces::new(batch, |run| run.skipped.len(), false)
                 } else {
-                    for a in run.action_views(&ev.rate_table) {
-                        outcome::element(out, |o| a.write_json(frags, &mut repeat, o));
-                    }
-                }
-            });
+                    Pieces::new(batch, |run| run.actions.len(), true)
+                };
+                write_in_pieces(&runs, pieces, b, hand_over, |run, range, out| write(mode, run, Some(range), out));
+                b.runs = runs;
+            } else {
+                b.runs = ev.batch_then(r, mode, &mut b.parts, |run, out| write(mode, run, None, out));
+                b.filled = b.runs.len();
+            }
         },
-        |(skipped, b)| {
-            if *skipped && !in_skipped {
+        |b| {
+            if b.skipped && !in_skipped {
                 j.next_list("skipped")?;
                 in_skipped = true;
             }
             // The customer-level lists come from the first pass.
-            if !*skipped {
+            if !b.skipped {
                 for run in &mut b.runs {
                     unassigned.append(&mut run.unassigned);
                     errors.append(&mut run.errors);
                     next.append(&mut run.next);
                 }
             }
-            j.parts(&b.parts[..b.runs.len()])?;
+            j.parts(b.parts.get(..b.filled).unwrap_or_default())?;
             ev.recycle(b.runs.drain(..));
             Ok(())
         },
@@ -425,11 +441,109 @@ fn write_plan_json_batched(
 const OUT_BATCH: usize = crate::eval::BATCH / 2;
 
 /// One batch of customers on its way out: its records (returned to the evaluator once
-/// written) and their text, one part per run.
+/// written) and their text, in the first `filled` parts (one per run, or the pieces of a
+/// large customer: see [`write_in_pieces`]).
 #[derive(Default)]
 struct Batch<'p> {
     runs: Vec<Records<'p>>,
     parts: Vec<Vec<u8>>,
+    filled: usize,
+    /// The JSON's list of skipped steps (else its actions).
+    skipped: bool,
+}
+
+/// How the records of a batch are cut into pieces of text (see [`write_in_pieces`]).
+struct Pieces {
+    /// The number of records of a run to write.
+    count: fn(&Records<'_>) -> usize,
+    /// The weight of a run's record (about its share of the text).
+    weight_of: fn(&Records<'_>, usize) -> usize,
+    /// What a piece weighs at most (unless it is one record).
+    weight: usize,
+}
+
+impl Pieces {
+    /// For batches of `batch` customers (1,024 for the plan writers'), pieces of about
+    /// twice that many records (of one weight each: `count`), or actions of twice that many
+    /// invoices in all (`by_invoices`: an action's reason has a clause per invoice).
+    fn new(batch: usize, count: fn(&Records<'_>) -> usize, by_invoices: bool) -> Self {
+        fn one(_: &Records<'_>, _: usize) -> usize {
+            1
+        }
+        fn invoices(run: &Records<'_>, k: usize) -> usize {
+            run.actions.get(k).map_or(1, |a| (a.ems.1 - a.ems.0) as usize)
+        }
+        Pieces { count, weight_of: if by_invoices { invoices } else { one }, weight: 2 * batch.max(1) }
+    }
+}
+
+/// Whether the batch at `r`, of batches of `batch` customers, ends with a customer that has
+/// enough invoices to be written in pieces (see [`write_in_pieces`]): as many as a batch
+/// holds at most (only the last customer of a batch may take it there: see
+/// [`Evaluator::batches`]), 8,192 for the plan writers' batches. Other batches are written
+/// run by run as they are evaluated.
+fn in_pieces(ev: &Evaluator<'_>, r: &std::ops::Range<usize>, batch: usize) -> bool {
+    let most = batch.max(1) * crate::eval::INVOICES_PER_CUSTOMER;
+    r.end.checked_sub(1).and_then(|last| ev.ix.order.get(last)).is_some_and(|&ci| ev.invoice_range(ci).len() >= most)
+}
+
+/// Writes the records of `runs`, a batch's, in pieces of about `weight` (`count` gives the
+/// number of records of a run, `weight_of` the weight of one: an action's is its number of
+/// invoices, whose reasons make most of its text), two pieces at a time on the thread pool
+/// (with `write`, which writes the records of a run at a range into a part, emptied first).
+/// Each pair is handed over to the writer with `hand_over`, but the last, which goes with
+/// the batch when `make` returns: the text of a very large customer is never held whole (a
+/// customer of 300,000 invoices peaked at 1,060 MB when it was one part; 10^6 invoices of
+/// 20 customers at 430–443 MB), and both processors write it, where one evaluated the
+/// customer. The caller puts the records in the batch afterwards, for that last hand-over
+/// (with the customer-level lists).
+fn write_in_pieces<'p>(
+    runs: &[Records<'p>],
+    Pieces { count, weight_of, weight }: Pieces,
+    b: &mut Batch<'p>,
+    hand_over: &mut dyn FnMut(&mut Batch<'p>),
+    write: impl Fn(&Records<'p>, std::ops::Range<usize>, &mut Vec<u8>) + Sync,
+) {
+    // The pieces, run by run: as many records as weigh at most `weight`, at least one.
+    let mut pieces: Vec<(&Records<'p>, std::ops::Range<usize>)> = Vec::new();
+    for run in runs {
+        let n = count(run);
+        let mut start = 0;
+        while start < n {
+            let (mut end, mut total) = (start, 0);
+            while end < n && (end == start || total + weight_of(run, end) <= weight) {
+                total += weight_of(run, end);
+                end += 1;
+            }
+            pieces.push((run, start..end));
+            start = end;
+        }
+    }
+    let skipped = b.skipped;
+    b.filled = 0;
+    let mut pairs = pieces.chunks(2).peekable();
+    while let Some(pair) = pairs.next() {
+        if b.parts.len() < 2 {
+            b.parts.resize_with(2, Vec::new);
+        }
+        match (pair, &mut b.parts[..]) {
+            ([(r1, p1), (r2, p2)], [first, second, ..]) => {
+                rayon::join(|| write(r1, p1.clone(), first), || write(r2, p2.clone(), second));
+                b.filled = 2;
+            }
+            ([(r1, p1)], [first, ..]) => {
+                write(r1, p1.clone(), first);
+                b.filled = 1;
+            }
+            _ => {}
+        }
+        if pairs.peek().is_some() {
+            hand_over(b);
+            // A buffer written before, its records given back.
+            b.skipped = skipped;
+            b.filled = 0;
+        }
+    }
 }
 
 /// Makes the `items` (batches of customers) one after another with `make` (on the thread
@@ -438,12 +552,18 @@ struct Batch<'p> {
 /// Two batch buffers go round between the two threads, reused from batch to batch. The output
 /// is the same bytes, in the same order, as making and writing each batch in turn.
 ///
+/// `make` may also hand a buffer over before its item is done, with the function it is given
+/// (which puts an emptied buffer in its place, once the writer has written one): a batch
+/// that ends with a very large customer is written in pieces that way (see
+/// [`write_in_pieces`]), so that its text is never held whole. Each buffer goes to `write`
+/// once, in the order handed.
+///
 /// `make` runs on one scoped thread (so `write` may hold what cannot leave the calling
 /// thread, such as a locked standard output). After an error of `write`, nothing more is
 /// written and the error is returned once the batch being made is finished.
 fn pipeline<I, B: Default + Send>(
     items: impl IntoIterator<Item = I, IntoIter: Send>,
-    make: impl Fn(I, &mut B) + Send,
+    make: impl Fn(I, &mut B, &mut dyn FnMut(&mut B)) + Send,
     mut write: impl FnMut(&mut B) -> io::Result<()>,
 ) -> io::Result<()> {
     use std::sync::mpsc;
@@ -459,8 +579,20 @@ fn pipeline<I, B: Default + Send>(
             for item in items {
                 // Either fails only when the writer has stopped.
                 let Ok(mut b) = spare_rx.recv() else { return };
-                make(item, &mut b);
-                if made_tx.send(b).is_err() {
+                let mut stopped = false;
+                {
+                    let mut hand_over = |b: &mut B| {
+                        if stopped {
+                            return;
+                        }
+                        match spare_rx.recv() {
+                            Ok(spare) => stopped = made_tx.send(std::mem::replace(b, spare)).is_err(),
+                            Err(_) => stopped = true,
+                        }
+                    };
+                    make(item, &mut b, &mut hand_over);
+                }
+                if stopped || made_tx.send(b).is_err() {
                     return;
                 }
             }
@@ -729,16 +861,27 @@ fn write_plan_csv_batched(
 ) -> io::Result<()> {
     let ev = Evaluator::new(program, portfolio, as_of, history);
     w.write_all(CSV_HEADER.as_bytes())?;
+    // The actions at `range` of a run (all of them for `None`) into `out`, emptied first.
+    let write = |run: &Records<'_>, range: Option<std::ops::Range<usize>>, out: &mut Vec<u8>| {
+        out.clear();
+        let mut scratch = String::new();
+        for a in run.action_views_in(&ev.rate_table, range.unwrap_or(0..run.actions.len())) {
+            csv_record(&a, &mut scratch, out);
+        }
+    };
     pipeline(
         ev.batches(batch),
-        |r, b: &mut Batch<'_>| {
-            b.runs = ev.batch_then(r, Mode::ACTIONS, &mut b.parts, |run, out| {
-                out.clear();
-                let mut scratch = String::new();
-                for a in run.action_views(&ev.rate_table) {
-                    csv_record(&a, &mut scratch, out);
-                }
-            });
+        |r, b: &mut Batch<'_>, hand_over| {
+            if in_pieces(&ev, &r, batch) {
+                let runs = ev.batch(r, Mode::ACTIONS);
+                // A line of the CSV per action, whatever its number of invoices.
+                let pieces = Pieces::new(batch, |run| run.actions.len(), false);
+                write_in_pieces(&runs, pieces, b, hand_over, |run, range, out| write(run, Some(range), out));
+                b.runs = runs;
+            } else {
+                b.runs = ev.batch_then(r, Mode::ACTIONS, &mut b.parts, |run, out| write(run, None, out));
+                b.filled = b.runs.len();
+            }
         },
         |b| write_parts(b, &ev, w),
     )?;
@@ -766,9 +909,9 @@ fn action_lines(
     });
 }
 
-/// Writes the parts of a batch's runs in order and gives its records back to the evaluator.
+/// Writes the parts of a batch in order and gives its records back to the evaluator.
 fn write_parts<'p>(b: &mut Batch<'p>, ev: &Evaluator<'p>, w: &mut impl Write) -> io::Result<()> {
-    for part in &b.parts[..b.runs.len()] {
+    for part in b.parts.get(..b.filled).unwrap_or_default() {
         w.write_all(part)?;
     }
     ev.recycle(b.runs.drain(..));
@@ -955,9 +1098,10 @@ fn write_plan_table_batched(
     let mut skipped: std::collections::BTreeMap<SkipStatus, usize> = std::collections::BTreeMap::new();
     pipeline(
         ev.batches(batch),
-        |r, b: &mut Batch<'_>| {
+        |r, b: &mut Batch<'_>, _| {
             b.runs = ev.batch(r, Mode::FIGURES);
             action_lines(&b.runs, &ev.rate_table, table_view_row, &mut b.parts);
+            b.filled = b.runs.len();
         },
         |b| {
             for run in &mut b.runs {
@@ -1093,7 +1237,8 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
         }
         let history = MemoryHistory::new();
         let t = day(2026, 3, 1);
-        let want = to_json(&engine.evaluate(&p, t, &history));
+        let plan = engine.evaluate(&p, t, &history);
+        let (want, want_csv) = (to_json(&plan), to_csv(&plan));
         let ev = Evaluator::new(engine.program(), &p, t, &history);
         for size in [1, 4, 16, 1000] {
             let batches = ev.batches(size);
@@ -1116,9 +1261,88 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
                 // customers alone, 15 batches.
                 assert!(batches.len() > 225usize.div_ceil(16), "{}", batches.len());
             }
+            // The three large customers are written in pieces, but with the largest batches.
+            let in_pieces = batches.iter().filter(|b| in_pieces(&ev, b, size)).count();
+            assert_eq!(in_pieces, if size < 32 { 3 } else { 0 }, "batch size {size}");
             let mut streamed = Vec::new();
             write_plan_json_batched(engine.program(), (&p).into(), t, &history, &mut streamed, size).unwrap();
             assert_eq!(String::from_utf8(streamed).unwrap(), want, "batch size {size}");
+            let mut csv = Vec::new();
+            write_plan_csv_batched(engine.program(), (&p).into(), t, &history, &mut csv, size).unwrap();
+            assert_eq!(String::from_utf8(csv).unwrap(), want_csv, "csv, batch size {size}");
+        }
+    }
+
+    /// A large customer's records are written in pieces of the weight asked (a piece of one
+    /// record may weigh more), run after run and in order, two at a time, every pair but
+    /// the last handed over.
+    #[test]
+    fn a_large_customer_is_written_in_pieces_of_bounded_weight() {
+        // Runs of `n` records, told apart by their number of next dates (the test's way to
+        // give records a count); record `k` of a run weighs `k % 5` (an action without
+        // invoices weighs nothing), but record 3 of a run of 40 weighs more than any piece.
+        let count = |run: &Records<'_>| run.next.len();
+        let weight_of = |run: &Records<'_>, k: usize| if k == 3 && run.next.len() == 40 { 1000 } else { k % 5 };
+        let run_of = |n: usize| Records { next: vec![(&CUSTOMER, None); n], ..Records::default() };
+        static CUSTOMER: std::sync::LazyLock<Customer> = std::sync::LazyLock::new(|| Customer::new("C1", "n", "s"));
+        for (sizes, weight) in [
+            (vec![], 4),
+            (vec![0], 4),
+            (vec![1], 4),
+            (vec![7], 4),
+            (vec![8, 9], 4),
+            (vec![3, 0, 40], 1),
+            (vec![40], 100),
+            (vec![2, 2, 2], 100),
+        ] {
+            let runs: Vec<Records<'_>> = sizes.iter().map(|&n| run_of(n)).collect();
+            let mut b = Batch::default();
+            let mut handed: Vec<Vec<String>> = Vec::new();
+            let text = |b: &Batch<'_>| -> Vec<String> {
+                b.parts[..b.filled].iter().map(|p| String::from_utf8(p.clone()).unwrap()).collect()
+            };
+            let mut hand_over = |b: &mut Batch<'_>| {
+                handed.push(text(b));
+                *b = Batch::default();
+            };
+            let pieces = Pieces { count, weight_of, weight };
+            write_in_pieces(&runs, pieces, &mut b, &mut hand_over, |run, range, out| {
+                out.clear();
+                out.extend(format!("{}:{}..{}", run.next.len(), range.start, range.end).bytes());
+            });
+            let last = text(&b);
+            // Every pair handed over is whole; the last may be one piece.
+            assert!(handed.iter().all(|pair| pair.len() == 2), "{handed:?}");
+            assert!(last.len() <= 2, "{last:?}");
+            let pieces: Vec<(usize, usize, usize)> = handed
+                .iter()
+                .flatten()
+                .chain(&last)
+                .map(|p| {
+                    let (n, range) = p.split_once(':').unwrap();
+                    let (a, b) = range.split_once("..").unwrap();
+                    (n.parse().unwrap(), a.parse().unwrap(), b.parse().unwrap())
+                })
+                .collect();
+            // Run after run, each from its first record to its last; a run without records
+            // has no piece.
+            let mut expected = sizes.iter().filter(|&&n| n > 0).peekable();
+            let mut next = 0;
+            for &(n, start, end) in &pieces {
+                if next == 0 {
+                    assert_eq!(Some(&n), expected.next(), "{pieces:?}");
+                }
+                assert_eq!(start, next, "{pieces:?}");
+                assert!(end > start, "{pieces:?}");
+                let run = run_of(n);
+                let total: usize = (start..end).map(|k| weight_of(&run, k)).sum();
+                assert!(end - start == 1 || total <= weight, "{pieces:?}");
+                // Each piece takes as many records as fit.
+                assert!(end == n || total + weight_of(&run, end) > weight, "{pieces:?}");
+                next = if end == n { 0 } else { end };
+            }
+            assert_eq!((next, expected.next()), (0, None), "{sizes:?}: {pieces:?}");
+            assert_eq!(handed.len(), pieces.len().div_ceil(2).saturating_sub(1), "{sizes:?}");
         }
     }
 
@@ -1377,7 +1601,7 @@ scenario "All" { for others D-5 email "before" D+3 email "r1" D+10 email "r2" D+
             let mut written = Vec::new();
             pipeline(
                 &batches,
-                |r: &std::ops::Range<usize>, b: &mut Vec<usize>| {
+                |r: &std::ops::Range<usize>, b: &mut Vec<usize>, _: &mut dyn FnMut(&mut Vec<usize>)| {
                     b.clear();
                     b.extend(r.clone());
                 },
@@ -1388,10 +1612,31 @@ scenario "All" { for others D-5 email "before" D+3 email "r1" D+10 email "r2" D+
             )
             .unwrap();
             assert_eq!(written, (0..n * 10).collect::<Vec<_>>());
+            // A batch handed over in three pieces, the last when `make` returns.
+            let mut written = Vec::new();
+            pipeline(
+                &batches,
+                |r: &std::ops::Range<usize>, b: &mut Vec<usize>, hand_over: &mut dyn FnMut(&mut Vec<usize>)| {
+                    for piece in [r.start..r.start + 3, r.start + 3..r.start + 5, r.start + 5..r.end] {
+                        if piece.start > r.start {
+                            hand_over(b);
+                        }
+                        b.clear();
+                        b.extend(piece);
+                    }
+                },
+                |b| {
+                    written.push(b.clone());
+                    Ok(())
+                },
+            )
+            .unwrap();
+            assert_eq!(written.concat(), (0..n * 10).collect::<Vec<_>>());
+            assert_eq!(written.len(), 3 * n);
             let mut calls = 0;
             let e = pipeline(
                 &batches,
-                |_, _: &mut Vec<usize>| {},
+                |_, _: &mut Vec<usize>, _: &mut dyn FnMut(&mut Vec<usize>)| {},
                 |_| {
                     calls += 1;
                     Err(io::Error::other("stop"))
@@ -1409,7 +1654,9 @@ scenario "All" { for others D-5 email "before" D+3 email "r1" D+10 email "r2" D+
         let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             pipeline(
                 &batches,
-                |r: &std::ops::Range<usize>, _: &mut Vec<u8>| assert!(r.start != 2, "batch 2 fails"),
+                |r: &std::ops::Range<usize>, _: &mut Vec<u8>, _: &mut dyn FnMut(&mut Vec<u8>)| {
+                    assert!(r.start != 2, "batch 2 fails")
+                },
                 |_| {
                     written += 1;
                     Ok(())
