@@ -76,6 +76,17 @@ impl<'a> Records<'a> {
         self.errors.clear();
     }
 
+    /// New records with only the customer-level lists of these (next dates, unassigned
+    /// customers, errors), taken from them.
+    pub(crate) fn take_lists(&mut self) -> Records<'a> {
+        Records {
+            next: std::mem::take(&mut self.next),
+            unassigned: std::mem::take(&mut self.unassigned),
+            errors: std::mem::take(&mut self.errors),
+            ..Records::default()
+        }
+    }
+
     /// Empties the lists that were written out (actions, emissions, skipped steps and their
     /// texts), keeping the customer-level lists. Called by the thread that made the records,
     /// right after writing them: their memory is freed where it was taken, which costs less

@@ -400,7 +400,7 @@ fn write_plan_json_batched(
                     Pieces::new(batch, |run| run.actions.len(), true)
                 };
                 write_in_pieces(&runs, pieces, b, hand_over, |run, range, out| write(mode, run, Some(range), out));
-                b.runs = runs;
+                b.runs = lists_of(runs);
             } else {
                 b.runs = ev.batch_then(r, mode, &mut b.parts, |run, out| write(mode, run, None, out));
                 b.filled = b.runs.len();
@@ -475,6 +475,16 @@ impl Pieces {
         }
         Pieces { count, weight_of: if by_invoices { invoices } else { one }, weight: 2 * batch.max(1) }
     }
+}
+
+/// The customer-level lists of a batch's records, once the records are written in pieces
+/// (see [`write_in_pieces`]): the records themselves are freed now, instead of going to the
+/// writer and back to the evaluator to be reused. A very large customer's records are
+/// large (80 bytes a skipped step, more an emission): kept until written, they were beside
+/// the next batch's (10^6 invoices of 20 customers: 340–350 → 309–312 MB); reused, they
+/// kept their room in the evaluator's pool for the batches after (379–446 MB).
+fn lists_of<'p>(mut runs: Vec<Records<'p>>) -> Vec<Records<'p>> {
+    runs.iter_mut().map(Records::take_lists).collect()
 }
 
 /// Whether the batch at `r`, of batches of `batch` customers, ends with a customer that has
@@ -877,7 +887,7 @@ fn write_plan_csv_batched(
                 // A line of the CSV per action, whatever its number of invoices.
                 let pieces = Pieces::new(batch, |run| run.actions.len(), false);
                 write_in_pieces(&runs, pieces, b, hand_over, |run, range, out| write(run, Some(range), out));
-                b.runs = runs;
+                b.runs = lists_of(runs);
             } else {
                 b.runs = ev.batch_then(r, Mode::ACTIONS, &mut b.parts, |run, out| write(run, None, out));
                 b.filled = b.runs.len();
