@@ -392,19 +392,12 @@ fn write_plan_json_batched(
         items,
         |(mode, r), b: &mut Batch<'_>, hand_over| {
             b.skipped = mode.skipped;
-            if in_pieces(&ev, &r, batch) {
-                let runs = ev.batch(r, mode);
-                let pieces = if mode.skipped {
-                    Pieces::new(batch, |run| run.skipped.len(), false)
-                } else {
-                    Pieces::new(batch, |run| run.actions.len(), true)
-                };
-                write_in_pieces(&runs, pieces, b, hand_over, |run, range, out| write(mode, run, Some(range), out));
-                b.runs = lists_of(runs);
+            let pieces = if mode.skipped {
+                Pieces::new(batch, |run| run.skipped.len(), false)
             } else {
-                b.runs = ev.batch_then(r, mode, &mut b.parts, |run, out| write(mode, run, None, out));
-                b.filled = b.runs.len();
-            }
+                Pieces::new(batch, |run| run.actions.len(), true)
+            };
+            make_batch(&ev, (r, mode, batch), pieces, b, hand_over, |run, range, out| write(mode, run, range, out));
         },
         |b| {
             if b.skipped && !in_skipped {
@@ -477,11 +470,34 @@ impl Pieces {
     }
 }
 
+/// Evaluates the batch at `r` (of batches of `batch` customers) in `mode` into `b`, with
+/// its text written by `write` (a run's records at a range, or all of them for `None`, into
+/// a part emptied first): run by run in the task that evaluated each, or, when the batch
+/// ends with a very large customer, in `pieces` handed over as they are made (see
+/// [`write_in_pieces`]).
+fn make_batch<'p>(
+    ev: &Evaluator<'p>,
+    (r, mode, batch): (std::ops::Range<usize>, Mode, usize),
+    pieces: Pieces,
+    b: &mut Batch<'p>,
+    hand_over: &mut dyn FnMut(&mut Batch<'p>),
+    write: impl Fn(&Records<'p>, Option<std::ops::Range<usize>>, &mut Vec<u8>) + Sync,
+) {
+    if in_pieces(ev, &r, batch) {
+        let runs = ev.batch(r, mode);
+        write_in_pieces(&runs, pieces, b, hand_over, |run, range, out| write(run, Some(range), out));
+        b.runs = lists_of(runs);
+    } else {
+        b.runs = ev.batch_then(r, mode, &mut b.parts, |run, out| write(run, None, out));
+        b.filled = b.runs.len();
+    }
+}
+
 /// The customer-level lists of a batch's records, once the records are written in pieces
 /// (see [`write_in_pieces`]): the records themselves are freed now, instead of going to the
 /// writer and back to the evaluator to be reused. A very large customer's records are
 /// large (80 bytes a skipped step, more an emission): kept until written, they were beside
-/// the next batch's (10^6 invoices of 20 customers: 340–350 → 309–312 MB); reused, they
+/// the next batch's (10^6 invoices of 20 customers: 340–350 → 309–332 MB); reused, they
 /// kept their room in the evaluator's pool for the batches after (379–446 MB).
 fn lists_of<'p>(mut runs: Vec<Records<'p>>) -> Vec<Records<'p>> {
     runs.iter_mut().map(Records::take_lists).collect()
@@ -504,7 +520,7 @@ fn in_pieces(ev: &Evaluator<'_>, r: &std::ops::Range<usize>, batch: usize) -> bo
 /// Each pair is handed over to the writer with `hand_over`, but the last, which goes with
 /// the batch when `make` returns: the text of a very large customer is never held whole (a
 /// customer of 300,000 invoices peaked at 1,060 MB when it was one part; 10^6 invoices of
-/// 20 customers at 430–443 MB), and both processors write it, where one evaluated the
+/// 20 customers at 428–443 MB), and both processors write it, where one evaluated the
 /// customer. The caller puts the records in the batch afterwards, for that last hand-over
 /// (with the customer-level lists).
 fn write_in_pieces<'p>(
@@ -882,16 +898,9 @@ fn write_plan_csv_batched(
     pipeline(
         ev.batches(batch),
         |r, b: &mut Batch<'_>, hand_over| {
-            if in_pieces(&ev, &r, batch) {
-                let runs = ev.batch(r, Mode::ACTIONS);
-                // A line of the CSV per action, whatever its number of invoices.
-                let pieces = Pieces::new(batch, |run| run.actions.len(), false);
-                write_in_pieces(&runs, pieces, b, hand_over, |run, range, out| write(run, Some(range), out));
-                b.runs = lists_of(runs);
-            } else {
-                b.runs = ev.batch_then(r, Mode::ACTIONS, &mut b.parts, |run, out| write(run, None, out));
-                b.filled = b.runs.len();
-            }
+            // A line of the CSV per action, whatever its number of invoices.
+            let pieces = Pieces::new(batch, |run| run.actions.len(), false);
+            make_batch(&ev, (r, Mode::ACTIONS, batch), pieces, b, hand_over, write);
         },
         |b| write_parts(b, &ev, w),
     )?;
