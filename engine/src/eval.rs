@@ -17,7 +17,9 @@ use relance_dsl::ast::{CatchUp, EventKind};
 use rust_decimal::Decimal;
 
 use crate::calendar::{Calendar, add_business_days, next_business_day};
-use crate::compile::{CompiledAction, CompiledScenario, CompiledStep, FeeRule, InterestRule, Program, Selector};
+use crate::compile::{
+    CompiledAction, CompiledEvent, CompiledScenario, CompiledStep, FeeRule, InterestRule, Program, Selector,
+};
 use crate::cond::{Cond, EvalCtx, InvoiceFacts, Trace};
 use crate::fxhash::Fx;
 use crate::history::History;
@@ -465,7 +467,7 @@ const NOTE_NONE: u8 = 0;
 const NOTE_EMPTY: u8 = u8::MAX;
 
 /// The note of one invoice (or the bits to add to it), packed by [`InvoiceNote::bits`].
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct InvoiceNote {
     expired: u32,
     /// The steps superseded; for a blocked invoice, the steps its rule blocked.
@@ -474,7 +476,15 @@ struct InvoiceNote {
     by: u32,
     /// A stop or pause rule held for the invoice: its reached steps are stopped or paused.
     blocked: bool,
+    /// The events of the scenario ([`NOTE_EVENTS`] bits) that fired for the invoice and that
+    /// its rule blocked (the rule that blocks its steps too: rules read the invoice's facts,
+    /// not the step).
+    events: u32,
 }
+
+/// Events of a scenario that a note holds (events `0..NOTE_EVENTS`): the bits left of 32.
+const NOTE_EVENTS: usize = 32 - (2 * NOTE_STEPS + 5);
+const NOTE_EVENT_MASK: u32 = (1 << NOTE_EVENTS) - 1;
 
 /// The rules a note names (4 bits).
 const NOTE_RULES: usize = 16;
@@ -485,6 +495,7 @@ impl InvoiceNote {
             | (self.superseded << NOTE_STEPS)
             | ((self.by & 0xf) << (2 * NOTE_STEPS))
             | (u32::from(self.blocked) << (2 * NOTE_STEPS + 4))
+            | ((self.events & NOTE_EVENT_MASK) << (2 * NOTE_STEPS + 5))
     }
 
     fn of(bits: u32) -> Self {
@@ -493,6 +504,7 @@ impl InvoiceNote {
             superseded: (bits >> NOTE_STEPS) & NOTE_STEP_MASK,
             by: (bits >> (2 * NOTE_STEPS)) & 0xf,
             blocked: (bits >> (2 * NOTE_STEPS + 4)) & 1 == 1,
+            events: (bits >> (2 * NOTE_STEPS + 5)) & NOTE_EVENT_MASK,
         }
     }
 }
@@ -1022,6 +1034,14 @@ impl<'p> Evaluator<'p> {
         })
     }
 
+    /// How many invoices are noted with events that a stop or pause rule blocked.
+    #[cfg(test)]
+    pub(crate) fn noted_blocked_events(&self) -> usize {
+        self.notes
+            .as_ref()
+            .map_or(0, |n| n.invoices.iter().filter(|b| InvoiceNote::of(b.load(Ordering::Relaxed)).events != 0).count())
+    }
+
     /// How many invoices are noted with steps that a stop or pause rule blocked.
     #[cfg(test)]
     pub(crate) fn noted_blocked_invoices(&self) -> usize {
@@ -1170,6 +1190,32 @@ impl<'p> Evaluator<'p> {
         for k in steps_of(note.superseded) {
             let Some(step) = s.steps.get(k) else { return false };
             out.skipped.push(noted_skip(e.customer, f.invoice, rank, s, step, status, Why::Text(reason)));
+        }
+        // Then its blocked events, which come after steps in plan order, by label (events of
+        // one kind share theirs), then in the order the evaluation meets them.
+        let mut events: [Option<(&str, usize, &CompiledEvent)>; NOTE_EVENTS] = [None; NOTE_EVENTS];
+        let mut n = 0;
+        for k in steps_of(note.events) {
+            match (s.events.get(k), events.get_mut(n)) {
+                (Some(ev), Some(slot)) => *slot = Some((ev.label.as_str(), k, ev)),
+                _ => return false,
+            }
+            n += 1;
+        }
+        let events = &mut events[..n];
+        events.sort_unstable_by_key(|ev| ev.map(|(label, k, _)| (label, k)));
+        for (_, _, ev) in events.iter().flatten() {
+            out.skipped.push(SkipRec {
+                customer: e.customer,
+                invoice: f.invoice,
+                rank,
+                scenario: s,
+                step: &ev.label,
+                order: ev.order,
+                status,
+                why: Why::Text(reason),
+                until: None,
+            });
         }
         true
     }
@@ -1788,7 +1834,7 @@ impl<'a> CustomerEval<'a, '_> {
             let open = positive(f.outstanding);
 
             // Events first: they concern paid invoices too.
-            for ev in &scenario.events {
+            for (e, ev) in scenario.events.iter().enumerate() {
                 let (fires, key): (bool, Cow<'a, str>) = match ev.kind {
                     EventKind::AfterPayment => {
                         let fires = !open && f.reminders_sent > 0 && f.paid_on.is_some_and(|d| d <= t);
@@ -1812,11 +1858,21 @@ impl<'a> CustomerEval<'a, '_> {
                 if !fires || self.step_done(inv, scenario, &key) {
                     continue;
                 }
-                if let Some((status, rule, _)) =
+                if let Some((status, rule_text, rule)) =
                     self.blocking_rule(scenario, f, &ctx, Some(&ev.label), rule_values, trace)?
                 {
-                    let why = |texts: &mut Texts| text(texts, |b| blocking_reason(status, rule, trace.text(), b));
+                    let unnoted = self.unnoted.get();
+                    let why = |texts: &mut Texts| text(texts, |b| blocking_reason(status, rule_text, trace.text(), b));
                     self.skip(out, scenario, f, (&ev.label, ev.order), status, why, None);
+                    // Noted with its rule, as the steps it blocks (below): the same rule, as
+                    // rules read the invoice's facts, not the step or event.
+                    if notes.is_some() && rule < NOTE_RULES && e < NOTE_EVENTS {
+                        self.unnoted.set(unnoted);
+                        note(
+                            InvoiceNote { by: rule as u32, blocked: true, events: 1 << e, ..InvoiceNote::default() }
+                                .bits(),
+                        );
+                    }
                     continue;
                 }
                 if !self.holds(scenario, f, &ctx, &ev.label, &ev.action)? {
@@ -1860,7 +1916,7 @@ impl<'a> CustomerEval<'a, '_> {
                 }
                 if step.offset < 0 && t > inv.due_date {
                     if k < NOTE_STEPS {
-                        note(InvoiceNote { expired: 1 << k, superseded: 0, by: 0, blocked: false }.bits());
+                        note(InvoiceNote { expired: 1 << k, ..InvoiceNote::default() }.bits());
                     } else {
                         self.unnoted.set(true);
                     }
@@ -1902,7 +1958,10 @@ impl<'a> CustomerEval<'a, '_> {
                 if notes.is_some() && rule < NOTE_RULES && reached.iter().all(|(k, _, _)| *k < NOTE_STEPS) {
                     self.unnoted.set(unnoted);
                     let blocked = reached.iter().fold(0, |mask, (k, _, _)| mask | 1 << k);
-                    note(InvoiceNote { expired: 0, superseded: blocked, by: rule as u32, blocked: true }.bits());
+                    note(
+                        InvoiceNote { superseded: blocked, by: rule as u32, blocked: true, ..InvoiceNote::default() }
+                            .bits(),
+                    );
                 }
                 continue;
             }
@@ -1992,7 +2051,7 @@ impl<'a> CustomerEval<'a, '_> {
                     continue;
                 }
                 if *k < NOTE_STEPS && emitted_k < NOTE_STEPS {
-                    note(InvoiceNote { expired: 0, superseded: 1 << k, by: emitted_k as u32, blocked: false }.bits());
+                    note(InvoiceNote { superseded: 1 << k, by: emitted_k as u32, ..InvoiceNote::default() }.bits());
                 } else {
                     self.unnoted.set(true);
                 }

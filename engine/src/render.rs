@@ -1414,6 +1414,58 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
         assert!(blocked > 0 && blocked_noted > 0, "{blocked} {blocked_noted}");
     }
 
+    /// Events that a stop or pause rule blocks (a broken promise of a disputed invoice, a
+    /// payment of a customer on hold) are noted with the rule, as the invoice's steps: their
+    /// customers are listed from notes, with the records an evaluation makes (events after
+    /// steps, by label, two events of one kind in the scenario's order), and the plan
+    /// written is the plan evaluated at once.
+    #[test]
+    fn blocked_events_are_listed_from_notes() {
+        let policy = r#"
+settings { currency EUR calendar none catch up latest }
+scenario "All" { for others D-5 email "soon" D+3 email "r1" D+10 letter "r2" D+30 registered_letter "notice"
+  on broken promise call "promise"
+  after payment email "thanks" when reminders_sent >= 1
+  on broken promise email "promise-mail"
+  pause when disputed stop when customer.tags has "hold" }
+"#;
+        let engine =
+            Engine::from_sources(vec![relance_dsl::Source::new("p.relance", policy)], &Registry::new()).unwrap();
+        let mut p = portfolio(800);
+        p.customers.retain(|c| c.name != "Twin");
+        let mut history = MemoryHistory::new();
+        let (mut events_listed, mut events_noted) = (0, 0);
+        for t in [day(2026, 1, 20), day(2026, 2, 10), day(2026, 3, 1), day(2026, 3, 20)] {
+            let noted = Evaluator::new(engine.program(), &p, t, &history).with_skip_notes();
+            let plain = Evaluator::new(engine.program(), &p, t, &history);
+            for r in noted.batches(40) {
+                noted.batch(r.clone(), Mode::ACTIONS);
+                let of = |runs: Vec<Records<'_>>| -> Vec<crate::plan::Skipped> {
+                    runs.iter().flat_map(|run| run.skipped.iter().map(|s| s.to_skipped(&run.texts))).collect()
+                };
+                let (got, want) = (
+                    of(noted.batch(r.clone(), Mode::SKIPPED_AFTER_ACTIONS)),
+                    of(plain.batch(r, Mode::SKIPPED_AFTER_ACTIONS)),
+                );
+                assert_eq!(got, want, "as of {t}");
+                events_listed +=
+                    got.iter().filter(|s| matches!(s.step.as_str(), "on broken promise" | "after payment")).count();
+            }
+            events_noted += noted.noted_blocked_events();
+            // Every customer is noted but those whose steps' conditions did not hold.
+            let customers = p.customers.len();
+            assert!(noted.noted_customers() * 10 > customers * 9, "{} of {customers} noted", noted.noted_customers());
+            let plan = engine.evaluate(&p, t, &history);
+            for batch in [1, 7, 1000] {
+                let mut streamed = Vec::new();
+                write_plan_json_batched(engine.program(), (&p).into(), t, &history, &mut streamed, batch).unwrap();
+                assert_eq!(String::from_utf8(streamed).unwrap(), to_json(&plan), "as of {t}, batch size {batch}");
+            }
+            history.record(&plan);
+        }
+        assert!(events_listed > 0 && events_noted > 0, "{events_listed} {events_noted}");
+    }
+
     /// Steps beyond what a note holds, and trigger dates moved to business days, list the
     /// same skipped steps as an evaluation at once.
     #[test]
