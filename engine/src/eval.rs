@@ -442,15 +442,19 @@ pub(crate) struct Evaluator<'p> {
 /// bits per invoice, so that a later evaluation of the same customers for their skipped
 /// steps ([`Mode::SKIPPED_AFTER_ACTIONS`]) lists them without evaluating the customer again.
 ///
-/// Only the steps skipped for what the program and dates alone say are noted: an expired
-/// step, and a step superseded by the one emitted. A customer with any other skipped step
-/// (paused, stopped, deferred, below the minimum, a condition that does not hold: their
-/// reasons quote the values read) is evaluated again, as is a customer of a scenario with
-/// more steps than a note holds. The records listed from the notes are the records the
-/// evaluation would make, with the same references and dates: the plan is the same bytes.
+/// Noted are the steps skipped for what the program and dates alone say (an expired step,
+/// a step superseded by the one emitted), and the steps and events that a stop or pause rule
+/// blocked, with that rule (its reason, which quotes the values the rule read, is written
+/// again from the invoice's facts: [`Evaluator::blocked_from_note`]). A customer with any
+/// other skipped step (deferred, below the minimum, a condition that does not hold) is
+/// evaluated again, as is a customer of a scenario with more steps or events than a note
+/// holds. The records listed from the notes are the records the evaluation would make, with
+/// the same references and dates: the plan is the same bytes.
 struct SkipNotes {
-    /// Per invoice (portfolio order): the steps that expired ([`NOTE_STEPS`] bits), those
-    /// superseded (as many bits after them), and the step that superseded them (4 bits).
+    /// Per invoice (portfolio order), packed by [`InvoiceNote::bits`]: the steps that
+    /// expired ([`NOTE_STEPS`] bits), those superseded or blocked (as many bits after them),
+    /// the step that superseded them or the rule that blocked them (4 bits), whether a rule
+    /// blocked them, and the events it blocked ([`NOTE_EVENTS`] bits).
     invoices: Box<[AtomicU32]>,
     /// Per customer (portfolio order): [`NOTE_NONE`] (not noted: evaluate again),
     /// [`NOTE_EMPTY`] (nothing skipped) or the number of its scenario plus one.
