@@ -1120,7 +1120,7 @@ impl<'p> Evaluator<'p> {
                         None => return false,
                     },
                 };
-                out.skipped.push(noted_skip(customer, invoice, rank, s, step, status, why));
+                out.skipped.push(noted_skip(customer, invoice, rank, s, (&step.label, step.order), status, why));
                 true
             };
             // In the order the evaluation lists them: expired steps as it meets them, then
@@ -1193,6 +1193,7 @@ impl<'p> Evaluator<'p> {
         };
         for k in steps_of(note.superseded) {
             let Some(step) = s.steps.get(k) else { return false };
+            let step = (step.label.as_str(), step.order);
             out.skipped.push(noted_skip(e.customer, f.invoice, rank, s, step, status, Why::Text(reason)));
         }
         // Then its blocked events, which come after steps in plan order, by label (events of
@@ -1208,18 +1209,9 @@ impl<'p> Evaluator<'p> {
         }
         let events = &mut events[..n];
         events.sort_unstable_by_key(|ev| ev.map(|(label, k, _)| (label, k)));
-        for (_, _, ev) in events.iter().flatten() {
-            out.skipped.push(SkipRec {
-                customer: e.customer,
-                invoice: f.invoice,
-                rank,
-                scenario: s,
-                step: &ev.label,
-                order: ev.order,
-                status,
-                why: Why::Text(reason),
-                until: None,
-            });
+        for (label, _, ev) in events.iter().flatten() {
+            let step = (*label, ev.order);
+            out.skipped.push(noted_skip(e.customer, f.invoice, rank, s, step, status, Why::Text(reason)));
         }
         true
     }
@@ -2475,17 +2467,18 @@ fn blocking_rules(s: &CompiledScenario) -> impl Iterator<Item = (SkipStatus, &(C
     s.stops.iter().map(|r| (SkipStatus::Stopped, r)).chain(s.pauses.iter().map(|r| (SkipStatus::Paused, r)))
 }
 
-/// A skipped step listed from notes (see [`Evaluator::skipped_from_notes`]).
+/// A skipped step or event (its label and sort key) listed from notes (see
+/// [`Evaluator::skipped_from_notes`]).
 fn noted_skip<'a>(
     customer: &'a Customer,
     invoice: &'a Invoice,
     rank: u32,
     s: &'a CompiledScenario,
-    step: &'a CompiledStep,
+    (step, order): (&'a str, i64),
     status: SkipStatus,
     why: Why<'a>,
 ) -> SkipRec<'a> {
-    SkipRec { customer, invoice, rank, scenario: s, step: &step.label, order: step.order, status, why, until: None }
+    SkipRec { customer, invoice, rank, scenario: s, step, order, status, why, until: None }
 }
 
 /// Stores a reason text once for several skipped steps and points at it.
