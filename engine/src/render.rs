@@ -497,8 +497,8 @@ fn make_batch<'p>(
 /// (see [`write_in_pieces`]): the records themselves are freed now, instead of going to the
 /// writer and back to the evaluator to be reused. A very large customer's records are
 /// large (80 bytes a skipped step, more an emission): kept until written, they were beside
-/// the next batch's (10^6 invoices of 20 customers: 340–350 → 309–332 MB); reused, they
-/// kept their room in the evaluator's pool for the batches after (379–446 MB).
+/// the next batch's (10^6 invoices of 20 customers: 332–342 → 302–325 MB); reused, they
+/// kept their room in the evaluator's pool for the batches after (370–435 MB).
 fn lists_of<'p>(mut runs: Vec<Records<'p>>) -> Vec<Records<'p>> {
     runs.iter_mut().map(Records::take_lists).collect()
 }
@@ -519,8 +519,8 @@ fn in_pieces(ev: &Evaluator<'_>, r: &std::ops::Range<usize>, batch: usize) -> bo
 /// (with `write`, which writes the records of a run at a range into a part, emptied first).
 /// Each pair is handed over to the writer with `hand_over`, but the last, which goes with
 /// the batch when `make` returns: the text of a very large customer is never held whole (a
-/// customer of 300,000 invoices peaked at 1,060 MB when it was one part; 10^6 invoices of
-/// 20 customers at 428–443 MB), and both processors write it, where one evaluated the
+/// customer of 300,000 invoices peaked at 1,035–1,045 MB when it was one part; 10^6 invoices
+/// of 20 customers at 418–433 MB), and both processors write it, where one evaluated the
 /// customer. The caller puts the records in the batch afterwards, for that last hand-over
 /// (with the customer-level lists).
 fn write_in_pieces<'p>(
