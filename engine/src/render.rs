@@ -1365,6 +1365,46 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
         }
     }
 
+    /// For each of `dates` in turn (each plan recorded in the history before the next): the
+    /// skipped steps that the notes of the actions' pass list, batch by batch, are the records
+    /// that an evaluation for the skipped steps makes (each batch's are handed to `listed`);
+    /// the evaluator with notes goes to `noted` once it has listed them all; and the plan
+    /// written is the plan evaluated at once, whatever the batch size.
+    fn check_listing_from_notes(
+        engine: &Engine,
+        p: &Portfolio,
+        dates: &[NaiveDate],
+        mut listed: impl FnMut(&[crate::plan::Skipped]),
+        mut noted: impl FnMut(&Evaluator<'_>),
+    ) {
+        let mut history = MemoryHistory::new();
+        for &t in dates {
+            let with_notes = Evaluator::new(engine.program(), p, t, &history).with_skip_notes();
+            let plain = Evaluator::new(engine.program(), p, t, &history);
+            for r in with_notes.batches(40) {
+                with_notes.batch(r.clone(), Mode::ACTIONS);
+                plain.batch(r.clone(), Mode::ACTIONS);
+                let of = |runs: Vec<Records<'_>>| -> Vec<crate::plan::Skipped> {
+                    runs.iter().flat_map(|run| run.skipped.iter().map(|s| s.to_skipped(&run.texts))).collect()
+                };
+                let (got, want) = (
+                    of(with_notes.batch(r.clone(), Mode::SKIPPED_AFTER_ACTIONS)),
+                    of(plain.batch(r, Mode::SKIPPED_AFTER_ACTIONS)),
+                );
+                assert_eq!(got, want, "as of {t}");
+                listed(&got);
+            }
+            noted(&with_notes);
+            let plan = engine.evaluate(p, t, &history);
+            for batch in [1, 7, 1000] {
+                let mut streamed = Vec::new();
+                write_plan_json_batched(engine.program(), p.into(), t, &history, &mut streamed, batch).unwrap();
+                assert_eq!(String::from_utf8(streamed).unwrap(), to_json(&plan), "as of {t}, batch size {batch}");
+            }
+            history.record(&plan);
+        }
+    }
+
     /// The skipped steps listed from the notes of the actions' pass are the records that an
     /// evaluation for the skipped steps makes, customer by customer, for most customers (the
     /// others, with deferred steps or below the minimum, are evaluated again; paused and
@@ -1377,38 +1417,24 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
         let mut p = portfolio(800);
         // Without the repeated customer id (notes are not kept when ids repeat).
         p.customers.retain(|c| c.name != "Twin");
-        let mut history = MemoryHistory::new();
+        let customers = p.customers.len();
         let (mut listed, mut superseded, mut expired, mut blocked, mut blocked_noted) = (0, 0, 0, 0, 0);
-        for t in [day(2026, 2, 10), day(2026, 3, 1), day(2026, 3, 4), day(2026, 4, 20)] {
-            let noted = Evaluator::new(engine.program(), &p, t, &history).with_skip_notes();
-            let plain = Evaluator::new(engine.program(), &p, t, &history);
-            for r in noted.batches(40) {
-                noted.batch(r.clone(), Mode::ACTIONS);
-                plain.batch(r.clone(), Mode::ACTIONS);
-                let of = |runs: Vec<Records<'_>>| -> Vec<crate::plan::Skipped> {
-                    runs.iter().flat_map(|run| run.skipped.iter().map(|s| s.to_skipped(&run.texts))).collect()
-                };
-                let (got, want) = (
-                    of(noted.batch(r.clone(), Mode::SKIPPED_AFTER_ACTIONS)),
-                    of(plain.batch(r, Mode::SKIPPED_AFTER_ACTIONS)),
-                );
-                assert_eq!(got, want, "as of {t}");
+        let dates = [day(2026, 2, 10), day(2026, 3, 1), day(2026, 3, 4), day(2026, 4, 20)];
+        check_listing_from_notes(
+            &engine,
+            &p,
+            &dates,
+            |got| {
                 listed += got.len();
                 superseded += got.iter().filter(|s| s.status == SkipStatus::Superseded).count();
                 expired += got.iter().filter(|s| s.status == SkipStatus::Expired).count();
                 blocked += got.iter().filter(|s| matches!(s.status, SkipStatus::Paused | SkipStatus::Stopped)).count();
-            }
-            blocked_noted += noted.noted_blocked_invoices();
-            let customers = p.customers.len();
-            assert!(noted.noted_customers() * 2 > customers, "{} of {customers} noted", noted.noted_customers());
-            let plan = engine.evaluate(&p, t, &history);
-            for batch in [1, 7, 1000] {
-                let mut streamed = Vec::new();
-                write_plan_json_batched(engine.program(), (&p).into(), t, &history, &mut streamed, batch).unwrap();
-                assert_eq!(String::from_utf8(streamed).unwrap(), to_json(&plan), "as of {t}, batch size {batch}");
-            }
-            history.record(&plan);
-        }
+            },
+            |noted| {
+                blocked_noted += noted.noted_blocked_invoices();
+                assert!(noted.noted_customers() * 2 > customers, "{} of {customers} noted", noted.noted_customers());
+            },
+        );
         assert!(listed > 0 && superseded > 0 && expired > 0, "{listed} {superseded} {expired}");
         // Paused and stopped steps too, their invoices noted with the rule that blocked them.
         assert!(blocked > 0 && blocked_noted > 0, "{blocked} {blocked_noted}");
@@ -1433,36 +1459,27 @@ scenario "All" { for others D-5 email "soon" D+3 email "r1" D+10 letter "r2" D+3
             Engine::from_sources(vec![relance_dsl::Source::new("p.relance", policy)], &Registry::new()).unwrap();
         let mut p = portfolio(800);
         p.customers.retain(|c| c.name != "Twin");
-        let mut history = MemoryHistory::new();
+        let customers = p.customers.len();
         let (mut events_listed, mut events_noted) = (0, 0);
-        for t in [day(2026, 1, 20), day(2026, 2, 10), day(2026, 3, 1), day(2026, 3, 20)] {
-            let noted = Evaluator::new(engine.program(), &p, t, &history).with_skip_notes();
-            let plain = Evaluator::new(engine.program(), &p, t, &history);
-            for r in noted.batches(40) {
-                noted.batch(r.clone(), Mode::ACTIONS);
-                let of = |runs: Vec<Records<'_>>| -> Vec<crate::plan::Skipped> {
-                    runs.iter().flat_map(|run| run.skipped.iter().map(|s| s.to_skipped(&run.texts))).collect()
-                };
-                let (got, want) = (
-                    of(noted.batch(r.clone(), Mode::SKIPPED_AFTER_ACTIONS)),
-                    of(plain.batch(r, Mode::SKIPPED_AFTER_ACTIONS)),
-                );
-                assert_eq!(got, want, "as of {t}");
+        let dates = [day(2026, 1, 20), day(2026, 2, 10), day(2026, 3, 1), day(2026, 3, 20)];
+        check_listing_from_notes(
+            &engine,
+            &p,
+            &dates,
+            |got| {
                 events_listed +=
                     got.iter().filter(|s| matches!(s.step.as_str(), "on broken promise" | "after payment")).count();
-            }
-            events_noted += noted.noted_blocked_events();
-            // Every customer is noted but those whose steps' conditions did not hold.
-            let customers = p.customers.len();
-            assert!(noted.noted_customers() * 10 > customers * 9, "{} of {customers} noted", noted.noted_customers());
-            let plan = engine.evaluate(&p, t, &history);
-            for batch in [1, 7, 1000] {
-                let mut streamed = Vec::new();
-                write_plan_json_batched(engine.program(), (&p).into(), t, &history, &mut streamed, batch).unwrap();
-                assert_eq!(String::from_utf8(streamed).unwrap(), to_json(&plan), "as of {t}, batch size {batch}");
-            }
-            history.record(&plan);
-        }
+            },
+            |noted| {
+                events_noted += noted.noted_blocked_events();
+                // Every customer is noted but those whose steps' conditions did not hold.
+                assert!(
+                    noted.noted_customers() * 10 > customers * 9,
+                    "{} of {customers} noted",
+                    noted.noted_customers()
+                );
+            },
+        );
         assert!(events_listed > 0 && events_noted > 0, "{events_listed} {events_noted}");
     }
 
