@@ -437,7 +437,6 @@ fn register_types(engine: &mut Engine) {
         .register_get("payment_plan", InvoiceView::payment_plan)
         .register_get("promise_date", InvoiceView::promise_date)
         .register_get("promise_amount", InvoiceView::promise_amount)
-        .register_get("terms", InvoiceView::terms)
         .register_fn("extra", InvoiceView::extra)
         .register_indexer_get(InvoiceView::extra);
 
@@ -558,7 +557,7 @@ const SCALAR_GETTERS: &[&str] = &[
 ];
 /// Getters and methods that read string fields.
 const STRING_GETTERS: &[&str] =
-    &["id", "customer_id", "terms", "name", "segment", "email", "phone", "language", "tags", "has_tag"];
+    &["id", "customer_id", "name", "segment", "email", "phone", "language", "tags", "has_tag"];
 /// Words that are never a property name.
 const KEYWORDS: &[&str] = &[
     "true", "false", "let", "const", "if", "else", "fn", "return", "while", "loop", "for", "in", "do", "until",

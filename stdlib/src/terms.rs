@@ -347,9 +347,9 @@ pub fn end_of_month_of(date: NaiveDate) -> NaiveDate {
     first_next.and_then(|d| d.pred_opt()).unwrap_or(NaiveDate::MAX)
 }
 
-/// One warning per invoice of `portfolio` whose payment terms exceed the French legal cap
-/// (see [`Terms::exceeds_fr_cap`]); invoices without terms or issue date, or with terms that
-/// do not parse, are not concerned. The loader gives the same warnings while it reads the
+/// One warning per invoice of `portfolio` whose payment terms (its extra column `terms`, where
+/// the loader keeps them) exceed the French legal cap (see [`Terms::exceeds_fr_cap`]);
+/// invoices without terms or issue date, or with terms that do not parse, are not concerned. The loader gives the same warnings while it reads the
 /// rows when asked ([`LoadOptions::fr_cap_warnings`](crate::load::LoadOptions::fr_cap_warnings)),
 /// which is what `relance plan` does when the scenarios say `law FR`.
 pub fn fr_cap_warnings(portfolio: &relance_engine::Portfolio, reading: EomReading) -> Vec<String> {
@@ -361,7 +361,7 @@ pub fn fr_cap_warnings(portfolio: &relance_engine::Portfolio, reading: EomReadin
         .with_min_len(4096)
         .map_init(
             || FrCapCheck::new(reading),
-            |check, inv| check.warning(&inv.id, inv.terms.as_deref(), inv.issue_date),
+            |check, inv| check.warning(&inv.id, inv.extra.get("terms"), inv.issue_date),
         )
         .flatten()
         .collect()
@@ -432,14 +432,16 @@ mod tests {
                 Invoice::new(format!("F{k:06}"), "C1", issue, rust_decimal::Decimal::ONE, iso_currency::Currency::EUR);
             inv.issue_date = (k % 11 != 0).then_some(issue);
             let t = texts[(k % 6) as usize];
-            inv.terms = (!t.is_empty()).then(|| t.into());
+            if !t.is_empty() {
+                inv.extra.insert("terms", t);
+            }
             p.invoices.push(inv);
         }
         let want: Vec<String> = p
             .invoices
             .iter()
             .filter_map(|inv| {
-                let terms = Terms::parse(inv.terms.as_deref()?).ok()?;
+                let terms = Terms::parse(inv.extra.get("terms")?).ok()?;
                 terms
                     .exceeds_fr_cap(inv.issue_date?, EomReading::default())
                     .map(|w| format!("invoice `{}`: {w}", inv.id))

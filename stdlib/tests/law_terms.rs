@@ -152,7 +152,7 @@ fn portfolio_invoices_beyond_the_fr_cap_get_a_warning() {
     let mk = |id: &str, terms: &str| {
         let mut i = Invoice::new(id, "C1", issue, rust_decimal::Decimal::ONE, iso_currency::Currency::EUR);
         i.issue_date = Some(issue);
-        i.terms = Some(terms.into());
+        i.extra.insert("terms", terms);
         i
     };
     let p = Portfolio {

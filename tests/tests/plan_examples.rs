@@ -317,6 +317,51 @@ fn columns_no_condition_reads_change_nothing() {
     assert_eq!(stdout(&out), plan("2026-04-15", "json"));
 }
 
+/// The payment terms are the extra column `terms` of an invoice: a condition reads them, in
+/// the language or in rhai, and the plan keeps only the invoices whose terms it names.
+#[test]
+fn a_condition_reads_the_payment_terms() {
+    let terms_of: std::collections::HashMap<String, String> =
+        std::fs::read_to_string(root().join("examples/portfolio/invoices.csv"))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let cells: Vec<&str> = l.split(',').collect();
+                (cells[0].to_string(), cells[10].to_string())
+            })
+            .collect();
+    for condition in ["invoice.terms = \"60 days\"", "rhai \"invoice.terms == `60 days`\""] {
+        let dir = tempfile::tempdir().unwrap();
+        let scenario = dir.path().join("terms.relance");
+        let text = format!(
+            "settings {{\n  currency EUR\n}}\n\nscenario \"long terms\" {{\n  for others\n  D+1 email \"rappel\" per invoice when {condition}\n}}\n"
+        );
+        std::fs::write(&scenario, text).unwrap();
+        let out = relance(&[
+            "plan",
+            "--scenarios",
+            scenario.to_str().unwrap(),
+            "--portfolio",
+            "examples/portfolio",
+            "--as-of",
+            "2026-06-15",
+            "--format",
+            "json",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{condition}: {}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        let actions = v["actions"].as_array().unwrap();
+        assert!(!actions.is_empty(), "{condition}");
+        for a in actions {
+            let id = a["invoices"][0].as_str().unwrap();
+            assert_eq!(terms_of[id], "60 days", "{condition}: {id}");
+        }
+        // The others are listed as skipped: their condition did not hold.
+        assert!(v["skipped"].as_array().unwrap().iter().any(|s| terms_of[s["invoice"].as_str().unwrap()] != "60 days"));
+    }
+}
+
 /// The same generated portfolio (3,000 invoices) as CSV files, JSON files, one
 /// `portfolio.json` and one Excel workbook: `relance plan` prints the same bytes in every
 /// format from each.

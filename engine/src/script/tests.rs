@@ -74,6 +74,17 @@ fn invoice_fields_are_readable() {
 }
 
 #[test]
+fn payment_terms_are_the_extra_column_terms() {
+    let e = ScriptEngine::default();
+    let (mut i, c) = (invoice(), customer());
+    i.extra.insert("terms", "45 days end of month");
+    for src in ["invoice.terms == \"45 days end of month\"", "invoice[\"terms\"].contains(\"end of month\")"] {
+        let s = e.compile(src).unwrap();
+        assert!(e.eval_bool(&s, &ctx(&i, &c)).unwrap(), "{src}");
+    }
+}
+
+#[test]
 fn extra_columns_by_name_or_index_and_unit_when_absent() {
     is_true("invoice.extra(\"po_number\") == \"PO-77\"");
     is_true("invoice[\"po_number\"] == \"PO-77\"");

@@ -138,7 +138,6 @@ pub(super) struct InvoiceData {
     payment_plan: bool,
     promise_date: Option<NaiveDate>,
     promise_amount: Option<Decimal>,
-    terms: Option<ImmutableString>,
     extra: Extras,
     strings_ok: bool,
     extras_ok: bool,
@@ -164,7 +163,6 @@ impl InvoiceView {
             payment_plan: i.payment_plan,
             promise_date: i.promise_date,
             promise_amount: i.promise_amount,
-            terms: i.terms.as_deref().map(ImmutableString::from),
             extra: Extras::from_map(&i.extra),
             strings_ok: true,
             extras_ok: true,
@@ -192,7 +190,6 @@ impl InvoiceView {
         if needs.strings {
             set_str(&mut d.id, &i.id);
             set_str(&mut d.customer_id, &i.customer_id);
-            set_opt_str(&mut d.terms, i.terms.as_deref());
         }
         d.extras_ok = needs.extras;
         if needs.extras {
@@ -239,9 +236,6 @@ impl InvoiceView {
     }
     pub(super) fn promise_amount(&mut self) -> Dynamic {
         opt_dynamic(self.0.promise_amount)
-    }
-    pub(super) fn terms(&mut self) -> Got<Dynamic> {
-        Ok(opt_dynamic(self.strings("invoice.terms")?.terms.clone()))
     }
     pub(super) fn extra(&mut self, name: &str) -> Got<Dynamic> {
         if self.0.extras_ok { Ok(self.0.extra.get(name)) } else { Err(not_copied(name)) }

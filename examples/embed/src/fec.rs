@@ -768,7 +768,7 @@ pub fn parse_fec(text: &str, file: &str, options: &FecOptions) -> Result<FecLoad
             let (currency, amount) = d.line.fx.unwrap_or((book, d.amount));
             let mut inv = Invoice::new(d.id.clone(), aux.clone(), due, amount, currency);
             inv.issue_date = Some(d.issue);
-            inv.terms = Some(options.terms.as_str().into());
+            inv.extra.insert("terms".to_owned(), options.terms.clone());
             inv.extra.insert("journal".to_owned(), d.line.journal.clone());
             inv.extra.insert("entry".to_owned(), d.line.entry_num.clone());
             inv.extra.insert("label".to_owned(), d.line.label.clone());

@@ -764,6 +764,43 @@ mod tests {
         assert_eq!(pairs(&p.invoices[0].extra), ["chorus_status=x", "project=p1"]);
     }
 
+    #[test]
+    fn the_terms_are_kept_as_an_extra_column_only_when_asked_for() {
+        let customers = "id,name,segment\nC1,A,sme\n";
+        let invoices = "id,customer_id,issue_date,due_date,amount,currency,Payment Terms\n\
+                        F1,C1,2026-01-10,,10,EUR,30 days net\n\
+                        F2,C1,2026-01-10,2026-05-01,10,EUR,90 days net\n\
+                        F3,C1,2026-01-10,2026-02-01,10,EUR,\n";
+        let dir = dir_with(&[("customers.csv", customers), ("invoices.csv", invoices)]);
+        let mut mapping = super::super::ColumnMapping::default();
+        mapping.invoices.insert("terms".into(), "Payment Terms".into());
+        let d = |m, day| chrono::NaiveDate::from_ymd_opt(2026, m, day).unwrap();
+        for (keep, kept) in [(Some(false), false), (Some(true), true), (None, true)] {
+            let extra_columns = keep.map(|terms| relance_engine::ExtraColumns {
+                customer: Default::default(),
+                invoice: if terms { ["terms".to_string()].into() } else { Default::default() },
+            });
+            let opts = LoadOptions {
+                mapping: mapping.clone(),
+                extra_columns,
+                fr_cap_warnings: true,
+                ..LoadOptions::default()
+            };
+            let p = load_with(dir.path(), &opts, WHOLE).unwrap();
+            // The due date computed from the terms, and the warning of terms beyond the cap,
+            // whether the terms are kept or not.
+            let dues: Vec<_> = p.invoices.iter().map(|i| i.due_date).collect();
+            assert_eq!(dues, [d(2, 9), d(5, 1), d(2, 1)], "{keep:?}");
+            assert_eq!(p.warnings.len(), 1, "{keep:?}: {:?}", p.warnings);
+            assert!(p.warnings[0].contains("`F2`"), "{:?}", p.warnings);
+            let terms: Vec<_> = p.invoices.iter().map(|i| i.extra.get("terms")).collect();
+            let want = if kept { [Some("30 days net"), Some("90 days net"), None] } else { [None; 3] };
+            assert_eq!(terms, want, "{keep:?}");
+            // No other column: the mapped header is the field's, not an extra column.
+            assert!(p.invoices.iter().all(|i| i.extra.iter().all(|(k, _)| k == "terms")), "{keep:?}");
+        }
+    }
+
     const CUSTOMERS: &str =
         "id,name,segment\nC1,\"Dupont, \"\"le grand\"\"\nsecond line\",smb\nC2,Martin,key\nC3,\"x\n\ny\",smb\n";
 

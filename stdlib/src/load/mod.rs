@@ -16,7 +16,8 @@
 //!
 //! Extra columns are kept under their header lowercased, with spaces and dashes as `_`
 //! (`PO Number` → `po_number`). When `due_date` is empty it is computed from `issue_date` and
-//! `terms`. Every bad row is reported ([`LoadErrors`], file, line, column, value and a fix);
+//! `terms`; the terms are then kept as the extra column `terms` (the model has no field for
+//! them: the engine reads only the due date). Every bad row is reported ([`LoadErrors`], file, line, column, value and a fix);
 //! when there is any error nothing is returned.
 //!
 //! [`load_dir`] also reads an optional `portfolio.toml` in the folder (see [`mapping`]).
@@ -108,7 +109,9 @@ pub struct LoadOptions {
     /// Keep only these extra columns of customers and invoices (any other column that is
     /// not a field of the model is left out); `None` keeps them all. `relance plan` gives
     /// [`Program::extra_columns`](relance_engine::Program::extra_columns): a plan reads
-    /// no other, and an export's unused columns then cost neither time nor memory.
+    /// no other, and an export's unused columns then cost neither time nor memory. The
+    /// `terms` column is read for due dates and the French cap whatever this says, and kept
+    /// (as the extra column `terms`) only when this keeps it.
     pub extra_columns: Option<relance_engine::ExtraColumns>,
 }
 

@@ -717,6 +717,14 @@ pub(crate) fn resolve(
         .filter(|(i, h)| !used[*i] && !h.is_empty() && kept(h))
         .map(|(i, h)| (Arc::from(h.as_str()), i))
         .collect();
+    // The payment terms are a field (for due dates and the French cap) and, when wanted,
+    // the extra column `terms` of the model too (`invoice.terms`).
+    if table == Table::Invoices
+        && let Some(i) = field[I_TERMS]
+        && kept(I_FIELDS[I_TERMS])
+    {
+        extras.push((Arc::from(I_FIELDS[I_TERMS]), i));
+    }
     extras.sort();
     ok.then_some(Columns { field, extras, width: src.headers.len() })
 }
@@ -860,9 +868,8 @@ impl RowSink<'_> {
                 Err(e) => Some(e),
             },
             Table::Invoices => match build_invoice(&conv, self.cols, row, &mut self.recent_currencies) {
-                Ok(i) => {
-                    if let Some(w) =
-                        self.fr_cap.as_mut().and_then(|c| c.warning(&i.id, i.terms.as_deref(), i.issue_date))
+                Ok((i, terms)) => {
+                    if let Some(w) = self.fr_cap.as_mut().and_then(|c| c.warning(&i.id, terms.as_deref(), i.issue_date))
                     {
                         part.fr_cap_warnings.push(w);
                     }
@@ -1917,12 +1924,12 @@ fn build_customer(conv: &Conv<'_>, cols: &Columns, row: &impl Row) -> RowResult<
     })
 }
 
-fn build_invoice(
+fn build_invoice<'r>(
     conv: &Conv<'_>,
     cols: &Columns,
-    row: &impl Row,
+    row: &'r impl Row,
     recent_currencies: &mut Recent<Currency, 4>,
-) -> RowResult<Invoice> {
+) -> RowResult<(Invoice, Option<Cow<'r, str>>)> {
     let (cell, col) = cell_at(row, cols, I_ID);
     let id = compact(conv.required_text(cell, col, Table::Invoices).map_err(|e| (None, e))?);
     let fail = |e: Box<LoadError>| (Some(id.clone()), e);
@@ -1965,7 +1972,7 @@ fn build_invoice(
     };
     let issue_date = date(I_ISSUE).map_err(fail)?;
     let (terms_cell, terms_col) = cell_at(row, cols, I_TERMS);
-    let terms = conv.text(terms_cell, terms_col).map_err(fail)?.map(compact);
+    let terms = conv.text(terms_cell, terms_col).map_err(fail)?;
     let due_date = match (date(I_DUE).map_err(fail)?, issue_date, &terms) {
         (Some(d), _, _) => d,
         (None, Some(issue), Some(t)) => due_date_from_terms(t, issue, conv.opts.eom_reading).map_err(|e| {
@@ -1989,7 +1996,7 @@ fn build_invoice(
             ))));
         }
     };
-    Ok(Invoice {
+    let invoice = Invoice {
         customer_id,
         issue_date,
         due_date,
@@ -2000,10 +2007,10 @@ fn build_invoice(
         promise_date: date(I_PROMISE_DATE).map_err(fail)?,
         promise_amount: amount_of(I_PROMISE_AMOUNT).map_err(fail)?,
         payment_plan: flag(I_PLAN).map_err(fail)?,
-        terms,
         extra: extras(conv, cols, row).map_err(fail)?,
         id,
-    })
+    };
+    Ok((invoice, terms))
 }
 
 fn build_payment(conv: &Conv<'_>, cols: &Columns, row: &impl Row) -> Result<(Payment, bool), Box<LoadError>> {
