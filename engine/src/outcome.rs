@@ -833,46 +833,69 @@ impl<'a> ActionView<'_, 'a> {
     /// texts prepared for the output; `repeat`: the customer fields of the previous action
     /// written into `out`).
     pub(crate) fn write_json(&self, frags: &Fragments, repeat: &mut Repeat, out: &mut Vec<u8>) {
+        self.write_json_part(frags, repeat, out, 0..self.ems.len());
+    }
+
+    /// The part of [`ActionView::write_json`]'s bytes that is about the invoices at
+    /// `clauses` (indices into its invoices): the parts of consecutive ranges, from 0 to
+    /// the number of invoices, put together are the whole. The first part also has
+    /// everything before the reason's first invoice (with the list of invoices), the last
+    /// everything after its last. The text of an action of very many invoices is written in
+    /// such parts (see `render::write_in_pieces`), never held whole.
+    #[inline(always)]
+    pub(crate) fn write_json_part(
+        &self,
+        frags: &Fragments,
+        repeat: &mut Repeat,
+        out: &mut Vec<u8>,
+        clauses: std::ops::Range<usize>,
+    ) {
         let frag = frags.action(self.scenario, self.label, self.action);
         let mut o = JsonText(out);
-        o.raw(b"{\"id\":\"");
-        o.raw(&self.id);
-        o.raw(b"\",\"date\":");
-        o.quoted_date(self.date);
-        repeat.write(o.0, (std::ptr::from_ref(self.customer).addr(), 0), |out| {
-            let mut o = JsonText(out);
-            o.raw(b",\"customer\":");
-            o.string(&self.customer.id);
-            o.raw(b",\"customer_name\":");
-            o.string(&self.customer.name);
-        });
-        match frag {
-            Some(f) => f.write_fields(&self.key, &mut o),
-            None => {
-                action_fields_before_key(self.scenario, self.label, &mut o);
-                o.string(&self.key);
-                action_fields_after_key(self.action, &mut o);
+        if clauses.start == 0 {
+            o.raw(b"{\"id\":\"");
+            o.raw(&self.id);
+            o.raw(b"\",\"date\":");
+            o.quoted_date(self.date);
+            repeat.write(o.0, (std::ptr::from_ref(self.customer).addr(), 0), |out| {
+                let mut o = JsonText(out);
+                o.raw(b",\"customer\":");
+                o.string(&self.customer.id);
+                o.raw(b",\"customer_name\":");
+                o.string(&self.customer.name);
+            });
+            match frag {
+                Some(f) => f.write_fields(&self.key, &mut o),
+                None => {
+                    action_fields_before_key(self.scenario, self.label, &mut o);
+                    o.string(&self.key);
+                    action_fields_after_key(self.action, &mut o);
+                }
             }
+            o.string_list(self.ems.iter().map(|e| e.invoice.id.as_str()));
+            o.raw(b",\"outstanding\":");
+            o.quoted_decimal(self.outstanding);
+            o.raw(b",\"currency\":\"");
+            o.raw(self.currency.code().as_bytes());
+            o.raw(b"\",\"fees\":");
+            o.quoted_decimal(self.fees);
+            o.raw(b",\"interest\":");
+            o.quoted_decimal(self.interest);
+            o.raw(b",\"carried\":");
+            match frag {
+                Some(f) => f.write_carried_list(self, &mut o),
+                None => o.string_list(self.carried()),
+            }
+            o.raw(b",\"reason\":\"");
+            self.reason_head(frag, &mut o);
         }
-        o.string_list(self.ems.iter().map(|e| e.invoice.id.as_str()));
-        o.raw(b",\"outstanding\":");
-        o.quoted_decimal(self.outstanding);
-        o.raw(b",\"currency\":\"");
-        o.raw(self.currency.code().as_bytes());
-        o.raw(b"\",\"fees\":");
-        o.quoted_decimal(self.fees);
-        o.raw(b",\"interest\":");
-        o.quoted_decimal(self.interest);
-        o.raw(b",\"carried\":");
-        match frag {
-            Some(f) => f.write_carried_list(self, &mut o),
-            None => o.string_list(self.carried()),
+        self.reason_clauses(frag, clauses.clone(), &mut o);
+        if clauses.end >= self.ems.len() {
+            self.reason_end(&mut o);
+            o.raw(b"\",\"warnings\":");
+            o.string_list(self.warnings.iter().map(String::as_str));
+            o.raw(b"}");
         }
-        o.raw(b",\"reason\":\"");
-        self.write_reason(frag, &mut o);
-        o.raw(b"\",\"warnings\":");
-        o.string_list(self.warnings.iter().map(String::as_str));
-        o.raw(b"}");
     }
 }
 
@@ -928,13 +951,26 @@ impl ActionView<'_, '_> {
     /// that held, fees, interest and the scenarios hash (SPEC 3.7). `frag`: the texts of the
     /// action's step prepared for the output, if any.
     pub(crate) fn write_reason(&self, frag: Option<&ActionFrag>, o: &mut impl TextOut) {
-        let cur = self.currency;
-        let code = cur.code();
+        self.reason_head(frag, o);
+        self.reason_clauses(frag, 0..self.ems.len(), o);
+        self.reason_end(o);
+    }
+
+    /// The reason's start, before its first invoice.
+    #[inline(always)]
+    fn reason_head(&self, frag: Option<&ActionFrag>, o: &mut impl TextOut) {
         match frag {
             Some(f) => o.pre(&f.reason_head),
             None => action_reason_head(self.scenario, self.label, self.action, o),
         }
-        for em in self.ems.iter() {
+    }
+
+    /// The reason's clauses of the invoices at `range` (indices into the action's).
+    #[inline(always)]
+    fn reason_clauses(&self, frag: Option<&ActionFrag>, range: std::ops::Range<usize>, o: &mut impl TextOut) {
+        let cur = self.currency;
+        let code = cur.code();
+        for em in self.ems.get(range).unwrap_or_default() {
             let inv = em.invoice;
             o.lit("; invoice ");
             o.text(&inv.id);
@@ -998,6 +1034,11 @@ impl ActionView<'_, '_> {
                 o.lit(")");
             }
         }
+    }
+
+    /// The reason's end, after its last invoice.
+    #[inline(always)]
+    fn reason_end(&self, o: &mut impl TextOut) {
         o.lit("; scenarios ");
         o.clean(self.hash);
     }

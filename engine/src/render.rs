@@ -372,19 +372,32 @@ fn write_plan_json_batched(
     let passes = [Mode::ACTIONS, Mode::SKIPPED_AFTER_ACTIONS];
     let items = passes.into_iter().flat_map(|mode| batches.iter().map(move |r| (mode, r.clone())));
     let mut in_skipped = false;
-    // The records at `range` of a run (all of them for `None`) into `out`, emptied first.
-    let write = |mode: Mode, run: &Records<'_>, range: Option<std::ops::Range<usize>>, out: &mut Vec<u8>| {
+    // The records of a run in `piece` (all of them for `None`) into `out`, emptied first.
+    let write = |mode: Mode, run: &Records<'_>, piece: Option<Piece>, out: &mut Vec<u8>| {
         out.clear();
         let mut repeat = Repeat::default();
         if mode.skipped {
-            let range = range.unwrap_or(0..run.skipped.len());
+            let range = piece.map_or(0..run.skipped.len(), |p| p.records);
             for s in run.skipped.get(range).unwrap_or_default() {
                 outcome::element(out, |o| s.write_json(&run.texts, frags, &mut repeat, o));
             }
         } else {
-            let range = range.unwrap_or(0..run.actions.len());
-            for a in run.action_views_in(&ev.rate_table, range) {
-                outcome::element(out, |o| a.write_json(frags, &mut repeat, o));
+            match piece {
+                // A part of one action's text.
+                Some(Piece { records, clauses: Some(clauses) }) => {
+                    for a in run.action_views_in(&ev.rate_table, records) {
+                        if clauses.start == 0 {
+                            outcome::element(out, |_| {});
+                        }
+                        a.write_json_part(frags, &mut repeat, out, clauses.clone());
+                    }
+                }
+                _ => {
+                    let range = piece.map_or(0..run.actions.len(), |p| p.records);
+                    for a in run.action_views_in(&ev.rate_table, range) {
+                        outcome::element(out, |o| a.write_json(frags, &mut repeat, o));
+                    }
+                }
             }
         }
     };
@@ -451,14 +464,28 @@ struct Pieces {
     count: fn(&Records<'_>) -> usize,
     /// The weight of a run's record (about its share of the text).
     weight_of: fn(&Records<'_>, usize) -> usize,
-    /// What a piece weighs at most (unless it is one record).
+    /// What a piece weighs at most (unless it is one record that cannot be split).
     weight: usize,
+    /// A record that weighs more than `weight` is written in parts of its weight (an
+    /// action's JSON in parts of its invoices: see [`Piece::clauses`]).
+    split: bool,
+}
+
+/// A piece of the text of a run's records (see [`write_in_pieces`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Piece {
+    /// The records written.
+    records: std::ops::Range<usize>,
+    /// For one record written in parts: the part about these of its invoices (see
+    /// [`ActionView::write_json_part`](crate::outcome::ActionView::write_json_part)).
+    clauses: Option<std::ops::Range<usize>>,
 }
 
 impl Pieces {
     /// For batches of `batch` customers (1,024 for the plan writers'), pieces of about
     /// twice that many records (of one weight each: `count`), or actions of twice that many
-    /// invoices in all (`by_invoices`: an action's reason has a clause per invoice).
+    /// invoices in all (`by_invoices`: an action's reason has a clause per invoice; an
+    /// action of more is written in parts of that many invoices).
     fn new(batch: usize, count: fn(&Records<'_>) -> usize, by_invoices: bool) -> Self {
         fn one(_: &Records<'_>, _: usize) -> usize {
             1
@@ -466,7 +493,12 @@ impl Pieces {
         fn invoices(run: &Records<'_>, k: usize) -> usize {
             run.actions.get(k).map_or(1, |a| (a.ems.1 - a.ems.0) as usize)
         }
-        Pieces { count, weight_of: if by_invoices { invoices } else { one }, weight: 2 * batch.max(1) }
+        Pieces {
+            count,
+            weight_of: if by_invoices { invoices } else { one },
+            weight: 2 * batch.max(1),
+            split: by_invoices,
+        }
     }
 }
 
@@ -481,11 +513,11 @@ fn make_batch<'p>(
     pieces: Pieces,
     b: &mut Batch<'p>,
     hand_over: &mut dyn FnMut(&mut Batch<'p>),
-    write: impl Fn(&Records<'p>, Option<std::ops::Range<usize>>, &mut Vec<u8>) + Sync,
+    write: impl Fn(&Records<'p>, Option<Piece>, &mut Vec<u8>) + Sync,
 ) {
     if in_pieces(ev, &r, batch) {
         let runs = ev.batch(r, mode);
-        write_in_pieces(&runs, pieces, b, hand_over, |run, range, out| write(run, Some(range), out));
+        write_in_pieces(&runs, pieces, b, hand_over, |run, piece, out| write(run, Some(piece), out));
         b.runs = lists_of(runs);
     } else {
         b.runs = ev.batch_then(r, mode, &mut b.parts, |run, out| write(run, None, out));
@@ -516,32 +548,45 @@ fn in_pieces(ev: &Evaluator<'_>, r: &std::ops::Range<usize>, batch: usize) -> bo
 /// Writes the records of `runs`, a batch's, in pieces of about `weight` (`count` gives the
 /// number of records of a run, `weight_of` the weight of one: an action's is its number of
 /// invoices, whose reasons make most of its text), two pieces at a time on the thread pool
-/// (with `write`, which writes the records of a run at a range into a part, emptied first).
-/// Each pair is handed over to the writer with `hand_over`, but the last, which goes with
-/// the batch when `make` returns: the text of a very large customer is never held whole (a
-/// customer of 300,000 invoices peaked at 1,035–1,045 MB when it was one part; 10^6 invoices
-/// of 20 customers at 418–433 MB), and both processors write it, where one evaluated the
-/// customer. The caller puts the records in the batch afterwards, for that last hand-over
-/// (with the customer-level lists).
+/// (with `write`, which writes the records of a run in a [`Piece`] into a part, emptied
+/// first). With `split`, a record heavier than a piece is written in parts of `weight`: the
+/// JSON of an action of 28,000 invoices is 8 MB, and its buffer, grown to 16 MB, stayed in
+/// the batch buffers that go round (four of them: 10^6 invoices of 20 customers, 279–311 →
+/// 236–262 MB). Each pair is handed over to the writer with `hand_over`, but the last,
+/// which goes with the batch when `make` returns: the text of a very large customer is never
+/// held whole (a customer of 300,000 invoices peaked at 1,035–1,045 MB when it was one
+/// part; 10^6 invoices of 20 customers at 418–433 MB), and both processors write it, where
+/// one evaluated the customer. The caller puts the records in the batch afterwards, for
+/// that last hand-over (with the customer-level lists).
 fn write_in_pieces<'p>(
     runs: &[Records<'p>],
-    Pieces { count, weight_of, weight }: Pieces,
+    Pieces { count, weight_of, weight, split }: Pieces,
     b: &mut Batch<'p>,
     hand_over: &mut dyn FnMut(&mut Batch<'p>),
-    write: impl Fn(&Records<'p>, std::ops::Range<usize>, &mut Vec<u8>) + Sync,
+    write: impl Fn(&Records<'p>, Piece, &mut Vec<u8>) + Sync,
 ) {
-    // The pieces, run by run: as many records as weigh at most `weight`, at least one.
-    let mut pieces: Vec<(&Records<'p>, std::ops::Range<usize>)> = Vec::new();
+    // The pieces, run by run: as many records as weigh at most `weight`, at least one; or,
+    // with `split`, a record that weighs more in parts of `weight`.
+    let weight = weight.max(1);
+    let mut pieces: Vec<(&Records<'p>, Piece)> = Vec::new();
     for run in runs {
         let n = count(run);
         let mut start = 0;
         while start < n {
+            let heavy = weight_of(run, start);
+            if split && heavy > weight {
+                for c in (0..heavy).step_by(weight) {
+                    pieces.push((run, Piece { records: start..start + 1, clauses: Some(c..(c + weight).min(heavy)) }));
+                }
+                start += 1;
+                continue;
+            }
             let (mut end, mut total) = (start, 0);
             while end < n && (end == start || total + weight_of(run, end) <= weight) {
                 total += weight_of(run, end);
                 end += 1;
             }
-            pieces.push((run, start..end));
+            pieces.push((run, Piece { records: start..end, clauses: None }));
             start = end;
         }
     }
@@ -887,11 +932,11 @@ fn write_plan_csv_batched(
 ) -> io::Result<()> {
     let ev = Evaluator::new(program, portfolio, as_of, history);
     w.write_all(CSV_HEADER.as_bytes())?;
-    // The actions at `range` of a run (all of them for `None`) into `out`, emptied first.
-    let write = |run: &Records<'_>, range: Option<std::ops::Range<usize>>, out: &mut Vec<u8>| {
+    // The actions of a run in `piece` (all of them for `None`) into `out`, emptied first.
+    let write = |run: &Records<'_>, piece: Option<Piece>, out: &mut Vec<u8>| {
         out.clear();
         let mut scratch = String::new();
-        for a in run.action_views_in(&ev.rate_table, range.unwrap_or(0..run.actions.len())) {
+        for a in run.action_views_in(&ev.rate_table, piece.map_or(0..run.actions.len(), |p| p.records)) {
             csv_record(&a, &mut scratch, out);
         }
     };
@@ -1280,9 +1325,14 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
                 // customers alone, 15 batches.
                 assert!(batches.len() > 225usize.div_ceil(16), "{}", batches.len());
             }
-            // The three large customers are written in pieces, but with the largest batches.
+            // The three large customers are written in pieces, but with the largest batches,
+            // and some of their actions in parts (more invoices than a piece takes).
             let in_pieces = batches.iter().filter(|b| in_pieces(&ev, b, size)).count();
             assert_eq!(in_pieces, if size < 32 { 3 } else { 0 }, "batch size {size}");
+            let large = ["C00003", "C00100", "C00150"];
+            let in_parts =
+                plan.actions.iter().filter(|a| large.contains(&a.customer.as_str()) && a.invoices.len() > 2 * size);
+            assert!(size >= 32 || in_parts.count() >= 3, "batch size {size}");
             let mut streamed = Vec::new();
             write_plan_json_batched(engine.program(), (&p).into(), t, &history, &mut streamed, size).unwrap();
             assert_eq!(String::from_utf8(streamed).unwrap(), want, "batch size {size}");
@@ -1293,8 +1343,9 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
     }
 
     /// A large customer's records are written in pieces of the weight asked (a piece of one
-    /// record may weigh more), run after run and in order, two at a time, every pair but
-    /// the last handed over.
+    /// record may weigh more, unless records are split), run after run and in order, two at
+    /// a time, every pair but the last handed over; a record split is written in parts of
+    /// the weight asked, in order, from its first invoice to its last.
     #[test]
     fn a_large_customer_is_written_in_pieces_of_bounded_weight() {
         // Runs of `n` records, told apart by their number of next dates (the test's way to
@@ -1304,64 +1355,97 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
         let weight_of = |run: &Records<'_>, k: usize| if k == 3 && run.next.len() == 40 { 1000 } else { k % 5 };
         let run_of = |n: usize| Records { next: vec![(&CUSTOMER, None); n], ..Records::default() };
         static CUSTOMER: std::sync::LazyLock<Customer> = std::sync::LazyLock::new(|| Customer::new("C1", "n", "s"));
-        for (sizes, weight) in [
-            (vec![], 4),
-            (vec![0], 4),
-            (vec![1], 4),
-            (vec![7], 4),
-            (vec![8, 9], 4),
-            (vec![3, 0, 40], 1),
-            (vec![40], 100),
-            (vec![2, 2, 2], 100),
-        ] {
-            let runs: Vec<Records<'_>> = sizes.iter().map(|&n| run_of(n)).collect();
-            let mut b = Batch::default();
-            let mut handed: Vec<Vec<String>> = Vec::new();
-            let text = |b: &Batch<'_>| -> Vec<String> {
-                b.parts[..b.filled].iter().map(|p| String::from_utf8(p.clone()).unwrap()).collect()
-            };
-            let mut hand_over = |b: &mut Batch<'_>| {
-                handed.push(text(b));
-                *b = Batch::default();
-            };
-            let pieces = Pieces { count, weight_of, weight };
-            write_in_pieces(&runs, pieces, &mut b, &mut hand_over, |run, range, out| {
-                out.clear();
-                out.extend(format!("{}:{}..{}", run.next.len(), range.start, range.end).bytes());
-            });
-            let last = text(&b);
-            // Every pair handed over is whole; the last may be one piece.
-            assert!(handed.iter().all(|pair| pair.len() == 2), "{handed:?}");
-            assert!(last.len() <= 2, "{last:?}");
-            let pieces: Vec<(usize, usize, usize)> = handed
-                .iter()
-                .flatten()
-                .chain(&last)
-                .map(|p| {
-                    let (n, range) = p.split_once(':').unwrap();
-                    let (a, b) = range.split_once("..").unwrap();
-                    (n.parse().unwrap(), a.parse().unwrap(), b.parse().unwrap())
-                })
-                .collect();
-            // Run after run, each from its first record to its last; a run without records
-            // has no piece.
-            let mut expected = sizes.iter().filter(|&&n| n > 0).peekable();
-            let mut next = 0;
-            for &(n, start, end) in &pieces {
-                if next == 0 {
-                    assert_eq!(Some(&n), expected.next(), "{pieces:?}");
+        for split in [false, true] {
+            for (sizes, weight) in [
+                (vec![], 4),
+                (vec![0], 4),
+                (vec![1], 4),
+                (vec![7], 4),
+                (vec![8, 9], 4),
+                (vec![3, 0, 40], 1),
+                (vec![40], 100),
+                (vec![40], 999),
+                (vec![40], 1000),
+                (vec![2, 2, 2], 100),
+            ] {
+                let runs: Vec<Records<'_>> = sizes.iter().map(|&n| run_of(n)).collect();
+                let mut b = Batch::default();
+                let mut handed: Vec<Vec<String>> = Vec::new();
+                let text = |b: &Batch<'_>| -> Vec<String> {
+                    b.parts[..b.filled].iter().map(|p| String::from_utf8(p.clone()).unwrap()).collect()
+                };
+                let mut hand_over = |b: &mut Batch<'_>| {
+                    handed.push(text(b));
+                    *b = Batch::default();
+                };
+                let pieces = Pieces { count, weight_of, weight, split };
+                write_in_pieces(&runs, pieces, &mut b, &mut hand_over, |run, piece, out| {
+                    out.clear();
+                    let (r, c) = (piece.records, piece.clauses.unwrap_or(0..0));
+                    out.extend(format!("{}:{}..{}:{}..{}", run.next.len(), r.start, r.end, c.start, c.end).bytes());
+                });
+                let last = text(&b);
+                // Every pair handed over is whole; the last may be one piece.
+                assert!(handed.iter().all(|pair| pair.len() == 2), "{handed:?}");
+                assert!(last.len() <= 2, "{last:?}");
+                let pieces: Vec<(usize, usize, usize, usize, usize)> = handed
+                    .iter()
+                    .flatten()
+                    .chain(&last)
+                    .map(|p| {
+                        let n: Vec<usize> =
+                            p.split([':', '.']).filter(|x| !x.is_empty()).map(|x| x.parse().unwrap()).collect();
+                        (n[0], n[1], n[2], n[3], n[4])
+                    })
+                    .collect();
+                // Run after run, each from its first record to its last; a run without records
+                // has no piece.
+                let mut expected = sizes.iter().filter(|&&n| n > 0).peekable();
+                let (mut next, mut clause) = (0, 0);
+                for &(n, start, end, c0, c1) in &pieces {
+                    if next == 0 && clause == 0 {
+                        assert_eq!(Some(&n), expected.next(), "{pieces:?}");
+                    }
+                    assert_eq!(start, next, "{pieces:?}");
+                    assert!(end > start, "{pieces:?}");
+                    let run = run_of(n);
+                    let total: usize = (start..end).map(|k| weight_of(&run, k)).sum();
+                    if c1 > 0 {
+                        // A part of one record, that weighs more than a piece: the parts of
+                        // the weight asked, the last one with the rest.
+                        assert!(split && end - start == 1 && total > weight, "{pieces:?}");
+                        assert_eq!(c0, clause, "{pieces:?}");
+                        assert!(c1 - c0 == weight || (c1 == total && c1 - c0 <= weight), "{pieces:?}");
+                        clause = if c1 == total { 0 } else { c1 };
+                        next = if clause > 0 {
+                            start
+                        } else if end == n {
+                            0
+                        } else {
+                            end
+                        };
+                        continue;
+                    }
+                    assert!(end - start == 1 || total <= weight, "{pieces:?}");
+                    assert!(!split || total <= weight, "{pieces:?}");
+                    // Each piece takes as many records as fit.
+                    assert!(end == n || total + weight_of(&run, end) > weight, "{pieces:?}");
+                    next = if end == n { 0 } else { end };
                 }
-                assert_eq!(start, next, "{pieces:?}");
-                assert!(end > start, "{pieces:?}");
-                let run = run_of(n);
-                let total: usize = (start..end).map(|k| weight_of(&run, k)).sum();
-                assert!(end - start == 1 || total <= weight, "{pieces:?}");
-                // Each piece takes as many records as fit.
-                assert!(end == n || total + weight_of(&run, end) > weight, "{pieces:?}");
-                next = if end == n { 0 } else { end };
+                assert_eq!((next, clause, expected.next()), (0, 0, None), "{sizes:?}: {pieces:?}");
+                assert_eq!(handed.len(), pieces.len().div_ceil(2).saturating_sub(1), "{sizes:?}");
+                // Records heavier than a piece are split when asked, in as many parts as
+                // their weight needs.
+                let parts = pieces.iter().filter(|p| p.4 > 0).count();
+                let want: usize = runs
+                    .iter()
+                    .flat_map(|run| (0..count(run)).map(|k| weight_of(run, k)))
+                    .filter(|&w| split && w > weight)
+                    .map(|w| w.div_ceil(weight))
+                    .sum();
+                assert_eq!(parts, want, "{sizes:?}, weight {weight}, split {split}");
+                assert!(!split || sizes != [40] || weight == 1000 || parts > 1, "{sizes:?}, weight {weight}");
             }
-            assert_eq!((next, expected.next()), (0, None), "{sizes:?}: {pieces:?}");
-            assert_eq!(handed.len(), pieces.len().div_ceil(2).saturating_sub(1), "{sizes:?}");
         }
     }
 
