@@ -887,11 +887,9 @@ impl<'a> ActionView<'_, 'a> {
                 None => o.string_list(self.carried()),
             }
             o.raw(b",\"reason\":\"");
-            self.reason_head(frag, &mut o);
         }
-        self.reason_clauses(frag, clauses.clone(), &mut o);
+        self.write_reason_part(frag, clauses.clone(), &mut o);
         if clauses.end >= self.ems.len() {
-            self.reason_end(&mut o);
             o.raw(b"\",\"warnings\":");
             o.string_list(self.warnings.iter().map(String::as_str));
             o.raw(b"}");
@@ -951,9 +949,27 @@ impl ActionView<'_, '_> {
     /// that held, fees, interest and the scenarios hash (SPEC 3.7). `frag`: the texts of the
     /// action's step prepared for the output, if any.
     pub(crate) fn write_reason(&self, frag: Option<&ActionFrag>, o: &mut impl TextOut) {
-        self.reason_head(frag, o);
-        self.reason_clauses(frag, 0..self.ems.len(), o);
-        self.reason_end(o);
+        self.write_reason_part(frag, 0..self.ems.len(), o);
+    }
+
+    /// The part of [`ActionView::write_reason`]'s text about the invoices at `clauses`
+    /// (indices into the action's), with the reason's start when it is the first part and
+    /// its end when it is the last (see [`ActionView::write_json_part`]).
+    #[inline(always)]
+    pub(crate) fn write_reason_part(
+        &self,
+        frag: Option<&ActionFrag>,
+        clauses: std::ops::Range<usize>,
+        o: &mut impl TextOut,
+    ) {
+        if clauses.start == 0 {
+            self.reason_head(frag, o);
+        }
+        let last = clauses.end >= self.ems.len();
+        self.reason_clauses(frag, clauses, o);
+        if last {
+            self.reason_end(o);
+        }
     }
 
     /// The reason's start, before its first invoice.

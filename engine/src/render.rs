@@ -814,66 +814,104 @@ pub fn csv_field(text: &str) -> String {
 
 /// Appends `text` as [`csv_field`] returns it, without a `String` of its own.
 fn csv_field_into(text: &str, out: &mut Vec<u8>) {
-    let quote = text.contains([',', '"', '\n', '\r', ';']);
+    let quote = needs_csv_quotes(text);
     if quote {
         out.push(b'"');
     }
-    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    if text.starts_with(FORMULA_STARTS) {
         out.push(b'\'');
     }
     if quote {
-        let mut pieces = text.split('"');
-        if let Some(first) = pieces.next() {
-            out.extend_from_slice(first.as_bytes());
-        }
-        for piece in pieces {
-            out.extend_from_slice(b"\"\"");
-            out.extend_from_slice(piece.as_bytes());
-        }
+        csv_quoted_into(text, out);
         out.push(b'"');
     } else {
         out.extend_from_slice(text.as_bytes());
     }
 }
 
+/// Whether a field is quoted in the CSV.
+fn needs_csv_quotes(text: &str) -> bool {
+    text.contains([',', '"', '\n', '\r', ';'])
+}
+
+/// The first characters that make a spreadsheet read a field as a formula: such a field
+/// gets a `'` first.
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// Appends the inside of a quoted field: `text` with its quotes doubled.
+fn csv_quoted_into(text: &str, out: &mut Vec<u8>) {
+    let mut pieces = text.split('"');
+    if let Some(first) = pieces.next() {
+        out.extend_from_slice(first.as_bytes());
+    }
+    for piece in pieces {
+        out.extend_from_slice(b"\"\"");
+        out.extend_from_slice(piece.as_bytes());
+    }
+}
+
 /// One action as a CSV line: the same bytes as [`csv_line`] of its `to_action()`, written
 /// straight from the records (`scratch`: room for the reason and the invoice list).
 fn csv_record(a: &ActionView<'_, '_>, scratch: &mut String, out: &mut Vec<u8>) {
-    // Dates and decimals are written as their ASCII text, which needs no quoting.
-    let decimal = |d: rust_decimal::Decimal, out: &mut Vec<u8>| JsonText(out).decimal(d);
-    csv_field_into(std::str::from_utf8(&a.id).unwrap_or(""), out);
-    out.push(b',');
-    JsonText(out).date(a.date);
-    for field in [&*a.customer.id, &*a.customer.name, a.scenario, a.label, &a.action.channel, &a.action.template] {
-        out.push(b',');
-        csv_field_into(field, out);
-    }
-    out.push(b',');
-    csv_field_into(a.action.assign.as_deref().unwrap_or(""), out);
-    out.push(b',');
-    scratch.clear();
-    for (i, e) in a.ems.iter().enumerate() {
-        if i > 0 {
-            scratch.push(' ');
-        }
-        scratch.push_str(&e.invoice.id);
-    }
-    csv_field_into(scratch, out);
-    out.push(b',');
-    decimal(a.outstanding, out);
-    out.push(b',');
-    out.extend_from_slice(a.currency.code().as_bytes());
-    out.push(b',');
-    decimal(a.fees, out);
-    out.push(b',');
-    decimal(a.interest, out);
-    out.push(b',');
-    scratch.clear();
-    a.write_reason(None, scratch);
-    csv_field_into(scratch, out);
-    out.push(b'\n');
+    csv_record_part(a, scratch, out, 0..a.ems.len());
 }
 
+/// The part of [`csv_record`]'s bytes about the invoices of `a` at `clauses`, as
+/// [`ActionView::write_json_part`] cuts an action's JSON: the first part has the fields
+/// before the reason, the last ends the line. The reason is always quoted (it starts with
+/// `scenario "…"`), and a quote doubled or any other character of it is the same in a part
+/// as in the whole.
+fn csv_record_part(a: &ActionView<'_, '_>, scratch: &mut String, out: &mut Vec<u8>, clauses: std::ops::Range<usize>) {
+    let (first, last) = (clauses.start == 0, clauses.end >= a.ems.len());
+    if first {
+        // Dates and decimals are written as their ASCII text, which needs no quoting.
+        let decimal = |d: rust_decimal::Decimal, out: &mut Vec<u8>| JsonText(out).decimal(d);
+        csv_field_into(std::str::from_utf8(&a.id).unwrap_or(""), out);
+        out.push(b',');
+        JsonText(out).date(a.date);
+        for field in [&*a.customer.id, &*a.customer.name, a.scenario, a.label, &a.action.channel, &a.action.template] {
+            out.push(b',');
+            csv_field_into(field, out);
+        }
+        out.push(b',');
+        csv_field_into(a.action.assign.as_deref().unwrap_or(""), out);
+        out.push(b',');
+        scratch.clear();
+        for (i, e) in a.ems.iter().enumerate() {
+            if i > 0 {
+                scratch.push(' ');
+            }
+            scratch.push_str(&e.invoice.id);
+        }
+        csv_field_into(scratch, out);
+        out.push(b',');
+        decimal(a.outstanding, out);
+        out.push(b',');
+        out.extend_from_slice(a.currency.code().as_bytes());
+        out.push(b',');
+        decimal(a.fees, out);
+        out.push(b',');
+        decimal(a.interest, out);
+        out.push(b',');
+    }
+    scratch.clear();
+    a.write_reason_part(None, clauses, scratch);
+    if first && last {
+        csv_field_into(scratch, out);
+    } else {
+        debug_assert!(!first || (needs_csv_quotes(scratch) && !scratch.starts_with(FORMULA_STARTS)));
+        if first {
+            out.push(b'"');
+        }
+        csv_quoted_into(scratch, out);
+        if last {
+            out.push(b'"');
+        }
+    }
+    if last {
+        out.push(b'\n');
+    }
+}
 /// The header line of the CSV of actions.
 const CSV_HEADER: &str = "id,date,customer,customer_name,scenario,step,channel,template,assign,invoices,outstanding,currency,fees,interest,reason\n";
 
@@ -936,15 +974,25 @@ fn write_plan_csv_batched(
     let write = |run: &Records<'_>, piece: Option<Piece>, out: &mut Vec<u8>| {
         out.clear();
         let mut scratch = String::new();
-        for a in run.action_views_in(&ev.rate_table, piece.map_or(0..run.actions.len(), |p| p.records)) {
-            csv_record(&a, &mut scratch, out);
+        match piece {
+            // A part of one action's line.
+            Some(Piece { records, clauses: Some(clauses) }) => {
+                for a in run.action_views_in(&ev.rate_table, records) {
+                    csv_record_part(&a, &mut scratch, out, clauses.clone());
+                }
+            }
+            _ => {
+                for a in run.action_views_in(&ev.rate_table, piece.map_or(0..run.actions.len(), |p| p.records)) {
+                    csv_record(&a, &mut scratch, out);
+                }
+            }
         }
     };
     pipeline(
         ev.batches(batch),
         |r, b: &mut Batch<'_>, hand_over| {
-            // A line of the CSV per action, whatever its number of invoices.
-            let pieces = Pieces::new(batch, |run| run.actions.len(), false);
+            // As for the JSON: a line's reason has a clause per invoice.
+            let pieces = Pieces::new(batch, |run| run.actions.len(), true);
             make_batch(&ev, (r, Mode::ACTIONS, batch), pieces, b, hand_over, write);
         },
         |b| write_parts(b, &ev, w),
