@@ -33,6 +33,9 @@ pub(crate) struct Records<'a> {
     /// so that an emission is moved once, not again into its action.
     pub(crate) emissions: Vec<Emission<'a>>,
     pub(crate) skipped: Vec<SkipRec<'a>>,
+    /// The skipped steps by status ([`SkipStatus`] as index), when the mode counts them
+    /// instead of making their records ([`Mode::skip_records`](crate::eval::Mode)).
+    pub(crate) skip_counts: [usize; SkipStatus::ALL.len()],
     /// Reasons that are not derived from the program (rule values, cooldown, minimum), shared
     /// by the skipped steps that point at them with [`Why::Text`].
     pub(crate) texts: Texts,
@@ -52,6 +55,7 @@ pub(crate) struct Mark {
     actions: usize,
     emissions: usize,
     skipped: usize,
+    skip_counts: [usize; SkipStatus::ALL.len()],
     texts: usize,
 }
 
@@ -95,6 +99,7 @@ impl<'a> Records<'a> {
         self.actions.clear();
         recycle_notes(self.emissions.drain(..), &mut self.spare_notes);
         self.skipped.clear();
+        self.skip_counts = Default::default();
         self.texts.clear();
     }
 
@@ -103,6 +108,7 @@ impl<'a> Records<'a> {
             actions: self.actions.len(),
             emissions: self.emissions.len(),
             skipped: self.skipped.len(),
+            skip_counts: self.skip_counts,
             texts: self.texts.len(),
         }
     }
@@ -114,6 +120,7 @@ impl<'a> Records<'a> {
             recycle_notes(self.emissions.drain(m.emissions..), &mut self.spare_notes);
         }
         self.skipped.truncate(m.skipped);
+        self.skip_counts = m.skip_counts;
         self.texts.truncate(m.texts);
     }
 
@@ -184,6 +191,9 @@ impl<'a> Records<'a> {
             }
             s
         }));
+        for (n, more) in self.skip_counts.iter_mut().zip(other.skip_counts) {
+            *n += more;
+        }
         self.next.extend(other.next);
         self.unassigned.extend(other.unassigned);
         self.errors.extend(other.errors);
