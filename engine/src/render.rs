@@ -387,6 +387,7 @@ fn write_plan_json_batched(
                 Some(Piece { records, clauses: Some(clauses) }) => {
                     for a in run.action_views_in(&ev.rate_table, records) {
                         if clauses.start == 0 {
+                            // The list's separator, before the action's first part.
                             outcome::element(out, |_| {});
                         }
                         a.write_json_part(frags, &mut repeat, out, clauses.clone());
@@ -912,6 +913,7 @@ fn csv_record_part(a: &ActionView<'_, '_>, scratch: &mut String, out: &mut Vec<u
         out.push(b'\n');
     }
 }
+
 /// The header line of the CSV of actions.
 const CSV_HEADER: &str = "id,date,customer,customer_name,scenario,step,channel,template,assign,invoices,outstanding,currency,fees,interest,reason\n";
 

@@ -37,6 +37,14 @@ fn plan_portfolio(dir: &std::path::Path, extra: &[&str]) -> std::process::Output
     relance(&args)
 }
 
+/// `relance plan` of the scenario file `scenario` on the bundled portfolio as of `date`.
+fn plan_scenario(scenario: &std::path::Path, date: &str, extra: &[&str]) -> std::process::Output {
+    let mut args =
+        vec!["plan", "--scenarios", scenario.to_str().unwrap(), "--portfolio", "examples/portfolio", "--as-of", date];
+    args.extend_from_slice(extra);
+    relance(&args)
+}
+
 #[test]
 fn example_plan_json_at_three_dates() {
     for date in DATES {
@@ -115,15 +123,7 @@ fn a_bad_scenario_file_stops_the_plan_with_a_diagnostic() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("bad.relance");
     std::fs::write(&p, "scenario \"A\" {\n  for others\n  D+3 emial \"r\"\n}\n").unwrap();
-    let out = relance(&[
-        "plan",
-        "--scenarios",
-        p.to_str().unwrap(),
-        "--portfolio",
-        "examples/portfolio",
-        "--as-of",
-        "2026-04-15",
-    ]);
+    let out = plan_scenario(&p, "2026-04-15", &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("bad.relance:3:7"), "{}", stderr(&out));
     assert!(stderr(&out).contains("did you mean `email`?"));
@@ -338,17 +338,7 @@ fn a_condition_reads_the_payment_terms() {
             "settings {{\n  currency EUR\n}}\n\nscenario \"long terms\" {{\n  for others\n  D+1 email \"rappel\" per invoice when {condition}\n}}\n"
         );
         std::fs::write(&scenario, text).unwrap();
-        let out = relance(&[
-            "plan",
-            "--scenarios",
-            scenario.to_str().unwrap(),
-            "--portfolio",
-            "examples/portfolio",
-            "--as-of",
-            "2026-06-15",
-            "--format",
-            "json",
-        ]);
+        let out = plan_scenario(&scenario, "2026-06-15", &["--format", "json"]);
         assert_eq!(out.status.code(), Some(0), "{condition}: {}", stderr(&out));
         let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
         let actions = v["actions"].as_array().unwrap();
