@@ -12,6 +12,9 @@
 #                                          the same portfolio as JSON files or as one Excel
 #                                          workbook (texts inline, or shared as Excel writes
 #                                          them; the bare parse, of CSV, is then left out)
+#   CUSTOMERS=20 scripts/bench-e2e.sh 1000000
+#                                          the invoices shared by that many customers (very
+#                                          large ones: key accounts) instead of 5 a customer
 #
 # Generates the portfolios with `xtask gen-portfolio` (5 invoices per customer, seed 42) under
 # target/bench-e2e/ (never in git), then prints one table line per size: load time (best of
@@ -45,10 +48,12 @@ printf '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
 # Options of `xtask gen-portfolio` for the shape of the files (the folder's name says them).
 read -r -a shape <<< "${SHAPE:-}"
 suffix=$(printf '%s' "${SHAPE:-}" | tr -s ' -' '-')
+# The number of customers, when not 5 invoices each (the folder's name says it: -c20).
+[ -n "${CUSTOMERS:-}" ] && suffix="$suffix-c$CUSTOMERS"
 for n in "${sizes[@]}"; do
   dir="$out/p$n$suffix"
   if [ -z "$(ls -A "$dir" 2>/dev/null)" ]; then
-    "$bin/xtask" gen-portfolio --invoices "$n" --customers $((n / 5)) --seed 42 --as-of "$as_of" "${shape[@]}" --out "$dir" >/dev/null
+    "$bin/xtask" gen-portfolio --invoices "$n" --customers "${CUSTOMERS:-$((n / 5))}" --seed 42 --as-of "$as_of" "${shape[@]}" --out "$dir" >/dev/null
   fi
   csv_mb=$(du -cm "$dir"/* | tail -1 | cut -f1)
   load=$("${with_binary_allocator[@]}" "$bin/examples/load_timing" "$dir" 3 | sed -E 's/.* in ([0-9.]+) s/\1/' | sort -n | head -1)
