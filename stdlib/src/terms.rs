@@ -347,11 +347,13 @@ pub fn end_of_month_of(date: NaiveDate) -> NaiveDate {
     first_next.and_then(|d| d.pred_opt()).unwrap_or(NaiveDate::MAX)
 }
 
-/// One warning per invoice of `portfolio` whose payment terms (its extra column `terms`, where
-/// the loader keeps them) exceed the French legal cap (see [`Terms::exceeds_fr_cap`]);
-/// invoices without terms or issue date, or with terms that do not parse, are not concerned. The loader gives the same warnings while it reads the
-/// rows when asked ([`LoadOptions::fr_cap_warnings`](crate::load::LoadOptions::fr_cap_warnings)),
-/// which is what `relance plan` does when the scenarios say `law FR`.
+/// One warning per invoice of `portfolio` whose payment terms (its extra column `terms`,
+/// where the loader keeps them) exceed the French legal cap (see [`Terms::exceeds_fr_cap`]);
+/// invoices without terms or issue date, or with terms that do not parse, are not
+/// concerned. The loader gives the same warnings while it reads the rows when asked
+/// ([`LoadOptions::fr_cap_warnings`](crate::load::LoadOptions::fr_cap_warnings)), which is
+/// what `relance plan` does when the scenarios say `law FR`, whether it keeps the terms or
+/// not.
 pub fn fr_cap_warnings(portfolio: &relance_engine::Portfolio, reading: EomReading) -> Vec<String> {
     use rayon::prelude::*;
     // Invoices are read in parallel, in order: the warnings come out in invoice order.

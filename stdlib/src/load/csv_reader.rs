@@ -767,10 +767,11 @@ mod tests {
     #[test]
     fn the_terms_are_kept_as_an_extra_column_only_when_asked_for() {
         let customers = "id,name,segment\nC1,A,sme\n";
-        let invoices = "id,customer_id,issue_date,due_date,amount,currency,Payment Terms\n\
-                        F1,C1,2026-01-10,,10,EUR,30 days net\n\
-                        F2,C1,2026-01-10,2026-05-01,10,EUR,90 days net\n\
-                        F3,C1,2026-01-10,2026-02-01,10,EUR,\n";
+        // A column headed `terms` that the mapping does not read: not the terms.
+        let invoices = "id,customer_id,issue_date,due_date,amount,currency,Payment Terms,terms\n\
+                        F1,C1,2026-01-10,,10,EUR,30 days net,x\n\
+                        F2,C1,2026-01-10,2026-05-01,10,EUR,90 days net,y\n\
+                        F3,C1,2026-01-10,2026-02-01,10,EUR,,z\n";
         let dir = dir_with(&[("customers.csv", customers), ("invoices.csv", invoices)]);
         let mut mapping = super::super::ColumnMapping::default();
         mapping.invoices.insert("terms".into(), "Payment Terms".into());

@@ -718,11 +718,14 @@ pub(crate) fn resolve(
         .map(|(i, h)| (Arc::from(h.as_str()), i))
         .collect();
     // The payment terms are a field (for due dates and the French cap) and, when wanted,
-    // the extra column `terms` of the model too (`invoice.terms`).
+    // the extra column `terms` of the model too (`invoice.terms`): the column the field
+    // reads, rather than another one headed `terms` when the mapping sends the field
+    // elsewhere.
     if table == Table::Invoices
         && let Some(i) = field[I_TERMS]
         && kept(I_FIELDS[I_TERMS])
     {
+        extras.retain(|(key, _)| **key != *I_FIELDS[I_TERMS]);
         extras.push((Arc::from(I_FIELDS[I_TERMS]), i));
     }
     extras.sort();
