@@ -1266,6 +1266,11 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
   D+30 registered_letter "notice" with fee 40 EUR with interest 12.15% per year pause when disputed stop when customer.tags has "hold" }
 "#;
 
+    /// The engine of [`POLICY`].
+    fn policy_engine() -> Engine {
+        Engine::from_sources(vec![relance_dsl::Source::new("p.relance", POLICY)], &Registry::new()).unwrap()
+    }
+
     fn day(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).unwrap()
     }
@@ -1316,8 +1321,7 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
 
     #[test]
     fn written_json_is_the_same_bytes_as_to_json() {
-        let engine =
-            Engine::from_sources(vec![relance_dsl::Source::new("p.relance", POLICY)], &Registry::new()).unwrap();
+        let engine = policy_engine();
         let p = portfolio(600);
         let mut history = MemoryHistory::new();
         for (t, batch) in [(day(2026, 2, 10), 1), (day(2026, 3, 1), 3), (day(2026, 3, 4), 1000)] {
@@ -1339,8 +1343,7 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
     /// the same whatever the sizes.
     #[test]
     fn large_customers_are_evaluated_in_batches_of_bounded_invoices() {
-        let engine =
-            Engine::from_sources(vec![relance_dsl::Source::new("p.relance", POLICY)], &Registry::new()).unwrap();
+        let engine = policy_engine();
         let mut p = portfolio(900);
         p.customers.retain(|c| c.name != "Twin");
         // Two thirds of the invoices go to three customers.
@@ -1546,8 +1549,7 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
     /// evaluated at once.
     #[test]
     fn skipped_steps_from_notes_are_the_records_of_an_evaluation() {
-        let engine =
-            Engine::from_sources(vec![relance_dsl::Source::new("p.relance", POLICY)], &Registry::new()).unwrap();
+        let engine = policy_engine();
         let mut p = portfolio(800);
         // Without the repeated customer id (notes are not kept when ids repeat).
         p.customers.retain(|c| c.name != "Twin");
@@ -1730,8 +1732,7 @@ scenario "All" { for others D-5 email "before" D+3 email "r1" D+10 email "r2" D+
     /// (each action names its range of them), and runs are merged when customer ids repeat.
     #[test]
     fn actions_list_their_own_invoices() {
-        let engine =
-            Engine::from_sources(vec![relance_dsl::Source::new("p.relance", POLICY)], &Registry::new()).unwrap();
+        let engine = policy_engine();
         let p = portfolio(600);
         let owner: std::collections::HashMap<&str, &str> =
             p.invoices.iter().map(|i| (i.id.as_str(), i.customer_id.as_str())).collect();
@@ -1793,8 +1794,7 @@ scenario "All" { for others D-5 email "before" D+3 email "r1" D+10 email "r2" D+
 
     #[test]
     fn a_write_error_is_returned_whatever_the_batch() {
-        let engine =
-            Engine::from_sources(vec![relance_dsl::Source::new("p.relance", POLICY)], &Registry::new()).unwrap();
+        let engine = policy_engine();
         let p = portfolio(600);
         let t = day(2026, 3, 1);
         type Writer = fn(&Program, &Portfolio, NaiveDate, &dyn History, &mut Failing, usize) -> io::Result<()>;
@@ -1891,8 +1891,7 @@ scenario "All" { for others D-5 email "before" D+3 email "r1" D+10 email "r2" D+
 
     #[test]
     fn streamed_csv_and_table_are_the_same_text_as_from_the_plan() {
-        let engine =
-            Engine::from_sources(vec![relance_dsl::Source::new("p.relance", POLICY)], &Registry::new()).unwrap();
+        let engine = policy_engine();
         let p = portfolio(600);
         let mut history = MemoryHistory::new();
         for (t, batch) in [(day(2026, 2, 10), 1), (day(2026, 3, 1), 7), (day(2026, 3, 4), 1000)] {
@@ -1910,8 +1909,7 @@ scenario "All" { for others D-5 email "before" D+3 email "r1" D+10 email "r2" D+
 
     #[test]
     fn the_summary_has_the_figures_of_the_plan() {
-        let engine =
-            Engine::from_sources(vec![relance_dsl::Source::new("p.relance", POLICY)], &Registry::new()).unwrap();
+        let engine = policy_engine();
         // And the same with invoices in dollars here and there: a condition comparing their
         // amount with euros fails their customer, whose steps skipped before that invoice
         // are then left out of the counts too.
@@ -1935,8 +1933,7 @@ scenario "All" { for others D-5 email "before" D+3 email "r1" D+10 email "r2" D+
     /// field by field (the prepared texts are a shortcut, not a second source of words).
     #[test]
     fn prepared_texts_change_no_byte() {
-        let engine =
-            Engine::from_sources(vec![relance_dsl::Source::new("p.relance", POLICY)], &Registry::new()).unwrap();
+        let engine = policy_engine();
         let p = portfolio(600);
         let (frags, none) = (Fragments::new(engine.program()), Fragments::default());
         let mut history = MemoryHistory::new();
@@ -1985,8 +1982,7 @@ scenario "All" { for others D-5 email "before" D+3 email "r1" D+10 email "r2" D+
 
     #[test]
     fn an_empty_plan_is_written_like_to_json() {
-        let engine =
-            Engine::from_sources(vec![relance_dsl::Source::new("p.relance", POLICY)], &Registry::new()).unwrap();
+        let engine = policy_engine();
         let p = Portfolio::default();
         let plan = engine.evaluate(&p, day(2026, 3, 1), &NoHistory);
         let mut got = Vec::new();
