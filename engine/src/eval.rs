@@ -470,6 +470,36 @@ struct SkipNotes {
     customers: Box<[AtomicU8]>,
 }
 
+/// What the notes of a customer say (see [`Evaluator::noted`]).
+#[derive(Clone, Copy)]
+enum Noted<'p> {
+    /// Not noted (evaluate it again).
+    Unusable,
+    /// Noted with nothing skipped.
+    Nothing,
+    /// Noted, of scenario `s` (the program's `scenario`): its invoices' notes list its
+    /// skipped steps.
+    Steps { scenario: usize, s: &'p CompiledScenario },
+}
+
+/// Where the listing of a customer's skipped steps from its notes is, between the slices of
+/// its invoices it may be made in (see [`Evaluator::list_noted`]).
+struct NoteListing {
+    /// The rank of the last invoice listed (see [`SkipRec::rank`]).
+    rank: u32,
+    /// Whether the records were made in plan order.
+    in_order: bool,
+    /// The customer's balances, found at its first blocked invoice (with its facts, in the
+    /// scratch buffers), for the reasons of blocked invoices.
+    book: Option<BalanceBook>,
+}
+
+impl Default for NoteListing {
+    fn default() -> Self {
+        NoteListing { rank: 0, in_order: true, book: None }
+    }
+}
+
 /// Steps of a scenario that a note holds (steps `0..NOTE_STEPS`).
 const NOTE_STEPS: usize = 12;
 const NOTE_STEP_MASK: u32 = (1 << NOTE_STEPS) - 1;
@@ -1047,6 +1077,17 @@ impl<'p> Evaluator<'p> {
         })
     }
 
+    /// Spoils the note of the invoice at position `j` among those of the customer at `at` (in
+    /// id order): it names a step past the twelfth, that no listing can make.
+    #[cfg(test)]
+    pub(crate) fn spoil_note(&self, at: usize, j: usize) {
+        if let (Some(notes), Some(&ci)) = (&self.notes, self.ix.order.get(at))
+            && let Some(i) = self.invoices_of(self.invoice_range(ci)).nth(j)
+        {
+            notes.invoices[i as usize].fetch_or(1 << (NOTE_STEPS - 1), Ordering::Relaxed);
+        }
+    }
+
     /// How many invoices are noted with events that a stop or pause rule blocked.
     #[cfg(test)]
     pub(crate) fn noted_blocked_events(&self) -> usize {
@@ -1081,42 +1122,90 @@ impl<'p> Evaluator<'p> {
         }
     }
 
+    /// The notes of customer `ci`, when it has usable ones (see [`SkipNotes`]).
+    fn noted(&self, ci: u32) -> Noted<'p> {
+        let Some(notes) = &self.notes else { return Noted::Unusable };
+        let scenario = match notes.customers.get(ci as usize).map(|c| c.load(Ordering::Relaxed)) {
+            Some(NOTE_EMPTY) => return Noted::Nothing,
+            Some(NOTE_NONE) | None => return Noted::Unusable,
+            Some(n) => n as usize - 1,
+        };
+        match self.program.scenarios.get(scenario) {
+            Some(s) => Noted::Steps { scenario, s },
+            None => Noted::Unusable,
+        }
+    }
+
     /// The skipped steps of customer `ci` from its notes, in plan order, as its evaluation
     /// would list them; `false` when it has no usable note (it must be evaluated).
     fn skipped_from_notes(&self, ci: u32, out: &mut Records<'p>, scratch: &mut Scratch<'p>) -> bool {
-        let Some(notes) = &self.notes else { return false };
-        let scenario = match notes.customers.get(ci as usize).map(|c| c.load(Ordering::Relaxed)) {
-            Some(NOTE_EMPTY) => return true,
-            Some(NOTE_NONE) | None => return false,
-            Some(n) => n as usize - 1,
+        let (scenario, s) = match self.noted(ci) {
+            Noted::Nothing => return true,
+            Noted::Unusable => return false,
+            Noted::Steps { scenario, s } => (scenario, s),
         };
-        let Some(s) = self.program.scenarios.get(scenario) else { return false };
-        let customer = &self.portfolio.customers[ci as usize];
         let range = self.invoice_range(ci);
         let mut reserved = None;
         if range.len() >= LARGE_CUSTOMER {
             // Room for all of them at once: growing by copies, a very large customer left
             // the smaller copies with the allocator for a while (one customer of 300,000
             // invoices: 80 MB of records, and as much again freed on the way).
-            let count = |i: u32| {
-                let note = InvoiceNote::of(notes.invoices.get(i as usize).map_or(0, |b| b.load(Ordering::Relaxed)));
-                (note.expired.count_ones() + note.superseded.count_ones() + note.events.count_ones()) as usize
-            };
-            let total = self.invoices_of(range.clone()).map(count).sum();
+            let total = self.noted_count(range.clone());
             out.skipped.reserve_exact(total);
             reserved = Some((out.skipped.len(), total));
         }
         let mark = out.mark();
-        let mut rank = 0u32;
+        let mut listing = NoteListing::default();
+        if !self.list_noted(ci, (scenario, s), 0..range.len(), &mut listing, out, scratch) {
+            out.truncate(mark);
+            return false;
+        }
+        debug_assert!(reserved.is_none_or(|(from, n)| out.skipped.len() - from == n), "skipped steps miscounted");
+        if listing.in_order {
+            debug_assert!(out.is_sorted_since(mark), "skipped steps from notes out of plan order");
+        } else {
+            out.sort_since(mark);
+        }
+        true
+    }
+
+    /// How many skipped steps the notes of the invoices at `range` of the index list.
+    fn noted_count(&self, range: std::ops::Range<usize>) -> usize {
+        let Some(notes) = &self.notes else { return 0 };
+        let count = |i: u32| {
+            let note = InvoiceNote::of(notes.invoices.get(i as usize).map_or(0, |b| b.load(Ordering::Relaxed)));
+            (note.expired.count_ones() + note.superseded.count_ones() + note.events.count_ones()) as usize
+        };
+        self.invoices_of(range).map(count).sum()
+    }
+
+    /// Lists the skipped steps that the notes of customer `ci` (of scenario `s`, the
+    /// program's `scenario`) give for its invoices at positions `js` (among its invoices in
+    /// the index), after those `listing` went through: in the order its evaluation lists
+    /// them, which is plan order unless an invoice shares its id with the one before
+    /// (`listing.in_order` is then false). `false` when a note cannot be listed (the
+    /// records of `js` are then partly made: the caller drops them).
+    fn list_noted(
+        &self,
+        ci: u32,
+        (scenario, s): (usize, &'p CompiledScenario),
+        js: std::ops::Range<usize>,
+        listing: &mut NoteListing,
+        out: &mut Records<'p>,
+        scratch: &mut Scratch<'p>,
+    ) -> bool {
+        let Some(notes) = &self.notes else { return false };
+        let customer = &self.portfolio.customers[ci as usize];
+        let range = self.invoice_range(ci);
+        let within = range.start + js.start..range.start + js.end;
         // For the reasons of blocked invoices: the customer's facts, found at the first one.
         let Scratch { facts, balances, trace, .. } = scratch;
-        let mut known = None;
-        // Whether the records are made in plan order (see below), so need no sort.
-        let mut in_order = true;
-        for (j, (i, &repeat)) in self.invoices_of(range.clone()).zip(&self.ix.repeats[range]).enumerate() {
+        for (j, (i, &repeat)) in self.invoices_of(within.clone()).zip(&self.ix.repeats[within]).enumerate() {
+            let j = js.start + j;
             if !repeat || j == 0 {
-                rank = j as u32;
+                listing.rank = j as u32;
             }
+            let rank = listing.rank;
             let bits = notes.invoices.get(i as usize).map_or(0, |b| b.load(Ordering::Relaxed));
             if bits == 0 {
                 continue;
@@ -1129,7 +1218,7 @@ impl<'p> Evaluator<'p> {
             // superseded or blocked (it expires), so the expired ones come first in offset
             // order too. Only an invoice sharing its id with the one before (the same rank,
             // its steps interleaved with that invoice's) breaks the order.
-            in_order &= !(repeat && j > 0);
+            listing.in_order &= !(repeat && j > 0);
             let invoice = &self.portfolio.invoices[i as usize];
             let table = self.triggers.of(scenario, invoice.due_date);
             let mut push = |k: usize, status: SkipStatus| -> bool {
@@ -1150,30 +1239,80 @@ impl<'p> Evaluator<'p> {
             let listed = steps_of(note.expired).all(|k| push(k, SkipStatus::Expired))
                 && (note.blocked || steps_of(note.superseded).all(|k| push(k, SkipStatus::Superseded)));
             if !listed {
-                out.truncate(mark);
                 return false;
             }
             if note.blocked {
-                let book = match &known {
+                let book = match &listing.book {
                     Some(book) => book,
-                    None => known.insert(self.customer_facts(ci, facts, balances)),
+                    None => listing.book.insert(self.customer_facts(ci, facts, balances)),
                 };
                 let listed = facts
                     .get(j)
                     .is_some_and(|f| self.blocked_from_note(ci, s, f, book, note, (rank, &mut *trace), out));
                 if !listed {
-                    out.truncate(mark);
                     return false;
                 }
             }
         }
-        debug_assert!(reserved.is_none_or(|(from, n)| out.skipped.len() - from == n), "skipped steps miscounted");
-        if in_order {
-            debug_assert!(out.is_sorted_since(mark), "skipped steps from notes out of plan order");
-        } else {
-            out.sort_since(mark);
-        }
         true
+    }
+
+    /// The skipped steps (after the actions, [`Mode::SKIPPED_AFTER_ACTIONS`]) of the
+    /// customer at `at` in id order, the records [`Evaluator::batch`] makes for it, handed to
+    /// `each` in slices of `slice` invoices (each slice's records dropped once handed): listed
+    /// from its notes, the records of a very large customer are never all in memory (80 bytes
+    /// a skipped step: one customer of 300,000 invoices skips 1 million, 80 MB).
+    ///
+    /// A customer without usable notes, or with an invoice that shares its id with the one
+    /// before (its steps go among that one's, for a sort of the whole customer), is evaluated
+    /// and its records handed at once. So is the rest of a customer whose notes cannot be
+    /// listed after some slices were handed (a note that the evaluation would not make):
+    /// the records after those handed. Not for a portfolio whose customer ids repeat, whose
+    /// batches are sorted as a whole.
+    pub(crate) fn skipped_in_slices(&self, at: usize, slice: usize, each: &mut dyn FnMut(&Records<'p>)) {
+        let mode = Mode::SKIPPED_AFTER_ACTIONS;
+        let Some(&ci) = self.ix.order.get(at) else { return };
+        let range = self.invoice_range(ci);
+        let own_ids = self.ix.repeats.get(range.start + 1..range.end).is_some_and(|r| !r.contains(&true));
+        let mut handed = 0;
+        match self.noted(ci) {
+            // Nothing to list: the actions' pass saw the customer fail, or skip nothing.
+            _ if self.failed(ci) => return,
+            Noted::Nothing => return,
+            Noted::Steps { scenario, s } if own_ids => {
+                let mut scratch = self.scratch();
+                let mut out = self.records(mode);
+                let mut listing = NoteListing::default();
+                let mut start = 0;
+                while start < range.len() {
+                    let end = range.len().min(start + slice.max(1));
+                    let mark = out.mark();
+                    if !self.list_noted(ci, (scenario, s), start..end, &mut listing, &mut out, &mut scratch.scratch) {
+                        break;
+                    }
+                    debug_assert!(listing.in_order && out.is_sorted_since(mark), "skipped steps out of plan order");
+                    handed += out.skipped.len();
+                    each(&out);
+                    out.clear_written();
+                    start = end;
+                }
+                out.clear_written();
+                self.recycle([out]);
+                if start == range.len() {
+                    return;
+                }
+            }
+            Noted::Steps { .. } | Noted::Unusable => {}
+        }
+        // Evaluated as a batch of the customer alone.
+        let mut runs = self.batch(at..at + 1, mode);
+        for run in &mut runs {
+            let before = handed.min(run.skipped.len());
+            run.skipped.drain(..before);
+            handed -= before;
+            each(run);
+        }
+        self.recycle(runs);
     }
 
     /// What the listing from notes needs of customer `ci` for the reason of a blocked
@@ -1237,6 +1376,12 @@ impl<'p> Evaluator<'p> {
             out.skipped.push(noted_skip(e.customer, f.invoice, rank, s, step, status, Why::Text(reason)));
         }
         true
+    }
+
+    /// Whether the evaluation of customer `ci` failed (known once an evaluation with
+    /// actions went through it: see [`Mode::failed_known`]).
+    fn failed(&self, ci: u32) -> bool {
+        self.failed.get(ci as usize / 64).is_some_and(|w| w.load(Ordering::Relaxed) & (1u64 << (ci % 64)) != 0)
     }
 
     /// The evaluator of customer `ci` in `mode`.
@@ -1434,9 +1579,7 @@ impl<'p> Evaluator<'p> {
                     }
                 }
             }
-            let failed = self.failed.get(ci as usize / 64);
-            let bit = 1u64 << (ci % 64);
-            if mode.failed_known && failed.is_some_and(|w| w.load(Ordering::Relaxed) & bit != 0) {
+            if mode.failed_known && self.failed(ci) {
                 continue;
             }
             // Skipped steps after actions: from the notes of the evaluation with actions.
@@ -1468,8 +1611,8 @@ impl<'p> Evaluator<'p> {
                     out.errors.push(err);
                     // Read by a later evaluation of the same batch (synchronised by the end
                     // of this one).
-                    if let Some(w) = failed {
-                        w.fetch_or(bit, Ordering::Relaxed);
+                    if let Some(w) = self.failed.get(ci as usize / 64) {
+                        w.fetch_or(1u64 << (ci % 64), Ordering::Relaxed);
                     }
                 }
             }

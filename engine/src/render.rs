@@ -460,6 +460,7 @@ struct Batch<'p> {
 }
 
 /// How the records of a batch are cut into pieces of text (see [`write_in_pieces`]).
+#[derive(Clone, Copy)]
 struct Pieces {
     /// The number of records of a run to write.
     count: fn(&Records<'_>) -> usize,
@@ -507,7 +508,9 @@ impl Pieces {
 /// its text written by `write` (a run's records at a range, or all of them for `None`, into
 /// a part emptied first): run by run in the task that evaluated each, or, when the batch
 /// ends with a very large customer, in `pieces` handed over as they are made (see
-/// [`write_in_pieces`]).
+/// [`write_in_pieces`]); that customer's skipped steps after the actions are listed from
+/// notes in slices of its invoices, each written in pieces before the next is listed (see
+/// [`Evaluator::skipped_in_slices`]).
 fn make_batch<'p>(
     ev: &Evaluator<'p>,
     (r, mode, batch): (std::ops::Range<usize>, Mode, usize),
@@ -516,15 +519,40 @@ fn make_batch<'p>(
     hand_over: &mut dyn FnMut(&mut Batch<'p>),
     write: impl Fn(&Records<'p>, Option<Piece>, &mut Vec<u8>) + Sync,
 ) {
-    if in_pieces(ev, &r, batch) {
+    let write_piece = |run: &Records<'p>, piece, out: &mut Vec<u8>| write(run, Some(piece), out);
+    if in_pieces(ev, &r, batch) && mode.failed_known && !mode.actions && !ev.ix.duplicates {
+        // Skipped steps after the actions: the large customer's are listed in slices, each
+        // written in pieces once listed (see `Evaluator::skipped_in_slices`), after the
+        // records of the customers before it.
+        let last = r.end - 1;
+        let runs = ev.batch(r.start..last, mode);
+        b.filled = 0;
+        let skipped = b.skipped;
+        let mut write_next = |runs: &[Records<'p>], b: &mut Batch<'p>| {
+            if b.filled > 0 {
+                hand_over(b);
+                b.skipped = skipped;
+                b.filled = 0;
+            }
+            write_in_pieces(runs, pieces, b, hand_over, write_piece);
+        };
+        write_next(&runs, b);
+        ev.skipped_in_slices(last, SLICE_BATCHES * batch, &mut |slice| write_next(std::slice::from_ref(slice), b));
+        b.runs = lists_of(runs);
+    } else if in_pieces(ev, &r, batch) {
         let runs = ev.batch(r, mode);
-        write_in_pieces(&runs, pieces, b, hand_over, |run, piece, out| write(run, Some(piece), out));
+        write_in_pieces(&runs, pieces, b, hand_over, write_piece);
         b.runs = lists_of(runs);
     } else {
         b.runs = ev.batch_then(r, mode, &mut b.parts, |run, out| write(run, None, out));
         b.filled = b.runs.len();
     }
 }
+
+/// The invoices of a very large customer whose skipped steps are listed at a time from
+/// notes, per customer of a batch (see [`Evaluator::skipped_in_slices`]): 4,096 for the
+/// plan writers' batches, about 10,000 records (800 KB) and 2.5 MB of JSON.
+const SLICE_BATCHES: usize = 4;
 
 /// The customer-level lists of a batch's records, once the records are written in pieces
 /// (see [`write_in_pieces`]): the records themselves are freed now, instead of going to the
@@ -1392,6 +1420,76 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
             let mut csv = Vec::new();
             write_plan_csv_batched(engine.program(), (&p).into(), t, &history, &mut csv, size).unwrap();
             assert_eq!(String::from_utf8(csv).unwrap(), want_csv, "csv, batch size {size}");
+        }
+    }
+
+    /// The skipped steps of a large customer listed from notes in slices are the records of
+    /// its evaluation, in order, a slice at a time (the blocked invoices' reasons from the
+    /// customer's facts, found once); a note that cannot be listed after some slices were
+    /// handed has the rest of the customer evaluated, and the records after those handed
+    /// come at once.
+    #[test]
+    fn a_large_customer_is_listed_from_notes_in_slices() {
+        let engine = policy_engine();
+        let mut p = portfolio(900);
+        p.customers.retain(|c| c.name != "Twin");
+        // Two thirds of the invoices go to three customers. Those of two are over 500 EUR;
+        // the third one's reminder `when amount > 500 EUR` does not hold for some, a skipped
+        // step that notes do not hold: it is evaluated.
+        for (k, inv) in p.invoices.iter_mut().enumerate() {
+            if k % 3 != 0 && inv.customer_id != "NOBODY" {
+                inv.customer_id = format!("C{:05}", [3, 100, 150][k % 9 / 3]).into();
+                if k % 9 / 3 < 2 {
+                    inv.amount += Decimal::new(50_000, 2);
+                }
+            }
+        }
+        let t = day(2026, 3, 1);
+        let history = MemoryHistory::new();
+        let skipped_of = |run: &Records<'_>| -> Vec<crate::plan::Skipped> {
+            run.skipped.iter().map(|s| s.to_skipped(&run.texts)).collect()
+        };
+        for spoil in [false, true] {
+            let noted = Evaluator::new(engine.program(), &p, t, &history).with_skip_notes();
+            let plain = Evaluator::new(engine.program(), &p, t, &history);
+            for r in noted.batches(1000) {
+                noted.batch(r.clone(), Mode::ACTIONS);
+                plain.batch(r, Mode::ACTIONS);
+            }
+            let large: Vec<usize> =
+                (0..noted.ix.order.len()).filter(|&at| noted.invoice_range(noted.ix.order[at]).len() > 100).collect();
+            assert_eq!(large.len(), 3);
+            let mut sliced = 0;
+            for &at in &large {
+                let n = noted.invoice_range(noted.ix.order[at]).len();
+                let want: Vec<crate::plan::Skipped> =
+                    plain.batch(at..at + 1, Mode::SKIPPED_AFTER_ACTIONS).iter().flat_map(skipped_of).collect();
+                let name = &p.customers[noted.ix.order[at] as usize].id;
+                if spoil {
+                    noted.spoil_note(at, n / 2);
+                }
+                for slice in [1, 7, 64, n] {
+                    let mut handed: Vec<Vec<crate::plan::Skipped>> = Vec::new();
+                    noted.skipped_in_slices(at, slice, &mut |run| handed.push(skipped_of(run)));
+                    assert_eq!(handed.concat(), want, "{name}, slices of {slice}");
+                    if name == "C00150" {
+                        // Not listed from notes: evaluated, its records at once.
+                        assert_eq!(handed.len(), 1, "{name}");
+                        continue;
+                    }
+                    sliced += 1;
+                    if name == "C00003" {
+                        // Its disputed invoices are paused: their reasons read the customer's
+                        // facts, found once for all slices.
+                        assert!(want.iter().any(|s| s.status == SkipStatus::Paused), "{name}");
+                    }
+                    // A slice per `slice` invoices; with a spoiled note, those before the
+                    // slice of the spoiled invoice, then the rest at once.
+                    let slices = if spoil { (n / 2) / slice + 1 } else { n.div_ceil(slice) };
+                    assert_eq!(handed.len(), slices, "{name}, slices of {slice}");
+                }
+            }
+            assert_eq!(sliced, 8);
         }
     }
 
