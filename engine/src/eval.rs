@@ -174,6 +174,13 @@ pub(crate) const INVOICES_PER_CUSTOMER: usize = 8;
 /// the count).
 const LARGE_CUSTOMER: usize = if cfg!(test) { 64 } else { 4096 };
 
+/// A customer's emissions from this many on are grouped by sorting their positions, each
+/// moved once (see [`CustomerEval::group`]).
+const SORT_BY_POSITION: usize = 64;
+
+/// The most classes of emissions a customer's are grouped by (see [`classes_of`]).
+pub(crate) const MAX_CLASSES: usize = 64;
+
 /// Sorts the customer-level lists of a plan (actions and skipped come out of
 /// [`Evaluator::batch`] already in plan order).
 pub(crate) fn finish_lists(unassigned: &mut [Unassigned], errors: &mut [PlanError], next: &mut [NextAction]) {
@@ -445,6 +452,9 @@ pub(crate) struct Evaluator<'p> {
     /// The skipped steps noted by an evaluation with actions, for a later one without (see
     /// [`Evaluator::with_skip_notes`]).
     notes: Option<SkipNotes>,
+    /// A customer's emissions from this many on are grouped by sorting their positions
+    /// ([`SORT_BY_POSITION`]; see [`CustomerEval::group`]).
+    sort_by_position: usize,
 }
 
 /// The skipped steps found by an evaluation that did not list them (actions only), in a few
@@ -1051,7 +1061,16 @@ impl<'p> Evaluator<'p> {
             scratch_pool: Mutex::new(Vec::new()),
             failed: (0..portfolio.customers.len().div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
             notes: None,
+            sort_by_position: SORT_BY_POSITION,
         }
+    }
+
+    /// Groups a customer's emissions by sorting their positions from `n` emissions on
+    /// (`usize::MAX`: never; see [`CustomerEval::group`]).
+    #[cfg(test)]
+    pub(crate) fn with_sort_by_position_from(mut self, n: usize) -> Self {
+        self.sort_by_position = n;
+        self
     }
 
     /// Makes an evaluation with actions and without skipped steps ([`Mode::ACTIONS`]) note
@@ -2592,19 +2611,36 @@ impl<'a> CustomerEval<'a, '_> {
         let same = |a: &Emission<'a>, b: &Emission<'a>| {
             same_key(&a.key, &b.key) && a.invoice.currency == b.invoice.currency && slot(a) == slot(b)
         };
-        if ems.len() > 1 {
-            // Any order that brings equal keys together will do (actions are put in plan
-            // order afterwards): the step's order first, the key text only on a tie. A group
-            // keeps its invoices in id order: the emissions of one key come in the order of
-            // the customer's invoices, one per invoice, so their position among them ends the
-            // comparison. That is the order of a stable sort, without the buffer of one (half
-            // the emissions: 22 MB for a customer of 300,000 invoices).
-            ems.sort_unstable_by(|a, b| {
-                a.order
-                    .cmp(&b.order)
-                    .then_with(|| if same_key(&a.key, &b.key) { std::cmp::Ordering::Equal } else { a.key.cmp(&b.key) })
-                    .then_with(|| (a.invoice.currency, slot(a), a.index).cmp(&(b.invoice.currency, slot(b), b.index)))
-            });
+        // Any order that brings equal keys together will do (actions are put in plan order
+        // afterwards): the step's order first, the key text only on a tie. A group keeps its
+        // invoices in id order: the emissions of one key come in the order of the customer's
+        // invoices, one per invoice, so their position among them ends the comparison. That
+        // is the order of a stable sort, without the buffer of one (half the emissions: 22 MB
+        // for a customer of 300,000 invoices), as is the order by class below.
+        let cmp = |a: &Emission<'a>, b: &Emission<'a>| {
+            a.order
+                .cmp(&b.order)
+                .then_with(|| if same_key(&a.key, &b.key) { std::cmp::Ordering::Equal } else { a.key.cmp(&b.key) })
+                .then_with(|| (a.invoice.currency, slot(a), a.index).cmp(&(b.invoice.currency, slot(b), b.index)))
+        };
+        if ems.len() >= self.ev.sort_by_position {
+            // Many emissions (a very large customer): each is moved once (192 bytes) to its
+            // place, instead of at every step of a sort of the emissions (a customer of
+            // 50,000 invoices spent most of its evaluation in such a sort's moves and
+            // comparisons). Their order: by class (step and currency), as each class first
+            // comes, then by position; or, for more classes than [`MAX_CLASSES`] (events
+            // whose keys hold a date), the order above.
+            let order = classes_of(ems).map_or_else(
+                || {
+                    let mut order: Vec<u32> = (0..ems.len() as u32).collect();
+                    order.sort_unstable_by(|&x, &y| cmp(&ems[x as usize], &ems[y as usize]).then(x.cmp(&y)));
+                    order
+                },
+                |(class, classes)| by_class(&class, classes),
+            );
+            permute(ems, &order);
+        } else if ems.len() > 1 {
+            ems.sort_unstable_by(cmp);
         }
         let ems = &out.emissions[first..];
         let mut start = 0;
@@ -2619,6 +2655,67 @@ impl<'a> CustomerEval<'a, '_> {
                 out.actions.push(a);
             }
             start += len;
+        }
+    }
+}
+
+/// The class of each of emissions `ems` (a customer's), numbered as they first come, and
+/// the number of classes: emissions of one class have the same step (order and key) and
+/// currency, and differ by invoice only. `None` for more than [`MAX_CLASSES`].
+fn classes_of(ems: &[Emission<'_>]) -> Option<(Vec<u32>, usize)> {
+    let mut classes: Vec<&Emission<'_>> = Vec::new();
+    let mut class = Vec::with_capacity(ems.len());
+    for em in ems {
+        let same = |c: &&Emission<'_>| {
+            c.order == em.order
+                && (std::ptr::eq(c.key.as_ref(), em.key.as_ref()) || c.key == em.key)
+                && c.invoice.currency == em.invoice.currency
+        };
+        let c = match classes.iter().position(same) {
+            Some(c) => c,
+            None if classes.len() < MAX_CLASSES => {
+                classes.push(em);
+                classes.len() - 1
+            }
+            None => return None,
+        };
+        class.push(c as u32);
+    }
+    Some((class, classes.len()))
+}
+
+/// The positions of items of classes `class` (numbered below `classes`) ordered by class,
+/// then by position (a counting sort).
+fn by_class(class: &[u32], classes: usize) -> Vec<u32> {
+    // Where each class starts, then where its next item goes.
+    let mut next = vec![0u32; classes + 1];
+    for &c in class {
+        next[c as usize + 1] += 1;
+    }
+    for k in 1..next.len() {
+        next[k] += next[k - 1];
+    }
+    let mut order = vec![0u32; class.len()];
+    for (k, &c) in class.iter().enumerate() {
+        order[next[c as usize] as usize] = k as u32;
+        next[c as usize] += 1;
+    }
+    order
+}
+
+/// Puts `items` in `order` (the position of the item to put at each place), moving each once.
+fn permute<T>(items: &mut [T], order: &[u32]) {
+    // `dest[k]`: where the item at `k` goes.
+    let mut dest = vec![0u32; items.len()];
+    for (to, &from) in order.iter().enumerate() {
+        dest[from as usize] = to as u32;
+    }
+    // Each swap puts one item at its place.
+    for k in 0..items.len() {
+        while dest[k] as usize != k {
+            let to = dest[k] as usize;
+            items.swap(k, to);
+            dest.swap(k, to);
         }
     }
 }
@@ -2739,6 +2836,19 @@ mod tests {
     use crate::Engine;
     use crate::compile::Registry;
     use crate::history::NoHistory;
+
+    proptest::proptest! {
+        /// Items put in the order of their classes are those of a stable sort by class.
+        #[test]
+        fn a_permutation_by_class_is_a_stable_sort_by_class(items in proptest::collection::vec(0u16..1000, 0..300)) {
+            let class: Vec<u32> = items.iter().map(|&v| u32::from(v / 100)).collect();
+            let mut got = items.clone();
+            permute(&mut got, &by_class(&class, 10));
+            let mut want = items;
+            want.sort_by_key(|&v| v / 100);
+            proptest::prop_assert_eq!(got, want);
+        }
+    }
 
     /// Weekends and 1 May off, as a test calendar.
     #[derive(Debug)]

@@ -1493,6 +1493,57 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
         }
     }
 
+    /// A large customer's emissions grouped into actions by sorting their positions (each
+    /// emission moved once) give the actions of the sort of the emissions themselves: by
+    /// classes of step and currency, or, for more classes than that takes (a broken promise
+    /// on each of a hundred dates), by comparing them; `per invoice` steps one action each.
+    #[test]
+    fn grouping_by_position_gives_the_actions_of_a_sort_of_the_emissions() {
+        let policy = r#"
+settings { currency EUR calendar none catch up latest }
+scenario "All" { for others D-5 email "soon" D+3 email "r1" D+10 letter "r2" per invoice D+30 registered_letter "notice"
+  on broken promise call "promise" }
+"#;
+        let engine =
+            Engine::from_sources(vec![relance_dsl::Source::new("p.relance", policy)], &Registry::new()).unwrap();
+        let mut p = portfolio(1500);
+        p.customers.retain(|c| c.name != "Twin");
+        for (k, inv) in p.invoices.iter_mut().enumerate() {
+            if k % 3 != 0 && inv.customer_id != "NOBODY" {
+                inv.customer_id = format!("C{:05}", [3, 100][k % 2]).into();
+                // Two currencies; C00100's promises broken on as many dates as invoices.
+                if k % 5 == 0 {
+                    inv.currency = Currency::USD;
+                }
+                if k % 2 == 1 {
+                    inv.promise_date = day(2025, 9, 1).checked_add_days(Days::new(k as u64 % 180));
+                }
+            }
+        }
+        let t = day(2026, 3, 1);
+        let history = MemoryHistory::new();
+        let actions = |ev: &Evaluator<'_>| -> Vec<Action> {
+            let mut all = Vec::new();
+            for r in ev.batches(1000) {
+                for run in ev.batch(r, Mode::ALL) {
+                    all.extend(run.action_views(&ev.rate_table).map(|a| a.to_action()));
+                }
+            }
+            all
+        };
+        let by_position = Evaluator::new(engine.program(), &p, t, &history).with_sort_by_position_from(2);
+        let sorted = Evaluator::new(engine.program(), &p, t, &history).with_sort_by_position_from(usize::MAX);
+        let (got, want) = (actions(&by_position), actions(&sorted));
+        assert_eq!(got, want);
+        let of = |c: &str, step: &str| want.iter().filter(|a| a.customer == c && a.step.starts_with(step)).count();
+        // Each customer's steps in euros and in dollars; one action per invoice at D+10; a
+        // broken promise on each of many dates.
+        assert!(of("C00003", "D+30") == 2 && of("C00003", "D+10") > 10, "{}", of("C00003", "D+10"));
+        let classes: std::collections::BTreeSet<(&str, Currency)> =
+            want.iter().filter(|a| a.customer == "C00100").map(|a| (a.step_key.as_str(), a.currency)).collect();
+        assert!(classes.len() > crate::eval::MAX_CLASSES, "{}", classes.len());
+    }
+
     /// A large customer's records are written in pieces of the weight asked (a piece of one
     /// record may weigh more, unless records are split), run after run and in order, two at
     /// a time, every pair but the last handed over; a record split is written in parts of
