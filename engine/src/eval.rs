@@ -2626,7 +2626,7 @@ impl<'a> CustomerEval<'a, '_> {
         if ems.len() >= self.ev.sort_by_position {
             // Many emissions (a very large customer): each is moved once (192 bytes) to its
             // place, instead of at every step of a sort of the emissions (a customer of
-            // 50,000 invoices spent most of its evaluation in such a sort's moves and
+            // 50,000 invoices spent a quarter of its evaluation in such a sort's moves and
             // comparisons). Their order: by class (step and currency), as each class first
             // comes, then by position; or, for more classes than [`MAX_CLASSES`] (events
             // whose keys hold a date), the order above.
