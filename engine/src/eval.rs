@@ -1097,7 +1097,8 @@ impl<'p> Evaluator<'p> {
     }
 
     /// Spoils the note of the invoice at position `j` among those of the customer at `at` (in
-    /// id order): it names a step past the twelfth, that no listing can make.
+    /// id order): it names the twelfth step of its scenario, which the tests' scenarios do
+    /// not have, so that its listing fails.
     #[cfg(test)]
     pub(crate) fn spoil_note(&self, at: usize, j: usize) {
         if let (Some(notes), Some(&ci)) = (&self.notes, self.ix.order.get(at))
@@ -2616,7 +2617,8 @@ impl<'a> CustomerEval<'a, '_> {
         // invoices in id order: the emissions of one key come in the order of the customer's
         // invoices, one per invoice, so their position among them ends the comparison. That
         // is the order of a stable sort, without the buffer of one (half the emissions: 22 MB
-        // for a customer of 300,000 invoices), as is the order by class below.
+        // for a customer of 300,000 invoices). The order by class below is another order
+        // that brings each group together, its invoices in id order, without a buffer either.
         let cmp = |a: &Emission<'a>, b: &Emission<'a>| {
             a.order
                 .cmp(&b.order)
