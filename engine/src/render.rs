@@ -1347,6 +1347,25 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
         p
     }
 
+    /// [`portfolio`] of `invoices` without its repeated customer id, each invoice but every
+    /// third (and the one of an unknown customer) changed by `change` (given its number),
+    /// which moves it to a large customer.
+    fn with_large_customers(invoices: usize, mut change: impl FnMut(usize, &mut Invoice)) -> Portfolio {
+        let mut p = portfolio(invoices);
+        p.customers.retain(|c| c.name != "Twin");
+        for (k, inv) in p.invoices.iter_mut().enumerate() {
+            if k % 3 != 0 && inv.customer_id != "NOBODY" {
+                change(k, inv);
+            }
+        }
+        p
+    }
+
+    /// The customer of invoice `k` of [`with_large_customers`] among three large ones.
+    fn three_large(k: usize) -> compact_str::CompactString {
+        format!("C{:05}", [3, 100, 150][k % 9 / 3]).into()
+    }
+
     #[test]
     fn written_json_is_the_same_bytes_as_to_json() {
         let engine = policy_engine();
@@ -1372,14 +1391,8 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
     #[test]
     fn large_customers_are_evaluated_in_batches_of_bounded_invoices() {
         let engine = policy_engine();
-        let mut p = portfolio(900);
-        p.customers.retain(|c| c.name != "Twin");
         // Two thirds of the invoices go to three customers.
-        for (k, inv) in p.invoices.iter_mut().enumerate() {
-            if k % 3 != 0 && inv.customer_id != "NOBODY" {
-                inv.customer_id = format!("C{:05}", [3, 100, 150][k % 9 / 3]).into();
-            }
-        }
+        let p = with_large_customers(900, |k, inv| inv.customer_id = three_large(k));
         let history = MemoryHistory::new();
         let t = day(2026, 3, 1);
         let plan = engine.evaluate(&p, t, &history);
@@ -1431,19 +1444,15 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
     #[test]
     fn a_large_customer_is_listed_from_notes_in_slices() {
         let engine = policy_engine();
-        let mut p = portfolio(900);
-        p.customers.retain(|c| c.name != "Twin");
         // Two thirds of the invoices go to three customers. Those of two are over 500 EUR;
         // the third one's reminder `when amount > 500 EUR` does not hold for some, a skipped
         // step that notes do not hold: it is evaluated.
-        for (k, inv) in p.invoices.iter_mut().enumerate() {
-            if k % 3 != 0 && inv.customer_id != "NOBODY" {
-                inv.customer_id = format!("C{:05}", [3, 100, 150][k % 9 / 3]).into();
-                if k % 9 / 3 < 2 {
-                    inv.amount += Decimal::new(50_000, 2);
-                }
+        let p = with_large_customers(900, |k, inv| {
+            inv.customer_id = three_large(k);
+            if k % 9 / 3 < 2 {
+                inv.amount += Decimal::new(50_000, 2);
             }
-        }
+        });
         let t = day(2026, 3, 1);
         let history = MemoryHistory::new();
         let skipped_of = |run: &Records<'_>| -> Vec<crate::plan::Skipped> {
@@ -1506,20 +1515,16 @@ scenario "All" { for others D-5 email "soon" D+3 email "r1" D+10 letter "r2" per
 "#;
         let engine =
             Engine::from_sources(vec![relance_dsl::Source::new("p.relance", policy)], &Registry::new()).unwrap();
-        let mut p = portfolio(1500);
-        p.customers.retain(|c| c.name != "Twin");
-        for (k, inv) in p.invoices.iter_mut().enumerate() {
-            if k % 3 != 0 && inv.customer_id != "NOBODY" {
-                inv.customer_id = format!("C{:05}", [3, 100][k % 2]).into();
-                // Two currencies; C00100's promises broken on as many dates as invoices.
-                if k % 5 == 0 {
-                    inv.currency = Currency::USD;
-                }
-                if k % 2 == 1 {
-                    inv.promise_date = day(2025, 9, 1).checked_add_days(Days::new(k as u64 % 180));
-                }
+        let p = with_large_customers(1500, |k, inv| {
+            inv.customer_id = format!("C{:05}", [3, 100][k % 2]).into();
+            // Two currencies; C00100's promises broken on as many dates as invoices.
+            if k % 5 == 0 {
+                inv.currency = Currency::USD;
             }
-        }
+            if k % 2 == 1 {
+                inv.promise_date = day(2025, 9, 1).checked_add_days(Days::new(k as u64 % 180));
+            }
+        });
         let t = day(2026, 3, 1);
         let history = MemoryHistory::new();
         let actions = |ev: &Evaluator<'_>| -> Vec<Action> {
