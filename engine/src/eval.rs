@@ -2607,8 +2607,6 @@ impl<'a> CustomerEval<'a, '_> {
         }
         let Some(ems) = out.emissions.get_mut(first..) else { return };
         let slot = |em: &Emission<'a>| em.action.per_invoice.then_some(em.index);
-        // The key of a step is borrowed from it: the same step has the same text.
-        let same_key = |a: &str, b: &str| std::ptr::eq(a, b) || a == b;
         let same = |a: &Emission<'a>, b: &Emission<'a>| {
             same_key(&a.key, &b.key) && a.invoice.currency == b.invoice.currency && slot(a) == slot(b)
         };
@@ -2669,9 +2667,7 @@ fn classes_of(ems: &[Emission<'_>]) -> Option<(Vec<u32>, usize)> {
     let mut class = Vec::with_capacity(ems.len());
     for em in ems {
         let same = |c: &&Emission<'_>| {
-            c.order == em.order
-                && (std::ptr::eq(c.key.as_ref(), em.key.as_ref()) || c.key == em.key)
-                && c.invoice.currency == em.invoice.currency
+            c.order == em.order && same_key(&c.key, &em.key) && c.invoice.currency == em.invoice.currency
         };
         let c = match classes.iter().position(same) {
             Some(c) => c,
@@ -2720,6 +2716,12 @@ fn permute<T>(items: &mut [T], order: &[u32]) {
             dest.swap(k, to);
         }
     }
+}
+
+/// Whether two step keys are the same text: the key of a step is borrowed from it, so the
+/// same step has the very same text, and only other texts are compared.
+fn same_key(a: &str, b: &str) -> bool {
+    std::ptr::eq(a, b) || a == b
 }
 
 /// `d > 0`, without a decimal comparison.
