@@ -360,7 +360,9 @@ fn write_plan_json_batched(
     let ev = Evaluator::new(program, portfolio, as_of, history).with_skip_notes();
     let frags = Fragments::new(program);
     let frags = &frags;
-    let batches = ev.batches(batch);
+    // The actions' batches take very large customers side by side; the skipped steps' list
+    // such a customer from notes in slices, one customer at a time.
+    let batches = [ev.batches_side_by_side(batch), ev.batches(batch)];
     let (mut unassigned, mut errors, mut next) = (Vec::new(), Vec::new(), Vec::new());
     let mut j = JsonPlan::begin(w, as_of, &program.hash)?;
     // The batches for the actions, then the same batches for the skipped steps, in one
@@ -370,7 +372,8 @@ fn write_plan_json_batched(
     // cache; the parts of a batch go to `w` while the next batch is evaluated (see
     // [`pipeline`]).
     let passes = [Mode::ACTIONS, Mode::SKIPPED_AFTER_ACTIONS];
-    let items = passes.into_iter().flat_map(|mode| batches.iter().map(move |r| (mode, r.clone())));
+    let items =
+        passes.into_iter().zip(&batches).flat_map(|(mode, batches)| batches.iter().map(move |r| (mode, r.clone())));
     let mut in_skipped = false;
     // The records of a run in `piece` (all of them for `None`) into `out`, emptied first.
     let write = |mode: Mode, run: &Records<'_>, piece: Option<Piece>, out: &mut Vec<u8>| {
@@ -1019,7 +1022,7 @@ fn write_plan_csv_batched(
         }
     };
     pipeline(
-        ev.batches(batch),
+        ev.batches_side_by_side(batch),
         |r, b: &mut Batch<'_>, hand_over| {
             // As for the JSON: a line's reason has a clause per invoice.
             let pieces = Pieces::new(batch, |run| run.actions.len(), true);
@@ -1239,7 +1242,7 @@ fn write_plan_table_batched(
     let mut actions = 0;
     let mut skipped: std::collections::BTreeMap<SkipStatus, usize> = std::collections::BTreeMap::new();
     pipeline(
-        ev.batches(batch),
+        ev.batches_side_by_side(batch),
         |r, b: &mut Batch<'_>, _| {
             b.runs = ev.batch(r, Mode::FIGURES);
             action_lines(&b.runs, &ev.rate_table, table_view_row, &mut b.parts);
@@ -1433,6 +1436,61 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
             let mut csv = Vec::new();
             write_plan_csv_batched(engine.program(), (&p).into(), t, &history, &mut csv, size).unwrap();
             assert_eq!(String::from_utf8(csv).unwrap(), want_csv, "csv, batch size {size}");
+        }
+    }
+
+    /// Many very large customers: batches of one each are joined, as many as the pool has
+    /// threads while they hold at most an eighth of the invoices, and evaluated side by
+    /// side; the plan is the same in every format.
+    #[test]
+    fn very_large_customers_are_evaluated_side_by_side() {
+        let engine = policy_engine();
+        // Two thirds of 3,200 invoices go to 20 customers, about 107 each.
+        let large: Vec<compact_str::CompactString> = (0..20).map(|c| format!("C{:05}", 40 * c + 3).into()).collect();
+        let p = with_large_customers(3200, |k, inv| inv.customer_id = large[k % 60 / 3].clone());
+        let history = MemoryHistory::new();
+        let t = day(2026, 3, 1);
+        let plan = engine.evaluate(&p, t, &history);
+        let (want, want_csv, want_table) = (to_json(&plan), to_csv(&plan), to_table(&plan));
+        let ev = Evaluator::new(engine.program(), &p, t, &history);
+        let share = p.invoices.len() / 16;
+        for (size, threads) in [(4, 1), (4, 2), (4, 3), (8, 4), (1000, 2)] {
+            let (alone, joined) = (ev.batches(size), ev.batches_side_by_side_on(size, threads));
+            // The same customers, in order, each batch of `joined` made of whole batches of
+            // `alone`.
+            assert_eq!(joined.first().map(|b| b.start), Some(0));
+            assert!(joined.windows(2).all(|w| w[0].end == w[1].start));
+            assert_eq!(joined.last().map(|b| b.end), Some(ev.ix.order.len()));
+            assert!(joined.iter().all(|j| alone.iter().any(|a| a.start == j.start)));
+            let most = size * crate::eval::INVOICES_PER_CUSTOMER;
+            let counts = |b: &std::ops::Range<usize>| -> Vec<usize> {
+                ev.ix.order[b.clone()].iter().map(|&c| ev.invoice_range(c).len()).collect()
+            };
+            let mut side_by_side = 0;
+            for j in joined.iter().filter(|j| !alone.contains(j)) {
+                let counts = counts(j);
+                let big = counts.iter().filter(|&&n| n >= most).count();
+                assert!(counts.last().is_some_and(|&n| n >= most), "{j:?}: {counts:?}");
+                assert!(big >= 2 && big <= threads, "{j:?}: {counts:?}");
+                assert!(counts.iter().sum::<usize>() - counts.iter().max().unwrap() <= share, "{j:?}: {counts:?}");
+                side_by_side = side_by_side.max(big);
+            }
+            // Large customers (about 107 invoices, and about 53 between two of them) are
+            // joined in twos when the pool has the threads (a third one would take the
+            // joined batch's invoices beyond its largest customer's over a sixteenth).
+            match (size, threads) {
+                (4, 1) | (1000, _) => assert_eq!(joined, alone, "batch size {size}, {threads} threads"),
+                _ => assert_eq!(side_by_side, 2, "batch size {size}, {threads} threads"),
+            }
+            let mut json = Vec::new();
+            write_plan_json_batched(engine.program(), (&p).into(), t, &history, &mut json, size).unwrap();
+            assert_eq!(String::from_utf8(json).unwrap(), want, "batch size {size}");
+            let mut csv = Vec::new();
+            write_plan_csv_batched(engine.program(), (&p).into(), t, &history, &mut csv, size).unwrap();
+            assert_eq!(String::from_utf8(csv).unwrap(), want_csv, "csv, batch size {size}");
+            let mut table = Vec::new();
+            write_plan_table_batched(engine.program(), (&p).into(), t, &history, &mut table, size).unwrap();
+            assert_eq!(String::from_utf8(table).unwrap(), want_table, "table, batch size {size}");
         }
     }
 
