@@ -1288,7 +1288,8 @@ impl<'p> Evaluator<'p> {
     /// customer at `at` in id order, the records [`Evaluator::batch`] makes for it, handed to
     /// `each` in slices of `slice` invoices (each slice's records dropped once handed): listed
     /// from its notes, the records of a very large customer are never all in memory (80 bytes
-    /// a skipped step: one customer of 300,000 invoices skips 1 million, 80 MB).
+    /// a skipped step: one customer of 300,000 invoices skips 1 million, 80 MB). Each slice
+    /// is handed (on a thread of the pool) while the next one is listed.
     ///
     /// A customer without usable notes, or with an invoice that shares its id with the one
     /// before (its steps go among that one's, for a sort of the whole customer), is evaluated
@@ -1296,7 +1297,7 @@ impl<'p> Evaluator<'p> {
     /// listed after some slices were handed (a note that the evaluation would not make):
     /// the records after those handed. Not for a portfolio whose customer ids repeat, whose
     /// batches are sorted as a whole.
-    pub(crate) fn skipped_in_slices(&self, at: usize, slice: usize, each: &mut dyn FnMut(&Records<'p>)) {
+    pub(crate) fn skipped_in_slices(&self, at: usize, slice: usize, each: &mut (dyn FnMut(&Records<'p>) + Send)) {
         let mode = Mode::SKIPPED_AFTER_ACTIONS;
         let Some(&ci) = self.ix.order.get(at) else { return };
         let range = self.invoice_range(ci);
@@ -1308,24 +1309,41 @@ impl<'p> Evaluator<'p> {
             Noted::Nothing => return,
             Noted::Steps { scenario, s } if own_ids => {
                 let mut scratch = self.scratch();
-                let mut out = self.records(mode);
                 let mut listing = NoteListing::default();
-                let mut start = 0;
-                while start < range.len() {
-                    let end = range.len().min(start + slice.max(1));
+                // Each slice is handed while the next one is listed, on the other thread
+                // (two slices' records in memory: a few hundred kB each).
+                let (mut out, mut next) = (self.records(mode), self.records(mode));
+                let slice = slice.max(1);
+                let mut list = |js: std::ops::Range<usize>, listing: &mut NoteListing, out: &mut Records<'p>| {
                     let mark = out.mark();
-                    if !self.list_noted(ci, (scenario, s), start..end, &mut listing, &mut out, &mut scratch.scratch) {
+                    let listed = self.list_noted(ci, (scenario, s), js, listing, out, &mut scratch.scratch);
+                    debug_assert!(
+                        !listed || listing.in_order && out.is_sorted_since(mark),
+                        "skipped steps out of plan order"
+                    );
+                    listed
+                };
+                // The slice in `out` ends at `end`, listed when `listed`.
+                let mut end = range.len().min(slice);
+                let mut listed = list(0..end, &mut listing, &mut out);
+                while listed {
+                    let following = end..range.len().min(end + slice);
+                    let ((), listed_next) = rayon::join(
+                        || each(&out),
+                        || following.is_empty() || list(following.clone(), &mut listing, &mut next),
+                    );
+                    handed += out.skipped.len();
+                    out.clear_written();
+                    std::mem::swap(&mut out, &mut next);
+                    if following.is_empty() {
                         break;
                     }
-                    debug_assert!(listing.in_order && out.is_sorted_since(mark), "skipped steps out of plan order");
-                    handed += out.skipped.len();
-                    each(&out);
-                    out.clear_written();
-                    start = end;
+                    (end, listed) = (following.end, listed_next);
                 }
                 out.clear_written();
-                self.recycle([out]);
-                if start == range.len() {
+                next.clear_written();
+                self.recycle([out, next]);
+                if listed {
                     return;
                 }
             }

@@ -512,21 +512,22 @@ impl Pieces {
 /// a part emptied first): run by run in the task that evaluated each, or, when the batch
 /// ends with a very large customer, in `pieces` handed over as they are made (see
 /// [`write_in_pieces`]); that customer's skipped steps after the actions are listed from
-/// notes in slices of its invoices, each written in pieces before the next is listed (see
+/// notes in slices of its invoices, each written in pieces while the next is listed (see
 /// [`Evaluator::skipped_in_slices`]).
 fn make_batch<'p>(
     ev: &Evaluator<'p>,
     (r, mode, batch): (std::ops::Range<usize>, Mode, usize),
     pieces: Pieces,
     b: &mut Batch<'p>,
-    hand_over: &mut dyn FnMut(&mut Batch<'p>),
+    hand_over: &mut (dyn FnMut(&mut Batch<'p>) + Send),
     write: impl Fn(&Records<'p>, Option<Piece>, &mut Vec<u8>) + Sync,
 ) {
     let write_piece = |run: &Records<'p>, piece, out: &mut Vec<u8>| write(run, Some(piece), out);
     if in_pieces(ev, &r, batch) && mode.failed_known && !mode.actions && !ev.ix.duplicates {
         // Skipped steps after the actions: the large customer's are listed in slices, each
-        // written in pieces once listed (see `Evaluator::skipped_in_slices`), after the
-        // records of the customers before it.
+        // written in pieces (and handed over, from a thread of the pool) while the next is
+        // listed (see `Evaluator::skipped_in_slices`), after the records of the customers
+        // before it.
         let last = r.end - 1;
         let runs = ev.batch(r.start..last, mode);
         b.filled = 0;
@@ -594,7 +595,7 @@ fn write_in_pieces<'p>(
     runs: &[Records<'p>],
     Pieces { count, weight_of, weight, split }: Pieces,
     b: &mut Batch<'p>,
-    hand_over: &mut dyn FnMut(&mut Batch<'p>),
+    hand_over: &mut (dyn FnMut(&mut Batch<'p>) + Send),
     write: impl Fn(&Records<'p>, Piece, &mut Vec<u8>) + Sync,
 ) {
     // The pieces, run by run: as many records as weigh at most `weight`, at least one; or,
@@ -659,14 +660,15 @@ fn write_in_pieces<'p>(
 /// (which puts an emptied buffer in its place, once the writer has written one): a batch
 /// that ends with a very large customer is written in pieces that way (see
 /// [`write_in_pieces`]), so that its text is never held whole. Each buffer goes to `write`
-/// once, in the order handed.
+/// once, in the order handed. That function may be called from any thread (`make` may
+/// hand over from a task of the pool), but by one at a time.
 ///
 /// `make` runs on one scoped thread (so `write` may hold what cannot leave the calling
 /// thread, such as a locked standard output). After an error of `write`, nothing more is
 /// written and the error is returned once the batch being made is finished.
 fn pipeline<I, B: Default + Send>(
     items: impl IntoIterator<Item = I, IntoIter: Send>,
-    make: impl Fn(I, &mut B, &mut dyn FnMut(&mut B)) + Send,
+    make: impl Fn(I, &mut B, &mut (dyn FnMut(&mut B) + Send)) + Send,
     mut write: impl FnMut(&mut B) -> io::Result<()>,
 ) -> io::Result<()> {
     use std::sync::mpsc;
@@ -679,18 +681,21 @@ fn pipeline<I, B: Default + Send>(
     }
     std::thread::scope(|s| {
         let maker = s.spawn(move || {
+            let (mut spare_rx, made_tx) = (spare_rx, made_tx);
             for item in items {
                 // Either fails only when the writer has stopped.
                 let Ok(mut b) = spare_rx.recv() else { return };
                 let mut stopped = false;
                 {
-                    let mut hand_over = |b: &mut B| {
-                        if stopped {
+                    // May be called from another thread of the pool (see `make_batch`).
+                    let (spare_rx, made_tx, stopped) = (&mut spare_rx, &made_tx, &mut stopped);
+                    let mut hand_over = move |b: &mut B| {
+                        if *stopped {
                             return;
                         }
                         match spare_rx.recv() {
-                            Ok(spare) => stopped = made_tx.send(std::mem::replace(b, spare)).is_err(),
-                            Err(_) => stopped = true,
+                            Ok(spare) => *stopped = made_tx.send(std::mem::replace(b, spare)).is_err(),
+                            Err(_) => *stopped = true,
                         }
                     };
                     make(item, &mut b, &mut hand_over);
@@ -2035,7 +2040,7 @@ scenario "All" { for others D-5 email "before" D+3 email "r1" D+10 email "r2" D+
             let mut written = Vec::new();
             pipeline(
                 &batches,
-                |r: &std::ops::Range<usize>, b: &mut Vec<usize>, _: &mut dyn FnMut(&mut Vec<usize>)| {
+                |r: &std::ops::Range<usize>, b: &mut Vec<usize>, _: &mut (dyn FnMut(&mut Vec<usize>) + Send)| {
                     b.clear();
                     b.extend(r.clone());
                 },
@@ -2050,7 +2055,9 @@ scenario "All" { for others D-5 email "before" D+3 email "r1" D+10 email "r2" D+
             let mut written = Vec::new();
             pipeline(
                 &batches,
-                |r: &std::ops::Range<usize>, b: &mut Vec<usize>, hand_over: &mut dyn FnMut(&mut Vec<usize>)| {
+                |r: &std::ops::Range<usize>,
+                 b: &mut Vec<usize>,
+                 hand_over: &mut (dyn FnMut(&mut Vec<usize>) + Send)| {
                     for piece in [r.start..r.start + 3, r.start + 3..r.start + 5, r.start + 5..r.end] {
                         if piece.start > r.start {
                             hand_over(b);
@@ -2070,7 +2077,7 @@ scenario "All" { for others D-5 email "before" D+3 email "r1" D+10 email "r2" D+
             let mut calls = 0;
             let e = pipeline(
                 &batches,
-                |_, _: &mut Vec<usize>, _: &mut dyn FnMut(&mut Vec<usize>)| {},
+                |_, _: &mut Vec<usize>, _: &mut (dyn FnMut(&mut Vec<usize>) + Send)| {},
                 |_| {
                     calls += 1;
                     Err(io::Error::other("stop"))
@@ -2088,7 +2095,7 @@ scenario "All" { for others D-5 email "before" D+3 email "r1" D+10 email "r2" D+
         let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             pipeline(
                 &batches,
-                |r: &std::ops::Range<usize>, _: &mut Vec<u8>, _: &mut dyn FnMut(&mut Vec<u8>)| {
+                |r: &std::ops::Range<usize>, _: &mut Vec<u8>, _: &mut (dyn FnMut(&mut Vec<u8>) + Send)| {
                     assert!(r.start != 2, "batch 2 fails")
                 },
                 |_| {
