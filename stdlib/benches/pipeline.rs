@@ -154,6 +154,14 @@ fn plan_csv_to_json_large_customers(bencher: divan::Bencher, n: u64) {
     plan_of(bencher, n, &shaped_dir(n, n / 500, Files::Csv));
 }
 
+/// The whole plan of very large customers (key accounts of 50,000 invoices: 20 at 10^6,
+/// evaluated two by two side by side, see `Evaluator::batches_side_by_side`; 2 at 10^5, one
+/// after the other; 2 of 5,000 at 10^4).
+#[divan::bench(args = SIZES, sample_count = 5)]
+fn plan_csv_to_json_very_large_customers(bencher: divan::Bencher, n: u64) {
+    plan_of(bencher, n, &shaped_dir(n, (n / 50_000).max(2), Files::Csv));
+}
+
 /// The loader on the portfolio in `dir`, with its default options.
 fn load_of(bencher: divan::Bencher, n: u64, dir: &std::path::Path) {
     bencher.counter(ItemsCount::new(n)).bench(|| load_dir(dir, &LoadOptions::default()).unwrap());
