@@ -1501,11 +1501,17 @@ impl<'p> Evaluator<'p> {
     /// JSON's skipped steps are listed from notes in slices of one customer at a time
     /// instead.
     pub(crate) fn batches_side_by_side(&self, size: usize) -> Vec<std::ops::Range<usize>> {
-        self.batches_side_by_side_on(size, rayon::current_num_threads())
+        self.side_by_side(self.batches(size), size, rayon::current_num_threads())
     }
 
-    /// [`Evaluator::batches_side_by_side`] for a pool of `threads` threads.
-    pub(crate) fn batches_side_by_side_on(&self, size: usize, threads: usize) -> Vec<std::ops::Range<usize>> {
+    /// [`Evaluator::batches_side_by_side`] from `batches`, those of [`Evaluator::batches`]
+    /// for `size`, for a pool of `threads` threads.
+    pub(crate) fn side_by_side(
+        &self,
+        batches: Vec<std::ops::Range<usize>>,
+        size: usize,
+        threads: usize,
+    ) -> Vec<std::ops::Range<usize>> {
         let share = self.portfolio.invoices.len() / SIDE_BY_SIDE_SHARE;
         let most = size.max(1) * INVOICES_PER_CUSTOMER;
         let invoices_at = |k: usize| self.ix.order.get(k).map_or(0, |&ci| self.invoice_range(ci).len());
@@ -1513,18 +1519,24 @@ impl<'p> Evaluator<'p> {
         // The large customers that end batches joined in the last batch of `out` (none when
         // it does not end with one), its invoices and those of its largest customer.
         let (mut large, mut invoices, mut largest) = (0, 0, 0);
-        for r in self.batches(size) {
-            let held = r.clone().map(invoices_at).sum::<usize>();
+        for r in batches {
             let last = r.end.checked_sub(1).map_or(0, invoices_at);
+            if last < most {
+                out.push(r);
+                (large, invoices, largest) = (0, 0, 0);
+                continue;
+            }
+            // Counted only for batches that end with a large customer (few).
+            let held = r.clone().map(invoices_at).sum::<usize>();
             let joined = invoices + held;
             match out.last_mut() {
-                Some(end) if last >= most && large > 0 && large < threads && joined - largest.max(last) <= share => {
+                Some(end) if large > 0 && large < threads && joined - largest.max(last) <= share => {
                     end.end = r.end;
                     (large, invoices, largest) = (large + 1, joined, largest.max(last));
                 }
                 _ => {
                     out.push(r);
-                    (large, invoices, largest) = if last >= most { (1, held, last) } else { (0, 0, 0) };
+                    (large, invoices, largest) = (1, held, last);
                 }
             }
         }

@@ -362,7 +362,8 @@ fn write_plan_json_batched(
     let frags = &frags;
     // The actions' batches take very large customers side by side; the skipped steps' list
     // such a customer from notes in slices, one customer at a time.
-    let batches = [ev.batches_side_by_side(batch), ev.batches(batch)];
+    let alone = ev.batches(batch);
+    let batches = [ev.side_by_side(alone.clone(), batch, rayon::current_num_threads()), alone];
     let (mut unassigned, mut errors, mut next) = (Vec::new(), Vec::new(), Vec::new());
     let mut j = JsonPlan::begin(w, as_of, &program.hash)?;
     // The batches for the actions, then the same batches for the skipped steps, in one
@@ -1463,7 +1464,8 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
         let ev = Evaluator::new(engine.program(), &p, t, &history);
         let share = p.invoices.len() / 16;
         for (size, threads) in [(4, 1), (4, 2), (4, 3), (8, 4), (1000, 2)] {
-            let (alone, joined) = (ev.batches(size), ev.batches_side_by_side_on(size, threads));
+            let alone = ev.batches(size);
+            let joined = ev.side_by_side(alone.clone(), size, threads);
             // The same customers, in order, each batch of `joined` made of whole batches of
             // `alone`.
             assert_eq!(joined.first().map(|b| b.start), Some(0));
