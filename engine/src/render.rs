@@ -1405,7 +1405,7 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
         let history = MemoryHistory::new();
         let t = day(2026, 3, 1);
         let plan = engine.evaluate(&p, t, &history);
-        let (want, want_csv) = (to_json(&plan), to_csv(&plan));
+        let want = texts(&plan);
         let ev = Evaluator::new(engine.program(), &p, t, &history);
         for size in [1, 4, 16, 1000] {
             let batches = ev.batches(size);
@@ -1436,12 +1436,7 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
             let in_parts =
                 plan.actions.iter().filter(|a| large.contains(&a.customer.as_str()) && a.invoices.len() > 2 * size);
             assert!(size >= 32 || in_parts.count() >= 3, "batch size {size}");
-            let mut streamed = Vec::new();
-            write_plan_json_batched(engine.program(), (&p).into(), t, &history, &mut streamed, size).unwrap();
-            assert_eq!(String::from_utf8(streamed).unwrap(), want, "batch size {size}");
-            let mut csv = Vec::new();
-            write_plan_csv_batched(engine.program(), (&p).into(), t, &history, &mut csv, size).unwrap();
-            assert_eq!(String::from_utf8(csv).unwrap(), want_csv, "csv, batch size {size}");
+            assert_written_in_batches(&engine, &p, (t, &history), size, &want);
         }
     }
 
@@ -1460,7 +1455,7 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
         let history = MemoryHistory::new();
         let t = day(2026, 3, 1);
         let plan = engine.evaluate(&p, t, &history);
-        let (want, want_csv, want_table) = (to_json(&plan), to_csv(&plan), to_table(&plan));
+        let want = texts(&plan);
         let ev = Evaluator::new(engine.program(), &p, t, &history);
         let share = p.invoices.len() / 16;
         for (size, threads) in [(4, 1), (4, 2), (4, 3), (8, 4), (1000, 2)] {
@@ -1494,15 +1489,30 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
                 (4, 1) | (1000, _) => assert_eq!(joined, alone, "batch size {size}, {threads} threads"),
                 _ => assert_eq!(side_by_side, 2, "batch size {size}, {threads} threads"),
             }
-            let mut json = Vec::new();
-            write_plan_json_batched(engine.program(), (&p).into(), t, &history, &mut json, size).unwrap();
-            assert_eq!(String::from_utf8(json).unwrap(), want, "batch size {size}");
-            let mut csv = Vec::new();
-            write_plan_csv_batched(engine.program(), (&p).into(), t, &history, &mut csv, size).unwrap();
-            assert_eq!(String::from_utf8(csv).unwrap(), want_csv, "csv, batch size {size}");
-            let mut table = Vec::new();
-            write_plan_table_batched(engine.program(), (&p).into(), t, &history, &mut table, size).unwrap();
-            assert_eq!(String::from_utf8(table).unwrap(), want_table, "table, batch size {size}");
+            assert_written_in_batches(&engine, &p, (t, &history), size, &want);
+        }
+    }
+
+    /// The texts of a plan in JSON, CSV and table.
+    fn texts(plan: &Plan) -> [String; 3] {
+        [to_json(plan), to_csv(plan), to_table(plan)]
+    }
+
+    /// The plan of `p` as of `t` written by the three writers in batches of `size`
+    /// customers is `want` (see [`texts`]).
+    fn assert_written_in_batches(
+        engine: &Engine,
+        p: &Portfolio,
+        (t, history): (NaiveDate, &dyn History),
+        size: usize,
+        want: &[String; 3],
+    ) {
+        let mut written: [Vec<u8>; 3] = Default::default();
+        write_plan_json_batched(engine.program(), p.into(), t, history, &mut written[0], size).unwrap();
+        write_plan_csv_batched(engine.program(), p.into(), t, history, &mut written[1], size).unwrap();
+        write_plan_table_batched(engine.program(), p.into(), t, history, &mut written[2], size).unwrap();
+        for ((got, want), format) in written.into_iter().zip(want).zip(["json", "csv", "table"]) {
+            assert_eq!(String::from_utf8(got).unwrap(), *want, "{format}, batch size {size}");
         }
     }
 
