@@ -15,6 +15,9 @@
 #   CUSTOMERS=20 scripts/bench-e2e.sh 1000000
 #                                          the invoices shared by that many customers (very
 #                                          large ones: key accounts) instead of 5 a customer
+#   KEY_ACCOUNTS=20 KEY_SHARE=50 scripts/bench-e2e.sh 1000000
+#                                          half the invoices to 20 key accounts spread among
+#                                          the 200,000 customers, the other half as usual
 #
 # Generates the portfolios with `xtask gen-portfolio` (5 invoices per customer, seed 42) under
 # target/bench-e2e/ (never in git), then prints one table line per size: load time (best of
@@ -50,10 +53,16 @@ read -r -a shape <<< "${SHAPE:-}"
 suffix=$(printf '%s' "${SHAPE:-}" | tr -s ' -' '-')
 # The number of customers, when not 5 invoices each (the folder's name says it: -c20).
 [ -n "${CUSTOMERS:-}" ] && suffix="$suffix-c$CUSTOMERS"
+# Key accounts among them (the folder's name says how many and their per cent: -k20x50).
+keys=()
+if [ -n "${KEY_ACCOUNTS:-}" ]; then
+  suffix="$suffix-k${KEY_ACCOUNTS}x${KEY_SHARE:?KEY_SHARE goes with KEY_ACCOUNTS}"
+  keys=(--key-accounts "$KEY_ACCOUNTS" --key-share "$KEY_SHARE")
+fi
 for n in "${sizes[@]}"; do
   dir="$out/p$n$suffix"
   if [ -z "$(ls -A "$dir" 2>/dev/null)" ]; then
-    "$bin/xtask" gen-portfolio --invoices "$n" --customers "${CUSTOMERS:-$((n / 5))}" --seed 42 --as-of "$as_of" "${shape[@]}" --out "$dir" >/dev/null
+    "$bin/xtask" gen-portfolio --invoices "$n" --customers "${CUSTOMERS:-$((n / 5))}" --seed 42 --as-of "$as_of" "${shape[@]}" "${keys[@]}" --out "$dir" >/dev/null
   fi
   csv_mb=$(du -cm "$dir"/* | tail -1 | cut -f1)
   load=$("${with_binary_allocator[@]}" "$bin/examples/load_timing" "$dir" 3 | sed -E 's/.* in ([0-9.]+) s/\1/' | sort -n | head -1)

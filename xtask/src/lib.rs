@@ -20,6 +20,11 @@
 //! - `--xlsx-shared`: the same workbook as Excel itself writes it: every text once in the
 //!   shared strings table (`xl/sharedStrings.xml`), the cells pointing to it.
 //!
+//! Invoices go to customers evenly at random. `--key-accounts N --key-share P` gives P % of
+//! them to N customers instead (key accounts with thousands of invoices each, spread
+//! through the id range among the small ones, as in a distributor's or a utility's ledger);
+//! without these options the files are the same as before they existed.
+//!
 //! ```no_run
 //! let summary = xtask::Gen::new(10_000, 2_000, 42, chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(), "target/p10k".into())
 //!     .run()
@@ -35,7 +40,8 @@ use chrono::{Days, NaiveDate};
 
 /// How to call `gen-portfolio`.
 pub const USAGE: &str = "usage: cargo run -p xtask --release -- gen-portfolio --invoices N --customers M \
-[--seed S] [--as-of YYYY-MM-DD] [--quote-all | --json | --xlsx | --xlsx-shared] [--opaque-ids] --out DIR";
+[--seed S] [--as-of YYYY-MM-DD] [--quote-all | --json | --xlsx | --xlsx-shared] [--opaque-ids] \
+[--key-accounts N --key-share PERCENT] --out DIR";
 
 /// splitmix64: small, fast, good enough for synthetic data.
 #[derive(Debug, Clone)]
@@ -222,6 +228,9 @@ pub struct Gen {
     out: PathBuf,
     files: Files,
     opaque_ids: bool,
+    /// How many key accounts, and the per cent of the invoices they get (see
+    /// [`Gen::key_accounts`]).
+    key_accounts: (u64, u64),
     /// The workbook's shared strings, filled as its sheets are written (`--xlsx-shared`).
     shared: std::cell::RefCell<SharedStrings>,
 }
@@ -238,7 +247,28 @@ impl Gen {
             out,
             files: Files::Csv,
             opaque_ids: false,
+            key_accounts: (0, 0),
             shared: Default::default(),
+        }
+    }
+
+    /// `share` per cent of the invoices (at most 100) go to `count` customers (at most all
+    /// of them), spread evenly through the id range, instead of to customers drawn at random:
+    /// key accounts with many invoices each among the small customers.
+    pub fn key_accounts(mut self, count: u64, share: u64) -> Self {
+        self.key_accounts = (count.min(self.customers), share.min(100));
+        self
+    }
+
+    /// The number of the customer of the next invoice.
+    fn customer_of_next(&self, rng: &mut Rng) -> u64 {
+        match self.key_accounts {
+            (count @ 1.., share) if rng.below(100) < share => {
+                let j = rng.below(count);
+                // The key accounts' numbers: the middles of `count` equal parts of the range.
+                (2 * j + 1) * self.customers / (2 * count)
+            }
+            _ => rng.below(self.customers),
         }
     }
 
@@ -262,6 +292,7 @@ impl Gen {
         let mut as_of = NaiveDate::from_ymd_opt(2026, 3, 16).ok_or("bad default date")?;
         let mut out = None;
         let (mut files, mut opaque_ids) = (None, false);
+        let (mut key_accounts, mut key_share) = (None, None);
         let mut it = args.iter();
         while let Some(flag) = it.next() {
             let shape = match flag.as_str() {
@@ -289,6 +320,11 @@ impl Gen {
                 "--invoices" => invoices = Some(number()?),
                 "--customers" => customers = Some(number()?),
                 "--seed" => seed = number()?,
+                "--key-accounts" => key_accounts = Some(number()?),
+                "--key-share" => match number()? {
+                    share @ 0..=100 => key_share = Some(share),
+                    _ => return Err(format!("--key-share is a per cent of the invoices, 0 to 100, not `{value}`")),
+                },
                 "--as-of" => {
                     as_of = NaiveDate::parse_from_str(value, "%Y-%m-%d")
                         .map_err(|_| format!("`{value}` is not a date like `2026-03-16`"))?
@@ -301,6 +337,14 @@ impl Gen {
         if customers == 0 {
             return Err("--customers must be at least 1".to_string());
         }
+        let key_accounts = match (key_accounts, key_share) {
+            (None, None) => (0, 0),
+            (Some(count), Some(share)) if count <= customers => (count, share),
+            (Some(count), Some(_)) => {
+                return Err(format!("--key-accounts {count} is more than the {customers} customers"));
+            }
+            _ => return Err(format!("--key-accounts and --key-share go together\n{USAGE}")),
+        };
         Ok(Self {
             invoices: invoices.ok_or(format!("--invoices is required\n{USAGE}"))?,
             customers,
@@ -309,6 +353,7 @@ impl Gen {
             out: out.ok_or(format!("--out is required\n{USAGE}"))?,
             files: files.unwrap_or_default(),
             opaque_ids,
+            key_accounts,
             shared: Default::default(),
         })
     }
@@ -454,7 +499,7 @@ impl Gen {
         let mut payments = 0u64;
         let mut non_eur = 0u64;
         for i in 0..self.invoices {
-            let k = rng.below(self.customers);
+            let k = self.customer_of_next(&mut rng);
             let t = traits(self.seed, k);
             // Due date relative to the as-of date: 15 % not yet due, 75 % up to 120 days late,
             // 10 % very late (imported for catch-up).
@@ -788,6 +833,7 @@ mod tests {
             out: dir.to_path_buf(),
             files: Files::Csv,
             opaque_ids: false,
+            key_accounts: (0, 0),
             shared: Default::default(),
         }
     }
@@ -862,6 +908,39 @@ mod tests {
         let shared = Gen::from_args(&args("--invoices 10 --customers 2 --xlsx-shared --out x")).unwrap();
         assert_eq!(shared.files, Files::XlsxShared);
         assert!(Gen::from_args(&args("--invoices 10 --customers 2 --xlsx-shared --xlsx --out x")).is_err());
+    }
+
+    #[test]
+    fn key_accounts_get_their_share_of_the_invoices_spread_through_the_ids() {
+        let base = std::env::temp_dir().join(format!("xtask-keys-{}", std::process::id()));
+        generator(&base, 7).key_accounts(4, 60).run().unwrap();
+        let invoices = std::fs::read_to_string(base.join("invoices.csv")).unwrap();
+        let mut per_customer: std::collections::BTreeMap<&str, usize> = Default::default();
+        for line in invoices.lines().skip(1) {
+            *per_customer.entry(line.split(',').nth(1).unwrap()).or_default() += 1;
+        }
+        let mut counts: Vec<(usize, &str)> = per_customer.iter().map(|(&c, &n)| (n, c)).collect();
+        counts.sort_unstable_by(|a, b| b.cmp(a));
+        // 60 % of 2,000 invoices to 4 customers (300 each, give or take), the middles of four
+        // equal parts of the 300 customers' numbers; the others have a few each.
+        let mut keys: Vec<&str> = counts.iter().take(4).map(|&(_, c)| c).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["C0000037", "C0000112", "C0000187", "C0000262"]);
+        let to_keys: usize = counts.iter().take(4).map(|&(n, _)| n).sum();
+        assert!((1100..1300).contains(&to_keys), "{to_keys} invoices to the key accounts");
+        assert!(counts[4].0 < 20, "{:?}", counts[4]);
+        std::fs::remove_dir_all(&base).unwrap();
+        let args = |a: &str| a.split(' ').map(String::from).collect::<Vec<_>>();
+        let g = Gen::from_args(&args("--invoices 10 --customers 5 --key-accounts 2 --key-share 30 --out x")).unwrap();
+        assert_eq!(g.key_accounts, (2, 30));
+        for wrong in [
+            "--key-accounts 2",
+            "--key-share 30",
+            "--key-accounts 6 --key-share 30",
+            "--key-accounts 2 --key-share 101",
+        ] {
+            assert!(Gen::from_args(&args(&format!("--invoices 10 --customers 5 {wrong} --out x"))).is_err(), "{wrong}");
+        }
     }
 
     #[test]
