@@ -1513,19 +1513,17 @@ impl<'p> Evaluator<'p> {
         threads: usize,
     ) -> Vec<std::ops::Range<usize>> {
         let share = self.portfolio.invoices.len() / SIDE_BY_SIDE_SHARE;
-        let most = size.max(1) * INVOICES_PER_CUSTOMER;
         let invoices_at = |k: usize| self.ix.order.get(k).map_or(0, |&ci| self.invoice_range(ci).len());
         let mut out: Vec<std::ops::Range<usize>> = Vec::new();
         // The large customers that end batches joined in the last batch of `out` (none when
         // it does not end with one), its invoices and those of its largest customer.
         let (mut large, mut invoices, mut largest) = (0, 0, 0);
         for r in batches {
-            let last = r.end.checked_sub(1).map_or(0, invoices_at);
-            if last < most {
+            let Some(last) = self.large_at_end(&r, size) else {
                 out.push(r);
                 (large, invoices, largest) = (0, 0, 0);
                 continue;
-            }
+            };
             // Counted only for batches that end with a large customer (few).
             let held = r.clone().map(invoices_at).sum::<usize>();
             let joined = invoices + held;
@@ -1541,6 +1539,14 @@ impl<'p> Evaluator<'p> {
             }
         }
         out
+    }
+
+    /// The invoices of the customer that ends the batch at `r`, of batches of `size`
+    /// customers, when they fill a batch alone (`size ×` [`INVOICES_PER_CUSTOMER`] or more:
+    /// only the last customer of a batch may take it there, see [`Evaluator::cut`]).
+    pub(crate) fn large_at_end(&self, r: &std::ops::Range<usize>, size: usize) -> Option<usize> {
+        let last = self.invoice_range(*self.ix.order.get(r.end.checked_sub(1)?)?).len();
+        (last >= size.max(1) * INVOICES_PER_CUSTOMER).then_some(last)
     }
 
     /// Where a batch or a run of at most `size` customers (positions in id order) that

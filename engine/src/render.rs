@@ -571,12 +571,10 @@ fn lists_of<'p>(mut runs: Vec<Records<'p>>) -> Vec<Records<'p>> {
 
 /// Whether the batch at `r`, of batches of `batch` customers, ends with a customer that has
 /// enough invoices to be written in pieces (see [`write_in_pieces`]): as many as a batch
-/// holds at most (only the last customer of a batch may take it there: see
-/// [`Evaluator::batches`]), 8,192 for the plan writers' batches. Other batches are written
-/// run by run as they are evaluated.
+/// holds at most ([`Evaluator::large_at_end`]), 8,192 for the plan writers' batches. Other
+/// batches are written run by run as they are evaluated.
 fn in_pieces(ev: &Evaluator<'_>, r: &std::ops::Range<usize>, batch: usize) -> bool {
-    let most = batch.max(1) * crate::eval::INVOICES_PER_CUSTOMER;
-    r.end.checked_sub(1).and_then(|last| ev.ix.order.get(last)).is_some_and(|&ci| ev.invoice_range(ci).len() >= most)
+    ev.large_at_end(r, batch).is_some()
 }
 
 /// Writes the records of `runs`, a batch's, in pieces of about `weight` (`count` gives the
