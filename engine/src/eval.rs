@@ -54,30 +54,33 @@ pub fn evaluate<'p>(
     };
     // Batch by batch, each run turned into the plan's values (and dropped) in parallel, so
     // that the records of the whole portfolio never exist at once next to the plan.
-    for r in ev.batches_side_by_side(BATCH) {
-        let mut runs = ev.batch(r, Mode::ALL);
-        let parts: Vec<Plan> = runs
-            .par_iter_mut()
-            .map(|run| Plan {
-                as_of,
-                scenarios_hash: String::new(),
-                actions: run.action_views(&ev.rate_table).map(|a| a.to_action()).collect(),
-                skipped: run.skipped.iter().map(|s| s.to_skipped(&run.texts)).collect(),
-                unassigned: std::mem::take(&mut run.unassigned),
-                errors: std::mem::take(&mut run.errors),
-                next: run.next.iter().map(next_action).collect(),
-                warnings: Vec::new(),
-            })
-            .collect();
-        ev.recycle(runs);
-        for part in parts {
-            plan.actions.extend(part.actions);
-            plan.skipped.extend(part.skipped);
-            plan.unassigned.extend(part.unassigned);
-            plan.errors.extend(part.errors);
-            plan.next.extend(part.next);
+    let batches = ev.batches_side_by_side(BATCH);
+    ev.with_ahead(&batches, BATCH, Mode::ALL, |ahead| {
+        for r in batches.iter().cloned() {
+            let mut runs = ahead.batch(r);
+            let parts: Vec<Plan> = runs
+                .par_iter_mut()
+                .map(|run| Plan {
+                    as_of,
+                    scenarios_hash: String::new(),
+                    actions: run.action_views(&ev.rate_table).map(|a| a.to_action()).collect(),
+                    skipped: run.skipped.iter().map(|s| s.to_skipped(&run.texts)).collect(),
+                    unassigned: std::mem::take(&mut run.unassigned),
+                    errors: std::mem::take(&mut run.errors),
+                    next: run.next.iter().map(next_action).collect(),
+                    warnings: Vec::new(),
+                })
+                .collect();
+            ev.recycle(runs);
+            for part in parts {
+                plan.actions.extend(part.actions);
+                plan.skipped.extend(part.skipped);
+                plan.unassigned.extend(part.unassigned);
+                plan.errors.extend(part.errors);
+                plan.next.extend(part.next);
+            }
         }
-    }
+    });
     plan.errors.extend(ev.ix.input_errors.iter().cloned());
     finish_lists(&mut plan.unassigned, &mut plan.errors, &mut plan.next);
     plan
@@ -94,53 +97,56 @@ pub fn summarize<'p>(
     let portfolio = portfolio.into();
     let ev = Evaluator::new(program, portfolio, as_of, history);
     let mut sum = PlanSummary { errors: ev.ix.input_errors.len(), ..PlanSummary::default() };
-    for r in ev.batches_side_by_side(BATCH) {
-        // Counted and dropped in parallel, run by run.
-        let runs = ev.batch(r, Mode::COUNTS);
-        let parts: Vec<RunCounts<'_>> = runs
-            .par_iter()
-            .map(|run| {
-                // Per channel and currency first (few of them), added to the summary's maps
-                // (keyed by text) once all runs are counted: a map of its own for each run
-                // allocated its keys and nodes again, run after run.
-                let mut by: Vec<(&str, Currency, usize, [Decimal; 3])> = Vec::new();
-                for a in &run.actions {
-                    let (ch, cur) = (a.action.channel.as_str(), a.currency);
-                    let i = match by.iter().position(|b| std::ptr::eq(b.0, ch) && b.1 == cur) {
-                        Some(i) => i,
-                        None => {
-                            by.push((ch, cur, 0, [Decimal::ZERO; 3]));
-                            by.len() - 1
+    let batches = ev.batches_side_by_side(BATCH);
+    ev.with_ahead(&batches, BATCH, Mode::COUNTS, |ahead| {
+        for r in batches.iter().cloned() {
+            // Counted and dropped in parallel, run by run.
+            let runs = ahead.batch(r);
+            let parts: Vec<RunCounts<'_>> = runs
+                .par_iter()
+                .map(|run| {
+                    // Per channel and currency first (few of them), added to the summary's maps
+                    // (keyed by text) once all runs are counted: a map of its own for each run
+                    // allocated its keys and nodes again, run after run.
+                    let mut by: Vec<(&str, Currency, usize, [Decimal; 3])> = Vec::new();
+                    for a in &run.actions {
+                        let (ch, cur) = (a.action.channel.as_str(), a.currency);
+                        let i = match by.iter().position(|b| std::ptr::eq(b.0, ch) && b.1 == cur) {
+                            Some(i) => i,
+                            None => {
+                                by.push((ch, cur, 0, [Decimal::ZERO; 3]));
+                                by.len() - 1
+                            }
+                        };
+                        if let Some(b) = by.get_mut(i) {
+                            b.2 += 1;
+                            money::add_to(&mut b.3[0], a.outstanding);
+                            money::add_to(&mut b.3[1], a.fees);
+                            money::add_to(&mut b.3[2], a.interest);
                         }
-                    };
-                    if let Some(b) = by.get_mut(i) {
-                        b.2 += 1;
-                        money::add_to(&mut b.3[0], a.outstanding);
-                        money::add_to(&mut b.3[1], a.fees);
-                        money::add_to(&mut b.3[2], a.interest);
+                    }
+                    // Per status in an array, counted by the evaluation (2.6 skipped steps an
+                    // invoice at 10^6: a map entry for each cost 2 % of the evaluation, a record
+                    // each ≈ 5 %).
+                    let by_status = run.skip_counts;
+                    RunCounts { unassigned: run.unassigned.len(), errors: run.errors.len(), by, by_status }
+                })
+                .collect();
+            for p in parts {
+                sum.unassigned += p.unassigned;
+                sum.errors += p.errors;
+                for (ch, cur, n, [outstanding, fees, interest]) in p.by {
+                    sum.add_actions(ch, cur, n, outstanding, fees, interest);
+                }
+                for (status, n) in SkipStatus::ALL.into_iter().zip(p.by_status) {
+                    if n > 0 {
+                        *sum.skipped.entry(status).or_default() += n;
                     }
                 }
-                // Per status in an array, counted by the evaluation (2.6 skipped steps an
-                // invoice at 10^6: a map entry for each cost 2 % of the evaluation, a record
-                // each ≈ 5 %).
-                let by_status = run.skip_counts;
-                RunCounts { unassigned: run.unassigned.len(), errors: run.errors.len(), by, by_status }
-            })
-            .collect();
-        for p in parts {
-            sum.unassigned += p.unassigned;
-            sum.errors += p.errors;
-            for (ch, cur, n, [outstanding, fees, interest]) in p.by {
-                sum.add_actions(ch, cur, n, outstanding, fees, interest);
             }
-            for (status, n) in SkipStatus::ALL.into_iter().zip(p.by_status) {
-                if n > 0 {
-                    *sum.skipped.entry(status).or_default() += n;
-                }
-            }
+            ev.recycle(runs);
         }
-        ev.recycle(runs);
-    }
+    });
     sum
 }
 
@@ -1731,6 +1737,20 @@ impl<'p> Evaluator<'p> {
         out
     }
 
+    /// Runs `f` with an [`Ahead`] for `batches` (of `size` customers, evaluated in their
+    /// order with [`Ahead::batch`], or begun with [`Ahead::begin`] when evaluated otherwise)
+    /// in `mode`; returns once the evaluations ahead are done.
+    pub(crate) fn with_ahead<R>(
+        &self,
+        batches: &[std::ops::Range<usize>],
+        size: usize,
+        mode: Mode,
+        f: impl FnOnce(&mut Ahead<'p, '_, '_>) -> R,
+    ) -> R {
+        let larges = batches.iter().filter(|r| self.large_at_end(r, size).is_some()).cloned().collect();
+        rayon::in_place_scope(|scope| f(&mut Ahead { ev: self, scope, mode, size, larges, pending: None, launched: 0 }))
+    }
+
     fn merged_if_duplicates(&self, runs: Vec<Records<'p>>) -> Vec<Records<'p>> {
         if !self.ix.duplicates {
             return runs;
@@ -1741,6 +1761,83 @@ impl<'p> Evaluator<'p> {
         }
         all.sort_all();
         vec![all]
+    }
+}
+
+/// The evaluation of batches in their order, with the very large customer that ends a later
+/// batch evaluated ahead, on a thread of the pool, while the batches before it are
+/// evaluated and written (see [`Evaluator::with_ahead`]).
+///
+/// A customer is evaluated by one thread: a batch that ends with a very large customer kept
+/// one thread on it while the other finished the batch's small customers and waited (10^6
+/// invoices, half of them with 20 key accounts spread among 200,000 customers: 1.4–1.6
+/// processors busy while evaluating). Evaluated ahead, the key account takes one thread
+/// while the other goes on with the small customers' batches, and its records wait for
+/// their batch: 1.9 processors busy, the JSON plan 0.65 → 0.57 s, the CSV 0.58 → 0.51 s,
+/// the table 0.52 → 0.46 s, the memory as before.
+///
+/// One customer at most is evaluated ahead, launched when a batch that does not end with a
+/// large customer begins: its records are in memory beside two batches of small customers,
+/// as they were beside its own batch's. Batches that end with large customers and follow
+/// each other are evaluated as before (they are side by side: see
+/// [`Evaluator::batches_side_by_side`]).
+pub(crate) struct Ahead<'p, 'x, 's> {
+    ev: &'s Evaluator<'p>,
+    scope: &'x rayon::Scope<'s>,
+    mode: Mode,
+    /// The batches' size (see [`Evaluator::batches`]).
+    size: usize,
+    /// The batches, of `size` customers, that end with a very large customer and are not
+    /// reached yet, in order.
+    larges: std::collections::VecDeque<std::ops::Range<usize>>,
+    /// The batch whose last customer is being evaluated ahead, and where its records come.
+    pending: Option<(std::ops::Range<usize>, std::sync::mpsc::Receiver<Records<'p>>)>,
+    /// How many customers were evaluated ahead.
+    pub(crate) launched: usize,
+}
+
+impl<'p> Ahead<'p, '_, '_> {
+    /// Called as the batch at `r` begins: launches the evaluation of the next batch's very
+    /// large customer when none is under way and this batch does not end with one.
+    pub(crate) fn begin(&mut self, r: &std::ops::Range<usize>) {
+        while self.larges.front().is_some_and(|l| l.start <= r.start) {
+            self.larges.pop_front();
+        }
+        if self.pending.is_some() || self.ev.ix.duplicates || self.ev.large_at_end(r, self.size).is_some() {
+            return;
+        }
+        let Some(next) = self.larges.pop_front() else { return };
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let (ev, mode, last) = (self.ev, self.mode, next.end - 1);
+        self.scope.spawn(move |_| {
+            let mut scratch = ev.scratch();
+            // The receiver is gone only when the plan stopped (a write error).
+            let _ = tx.send(ev.run(&ev.ix.order[last..last + 1], mode, &mut scratch.scratch));
+        });
+        self.pending = Some((next, rx));
+        self.launched += 1;
+    }
+
+    /// [`Evaluator::batch`] of the batch at `r`, in order, with its last customer's records
+    /// from the evaluation ahead when there was one.
+    pub(crate) fn batch(&mut self, r: std::ops::Range<usize>) -> Vec<Records<'p>> {
+        self.begin(&r);
+        match self.pending.take() {
+            Some((at, rx)) if at == r => {
+                let last = r.end - 1;
+                let mut runs = self.ev.batch(r.start..last, self.mode);
+                match rx.recv() {
+                    Ok(large) => runs.push(large),
+                    // The evaluation ahead panicked (the scope passes it on): evaluated here.
+                    Err(_) => runs.extend(self.ev.batch(last..r.end, self.mode)),
+                }
+                runs
+            }
+            pending => {
+                self.pending = pending;
+                self.ev.batch(r, self.mode)
+            }
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::compile::{CompiledAction, CompiledStep, Program};
-use crate::eval::{Evaluator, Mode, RateTable, finish_lists};
+use crate::eval::{Ahead, Evaluator, Mode, RateTable, finish_lists};
 use crate::history::History;
 use crate::json::{JsonText, Pre, Repeat, TextOut};
 use crate::model::{Customer, PortfolioRef};
@@ -406,35 +406,39 @@ fn write_plan_json_batched(
             }
         }
     };
-    pipeline(
-        items,
-        |(mode, r), b: &mut Batch<'_>, hand_over| {
-            b.skipped = mode.skipped;
-            let pieces = if mode.skipped {
-                Pieces::new(batch, |run| run.skipped.len(), false)
-            } else {
-                Pieces::new(batch, |run| run.actions.len(), true)
-            };
-            make_batch(&ev, (r, mode, batch), pieces, b, hand_over, |run, range, out| write(mode, run, range, out));
-        },
-        |b| {
-            if b.skipped && !in_skipped {
-                j.next_list("skipped")?;
-                in_skipped = true;
-            }
-            // The customer-level lists come from the first pass.
-            if !b.skipped {
-                for run in &mut b.runs {
-                    unassigned.append(&mut run.unassigned);
-                    errors.append(&mut run.errors);
-                    next.append(&mut run.next);
+    // The actions' very large customers are evaluated ahead of their batches (see `Ahead`).
+    ev.with_ahead(&batches[0], batch, Mode::ACTIONS, |ahead| {
+        pipeline(
+            items,
+            |(mode, r), b: &mut Batch<'_>, hand_over| {
+                b.skipped = mode.skipped;
+                let (pieces, ahead) = if mode.skipped {
+                    (Pieces::new(batch, |run| run.skipped.len(), false), None)
+                } else {
+                    (Pieces::new(batch, |run| run.actions.len(), true), Some(&mut *ahead))
+                };
+                let write = |run: &Records<'_>, range, out: &mut Vec<u8>| write(mode, run, range, out);
+                make_batch(&ev, ahead, (r, mode, batch), pieces, b, hand_over, write);
+            },
+            |b| {
+                if b.skipped && !in_skipped {
+                    j.next_list("skipped")?;
+                    in_skipped = true;
                 }
-            }
-            j.parts(b.parts.get(..b.filled).unwrap_or_default())?;
-            ev.recycle(b.runs.drain(..));
-            Ok(())
-        },
-    )?;
+                // The customer-level lists come from the first pass.
+                if !b.skipped {
+                    for run in &mut b.runs {
+                        unassigned.append(&mut run.unassigned);
+                        errors.append(&mut run.errors);
+                        next.append(&mut run.next);
+                    }
+                }
+                j.parts(b.parts.get(..b.filled).unwrap_or_default())?;
+                ev.recycle(b.runs.drain(..));
+                Ok(())
+            },
+        )
+    })?;
     if !in_skipped {
         j.next_list("skipped")?;
     }
@@ -517,6 +521,7 @@ impl Pieces {
 /// [`Evaluator::skipped_in_slices`]).
 fn make_batch<'p>(
     ev: &Evaluator<'p>,
+    mut ahead: Option<&mut Ahead<'p, '_, '_>>,
     (r, mode, batch): (std::ops::Range<usize>, Mode, usize),
     pieces: Pieces,
     b: &mut Batch<'p>,
@@ -545,10 +550,16 @@ fn make_batch<'p>(
         ev.skipped_in_slices(last, SLICE_BATCHES * batch, &mut |slice| write_next(std::slice::from_ref(slice), b));
         b.runs = lists_of(runs);
     } else if in_pieces(ev, &r, batch) {
-        let runs = ev.batch(r, mode);
+        let runs = match ahead {
+            Some(ahead) => ahead.batch(r),
+            None => ev.batch(r, mode),
+        };
         write_in_pieces(&runs, pieces, b, hand_over, write_piece);
         b.runs = lists_of(runs);
     } else {
+        if let Some(ahead) = ahead.as_mut() {
+            ahead.begin(&r);
+        }
         b.runs = ev.batch_then(r, mode, &mut b.parts, |run, out| write(run, None, out));
         b.filled = b.runs.len();
     }
@@ -667,7 +678,7 @@ fn write_in_pieces<'p>(
 /// written and the error is returned once the batch being made is finished.
 fn pipeline<I, B: Default + Send>(
     items: impl IntoIterator<Item = I, IntoIter: Send>,
-    make: impl Fn(I, &mut B, &mut (dyn FnMut(&mut B) + Send)) + Send,
+    mut make: impl FnMut(I, &mut B, &mut (dyn FnMut(&mut B) + Send)) + Send,
     mut write: impl FnMut(&mut B) -> io::Result<()>,
 ) -> io::Result<()> {
     use std::sync::mpsc;
@@ -1025,15 +1036,18 @@ fn write_plan_csv_batched(
             }
         }
     };
-    pipeline(
-        ev.batches_side_by_side(batch),
-        |r, b: &mut Batch<'_>, hand_over| {
-            // As for the JSON: a line's reason has a clause per invoice.
-            let pieces = Pieces::new(batch, |run| run.actions.len(), true);
-            make_batch(&ev, (r, Mode::ACTIONS, batch), pieces, b, hand_over, write);
-        },
-        |b| write_parts(b, &ev, w),
-    )?;
+    let batches = ev.batches_side_by_side(batch);
+    ev.with_ahead(&batches, batch, Mode::ACTIONS, |ahead| {
+        pipeline(
+            batches.clone(),
+            |r, b: &mut Batch<'_>, hand_over| {
+                // As for the JSON: a line's reason has a clause per invoice.
+                let pieces = Pieces::new(batch, |run| run.actions.len(), true);
+                make_batch(&ev, Some(&mut *ahead), (r, Mode::ACTIONS, batch), pieces, b, hand_over, write);
+            },
+            |b| write_parts(b, &ev, w),
+        )
+    })?;
     w.flush()
 }
 
@@ -1245,25 +1259,28 @@ fn write_plan_table_batched(
     let (mut unassigned, mut errors) = (Vec::new(), Vec::new());
     let mut actions = 0;
     let mut skipped: std::collections::BTreeMap<SkipStatus, usize> = std::collections::BTreeMap::new();
-    pipeline(
-        ev.batches_side_by_side(batch),
-        |r, b: &mut Batch<'_>, _| {
-            b.runs = ev.batch(r, Mode::FIGURES);
-            action_lines(&b.runs, &ev.rate_table, table_view_row, &mut b.parts);
-            b.filled = b.runs.len();
-        },
-        |b| {
-            for run in &mut b.runs {
-                unassigned.append(&mut run.unassigned);
-                errors.append(&mut run.errors);
-                actions += run.actions.len();
-                for (status, n) in SkipStatus::ALL.into_iter().zip(run.skip_counts) {
-                    *skipped.entry(status).or_default() += n;
+    let batches = ev.batches_side_by_side(batch);
+    ev.with_ahead(&batches, batch, Mode::FIGURES, |ahead| {
+        pipeline(
+            batches.clone(),
+            |r, b: &mut Batch<'_>, _| {
+                b.runs = ahead.batch(r);
+                action_lines(&b.runs, &ev.rate_table, table_view_row, &mut b.parts);
+                b.filled = b.runs.len();
+            },
+            |b| {
+                for run in &mut b.runs {
+                    unassigned.append(&mut run.unassigned);
+                    errors.append(&mut run.errors);
+                    actions += run.actions.len();
+                    for (status, n) in SkipStatus::ALL.into_iter().zip(run.skip_counts) {
+                        *skipped.entry(status).or_default() += n;
+                    }
                 }
-            }
-            write_parts(b, &ev, w)
-        },
-    )?;
+                write_parts(b, &ev, w)
+            },
+        )
+    })?;
     errors.extend(ev.ix.input_errors.iter().cloned());
     finish_lists(&mut unassigned, &mut errors, &mut []);
     let mut tail = String::new();
@@ -1488,6 +1505,54 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
                 _ => assert_eq!(side_by_side, 2, "batch size {size}, {threads} threads"),
             }
             assert_written_in_batches(&engine, &p, (t, &history), size, &want);
+        }
+    }
+
+    /// Very large customers with small ones between them are evaluated ahead of their
+    /// batches, one at a time, each launched as a batch of small customers begins: the
+    /// records of every batch are those of its evaluation in place, in every mode, for
+    /// batches alone or side by side; adjacent large customers are not evaluated ahead.
+    #[test]
+    fn very_large_customers_between_small_ones_are_evaluated_ahead() {
+        let engine = policy_engine();
+        // As above: 10 large customers side by side in id order, 10 with small customers
+        // between them.
+        let large: Vec<compact_str::CompactString> =
+            (0..20).map(|c| format!("C{:05}", if c < 10 { 100 + c } else { 40 * c - 200 }).into()).collect();
+        let p = with_large_customers(3200, |k, inv| inv.customer_id = large[k % 60 / 3].clone());
+        let history = MemoryHistory::new();
+        let t = day(2026, 3, 1);
+        // What a batch's records say, whatever its runs.
+        let said = |ev: &Evaluator<'_>, runs: &[Records<'_>]| -> String {
+            let (mut actions, mut skipped, mut next) = (Vec::new(), Vec::new(), Vec::new());
+            let mut counts = [0; SkipStatus::ALL.len()];
+            let (mut unassigned, mut errors) = (Vec::new(), Vec::new());
+            for run in runs {
+                actions.extend(run.action_views(&ev.rate_table).map(|a| a.to_action()));
+                skipped.extend(run.skipped.iter().map(|s| s.to_skipped(&run.texts)));
+                next.extend(run.next.iter().map(crate::outcome::next_action));
+                counts.iter_mut().zip(run.skip_counts).for_each(|(c, n)| *c += n);
+                unassigned.extend(run.unassigned.iter().cloned());
+                errors.extend(run.errors.iter().cloned());
+            }
+            format!("{actions:?}\n{skipped:?}\n{counts:?}\n{next:?}\n{unassigned:?}\n{errors:?}")
+        };
+        for mode in [Mode::ACTIONS, Mode::FIGURES, Mode::ALL, Mode::COUNTS] {
+            for (size, joined) in [(4, false), (4, true), (8, true), (1000, true)] {
+                let ev = Evaluator::new(engine.program(), &p, t, &history);
+                let alone = ev.batches(size);
+                let batches = if joined { ev.side_by_side(alone, size, 2) } else { alone };
+                let (got, launched) = ev.with_ahead(&batches, size, mode, |ahead| {
+                    let got: Vec<String> = batches.iter().map(|r| said(&ev, &ahead.batch(r.clone()))).collect();
+                    (got, ahead.launched)
+                });
+                let want: Vec<String> = batches.iter().map(|r| said(&ev, &ev.batch(r.clone(), mode))).collect();
+                assert!(got == want, "{mode:?}, batch size {size}, joined {joined}");
+                // The 10 with small customers between them, and the first of the side by
+                // side ones (after small customers), when they fill a batch.
+                let want_launched = if size == 1000 { 0 } else { 11 };
+                assert_eq!(launched, want_launched, "batch size {size}, joined {joined}");
+            }
         }
     }
 
