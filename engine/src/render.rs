@@ -1916,6 +1916,35 @@ scenario "All" { for others D-5 email "soon" D+3 email "r1" D+10 letter "r2" D+3
         assert!(events_listed > 0 && events_noted > 0, "{events_listed} {events_noted}");
     }
 
+    /// The blocked invoices of very large customers are listed from notes with the balances
+    /// their evaluation kept: the reasons quote the customer's balance as the evaluation's.
+    #[test]
+    fn a_large_customers_blocked_reasons_quote_the_balances_kept() {
+        let policy = r#"
+settings { currency EUR calendar none catch up latest }
+scenario "All" { for others D-5 email "soon" D+3 email "r1" D+10 letter "r2" D+30 registered_letter "notice"
+  pause when disputed and balance >= 100 EUR }
+"#;
+        let engine =
+            Engine::from_sources(vec![relance_dsl::Source::new("p.relance", policy)], &Registry::new()).unwrap();
+        let p = with_large_customers(900, |k, inv| inv.customer_id = three_large(k));
+        let large = ["C00003", "C00100", "C00150"];
+        let mut quoted = 0;
+        check_listing_from_notes(
+            &engine,
+            &p,
+            &[day(2026, 3, 1), day(2026, 3, 20)],
+            |got| {
+                quoted += got
+                    .iter()
+                    .filter(|s| large.contains(&s.customer.as_str()) && s.reason.contains("balance = "))
+                    .count();
+            },
+            |noted| assert_eq!(noted.kept_books(), 3),
+        );
+        assert!(quoted > 0);
+    }
+
     /// Steps beyond what a note holds, and trigger dates moved to business days, list the
     /// same skipped steps as an evaluation at once.
     #[test]
