@@ -1385,6 +1385,14 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
         p
     }
 
+    /// [`with_large_customers`] of 3,200 invoices, two thirds of them to 20 customers, about
+    /// 107 each: 10 of them side by side in id order, 10 with small customers between them.
+    fn twenty_large_customers() -> Portfolio {
+        let large: Vec<compact_str::CompactString> =
+            (0..20).map(|c| format!("C{:05}", if c < 10 { 100 + c } else { 40 * c - 200 }).into()).collect();
+        with_large_customers(3200, |k, inv| inv.customer_id = large[k % 60 / 3].clone())
+    }
+
     /// The customer of invoice `k` of [`with_large_customers`] among three large ones.
     fn three_large(k: usize) -> compact_str::CompactString {
         format!("C{:05}", [3, 100, 150][k % 9 / 3]).into()
@@ -1462,11 +1470,7 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
     #[test]
     fn very_large_customers_are_evaluated_side_by_side() {
         let engine = policy_engine();
-        // Two thirds of 3,200 invoices go to 20 customers, about 107 each: 10 of them side
-        // by side in id order, 10 with small customers between them.
-        let large: Vec<compact_str::CompactString> =
-            (0..20).map(|c| format!("C{:05}", if c < 10 { 100 + c } else { 40 * c - 200 }).into()).collect();
-        let p = with_large_customers(3200, |k, inv| inv.customer_id = large[k % 60 / 3].clone());
+        let p = twenty_large_customers();
         let history = MemoryHistory::new();
         let t = day(2026, 3, 1);
         let plan = engine.evaluate(&p, t, &history);
@@ -1515,11 +1519,7 @@ scenario "Others" { for others D-10 email "statement" D+3 email "r1" when amount
     #[test]
     fn very_large_customers_between_small_ones_are_evaluated_ahead() {
         let engine = policy_engine();
-        // As above: 10 large customers side by side in id order, 10 with small customers
-        // between them.
-        let large: Vec<compact_str::CompactString> =
-            (0..20).map(|c| format!("C{:05}", if c < 10 { 100 + c } else { 40 * c - 200 }).into()).collect();
-        let p = with_large_customers(3200, |k, inv| inv.customer_id = large[k % 60 / 3].clone());
+        let p = twenty_large_customers();
         let history = MemoryHistory::new();
         let t = day(2026, 3, 1);
         for mode in [Mode::ACTIONS, Mode::FIGURES, Mode::ALL, Mode::COUNTS] {
