@@ -518,7 +518,9 @@ impl Pieces {
 /// ends with a very large customer, in `pieces` handed over as they are made (see
 /// [`write_in_pieces`]); that customer's skipped steps after the actions are listed from
 /// notes in slices of its invoices, each written in pieces while the next is listed (see
-/// [`Evaluator::skipped_in_slices`]).
+/// [`Evaluator::skipped_in_slices`]). With `ahead` (the batches in order, with actions), that
+/// customer's records come from its evaluation ahead, and each batch of small customers
+/// begins the next one's (see [`Ahead`]).
 fn make_batch<'p>(
     ev: &Evaluator<'p>,
     mut ahead: Option<&mut Ahead<'p, '_, '_>>,
